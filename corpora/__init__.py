@@ -1,0 +1,1 @@
+"""corpora: Common-Crawl-style text → clean, deduplicated, decontaminated, rebalanced per-language documents."""

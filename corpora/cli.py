@@ -1,0 +1,28 @@
+"""`xling corpora ...` commands. Each command module defines `add_cli(subparsers)`."""
+
+from __future__ import annotations
+
+import importlib
+
+# Explicit list of command modules in this group (clean, identify, dedup, decontaminate, mix, build).
+COMMANDS = [
+    "corpora.clean",
+    "corpora.identify",
+    "corpora.dedup",
+    "corpora.decontam",
+    "corpora.mix",
+    "corpora.build",
+]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("corpora", help="read, clean, deduplicate, decontaminate and rebalance text corpora")
+    group = p.add_subparsers(dest="corpora_command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        module.add_cli(group)

@@ -1,0 +1,1 @@
+"""eval_xtreme: zero-shot XTREME evaluation, a Uyghur/Kazakh suite, and leaderboard submissions."""

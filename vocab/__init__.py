@@ -1,0 +1,1 @@
+"""vocab: shared SentencePiece vocabularies — train, extend, measure, export to Hugging Face."""

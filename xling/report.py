@@ -1,0 +1,85 @@
+"""Small report helpers: Markdown tables and matplotlib PNG charts, shared by every stage."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def fmt(v: Any, digits: int = 2) -> str:
+    if isinstance(v, bool) or v is None:
+        return "" if v is None else str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 2) -> str:
+    head = "| " + " | ".join(headers) + " |"
+    sep = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|"
+    body = ["| " + " | ".join(fmt(c, digits) for c in row) + " |" for row in rows]
+    return "\n".join([head, sep, *body])
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def bar_chart(path: str | os.PathLike, series: Mapping[str, Mapping[str, float]], title: str,
+              ylabel: str, xlabel: str = "") -> Path:
+    """Grouped bars: `series` maps a series name (e.g. "before") to {category: value}."""
+    import numpy as np
+
+    plt = _plt()
+    cats: list[str] = []
+    for s in series.values():
+        cats.extend(c for c in s if c not in cats)
+    n = max(len(series), 1)
+    width = 0.8 / n
+    x = np.arange(len(cats))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(cats) * n + 2), 4))
+    for i, (name, values) in enumerate(series.items()):
+        ax.bar(x + i * width - 0.4 + width / 2, [values.get(c, 0.0) for c in cats], width, label=name)
+    ax.set_xticks(x, cats, rotation=45 if len(cats) > 8 else 0, ha="right" if len(cats) > 8 else "center")
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if len(series) > 1:
+        ax.legend()
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return p
+
+
+def line_chart(path: str | os.PathLike, series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+               title: str, xlabel: str, ylabel: str) -> Path:
+    """Curves: `series` maps a name to (xs, ys)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), label=name)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if len(series) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return p
