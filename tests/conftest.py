@@ -19,3 +19,71 @@ def data_root():
     from xling.paths import data_root as find
 
     return find(required=True)
+
+
+# Real text for the tiny shared models: pretraining-safe sources only (see mono/README.md).
+TINY_SOURCES = {
+    "kaz_Cyrl": "mono/kk/common_voice/sentence-collector.txt.xz",
+    "uig_Arab": "mono/ug/common_voice/sentence-collector.txt.xz",
+    "eng_Latn": "lid/lingua_testdata/sentences/en.txt.xz",
+    "rus_Cyrl": "lid/lingua_testdata/sentences/ru.txt.xz",
+    "tur_Latn": "lid/lingua_testdata/sentences/tr.txt.xz",
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_text(data_root, tmp_path_factory):
+    """{lang: path} of ≤1,500-line plain-text samples of real kk/ug/en/ru/tr text."""
+    from xling.io import read_lines
+
+    d = tmp_path_factory.mktemp("tiny_text")
+    out = {}
+    for lang, rel in TINY_SOURCES.items():
+        lines = [ln for ln in read_lines(data_root / rel) if ln.strip()][:1500]
+        p = d / f"{lang}.txt"
+        p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        out[lang] = p
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_spm(tiny_text, tmp_path_factory):
+    """A 1,000-piece SentencePiece unigram model with XLM-R special tokens, plus an HF tokenizer folder.
+
+    Returns the folder; it holds `sentencepiece.bpe.model` (XLM-R's file name) and HF tokenizer files,
+    so `AutoTokenizer.from_pretrained(folder)` works offline.
+    """
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2
+    from transformers import XLMRobertaTokenizer
+
+    d = tmp_path_factory.mktemp("tiny_spm")
+    spm.SentencePieceTrainer.train(
+        input=",".join(str(p) for p in tiny_text.values()), model_prefix=str(d / "sentencepiece.bpe"),
+        vocab_size=1000, model_type="unigram", character_coverage=0.9995, num_threads=1,
+        bos_id=0, pad_id=1, eos_id=2, unk_id=3, user_defined_symbols=[], input_sentence_size=10000,
+        shuffle_input_sentence=False, normalization_rule_name="identity", minloglevel=2,
+    )
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString((d / "sentencepiece.bpe.model").read_bytes())
+    # transformers 5 ignores `vocab_file`: the fast tokenizer is built from (piece, score) pairs.
+    tok = XLMRobertaTokenizer(vocab=[(p.piece, p.score) for p in proto.pieces] + [("<mask>", 0.0)])
+    tok.save_pretrained(str(d))
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_spm, tmp_path_factory):
+    """A randomly initialised 2-layer, 64-wide XLMRobertaForMaskedLM saved with its tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(str(tiny_spm))
+    cfg = XLMRobertaConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=128, max_position_embeddings=130, pad_token_id=tok.pad_token_id,
+                           bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    d = tmp_path_factory.mktemp("tiny_encoder")
+    XLMRobertaForMaskedLM(cfg).save_pretrained(str(d))
+    tok.save_pretrained(str(d))
+    return d

@@ -1,4 +1,5 @@
 import dataclasses
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -40,7 +41,7 @@ def test_config_roundtrip_and_overrides(tmp_path):
     ({"optim": {"lr": "fast"}}, "optim.lr: expected a number"),
 ])
 def test_config_errors_name_the_key(data, msg):
-    with pytest.raises(ConfigError, match=msg.replace("(", r"\(").replace(")", r"\)").replace("'", "'")):
+    with pytest.raises(ConfigError, match=re.escape(msg)):
         from_dict(Cfg, data)
 
 

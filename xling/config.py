@@ -70,7 +70,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        kt, vt = (get_args(tp) + (Any, Any))[:2]
+        kt, vt = (*get_args(tp), Any, Any)[:2]
         return {_convert(k, kt, f"{where}.<key>"): _convert(v, vt, f"{where}.{k}") for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
