@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "xling.pretrain_cli",
     "xling.bt.cli",
     "eval_xtreme.cli",
+    "eval_xtreme.fetch",
     "xling.run",
 ]
 
