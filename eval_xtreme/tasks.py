@@ -1,0 +1,500 @@
+"""The task registry: every XTREME task and the Uyghur/Kazakh suite, as data.
+
+A task names its kind, languages, head, metric and labels, and for each split a list of
+*candidate layouts*. Each candidate is a path pattern under the data root plus the loader format
+that reads it. Candidates are tried in order, so the same registry serves
+
+1. XTREME's preprocessed `download/<task>/...` layout (what `scripts/download_data.sh` writes),
+2. the raw upstream archives (XNLI-1.0, UD `.conllu`, LASER Tatoeba, SQuAD JSON, BUCC, ...),
+3. what this workplace's `../shared/data` holds, including the official-layout HF dummy fixtures
+   (flagged `fixture=True`, so reports never pass a 1-row fixture off as a benchmark number) and
+   documented substitutes (flagged `substitute=...`, e.g. UNER EWT dev standing in for EWT train).
+
+Per-language variants (`tatoeba_turkic`, `udpos_turkic`, `uner_pud`, ...) are built by the same
+factory functions as their XTREME parents, never copied.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xling.registry import Registry
+
+KINDS = ("classification", "token_classification", "qa", "retrieval")
+SPLITS = ("train", "dev", "test")
+
+# The head each fine-tuned kind gets; retrieval uses the bare encoder.
+HEADS = {
+    "classification": "AutoModelForSequenceClassification",
+    "token_classification": "AutoModelForTokenClassification",
+    "qa": "AutoModelForQuestionAnswering",
+    "retrieval": "AutoModel",
+}
+
+# XTREME's leaderboard categories (evaluate.py GROUP2TASK); our own tasks get a category too
+# so a report can group them, but the leaderboard aggregate only ever uses the nine XTREME tasks.
+GROUPS = ("classification", "tagging", "qa", "retrieval")
+
+UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
+        "PUNCT", "SCONJ", "SYM", "VERB", "X")
+NER_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+
+# Two-letter XTREME codes ↔ ISO 639-3 (+ script) as used in FLORES-200 and our corpora.
+LANG3 = {
+    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "en": "eng", "es": "spa",
+    "et": "est", "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun",
+    "id": "ind", "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz", "ko": "kor", "ml": "mal",
+    "mr": "mar", "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha",
+    "tl": "tgl", "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn", "ug": "uig", "tt": "tat", "uz": "uzb",
+    "ky": "kir", "az": "aze", "lt": "lit", "pl": "pol", "uk": "ukr", "ro": "ron",
+}
+FLORES_CODE = {"en": "eng_Latn", "ug": "uig_Arab", "kk": "kaz_Cyrl", "ky": "kir_Cyrl", "tt": "tat_Cyrl",
+               "uz": "uzn_Latn", "tr": "tur_Latn", "ru": "rus_Cyrl", "zh": "zho_Hans", "ar": "arb_Arab"}
+TYDIQA_NAMES = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
+                "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu"}
+
+# Language lists exactly as google-research/xtreme evaluate.py TASK2LANGS (plus en where XTREME
+# trains on it: it is in the xnli/pawsx/udpos/panx/qa lists already).
+XTREME_LANGS = {
+    "pawsx": "de,en,es,fr,ja,ko,zh",
+    "xnli": "ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh",
+    "panx": "ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,ka,ko,th,sw,"
+            "yo,my,zh,kk,tr,et,fi,hu",
+    "udpos": "af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh",
+    "bucc2018": "de,fr,ru,zh",
+    "tatoeba": "ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,ka,ko,th,sw,zh,"
+               "kk,tr,et,fi,hu",
+    "xquad": "en,es,de,el,ru,tr,ar,vi,th,zh,hi",
+    "mlqa": "en,es,de,ar,hi,vi,zh",
+    "tydiqa": "en,ar,bn,fi,id,ko,ru,sw,te",
+}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way a split may be stored: path patterns under the data root and the loader that reads them.
+
+    `paths` holds `str.format` patterns with `{lang}`, `{lang3}`, `{flores}`, `{tydiqa}`; a pattern
+    may contain glob characters (UD concatenates every treebank of a language, as XTREME does).
+    Retrieval sets use several roles (`src`, `trg`, `gold`), given in `paths` in that order.
+    """
+
+    paths: tuple[str, ...]
+    format: str
+    options: Mapping[str, object] = field(default_factory=dict)
+    fixture: bool = False
+    substitute: str = ""
+    langs: tuple[str, ...] = ()  # empty: every language of the task
+
+    def applies_to(self, lang: str) -> bool:
+        return not self.langs or lang in self.langs
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A resolved split: concrete files plus the candidate they came from."""
+
+    task: str
+    split: str
+    lang: str
+    paths: tuple[Path, ...]
+    format: str
+    options: Mapping[str, object]
+    fixture: bool
+    substitute: str
+
+    def describe(self) -> str:
+        tag = " [FIXTURE: format check only]" if self.fixture else ""
+        tag += f" [substitute: {self.substitute}]" if self.substitute else ""
+        return ", ".join(str(p) for p in self.paths) + tag
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kind: str
+    languages: tuple[str, ...]
+    metric: str
+    group: str
+    files: Mapping[str, tuple[Candidate, ...]]  # split → candidates, first existing wins
+    labels: tuple[str, ...] = ()
+    train_lang: str = "en"
+    xtreme: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"task {self.name}: kind {self.kind!r} is not one of {KINDS}")
+        if self.group not in GROUPS:
+            raise ValueError(f"task {self.name}: group {self.group!r} is not one of {GROUPS}")
+        for split in self.files:
+            if split not in SPLITS:
+                raise ValueError(f"task {self.name}: split {split!r} is not one of {SPLITS}")
+
+    @property
+    def head(self) -> str:
+        return HEADS[self.kind]
+
+    @property
+    def needs_finetuning(self) -> bool:
+        return self.kind != "retrieval"
+
+    def candidates(self, split: str, lang: str) -> list[Candidate]:
+        return [c for c in self.files.get(split, ()) if c.applies_to(lang)]
+
+    def expected_paths(self, split: str, lang: str, root: Path) -> list[str]:
+        return [str(root / _fmt(p, lang)) for c in self.candidates(split, lang) for p in c.paths]
+
+    def resolve(self, split: str, lang: str, root: str | os.PathLike | None = None,
+                allow_fixtures: bool = True) -> DataFile:
+        """The first candidate whose files all exist; a FileNotFoundError naming every path tried."""
+        from xling.paths import data_root
+
+        base = Path(root) if root is not None else data_root()
+        if split not in self.files:
+            raise FileNotFoundError(f"task {self.name} has no {split} split")
+        for cand in self.candidates(split, lang):
+            if cand.fixture and not allow_fixtures:
+                continue
+            found = []
+            for pattern in cand.paths:
+                matches = _existing(base, _fmt(pattern, lang))
+                if not matches:
+                    break
+                found.append(matches)
+            else:
+                paths = tuple(p for group in found for p in group)
+                options = {k: _fmt(v, lang) if isinstance(v, str) else v for k, v in cand.options.items()}
+                return DataFile(self.name, split, lang, paths, cand.format, options, cand.fixture, cand.substitute)
+        tried = self.expected_paths(split, lang, base)
+        if not tried:
+            raise FileNotFoundError(f"task {self.name}: no {split} data is defined for language {lang!r}")
+        raise FileNotFoundError(
+            f"task {self.name}, language {lang}, split {split}: no data file found under {base}. "
+            f"Expected one of: {'; '.join(tried)}. Fetch it with `xling data fetch {self.name}` "
+            f"or point XLING_DATA at a folder holding XTREME's download/ tree.")
+
+    def available(self, split: str, lang: str, root: str | os.PathLike | None = None,
+                  allow_fixtures: bool = True) -> bool:
+        try:
+            self.resolve(split, lang, root, allow_fixtures)
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def _fmt(pattern: str, lang: str) -> str:
+    return pattern.format(lang=lang, lang3=LANG3.get(lang, lang), flores=FLORES_CODE.get(lang, lang),
+                          tydiqa=TYDIQA_NAMES.get(lang, lang))
+
+
+def _existing(base: Path, rel: str) -> list[Path]:
+    """Files matching `rel` (a glob allowed); `x` also matches `x.xz`/`x.gz`, as our data is compressed."""
+    out: list[Path] = []
+    for suffix in ("", ".xz", ".gz"):
+        pat = str(base / rel) + suffix
+        hits = sorted(glob.glob(pat)) if glob.has_magic(rel) else ([pat] if os.path.isfile(pat) else [])
+        out.extend(Path(h) for h in hits if os.path.isfile(h))
+        if out:
+            return out
+    return out
+
+
+TASKS: Registry[Task] = Registry("task")
+
+
+def register(task: Task) -> Task:
+    TASKS.register(task.name, task)
+    return task
+
+
+def get_task(name: str) -> Task:
+    return TASKS.get(name)
+
+
+def _langs(s: str) -> tuple[str, ...]:
+    return tuple(s.split(","))
+
+
+def C(*paths: str, fmt: str, **kw: object) -> Candidate:
+    options = kw.pop("options", {})
+    return Candidate(paths=tuple(paths), format=fmt, options=options, **kw)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sentence classification: XNLI, PAWS-X
+# ---------------------------------------------------------------------------------------------------
+
+XNLI_FIX = "xnli/hf_dummy_fixtures/xnli_all_languages"
+
+
+def xnli_task(name: str = "xnli", languages: tuple[str, ...] = _langs(XTREME_LANGS["xnli"]),
+              xtreme: bool = True) -> Task:
+    lab = ("contradiction", "entailment", "neutral")
+    return Task(
+        name=name, kind="classification", languages=languages, metric="accuracy", group="classification",
+        labels=lab, xtreme=xtreme, description="XNLI natural language inference (MultiNLI en train)",
+        files={
+            "train": (C("download/xnli/train-en.tsv", fmt="xtreme_pair_tsv"),
+                      C("xnli/XNLI-MT-1.0/multinli/multinli.train.en.tsv", fmt="multinli_tsv"),
+                      C(f"{XNLI_FIX}/XNLI-MT-1.0/multinli/multinli.train.en.tsv", fmt="multinli_tsv",
+                        fixture=True)),
+            "dev": (C("download/xnli/dev-{lang}.tsv", fmt="xtreme_pair_tsv"),
+                    C("xnli/XNLI-1.0/xnli.dev.tsv", fmt="xnli_tsv"),
+                    C("xnli/de_via_SuperGLEBer_XGLUE/dev.txt", fmt="xglue_nli", langs=("de",)),
+                    C(f"{XNLI_FIX}/XNLI-1.0/xnli.dev.tsv", fmt="xnli_tsv", fixture=True)),
+            "test": (C("download/xnli/test-{lang}.tsv", fmt="xtreme_pair_tsv"),
+                     C("xnli/XNLI-1.0/xnli.test.tsv", fmt="xnli_tsv"),
+                     C("xnli/de_via_SuperGLEBer_XGLUE/test.txt", fmt="xglue_nli", langs=("de",)),
+                     C(f"{XNLI_FIX}/XNLI-1.0/xnli.test.tsv", fmt="xnli_tsv", fixture=True)),
+        })
+
+
+def pawsx_task(name: str = "pawsx", languages: tuple[str, ...] = _langs(XTREME_LANGS["pawsx"]),
+               xtreme: bool = True) -> Task:
+    fix = "pawsx/hf_dummy_fixtures/pawsx_{lang}/x-final/{lang}"
+    return Task(
+        name=name, kind="classification", languages=languages, metric="accuracy", group="classification",
+        labels=("0", "1"), xtreme=xtreme, description="PAWS-X paraphrase identification",
+        files={
+            "train": (C("download/pawsx/train-en.tsv", fmt="xtreme_pair_tsv"),
+                      C("pawsx/x-final/en/train.tsv", fmt="pawsx_tsv"),
+                      C("pawsx/hf_dummy_fixtures/pawsx_en/x-final/en/train.tsv", fmt="pawsx_tsv", fixture=True)),
+            "dev": (C("download/pawsx/dev-{lang}.tsv", fmt="xtreme_pair_tsv"),
+                    C("pawsx/x-final/{lang}/dev_2k.tsv", fmt="pawsx_tsv"),
+                    C("pawsx/de_via_SuperGLEBer/dev.tsv", fmt="pawsx_tsv", langs=("de",)),
+                    C(f"{fix}/dev_2k.tsv", fmt="pawsx_tsv", fixture=True)),
+            "test": (C("download/pawsx/test-{lang}.tsv", fmt="xtreme_pair_tsv"),
+                     C("pawsx/x-final/{lang}/test_2k.tsv", fmt="pawsx_tsv"),
+                     C("pawsx/de_via_SuperGLEBer/test.tsv", fmt="pawsx_tsv", langs=("de",)),
+                     C(f"{fix}/test_2k.tsv", fmt="pawsx_tsv", fixture=True)),
+        })
+
+
+# ---------------------------------------------------------------------------------------------------
+# Structured prediction: UD-POS, PAN-X, and NER for Kazakh
+# ---------------------------------------------------------------------------------------------------
+
+EWT = "udpos/UD_English-EWT/en_ewt-ud-{split}.conllu"
+
+
+def udpos_task(name: str = "udpos", languages: tuple[str, ...] = _langs(XTREME_LANGS["udpos"]),
+               xtreme: bool = True, description: str = "Universal Dependencies POS tagging (17 UPOS)") -> Task:
+    # XTREME concatenates every UD treebank of a language; the glob does the same over what is present.
+    return Task(
+        name=name, kind="token_classification", languages=languages, metric="pos_accuracy", group="tagging",
+        labels=UPOS, xtreme=xtreme, description=description,
+        files={
+            "train": (C("download/udpos/train-en.tsv", fmt="xtreme_tag_tsv"),
+                      C(EWT.format(split="train"), fmt="conllu")),
+            "dev": (C("download/udpos/dev-{lang}.tsv", fmt="xtreme_tag_tsv"),
+                    C("udpos/UD_*/{lang}_*-ud-dev.conllu", fmt="conllu")),
+            "test": (C("download/udpos/test-{lang}.tsv", fmt="xtreme_tag_tsv"),
+                     C("udpos/UD_*/{lang}_*-ud-test.conllu", fmt="conllu")),
+        })
+
+
+def panx_task(name: str = "panx", languages: tuple[str, ...] = _langs(XTREME_LANGS["panx"]),
+              xtreme: bool = True) -> Task:
+    def split(s: str) -> tuple[Candidate, ...]:
+        lang = "en" if s == "train" else "{lang}"
+        return (C(f"download/panx/{s}-{lang}.tsv", fmt="xtreme_tag_tsv"),
+                C(f"panx/panx_dataset/{lang}/{s}", fmt="panx_raw"),
+                C(f"panx/{lang}-{s}", fmt="panx_raw"),
+                C(f"panx/hf_dummy_fixtures/xtreme_PAN-X.{lang}/{s}", fmt="panx_raw", fixture=True),
+                C(f"panx/hf_dummy_fixtures/wikiann_{lang}/{s}", fmt="panx_raw", fixture=True))
+
+    return Task(name=name, kind="token_classification", languages=languages, metric="seqeval_f1",
+                group="tagging", labels=NER_TAGS, xtreme=xtreme, description="PAN-X / WikiANN NER (PER/LOC/ORG)",
+                files={"train": split("train"), "dev": split("dev"), "test": split("test")})
+
+
+# English NER training data for the non-PAN-X NER tasks: UNER English-EWT (PER/LOC/ORG, gold).
+UNER_EN = "ner/uner/UNER_English-EWT/en_ewt-ud-{split}.iob2"
+UNER_TRAIN = (C(UNER_EN.format(split="train"), fmt="uner_iob2"),
+              C(UNER_EN.format(split="dev"), fmt="uner_iob2",
+                substitute="UNER English-EWT dev stands in for the train split (>4 MiB, not in the data root)"))
+UNER_DEV = (C(UNER_EN.format(split="test"), fmt="uner_iob2"),)
+
+KAZNERD_MAP = {"PERSON": "PER", "ORGANISATION": "ORG", "GPE": "LOC", "LOCATION": "LOC"}
+
+
+def kaznerd_task() -> Task:
+    # KazNERD's test split is held out here; the official file name comes first for users who have it.
+    return Task(
+        name="kaznerd", kind="token_classification", languages=("kk",), metric="seqeval_f1", group="tagging",
+        labels=NER_TAGS, description="KazNERD (25 classes mapped to PER/LOC/ORG; others → O), "
+        "zero-shot from English UNER",
+        files={"train": UNER_TRAIN, "dev": UNER_DEV,
+               "test": (C("ner/kaznerd/IOB2_test.txt", fmt="conll_ner", options={"tag_map": KAZNERD_MAP}),
+                        C("ner/kaznerd/IOB2_valid.txt", fmt="conll_ner", options={"tag_map": KAZNERD_MAP},
+                          substitute="KazNERD validation (the test split is not in the data root)"))})
+
+
+def uner_pud_task() -> Task:
+    return Task(
+        name="uner_pud", kind="token_classification", languages=("en", "de", "pt", "ru", "sv", "zh"),
+        metric="seqeval_f1", group="tagging", labels=NER_TAGS,
+        description="Universal NER on the parallel PUD sentences, zero-shot from English UNER-EWT",
+        files={"train": UNER_TRAIN, "dev": UNER_DEV,
+               "test": (C("ner/uner/UNER_*-PUD/{lang}_pud-ud-test.iob2", fmt="uner_iob2"),)})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Question answering: XQuAD, MLQA, TyDiQA-GoldP, KazQAD
+# ---------------------------------------------------------------------------------------------------
+
+# XTREME trains XQuAD/MLQA on SQuAD v1.1. Without it here (>4 MiB), XQuAD-en paragraphs 0-199 / 200-239
+# stand in as train/dev: a documented CPU-smoke substitute that contaminates only XQuAD's own en column.
+SQUAD_TRAIN = (C("download/squad/train-v1.1.json", fmt="squad_json"),
+               C("squad/train-v1.1.json", fmt="squad_json"),
+               C("xquad/xquad.en.json", fmt="squad_json", options={"paragraphs": [0, 200]},
+                 substitute="XQuAD-en paragraphs 0-199 (SQuAD v1.1 train is not in the data root)"),
+               C("squad/hf_dummy_fixtures/squad_v1.1/train-v1.1.json", fmt="squad_json", fixture=True))
+SQUAD_DEV = (C("download/squad/dev-v1.1.json", fmt="squad_json"),
+             C("squad/dev-v1.1.json", fmt="squad_json"),
+             C("xquad/xquad.en.json", fmt="squad_json", options={"paragraphs": [200, 240]},
+               substitute="XQuAD-en paragraphs 200-239 (SQuAD v1.1 dev is not in the data root)"),
+             C("squad/hf_dummy_fixtures/squad_v1.1/dev-v1.1.json", fmt="squad_json", fixture=True))
+
+
+def xquad_task() -> Task:
+    return Task(name="xquad", kind="qa", languages=_langs(XTREME_LANGS["xquad"]), metric="squad", group="qa",
+                xtreme=True, description="XQuAD extractive QA (SQuAD v1.1 en train)",
+                files={"train": SQUAD_TRAIN, "dev": SQUAD_DEV,
+                       "test": (C("download/xquad/xquad.{lang}.json", fmt="squad_json"),
+                                C("xquad/xquad.{lang}.json", fmt="squad_json"))})
+
+
+def mlqa_task() -> Task:
+    fix = "mlqa/hf_dummy_fixtures/MLQA.en.{lang}/MLQA_V1"
+    return Task(name="mlqa", kind="qa", languages=_langs(XTREME_LANGS["mlqa"]), metric="mlqa", group="qa",
+                xtreme=True, description="MLQA (context and question in the same language)",
+                files={"train": SQUAD_TRAIN, "dev": SQUAD_DEV,
+                       "test": (C("download/mlqa/MLQA_V1/test/test-context-{lang}-question-{lang}.json",
+                                  fmt="squad_json"),
+                                C("mlqa/MLQA_V1/test/test-context-{lang}-question-{lang}.json", fmt="squad_json"),
+                                C("mlqa/de_via_SuperGLEBer_XGLUE/validation", fmt="hf_arrow_qa", langs=("de",),
+                                  substitute="MLQA de-de dev (XGLUE copy); the test split is not in the data root"),
+                                C(f"{fix}/test/test-context-en-question-{{lang}}.json", fmt="squad_json",
+                                  fixture=True))})
+
+
+def tydiqa_task() -> Task:
+    goldp = "tydiqa/hf_dummy_fixtures/goldp_secondary_task"
+    # XTREME's test set is the GoldP dev set (split per language by its preprocessing).
+    test = (C("download/tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{lang}.dev.json", fmt="squad_json"),
+            C("tydiqa/tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{tydiqa}.json", fmt="squad_json"),
+            C("tydiqa/tydiqa-goldp-v1.1-dev.json", fmt="squad_json", options={"id_prefix": "{tydiqa}-"}),
+            C(f"{goldp}/tydiqa-goldp-v1.1-dev.json", fmt="squad_json", options={"id_prefix": "{tydiqa}-"},
+              fixture=True))
+    return Task(name="tydiqa", kind="qa", languages=_langs(XTREME_LANGS["tydiqa"]), metric="squad", group="qa",
+                xtreme=True, description="TyDiQA-GoldP (English GoldP train)",
+                files={"train": (C("download/tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.en.train.json",
+                                   fmt="squad_json"),
+                                 C("tydiqa/tydiqa-goldp-v1.1-train.json", fmt="squad_json",
+                                   options={"id_prefix": "english-"}),
+                                 C(f"{goldp}/tydiqa-goldp-v1.1-train.json", fmt="squad_json",
+                                   options={"id_prefix": "english-"}, fixture=True)),
+                       "dev": test, "test": test})
+
+
+def kazqad_task() -> Task:
+    rc = "kazqad/reading-comprehension/kazqad-reading-comprehension-v1.0-kk-{split}.jsonl"
+    return Task(name="kazqad", kind="qa", languages=("kk",), metric="squad", group="qa",
+                description="KazQAD reading comprehension, zero-shot from English QA",
+                files={"train": SQUAD_TRAIN, "dev": SQUAD_DEV,
+                       "test": (C(rc.format(split="test"), fmt="kazqad_jsonl"),
+                                C(rc.format(split="validation"), fmt="kazqad_jsonl",
+                                  substitute="KazQAD validation (the test split is not in the data root)"))})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Retrieval: BUCC 2018, Tatoeba, FLORES en-ug, X-WMT en-kk
+# ---------------------------------------------------------------------------------------------------
+
+def bucc_task() -> Task:
+    def split(s: str, raw: str) -> tuple[Candidate, ...]:
+        out = [C(f"download/bucc2018/{{lang}}-en.{s}.{{lang}}", f"download/bucc2018/{{lang}}-en.{s}.en",
+                 *([f"download/bucc2018/{{lang}}-en.{s}.gold"] if s == "dev" else []), fmt="bucc")]
+        out.append(C(f"bucc2018/{{lang}}-en/{{lang}}-en.{raw}.{{lang}}", f"bucc2018/{{lang}}-en/{{lang}}-en.{raw}.en",
+                     f"bucc2018/{{lang}}-en/{{lang}}-en.{raw}.gold", fmt="bucc"))
+        return tuple(out)
+
+    # BUCC's "sample" files are XTREME's dev (threshold tuning); "training" files its test.
+    return Task(name="bucc2018", kind="retrieval", languages=_langs(XTREME_LANGS["bucc2018"]), metric="bucc_f1",
+                group="retrieval", xtreme=True, description="BUCC 2018 parallel sentence mining (margin scoring)",
+                files={"dev": split("dev", "sample"), "test": split("test", "training")})
+
+
+def tatoeba_task(name: str = "tatoeba", languages: tuple[str, ...] = _langs(XTREME_LANGS["tatoeba"]),
+                 xtreme: bool = True, description: str = "Tatoeba similarity search (xx → en)") -> Task:
+    return Task(name=name, kind="retrieval", languages=languages, metric="retrieval_accuracy", group="retrieval",
+                xtreme=xtreme, description=description,
+                files={"test": (C("download/tatoeba/{lang}-en.{lang}", "download/tatoeba/{lang}-en.en",
+                                  fmt="xtreme_tatoeba"),
+                                C("tatoeba/tatoeba.{lang3}-eng.{lang3}", "tatoeba/tatoeba.{lang3}-eng.eng",
+                                  fmt="laser_tatoeba"))})
+
+
+def parallel_retrieval_task(name: str, lang: str, candidates: tuple[Candidate, ...], description: str) -> Task:
+    return Task(name=name, kind="retrieval", languages=(lang,), metric="retrieval_accuracy", group="retrieval",
+                description=description, files={"test": candidates})
+
+
+def _register_all() -> None:
+    for t in (xnli_task(), pawsx_task(), udpos_task(), panx_task(), xquad_task(), mlqa_task(), tydiqa_task(),
+              bucc_task(), tatoeba_task()):
+        register(t)
+    # The Uyghur/Kazakh suite: the same definitions, other languages and data.
+    register(tatoeba_task("tatoeba_turkic", ("ug", "kk", "tt", "uz"), xtreme=False,
+                          description="Tatoeba (LASER) Uyghur/Kazakh/Tatar/Uzbek → en"))
+    register(udpos_task("udpos_turkic", ("ug", "kk", "ky", "tt", "uz", "tr"), xtreme=False,
+                        description="UD POS: Uyghur-UDT, Kazakh-KTB, Kyrgyz, Tatar, Uzbek, Turkish (zero-shot "
+                        "from English-EWT)"))
+    register(kaznerd_task())
+    register(uner_pud_task())
+    register(kazqad_task())
+    register(parallel_retrieval_task(
+        "flores_en_ug", "ug",
+        (C("parallel/en-ug/flores200/devtest/{flores}.devtest", "parallel/en-ug/flores200/devtest/eng_Latn.devtest",
+           fmt="parallel_lines"),
+         C("parallel/en-ug/flores200/dev/{flores}.dev", "parallel/en-ug/flores200/dev/eng_Latn.dev",
+           fmt="parallel_lines", substitute="FLORES-200 dev (devtest is held out)")),
+        "FLORES-200 ug → en sentence retrieval"))
+    register(parallel_retrieval_task(
+        "xwmt_en_kk", "kk",
+        (C("parallel/xwmt/en-kk/en-kk.kk", "parallel/xwmt/en-kk/en-kk.en", fmt="parallel_lines"),),
+        "X-WMT (WMT20 news, human kk translation) kk → en sentence retrieval"))
+
+
+_register_all()
+
+XTREME_TASKS = tuple(name for name, t in TASKS.items() if t.xtreme)
+TURKIC_SUITE = ("tatoeba_turkic", "udpos_turkic", "kaznerd", "kazqad", "flores_en_ug", "xwmt_en_kk")
+
+
+def task_groups() -> dict[str, list[str]]:
+    """XTREME's category → tasks table (evaluate.py GROUP2TASK), for the leaderboard aggregate."""
+    out: dict[str, list[str]] = {g: [] for g in GROUPS}
+    for name in XTREME_TASKS:
+        out[TASKS.get(name).group].append(name)
+    return out
+
+
+def parse_task_spec(spec: str) -> tuple[Task, tuple[str, ...]]:
+    """`name` or `name:l1+l2` → (task, languages); languages must belong to the task."""
+    name, _, langs = spec.partition(":")
+    task = get_task(name.strip())
+    if not langs:
+        return task, task.languages
+    chosen = tuple(x.strip() for x in langs.replace(",", "+").split("+") if x.strip())
+    bad = [x for x in chosen if x not in task.languages]
+    if bad:
+        raise ValueError(f"task {task.name}: language(s) {', '.join(bad)} not in its languages "
+                         f"({', '.join(task.languages)})")
+    return task, chosen
