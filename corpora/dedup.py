@@ -1,0 +1,166 @@
+"""`xling corpora dedup`: per-language MinHash near-duplicate removal of a cleaned corpus.
+
+Reads `IN/kept/<lang>/*.jsonl.gz`, keeps one document per near-duplicate cluster (the first in
+input order, or the longest) with `metadata.dup_cluster_size` set, and writes the others to
+`OUT/removed/<lang>-*.jsonl.gz` with `reason: near_duplicate` and `duplicate_of: <kept id>`.
+Streaming passes per language (signatures, then kept, then removed): only signatures stay in memory.
+A language is the unit of resume: a killed run redoes at most the language it was on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from corpora import stage_io
+from corpora.minhash import MinHashConfig, MinHasher, choose_representatives, find_clusters
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DedupConfig:
+    minhash: MinHashConfig = field(default_factory=MinHashConfig)
+    shard_docs: int = stage_io.SHARD_DOCS
+
+
+def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
+                 overwrite: bool = False, progress: bool = True) -> Path:
+    """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run."""
+    from tqdm import tqdm
+
+    from xling.config import save_config, to_dict
+
+    config = config or DedupConfig()
+    out = Path(out)
+    files = stage_io.resolve_inputs(inputs)
+    cfg = to_dict(config)
+    stage_io.prepare_out(out, cfg, files, overwrite)
+    save_config(config, out / "config.yaml")
+    hasher = MinHasher(config.minhash)
+    langs: dict[str, dict] = {}
+    for lang, lang_files in files.items():
+        done = stage_io.lang_done(out, lang)
+        if done is not None:
+            langs[lang] = done
+            continue
+        t0 = time.perf_counter()
+        bad: Counter = Counter()
+        lengths: list[int] = []
+
+        def texts(bad: Counter = bad, lengths: list[int] = lengths, lang: str = lang,
+                  lang_files: list[Path] = lang_files):
+            for doc in tqdm(stage_io.iter_docs(lang_files, lang, bad), desc=f"minhash {lang}", unit=" docs",
+                            disable=not progress, leave=False):
+                lengths.append(len(doc["text"]))
+                yield doc["text"]
+
+        blocks = list(hasher.signatures_of(texts()))
+        n = len(lengths)
+        if n:
+            roots = find_clusters(np.concatenate(blocks), config.minhash)
+            kept_idx, sizes = choose_representatives(roots, np.array(lengths), config.minhash.keep)
+        else:
+            kept_idx = sizes = np.empty(0, dtype=np.int64)
+        kept_ids: dict[int, str] = {}
+
+        def kept(kept_idx: np.ndarray = kept_idx, sizes: np.ndarray = sizes, kept_ids: dict = kept_ids,
+                 lang: str = lang, lang_files: list[Path] = lang_files):
+            for i, doc in enumerate(stage_io.iter_docs(lang_files, lang, Counter())):
+                if kept_idx[i] == i:
+                    kept_ids[i] = str(doc.get("id"))
+                    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+                    yield {**doc, "metadata": {**meta, "dup_cluster_size": int(sizes[i])}}
+
+        def removed(kept_idx: np.ndarray = kept_idx, kept_ids: dict = kept_ids, lang: str = lang,
+                    lang_files: list[Path] = lang_files):
+            for i, doc in enumerate(stage_io.iter_docs(lang_files, lang, Counter())):
+                if kept_idx[i] != i:
+                    yield {**doc, "reason": "near_duplicate", "duplicate_of": kept_ids[int(kept_idx[i])]}
+
+        stage_io.write_language(out, lang, kept(), removed(), config.shard_docs)
+        n_kept = len(kept_ids)
+        clusters = np.bincount(kept_idx[kept_idx >= 0], minlength=n) if n else np.empty(0, dtype=np.int64)
+        info = {
+            "docs_in": n, "kept": n_kept, "removed": {"near_duplicate": n - n_kept, **dict(sorted(bad.items()))},
+            "chars_in": int(sum(lengths)), "clusters_with_duplicates": int((clusters > 1).sum()),
+            "largest_cluster": int(clusters.max()) if n else 0,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        stage_io.mark_lang_done(out, lang, info)
+        langs[lang] = info
+        log.info("dedup %s: %d → %d documents", lang, n, n_kept)
+    stats = _stats(langs, config)
+    stage_io.finish_stage(out, stats, cfg)
+    _write_report(out, stats)
+    return out
+
+
+def _stats(langs: dict[str, dict], config: DedupConfig) -> dict:
+    total_in = sum(v["docs_in"] for v in langs.values())
+    total_kept = sum(v["kept"] for v in langs.values())
+    return {"stage": "dedup", "docs_in": total_in, "kept": total_kept, "removed": total_in - total_kept,
+            "minhash": {"ngram": config.minhash.ngram, "num_bands": config.minhash.num_bands,
+                        "rows_per_band": config.minhash.rows_per_band, "threshold": config.minhash.threshold},
+            "languages": langs}
+
+
+def _write_report(out: Path, stats: dict) -> None:
+    from xling.io import write_text_atomic
+    from xling.report import bar_chart, markdown_table
+
+    rows = [[lang, v["docs_in"], v["kept"], v["removed"]["near_duplicate"],
+             100.0 * v["removed"]["near_duplicate"] / max(v["docs_in"], 1), v["clusters_with_duplicates"],
+             v["largest_cluster"], sum(c for k, c in v["removed"].items() if k != "near_duplicate")]
+            for lang, v in stats["languages"].items()]
+    bar_chart(out / "dedup.png", {"near-duplicates removed (%)": {r[0]: r[4] for r in rows}},
+              title="Near-duplicate removal per language", ylabel="% of documents")
+    mh = stats["minhash"]
+    text = "\n".join([
+        "# Near-duplicate removal", "",
+        f"MinHash over word {mh['ngram']}-grams, {mh['num_bands']} bands × {mh['rows_per_band']} rows, "
+        f"candidate threshold {mh['threshold']}. {stats['docs_in']:,} documents in, {stats['kept']:,} kept.", "",
+        markdown_table(["lang", "docs in", "kept", "near-dup", "near-dup %", "dup clusters", "largest cluster",
+                        "broken input"], rows),
+        "", "![near-duplicates](dedup.png)", ""])
+    write_text_atomic(out / "report.md", text)
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dedup", help="MinHash near-duplicate removal per language",
+                       description="Keep one document per near-duplicate cluster (per language).")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="cleaned corpus folder(s) and/or LANG=file.txt")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--config", type=Path, help="YAML DedupConfig")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. minhash.ngram=3")
+    p.add_argument("--ngram", type=int, help="words per shingle (minhash.ngram)")
+    p.add_argument("--bands", type=int, help="number of LSH bands (minhash.num_bands)")
+    p.add_argument("--rows", type=int, help="hashes per band (minhash.rows_per_band)")
+    p.add_argument("--keep", choices=["first", "longest"], help="which document of a cluster survives")
+    p.add_argument("--overwrite", action="store_true", help="delete OUT first instead of resuming")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from xling.config import load_config
+
+    sets = list(args.overrides)
+    for flag, key in (("ngram", "ngram"), ("bands", "num_bands"), ("rows", "rows_per_band"), ("keep", "keep")):
+        if getattr(args, flag) is not None:
+            sets.append(f"minhash.{key}={getattr(args, flag)}")
+    config = load_config(DedupConfig, args.config, sets)
+    out = dedup_corpus(args.inputs, args.out, config)
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    for lang, v in stats["languages"].items():
+        print(f"  {lang}: {v['docs_in']:,} → {v['kept']:,} documents "
+              f"({v['removed']['near_duplicate']:,} near-duplicates)")
+    print(f"wrote {out}/kept/<lang>/, {out}/removed/, {out}/stats.json, {out}/report.md")
+    return 0

@@ -1,0 +1,219 @@
+"""Shared plumbing of the corpus stages after cleaning (dedup, decontaminate, mix).
+
+Every stage reads `IN/kept/<lang>/*.jsonl.gz` (or `IN/<lang>/...`, or `LANG=file.txt`), writes
+`OUT/kept/<lang>/NNNNN.jsonl.gz` + `OUT/removed/<lang>-NNNNN.jsonl.gz` (with `reason`) +
+`OUT/stats.json`, and marks progress with small JSON markers:
+
+- `OUT/.done/<lang>.json`: the language is fully written (its shards were renamed into place
+  before the marker), so a killed run redoes at most the language it was working on;
+- `OUT/DONE.json`: the whole stage finished (written last). `xling corpora build` skips a stage
+  only when this file exists and records the same config.
+
+Also holds the text key used for matching (near-duplicates and contamination): NFKC, lowercase,
+punctuation dropped, Kazakh/Cyrillic homoglyphs fixed, CJK/Thai split per character.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import regex
+import xxhash
+
+from corpora.corpus import corpus_inputs
+from xling.io import atomic_path, open_text, write_json_atomic, write_jsonl_atomic
+
+DONE_FILE = "DONE.json"
+SHARD_DOCS = 50_000  # documents per output shard
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+_SHARD_SUFFIXES = (".jsonl.gz", ".jsonl", ".jsonl.xz")
+
+
+def resolve_inputs(specs: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
+    """{lang: files} from corpus folders and/or `LANG=file` specs (see `corpora.corpus`)."""
+    return dict(sorted(corpus_inputs([str(s) for s in specs]).items()))
+
+
+def iter_docs(files: list[Path], lang: str, counts: Counter) -> Iterator[dict]:
+    """Documents of one language; broken lines are skipped and counted, never fatal.
+
+    Counted reasons: `malformed_json` (not a JSON object), `missing_text` (no non-empty string
+    `text`). Plain-text files give one document per non-empty line with id `<file>:<line>`.
+    """
+    for f in files:
+        is_jsonl = f.name.endswith(_SHARD_SUFFIXES)
+        with open_text(f, errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                if not is_jsonl:
+                    yield {"id": f"{f.name}:{lineno}", "text": line.strip(), "lang": lang, "source": f.name}
+                    continue
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError:
+                    counts["malformed_json"] += 1
+                    continue
+                if not isinstance(doc, dict):
+                    counts["malformed_json"] += 1
+                    continue
+                text = doc.get("text")
+                if not isinstance(text, str) or not text.strip():
+                    counts["missing_text"] += 1
+                    continue
+                doc.setdefault("id", f"{f.name}:{lineno}")
+                doc.setdefault("lang", lang)
+                yield doc
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def write_shards(folder: Path, docs: Iterable[dict], prefix: str = "", shard_docs: int = SHARD_DOCS) -> list[Path]:
+    """Write docs as `folder/<prefix>NNNNN.jsonl.gz` shards (each atomic, deterministic gzip)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    buf: list[dict] = []
+
+    def flush() -> None:
+        p = folder / f"{prefix}{len(written):05d}.jsonl.gz"
+        write_jsonl_atomic(p, buf)
+        written.append(p)
+        buf.clear()
+
+    for doc in docs:
+        buf.append(doc)
+        if len(buf) >= shard_docs:
+            flush()
+    if buf:
+        flush()
+    return written
+
+
+def write_language(out: Path, lang: str, kept: Iterable[dict], removed: Iterable[dict],
+                   shard_docs: int = SHARD_DOCS) -> None:
+    """Replace `out/kept/<lang>/` (atomically, as a folder) and `out/removed/<lang>-*` shards."""
+    with atomic_path(out / "kept" / lang) as tmp:
+        write_shards(tmp, kept, shard_docs=shard_docs)
+    rem_dir = out / "removed"
+    rem_dir.mkdir(parents=True, exist_ok=True)
+    for stale in rem_dir.glob(f"{lang}-*.jsonl.gz"):  # a killed earlier attempt may have left more shards
+        stale.unlink()
+    write_shards(rem_dir, removed, prefix=f"{lang}-", shard_docs=shard_docs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Completion markers
+
+
+def lang_done(out: Path, lang: str) -> dict | None:
+    p = out / ".done" / f"{lang}.json"
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+
+
+def mark_lang_done(out: Path, lang: str, info: dict) -> None:
+    write_json_atomic(out / ".done" / f"{lang}.json", info)
+
+
+def stage_done(out: str | os.PathLike) -> dict | None:
+    """The stage's completion record, or None if the stage has not finished."""
+    p = Path(out) / DONE_FILE
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+
+
+def prepare_out(out: Path, config: dict[str, Any], inputs: dict[str, list[Path]], overwrite: bool) -> None:
+    """Start or resume a stage in `out`; refuse to mix outputs of different configs or inputs."""
+    meta = {"config": config, "inputs": {k: [str(f) for f in v] for k, v in inputs.items()}}
+    run_file = out / ".run.json"
+    if out.exists() and overwrite:
+        shutil.rmtree(out)
+    if run_file.is_file():
+        old = json.loads(run_file.read_text(encoding="utf-8"))
+        if old != json.loads(json.dumps(meta)):
+            raise ValueError(f"{out} holds a run with another config or inputs ({run_file}); "
+                             "pass --overwrite or choose another --out")
+        return
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} exists and is not a run of this stage; pass --overwrite or choose another --out")
+    write_json_atomic(run_file, meta)
+
+
+def finish_stage(out: Path, stats: dict, config: dict[str, Any]) -> None:
+    write_json_atomic(out / "stats.json", stats)
+    write_json_atomic(out / DONE_FILE, {"config": config, "languages": sorted(stats.get("languages", {}))})
+
+
+# ---------------------------------------------------------------------------------------------
+# Text key for matching
+
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+_WORD_RE = regex.compile(rf"[{_CJK}]|(?:(?![{_CJK}])[\p{{L}}\p{{M}}\p{{N}}])+")
+_CYRILLIC_RE = regex.compile(r"\p{Cyrillic}")
+# Latin letters typed for their Cyrillic look-alikes in Kazakh web text ("Бiлгiм" with Latin i).
+_LATIN_TO_CYRILLIC = str.maketrans("iaceopxyk", "іасеорхук")
+
+
+def normalized_words(text: str) -> list[str]:
+    """Words of `text` for matching: NFKC, lowercase, no punctuation, homoglyphs fixed."""
+    words = _WORD_RE.findall(unicodedata.normalize("NFKC", text).lower())
+    return [w.translate(_LATIN_TO_CYRILLIC) if _CYRILLIC_RE.search(w) else w for w in words]
+
+
+def word_hashes(words: list[str]) -> np.ndarray:
+    return np.fromiter((xxhash.xxh64_intdigest(w.encode()) for w in words), dtype=np.uint64, count=len(words))
+
+
+_R = np.uint64(0x9E3779B97F4A7C15)  # odd, hence invertible mod 2^64
+_R_INV = np.uint64(pow(int(_R), -1, 1 << 64))
+
+
+def _powers(base: np.uint64, n: int) -> np.ndarray:
+    out = np.empty(n, dtype=np.uint64)
+    out[0] = 1
+    if n > 1:
+        out[1:] = base
+        np.cumprod(out, out=out)  # wraps mod 2^64, as intended
+    return out
+
+
+class SpanHasher:
+    """O(1) hashes of any word span [s, e) of one text, via position-weighted prefix sums mod 2^64.
+
+    h(s, e) = Σ_{i<e-s} w[s+i]·R^i — the same value for the same word sequence anywhere, so eval
+    sentences and document spans (n-grams, whole sentences) are compared by 64-bit hashes.
+    """
+
+    def __init__(self, hashes: np.ndarray) -> None:
+        n = len(hashes)
+        self.n = n
+        with np.errstate(over="ignore"):
+            self.pow = _powers(_R, n + 1)
+            self.inv = _powers(_R_INV, n + 1)
+            self.prefix = np.zeros(n + 1, dtype=np.uint64)
+            np.cumsum(hashes * self.pow[:n], out=self.prefix[1:])
+
+    def spans(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return (self.prefix[ends] - self.prefix[starts]) * self.inv[starts]
+
+    def ngrams(self, n: int) -> np.ndarray:
+        if self.n < n:
+            return np.empty(0, dtype=np.uint64)
+        starts = np.arange(self.n - n + 1)
+        return self.spans(starts, starts + n)
+
+
+def sequence_hash(words: list[str]) -> int:
+    return int(SpanHasher(word_hashes(words)).spans(np.array([0]), np.array([len(words)]))[0])
