@@ -1,0 +1,454 @@
+"""Parallel (translation-pair) data for cross-lingual objectives: read, clean, sample, resume.
+
+Formats, one `ParallelSource` each:
+- aligned file pair: `src` and `tgt` hold line i of each other (plain, .gz, .xz, .bz2); different
+  line counts are an error naming both files and both counts, never a silent truncation;
+- TSV: `src` only, two tab-separated columns per line (what `xling bt translate` writes);
+- TMX: `src` only, XML `<tu><tuv xml:lang=..><seg>` units; `tmx_langs` picks the two sides.
+
+Cleaning drops pairs and counts why (`ParallelStats.reasons`): an empty side, too long a side,
+a length ratio beyond `max_length_ratio`, a side not written in its language's script, and exact
+duplicates (after whitespace normalisation, per language pair).
+
+Sampling: pairs are grouped per language pair ("kaz_Cyrl-rus_Cyrl"); each draw picks a group
+with the `corpora.mixing` temperature plan (p ∝ n^α over pair counts) and takes that group's
+next pair in a per-epoch permutation. Every random number derives from (seed, draw index) or
+(seed, group, epoch), so `PairStream.state_dict()` is a few integers and resuming is exact.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import re
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from corpora.corpus import is_lang_code
+from xling.io import open_text
+from xling.paths import resolve_data_path
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("auto", "aligned", "tsv", "tmx")
+REASONS = ("empty_side", "too_long", "length_ratio", "wrong_script_src", "wrong_script_tgt", "duplicate")
+
+
+@dataclass
+class ParallelSource:
+    """One parallel resource. Paths may be written `$XLING_DATA/...`."""
+
+    src: str
+    src_lang: str
+    tgt_lang: str
+    tgt: str = ""  # the target-side file of an aligned pair; empty for TSV/TMX
+    format: Literal["auto", "aligned", "tsv", "tmx"] = "auto"
+    # Some corpora ship text extracted from TMX with XML entities left in (`&quot;`); decode them.
+    unescape_entities: bool = False
+    tmx_langs: list[str] = field(default_factory=list)  # e.g. ["kk", "ru"]; default: first two seen
+    name: str = ""  # shown in stats; defaults to the file name
+
+    def __post_init__(self) -> None:
+        for key in ("src_lang", "tgt_lang"):
+            if not is_lang_code(getattr(self, key)):
+                raise ValueError(f"{key}: {getattr(self, key)!r} is not a language code like kaz_Cyrl "
+                                 "(ISO 639-3 + script)")
+        if self.format not in FORMATS:
+            raise ValueError(f"format: expected one of {list(FORMATS)}, got {self.format!r}")
+
+    @property
+    def pair_key(self) -> str:
+        return f"{self.src_lang}-{self.tgt_lang}"
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.src).name
+
+
+@dataclass
+class ParallelConfig:
+    """The `parallel:` section of a pretraining config (and of `xling bt train`)."""
+
+    sources: list[ParallelSource] = field(default_factory=list)
+    # YAML files holding a `sources:` list (e.g. recipes/parallel-kk-ru-apertium.yaml), appended to
+    # `sources`, so several recipes share one list of files.
+    include: list[str] = field(default_factory=list)
+    alpha: float = 0.3  # temperature over language pairs (pair counts), as for monolingual languages
+    min_chars: int = 1
+    max_chars: int = 1000  # per side; longer lines are usually unsplit paragraphs or boilerplate
+    max_length_ratio: float = 3.0  # longer/shorter side in characters
+    script_check: bool = True
+    min_script_fraction: float = 0.5  # of a side's letters that must be in its language's script
+    dedup: bool = True
+    swap_prob: float = 0.5  # chance a draw is returned tgt→src, so both directions are trained
+    seed: int = 0
+
+    def all_sources(self) -> list[ParallelSource]:
+        """`sources` plus the sources of every `include` file (relative paths: from the working directory)."""
+        from xling.config import ConfigError, from_dict, load_yaml_dict
+
+        out = list(self.sources)
+        for inc in self.include:
+            data = load_yaml_dict(resolve_data_path(inc))
+            items = data.get("sources")
+            if not isinstance(items, list):
+                raise ConfigError(f"{inc}: expected a top-level `sources:` list of parallel sources")
+            out.extend(from_dict(ParallelSource, item, f"{inc}: sources[{i}]") for i, item in enumerate(items))
+        return out
+
+    def __post_init__(self) -> None:
+        if self.max_length_ratio < 1.0:
+            raise ValueError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
+        if not 0.0 <= self.swap_prob <= 1.0:
+            raise ValueError(f"swap_prob must be within [0, 1], got {self.swap_prob}")
+        if not 0.0 <= self.min_script_fraction <= 1.0:
+            raise ValueError(f"min_script_fraction must be within [0, 1], got {self.min_script_fraction}")
+
+
+# --------------------------------------------------------------------------------------- readers
+
+
+def read_aligned(src: str | Path, tgt: str | Path, unescape: bool = False) -> list[tuple[str, str]]:
+    """Line-aligned file pair → [(src, tgt)]; unequal line counts raise naming both files."""
+    a = _read_text_lines(src, unescape)
+    b = _read_text_lines(tgt, unescape)
+    if len(a) != len(b):
+        raise ValueError(f"misaligned parallel files: {src} has {len(a)} lines but {tgt} has {len(b)} lines; "
+                         "line i of one must translate line i of the other")
+    return list(zip(a, b, strict=True))
+
+
+def read_tsv(path: str | Path, unescape: bool = False) -> list[tuple[str, str]]:
+    """Two tab-separated columns per line (blank lines skipped); other shapes raise naming file:line."""
+    out = []
+    with open_text(path) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) != 2:
+                raise ValueError(f"{path}:{lineno}: expected 2 tab-separated columns (src, tgt), got {len(cols)}")
+            out.append((_clean_text(cols[0], unescape), _clean_text(cols[1], unescape)))
+    return out
+
+
+def read_tmx(path: str | Path, langs: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """TMX translation units → [(side 1, side 2)]. `langs` names the two `xml:lang` values (a prefix
+    match, so "kk" matches "kk-KZ"); by default the first two languages seen in the file."""
+    xml_lang = "{http://www.w3.org/XML/1998/namespace}lang"
+    wanted = [lg.lower() for lg in langs]
+    if wanted and len(wanted) != 2:
+        raise ValueError(f"{path}: tmx_langs must name exactly two languages, got {list(langs)}")
+    out = []
+    try:
+        with open_text(path) as f:
+            for _, elem in ET.iterparse(f, events=("end",)):
+                if elem.tag != "tu":
+                    continue
+                segs: dict[str, str] = {}
+                for tuv in elem.findall("tuv"):
+                    lang = (tuv.get(xml_lang) or tuv.get("lang") or "").lower()
+                    seg = tuv.find("seg")
+                    if lang and seg is not None and lang not in segs:
+                        segs[lang] = "".join(seg.itertext())
+                if not wanted and len(segs) >= 2:
+                    wanted = list(segs)[:2]
+                if wanted:
+                    sides = [next((t for lg, t in segs.items() if lg.split("-")[0] == w.split("-")[0]), None)
+                             for w in wanted]
+                    if sides[0] is not None and sides[1] is not None:
+                        out.append((_clean_text(sides[0]), _clean_text(sides[1])))
+                elem.clear()
+    except ET.ParseError as e:
+        raise ValueError(f"{path}: not a valid TMX file ({e})") from None
+    return out
+
+
+def read_source(source: ParallelSource) -> list[tuple[str, str]]:
+    """Raw pairs of one source, in file order."""
+    src = resolve_data_path(source.src)
+    if not src.is_file():
+        raise FileNotFoundError(f"parallel source {source.label}: {src} does not exist")
+    fmt = source.format
+    if fmt == "auto":
+        fmt = _sniff_format(src, bool(source.tgt))
+    if fmt == "aligned":
+        if not source.tgt:
+            raise ValueError(f"parallel source {source.label}: aligned format needs `tgt` (the other side's file)")
+        tgt = resolve_data_path(source.tgt)
+        if not tgt.is_file():
+            raise FileNotFoundError(f"parallel source {source.label}: {tgt} does not exist")
+        return read_aligned(src, tgt, source.unescape_entities)
+    if fmt == "tsv":
+        return read_tsv(src, source.unescape_entities)
+    return read_tmx(src, source.tmx_langs)
+
+
+def _sniff_format(path: Path, has_tgt: bool) -> str:
+    if has_tgt:
+        return "aligned"
+    with open_text(path) as f:
+        head = f.read(512).lstrip("\ufeff").lstrip()
+    if head.startswith("<?xml") or head.startswith("<tmx"):
+        return "tmx"
+    return "tsv"
+
+
+def _read_text_lines(path: str | Path, unescape: bool) -> list[str]:
+    with open_text(path) as f:
+        return [_clean_text(line, unescape) for line in f.read().splitlines()]
+
+
+_WS = re.compile(r"\s+")
+
+
+def _clean_text(text: str, unescape: bool = False) -> str:
+    if unescape:
+        text = html.unescape(text)
+    return _WS.sub(" ", text).strip()
+
+
+# ------------------------------------------------------------------------------------- cleaning
+
+
+_UNICODE_SCRIPT_NAMES = {"CYRILLIC": "Cyrl", "ARABIC": "Arab", "LATIN": "Latn", "GREEK": "Grek", "CJK": "Hani",
+                         "HEBREW": "Hebr", "DEVANAGARI": "Deva", "HANGUL": "Hang", "THAI": "Thai"}
+
+
+@functools.lru_cache(maxsize=65536)
+def char_script(ch: str) -> str:
+    """ISO 15924 script of one character from its Unicode name ("Zyyy" when unknown/common)."""
+    try:
+        first = unicodedata.name(ch).split()[0]
+    except ValueError:
+        return "Zyyy"
+    return _UNICODE_SCRIPT_NAMES.get(first, "Zyyy")
+
+
+def script_fraction(text: str, script: str) -> float:
+    """Share of the letters of `text` written in `script` (ISO 15924: Cyrl, Arab, Latn, Hani …);
+    1.0 when there are no letters (digit-only lines are left to the length filters)."""
+    if script in ("Hans", "Hant"):
+        script = "Hani"
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return 1.0
+    return sum(1 for ch in letters if char_script(ch) == script) / len(letters)
+
+
+def _script_matches(text: str, lang: str, min_fraction: float) -> bool:
+    return script_fraction(text, lang.split("_", 1)[1]) >= min_fraction
+
+
+@dataclass
+class ParallelStats:
+    """Per-source counts: pairs read, kept, and dropped per reason."""
+
+    read: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # source → reason → count
+
+    def to_json(self) -> dict[str, Any]:
+        total = Counter()
+        for r in self.reasons.values():
+            total.update(r)
+        return {"read": sum(self.read.values()), "kept": sum(self.kept.values()), "removed": dict(total),
+                "per_source": {k: {"read": self.read[k], "kept": self.kept.get(k, 0), "removed": self.reasons.get(k, {})}
+                               for k in self.read}}
+
+
+def clean_pairs(pairs: Sequence[tuple[str, str]], src_lang: str, tgt_lang: str, cfg: ParallelConfig,
+                seen: set[tuple[str, str]] | None = None) -> tuple[list[tuple[str, str]], Counter]:
+    """Keep the pairs that pass every filter; returns (kept, Counter of drop reasons).
+
+    `seen` carries dedup state across sources of one language pair (per-site files overlap)."""
+    reasons: Counter = Counter()
+    kept = []
+    seen = set() if seen is None else seen
+    for s, t in pairs:
+        if len(s) < cfg.min_chars or len(t) < cfg.min_chars or not s or not t:
+            reasons["empty_side"] += 1
+            continue
+        if len(s) > cfg.max_chars or len(t) > cfg.max_chars:
+            reasons["too_long"] += 1
+            continue
+        if max(len(s), len(t)) > cfg.max_length_ratio * min(len(s), len(t)):
+            reasons["length_ratio"] += 1
+            continue
+        if cfg.script_check:
+            if not _script_matches(s, src_lang, cfg.min_script_fraction):
+                reasons["wrong_script_src"] += 1
+                continue
+            if not _script_matches(t, tgt_lang, cfg.min_script_fraction):
+                reasons["wrong_script_tgt"] += 1
+                continue
+        if cfg.dedup:
+            key = (s.casefold(), t.casefold())
+            if key in seen:
+                reasons["duplicate"] += 1
+                continue
+            seen.add(key)
+        kept.append((s, t))
+    return kept, reasons
+
+
+@dataclass
+class ParallelData:
+    """Cleaned pairs grouped by language pair, in a deterministic order."""
+
+    groups: dict[str, list[tuple[str, str]]]
+    langs: dict[str, tuple[str, str]]  # pair key → (src_lang, tgt_lang)
+    stats: ParallelStats
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.groups.items()}
+
+
+def load_parallel(cfg: ParallelConfig) -> ParallelData:
+    """Read and clean every source; pairs of the same language pair share one group (and dedup)."""
+    sources = cfg.all_sources()
+    if not sources:
+        raise ValueError("parallel.sources is empty: list at least one aligned pair, TSV or TMX file")
+    groups: dict[str, list[tuple[str, str]]] = {}
+    langs: dict[str, tuple[str, str]] = {}
+    seen: dict[str, set] = {}
+    stats = ParallelStats()
+    for i, source in enumerate(sources):
+        key = source.pair_key
+        label = source.label if source.label not in stats.read else f"{source.label}#{i}"
+        raw = read_source(source)
+        kept, reasons = clean_pairs(raw, source.src_lang, source.tgt_lang, cfg, seen.setdefault(key, set()))
+        groups.setdefault(key, []).extend(kept)
+        langs[key] = (source.src_lang, source.tgt_lang)
+        stats.read[label] = len(raw)
+        stats.kept[label] = len(kept)
+        stats.reasons[label] = dict(reasons)
+        log.info("parallel %s (%s): %d read, %d kept %s", label, key, len(raw), len(kept), dict(reasons))
+    empty = [k for k, v in groups.items() if not v]
+    if empty:
+        raise ValueError(f"no pairs left after cleaning for {', '.join(empty)}; see the drop reasons "
+                         f"{stats.to_json()['removed']} and loosen the parallel.* filters")
+    return ParallelData(groups=dict(sorted(groups.items())), langs=langs, stats=stats)
+
+
+# -------------------------------------------------------------------------------------- sampling
+
+Encoder = Callable[[list[str]], list[list[int]]]
+
+
+def hf_encoder(tokenizer: Any) -> Encoder:
+    """Token ids without specials from a Hugging Face tokenizer, batched."""
+    def encode(texts: list[str]) -> list[list[int]]:
+        return tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    return encode
+
+
+class PairStream:
+    """Deterministic, resumable, infinite stream of `PairExample`s.
+
+    Draw k (global, across ranks) picks a language pair with `corpora.mixing` temperature
+    probabilities, takes the next pair of that group's epoch permutation, and swaps the direction
+    with `swap_prob`. Rank r of `world_size` yields draws k ≡ r (mod world_size), so the global
+    sequence is the same for any number of ranks. Token ids are encoded once, up front.
+    """
+
+    def __init__(self, data: ParallelData, encode: Encoder, seed: int = 0, alpha: float = 0.3,
+                 swap_prob: float = 0.5, rank: int = 0, world_size: int = 1) -> None:
+        from corpora.mixing import sampling_plan
+
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.keys = list(data.groups)
+        self.langs = [data.langs[k] for k in self.keys]
+        self.ids: list[tuple[list[list[int]], list[list[int]]]] = []
+        for k in self.keys:
+            pairs = data.groups[k]
+            self.ids.append((encode([s for s, _ in pairs]), encode([t for _, t in pairs])))
+        self.plan = sampling_plan(data.sizes(), alpha=alpha, unit="pairs")
+        probs = self.plan.probabilities()
+        self.cum = np.cumsum([probs[k] for k in self.keys])
+        self.seed, self.swap_prob, self.rank, self.world_size = seed, swap_prob, rank, world_size
+        self.drawn = 0  # global draws consumed
+        self.cursor = [[0, 0] for _ in self.keys]  # per group: (epoch, position)
+        self._perm_cache: dict[int, tuple[int, np.ndarray]] = {}
+
+    @classmethod
+    def from_config(cls, cfg: ParallelConfig, encode: Encoder, rank: int = 0, world_size: int = 1) -> PairStream:
+        return cls(load_parallel(cfg), encode, seed=cfg.seed, alpha=cfg.alpha, swap_prob=cfg.swap_prob,
+                   rank=rank, world_size=world_size)
+
+    def _perm(self, g: int, epoch: int) -> np.ndarray:
+        cached = self._perm_cache.get(g)
+        if cached is None or cached[0] != epoch:
+            rng = np.random.default_rng([self.seed, 1, g, epoch])
+            cached = (epoch, rng.permutation(len(self.ids[g][0])))
+            self._perm_cache[g] = cached
+        return cached[1]
+
+    def _draw(self) -> tuple[int, int, bool]:
+        """Global draw `self.drawn` → (group, pair index, swapped); advances the state."""
+        u = np.random.default_rng([self.seed, 0, self.drawn]).random(2)
+        g = min(int(np.searchsorted(self.cum, u[0] * self.cum[-1], side="right")), len(self.keys) - 1)
+        epoch, pos = self.cursor[g]
+        idx = int(self._perm(g, epoch)[pos])
+        pos += 1
+        if pos == len(self.ids[g][0]):
+            epoch, pos = epoch + 1, 0
+        self.cursor[g] = [epoch, pos]
+        self.drawn += 1
+        return g, idx, bool(u[1] < self.swap_prob)
+
+    def __iter__(self) -> Iterator:
+        return self
+
+    def __next__(self):
+        from xling.objectives.base import PairExample
+
+        while True:
+            k = self.drawn
+            g, idx, swapped = self._draw()
+            if k % self.world_size != self.rank:
+                continue
+            src, tgt = self.ids[g][0][idx], self.ids[g][1][idx]
+            src_lang, tgt_lang = self.langs[g]
+            if swapped:
+                return PairExample(src=list(tgt), tgt=list(src), src_lang=tgt_lang, tgt_lang=src_lang)
+            return PairExample(src=list(src), tgt=list(tgt), src_lang=src_lang, tgt_lang=tgt_lang)
+
+    def take(self, n: int) -> list:
+        return [next(self) for _ in range(n)]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain ints only, so checkpoints load with `torch.load(weights_only=True)`."""
+        return {"drawn": self.drawn, "cursor": [list(c) for c in self.cursor], "keys": list(self.keys),
+                "sizes": [len(i[0]) for i in self.ids]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        keys, sizes = list(state["keys"]), [int(s) for s in state["sizes"]]
+        if keys != self.keys or sizes != [len(i[0]) for i in self.ids]:
+            raise ValueError(f"parallel data changed since the checkpoint: it had {dict(zip(keys, sizes, strict=False))}, "
+                             f"now {dict(zip(self.keys, [len(i[0]) for i in self.ids], strict=True))}; "
+                             "resume with the same parallel sources and filters")
+        self.drawn = int(state["drawn"])
+        self.cursor = [[int(e), int(p)] for e, p in state["cursor"]]
+
+
+def write_tsv_pairs(path: str | Path, pairs: Sequence[tuple[str, str]]) -> Path:
+    """Write pairs as the TSV `read_tsv` reads (tabs/newlines inside text become spaces), atomically."""
+    from xling.io import write_text_atomic
+
+    return write_text_atomic(path, "".join(f"{tsv_field(s)}\t{tsv_field(t)}\n" for s, t in pairs))
+
+
+def tsv_field(text: str) -> str:
+    return _WS.sub(" ", text).strip()
