@@ -438,7 +438,7 @@ def tatoeba_task(name: str = "tatoeba", languages: tuple[str, ...] = _langs(XTRE
                 files={"test": (C("download/tatoeba/{lang}-en.{lang}", "download/tatoeba/{lang}-en.en",
                                   fmt="xtreme_tatoeba"),
                                 C("tatoeba/tatoeba.{lang3}-eng.{lang3}", "tatoeba/tatoeba.{lang3}-eng.eng",
-                                  fmt="laser_tatoeba"))})
+                                  fmt="laser_tatoeba", options={"sort_english": xtreme}))})
 
 
 def parallel_retrieval_task(name: str, lang: str, candidates: tuple[Candidate, ...], description: str) -> Task:
