@@ -1,0 +1,227 @@
+"""Train a shared SentencePiece vocabulary on a temperature-sampled mix of languages.
+
+Pipeline: resolve inputs → count lines per language → `corpora.mixing.sampling_plan` (p ∝ n^α, in
+lines) → draw each language's share deterministically (`seed`) into a temporary text file →
+SentencePiece → HF export → statistics report. Everything is written into a temporary folder that
+`xling.io.atomic_path` renames onto `out` only when complete; re-running with the same config on a
+finished folder does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xling.config import to_dict
+
+log = logging.getLogger(__name__)
+
+TRAIN_ARGS_FILE = "train_args.json"
+
+
+@dataclass
+class VocabTrainConfig:
+    inputs: list[str] = field(default_factory=list)  # corpus folders and/or LANG=file specs
+    out: str = ""
+    vocab_size: int = 32000
+    model_type: Literal["unigram", "bpe"] = "unigram"
+    alpha: float = 0.3
+    sample_sentences: int | None = None  # total lines in the mix; None = as many as the corpus has
+    seed: int = 0
+    # High enough that rare letters of each script (Uyghur ژ, Kazakh һ) get pieces of their own.
+    character_coverage: float = 0.9999
+    byte_fallback: bool = False
+    # identity keeps our corpora normalisers' output byte for byte (see docs/vocab.md for nmt_nfkc).
+    normalization: Literal["identity", "nfkc", "nmt_nfkc"] = "identity"
+    max_sentence_length: int = 4192  # bytes; SentencePiece skips longer lines
+    num_threads: int = 2
+    stats_lines: int = 2000  # lines per language measured for the report
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 16:
+            raise ValueError(f"vocab_size must be at least 16, got {self.vocab_size}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be within [0, 1], got {self.alpha}")
+        if self.sample_sentences is not None and self.sample_sentences <= 0:
+            raise ValueError(f"sample_sentences must be positive, got {self.sample_sentences}")
+        if not 0.9 <= self.character_coverage <= 1.0:
+            raise ValueError(f"character_coverage must be within [0.9, 1], got {self.character_coverage}")
+
+
+@dataclass
+class SampledText:
+    path: Path
+    plan: Any  # corpora.mixing.SamplingPlan
+    drawn: dict[str, int]
+    sha256: str
+
+
+def sample_mix(inputs: dict[str, list[Path]], out_file: str | os.PathLike, alpha: float = 0.3,
+               total: int | None = None, seed: int = 0) -> SampledText:
+    """Write a temperature-sampled mix of lines to `out_file`, deterministic in `seed`.
+
+    Language `l` gets round(p_l · total) lines: whole passes over its lines when that exceeds its size
+    (upsampling a low-resource language), plus a seeded sample without replacement for the rest.
+    Two streaming passes (count, then copy), so memory does not grow with the corpus.
+    """
+    from tqdm import tqdm
+
+    from corpora.mixing import sampling_plan
+    from vocab.data import count_lines, iter_lines
+
+    sizes = {}
+    for lang, files in sorted(inputs.items()):
+        sizes[lang] = count_lines(files)
+        if sizes[lang] == 0:
+            raise ValueError(f"{lang}: no text in {', '.join(map(str, files))} (empty input)")
+    plan = sampling_plan(sizes, alpha=alpha, total=total or sum(sizes.values()), unit="lines")
+    drawn: dict[str, int] = {}
+    digest = hashlib.sha256()
+    with open(out_file, "w", encoding="utf-8") as out:
+        for lang, files in sorted(inputs.items()):
+            n = sizes[lang]
+            want = round(plan.languages[lang].p_sampled * plan.total)
+            passes, rest = divmod(want, n)
+            # Seeded per language so adding a language does not reshuffle the others' draws.
+            extra = set(random.Random(f"{seed}:{lang}").sample(range(n), rest))
+            for i, line in enumerate(tqdm(iter_lines(files), total=n, desc=f"sample {lang}", unit="line",
+                                          leave=False, disable=None)):
+                k = passes + (i in extra)
+                if k:
+                    data = (line + "\n") * k
+                    out.write(data)
+                    digest.update(data.encode("utf-8"))
+            drawn[lang] = want
+    return SampledText(Path(out_file), plan, drawn, digest.hexdigest())
+
+
+def spm_args(cfg: VocabTrainConfig, input_file: str, model_prefix: str) -> dict[str, Any]:
+    """The exact SentencePiece trainer arguments (XLM-R special ids, see vocab/export.py)."""
+    return {
+        "input": input_file, "model_prefix": model_prefix, "vocab_size": cfg.vocab_size,
+        "model_type": cfg.model_type, "character_coverage": cfg.character_coverage,
+        "byte_fallback": cfg.byte_fallback, "normalization_rule_name": cfg.normalization,
+        "bos_id": 0, "pad_id": 1, "eos_id": 2, "unk_id": 3,
+        "input_sentence_size": 0, "shuffle_input_sentence": False,  # the mix is already sampled
+        "max_sentence_length": cfg.max_sentence_length, "num_threads": cfg.num_threads,
+        "split_digits": False, "minloglevel": 1,
+    }
+
+
+_TOO_HIGH = re.compile(r"Vocabulary size (?:is )?too high \((\d+)\)\. Please set it to a value <= (\d+)")
+
+
+def run_spm_trainer(args: dict[str, Any], what: str = "--vocab-size") -> None:
+    """Run SentencePiece; its vocabulary-size error is rephrased with the maximum it suggests."""
+    import sentencepiece as spm
+
+    try:
+        spm.SentencePieceTrainer.train(**args)
+    except RuntimeError as e:
+        m = _TOO_HIGH.search(str(e))
+        if m:
+            raise ValueError(f"{what} {m.group(1)} is larger than the training text supports: SentencePiece "
+                             f"can build at most {m.group(2)} pieces from it; lower {what} to "
+                             f"≤ {m.group(2)} or add text") from None
+        raise ValueError(f"SentencePiece training failed: {e}") from None
+
+
+def max_vocab_from_error(e: Exception) -> int | None:
+    m = re.search(r"at most (\d+) pieces", str(e))
+    return int(m.group(1)) if m else None
+
+
+def _versions() -> dict[str, str]:
+    import sentencepiece
+    import tokenizers
+    import transformers
+
+    return {"sentencepiece": sentencepiece.__version__, "tokenizers": tokenizers.__version__,
+            "transformers": transformers.__version__}
+
+
+def is_complete(out: Path, cfg: VocabTrainConfig) -> bool:
+    """A finished folder trained with the same config (the resume check)."""
+    f = out / TRAIN_ARGS_FILE
+    if not f.is_file():
+        return False
+    try:
+        return json.loads(f.read_text(encoding="utf-8")).get("config") == _cfg_key(cfg)
+    except json.JSONDecodeError:
+        return False
+
+
+def _cfg_key(cfg: VocabTrainConfig) -> dict:
+    d = to_dict(cfg)
+    d.pop("num_threads", None)  # does not change the result
+    return d
+
+
+def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
+    """Train into `cfg.out` (atomically); returns the folder. Skips work if it is already complete."""
+    from vocab.data import resolve_inputs
+    from vocab.export import SPM_FILE, export_hf
+    from xling.config import save_config
+    from xling.io import atomic_path, write_json_atomic
+
+    if not cfg.out:
+        raise ValueError("no output folder given (--out)")
+    out = Path(cfg.out)
+    if not force and is_complete(out, cfg):
+        log.info("%s already holds a vocabulary trained with this config; nothing to do", out)
+        return out
+    inputs = resolve_inputs(cfg.inputs)
+    with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="xling-vocab-") as work:
+        tmp.mkdir(parents=True)
+        sample = sample_mix(inputs, Path(work) / "mix.txt", cfg.alpha, cfg.sample_sentences, cfg.seed)
+        log.info("sampled %s lines (%s)", f"{sum(sample.drawn.values()):,}",
+                 ", ".join(f"{k} {v:,}" for k, v in sample.drawn.items()))
+        args = spm_args(cfg, str(sample.path), str(tmp / SPM_FILE.removesuffix(".model")))
+        run_spm_trainer(args)
+        export_hf(tmp / SPM_FILE, tmp)
+        recorded = dict(args, input="<sampled mix, see sample>", model_prefix="sentencepiece.bpe")
+        write_json_atomic(tmp / TRAIN_ARGS_FILE, {
+            "config": _cfg_key(cfg),
+            "sentencepiece": recorded,
+            "sampling_plan": sample.plan.to_json(),
+            "sample": {"lines_per_lang": sample.drawn, "lines": sum(sample.drawn.values()),
+                       "sha256": sample.sha256},
+            "inputs": {k: [str(f) for f in v] for k, v in inputs.items()},
+            "versions": _versions(),
+        })
+        save_config(cfg, tmp / "config.yaml")
+        write_train_report(tmp, cfg, inputs, sample)
+    return out
+
+
+def write_train_report(out: Path, cfg: VocabTrainConfig, inputs: dict[str, list[Path]],
+                       sample: SampledText) -> Path:
+    """`report.md` with the sampling plan and per-language statistics (+ `stats.*`, fertility PNG)."""
+    from vocab.data import lines_by_lang
+    from vocab.stats import compute_stats, stats_markdown, write_stats
+    from xling.io import write_text_atomic
+    from xling.report import markdown_table
+
+    stats = compute_stats(out, lines_by_lang(inputs, cfg.stats_lines))
+    write_stats(stats, out, "stats", title=f"Fertility, {cfg.model_type} {cfg.vocab_size:,} pieces")
+    plan_rows = [[k, int(v.size), v.p_natural * 100, v.p_sampled * 100, sample.drawn[k], v.repeats]
+                 for k, v in sample.plan.languages.items()]
+    text = "\n".join([
+        f"# Vocabulary: {cfg.model_type}, {cfg.vocab_size:,} pieces (+ `<mask>`)", "",
+        f"Inputs: {', '.join(cfg.inputs)}  ",
+        f"α = {cfg.alpha}, seed {cfg.seed}, character_coverage {cfg.character_coverage}, "
+        f"byte_fallback {cfg.byte_fallback}, normalization `{cfg.normalization}`", "",
+        "## Sampling plan (unit: lines)", "",
+        markdown_table(["lang", "lines", "natural %", "sampled %", "drawn", "repeats"], plan_rows),
+        "", f"## Statistics (first {cfg.stats_lines:,} lines per language)", "",
+        stats_markdown(stats), "", "![fertility](stats_fertility.png)", "",
+    ])
+    return write_text_atomic(out / "report.md", text)
