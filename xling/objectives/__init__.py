@@ -1,6 +1,11 @@
 """Pretraining objectives. Each module registers its class in `OBJECTIVES` when imported here."""
 
-from xling.objectives import mlm  # noqa: F401  (registers "mlm")
+from xling.objectives import (  # noqa: F401  (each import registers its objective)
+    btmlm,
+    camlm,
+    mlm,
+    tlm,
+)
 from xling.objectives.base import (
     IGNORE_INDEX,
     OBJECTIVES,
