@@ -57,23 +57,6 @@ def retrieval_accuracy(predicted_indices: Sequence[int], gold_indices: Sequence[
     return {"accuracy": 100.0 * correct / len(gold_indices)}
 
 
-def tatoeba_sorted_gold(english_lines: Sequence[str]) -> tuple[list[str], list[int]]:
-    """XTREME's Tatoeba preprocessing: the English side is sorted so its order reveals nothing.
-
-    `utils_preprocess.py --task tatoeba` writes the English lines sorted by text (a stable sort
-    on the stripped line, so identical sentences keep their original relative order). Returns
-    (sorted English lines, gold) where `gold[i]` is the position in the sorted file of the
-    translation of source line i — the label XTREME's hidden test files hold. A prediction that
-    picks an identical duplicate sentence at another position counts as wrong, as in XTREME.
-    """
-    stripped = [line.strip() for line in english_lines]
-    order = sorted(range(len(stripped)), key=lambda i: stripped[i])
-    gold = [0] * len(stripped)
-    for position, original in enumerate(order):
-        gold[original] = position
-    return [stripped[i] for i in order], gold
-
-
 def bucc_prf(predicted_pairs: set[tuple[str, str]], gold_pairs: set[tuple[str, str]]) -> dict[str, float]:
     """BUCC 2018 precision/recall/F1 over (source id, target id) pairs, ×100.
 
