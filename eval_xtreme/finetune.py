@@ -1,0 +1,441 @@
+"""Zero-shot fine-tuning: train a task head on English, select on English dev, predict any language.
+
+One short loop serves the three heads XTREME uses:
+
+- `classification` → `AutoModelForSequenceClassification` on (text_a, text_b) pairs;
+- `token_classification` → `AutoModelForTokenClassification`, the label on each word's *first*
+  subword (others ignored), long sentences split into chunks at word boundaries as XTREME does;
+- `qa` → `AutoModelForQuestionAnswering` with a sliding window (`doc_stride`) over the context and
+  SQuAD-style post-processing (n-best start/end logits, spans inside the context, max length).
+
+Runs resume like pretraining: `RUN/checkpoints/step-NNNNNN/` folders (safetensors weights via
+`save_pretrained`, optimizer/scheduler/RNG state, `meta.json` with the data position) appear
+atomically, the best-on-dev model is kept in `RUN/best/`, and `RUN/done.json` marks a finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xling.io import atomic_path, write_json_atomic
+
+from .loaders import PairExample, QAExample, TaggedSentence
+from .tasks import Task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneConfig:
+    learning_rate: float = 2e-5
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    epochs: float = 2.0
+    max_steps: int = 0  # > 0 overrides epochs (CPU smoke runs)
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    max_seq_length: int = 128
+    doc_stride: int = 128  # QA: overlap between windows (XTREME: 128 with max_seq_length 384)
+    max_query_length: int = 64
+    max_answer_length: int = 30
+    n_best: int = 20
+    max_train_examples: int = 0  # > 0: random subsample of the English training set
+    max_dev_examples: int = 0
+    eval_every: int = 0  # steps between dev evaluations; 0 = only at the end
+    save_every: int = 0  # steps between resumable checkpoints; 0 = at every dev evaluation
+    seed: int = 42
+
+
+HEAD_CLASSES = {
+    "classification": "AutoModelForSequenceClassification",
+    "token_classification": "AutoModelForTokenClassification",
+    "qa": "AutoModelForQuestionAnswering",
+}
+
+
+def load_model(task: Task, model: str):
+    """Tokenizer + model with the task's head; clear errors for a missing head or vocabulary."""
+    import transformers
+
+    cls = getattr(transformers, HEAD_CLASSES[task.kind])
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"model {model}: no usable tokenizer/vocabulary ({e})") from None
+    kwargs: dict[str, Any] = {}
+    if task.kind != "qa":
+        kwargs = {"num_labels": len(task.labels), "id2label": dict(enumerate(task.labels)),
+                  "label2id": {lab: i for i, lab in enumerate(task.labels)}}
+    try:
+        net = cls.from_pretrained(model, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"model {model}: its architecture has no {HEAD_CLASSES[task.kind]} head "
+                         f"needed by task {task.name} ({str(e).splitlines()[0]})") from None
+    except OSError as e:
+        raise ValueError(f"model {model}: cannot load weights with from_pretrained ({e})") from None
+    if task.kind != "classification" and not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"model {model}: task {task.name} needs a fast tokenizer (word ids / character "
+                         "offsets); save a tokenizer.json with the model")
+    n_emb = net.get_input_embeddings().num_embeddings
+    if len(tokenizer) > n_emb:
+        raise ValueError(f"model {model}: tokenizer has {len(tokenizer)} tokens but the embedding matrix "
+                         f"{n_emb} rows; the vocabulary does not belong to this model")
+    return tokenizer, net
+
+
+# ---------------------------------------------------------------------------------------------------
+# Features
+# ---------------------------------------------------------------------------------------------------
+
+def classification_features(examples: Sequence[PairExample], tokenizer, task: Task,
+                            cfg: FinetuneConfig) -> list[dict]:
+    label2id = {lab: i for i, lab in enumerate(task.labels)}
+    enc = tokenizer([e.text_a for e in examples], [e.text_b for e in examples], truncation=True,
+                    max_length=cfg.max_seq_length)
+    feats = []
+    for i, ex in enumerate(examples):
+        f = {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "example": i}
+        if ex.label is not None:
+            if ex.label not in label2id:
+                raise ValueError(f"task {task.name}: example {ex.id} has label {ex.label!r}, not one of {task.labels}")
+            f["labels"] = label2id[ex.label]
+        feats.append(f)
+    return feats
+
+
+def token_features(examples: Sequence[TaggedSentence], tokenizer, task: Task, cfg: FinetuneConfig) -> list[dict]:
+    """First-subword labelling; a sentence longer than the model window becomes several chunks."""
+    label2id = {lab: i for i, lab in enumerate(task.labels)}
+    budget = cfg.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
+    unk = tokenizer.unk_token or tokenizer.pad_token
+    feats = []
+    for i, ex in enumerate(examples):
+        # A word the tokenizer drops entirely would lose its label: XTREME substitutes <unk>.
+        words = [w if w.strip() else unk for w in ex.tokens]
+        enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+        ids, word_ids = enc["input_ids"], enc.word_ids()
+        chunks: list[tuple[int, int]] = []
+        start = 0
+        while start < len(ids):
+            end = min(start + budget, len(ids))
+            # Cut before the first subword of a word, so no word is split across chunks.
+            while end < len(ids) and end > start + 1 and word_ids[end] == word_ids[end - 1]:
+                end -= 1
+            chunks.append((start, end))
+            start = end
+        for a, b in chunks:
+            w0, w1 = word_ids[a], word_ids[b - 1] + 1
+            # Re-encode the chunk's words with the model's own special tokens.
+            cenc = tokenizer(words[w0:w1], is_split_into_words=True, truncation=False)
+            labels, words_here = [], []
+            prev = None
+            for w in cenc.word_ids():
+                if w is not None and w != prev:
+                    tag = ex.tags[w0 + w] if ex.tags is not None else None
+                    if tag is not None and tag not in label2id:
+                        raise ValueError(f"task {task.name}: sentence {ex.id} has tag {tag!r}, not one of "
+                                         f"{task.labels}")
+                    labels.append(label2id[tag] if tag is not None else 0)
+                    words_here.append(w0 + w)
+                else:
+                    labels.append(-100)
+                    words_here.append(-1)
+                prev = w
+            f = {"input_ids": cenc["input_ids"], "attention_mask": cenc["attention_mask"], "example": i,
+                 "word_index": words_here}
+            if ex.tags is not None:
+                f["labels"] = labels
+            feats.append(f)
+    return feats
+
+
+def qa_features(examples: Sequence[QAExample], tokenizer, cfg: FinetuneConfig, train: bool) -> list[dict]:
+    """Sliding windows over the context; training windows without the answer point at the CLS token."""
+    questions = []
+    for e in examples:
+        toks = tokenizer.tokenize(e.question.lstrip())
+        questions.append(tokenizer.convert_tokens_to_string(toks[:cfg.max_query_length])
+                         if len(toks) > cfg.max_query_length else e.question.lstrip())
+    enc = tokenizer(questions, [e.context for e in examples], truncation="only_second",
+                    max_length=cfg.max_seq_length, stride=min(cfg.doc_stride, cfg.max_seq_length // 2),
+                    return_overflowing_tokens=True, return_offsets_mapping=True, padding=False)
+    feats = []
+    for j in range(len(enc["input_ids"])):
+        i = enc["overflow_to_sample_mapping"][j]
+        seq_ids = enc.sequence_ids(j)
+        offsets = [o if seq_ids[k] == 1 else None for k, o in enumerate(enc["offset_mapping"][j])]
+        f = {"input_ids": enc["input_ids"][j], "attention_mask": enc["attention_mask"][j], "example": i,
+             "offsets": offsets}
+        if train:
+            ex = examples[i]
+            start_pos = end_pos = 0
+            if ex.answers:
+                a_start = ex.answer_starts[0]
+                a_end = a_start + len(ex.answers[0])
+                ctx = [k for k, o in enumerate(offsets) if o is not None]
+                if ctx and offsets[ctx[0]][0] <= a_start and offsets[ctx[-1]][1] >= a_end:
+                    start_pos = next(k for k in ctx if offsets[k][1] > a_start)
+                    end_pos = next(k for k in reversed(ctx) if offsets[k][0] < a_end)
+            f["start_positions"], f["end_positions"] = start_pos, end_pos
+        feats.append(f)
+    return feats
+
+
+def make_features(task: Task, examples: Sequence, tokenizer, cfg: FinetuneConfig, train: bool) -> list[dict]:
+    if task.kind == "classification":
+        return classification_features(examples, tokenizer, task, cfg)
+    if task.kind == "token_classification":
+        return token_features(examples, tokenizer, task, cfg)
+    return qa_features(examples, tokenizer, cfg, train)
+
+
+MODEL_KEYS = ("input_ids", "attention_mask", "labels", "start_positions", "end_positions")
+
+
+def collate(feats: Sequence[dict], pad_id: int):
+    import torch
+
+    width = max(len(f["input_ids"]) for f in feats)
+    batch: dict[str, Any] = {
+        "input_ids": torch.tensor([f["input_ids"] + [pad_id] * (width - len(f["input_ids"])) for f in feats]),
+        "attention_mask": torch.tensor([f["attention_mask"] + [0] * (width - len(f["attention_mask"])) for f in feats]),
+    }
+    if "labels" in feats[0]:
+        if isinstance(feats[0]["labels"], list):
+            batch["labels"] = torch.tensor([f["labels"] + [-100] * (width - len(f["labels"])) for f in feats])
+        else:
+            batch["labels"] = torch.tensor([f["labels"] for f in feats])
+    for key in ("start_positions", "end_positions"):
+        if key in feats[0]:
+            batch[key] = torch.tensor([f[key] for f in feats])
+    return batch
+
+
+# ---------------------------------------------------------------------------------------------------
+# Prediction
+# ---------------------------------------------------------------------------------------------------
+
+def predict(task: Task, net, tokenizer, examples: Sequence, cfg: FinetuneConfig) -> list:
+    """Per example, in input order: a label (classification), a tag list (tagging) or an answer string (QA)."""
+    import torch
+
+    feats = make_features(task, examples, tokenizer, cfg, train=False)
+    device = next(net.parameters()).device
+    net.eval()
+    outputs: list[Any] = []
+    order = sorted(range(len(feats)), key=lambda j: len(feats[j]["input_ids"]))
+    results: list[Any] = [None] * len(feats)
+    with torch.inference_mode():
+        for start in range(0, len(order), cfg.eval_batch_size):
+            idx = order[start:start + cfg.eval_batch_size]
+            batch = collate([{k: feats[j][k] for k in ("input_ids", "attention_mask")} for j in idx],
+                            tokenizer.pad_token_id)
+            out = net(**{k: v.to(device) for k, v in batch.items()})
+            if task.kind == "qa":
+                s, e = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+                for r, j in enumerate(idx):
+                    n = len(feats[j]["input_ids"])
+                    results[j] = (s[r, :n], e[r, :n])
+            else:
+                logits = out.logits.float().cpu().numpy()
+                for r, j in enumerate(idx):
+                    results[j] = logits[r] if task.kind == "classification" else \
+                        logits[r, :len(feats[j]["input_ids"])].argmax(-1)
+    if task.kind == "classification":
+        outputs = [task.labels[int(np.argmax(results[j]))] for j in range(len(feats))]
+    elif task.kind == "token_classification":
+        tags: list[list[str | None]] = [[None] * len(ex.tokens) for ex in examples]
+        for j, f in enumerate(feats):
+            for pos, w in enumerate(f["word_index"]):
+                if w >= 0:
+                    tags[f["example"]][w] = task.labels[int(results[j][pos])]
+        # Words with no subword at all (rare) fall back to the first label ("O" for NER).
+        outputs = [[t if t is not None else task.labels[0] for t in sent] for sent in tags]
+    else:
+        outputs = qa_postprocess(examples, feats, results, cfg)
+    return outputs
+
+
+def qa_postprocess(examples: Sequence[QAExample], feats: Sequence[dict], logits: Sequence, cfg: FinetuneConfig
+                   ) -> list[str]:
+    """SQuAD-style: best (start + end) logit span inside the context over all windows of an example."""
+    best: list[tuple[float, str]] = [(-math.inf, "") for _ in examples]
+    for f, (start_logits, end_logits) in zip(feats, logits, strict=True):
+        offsets = f["offsets"]
+        starts = np.argsort(-start_logits)[:cfg.n_best]
+        ends = np.argsort(-end_logits)[:cfg.n_best]
+        i = f["example"]
+        for s in starts:
+            if s >= len(offsets) or offsets[s] is None:
+                continue
+            for e in ends:
+                if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > cfg.max_answer_length:
+                    continue
+                score = float(start_logits[s] + end_logits[e])
+                if score > best[i][0]:
+                    best[i] = (score, examples[i].context[offsets[s][0]:offsets[e][1]])
+    return [text for _, text in best]
+
+
+def references(task: Task, examples: Sequence) -> Any:
+    """Gold in the shape the metric wants; None if the split carries no labels."""
+    if task.kind == "qa":
+        gold = {e.id: e.answers for e in examples if e.answers}
+        return gold or None
+    if task.kind == "classification":
+        return None if any(e.label is None for e in examples) else [e.label for e in examples]
+    return None if any(e.tags is None for e in examples) else [e.tags for e in examples]
+
+
+def score(task: Task, predictions: list, examples: Sequence, lang: str) -> dict[str, float] | None:
+    from .metrics import compute
+
+    gold = references(task, examples)
+    if gold is None:
+        return None
+    if task.kind == "qa":
+        return compute(task.metric, {e.id: p for e, p in zip(examples, predictions, strict=True)}, gold, lang=lang)
+    return compute(task.metric, predictions, gold, lang=lang)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training loop
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class FinetuneResult:
+    model_dir: Path  # the best-on-dev model (loads with from_pretrained)
+    dev_scores: dict[str, float]
+    dev_primary: float
+    steps: int
+    resumed_from: int
+
+
+def subsample(examples: list, n: int, seed: int) -> list:
+    if n <= 0 or n >= len(examples):
+        return list(examples)
+    keep = sorted(random.Random(seed).sample(range(len(examples)), n))
+    return [examples[i] for i in keep]
+
+
+def _latest_checkpoint(run_dir: Path) -> Path | None:
+    ckpts = sorted(p for p in (run_dir / "checkpoints").glob("step-*") if (p / "meta.json").is_file())
+    return ckpts[-1] if ckpts else None
+
+
+def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path,
+             cfg: FinetuneConfig | None = None, dev_lang: str = "en") -> FinetuneResult:
+    """Fine-tune `model` on `train`, keep the best model on `dev`; resumes from `run_dir` if interrupted."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    from .metrics import primary_score
+
+    cfg = cfg or FinetuneConfig()
+    run_dir = Path(run_dir)
+    done = run_dir / "done.json"
+    if done.is_file():
+        info = json.loads(done.read_text(encoding="utf-8"))
+        log.info("%s: fine-tuning already finished (%s), reusing %s", task.name, done, run_dir / "best")
+        return FinetuneResult(run_dir / "best", info["dev_scores"], info["dev_primary"], info["steps"], info["steps"])
+    train = subsample(train, cfg.max_train_examples, cfg.seed)
+    dev = subsample(dev, cfg.max_dev_examples, cfg.seed + 1)
+
+    ckpt = _latest_checkpoint(run_dir)
+    tokenizer, net = load_model(task, str(ckpt) if ckpt else model)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    net.to(device)
+    feats = make_features(task, train, tokenizer, cfg, train=True)
+    if not feats:
+        raise ValueError(f"task {task.name}: no training features (empty training set?)")
+    steps_per_epoch = math.ceil(len(feats) / cfg.batch_size)
+    total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    params = [{"params": [p for n, p in net.named_parameters() if not any(k in n for k in no_decay)],
+               "weight_decay": cfg.weight_decay},
+              {"params": [p for n, p in net.named_parameters() if any(k in n for k in no_decay)],
+               "weight_decay": 0.0}]
+    optim = torch.optim.AdamW(params, lr=cfg.learning_rate)
+    sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup_ratio * total), total)
+
+    step, best, best_scores = 0, -math.inf, {}
+    if ckpt is not None:
+        meta = json.loads((ckpt / "meta.json").read_text(encoding="utf-8"))
+        state = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=False)
+        optim.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        step, best, best_scores = meta["step"], meta["best_dev_primary"], meta["best_dev_scores"]
+        log.info("%s: resuming fine-tuning from %s (step %d of %d)", task.name, ckpt, step, total)
+    resumed_from = step
+    eval_every = cfg.eval_every if cfg.eval_every > 0 else total
+    save_every = cfg.save_every if cfg.save_every > 0 else eval_every
+
+    def evaluate() -> tuple[dict[str, float], float]:
+        preds = predict(task, net, tokenizer, dev, cfg)
+        scores = score(task, preds, dev, dev_lang) or {}
+        net.train()
+        return scores, (primary_score(task.metric, scores) if scores else -math.inf)
+
+    net.train()
+    bar = tqdm(total=total, initial=step, desc=f"fine-tune {task.name}", unit="step", leave=False)
+    while step < total:
+        epoch, pos = divmod(step, steps_per_epoch)
+        # The data order is a function of (seed, epoch), so a resumed run sees the same batches.
+        perm = np.random.default_rng(cfg.seed + epoch).permutation(len(feats))
+        batch_idx = perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
+        batch = collate([{k: feats[j][k] for k in MODEL_KEYS if k in feats[j]} for j in batch_idx],
+                        tokenizer.pad_token_id)
+        loss = net(**{k: v.to(device) for k, v in batch.items()}).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
+        optim.step()
+        sched.step()
+        optim.zero_grad(set_to_none=True)
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if step % eval_every == 0 or step == total:
+            scores, primary = evaluate()
+            log.info("%s step %d: dev(%s) %s", task.name, step, dev_lang, scores)
+            if primary > best or not (run_dir / "best").is_dir():
+                best, best_scores = primary, scores
+                with atomic_path(run_dir / "best") as tmp:
+                    net.save_pretrained(tmp)
+                    tokenizer.save_pretrained(tmp)
+                    write_json_atomic(tmp / "meta.json", {"step": step, "dev_scores": scores, "dev_primary": primary})
+        if step % save_every == 0 or step == total:
+            _save_checkpoint(run_dir, step, net, tokenizer, optim, sched, best, best_scores)
+    bar.close()
+    write_json_atomic(done, {"steps": step, "dev_scores": best_scores, "dev_primary": best,
+                             "train_examples": len(train), "dev_examples": len(dev)})
+    return FinetuneResult(run_dir / "best", best_scores, best, step, resumed_from)
+
+
+def _save_checkpoint(run_dir: Path, step: int, net, tokenizer, optim, sched, best: float,
+                     best_scores: dict) -> None:
+    import torch
+
+    target = run_dir / "checkpoints" / f"step-{step:06d}"
+    with atomic_path(target) as tmp:
+        net.save_pretrained(tmp)  # model.safetensors + config.json
+        tokenizer.save_pretrained(tmp)
+        torch.save({"optimizer": optim.state_dict(), "scheduler": sched.state_dict(),
+                    "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
+        # meta.json last: a folder counts as a checkpoint only once it is there.
+        write_json_atomic(tmp / "meta.json", {"step": step, "best_dev_primary": best, "best_dev_scores": best_scores})
+    for old in (run_dir / "checkpoints").glob("step-*"):
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
