@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import xxhash
 
-from corpora.stage_io import SpanHasher, normalized_words, word_hashes
+from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
 
 _MIX = np.uint64(0xBF58476D1CE4E5B9)
 
@@ -31,7 +31,7 @@ class MinHashConfig:
     # (fraction of equal signature values) reaches this; null accepts every LSH candidate.
     threshold: float | None = 0.7
     keep: Literal["first", "longest"] = "first"  # which member of a cluster survives
-    batch_shingles: int = 50_000  # shingles per vectorised signature batch (memory ≈ × hashes × 8 B)
+    batch_shingles: int = 50_000  # words per vectorised signature batch (memory ≈ × hashes × 8 B)
 
     def __post_init__(self) -> None:
         for name in ("ngram", "num_bands", "rows_per_band", "batch_shingles"):
@@ -45,17 +45,6 @@ class MinHashConfig:
         return self.num_bands * self.rows_per_band
 
 
-def shingle_hashes(text: str, ngram: int) -> np.ndarray:
-    """64-bit hashes of the word n-grams of `text` (a shorter text is one shingle)."""
-    words = normalized_words(text)
-    if not words:  # pure punctuation/symbols: only exact copies can match
-        return np.array([xxhash.xxh64_intdigest(text.strip().encode())], dtype=np.uint64)
-    hasher = SpanHasher(word_hashes(words))
-    if len(words) < ngram:
-        return hasher.spans(np.array([0]), np.array([len(words)]))
-    return np.unique(hasher.ngrams(ngram))
-
-
 class MinHasher:
     """Signatures (num_hashes uint64 values per document) for batches of shingle sets."""
 
@@ -65,27 +54,33 @@ class MinHasher:
         self.a = rng.integers(0, 2**64 - 1, size=config.num_hashes, dtype=np.uint64, endpoint=True)
         self.b = rng.integers(0, 2**64 - 1, size=config.num_hashes, dtype=np.uint64, endpoint=True) | np.uint64(1)
 
-    def signatures(self, shingle_sets: list[np.ndarray]) -> np.ndarray:
-        counts = np.array([len(s) for s in shingle_sets], dtype=np.int64)
-        if (counts == 0).any():
-            raise ValueError("every document needs at least one shingle")
-        x = np.concatenate(shingle_sets)
+    def signatures(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), num_hashes) signatures, all texts hashed in one vectorised pass."""
+        word_lists = [normalized_words(t) for t in texts]
+        hasher, offsets = batch_hasher(word_lists)
+        x, doc = batch_ngrams(hasher, offsets, self.config.ngram, short_whole=True)
+        empty = [i for i, w in enumerate(word_lists) if not w]
+        if empty:  # pure punctuation/symbols: only exact copies can match
+            raw = np.array([xxhash.xxh64_intdigest(texts[i].strip().encode()) for i in empty], dtype=np.uint64)
+            x = np.concatenate([x, raw])
+            doc = np.concatenate([doc, np.array(empty, dtype=doc.dtype)])
+            order = np.argsort(doc, kind="stable")
+            x, doc = x[order], doc[order]
         with np.errstate(over="ignore"):
             # xor-multiply-xorshift: one cheap independent-looking permutation of 64-bit hashes per column
             h = (x[:, None] ^ self.a[None, :]) * self.b[None, :]
             h ^= h >> np.uint64(31)
             h *= _MIX
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        starts = np.flatnonzero(np.concatenate([[True], doc[1:] != doc[:-1]]))
         return np.minimum.reduceat(h, starts, axis=0)
 
     def signatures_of(self, texts: Iterable[str]) -> Iterator[np.ndarray]:
-        """Yield signature blocks for `texts` in order, batching about `batch_shingles` shingles."""
-        batch: list[np.ndarray] = []
+        """Yield signature blocks for `texts` in order, batching about `batch_shingles` words."""
+        batch: list[str] = []
         size = 0
         for text in texts:
-            sh = shingle_hashes(text, self.config.ngram)
-            batch.append(sh)
-            size += len(sh)
+            batch.append(text)
+            size += text.count(" ") + 1
             if size >= self.config.batch_shingles:
                 yield self.signatures(batch)
                 batch, size = [], 0

@@ -158,21 +158,60 @@ def finish_stage(out: Path, stats: dict, config: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Text key for matching
 
-_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
-_WORD_RE = regex.compile(rf"[{_CJK}]|(?:(?![{_CJK}])[\p{{L}}\p{{M}}\p{{N}}])+")
 _CYRILLIC_RE = regex.compile(r"\p{Cyrillic}")
+_LATIN_LOOKALIKE_RE = regex.compile(r"[iaceopxyk]")
 # Latin letters typed for their Cyrillic look-alikes in Kazakh web text ("Бiлгiм" with Latin i).
 _LATIN_TO_CYRILLIC = str.maketrans("iaceopxyk", "іасеорхук")
+_SPLIT_CHAR_SCRIPTS = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF),
+                       (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))
+
+
+def _word_table() -> dict[int, str | None]:
+    """str.translate table: punctuation/symbols/separators → space, format chars (ZWNJ…) dropped,
+    CJK/Thai/Lao/Khmer/Myanmar characters padded with spaces so each is one word."""
+    table: dict[int, str | None] = {}
+    for cp in range(0x30000):
+        cat = unicodedata.category(chr(cp))
+        if cat[0] in "PSZ" or cat in ("Cc", "Cs", "Co", "Cn"):
+            table[cp] = " "
+        elif cat == "Cf":
+            table[cp] = None
+    for lo, hi in _SPLIT_CHAR_SCRIPTS:
+        for cp in range(lo, hi + 1):
+            if cp not in table:
+                table[cp] = f" {chr(cp)} "
+    return table
+
+
+_WORD_TABLE: dict[int, str | None] = {}
 
 
 def normalized_words(text: str) -> list[str]:
     """Words of `text` for matching: NFKC, lowercase, no punctuation, homoglyphs fixed."""
-    words = _WORD_RE.findall(unicodedata.normalize("NFKC", text).lower())
-    return [w.translate(_LATIN_TO_CYRILLIC) if _CYRILLIC_RE.search(w) else w for w in words]
+    if not _WORD_TABLE:  # built on first use (0.3 s), not at import: the CLI imports this module
+        _WORD_TABLE.update(_word_table())
+    text = unicodedata.normalize("NFKC", text).lower()
+    words = text.translate(_WORD_TABLE).split()
+    if _CYRILLIC_RE.search(text) and _LATIN_LOOKALIKE_RE.search(text):
+        return [w.translate(_LATIN_TO_CYRILLIC) if _CYRILLIC_RE.search(w) else w for w in words]
+    return words
+
+
+_HASH_CACHE: dict[str, int] = {}
 
 
 def word_hashes(words: list[str]) -> np.ndarray:
-    return np.fromiter((xxhash.xxh64_intdigest(w.encode()) for w in words), dtype=np.uint64, count=len(words))
+    """xxh64 of each word (memoised: word frequencies are Zipfian, so most lookups hit)."""
+    cache = _HASH_CACHE
+    try:
+        return np.array([cache[w] for w in words], dtype=np.uint64)
+    except KeyError:
+        if len(cache) > 2_000_000:
+            cache.clear()
+        for w in words:
+            if w not in cache:
+                cache[w] = xxhash.xxh64_intdigest(w.encode())
+        return np.array([cache[w] for w in words], dtype=np.uint64)
 
 
 _R = np.uint64(0x9E3779B97F4A7C15)  # odd, hence invertible mod 2^64
@@ -217,3 +256,31 @@ class SpanHasher:
 
 def sequence_hash(words: list[str]) -> int:
     return int(SpanHasher(word_hashes(words)).spans(np.array([0]), np.array([len(words)]))[0])
+
+
+def batch_hasher(word_lists: list[list[str]]) -> tuple[SpanHasher, np.ndarray]:
+    """One SpanHasher over the concatenated words of many texts, and the texts' word offsets (n+1).
+
+    Span hashes are position-independent, so spans inside one text hash exactly as they would alone;
+    hashing a batch at once replaces per-text numpy overhead with a few whole-array operations.
+    """
+    lengths = np.fromiter((len(w) for w in word_lists), dtype=np.int64, count=len(word_lists))
+    offsets = np.zeros(len(word_lists) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = [w for words in word_lists for w in words]
+    return SpanHasher(word_hashes(flat)), offsets
+
+
+def batch_ngrams(hasher: SpanHasher, offsets: np.ndarray, n: int, short_whole: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes, text index) of every word n-gram inside each text; with `short_whole`, a text
+    shorter than n (but not empty) contributes its whole span instead."""
+    lengths = np.diff(offsets)
+    counts = np.maximum(lengths - n + 1, 0)
+    if short_whole:
+        counts = np.where((lengths > 0) & (lengths < n), 1, counts)
+    doc = np.repeat(np.arange(len(lengths)), counts)
+    first = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(counts, out=first[1:])
+    starts = offsets[doc] + (np.arange(len(doc)) - first[doc])
+    ends = np.minimum(starts + n, offsets[doc + 1])
+    return hasher.spans(starts, ends), doc
