@@ -121,3 +121,80 @@ class AlphaSchedule:
             return phases[idx][1]
         (s0, a0), (s1, a1) = phases[idx], phases[idx + 1]
         return a0 + (a1 - a0) * (progress - s0) / (s1 - s0)
+
+
+def plan_from_json(data: Mapping) -> SamplingPlan:
+    """Inverse of `SamplingPlan.to_json()` (reads `MIX/plan.json`); extra keys are ignored."""
+    try:
+        langs = {k: LanguagePlan(size=float(v["size"]), p_natural=float(v["p_natural"]),
+                                 p_sampled=float(v["p_sampled"]), repeats=float(v["repeats"]))
+                 for k, v in data["languages"].items()}
+        return SamplingPlan(alpha=float(data["alpha"]), total=float(data.get("total") or sum(
+            v.size for v in langs.values())), languages=langs, unit=str(data.get("unit", "chars")),
+            max_repeats=data.get("max_repeats"))
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"not a sampling plan: missing or bad field {e}") from None
+
+
+def scheduled_plan(sizes: Mapping[str, float], schedule: AlphaSchedule, progress: float,
+                   total: float | None = None, max_repeats: float | None = None,
+                   unit: str = "chars") -> SamplingPlan:
+    """The sampling plan at training `progress` in [0, 1] under an α schedule."""
+    return sampling_plan(sizes, schedule.alpha_at(progress), total=total, max_repeats=max_repeats, unit=unit)
+
+
+_BLOCK = 4096  # draws per independently seeded block: a slice of the stream costs O(its length)
+
+
+def sample_languages(probs: Mapping[str, float], n: int, seed: int, start: int = 0) -> list[str]:
+    """Draws `start … start+n-1` of a deterministic i.i.d. language stream with the given probabilities.
+
+    The same (probs, seed) always gives the same stream, and any slice equals the same positions
+    of a longer draw — so a resumed job continues exactly where it stopped:
+    `sample_languages(p, 10, 0) == sample_languages(p, 4, 0) + sample_languages(p, 6, 0, start=4)`.
+    Languages are ordered by name before the inverse-CDF lookup, so dict order does not matter.
+    """
+    import numpy as np
+
+    if n < 0 or start < 0:
+        raise ValueError(f"n and start must be ≥ 0, got n={n}, start={start}")
+    langs = sorted(probs)
+    if not langs:
+        raise ValueError("no languages to sample from")
+    p = np.array([float(probs[k]) for k in langs])
+    if (p < 0).any() or not p.sum() > 0:
+        raise ValueError(f"probabilities must be ≥ 0 with a positive sum, got {dict(zip(langs, p, strict=True))}")
+    cdf = np.cumsum(p / p.sum())
+    out: list[str] = []
+    first, last = start // _BLOCK, (start + n - 1) // _BLOCK
+    for block in range(first, last + 1) if n else ():
+        u = np.random.Generator(np.random.PCG64([seed, block])).random(_BLOCK)
+        lo = max(start - block * _BLOCK, 0)
+        hi = min(start + n - block * _BLOCK, _BLOCK)
+        idx = np.minimum(np.searchsorted(cdf, u[lo:hi], side="right"), len(langs) - 1)
+        out.extend(langs[i] for i in idx.tolist())
+    return out
+
+
+@dataclass
+class LanguageSampler:
+    """Language of every example of every step of a training run, with an α schedule.
+
+    `languages(step, batch_size)` is a pure function of (sizes, schedule, seed, step): a resumed
+    run draws the same languages, and the probabilities at a step are those of
+    `scheduled_plan(sizes, schedule, step / total_steps, ...)` — what `xling corpora mix` prints.
+    """
+
+    sizes: Mapping[str, float]
+    total_steps: int
+    schedule: AlphaSchedule = field(default_factory=AlphaSchedule)
+    seed: int = 0
+    max_repeats: float | None = None
+    total: float | None = None
+
+    def probabilities(self, step: int) -> dict[str, float]:
+        progress = step / max(self.total_steps, 1)
+        return scheduled_plan(self.sizes, self.schedule, progress, self.total, self.max_repeats).probabilities()
+
+    def languages(self, step: int, batch_size: int) -> list[str]:
+        return sample_languages(self.probabilities(step), batch_size, self.seed, start=step * batch_size)
