@@ -1,0 +1,292 @@
+"""`xling corpora clean`: raw web text → clean per-language documents, on datatrove executors.
+
+Pipeline (each box is a datatrove step; the lists are plain Python, so the same steps run on
+`SlurmPipelineExecutor`/`RayPipelineExecutor`):
+
+    stage 1 (N tasks)  MultiFormatReader → Normalize → IdentifyLanguage → LanguageFilter
+                       → QualityFilter → DedupSignatures → AtomicJsonlWriter(work/docs)
+    stage 2 (1 task)   FindDuplicates                         (skipped with dedup off)
+    stage 3 (N tasks)  shard reader(work/docs) → ExactDedupFilter → [Decontaminate] → AtomicJsonlWriter(kept)
+
+Outputs under OUT: `kept/<lang>/<task>.jsonl.gz`, `removed/<step>-<task>.jsonl.gz` (with `reason`),
+`stats.json`, `report.md` + `report.png`, `config.yaml`; datatrove logs and completion markers in
+`logs/stage{1,2,3}/`. A killed run resumes from the markers when started again with the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from corpora.filters import QualityThresholds
+
+_SKIP_NAMES = ("license", "copying", "readme", "notice")
+
+
+@dataclass
+class CleanConfig:
+    """Settings of one clean run (saved as `OUT/config.yaml`)."""
+
+    inputs: list[str] = field(default_factory=list)  # files, folders (recursive) or LANG=path
+    out: str = ""
+    format: str = "auto"  # auto|warc|wet|cc100|ccnet|jsonl|parquet|lines
+    lid: str = "fasttext"  # a name in corpora.lid.LID_BACKENDS
+    lid_languages: list[str] = field(default_factory=list)  # restrict the LID model to these languages
+    languages: list[str] = field(default_factory=list)  # keep only these labels (e.g. kaz_Cyrl); empty = all
+    min_lang_score: float = 0.5
+    lang_score_thresholds: dict[str, float] = field(default_factory=dict)  # per-language override
+    lid_max_chars: int = 2000  # LID looks at the first N characters of a document
+    quality: QualityThresholds = field(default_factory=QualityThresholds)
+    quality_by_lang: dict[str, dict[str, Any]] = field(default_factory=dict)  # {lang: {threshold: value}}
+    transliterate_uly: bool = False  # inputs given as uig_Latn=path are converted to the Arabic script
+    dedup: bool = True
+    dedup_min_line_chars: int = 20  # shorter (normalised) lines are never treated as duplicates
+    decontaminate_against: list[str] | None = None  # evaluation files; needs corpora.decontam
+    decontaminate_ngram: int = 13
+    keep_removed: bool = True  # write removed documents to OUT/removed
+    tasks: int = 0  # 0: one task per input file (at most 64)
+    workers: int = 1
+    max_line_bytes: int = 1 << 20
+    max_doc_chars: int = 1_000_000
+    limit: int = -1  # documents per task, for quick looks
+
+    def __post_init__(self) -> None:
+        from corpora.lid import LID_BACKENDS
+        from corpora.readers import FORMATS
+
+        if self.format not in FORMATS:
+            raise ValueError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
+        LID_BACKENDS.get(self.lid)  # friendly "did you mean" error
+        if self.workers < 1:
+            raise ValueError(f"workers: must be ≥ 1, got {self.workers}")
+
+
+# Settings that may change between a killed run and its resumption without changing the output.
+_RUNTIME_ONLY = ("workers",)
+
+
+def expand_inputs(specs: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Input specs → (sorted unique file list, {file: lang hint}). Folders are searched recursively;
+    hidden files and LICENSE/README/COPYING/NOTICE/*.md files are skipped."""
+    from corpora.corpus import parse_input_spec
+
+    files: list[str] = []
+    hints: dict[str, str] = {}
+    for spec in specs:
+        lang, path = parse_input_spec(spec)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and not any(
+                part.startswith(".") for part in p.relative_to(path).parts)
+                and not p.name.lower().startswith(_SKIP_NAMES) and not p.name.endswith(".md"))
+            if not found:
+                raise FileNotFoundError(f"input folder {path} holds no data files")
+        elif path.is_file():
+            found = [str(path)]
+        else:
+            raise FileNotFoundError(f"input {spec!r}: {path} does not exist")
+        for f in found:
+            if f not in hints and f not in files:
+                files.append(f)
+            if lang:
+                hints[f] = lang
+    return sorted(files), hints
+
+
+class ShardReader(PipelineStep):
+    """Reads back this task's intermediate shard (`folder/<rank>.jsonl.gz`); absent = no documents."""
+
+    name = "shard reader"
+    type = "📖 - READER"
+
+    def __init__(self, folder: str) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from corpora.document import row_to_doc
+        from xling.io import read_jsonl
+
+        yield from data or ()
+        path = Path(self.folder) / f"{rank:05d}.jsonl.gz"
+        if path.is_file():
+            for row in read_jsonl(path):
+                self.stat_update("documents")
+                yield row_to_doc(row)
+
+
+def _decontaminate_step(config: CleanConfig, removed_writer):
+    """`corpora.decontam.Decontaminate`, imported only when asked for (another module owns it)."""
+    try:
+        from corpora.decontam import Decontaminate
+    except ImportError as e:
+        raise ValueError(f"decontaminate_against is set but corpora.decontam cannot be imported ({e})") from None
+    step = Decontaminate(against=list(config.decontaminate_against or []), ngram=config.decontaminate_ngram)
+    if removed_writer is not None and hasattr(step, "exclusion_writer") and step.exclusion_writer is None:
+        step.exclusion_writer = removed_writer
+    return step
+
+
+def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str], tasks: int
+                    ) -> tuple[list, list | None, list]:
+    """The three stage pipelines (lists of datatrove steps) for `config`."""
+    from corpora.document import AtomicJsonlWriter, Tally
+    from corpora.exact_dedup import DedupSignatures, ExactDedupFilter, FindDuplicates
+    from corpora.filters import QualityFilter
+    from corpora.lid import IdentifyLanguage, LanguageFilter
+    from corpora.normalize import Normalize
+    from corpora.readers import MultiFormatReader
+
+    out = Path(config.out)
+    work = out / "work"
+
+    def removed(step: str):
+        return AtomicJsonlWriter(out / "removed", f"{step}-${{rank}}.jsonl.gz") if config.keep_removed else None
+
+    stage1: list = [
+        MultiFormatReader(files, config.format, hints, config.max_line_bytes, config.max_doc_chars, config.limit,
+                          progress=config.workers == 1),
+        Normalize(transliterate_uly=config.transliterate_uly),
+        IdentifyLanguage(config.lid, config.lid_languages, config.lid_max_chars),
+        LanguageFilter(config.languages, config.min_lang_score, config.lang_score_thresholds,
+                       exclusion_writer=removed("lid")),
+        QualityFilter(config.quality, config.quality_by_lang, exclusion_writer=removed("quality")),
+    ]
+    if config.dedup:
+        stage1.append(DedupSignatures(work / "sig", config.dedup_min_line_chars))
+    stage1.append(AtomicJsonlWriter(work / "docs", "${rank}.jsonl.gz"))
+
+    stage2 = [FindDuplicates(work / "sig", work / "dedup", tasks)] if config.dedup else None
+
+    stage3: list = [ShardReader(str(work / "docs"))]
+    if config.dedup:
+        stage3.append(ExactDedupFilter(work / "dedup", config.quality.min_chars, exclusion_writer=removed("dedup")))
+    if config.decontaminate_against:
+        stage3.append(Tally("before_decontam"))
+        stage3.append(_decontaminate_step(config, removed("decontam")))
+    stage3.append(AtomicJsonlWriter(out / "kept", "${lang}/${rank}.jsonl.gz", count_kept=True))
+    return stage1, stage2, stage3
+
+
+def _check_same_settings(config: CleanConfig, out: Path) -> None:
+    """Refuse to resume into OUT with different settings: completion markers would mix two runs."""
+    from xling.config import load_yaml_dict, to_dict
+
+    saved_path = out / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = load_yaml_dict(saved_path)
+    now = to_dict(config)
+    diff = sorted(k for k in set(saved) | set(now) if k not in _RUNTIME_ONLY and saved.get(k) != now.get(k))
+    if diff:
+        raise ValueError(f"{out} holds a run with different settings ({', '.join(diff)}); "
+                         "use a new --out folder (or delete the old one) to start over")
+
+
+def _run_stage(pipeline: list, tasks: int, workers: int, logging_dir: Path, name: str) -> None:
+    from datatrove.executor import LocalPipelineExecutor
+
+    executor = LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logging_dir))
+    executor.run()
+    missing = executor.get_incomplete_ranks()
+    if missing:
+        raise RuntimeError(f"{name}: tasks {missing[:10]} did not finish; see {logging_dir}/logs and re-run")
+
+
+def run_clean(config: CleanConfig) -> Path:
+    """Run the clean pipeline; returns OUT. Safe to call again after a crash (resumes)."""
+    from corpora.report import collect_stats, write_clean_report
+    from xling.config import save_config
+    from xling.io import write_json_atomic
+
+    if not config.out:
+        raise ValueError("out: no output folder given")
+    if not config.inputs:
+        raise ValueError("inputs: no input files given")
+    # langid/numpy workers must not each start a BLAS thread pool (ENVIRONMENT.md)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    out = Path(config.out)
+    files, hints = expand_inputs(config.inputs)
+    tasks = config.tasks or min(len(files), 64)
+    config = dataclasses.replace(config, tasks=tasks)
+    _check_same_settings(config, out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "config.yaml")
+
+    stage1, stage2, stage3 = build_pipelines(config, files, hints, tasks)
+    logs = out / "logs"
+    _run_stage(stage1, tasks, config.workers, logs / "stage1", "stage 1 (read, normalise, identify, filter)")
+    if stage2 is not None:
+        _run_stage(stage2, 1, 1, logs / "stage2", "stage 2 (find duplicates)")
+    _run_stage(stage3, tasks, config.workers, logs / "stage3", "stage 3 (deduplicate, write)")
+
+    stats = collect_stats(logs, decontam=bool(config.decontaminate_against))
+    stats["inputs"] = {"files": len(files), "tasks": tasks}
+    write_json_atomic(out / "stats.json", stats)
+    write_clean_report(out, stats, config)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser(
+        "clean", help="read web text, normalise, identify language+script, filter, deduplicate",
+        description="Clean raw web text into OUT/kept/<lang>/*.jsonl.gz with stats.json and report.md.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="files or folders (WARC/WET, CC-100 .txt(.xz/.gz), CCNet/JSONL, Parquet, plain lines); "
+                        "LANG=path declares a file's language, e.g. uig_Latn=transcripts.txt")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--lid", default=None, help="LID backend: fasttext (default) or langid")
+    p.add_argument("--workers", type=int, default=None, help="parallel worker processes (default 1)")
+    p.add_argument("--tasks", type=int, default=None, help="number of tasks (default: one per input file, ≤64)")
+    p.add_argument("--format", default=None, help="input format instead of auto-detection: "
+                   "warc, wet, cc100, ccnet, jsonl, parquet, lines")
+    p.add_argument("--languages", nargs="+", default=None, metavar="LANG",
+                   help="keep only these labels, e.g. kaz_Cyrl uig_Arab")
+    p.add_argument("--min-lang-score", type=float, default=None)
+    p.add_argument("--transliterate-uly", action="store_true", default=None,
+                   help="convert inputs given as uig_Latn=path from Uyghur Latin to Arabic script")
+    p.add_argument("--no-dedup", action="store_true", help="skip exact document/line deduplication")
+    p.add_argument("--decontaminate-against", nargs="+", default=None, metavar="PATH",
+                   help="evaluation files whose n-grams must not appear in kept text")
+    p.add_argument("--limit", type=int, default=None, help="documents per task (quick look)")
+    p.add_argument("--config", default=None, help="YAML file with CleanConfig fields")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set quality.min_chars=50")
+    p.set_defaults(func=_cli)
+
+
+def config_from_args(args: argparse.Namespace) -> CleanConfig:
+    from xling.config import load_config, load_yaml_dict, merge
+
+    base: dict[str, Any] = {"inputs": list(args.inputs), "out": args.out}
+    for key, value in (("lid", args.lid), ("workers", args.workers), ("tasks", args.tasks),
+                       ("format", args.format), ("languages", args.languages),
+                       ("min_lang_score", args.min_lang_score), ("transliterate_uly", args.transliterate_uly),
+                       ("decontaminate_against", args.decontaminate_against), ("limit", args.limit)):
+        if value is not None:
+            base[key] = value
+    if args.no_dedup:
+        base["dedup"] = False
+    # command-line flags win over the YAML file; --set wins over both
+    data = merge(load_yaml_dict(args.config), base) if args.config else base
+    return load_config(CleanConfig, None, args.set, base=data)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = run_clean(config)
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    from corpora.report import summary_lines
+
+    print("\n".join(summary_lines(out, stats)))
+    return 0

@@ -1,0 +1,144 @@
+"""Helpers around datatrove's `Document` for the clean pipeline's on-disk rows and bookkeeping.
+
+* `doc_to_row` / `row_to_doc`: the JSON row every later stage reads (`id`, `text`, `lang`,
+  `lang_score`, `source`, `metadata`, plus `reason` for removed documents).
+* `AtomicJsonlWriter`: a datatrove writer step (also usable as a filter's exclusion writer) that
+  writes deterministic gzip (mtime 0) to a hidden temporary name and renames it into place when
+  the task finishes, so a killed task never leaves a half-written shard under its final name.
+* `XlingFilter`: `BaseFilter` that counts removals per language and reason (documents, chars).
+* `Tally`: counts documents and characters per language passing a point of the pipeline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from string import Template
+from typing import IO
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+UND = "und_Zyyy"
+_TOP_LEVEL = ("lang", "lang_score", "source")
+
+
+def doc_to_row(doc: Document) -> dict:
+    """The output row: required fields first, everything else under `metadata`."""
+    meta = dict(doc.metadata)
+    row = {"id": doc.id, "text": doc.text, "lang": meta.pop("lang", UND),
+           "lang_score": float(meta.pop("lang_score", 0.0)), "source": meta.pop("source", "")}
+    reason = meta.pop("filter_reason", None)
+    if reason is not None:
+        row["reason"] = reason
+    row["metadata"] = meta
+    return row
+
+
+def row_to_doc(row: dict) -> Document:
+    meta = dict(row.get("metadata") or {})
+    for key in _TOP_LEVEL:
+        if key in row:
+            meta[key] = row[key]
+    return Document(text=row["text"], id=row["id"], metadata=meta)
+
+
+class AtomicJsonlWriter(PipelineStep):
+    """Write documents as gzipped JSON lines; files appear under their final names only on success.
+
+    `filename` is a `string.Template` over `rank` (zero-padded) and any metadata key, e.g.
+    `"${lang}/${rank}.jsonl.gz"`. Documents pass through `run` unchanged, so a writer can sit in
+    the middle of a pipeline. Kept-document counts go to stats as `kept_docs/<lang>` and
+    `kept_chars/<lang>` when `count_kept` is set.
+    """
+
+    name = "atomic jsonl writer"
+    type = "💽 - WRITER"
+
+    def __init__(self, folder: str | os.PathLike, filename: str = "${rank}.jsonl.gz",
+                 count_kept: bool = False) -> None:
+        super().__init__()
+        self.folder = str(folder)
+        self.filename = filename
+        self.count_kept = count_kept
+        self._files: dict[str, tuple[IO[bytes], gzip.GzipFile, Path, Path]] = {}
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_files"] = {}
+        return state
+
+    def _handle(self, name: str) -> gzip.GzipFile:
+        if name not in self._files:
+            final = Path(self.folder) / name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+            raw = open(tmp, "wb")  # noqa: SIM115 - stays open across write() calls until close()
+            gz = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="")
+            self._files[name] = (raw, gz, tmp, final)
+        return self._files[name][1]
+
+    def write(self, doc: Document, rank: int = 0) -> None:
+        name = Template(self.filename).substitute({**doc.metadata, "rank": f"{rank:05d}"})
+        row = doc_to_row(doc)
+        self._handle(name).write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+        if self.count_kept:
+            self.stat_update(f"kept_docs/{row['lang']}")
+            self.stat_update(f"kept_chars/{row['lang']}", value=len(doc.text))
+            self.stat_update(f"kept_chars_in/{row['lang']}", value=doc.metadata.get("chars_in", len(doc.text)))
+
+    def close(self, success: bool = True) -> None:
+        for raw, gz, tmp, final in self._files.values():
+            gz.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+            raw.close()
+            if success:
+                os.replace(tmp, final)
+            else:
+                tmp.unlink(missing_ok=True)
+        self._files = {}
+
+    def __enter__(self) -> AtomicJsonlWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(success=exc_type is None)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with self:
+            for doc in data or ():
+                with self.track_time():
+                    self.write(doc, rank)
+                yield doc
+
+
+class XlingFilter(BaseFilter):
+    """BaseFilter that also counts removals as `removed_docs/<lang>/<reason>` and `removed_chars/...`."""
+
+    def drop(self, doc: Document, reason: str) -> tuple[bool, str]:
+        lang = doc.metadata.get("lang", UND)
+        self.stat_update(f"removed_docs/{lang}/{reason}")
+        self.stat_update(f"removed_chars/{lang}/{reason}", value=doc.metadata.get("chars_in", len(doc.text)))
+        return False, reason
+
+
+class Tally(PipelineStep):
+    """Counts `<label>_docs/<lang>` and `<label>_chars/<lang>` for documents passing this point."""
+
+    name = "tally"
+    type = "📊 - STATS"
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data or ():
+            lang = doc.metadata.get("lang", UND)
+            self.stat_update(f"{self.label}_docs/{lang}")
+            self.stat_update(f"{self.label}_chars/{lang}", value=doc.metadata.get("chars_in", len(doc.text)))
+            yield doc

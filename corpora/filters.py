@@ -1,0 +1,190 @@
+"""Quality filters for web text, each removal with a reason, thresholds per language.
+
+`QualityFilter` first strips boilerplate lines (navigation menus, cookie/copyright notices, "read
+more" links, in English, Russian, Kazakh and Uyghur), then drops documents that are too short,
+have too few letters or too few letters of their own script, or repeat lines and n-grams the way
+spam and templated pages do (the repetition rules follow Gopher, Rae et al. 2021, table A1).
+
+Removals are counted per language and reason by `corpora.document.XlingFilter`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, fields
+
+from datatrove.data import Document
+
+from corpora.document import XlingFilter
+from corpora.lid import detect_script, script_counts
+
+UNSEGMENTED_SCRIPTS = {"Hani", "Jpan", "Thai", "Laoo", "Khmr", "Mymr", "Tibt"}
+
+
+@dataclass
+class QualityThresholds:
+    """Quality thresholds; `CleanConfig.quality_by_lang` overrides any of them per language."""
+
+    min_chars: int = 15
+    min_words: int = 2
+    min_letter_ratio: float = 0.5  # letters / non-space characters
+    min_script_share: float = 0.7  # letters of the document's main script / all letters
+    max_dup_line_frac: float = 0.3  # Gopher: duplicate lines / lines
+    max_dup_line_char_frac: float = 0.2  # Gopher: chars in duplicate lines / chars
+    max_top_ngram_char_frac: tuple[float, float, float] = (0.2, 0.18, 0.16)  # Gopher, n = 2, 3, 4
+    max_dup_ngram_char_frac: tuple[float, float, float] = (0.15, 0.14, 0.13)  # Gopher, n = 5, 6, 7
+    ngram_min_words: int = 50  # Gopher's repetition rules are meant for documents, not sentences
+    strip_boilerplate: bool = True
+    max_boilerplate_line_frac: float = 0.5  # drop the document when more of its lines are boilerplate
+
+
+def thresholds_for(base: QualityThresholds, override: dict | None) -> QualityThresholds:
+    """`base` with the fields named in `override` replaced (type-checked like any config)."""
+    if not override:
+        return base
+    from xling.config import from_dict, to_dict
+
+    merged = to_dict(base) | dict(override)
+    names = {f.name for f in fields(QualityThresholds)}
+    unknown = sorted(set(override) - names)
+    if unknown:
+        raise ValueError(f"unknown quality threshold(s) {unknown}; known: {', '.join(sorted(names))}")
+    return from_dict(QualityThresholds, merged, "quality_by_lang")
+
+
+# --- boilerplate lines ------------------------------------------------------------------------
+
+_BOILERPLATE_PHRASES = [
+    # English
+    "all rights reserved", "cookie", "javascript", "privacy policy", "terms of use", "terms and conditions",
+    "click here", "read more", "sign in", "log in", "sign up", "subscribe", "powered by", "skip to content",
+    "share this", "copyright",
+    # Russian
+    "все права защищены", "политика конфиденциальности", "читать далее", "подробнее", "войти",
+    "регистрация", "перейти к содержанию", "при использовании материалов", "ссылка обязательна",
+    "поделиться", "версия для печати", "нашли ошибку",
+    # Kazakh
+    "барлық құқықтар қорғалған", "барлық құқығы қорғалған", "толығырақ", "тіркелу", "құпиялылық саясаты",
+    "материалдарды пайдаланғанда", "сілтеме міндетті", "қатені байқадыңыз ба", "басып шығару нұсқасы",
+    "бөлісу",
+    # Uyghur
+    "ھوقۇقى ساقلىنىدۇ", "نەشر ھوقۇقى", "تەپسىلاتى", "تىزىملىتىش", "ھەمبەھىرلەش",
+]
+_BOILERPLATE_RE = re.compile("|".join(re.escape(p) for p in _BOILERPLATE_PHRASES), re.IGNORECASE)
+_MENU_SEP_RE = re.compile(r"\s[|»·•›>/]\s|\s?\|\s?")
+_END_PUNCT = tuple(".!?…:;»\"'”)؟۔。！？")
+
+
+def is_boilerplate_line(line: str) -> bool:
+    """Navigation, notices and link lists: the lines templated web pages repeat on every page."""
+    s = line.strip()
+    if not s:
+        return False
+    words = s.split()
+    if len(words) <= 12 and _BOILERPLATE_RE.search(s):
+        return True
+    if "©" in s and len(words) <= 20:
+        return True
+    parts = [p for p in _MENU_SEP_RE.split(s) if p.strip()]
+    if len(parts) >= 3 and sum(len(p.split()) for p in parts) / len(parts) <= 3.0:
+        return True  # "Home | News | Contacts", "Негізгі бет » Баспасөз қызметі » Жаңалықтар"
+    letters = [c for c in s if c.isalpha()]
+    # An all-capitals run of words without sentence punctuation is a menu bar
+    # ("ЖАҢАЛЫҚТАР БАСПАСӨЗ МӘЛІМЕТІ СӨЙЛЕГЕН СӨЗДЕРІ ФОТО ВИДЕО").
+    return (len(words) >= 3 and len(letters) >= 10 and all(c.isupper() for c in letters)
+            and not s.endswith(_END_PUNCT))
+
+
+# --- the quality filter -----------------------------------------------------------------------
+
+def _dup_line_stats(lines: list[str]) -> tuple[float, float]:
+    counts = Counter(lines)
+    dup_lines = sum(c - 1 for c in counts.values() if c > 1)
+    dup_chars = sum(len(ln) * (c - 1) for ln, c in counts.items() if c > 1)
+    total_chars = sum(len(ln) for ln in lines) or 1
+    return dup_lines / max(len(lines), 1), dup_chars / total_chars
+
+
+def _top_ngram_char_frac(words: list[str], n: int) -> float:
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0.0
+    gram, count = Counter(grams).most_common(1)[0]
+    if count < 2:
+        return 0.0
+    total = sum(len(w) for w in words) or 1
+    return sum(len(w) for w in gram) * count / total
+
+
+def _dup_ngram_char_frac(words: list[str], n: int) -> float:
+    """Share of word characters covered by n-grams that occur more than once (Gopher)."""
+    if len(words) < n:
+        return 0.0
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    counts = Counter(grams)
+    covered = [False] * len(words)
+    for i, g in enumerate(grams):
+        if counts[g] > 1:
+            for j in range(i, i + n):
+                covered[j] = True
+    total = sum(len(w) for w in words) or 1
+    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total
+
+
+class QualityFilter(XlingFilter):
+    """Boilerplate-line stripping plus document-level quality rules; reasons name the rule."""
+
+    name = "quality filter"
+
+    def __init__(self, default: QualityThresholds | None = None,
+                 by_lang: dict[str, dict] | None = None, exclusion_writer=None) -> None:
+        super().__init__(exclusion_writer)
+        self.default = default or QualityThresholds()
+        self.by_lang = {lang: thresholds_for(self.default, ov) for lang, ov in (by_lang or {}).items()}
+
+    def thresholds(self, lang: str) -> QualityThresholds:
+        return self.by_lang.get(lang, self.default)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        lang = doc.metadata.get("lang", "und_Zyyy")
+        t = self.thresholds(lang)
+        lines = [ln for ln in doc.text.split("\n") if ln.strip()]
+        if t.strip_boilerplate and lines:
+            keep = [ln for ln in lines if not is_boilerplate_line(ln)]
+            removed = len(lines) - len(keep)
+            if removed:
+                self.stat_update("boilerplate_lines_removed", value=removed)
+                if not keep or removed / len(lines) > t.max_boilerplate_line_frac:
+                    return self.drop(doc, "boilerplate")
+                doc.text = "\n".join(keep)
+                lines = keep
+                doc.metadata["boilerplate_lines_removed"] = removed
+        text = doc.text
+        if len(text) < t.min_chars:
+            return self.drop(doc, "too_short")
+        script = lang.split("_")[-1] if "_" in lang else detect_script(text)[0]
+        words = text.split()
+        if script not in UNSEGMENTED_SCRIPTS and len(words) < t.min_words:
+            return self.drop(doc, "too_few_words")
+        letters = sum(script_counts(text).values())
+        non_space = sum(1 for c in text if not c.isspace()) or 1
+        if letters / non_space < t.min_letter_ratio:
+            return self.drop(doc, "too_few_letters")
+        share = doc.metadata.get("script_share")
+        if share is None:
+            share = detect_script(text)[1]
+        if share < t.min_script_share:
+            return self.drop(doc, "mixed_script")
+        if len(lines) > 1:
+            dup_line_frac, dup_char_frac = _dup_line_stats(lines)
+            if dup_line_frac > t.max_dup_line_frac or dup_char_frac > t.max_dup_line_char_frac:
+                return self.drop(doc, "repeated_lines")
+        if script not in UNSEGMENTED_SCRIPTS and len(words) >= t.ngram_min_words:
+            for n, limit in zip((2, 3, 4), t.max_top_ngram_char_frac, strict=True):
+                if _top_ngram_char_frac(words, n) > limit:
+                    return self.drop(doc, "repeated_ngrams")
+            for n, limit in zip((5, 6, 7), t.max_dup_ngram_char_frac, strict=True):
+                if _dup_ngram_char_frac(words, n) > limit:
+                    return self.drop(doc, "repeated_ngrams")
+        return True

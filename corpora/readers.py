@@ -1,0 +1,415 @@
+"""Readers for the formats web-corpus users have, as one datatrove reader step.
+
+Formats (`FORMATS`): `warc` (HTML responses, text extracted), `wet` (Common Crawl WET conversion
+records), `cc100` (plain text, documents separated by blank lines), `ccnet` (JSON lines with
+`raw_content`), `jsonl` (JSON lines with `text`), `parquet` (`text` column), `lines` (one
+document per line). `detect_format` sniffs the first bytes of the decompressed file, so a WET
+file named `.txt` is still read as WET; `--format` overrides.
+
+Broken input never stops a run: a truncated/corrupt `.gz`/`.xz`, invalid UTF-8, a malformed JSON
+line, an empty file or an over-long line is skipped, logged with file and line, and counted in
+the step's stats as `broken_<reason>` (the clean report lists them).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import lzma
+import os
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.readers.base import BaseReader
+from loguru import logger
+
+FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "lines")
+BROKEN_REASONS = ("broken_compression", "invalid_utf8", "malformed_json", "missing_text_field", "empty_file",
+                  "line_too_long", "doc_too_long", "unreadable_file", "bad_warc_record")
+_COMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, gzip.BadGzipFile)
+_SNIFF_BYTES = 1 << 16
+_LOG_FIRST = 5
+
+
+def open_binary(path: str | os.PathLike) -> IO[bytes]:
+    """Open a file for reading bytes; `.gz`, `.xz`/`.lzma`, `.bz2` are decompressed (by magic bytes)."""
+    p = str(path)
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.open(p, "rb")
+    if magic[:6] == b"\xfd7zXZ\x00":
+        return lzma.open(p, "rb")
+    if magic[:3] == b"BZh":
+        return bz2.open(p, "rb")
+    return open(p, "rb")
+
+
+def _strip_compression(name: str) -> str:
+    for ext in (".gz", ".xz", ".lzma", ".bz2"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Guess a file's format from its (decompressed) first bytes, then its name."""
+    p = Path(path)
+    with open(p, "rb") as f:
+        if f.read(4) == b"PAR1":
+            return "parquet"
+    try:
+        with open_binary(p) as f:
+            head = f.read(_SNIFF_BYTES)
+    except _COMPRESSION_ERRORS:
+        head = b""
+    name = _strip_compression(p.name.lower())
+    if head.startswith(b"WARC/"):
+        if b"WARC-Type: conversion" in head or ".wet" in name:
+            return "wet"
+        return "warc"
+    first = head.lstrip()[:1]
+    if first == b"{":
+        return "ccnet" if b'"raw_content"' in head.split(b"\n", 1)[0] or b'"raw_content"' in head else "jsonl"
+    if name.endswith((".warc", ".arc")):
+        return "warc"
+    if name.endswith(".wet"):
+        return "wet"
+    if name.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    # CC-100 style: paragraphs of several lines separated by blank lines.
+    text = head.decode("utf-8", errors="replace")
+    blocks = [b for b in text.split("\n\n") if b.strip()]
+    if len(blocks) >= 2 and sum(1 for b in blocks if "\n" in b.strip()) >= max(1, len(blocks) // 4):
+        return "cc100"
+    return "lines"
+
+
+def _iter_lines(f: IO[bytes], path: str, max_line_bytes: int, on_bad) -> Iterator[tuple[int, str]]:
+    """(line number, decoded line without newline); bad lines go to `on_bad` and are skipped."""
+    lineno = 0
+    while True:
+        try:
+            raw = f.readline(max_line_bytes + 1)
+        except _COMPRESSION_ERRORS as e:
+            on_bad("broken_compression", f"{path}:{lineno + 1}", f"({type(e).__name__}: {e}); rest of file skipped")
+            return
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+            # drain the rest of the over-long line without holding it in memory
+            try:
+                while raw and not raw.endswith(b"\n"):
+                    raw = f.readline(max_line_bytes)
+            except _COMPRESSION_ERRORS as e:
+                on_bad("broken_compression", f"{path}:{lineno}", f"({type(e).__name__}: {e})")
+                return
+            on_bad("line_too_long", f"{path}:{lineno}", f"(over {max_line_bytes} bytes)")
+            continue
+        try:
+            yield lineno, raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as e:
+            on_bad("invalid_utf8", f"{path}:{lineno}", f"(byte {e.start})")
+
+
+def _html_to_text(html: bytes, charset: str | None) -> str:
+    import lxml.html
+
+    try:
+        text = html.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        text = html.decode("utf-8", errors="replace")
+    if not text.strip():
+        return ""
+    try:
+        root = lxml.html.document_fromstring(text)
+    except Exception:  # lxml raises several types on junk markup; treat as no text
+        return ""
+    for bad in root.xpath("//script|//style|//noscript|//template|//svg|//head"):
+        bad.drop_tree()
+    blocks = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
+              "header", "footer", "nav", "ul", "ol", "table", "blockquote", "pre", "title", "td", "th"}
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag.lower() in blocks:
+            el.tail = "\n" + (el.tail or "")
+    lines = (" ".join(ln.split()) for ln in root.text_content().split("\n"))
+    return "\n".join(ln for ln in lines if ln)
+
+
+class MultiFormatReader(BaseReader):
+    """Read an explicit, ordered list of files; task `rank` reads files `rank::world_size`.
+
+    Each document gets `id` `<file stem>-<crc of path>/<n>`, `metadata["source"]` (the path as given),
+    `metadata["format"]`, and `metadata["lang_hint"]` when the input was given as `LANG=path`.
+    """
+
+    name = "multi-format reader"
+
+    def __init__(self, files: Sequence[str], fmt: str = "auto", hints: dict[str, str] | None = None,
+                 max_line_bytes: int = 1 << 20, max_doc_chars: int = 1_000_000, limit: int = -1,
+                 progress: bool = False) -> None:
+        super().__init__(limit=limit)
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown input format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        self.files = list(files)
+        self.fmt = fmt
+        self.hints = dict(hints or {})
+        self.max_line_bytes = max_line_bytes
+        self.max_doc_chars = max_doc_chars
+        self.progress = progress
+        self._logged: dict[tuple[str, str], int] = {}
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+    def _bad(self, reason: str, where: str, detail: str = "") -> None:
+        self.stat_update(reason)
+        # log the first few per file and reason; the stats hold the full count
+        key = (where.split(":")[0].split(" ")[0], reason)
+        self._logged[key] = self._logged.get(key, 0) + 1
+        if self._logged[key] <= _LOG_FIRST:
+            more = " (further ones in this file are counted, not logged)" if self._logged[key] == _LOG_FIRST else ""
+            logger.warning(f"{where}: skipped ({reason}) {detail}".rstrip() + more)
+
+    def _doc(self, text: str, path: str, n: int, fmt: str, extra: dict | None = None) -> Document | None:
+        if len(text) > self.max_doc_chars:
+            self._bad("doc_too_long", f"{path} doc {n}", f"({len(text)} chars > {self.max_doc_chars})")
+            return None
+        if not text.strip():
+            return None
+        stem = Path(path).name
+        meta = {"source": path, "format": fmt}
+        if path in self.hints:
+            meta["lang_hint"] = self.hints[path]
+        if extra:
+            meta.update({k: v for k, v in extra.items() if v is not None})
+        return Document(text=text, id=f"{stem}-{zlib.crc32(path.encode()):08x}/{n}", metadata=meta)
+
+    # -- formats ---------------------------------------------------------------------------------
+    def _read_lines(self, f: IO[bytes], path: str) -> Iterator[Document]:
+        n = 0
+        for _, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+            if line.strip():
+                doc = self._doc(line, path, n, "lines")
+                n += 1
+                if doc:
+                    yield doc
+
+    def _read_cc100(self, f: IO[bytes], path: str) -> Iterator[Document]:
+        n = 0
+        buf: list[str] = []
+        size = 0
+        for _, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+            if line.strip():
+                buf.append(line)
+                size += len(line) + 1
+                if size <= self.max_doc_chars:
+                    continue
+            if buf:
+                doc = self._doc("\n".join(buf), path, n, "cc100")
+                n += 1
+                buf, size = [], 0
+                if doc:
+                    yield doc
+        if buf:
+            doc = self._doc("\n".join(buf), path, n, "cc100")
+            if doc:
+                yield doc
+
+    def _read_json(self, f: IO[bytes], path: str, key: str, fmt: str) -> Iterator[Document]:
+        n = 0
+        for lineno, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                self._bad("malformed_json", f"{path}:{lineno}", f"({e.msg})")
+                continue
+            text = row.get(key) if isinstance(row, dict) else None
+            if not isinstance(text, str):
+                self._bad("missing_text_field", f"{path}:{lineno}", f"(no string field {key!r})")
+                continue
+            extra = {"url": row.get("url"), "orig_id": row.get("id") if isinstance(row.get("id"), str) else None}
+            if fmt == "ccnet":
+                extra.update(cc_lang=row.get("language"), cc_lang_score=row.get("language_score"))
+            doc = self._doc(text, path, n, fmt, extra)
+            n += 1
+            if doc:
+                yield doc
+
+    def _read_wet(self, f: IO[bytes], path: str) -> Iterator[Document]:
+        """WET records, parsed tolerantly: a record ends where the next `WARC/1.x` header starts, so a
+        wrong Content-Length (common in hand-made and truncated files) loses nothing."""
+        n = 0
+        headers: dict[str, str] = {}
+        body: list[str] = []
+        in_headers = False
+
+        def flush() -> Document | None:
+            if headers.get("warc-type") != "conversion":
+                return None
+            extra = {"url": headers.get("warc-target-uri"), "warc_record_id": headers.get("warc-record-id"),
+                     "cc_lang": headers.get("warc-identified-content-language")}
+            return self._doc("\n".join(body).strip(), path, n, "wet", extra)
+
+        for _, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+            if line.startswith("WARC/1.") and len(line) <= 9:
+                doc = flush()
+                if doc:
+                    n += 1
+                    yield doc
+                headers, body, in_headers = {}, [], True
+                continue
+            if in_headers:
+                if not line.strip():
+                    in_headers = False
+                elif ":" in line:
+                    k, _, v = line.partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                continue
+            body.append(line)
+        doc = flush()
+        if doc:
+            yield doc
+
+    def _read_parquet(self, path: str) -> Iterator[Document]:
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(path)
+        names = pf.schema_arrow.names
+        if "text" not in names:
+            self._bad("missing_text_field", path, f"(columns: {names})")
+            return
+        cols = [c for c in ("text", "id", "url") if c in names]
+        n = 0
+        for batch in pf.iter_batches(columns=cols, batch_size=1024):
+            for row in batch.to_pylist():
+                text = row.get("text")
+                if not isinstance(text, str):
+                    self._bad("missing_text_field", f"{path} row {n}")
+                    n += 1
+                    continue
+                doc = self._doc(text, path, n, "parquet", {"url": row.get("url"),
+                                                            "orig_id": str(row["id"]) if row.get("id") else None})
+                n += 1
+                if doc:
+                    yield doc
+
+    def _read_warc(self, path: str, fmt: str) -> Iterator[Document]:
+        from warcio.archiveiterator import ArchiveIterator
+
+        n = 0
+        with open(path, "rb") as raw:
+            it = iter(ArchiveIterator(raw, arc2warc=True))
+            while True:
+                try:
+                    record = next(it)
+                    doc = self._warc_record(record, path, n, fmt)
+                except StopIteration:
+                    return
+                except _COMPRESSION_ERRORS as e:
+                    self._bad("broken_compression", f"{path} record {n}", f"({type(e).__name__}: {e})")
+                    return
+                except Exception as e:  # warcio raises ArchiveLoadFailed and parse errors on junk
+                    self._bad("bad_warc_record", f"{path} record {n}", f"({type(e).__name__}: {e})")
+                    return
+                if doc is not None:
+                    n += 1
+                    yield doc
+
+    def _warc_record(self, record, path: str, n: int, fmt: str) -> Document | None:
+        rtype = record.rec_type
+        url = record.rec_headers.get_header("WARC-Target-URI")
+        extra = {"url": url, "warc_record_id": record.rec_headers.get_header("WARC-Record-ID")}
+        if rtype == "conversion":
+            body = record.content_stream().read()
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as e:
+                self._bad("invalid_utf8", f"{path} record {url}", f"(byte {e.start})")
+                return None
+            return self._doc(text.strip(), path, n, "wet", extra)
+        if rtype not in ("response", "resource"):
+            return None
+        headers = record.http_headers
+        ctype = (headers.get_header("Content-Type") if headers else None) or \
+            record.rec_headers.get_header("Content-Type") or ""
+        if rtype == "response" and (not headers or headers.get_statuscode() not in ("200", None)):
+            return None
+        body = record.content_stream().read()
+        charset = None
+        if "charset=" in ctype.lower():
+            charset = ctype.lower().split("charset=", 1)[1].split(";")[0].strip().strip('"') or None
+        if "html" in ctype.lower():
+            text = _html_to_text(body, charset)
+        elif ctype.lower().startswith("text/plain"):
+            text = body.decode(charset or "utf-8", errors="replace")
+        else:
+            return None
+        return self._doc(text, path, n, "warc", extra)
+
+    # -- driver ----------------------------------------------------------------------------------
+    def read_file(self, path: str) -> Iterator[Document]:
+        if not os.path.isfile(path):
+            self._bad("unreadable_file", path, "(not a file)")
+            return
+        if os.path.getsize(path) == 0:
+            self._bad("empty_file", path)
+            return
+        try:
+            fmt = self.fmt if self.fmt != "auto" else detect_format(path)
+        except OSError as e:
+            self._bad("unreadable_file", path, f"({e})")
+            return
+        if fmt == "warc":
+            yield from self._read_warc(path, fmt)
+            return
+        if fmt == "parquet":
+            try:
+                yield from self._read_parquet(path)
+            except Exception as e:  # pyarrow raises ArrowInvalid/OSError on corrupt files
+                self._bad("unreadable_file", path, f"({type(e).__name__}: {e})")
+            return
+        try:
+            f = open_binary(path)
+        except OSError as e:
+            self._bad("unreadable_file", path, f"({e})")
+            return
+        with f:
+            if fmt == "wet":
+                gen = self._read_wet(f, path)
+            elif fmt == "lines":
+                gen = self._read_lines(f, path)
+            elif fmt == "cc100":
+                gen = self._read_cc100(f, path)
+            else:
+                gen = self._read_json(f, path, "raw_content" if fmt == "ccnet" else "text", fmt)
+            empty = True
+            for doc in gen:
+                empty = False
+                yield doc
+            if empty and f.tell() == 0:
+                self._bad("empty_file", path, "(no content after decompression)")
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        from tqdm import tqdm
+
+        shard = self.files[rank::world_size]
+        count = 0
+        for path in tqdm(shard, desc=f"task {rank} files", unit="file", disable=not self.progress):
+            self.stat_update("input_files")
+            for doc in self.read_file(path):
+                if self.limit != -1 and count >= self.limit:
+                    return
+                count += 1
+                self.update_doc_stats(doc)
+                self.stat_update("documents")
+                yield doc
