@@ -1,0 +1,497 @@
+"""`xling data fetch`: download the public evaluation data with checksums, resumably, safely.
+
+Every source in `data_manifest.json` names its canonical URL, the sha256 and size of the exact
+bytes, where it goes under the destination (the data-root layout the task registry reads), and,
+for archives, where to unpack it. Downloads go to `<file>.part` and resume with an HTTP `Range`
+request; a file only gets its final name once its checksum matches. A mirror (a folder or a
+base URL) must hold the files at the same relative paths (`xquad/xquad.de.json`,
+`xnli/XNLI-1.0.zip`, ...); a plain file may also be stored compressed there (`.xz`/`.gz`, as in
+`../shared/data`): its *decompressed* bytes are checked and it is kept compressed.
+
+Archives are unpacked into a temporary folder first and only moved into place once every member
+is written; any member whose path (or link target) would land outside the destination, and any
+device or FIFO member, makes the whole archive refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import lzma
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+MANIFEST_PATH = Path(__file__).with_name("data_manifest.json")
+CHUNK = 1 << 20
+COMPRESSED_VARIANTS = (".xz", ".gz")
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    tasks: tuple[str, ...]
+    url: str
+    path: str  # relative destination (POSIX), also the relative path on a mirror
+    size: int
+    sha256: str
+    lang: str | None = None
+    extract: dict[str, Any] | None = None  # {"to": relative folder, "strip": leading components to drop}
+    license: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        _check_relative(self.path, f"source {self.name}: path")
+        if self.extract is not None:
+            _check_relative(self.extract.get("to", "") or ".", f"source {self.name}: extract.to")
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise ValueError(f"source {self.name}: sha256 must be 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    sources: tuple[Source, ...]
+    manual: dict[str, str]
+
+    def tasks(self) -> list[str]:
+        return sorted({t for s in self.sources for t in s.tasks} | set(self.manual))
+
+
+def _check_relative(path: str, what: str) -> None:
+    p = PurePosixPath(path)
+    if p.is_absolute() or ".." in p.parts or "\\" in path:
+        raise ValueError(f"{what} {path!r} must be a relative path inside the destination")
+
+
+def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
+    p = Path(path) if path is not None else MANIFEST_PATH
+    with open(p, encoding="utf-8") as f:
+        raw = json.load(f)
+    sources = []
+    for i, entry in enumerate(raw.get("sources", [])):
+        try:
+            sources.append(Source(name=entry["name"], tasks=tuple(entry["tasks"]), url=entry["url"],
+                                  path=entry["path"], size=int(entry["size"]), sha256=entry["sha256"],
+                                  lang=entry.get("lang"), extract=entry.get("extract"),
+                                  license=entry.get("license", ""), note=entry.get("note", "")))
+        except KeyError as e:
+            raise ValueError(f"{p}: sources[{i}] lacks the field {e.args[0]!r}") from None
+    names = [s.name for s in sources]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{p}: duplicate source names {', '.join(dup)}")
+    return Manifest(tuple(sources), dict(raw.get("manual", {})))
+
+
+def select_sources(manifest: Manifest, specs: Sequence[str] | None) -> list[Source]:
+    """`TASK` or `TASK:l1+l2` specs → sources (all sources when no spec is given)."""
+    if not specs:
+        return list(manifest.sources)
+    chosen: dict[str, Source] = {}
+    known = manifest.tasks()
+    for spec in specs:
+        task, _, langs = spec.partition(":")
+        wanted = {x for x in langs.replace(",", "+").split("+") if x} if langs else None
+        matches = [s for s in manifest.sources if task in s.tasks
+                   and (wanted is None or s.lang is None or s.lang in wanted)]
+        if not matches:
+            if task in manifest.manual:
+                raise ValueError(f"{task}: {manifest.manual[task]}")
+            if task not in known:
+                import difflib
+
+                close = difflib.get_close_matches(task, known, n=3)
+                hint = f" Did you mean {', '.join(close)}?" if close else ""
+                raise ValueError(f"no data source for task {task!r}.{hint} Known: {', '.join(known)}")
+            raise ValueError(f"task {task} has no source for language(s) {langs}")
+        for s in matches:
+            chosen.setdefault(s.name, s)
+    return list(chosen.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Checksums and downloads
+
+
+def sha256_of(path: Path, compression: str = "") -> str:
+    """sha256 of a file's bytes, or with `compression` ".xz"/".gz" of its decompressed bytes.
+
+    The compression is given, not guessed from the name: an archive such as `x-final.tar.gz` is
+    checked as the compressed bytes its source publishes.
+    """
+    h = hashlib.sha256()
+    opener: Any = {".xz": lzma.open, ".gz": gzip.open}.get(compression, open)
+    f: IO[bytes]
+    with opener(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _is_url(location: str) -> bool:
+    return urllib.parse.urlparse(location).scheme in ("http", "https")
+
+
+def _join_url(base: str, rel: str) -> str:
+    return base.rstrip("/") + "/" + urllib.parse.quote(rel)
+
+
+class HTTPStatusError(OSError):
+    def __init__(self, url: str, code: int) -> None:
+        super().__init__(f"{url}: HTTP {code}")
+        self.code = code
+
+
+def download(url: str, part: Path, *, timeout: float = 60.0, progress: bool = False,
+             total: int | None = None) -> None:
+    """Fetch `url` into `part`, resuming from the bytes `part` already holds (HTTP Range).
+
+    A server that ignores Range answers 200 with the whole file: `part` is then rewritten from
+    the start. 416 (range not satisfiable) means `part` is already complete.
+    """
+    part.parent.mkdir(parents=True, exist_ok=True)
+    have = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"User-Agent": "xling-data-fetch/1"})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:
+            return
+        raise HTTPStatusError(url, e.code) from None
+    with resp:
+        resuming = have and resp.status == 206
+        mode = "ab" if resuming else "wb"
+        done = have if resuming else 0
+        bar = _progress(total, done, part.name) if progress else None
+        with open(part, mode) as out:
+            for block in iter(lambda: resp.read(CHUNK), b""):
+                out.write(block)
+                if bar is not None:
+                    bar.update(len(block))
+        if bar is not None:
+            bar.close()
+
+
+def _progress(total: int | None, initial: int, name: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=name, leave=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Safe extraction
+
+
+def _member_target(dest: Path, name: str, strip: int, archive: Path) -> Path | None:
+    """Where an archive member goes, or None when stripping leaves nothing; refuses escapes."""
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise ValueError(f"{archive}: member {name!r} has an absolute path; refusing to extract the archive")
+    if ".." in pure.parts:
+        raise ValueError(f"{archive}: member {name!r} would be written outside {dest}; refusing to extract "
+                         "the archive")
+    parts = [p for p in pure.parts if p not in ("", ".")][strip:]
+    if not parts:
+        return None
+    target = dest.joinpath(*parts)
+    if not _inside(target, dest):
+        raise ValueError(f"{archive}: member {name!r} would be written outside {dest}; refusing to extract")
+    return target
+
+
+def _inside(path: Path, root: Path) -> bool:
+    root_r = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), root_r]) == root_r
+
+
+def _check_link(archive: Path, dest: Path, member: str, target: Path, link: str, hard: bool) -> None:
+    base = dest if hard else target.parent
+    resolved = Path(os.path.normpath(base / link))
+    if link.startswith("/") or not _inside(resolved, dest):
+        kind = "hard link" if hard else "symlink"
+        raise ValueError(f"{archive}: {kind} {member!r} → {link!r} points outside {dest}; refusing to extract "
+                         "the archive")
+
+
+def safe_extract(archive: Path, dest: Path, strip: int = 0) -> list[Path]:
+    """Unpack a zip or tar archive into `dest` (created), refusing anything that escapes it.
+
+    All members are checked before anything is written; the archive is unpacked into a
+    temporary sibling folder and its top-level entries are then moved into `dest`, replacing
+    older copies, so a killed run never leaves a half-extracted tree in place.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-extract-{archive.name}-", dir=dest))
+    try:
+        if zipfile.is_zipfile(archive):
+            _extract_zip(archive, tmp, strip)
+        elif tarfile.is_tarfile(archive):
+            _extract_tar(archive, tmp, strip)
+        else:
+            raise ValueError(f"{archive}: not a zip or tar archive")
+        placed = []
+        for entry in sorted(tmp.iterdir()):
+            final = dest / entry.name
+            if final.is_dir() and not final.is_symlink():
+                shutil.rmtree(final)
+            elif final.exists() or final.is_symlink():
+                final.unlink()
+            os.replace(entry, final)
+            placed.append(final)
+        return placed
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _extract_zip(archive: Path, dest: Path, strip: int) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        plan = []
+        for info in zf.infolist():
+            target = _member_target(dest, info.filename, strip, archive)
+            mode = info.external_attr >> 16
+            link = zf.read(info).decode("utf-8") if stat.S_ISLNK(mode) else None
+            if target is not None and link is not None:
+                _check_link(archive, dest, info.filename, target, link, hard=False)
+            plan.append((info, target, link))
+        for info, target, link in plan:
+            if target is None:
+                continue
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif link is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(link, target)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+
+
+def _extract_tar(archive: Path, dest: Path, strip: int) -> None:
+    with tarfile.open(archive) as tf:
+        plan = []
+        for m in tf.getmembers():
+            target = _member_target(dest, m.name, strip, archive)
+            if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
+                raise ValueError(f"{archive}: member {m.name!r} is a device or FIFO; refusing to extract the archive")
+            if target is None:
+                continue
+            if m.issym():
+                _check_link(archive, dest, m.name, target, m.linkname, hard=False)
+            if m.islnk():
+                link_target = _member_target(dest, m.linkname, strip, archive)
+                if link_target is None:
+                    raise ValueError(f"{archive}: hard link {m.name!r} → {m.linkname!r} is stripped away")
+                _check_link(archive, dest, m.name, target, str(link_target.relative_to(dest)), hard=True)
+            plan.append((m, target))
+        for m, target in plan:
+            if m.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if m.issym():
+                os.symlink(m.linkname, target)
+            elif m.islnk():
+                os.link(_member_target(dest, m.linkname, strip, archive), target)  # type: ignore[arg-type]
+            else:
+                src = tf.extractfile(m)
+                assert src is not None
+                with src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+                os.chmod(target, 0o644 | (m.mode & 0o111))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching
+
+
+@dataclass
+class FetchReport:
+    dest: Path
+    downloaded: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    extracted: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    bytes_downloaded: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _existing_copy(dest: Path, source: Source) -> Path | None:
+    """A file at the source's path (or a compressed sibling) whose content has the right checksum."""
+    base = dest / source.path
+    suffixes = ("",) if source.extract else ("", *COMPRESSED_VARIANTS)
+    for suffix in suffixes:
+        cand = base.with_name(base.name + suffix)
+        if cand.is_file() and sha256_of(cand, suffix) == source.sha256:
+            return cand
+    return None
+
+
+def _locations(source: Source, mirror: str | None) -> Iterator[tuple[str, str]]:
+    """(location, suffix) pairs to try: the mirror's copy (plain, then compressed), or the canonical URL."""
+    if mirror is None:
+        yield source.url, ""
+        return
+    suffixes = ("",) if source.extract else ("", *COMPRESSED_VARIANTS)
+    for suffix in suffixes:
+        rel = source.path + suffix
+        yield (_join_url(mirror, rel) if _is_url(mirror) else str(Path(mirror) / rel)), suffix
+
+
+def _fetch_one(source: Source, dest: Path, mirror: str | None, retries: int, timeout: float,
+               progress: bool) -> tuple[Path, int]:
+    tried = []
+    for location, suffix in _locations(source, mirror):
+        final = dest / (source.path + suffix)
+        part = final.with_name(final.name + ".part")
+        if _is_url(location):
+            fetched = False
+            for attempt in range(1, retries + 1):
+                try:
+                    download(location, part, timeout=timeout, progress=progress,
+                             total=source.size if not suffix else None)
+                    fetched = True
+                    break
+                except HTTPStatusError as e:
+                    if e.code == 404:
+                        break
+                    if attempt == retries:
+                        raise
+                except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+                    if attempt == retries:
+                        raise OSError(f"{location}: {e}; re-run to resume from {part}") from None
+                    time.sleep(min(2 ** attempt, 10))
+            if not fetched:
+                tried.append(location)
+                continue
+        else:
+            if not Path(location).is_file():
+                tried.append(location)
+                continue
+            part.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(location, part)
+        got = sha256_of(part, suffix)
+        if got != source.sha256:
+            part.unlink()
+            raise ValueError(f"{source.name}: checksum mismatch for {location}: expected sha256 {source.sha256}, "
+                             f"got {got}; the partial download was removed")
+        size = part.stat().st_size
+        os.replace(part, final)
+        return final, size
+    raise FileNotFoundError(f"{source.name}: not found at {'; '.join(tried)}")
+
+
+def _extract_marker(dest: Path, source: Source) -> Path:
+    return dest / (source.path + ".extracted")
+
+
+def fetch(specs: Sequence[str] | None = None, dest: str | os.PathLike = "data", mirror: str | None = None,
+          *, sources: Iterable[Source] | None = None, extract: bool = True, retries: int = 3,
+          timeout: float = 60.0, progress: bool = False) -> FetchReport:
+    """Fetch the sources of the given tasks (all when none) into `dest`; re-runs skip finished work.
+
+    Errors of one source don't stop the others; they are collected in `report.failed`.
+    """
+    dest_p = Path(dest)
+    dest_p.mkdir(parents=True, exist_ok=True)
+    chosen = list(sources) if sources is not None else select_sources(load_manifest(), specs)
+    report = FetchReport(dest=dest_p)
+    for source in chosen:
+        try:
+            have = _existing_copy(dest_p, source)
+            if have is not None:
+                report.present.append(source.name)
+            else:
+                have, size = _fetch_one(source, dest_p, mirror, retries, timeout, progress)
+                report.downloaded.append(source.name)
+                report.bytes_downloaded += size
+            if extract and source.extract is not None:
+                marker = _extract_marker(dest_p, source)
+                if not (marker.is_file() and marker.read_text().strip() == source.sha256):
+                    to = dest_p / (source.extract.get("to") or "")
+                    safe_extract(have, to, int(source.extract.get("strip", 0)))
+                    marker.write_text(source.sha256 + "\n")
+                    report.extracted.append(source.name)
+        except (OSError, ValueError, tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, EOFError) as e:
+            report.failed.append((source.name, str(e)))
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI: the `xling data` group
+
+
+def register(subparsers: Any) -> None:
+    data = subparsers.add_parser("data", help="evaluation data: download public task data")
+    sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    p = sub.add_parser("fetch", help="download task data from canonical sources or a mirror, with checksums",
+                       description="Download the public data of XTREME tasks and the Uyghur/Kazakh suite. "
+                       "Files are checked against sha256 sums, downloads resume, archives are unpacked "
+                       "safely. TASK may be `task:l1+l2` to limit languages.")
+    p.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to fetch (default: all with public sources)")
+    p.add_argument("--mirror", help="folder or http(s) base URL holding the files at the same relative paths")
+    p.add_argument("--dest", help="destination data root (default: $XLING_DATA, else ./data)")
+    p.add_argument("--list", action="store_true", help="list the sources (and whether DEST has them) and exit")
+    p.add_argument("--no-extract", action="store_true", help="download archives but do not unpack them")
+    p.add_argument("--retries", type=int, default=3, help="attempts per file on network errors")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_fetch)
+
+
+def _default_dest() -> Path:
+    env = os.environ.get("XLING_DATA")
+    return Path(env) if env else Path("data")
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    manifest = load_manifest()
+    chosen = select_sources(manifest, args.tasks)
+    dest = Path(args.dest) if args.dest else _default_dest()
+    if args.list:
+        from xling.report import markdown_table
+
+        rows = [[s.name, ",".join(s.tasks), s.lang or "", s.path, _human(s.size),
+                 "yes" if (dest / s.path).exists() else ""] for s in chosen]
+        print(markdown_table(["source", "tasks", "lang", "path", "size", f"in {dest}"], rows))
+        for task, how in sorted(manifest.manual.items()):
+            print(f"\nmanual: {task}: {how}")
+        return 0
+    total = sum(s.size for s in chosen)
+    print(f"fetching {len(chosen)} sources ({_human(total)}) into {dest}"
+          + (f" from mirror {args.mirror}" if args.mirror else " from their canonical URLs"))
+    rep = fetch(dest=dest, mirror=args.mirror, sources=chosen, extract=not args.no_extract,
+                retries=args.retries, progress=not args.quiet)
+    print(f"wrote to {rep.dest}: {len(rep.downloaded)} downloaded ({_human(rep.bytes_downloaded)}), "
+          f"{len(rep.present)} already present, {len(rep.extracted)} unpacked, {len(rep.failed)} failed")
+    for name, err in rep.failed:
+        print(f"  FAILED {name}: {err}")
+    if rep.ok and not args.dest and not os.environ.get("XLING_DATA"):
+        print(f"point the evaluation at it with: export XLING_DATA={dest.resolve()}")
+    return 0 if rep.ok else 1
