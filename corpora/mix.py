@@ -1,0 +1,234 @@
+"""`xling corpora mix`: materialise a temperature-sampled (p ∝ n^α) multilingual mix.
+
+Writes `MIX/plan.json` (the `corpora.mixing.sampling_plan` numbers), `MIX/<lang>/*.jsonl.gz`
+(each language's documents repeated/subsampled to its planned share, shuffled with the seed) and
+`MIX/report.md` with a before/after language-share chart.
+
+A language planned at r = target / size passes over its data takes ⌊r⌋ full copies plus a seeded
+random subset for the fraction (documents taken in a random order until the remainder is
+reached, overshooting by at most one document). Copies carry `repeat: k` (0 = first copy).
+Each language is written as a folder atomically and marked done, so a killed run resumes at the
+next language; the same inputs and seed give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from corpora import stage_io
+from corpora.mixing import AlphaSchedule, sampling_plan
+
+log = logging.getLogger(__name__)
+
+UNITS = ("chars", "docs", "tokens")
+
+
+@dataclass
+class MixConfig:
+    alpha: float = 0.3
+    unit: Literal["chars", "docs", "tokens"] = "chars"  # tokens = whitespace-separated words
+    total: float | None = None  # units to draw in all (default: the corpus size)
+    max_repeats: float | None = None  # cap on passes over any one language (capped mass is redistributed)
+    seed: int = 0
+    # Optional α schedule over training phases, [[start_fraction, alpha], ...]: recorded in plan.json
+    # for the dynamic sampler (`corpora.mixing.LanguageSampler`); the materialised mix uses `alpha`.
+    schedule: list[tuple[float, float]] | None = None
+    anneal: bool = True
+    shard_docs: int = stage_io.SHARD_DOCS
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be within [0, 1], got {self.alpha}")
+        if self.unit not in UNITS:
+            raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        if self.schedule is not None:
+            AlphaSchedule([tuple(p) for p in self.schedule], anneal=self.anneal)
+
+
+def doc_units(text: str, unit: str) -> int:
+    if unit == "chars":
+        return len(text)
+    if unit == "tokens":
+        return len(text.split())
+    return 1
+
+
+def _lang_rng(seed: int, lang: str) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64([seed, zlib.crc32(lang.encode())]))
+
+
+def select_copies(units: np.ndarray, target: float, rng: np.random.Generator) -> np.ndarray:
+    """(doc index, repeat) pairs reaching `target` units: ⌊target/size⌋ full passes + a random remainder."""
+    size = float(units.sum())
+    n = len(units)
+    full = int(target // size) if size else 0
+    rest = target - full * size
+    pairs = [np.stack([np.arange(n), np.full(n, r)], axis=1) for r in range(full)]
+    order = rng.permutation(n)
+    if rest > 0 and n:
+        k = min(int(np.searchsorted(np.cumsum(units[order]), rest, side="left")) + 1, n)
+        pairs.append(np.stack([np.sort(order[:k]), np.full(k, full)], axis=1))
+    return np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64)
+
+
+def corpus_sizes(inputs: dict[str, list[Path]], unit: str) -> tuple[dict[str, float], dict[str, Counter]]:
+    """Units per language (and broken-input counts) from a first streaming pass."""
+    sizes: dict[str, float] = {}
+    bad: dict[str, Counter] = {}
+    for lang, files in inputs.items():
+        bad[lang] = Counter()
+        sizes[lang] = float(sum(doc_units(d["text"], unit) for d in stage_io.iter_docs(files, lang, bad[lang])))
+    return sizes, bad
+
+
+def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
+               overwrite: bool = False, progress: bool = True) -> Path:
+    """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run."""
+    from tqdm import tqdm
+
+    from xling.config import save_config, to_dict
+    from xling.io import write_json_atomic
+
+    config = config or MixConfig()
+    out = Path(out)
+    files = stage_io.resolve_inputs(inputs)
+    cfg = to_dict(config)
+    stage_io.prepare_out(out, cfg, files, overwrite)
+    save_config(config, out / "config.yaml")
+    sizes, bad = corpus_sizes(files, config.unit)
+    empty = [k for k, v in sizes.items() if not v]
+    if empty:
+        raise ValueError(f"languages with no usable documents in {', '.join(map(str, inputs))}: {', '.join(empty)}")
+    plan = sampling_plan(sizes, config.alpha, total=config.total, max_repeats=config.max_repeats, unit=config.unit)
+    plan_json = plan.to_json() | {"seed": config.seed}
+    if config.schedule is not None:
+        sched = AlphaSchedule([tuple(p) for p in config.schedule], anneal=config.anneal)
+        points = sorted({0.0, 0.25, 0.5, 0.75, 1.0} | {float(s) for s, _ in config.schedule})
+        plan_json["schedule"] = {
+            "phases": [list(p) for p in config.schedule], "anneal": config.anneal,
+            "points": [{"progress": x, "alpha": sched.alpha_at(x),
+                        "p_sampled": sampling_plan(sizes, sched.alpha_at(x), total=config.total,
+                                                   max_repeats=config.max_repeats, unit=config.unit).probabilities()}
+                       for x in points]}
+    write_json_atomic(out / "plan.json", plan_json)
+    written: dict[str, dict] = {}
+    for lang, lp in plan.languages.items():
+        done = stage_io.lang_done(out, lang)
+        if done is not None:
+            written[lang] = done
+            continue
+        docs = list(stage_io.iter_docs(files[lang], lang, Counter()))
+        units = np.array([doc_units(d["text"], config.unit) for d in docs], dtype=np.float64)
+        rng = _lang_rng(config.seed, lang)
+        pairs = select_copies(units, lp.p_sampled * plan.total, rng)
+        pairs = pairs[rng.permutation(len(pairs))]
+
+        def rows(pairs: np.ndarray = pairs, docs: list[dict] = docs, lang: str = lang):
+            for i, r in tqdm(pairs.tolist(), desc=f"mix {lang}", unit=" docs", disable=not progress, leave=False):
+                yield {**docs[i], "repeat": r}
+
+        from xling.io import atomic_path
+
+        with atomic_path(out / lang) as tmp:
+            stage_io.write_shards(tmp, rows(), shard_docs=config.shard_docs)
+        info = {"docs_in": len(docs), "docs_written": len(pairs), "units_written": float(units[pairs[:, 0]].sum()),
+                "broken_input": dict(sorted(bad[lang].items()))}
+        stage_io.mark_lang_done(out, lang, info)
+        written[lang] = info
+        log.info("mix %s: %d docs → %d written (%.2f× planned)", lang, len(docs), len(pairs), lp.repeats)
+    total_written = sum(v["units_written"] for v in written.values()) or 1.0
+    stats = {"stage": "mix", "plan": plan_json, "languages": {
+        k: v | {"share_written": v["units_written"] / total_written} for k, v in written.items()}}
+    stage_io.finish_stage(out, stats, cfg)
+    _write_report(out, plan_json, stats)
+    return out
+
+
+def _write_report(out: Path, plan: dict, stats: dict) -> None:
+    from xling.io import write_text_atomic
+    from xling.report import bar_chart, line_chart, markdown_table
+
+    langs = plan["languages"]
+    bar_chart(out / "shares.png", {
+        "before (natural)": {k: 100 * v["p_natural"] for k, v in langs.items()},
+        f"after (α={plan['alpha']:g})": {k: 100 * v["p_sampled"] for k, v in langs.items()},
+        "written": {k: 100 * v["share_written"] for k, v in stats["languages"].items()},
+    }, title=f"Language shares before/after temperature sampling ({plan['unit']})", ylabel="% of the corpus")
+    rows = [[k, v["size"], 100 * v["p_natural"], 100 * v["p_sampled"], v["repeats"],
+             stats["languages"][k]["docs_in"], stats["languages"][k]["docs_written"],
+             100 * stats["languages"][k]["share_written"]] for k, v in langs.items()]
+    lines = [
+        "# Temperature-sampled mix", "",
+        f"p_sampled = n^α / Σ n^α with α = {plan['alpha']:g} over {plan['unit']}, total {plan['total']:,.0f} "
+        f"{plan['unit']}, max repeats {plan['max_repeats']}, seed {plan['seed']}.", "",
+        markdown_table(["lang", f"size ({plan['unit']})", "p_natural %", "p_sampled %", "repeats", "docs in",
+                        "docs written", "written %"], rows),
+        "", "![language shares](shares.png)", ""]
+    if "schedule" in plan:
+        pts = plan["schedule"]["points"]
+        line_chart(out / "schedule.png", {k: ([p["progress"] for p in pts], [100 * p["p_sampled"][k] for p in pts])
+                                          for k in langs}, title="Language shares over training (α schedule)",
+                   xlabel="training progress", ylabel="% of sampled data")
+        lines += ["## α schedule", "", markdown_table(["progress", "alpha", *langs], [
+            [p["progress"], p["alpha"], *(100 * p["p_sampled"][k] for k in langs)] for p in pts]),
+            "", "![schedule](schedule.png)", ""]
+    write_text_atomic(out / "report.md", "\n".join(lines))
+
+
+def parse_schedule(spec: str) -> list[tuple[float, float]]:
+    """`0:0.7,1:0.3` → [(0.0, 0.7), (1.0, 0.3)]."""
+    try:
+        return [(float(a), float(b)) for a, b in (item.split(":") for item in spec.split(","))]
+    except ValueError:
+        raise ValueError(f"--alpha-schedule {spec!r}: expected START:ALPHA pairs like 0:0.7,1:0.3") from None
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mix", help="temperature-sampled language rebalancing (p ∝ n^α)",
+                       description="Sample every language to its n^α share; write plan.json, shards and a report.")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="corpus folder(s) and/or LANG=file.txt")
+    p.add_argument("--out", required=True, type=Path, help="output folder MIX")
+    p.add_argument("--alpha", type=float, help="temperature exponent α (default 0.3)")
+    p.add_argument("--unit", choices=UNITS, help="size unit (default chars)")
+    p.add_argument("--total", type=float, help="units to draw in all (default: corpus size)")
+    p.add_argument("--max-repeats", type=float, help="cap on passes over one language's data")
+    p.add_argument("--seed", type=int, help="sampling seed (default 0)")
+    p.add_argument("--alpha-schedule", help="α over training phases, e.g. 0:0.7,1:0.3 (recorded in plan.json)")
+    p.add_argument("--no-anneal", action="store_true", help="piecewise-constant schedule instead of linear")
+    p.add_argument("--config", type=Path, help="YAML MixConfig")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--overwrite", action="store_true", help="delete MIX first instead of resuming")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from xling.config import load_config
+
+    sets = list(args.overrides)
+    for flag, key in (("alpha", "alpha"), ("unit", "unit"), ("total", "total"), ("max_repeats", "max_repeats"),
+                      ("seed", "seed")):
+        if getattr(args, flag) is not None:
+            sets.append(f"{key}={getattr(args, flag)}")
+    if args.alpha_schedule:
+        sets.append(f"schedule={json.dumps(parse_schedule(args.alpha_schedule))}")
+    if args.no_anneal:
+        sets.append("anneal=false")
+    config = load_config(MixConfig, args.config, sets)
+    out = mix_corpus(args.inputs, args.out, config)
+    plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    print(f"α = {plan['alpha']:g}, unit = {plan['unit']}, total = {plan['total']:,.0f}")
+    for k, v in plan["languages"].items():
+        print(f"  {k}: p_natural {v['p_natural']:.4f} → p_sampled {v['p_sampled']:.4f} "
+              f"({v['repeats']:.2f}×, {stats['languages'][k]['docs_written']:,} docs)")
+    print(f"wrote {out}/plan.json, {out}/<lang>/*.jsonl.gz, {out}/report.md")
+    return 0
