@@ -85,5 +85,5 @@ def test_export_rejects_models_without_xlmr_ids(tmp_path, tiny_text):
     with pytest.raises(ValueError, match="bos_id=0 pad_id=1 eos_id=2 unk_id=3"):
         export_hf(tmp_path / "m.model", tmp_path / "hf")
     (tmp_path / "junk.model").write_bytes(b"\x00\xffnot a model")
-    with pytest.raises(ValueError, match="not a SentencePiece model|no pieces"):
+    with pytest.raises(ValueError, match=r"not a SentencePiece model|no pieces"):
         export_hf(tmp_path / "junk.model", tmp_path / "hf2")

@@ -33,9 +33,8 @@ def test_train_outputs_and_args(trained_vocab):
 
 @pytest.mark.slow
 def test_rerun_with_same_config_is_a_no_op(trained_vocab):
-    from xling.config import load_config
-
     from vocab.train import VocabTrainConfig, train_vocab
+    from xling.config import load_config
 
     cfg = load_config(VocabTrainConfig, trained_vocab / "config.yaml")
     before = (trained_vocab / "sentencepiece.bpe.model").stat().st_mtime_ns
@@ -76,7 +75,7 @@ def test_empty_and_non_text_inputs_fail_clearly(tmp_path):
     fake_gz.write_bytes(b"plain, not gzip")
     with pytest.raises(ValueError, match=r"x\.jsonl\.gz: cannot read"):
         train_vocab(VocabTrainConfig(inputs=[f"kaz_Cyrl={fake_gz}"], out=str(tmp_path / "o3"), vocab_size=100))
-    with pytest.raises(FileNotFoundError, match="missing.txt"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.txt"):
         train_vocab(VocabTrainConfig(inputs=[f"kaz_Cyrl={tmp_path / 'missing.txt'}"], out=str(tmp_path / "o4")))
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
@@ -108,9 +107,8 @@ def test_vocab_size_too_large_names_the_maximum(tmp_path, tiny_text):
 
 
 def test_config_validation():
-    from xling.config import ConfigError, from_dict
-
     from vocab.train import VocabTrainConfig
+    from xling.config import ConfigError, from_dict
 
     with pytest.raises(ConfigError, match="did you mean 'vocab_size'"):
         from_dict(VocabTrainConfig, {"vocab_szie": 10})
