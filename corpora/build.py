@@ -1,0 +1,184 @@
+"""`xling corpora build RECIPE.yaml`: clean → dedup → decontaminate → mix from one recipe.
+
+Each stage writes its own folder under OUT (`clean/`, `dedup/`, `decontam/`, `mix/`) and is
+skipped when it already finished: `DONE.json` for dedup/decontaminate/mix, `stats.json` +
+`report.md` for clean (both written after all its tasks completed). A finished stage recorded
+with a different config is an error, never silently reused. A stage that did not finish
+resumes from its own markers, so a killed build loses at most the language it was working on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from corpora import stage_io
+from corpora.clean import CleanConfig
+from corpora.decontam import DecontamConfig
+from corpora.dedup import DedupConfig
+from corpora.mix import MixConfig
+
+log = logging.getLogger(__name__)
+
+STAGES = ("clean", "dedup", "decontaminate", "mix")
+STAGE_DIRS = {"clean": "clean", "dedup": "dedup", "decontaminate": "decontam", "mix": "mix"}
+
+
+@dataclass
+class CorpusRecipe:
+    """One corpus build. Paths may use `$XLING_DATA/...`."""
+
+    name: str = "corpus"
+    out: str = ""  # output folder (the CLI's --out wins)
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    inputs: list[str] = field(default_factory=list)  # corpus folders / LANG=file, when `clean` is not a stage
+    clean: CleanConfig = field(default_factory=CleanConfig)  # `clean.out` is set to OUT/clean
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontaminate: DecontamConfig = field(default_factory=DecontamConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.stages if s not in STAGES]
+        if unknown:
+            raise ValueError(f"stages: unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
+        if list(self.stages) != [s for s in STAGES if s in self.stages]:
+            raise ValueError(f"stages: must keep the order {' → '.join(STAGES)}, got {self.stages}")
+        if not self.stages:
+            raise ValueError("stages: nothing to do")
+        if "clean" in self.stages and not self.clean.inputs:
+            raise ValueError("clean.inputs: the clean stage needs input files")
+        if "clean" not in self.stages and not self.inputs:
+            raise ValueError("inputs: without a clean stage, give the corpus to start from")
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> CorpusRecipe:
+    from xling.config import load_config
+
+    return load_config(CorpusRecipe, path, overrides)
+
+
+def _resolve_specs(specs: list[str]) -> list[str]:
+    """Expand `$XLING_DATA` in `path` and `LANG=path` specs."""
+    from corpora.corpus import parse_input_spec
+    from xling.paths import resolve_data_path
+
+    out = []
+    for spec in specs:
+        lang, path = parse_input_spec(spec)
+        p = str(resolve_data_path(path))
+        out.append(f"{lang}={p}" if lang else p)
+    return out
+
+
+def _clean_finished(folder: Path, config: CleanConfig) -> bool:
+    if not ((folder / "stats.json").is_file() and (folder / "report.md").is_file()):
+        return False
+    from xling.config import load_yaml_dict, to_dict
+
+    saved = load_yaml_dict(folder / "config.yaml")
+    now = to_dict(config)
+    diff = sorted(k for k in set(saved) | set(now) if k not in ("tasks", "workers") and saved.get(k) != now.get(k))
+    if diff:
+        raise ValueError(f"{folder} holds a finished clean run with other settings ({', '.join(diff)}); "
+                         "use another build folder or delete it")
+    return True
+
+
+def _stage_finished(folder: Path, config) -> bool:
+    from xling.config import to_dict
+
+    done = stage_io.stage_done(folder)
+    if done is None:
+        return False
+    if done.get("config") != json.loads(json.dumps(to_dict(config))):
+        raise ValueError(f"{folder} holds a finished run with another config ({folder / stage_io.DONE_FILE}); "
+                         "use another build folder or delete it")
+    return True
+
+
+def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: bool = True) -> Path:
+    """Run the recipe's stages into `out` (default `recipe.out`); returns the last stage's folder."""
+    from corpora.clean import run_clean
+    from corpora.decontam import decontaminate_corpus
+    from corpora.dedup import dedup_corpus
+    from corpora.mix import mix_corpus
+    from xling.config import save_config
+
+    out = Path(out or recipe.out or "")
+    if not str(out) or str(out) == ".":
+        raise ValueError("out: no build folder given (set `out:` in the recipe or pass --out)")
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(recipe, out / "recipe.yaml")
+    current = _resolve_specs(recipe.inputs) if recipe.inputs else []
+    ran: dict[str, str] = {}
+    for stage in recipe.stages:
+        folder = out / STAGE_DIRS[stage]
+        if stage == "clean":
+            config = replace(recipe.clean, inputs=_resolve_specs(recipe.clean.inputs), out=str(folder))
+            if _clean_finished(folder, config):
+                ran[stage] = "skipped (finished)"
+            else:
+                run_clean(config)
+                ran[stage] = "ran"
+        else:
+            config = {"dedup": recipe.dedup, "decontaminate": recipe.decontaminate, "mix": recipe.mix}[stage]
+            if _stage_finished(folder, config):
+                ran[stage] = "skipped (finished)"
+            else:
+                fn = {"dedup": dedup_corpus, "decontaminate": decontaminate_corpus, "mix": mix_corpus}[stage]
+                fn(current, folder, config, progress=progress)
+                ran[stage] = "ran"
+        log.info("build %s: %s %s", recipe.name, stage, ran[stage])
+        current = [str(folder)]
+    _write_report(out, recipe, ran)
+    return Path(current[0])
+
+
+def _lang_counts(folder: Path, stage: str) -> dict[str, int]:
+    """Documents per language a finished stage kept (wrote, for mix)."""
+    stats_file = folder / "stats.json"
+    if not stats_file.is_file():
+        return {}
+    stats = json.loads(stats_file.read_text(encoding="utf-8"))
+    if stage == "clean":
+        return {k: int(v.get("docs_kept", 0)) for k, v in stats.get("languages", {}).items()
+                if isinstance(v, dict) and v.get("docs_kept")}
+    key = "docs_written" if stage == "mix" else "kept"
+    return {k: int(v[key]) for k, v in stats.get("languages", {}).items()}
+
+
+def _write_report(out: Path, recipe: CorpusRecipe, ran: dict[str, str]) -> None:
+    from xling.io import write_text_atomic
+    from xling.report import markdown_table
+
+    counts = {s: _lang_counts(out / STAGE_DIRS[s], s) for s in recipe.stages}
+    langs = sorted({lang for c in counts.values() for lang in c})
+    rows = [[lang, *(counts[s].get(lang, "") for s in recipe.stages)] for lang in langs]
+    lines = [f"# Corpus build `{recipe.name}`", "",
+             "| stage | folder | this run |", "|---|---|---|",
+             *(f"| {s} | [{STAGE_DIRS[s]}/]({STAGE_DIRS[s]}/report.md) | {ran[s]} |" for s in recipe.stages), "",
+             "## Documents per language after each stage (mix: documents written, with repeats)", "",
+             markdown_table(["lang", *recipe.stages], rows), ""]
+    write_text_atomic(out / "report.md", "\n".join(lines))
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build", help="clean → dedup → decontaminate → mix from one YAML recipe",
+                       description="Run a corpus recipe; finished stages are skipped, unfinished ones resume.")
+    p.add_argument("recipe", type=Path, metavar="RECIPE.yaml")
+    p.add_argument("--out", type=Path, help="build folder (default: the recipe's `out`)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key, e.g. mix.alpha=0.5")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.recipe, args.overrides)
+    out = args.out or Path(recipe.out)
+    final = build_corpus(recipe, out)
+    print((out / "report.md").read_text(encoding="utf-8"))
+    print(f"wrote {out}/ (stages: {', '.join(recipe.stages)}); final corpus: {final}")
+    return 0
