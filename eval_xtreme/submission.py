@@ -143,24 +143,34 @@ def format_predictions(task: Task, records: Sequence[dict[str, Any]], path: Path
 def tatoeba_positions(task: Task, lang: str, order: str, root: str | os.PathLike | None) -> list[int] | None:
     """Map from an index into the English file the run used to XTREME's sorted English file.
 
-    `original`: the run retrieved from LASER's unsorted `.eng` file (our registry's raw layout);
-    `sorted`: it already used XTREME's sorted file (`download/tatoeba`); `auto`: decide from the
-    test data the registry resolves now.
+    `original`: the run retrieved from LASER's unsorted `.eng` file; `sorted`: its indices already
+    refer to XTREME's order (`download/tatoeba`, or LASER files read with `sort_english`);
+    `auto`: decide from the test data the registry resolves now (format and `sort_english`).
     """
     if order not in TATOEBA_ORDERS:
         raise ValueError(f"tatoeba order {order!r} is not one of {', '.join(TATOEBA_ORDERS)}")
     if order == "sorted":
         return None
-    from .loaders import load_split, sort_english_side
+    from xling.io import read_lines
+
+    from .loaders import sort_english_side
 
     try:
-        data, df = load_split(task, "test", lang, root, allow_fixtures=False)
+        df = task.resolve("test", lang, root, allow_fixtures=False)
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{task.name}/{lang}: cannot tell which English order the predictions use "
                                 f"without the test data ({e}); pass --tatoeba-order original or sorted") from None
-    if order == "auto" and (df.format != "laser_tatoeba" or df.options.get("sort_english", False)):
-        return None
-    return sort_english_side(list(data.target))[1]
+    if df.format != "laser_tatoeba":
+        if order == "original":
+            raise ValueError(f"{task.name}/{lang}: the data root only has XTREME's sorted English file "
+                             f"({df.describe()}), so the original LASER order is unknown")
+        return None  # XTREME's download/ layout: already sorted
+    if order == "auto" and df.options.get("sort_english", False):
+        return None  # the run read the LASER files with the English side sorted, as XTREME does
+    english = [line.strip() for line in read_lines(df.paths[1])]
+    while english and not english[-1]:
+        english.pop()
+    return sort_english_side(english)[1]
 
 
 def _write_zip(folder: Path, zip_path: Path) -> None:
