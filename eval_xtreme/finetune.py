@@ -167,8 +167,14 @@ def qa_features(examples: Sequence[QAExample], tokenizer, cfg: FinetuneConfig, t
         toks = tokenizer.tokenize(e.question.lstrip())
         questions.append(tokenizer.convert_tokens_to_string(toks[:cfg.max_query_length])
                          if len(toks) > cfg.max_query_length else e.question.lstrip())
+    # The stride must stay below the room left for context after the (capped) question; the margin
+    # absorbs re-tokenisation differences of a question cut at max_query_length pieces.
+    room = cfg.max_seq_length - cfg.max_query_length - tokenizer.num_special_tokens_to_add(pair=True) - 8
+    if room < 16:
+        raise ValueError(f"finetune.max_seq_length={cfg.max_seq_length} leaves no room for context after "
+                         f"max_query_length={cfg.max_query_length}; raise max_seq_length")
     enc = tokenizer(questions, [e.context for e in examples], truncation="only_second",
-                    max_length=cfg.max_seq_length, stride=min(cfg.doc_stride, cfg.max_seq_length // 2),
+                    max_length=cfg.max_seq_length, stride=min(cfg.doc_stride, room - 1),
                     return_overflowing_tokens=True, return_offsets_mapping=True, padding=False)
     feats = []
     for j in range(len(enc["input_ids"])):

@@ -1,0 +1,123 @@
+"""`xling eval`: run (zero-shot evaluation), ls (the task registry), submit and validate (leaderboard files)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    group_parser = subparsers.add_parser("eval", help="XTREME and Uyghur/Kazakh evaluation",
+                                         description="Zero-shot evaluation on XTREME and our Uyghur/Kazakh suite.")
+    group = group_parser.add_subparsers(dest="eval_command", required=True, metavar="SUBCOMMAND")
+
+    run = group.add_parser("run", help="fine-tune on English, test every language; retrieval without fine-tuning",
+                           description="Writes OUT/results.json, OUT/predictions/<task>/<lang>.jsonl, "
+                           "OUT/report.md and OUT/charts/*.png. Re-running resumes.")
+    run.add_argument("--config", help="YAML recipe (an EvalConfig, e.g. recipes/eval-turkic-cpu.yaml)")
+    run.add_argument("--model", help="model folder or name (from_pretrained)")
+    run.add_argument("--tasks", help="comma-separated task specs: name or name:l1+l2 (see `xling eval ls`)")
+    run.add_argument("--out", help="output folder")
+    run.add_argument("--languages", help="comma-separated languages to keep in every task")
+    run.add_argument("--data-root", help="data root (default: $XLING_DATA, else ../shared/data)")
+    run.add_argument("--max-train", type=int, help="subsample the English training set to N examples")
+    run.add_argument("--max-steps", type=int, help="stop fine-tuning after N steps")
+    run.add_argument("--max-eval", type=int, help="first N test examples per language")
+    run.add_argument("--strict", action="store_true", help="a language without test data is an error")
+    run.add_argument("--no-fixtures", action="store_true", help="never use the official-layout format fixtures")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override any config field, e.g. --set finetune.learning_rate=3e-5")
+    run.set_defaults(func=_cmd_run)
+
+    ls = group.add_parser("ls", help="list tasks: kind, metric, languages, and which data is present")
+    ls.add_argument("--suite", choices=("all", "xtreme", "turkic"), default="all")
+    ls.add_argument("--check", action="store_true", help="resolve every test file under the data root")
+    ls.add_argument("--data-root", help="data root (default: $XLING_DATA, else ../shared/data)")
+    ls.set_defaults(func=_cmd_ls)
+
+    try:
+        from eval_xtreme import submission
+    except ModuleNotFoundError as e:  # keep `xling eval run/ls` usable if the submission module is absent
+        if e.name != "eval_xtreme.submission":
+            raise
+    else:
+        submission.add_cli(group)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from xling.config import load_config
+
+    from .runner import EvalConfig, run_eval
+
+    overrides = list(args.set)
+    for flag, key in (("model", "model"), ("out", "out"), ("data_root", "data_root"),
+                      ("max_train", "finetune.max_train_examples"), ("max_steps", "finetune.max_steps"),
+                      ("max_eval", "max_eval_examples")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    # Lists go in as YAML flow sequences so commas split them.
+    if args.tasks:
+        overrides.append("tasks=[" + ",".join(s.strip() for s in args.tasks.split(",") if s.strip()) + "]")
+    if args.languages:
+        overrides.append("languages=[" + ",".join(s.strip() for s in args.languages.split(",") if s.strip()) + "]")
+    if args.strict:
+        overrides.append("strict=true")
+    if args.no_fixtures:
+        overrides.append("allow_fixtures=false")
+    cfg = load_config(EvalConfig, args.config, overrides)
+    results = run_eval(cfg)
+    out = cfg.out
+    print(f"wrote {out}/results.json, {out}/report.md, {out}/predictions/, {out}/charts/")
+    for task, per in results["tasks"].items():
+        det = results["details"][task]
+        shown = ", ".join(f"{lg}={_primary(task, s):.1f}{'*' if det['data'][lg]['fixture'] else ''}"
+                          for lg, s in per.items())
+        print(f"  {task:16s} {shown or '(no gold labels: predictions only)'}")
+        if det.get("skipped"):
+            print(f"  {'':16s} skipped (no test data): {', '.join(det['skipped'])}")
+    agg = results.get("aggregate")
+    if agg:
+        overall = agg.get("overall")
+        per_task = ", ".join(f"{t}={v['avg_metric']:.1f}" for t, v in agg["tasks"].items())
+        shown_overall = f"{overall:.2f}" if overall is not None else "n/a (needs all nine tasks)"
+        print(f"  XTREME aggregate: {per_task}; overall {shown_overall}")
+    print("  (* = format fixture, excluded from aggregates)")
+    return 0
+
+
+def _primary(task: str, scores: dict) -> float:
+    from .metrics import primary_score
+    from .tasks import get_task
+
+    return primary_score(get_task(task).metric, scores)
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    from xling.paths import resolve_data_path
+
+    from .tasks import TASKS, TURKIC_SUITE
+
+    root = resolve_data_path(args.data_root) if args.data_root else None
+    rows = []
+    for name, task in TASKS.items():
+        if (args.suite == "xtreme" and not task.xtreme) or (args.suite == "turkic" and name not in TURKIC_SUITE):
+            continue
+        line = f"{name:16s} {task.kind:22s} {task.metric:20s} {len(task.languages):3d}  {','.join(task.languages)}"
+        if args.check:
+            real = fixture = 0
+            missing = []
+            for lang in task.languages:
+                try:
+                    df = task.resolve("test", lang, root)
+                except FileNotFoundError:
+                    missing.append(lang)
+                    continue
+                fixture += df.fixture
+                real += not df.fixture
+            line += f"\n{'':16s} test data: {real} real, {fixture} fixture, {len(missing)} missing" + \
+                (f" ({','.join(missing)})" if missing else "")
+        rows.append(line)
+    print(f"{'task':16s} {'kind':22s} {'metric':20s} {'#':>3s}  languages")
+    print("\n".join(rows))
+    print(f"{len(rows)} tasks. Run one: xling eval run --model DIR --tasks NAME[:l1+l2] --out OUT")
+    return 0
