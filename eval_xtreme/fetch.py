@@ -477,11 +477,16 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     if args.list:
         from xling.report import markdown_table
 
-        rows = [[s.name, ",".join(s.tasks), s.lang or "", s.path, _human(s.size),
-                 "yes" if (dest / s.path).exists() else ""] for s in chosen]
+        def stored(s: Source) -> str:
+            # A quick look (no checksum): the file or a compressed copy of it.
+            return "yes" if any((dest / (s.path + x)).exists() for x in ("", *COMPRESSED_VARIANTS)) else ""
+
+        rows = [[s.name, ",".join(s.tasks), s.lang or "", s.path, _human(s.size), stored(s)] for s in chosen]
         print(markdown_table(["source", "tasks", "lang", "path", "size", f"in {dest}"], rows))
+        asked = {spec.partition(":")[0] for spec in args.tasks}
         for task, how in sorted(manifest.manual.items()):
-            print(f"\nmanual: {task}: {how}")
+            if not asked or task in asked:
+                print(f"\nmanual: {task}: {how}")
         return 0
     total = sum(s.size for s in chosen)
     print(f"fetching {len(chosen)} sources ({_human(total)}) into {dest}"

@@ -339,7 +339,7 @@ def test_cli_fetch_and_list(server: LoopbackServer, tmp_path: Path, capsys: pyte
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert f"into {dest}" in out and "2 downloaded" in out
-    args = parser.parse_args(["data", "fetch", "tatoeba_turkic:kk", "--dest", str(dest), "--list"])
+    args = parser.parse_args(["data", "fetch", "--dest", str(dest), "--list"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "tatoeba/tatoeba.kaz-eng.kaz" in out and "yes" in out and "manual: panx" in out
