@@ -11,7 +11,8 @@ contaminated when
    (a Tatoeba line, a UD sentence, a question) of at least `min_sentence_words` words or
    `min_sentence_chars` characters — short sentences have no 13-grams, or
 3. one of its sentences/lines *ends with* a whole evaluation unit of ≥ `min_suffix_words` words
-   (an evaluation sentence glued after text that lacks final punctuation).
+   and ≥ `min_sentence_chars` letters (an evaluation sentence glued after text that lacks final
+   punctuation, as when web lines are joined).
 
 Words are hashed (xxh64) and spans compared as 64-bit polynomial hashes, so the index of all
 default evaluation sets (~2M n-grams) is a few sorted numpy arrays.
@@ -258,10 +259,10 @@ def _lookup_into(out: np.ndarray, doc: np.ndarray, keys: np.ndarray, masks: np.n
 
 
 def _compact(hashes: list[np.ndarray], masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    if not hashes:
-        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint64)
-    h = np.concatenate(hashes)
-    m = np.concatenate(masks)
+    h = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
+    m = np.concatenate(masks) if masks else np.empty(0, dtype=np.uint64)
+    if not len(h):
+        return h, m
     order = np.argsort(h, kind="stable")
     h, m = h[order], m[order]
     starts = np.flatnonzero(np.concatenate([[True], h[1:] != h[:-1]]))
@@ -286,7 +287,7 @@ class EvalIndex:
 
     @classmethod
     def build(cls, sources: dict[str, list[Path]], ngram: int = 13, min_sentence_words: int = 3,
-              min_sentence_chars: int = 12, min_suffix_words: int = 5, max_segment_span: int = 3,
+              min_sentence_chars: int = 12, min_suffix_words: int = 3, max_segment_span: int = 3,
               progress: bool = False) -> EvalIndex:
         if len(sources) > 64:
             raise ValueError(f"at most 64 evaluation sets per index, got {len(sources)}")
@@ -315,7 +316,7 @@ class EvalIndex:
                 un_h.append(wh)
                 un_m.append(np.full(len(wh), mask))
                 n_whole += int(whole.sum())
-                suffix = lengths >= min_suffix_words
+                suffix = (lengths >= min_suffix_words) & (chars >= min_sentence_chars)
                 sf_h.append(hasher.spans(offsets[:-1][suffix], offsets[1:][suffix]))
                 sf_m.append(np.full(int(suffix.sum()), mask))
                 sf_len.extend(np.unique(lengths[suffix]).tolist())
@@ -395,7 +396,7 @@ class DecontamConfig:
     ngram: int = 13
     min_sentence_words: int = 3
     min_sentence_chars: int = 12
-    min_suffix_words: int = 5
+    min_suffix_words: int = 3
     max_segment_span: int = 3
     shard_docs: int = stage_io.SHARD_DOCS
 
