@@ -113,6 +113,7 @@ def detect_script(text: str) -> tuple[str, float]:
 _KAZ_ARAB_MARKS = frozenset("ءعحٵٷٸ")
 _UIG_ARAB_MARKS = frozenset("ئېۈغھ")
 _TURKIC_ARAB = {"kaz", "uig", "kir"}
+_TURKIC_VOWELS_RE = re.compile("[ۇۈې]")
 
 
 # UEY writes every word-initial vowel after `ئ`; Kazakh Arabic starts such words with the bare vowel.
@@ -138,18 +139,34 @@ _CYRL_EXTRA = {
     "rus": set(), "bul": set(), "mkd": set("ѓѕјљњќџ"), "srp": set("ђјљњћџ"),
 }
 _CYRL_EXTRA_ALL = set().union(*_CYRL_EXTRA.values())
+# Russian letters some alphabets do not have (Ukrainian has no ы э ъ ё; Belarusian no и щ ъ).
+_CYRL_LACKS = {"ukr": set("ыэъё"), "bel": set("ищъ")}
 _CYRL_PREFERENCE = ("kaz", "tat", "kir", "bak", "uzb", "tgk", "mon", "ukr", "bel", "mkd", "srp")
 
 
+def _cyrl_possible(lang: str, extras: set[str], text: str) -> bool:
+    if not extras <= _CYRL_EXTRA[lang]:
+        return False
+    lacks = _CYRL_LACKS.get(lang)
+    if not lacks:
+        return True
+    # Ukrainian text quotes Russian names ("выпуск"): a stray letter is no evidence, a habit is.
+    n = sum(1 for c in text if c in lacks)
+    return n < 2 or n < 0.02 * len(text)
+
+
 def cyrillic_orthography(text: str, predicted: str) -> str | None:
-    """A language whose Cyrillic alphabet has every non-Russian letter in `text`, when `predicted`'s
-    alphabet does not (None when `predicted` is possible or nothing fits)."""
-    found = {c for c in text.lower() if c in _CYRL_EXTRA_ALL}
-    if not found or predicted not in _CYRL_EXTRA or found <= _CYRL_EXTRA[predicted]:
+    """A language whose Cyrillic alphabet fits `text` when `predicted`'s alphabet does not (a letter it
+    lacks, e.g. Kazakh `қ` or Russian `ы` under "Ukrainian"); None when `predicted` fits or nothing does."""
+    if predicted not in _CYRL_EXTRA:
+        return None
+    text = text.lower()
+    extras = set(text) & _CYRL_EXTRA_ALL
+    if _cyrl_possible(predicted, extras, text):
         return None
     for lang in _CYRL_PREFERENCE:
-        if found <= _CYRL_EXTRA[lang]:
-            return lang
+        if _cyrl_possible(lang, extras, text):
+            return lang if extras else None
     return None
 
 
@@ -197,8 +214,12 @@ class LidBackend:
 
     name = ""
 
-    def predict(self, text: str) -> tuple[str, float]:
+    def predict_topk(self, text: str, k: int = 5) -> list[tuple[str, float]]:
+        """The k most likely languages, best first."""
         raise NotImplementedError
+
+    def predict(self, text: str) -> tuple[str, float]:
+        return self.predict_topk(text, 1)[0]
 
 
 LID_BACKENDS: Registry[type[LidBackend]] = Registry("LID backend")
@@ -227,14 +248,13 @@ class FastTextLid(LidBackend):
         # restrict by keeping the best allowed label among the top predictions
         self.allowed = {to_iso3(c.split("_")[0]) for c in languages}
 
-    def predict(self, text: str) -> tuple[str, float]:
-        k = 5 if self.allowed else 1
-        labels, probs = self.model.predict(text.replace("\n", " "), k=k)
-        for label, prob in zip(labels, probs, strict=True):
-            code = label.removeprefix("__label__")
-            if not self.allowed or to_iso3(code) in self.allowed:
-                return code, min(float(prob), 1.0)
-        return labels[0].removeprefix("__label__"), 0.0
+    def predict_topk(self, text: str, k: int = 5) -> list[tuple[str, float]]:
+        # a restricted model keeps the allowed labels among a wider top list
+        labels, probs = self.model.predict(text.replace("\n", " "), k=max(k, 20) if self.allowed else k)
+        out = [(label.removeprefix("__label__"), min(float(p), 1.0)) for label, p in zip(labels, probs, strict=True)]
+        if self.allowed:
+            out = [(c, p) for c, p in out if to_iso3(c) in self.allowed] or [(out[0][0], 0.0)]
+        return out[:k]
 
 
 @LID_BACKENDS.register("langid")
@@ -259,9 +279,11 @@ class LangidLid(LidBackend):
                                  f"{', '.join(sorted(self.model.nb_classes))}")
             self.model.set_languages(known)
 
-    def predict(self, text: str) -> tuple[str, float]:
-        code, prob = self.model.classify(text)
-        return code, float(prob)
+    def predict_topk(self, text: str, k: int = 5) -> list[tuple[str, float]]:
+        if k == 1:
+            code, prob = self.model.classify(text)
+            return [(code, float(prob))]
+        return [(c, float(p)) for c, p in self.model.rank(text)[:k]]
 
 
 def make_backend(name: str, languages: Sequence[str] = ()) -> LidBackend:
@@ -292,12 +314,22 @@ class LanguageIdentifier:
         if script == "Zyyy":
             return LidResult(UNDETERMINED, 0.0, 0.0, "")
         sample = text[: self.max_chars] if len(text) > self.max_chars else text
-        code, score = self.backend.predict(sample)
+        candidates = self.backend.predict_topk(sample, 5 if script in ("Cyrl", "Arab") else 1)
+        code, score = candidates[0]
         iso = to_iso3(code)
+        if script == "Arab" and iso not in _TURKIC_ARAB and _TURKIC_VOWELS_RE.search(sample):
+            # ۇ ۈ ې are Turkic letters Arabic, Persian and Urdu never use: short Uyghur lines often
+            # reach the model as "ar"/"fa"; take the model's best Turkic guess (or let spelling decide)
+            turkic = [to_iso3(c) for c, _ in candidates[1:] if to_iso3(c) in _TURKIC_ARAB]
+            iso = turkic[0] if turkic else "uig"
         if script == "Arab" and iso in _TURKIC_ARAB:
             iso = arabic_turkic_orthography(sample) or iso
-        elif script == "Cyrl":
-            iso = cyrillic_orthography(sample, iso) or iso
+        elif script == "Cyrl" and cyrillic_orthography(sample, iso):
+            # the model's best guess lacks a letter of the text: take its best guess that fits,
+            # keeping the top score as the confidence (as for the Arabic-script relabelling)
+            fitting = [to_iso3(c) for c, _ in candidates[1:] if cyrillic_orthography(sample, to_iso3(c)) is None
+                       and to_iso3(c) in _CYRL_EXTRA]
+            iso = fitting[0] if fitting else cyrillic_orthography(sample, iso) or iso
         return LidResult(f"{iso}_{script}", round(score, 4), round(share, 4), code)
 
 

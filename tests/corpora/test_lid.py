@@ -1,0 +1,106 @@
+"""Language + script identification: script from characters, kaz/uig Arabic orthography, backends."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from corpora.lid import (
+    LID_BACKENDS,
+    LanguageIdentifier,
+    arabic_turkic_orthography,
+    cyrillic_orthography,
+    detect_script,
+    fasttext_model_path,
+    to_iso3,
+)
+from xling.registry import RegistryError
+
+
+@pytest.fixture(scope="module", params=["fasttext", "langid"])
+def lid(request):
+    return LanguageIdentifier(request.param)
+
+
+def test_script_detection_from_characters():
+    assert detect_script("Қазақстан Республикасы")[0] == "Cyrl"
+    assert detect_script("قاغا خۇشال ھالدا")[0] == "Arab"
+    assert detect_script("Hello world") == ("Latn", 1.0)
+    assert detect_script("日本語のテキストです")[0] == "Jpan"
+    assert detect_script("中文文本")[0] == "Hani"
+    assert detect_script("1234 !!") == ("Zyyy", 0.0)
+    script, share = detect_script("Привет world")
+    assert script == "Cyrl" and 0.5 < share < 1
+
+
+def test_backend_registry_and_codes():
+    assert set(LID_BACKENDS) >= {"fasttext", "langid"}
+    with pytest.raises(RegistryError, match="Did you mean"):
+        LID_BACKENDS.get("fastext")
+    assert to_iso3("kk") == "kaz" and to_iso3("ug") == "uig" and to_iso3("wuu") == "wuu"
+    assert fasttext_model_path().endswith("lid.176.ftz")
+
+
+def test_kazakh_vs_uyghur_arabic_orthography():
+    assert arabic_turkic_orthography("زاڭ-ءتۇزىم | عىلىم-تەحنيكا") == "kaz"  # hamza ء, ع, ح
+    assert arabic_turkic_orthography("ئۇيغۇر تىلى ۋە ئەدەبىياتى") == "uig"  # ئ, غ
+    assert arabic_turkic_orthography("ونەركاسىپ ۇكىمەت") == "kaz"  # bare word-initial vowels
+    assert arabic_turkic_orthography("كىتاب") is None
+
+
+def test_cyrillic_orthography_rejects_impossible_labels():
+    assert cyrillic_orthography("Қазақ тілі ұлттық", "ukr") == "kaz"
+    assert cyrillic_orthography("Привет, как дела", "rus") is None
+    assert cyrillic_orthography("Мен былтыр орта мектепті бітірдім.", "ukr") == "kaz"
+
+
+def test_identify_labels(lid):
+    assert lid.identify("Ақ көңілдің аты арып, тоны тозбас.").lang == "kaz_Cyrl"
+    assert lid.identify("قاغا خۇشال ھالدا شاخقا قونۇپتۇ.").lang == "uig_Arab"
+    assert lid.identify("The quick brown fox jumps over the lazy dog.").lang == "eng_Latn"
+    res = lid.identify("12345 -- !!")
+    assert res.lang == "und_Zyyy" and res.score == 0.0
+
+
+def test_langid_language_restriction():
+    lid = LanguageIdentifier("langid", languages=["kaz_Cyrl", "rus_Cyrl", "eng_Latn"])
+    assert lid.identify("Бұл кітап жақсы.").lang == "kaz_Cyrl"
+    with pytest.raises(ValueError, match="langid does not know"):
+        LanguageIdentifier("langid", languages=["tat"])
+
+
+def test_oscar_ug_sample_is_kazakh_in_arabic_script(data_root, lid):
+    from xling.io import read_lines
+
+    docs = [ln for ln in read_lines(data_root / "mono/ug/oscar2019_hf_dummy/ug_dedup.txt.gz") if ln.strip()]
+    labels = Counter(lid.identify(d).lang for d in docs)
+    assert labels == Counter({"kaz_Arab": len(docs)}), labels
+
+
+def test_uyghur_common_voice_stays_uyghur(data_root, lid):
+    from xling.io import read_lines
+
+    lines = read_lines(data_root / "mono/ug/common_voice/sentence-collector.txt.xz")[::40]
+    labels = Counter(lid.identify(ln).lang for ln in lines)
+    assert labels["uig_Arab"] >= 0.97 * len(lines), labels
+    assert labels["kaz_Arab"] == 0
+
+
+@pytest.mark.parametrize("code,lang,min_acc", [("kk", "kaz_Cyrl", 0.97), ("ru", "rus_Cyrl", 0.88),
+                                               ("en", "eng_Latn", 0.97), ("tr", "tur_Latn", 0.8),
+                                               ("ar", "ara_Arab", 0.95), ("zh", "zho_Hani", 0.95)])
+def test_lingua_testdata_accuracy(data_root, lid, code, lang, min_acc):
+    from xling.io import read_lines
+
+    lines = read_lines(data_root / f"lid/lingua_testdata/sentences/{code}.txt.xz")[:300]
+    acc = sum(lid.identify(ln).lang == lang for ln in lines) / len(lines)
+    assert acc >= min_acc, f"{lid.backend.name} {code}: {acc:.3f}"
+
+
+def test_tatoeba_kazakh_mostly_kazakh_after_normalisation(data_root, lid):
+    from corpora.normalize import normalize_text
+
+    lines = (data_root / "tatoeba/tatoeba.kaz-eng.kaz").read_text(encoding="utf-8").splitlines()
+    labels = Counter(lid.identify(normalize_text(ln)).lang for ln in lines)
+    assert labels["kaz_Cyrl"] >= 0.9 * len(lines), labels
