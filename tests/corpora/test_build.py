@@ -1,0 +1,125 @@
+"""`xling corpora build`: recipe validation, stage skipping, resume, the shipped CPU recipe."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from corpora.build import CorpusRecipe, _resolve_specs, build_corpus, load_recipe
+from corpora.corpus import find_language_shards, iter_documents
+from corpora.decontam import DecontamConfig
+from corpora.mix import MixConfig
+from xling.config import ConfigError
+from xling.io import read_lines, write_jsonl_atomic
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "recipes" / "corpus-kk-ug-cpu.yaml"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def index_cache(tmp_path_factory):
+    old = os.environ.get("XLING_CACHE")
+    os.environ["XLING_CACHE"] = str(tmp_path_factory.mktemp("xling_cache"))
+    yield
+    if old is None:
+        os.environ.pop("XLING_CACHE", None)
+    else:
+        os.environ["XLING_CACHE"] = old
+
+
+def test_recipe_validation(tmp_path):
+    bad = tmp_path / "r.yaml"
+    bad.write_text("name: x\nstages: [dedup, clean]\ninputs: [a]\n")
+    with pytest.raises(ConfigError, match="order"):
+        load_recipe(bad)
+    bad.write_text("name: x\nstages: [dedup, shuffle]\ninputs: [a]\n")
+    with pytest.raises(ConfigError, match="unknown stage"):
+        load_recipe(bad)
+    bad.write_text("name: x\nstages: [dedup]\n")
+    with pytest.raises(ConfigError, match="inputs"):
+        load_recipe(bad)
+    bad.write_text("name: x\nstages: [mix]\ninputs: [a]\nmix: {alpah: 0.3}\n")
+    with pytest.raises(ConfigError, match="did you mean 'alpha'"):
+        load_recipe(bad)
+
+
+def test_shipped_recipe_resolves(data_root):
+    recipe = load_recipe(RECIPE)
+    assert recipe.stages == ["clean", "dedup", "decontaminate", "mix"]
+    for spec in _resolve_specs(recipe.clean.inputs):
+        assert Path(spec.split("=", 1)[-1]).is_file(), spec
+
+
+@pytest.fixture(scope="module")
+def corpus(data_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("clean")
+    ug = [ln for ln in read_lines(data_root / "mono/ug/common_voice/sentence-collector.txt.xz") if ln.strip()][:600]
+    kk = [ln for ln in read_lines(data_root / "parallel/kk-ru/apertium_kaz_rus_CORPUS/knb-kaz-1010.xz")
+          if ln.strip()][:300]
+    for lang, lines in (("uig_Arab", ug), ("kaz_Cyrl", kk)):
+        write_jsonl_atomic(root / "kept" / lang / "00000.jsonl.gz",
+                           [{"id": f"{lang}-{i}", "text": t, "lang": lang, "lang_score": 1.0, "source": "t"}
+                            for i, t in enumerate(lines + lines[:20])])  # 20 exact copies each
+    heldout = root.parent / "heldout.txt"
+    heldout.write_text("\n".join(ug[100:110]) + "\n", encoding="utf-8")
+    return root, heldout
+
+
+def _recipe(corpus, **mix) -> CorpusRecipe:
+    root, heldout = corpus
+    return CorpusRecipe(name="t", stages=["dedup", "decontaminate", "mix"], inputs=[str(root)],
+                        decontaminate=DecontamConfig(against=[str(heldout)], auto=False),
+                        mix=MixConfig(**({"alpha": 0.3} | mix)))
+
+
+def test_build_skips_finished_stages_and_resumes(corpus, tmp_path):
+    out = tmp_path / "build"
+    final = build_corpus(_recipe(corpus), out, progress=False)
+    assert final == out / "mix"
+    dd = json.loads((out / "dedup" / "stats.json").read_text())
+    assert dd["languages"]["uig_Arab"]["removed"]["near_duplicate"] >= 20
+    dc = json.loads((out / "decontam" / "stats.json").read_text())
+    assert dc["eval_sets"]["heldout.txt"]["docs_hit"] == 10
+    texts = {d["text"] for f in find_language_shards(final).values() for d in iter_documents(f)}
+    assert not any(ln in texts for ln in read_lines(corpus[1]))
+    report = (out / "report.md").read_text()
+    assert report.count("| ran |") == 3 and (out / "recipe.yaml").is_file()
+
+    mix_bytes = (out / "mix" / "uig_Arab" / "00000.jsonl.gz").read_bytes()
+    build_corpus(_recipe(corpus), out, progress=False)
+    assert (out / "report.md").read_text().count("skipped (finished)") == 3
+
+    # A build killed inside the mix stage: only the mix runs again, with the same bytes.
+    (out / "mix" / "DONE.json").unlink()
+    (out / "mix" / ".done" / "uig_Arab.json").unlink()
+    build_corpus(_recipe(corpus), out, progress=False)
+    assert (out / "report.md").read_text().count("skipped (finished)") == 2
+    assert (out / "mix" / "uig_Arab" / "00000.jsonl.gz").read_bytes() == mix_bytes
+
+    with pytest.raises(ValueError, match="another config"):
+        build_corpus(_recipe(corpus, alpha=0.7), out, progress=False)
+
+
+@pytest.mark.slow
+def test_full_recipe_with_clean(tmp_path, capsys):
+    """The shipped recipe end to end (clean limited to 300 documents per input file)."""
+    import argparse
+
+    from corpora.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    out = tmp_path / "corpus"
+    args = parser.parse_args(["corpora", "build", str(RECIPE), "--out", str(out), "--set", "clean.limit=300"])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    assert "final corpus" in printed
+    plan = json.loads((out / "mix" / "plan.json").read_text())
+    assert set(plan["languages"]) == {"kaz_Cyrl", "rus_Cyrl", "uig_Arab", "eng_Latn"}
+    assert (out / "decontam" / "report.md").is_file()
+    sets = json.loads((out / "decontam" / "stats.json").read_text())["eval_sets"]
+    assert len(sets) >= 12 and all("docs_hit" in s for s in sets.values())
+    assert (out / "mix" / "DONE.json").is_file() and (out / "clean" / "stats.json").is_file()
