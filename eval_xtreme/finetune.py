@@ -84,6 +84,9 @@ def load_model(task: Task, model: str):
                          f"needed by task {task.name} ({str(e).splitlines()[0]})") from None
     except OSError as e:
         raise ValueError(f"model {model}: cannot load weights with from_pretrained ({e})") from None
+    except RuntimeError as e:
+        raise ValueError(f"model {model}: its weights do not fit its config.json ({str(e).splitlines()[0]})") \
+            from None
     if task.kind != "classification" and not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"model {model}: task {task.name} needs a fast tokenizer (word ids / character "
                          "offsets); save a tokenizer.json with the model")
@@ -360,6 +363,8 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     dev = subsample(dev, cfg.max_dev_examples, cfg.seed + 1)
 
     ckpt = _latest_checkpoint(run_dir)
+    # Seeded before the head is initialised, so a run is reproducible (a resumed one restores the RNG below).
+    torch.manual_seed(cfg.seed)
     tokenizer, net = load_model(task, str(ckpt) if ckpt else model)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net.to(device)

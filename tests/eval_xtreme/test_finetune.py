@@ -1,0 +1,170 @@
+"""Zero-shot fine-tuning: a 2-step smoke run per head on real data, exact resume, features and errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from eval_xtreme import finetune as ft
+from eval_xtreme.finetune import FinetuneConfig, finetune, load_model, predict, score
+from eval_xtreme.loaders import PairExample, QAExample, TaggedSentence, load_split
+from eval_xtreme.tasks import get_task
+
+SMOKE = FinetuneConfig(max_steps=2, batch_size=4, eval_batch_size=16, max_train_examples=16,
+                       max_dev_examples=8, learning_rate=1e-3)
+
+
+@pytest.mark.parametrize("task_name,lang", [("xnli", "de"), ("udpos_turkic", "ug"), ("kazqad", "kk")])
+def test_smoke_each_head_on_real_data(tiny_encoder, data_root, tmp_path, task_name, lang):
+    task = get_task(task_name)
+    train, _ = load_split(task, "train", "en", data_root)
+    dev, _ = load_split(task, "dev", "en", data_root)
+    test, _ = load_split(task, "test", lang, data_root)
+    res = finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", SMOKE)
+    assert res.steps == 2 and res.resumed_from == 0
+    assert (res.model_dir / "model.safetensors").is_file() and (res.model_dir / "meta.json").is_file()
+    assert json.loads((tmp_path / "run" / "done.json").read_text())["train_examples"] == min(16, len(train))
+    tokenizer, net = load_model(task, str(res.model_dir))
+    test = test[:12]
+    preds = predict(task, net, tokenizer, test, SMOKE)
+    assert len(preds) == len(test)
+    if task.kind == "classification":
+        assert set(preds) <= set(task.labels)
+    elif task.kind == "token_classification":
+        assert [len(p) for p in preds] == [len(s.tokens) for s in test]
+    else:
+        assert all(isinstance(p, str) and (not p or p in q.context) for p, q in zip(preds, test, strict=True))
+    scores = score(task, preds, test, lang)
+    assert scores and all(0.0 <= v <= 100.0 for v in scores.values())
+    # A finished run is reused, not retrained.
+    again = finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", SMOKE)
+    assert again.steps == 2 and again.model_dir == res.model_dir
+
+
+def _weights(folder):
+    from safetensors.numpy import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch):
+    task = get_task("udpos_turkic")
+    train, _ = load_split(task, "train", "en", data_root)
+    dev, _ = load_split(task, "dev", "en", data_root)
+    cfg = FinetuneConfig(max_steps=4, save_every=2, eval_every=4, batch_size=4, max_train_examples=24,
+                         max_dev_examples=4, learning_rate=1e-3)
+    finetune(task, str(tiny_encoder), train, dev, tmp_path / "straight", cfg)
+    straight = _weights(tmp_path / "straight" / "checkpoints" / "step-000004")
+
+    real_save = ft._save_checkpoint
+
+    def save_then_die(run_dir, step, *args):
+        real_save(run_dir, step, *args)
+        if step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ft, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
+    monkeypatch.setattr(ft, "_save_checkpoint", real_save)
+    ckpt = tmp_path / "resumed" / "checkpoints" / "step-000002"
+    assert json.loads((ckpt / "meta.json").read_text())["step"] == 2
+    assert not (tmp_path / "resumed" / "done.json").exists()
+    res = finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
+    assert res.resumed_from == 2 and res.steps == 4
+    resumed = _weights(tmp_path / "resumed" / "checkpoints" / "step-000004")
+    assert straight.keys() == resumed.keys()
+    for k in straight:
+        np.testing.assert_allclose(straight[k], resumed[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_a_half_written_checkpoint_is_ignored(tmp_path):
+    (tmp_path / "checkpoints" / "step-000004").mkdir(parents=True)  # no meta.json: never finished
+    (tmp_path / "checkpoints" / "step-000002").mkdir()
+    (tmp_path / "checkpoints" / "step-000002" / "meta.json").write_text("{}")
+    assert ft._latest_checkpoint(tmp_path).name == "step-000002"
+
+
+def test_token_chunks_cover_every_word_once(tiny_encoder):
+    task = get_task("udpos")
+    tok, _ = load_model(task, str(tiny_encoder))
+    words = ["бір", "екі", "үш", "төрт", "бес"] * 12  # 60 words, several subwords each
+    sent = TaggedSentence("s", words, ["NUM"] * len(words))
+    cfg = FinetuneConfig(max_seq_length=24)
+    feats = ft.token_features([sent], tok, task, cfg)
+    assert len(feats) > 1 and all(len(f["input_ids"]) <= 24 for f in feats)
+    labelled = [w for f in feats for w in f["word_index"] if w >= 0]
+    assert labelled == list(range(len(words)))  # first subword of each word, in order, once
+    num = task.labels.index("NUM")
+    assert all(lab in (num, -100) for f in feats for lab in f["labels"])
+
+
+def test_qa_windows_and_answer_positions(tiny_encoder):
+    task = get_task("xquad")
+    tok, _ = load_model(task, str(tiny_encoder))
+    context = " ".join(f"sentence number {i} is here." for i in range(40)) + " The answer is Almaty today."
+    start = context.index("Almaty")
+    ex = QAExample("q", "Where is the answer?", context, ["Almaty"], [start])
+    cfg = FinetuneConfig(max_seq_length=64, doc_stride=32, max_query_length=16)
+    feats = ft.qa_features([ex], tok, cfg, train=True)
+    assert len(feats) > 1
+    hits = [f for f in feats if f["start_positions"] > 0]
+    assert hits
+    for f in hits:
+        s, e = f["start_positions"], f["end_positions"]
+        assert context[f["offsets"][s][0]:f["offsets"][e][1]].strip() == "Almaty"
+
+
+def test_qa_postprocess_hand_example():
+    ex = QAExample("q", "?", "abc def ghi", ["def"], [4])
+    offsets = [None, None, (0, 3), (4, 7), (8, 11), None]
+    start = np.array([9.0, 0, 1, 5, 0, 0])  # CLS scores highest but is not in the context
+    end = np.array([9.0, 0, 0, 6, 2, 0])
+    cfg = FinetuneConfig()
+    assert ft.qa_postprocess([ex], [{"offsets": offsets, "example": 0}], [(start, end)], cfg) == ["def"]
+    # end before start and spans over max_answer_length are never chosen
+    cfg.max_answer_length = 1
+    end2 = np.array([0.0, 0, 0, 0, 9, 0])
+    # "def ghi" would score 5 + 9 but is 2 tokens long; "ghi" alone (0 + 9) wins over "def" (5 + 0).
+    assert ft.qa_postprocess([ex], [{"offsets": offsets, "example": 0}], [(start, end2)], cfg) == ["ghi"]
+
+
+def test_unknown_label_is_an_error(tiny_encoder):
+    task = get_task("xnli")
+    tok, _ = load_model(task, str(tiny_encoder))
+    with pytest.raises(ValueError, match="example x1 has label 'maybe'"):
+        ft.classification_features([PairExample("x1", "a", "b", "maybe")], tok, task, FinetuneConfig())
+
+
+def test_model_without_vocabulary_or_weights(tiny_encoder, tmp_path):
+    task = get_task("xnli")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no usable tokenizer/vocabulary"):
+        load_model(task, str(empty))
+    grown = tmp_path / "grown"
+    shutil.copytree(tiny_encoder, grown)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(grown))
+    tok.add_tokens(["жаңа_сөз", "тағы_бір"])  # a tokenizer that outgrew the model's embeddings
+    tok.save_pretrained(str(grown))
+    with pytest.raises(ValueError, match="tokenizer has 1003 tokens but the embedding matrix 1001 rows"):
+        load_model(task, str(grown))
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_encoder, broken)
+    cfg = json.loads((broken / "config.json").read_text())
+    cfg["vocab_size"] = 100
+    (broken / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="weights do not fit its config"):
+        load_model(task, str(broken))
+
+
+def test_subsample_is_deterministic():
+    xs = list(range(100))
+    a = ft.subsample(xs, 10, seed=3)
+    assert a == ft.subsample(xs, 10, seed=3) and len(a) == 10 and a == sorted(a)
+    assert ft.subsample(xs, 0, seed=3) == xs
