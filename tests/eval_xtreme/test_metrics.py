@@ -142,8 +142,8 @@ def test_seqeval_matches_the_seqeval_library_on_random_tags() -> None:
         for _ in range(500):
             ref = [[rng.choice(tags) for _ in range(rng.randint(1, 7))] for _ in range(rng.randint(1, 4))]
             pred = [[rng.choice(tags) for _ in s] for s in ref]
-            assert M.seqeval_entities(ref[0]) == get_entities(ref[0])
-            r = M.seqeval_f1(pred, ref)
+            assert M.seqeval_entities(ref[0], "seqeval1") == get_entities(ref[0])
+            r = M.seqeval_f1(pred, ref, chunking="seqeval1")
             assert r["f1"] == approx(100 * f1_score(ref, pred))
             assert r["precision"] == approx(100 * precision_score(ref, pred))
             assert r["recall"] == approx(100 * recall_score(ref, pred))
@@ -157,20 +157,34 @@ def test_seqeval_sentence_starting_with_typeless_tag_continues_previous_chunk() 
 
     seq = ["NOUN", "I", "O", "X", "VERB"]
     expected = [("OUN", 0, 0), ("_", 1, 1), ("_", 1, 3), ("ERB", 4, 4)]
-    assert M.seqeval_entities(seq) == expected
-    assert M.seqeval_entities(["NOUN", "X"]) == [("OUN", 0, 0)]
+    assert M.seqeval_entities(seq, "seqeval1") == expected
+    assert M.seqeval_entities(["NOUN", "X"], "seqeval1") == [("OUN", 0, 0)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert get_entities(seq) == expected
         assert get_entities(["NOUN", "X"]) == [("OUN", 0, 0)]
 
 
+def test_seqeval_releases_agree_on_entity_tags() -> None:
+    rng = random.Random(3)
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "E-PER", "S-LOC", "B-ORG"]
+    for _ in range(300):
+        ref = [[rng.choice(tags) for _ in range(rng.randint(1, 7))] for _ in range(rng.randint(1, 3))]
+        pred = [[rng.choice(tags) for _ in s] for s in ref]
+        assert M.seqeval_f1(pred, ref) == M.seqeval_f1(pred, ref, chunking="seqeval1")
+    with pytest.raises(ValueError, match="chunking 'x'"):
+        M.seqeval_entities(["O"], "x")
+
+
 def test_pos_accuracy_and_xtreme_pos_f1() -> None:
-    # CCONJ and SCONJ share seqeval's type 'CONJ' (first letter is the "chunk tag"), so XTREME's
-    # POS F1 forgives that confusion while accuracy does not.
-    r = M.pos_accuracy([["NOUN", "VERB", "CCONJ"]], [["NOUN", "VERB", "SCONJ"]])
+    # The first letter of a bare UPOS tag is read as the IOB "chunk tag"; the type is the whole
+    # tag (seqeval 0.0.x, XTREME's reference) or the rest after the first letter (seqeval 1.x),
+    # where CCONJ and SCONJ share the type 'CONJ' and that confusion is forgiven.
+    pred, gold = [["NOUN", "VERB", "CCONJ"]], [["NOUN", "VERB", "SCONJ"]]
+    r = M.pos_accuracy(pred, gold)
     assert r["accuracy"] == approx(200 / 3)
-    assert r["f1"] == 100.0
+    assert r["f1"] == approx(200 / 3)  # NOUN, VERB right; SCONJ ≠ CCONJ
+    assert M.pos_accuracy(pred, gold, chunking="seqeval1")["f1"] == 100.0
     # Repeated tags merge into one chunk: gold NOUN NOUN is one chunk, so one wrong tag costs it all.
     r = M.pos_accuracy([["NOUN", "VERB"]], [["NOUN", "NOUN"]])
     assert r["accuracy"] == 50.0
