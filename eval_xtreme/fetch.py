@@ -9,7 +9,8 @@ base URL) must hold the files at the same relative paths (`xquad/xquad.de.json`,
 `../shared/data`): its *decompressed* bytes are checked and it is kept compressed.
 
 Archives are unpacked into a temporary folder first and only moved into place once every member
-is written; any member whose path (or link target) would land outside the destination, and any
+is written (merged into existing folders: same-named files are replaced, nothing else is
+deleted); any member whose path (or link target) would land outside the destination, and any
 device or FIFO member, makes the whole archive refused before anything is written.
 """
 
@@ -232,8 +233,10 @@ def safe_extract(archive: Path, dest: Path, strip: int = 0) -> list[Path]:
     """Unpack a zip or tar archive into `dest` (created), refusing anything that escapes it.
 
     All members are checked before anything is written; the archive is unpacked into a
-    temporary sibling folder and its top-level entries are then moved into `dest`, replacing
-    older copies, so a killed run never leaves a half-extracted tree in place.
+    temporary folder inside `dest` and its files are then moved into place one by one (merged
+    into existing folders, replacing same-named files, never deleting anything else), so a
+    killed run never leaves half-written files under their final names. Returns the top-level
+    entries written.
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -245,18 +248,25 @@ def safe_extract(archive: Path, dest: Path, strip: int = 0) -> list[Path]:
             _extract_tar(archive, tmp, strip)
         else:
             raise ValueError(f"{archive}: not a zip or tar archive")
-        placed = []
-        for entry in sorted(tmp.iterdir()):
-            final = dest / entry.name
-            if final.is_dir() and not final.is_symlink():
-                shutil.rmtree(final)
-            elif final.exists() or final.is_symlink():
-                final.unlink()
-            os.replace(entry, final)
-            placed.append(final)
-        return placed
+        top = sorted(dest / entry.name for entry in tmp.iterdir())
+        _merge_into(tmp, dest)
+        return top
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _merge_into(src: Path, dest: Path) -> None:
+    for entry in sorted(src.iterdir()):
+        final = dest / entry.name
+        if entry.is_dir() and not entry.is_symlink():
+            if final.is_symlink() or (final.exists() and not final.is_dir()):
+                final.unlink()
+            final.mkdir(exist_ok=True)
+            _merge_into(entry, final)
+        else:
+            if final.is_dir() and not final.is_symlink():
+                shutil.rmtree(final)
+            os.replace(entry, final)
 
 
 def _extract_zip(archive: Path, dest: Path, strip: int) -> None:

@@ -270,10 +270,15 @@ def test_archive_extraction_with_strip_and_marker(server: LoopbackServer, mirror
     (mirror_dir / "udpos/ud-x.tgz").write_bytes(archive)
     src = source_for("udpos/ud-x.tgz", archive, extract={"to": "udpos", "strip": 1})
     dest = tmp_path / "dest"
+    # A treebank folder that already holds other files: the archive merges into it.
+    (dest / "udpos/UD_Foo-Bar").mkdir(parents=True)
+    (dest / "udpos/UD_Foo-Bar/foo-ud-train.conllu").write_text("kept\n")
+    (dest / "udpos/UD_Foo-Bar/foo-ud-test.conllu").write_text("old version\n")
     rep = F.fetch(dest=dest, mirror=server.url, sources=[src])
     assert rep.ok, rep.failed
     assert rep.extracted == [src.name]
     assert (dest / "udpos/UD_Foo-Bar/foo-ud-test.conllu").read_bytes() == conllu
+    assert (dest / "udpos/UD_Foo-Bar/foo-ud-train.conllu").read_text() == "kept\n"
     assert (dest / "udpos/UD_Foo-Bar/link").resolve() == (dest / "udpos/UD_Foo-Bar/foo-ud-test.conllu").resolve()
     assert not list((dest / "udpos").glob(".tmp-extract-*"))
     rep2 = F.fetch(dest=dest, mirror=server.url, sources=[src])
