@@ -1,0 +1,25 @@
+"""`xling pretrain CONFIG.yaml --out OUT [--set key=value ...]` (also under `torchrun --nproc_per_node=N`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "pretrain", help="pretrain an XLM-R style encoder (MLM + pluggable objectives); re-run to resume",
+        description="Train an XLM-R encoder from a YAML recipe. Running the same command again resumes from the "
+                    "latest checkpoint in OUT/checkpoints. Works under `torchrun --nproc_per_node=N` (DDP).")
+    p.add_argument("config", help="recipe YAML, e.g. recipes/pretrain-debug.yaml")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, metrics.jsonl, report.md, final/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set train.max_steps=50 (repeatable)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from xling.pretrain import load_pretrain_config, pretrain
+
+    cfg = load_pretrain_config(args.config, args.overrides)  # fails on bad keys before any work
+    pretrain(cfg, args.out)
+    return 0
