@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     run.add_argument("--max-train", type=int, help="subsample the English training set to N examples")
     run.add_argument("--max-steps", type=int, help="stop fine-tuning after N steps")
     run.add_argument("--max-eval", type=int, help="first N test examples per language")
+    run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--strict", action="store_true", help="a language without test data is an error")
     run.add_argument("--no-fixtures", action="store_true", help="never use the official-layout format fixtures")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -51,7 +52,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = list(args.set)
     for flag, key in (("model", "model"), ("out", "out"), ("data_root", "data_root"),
                       ("max_train", "finetune.max_train_examples"), ("max_steps", "finetune.max_steps"),
-                      ("max_eval", "max_eval_examples")):
+                      ("max_eval", "max_eval_examples"), ("threads", "threads")):
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"{key}={value}")

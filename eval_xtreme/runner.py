@@ -43,6 +43,7 @@ class EvalConfig:
     allow_fixtures: bool = True  # official-layout format fixtures may stand in (flagged, never aggregated)
     strict: bool = False  # a language without test data is an error (default: skipped and listed)
     max_eval_examples: int = 0  # > 0: first N test examples per language (CPU runs)
+    threads: int = 0  # > 0: torch intra-op threads (1 is much faster on a busy shared CPU)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
@@ -93,6 +94,10 @@ def versions() -> dict[str, str]:
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     if not cfg.model:
         raise ConfigError("model: give a from_pretrained model folder or name (--model)")
+    if cfg.threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
