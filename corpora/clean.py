@@ -64,7 +64,11 @@ class CleanConfig:
 
         if self.format not in FORMATS:
             raise ValueError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
-        LID_BACKENDS.get(self.lid)  # friendly "did you mean" error
+        if self.lid not in LID_BACKENDS:
+            try:
+                LID_BACKENDS.get(self.lid)
+            except KeyError as e:  # RegistryError's "did you mean" message, as a config error
+                raise ValueError(f"lid: {e}") from None
         if self.workers < 1:
             raise ValueError(f"workers: must be ≥ 1, got {self.workers}")
 

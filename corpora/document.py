@@ -25,21 +25,47 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 UND = "und_Zyyy"
 _TOP_LEVEL = ("lang", "lang_score", "source")
 
+# Every row carries the same metadata keys with the same non-null types, so `datasets.load_dataset("json")`
+# infers one schema for all shards (a key missing from some rows, or null in a whole shard, breaks its
+# casting). Absent values are "" / 0.
+METADATA_FIELDS: dict[str, type] = {
+    "format": str, "url": str, "orig_id": str, "warc_record_id": str, "cc_lang": str, "cc_lang_score": float,
+    "lang_hint": str, "lid_model_lang": str, "script_share": float, "chars_in": int,
+    "norm": str,  # JSON object {fix: count}
+    "boilerplate_lines_removed": int, "dedup_lines_removed": int,
+    "extra": str,  # JSON object with any other metadata a step added
+}
+
+
+def _typed(value, tp: type):
+    if value is None:
+        return tp()
+    if tp is str:
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    try:
+        return tp(value)
+    except (TypeError, ValueError):
+        return tp()
+
 
 def doc_to_row(doc: Document) -> dict:
-    """The output row: required fields first, everything else under `metadata`."""
+    """The output row: required fields first, the fixed metadata record under `metadata`."""
     meta = dict(doc.metadata)
     row = {"id": doc.id, "text": doc.text, "lang": meta.pop("lang", UND),
-           "lang_score": float(meta.pop("lang_score", 0.0)), "source": meta.pop("source", "")}
+           "lang_score": float(meta.pop("lang_score", 0.0)), "source": str(meta.pop("source", ""))}
     reason = meta.pop("filter_reason", None)
     if reason is not None:
-        row["reason"] = reason
-    row["metadata"] = meta
+        row["reason"] = str(reason)
+    fixed = {k: _typed(meta.pop(k, None), tp) for k, tp in METADATA_FIELDS.items()}
+    extra = json.loads(fixed["extra"]) if fixed["extra"] else {}
+    extra.update({k: v for k, v in meta.items() if k not in ("file_path",)})
+    fixed["extra"] = json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str) if extra else ""
+    row["metadata"] = fixed
     return row
 
 
 def row_to_doc(row: dict) -> Document:
-    meta = dict(row.get("metadata") or {})
+    meta = {k: v for k, v in (row.get("metadata") or {}).items() if v not in (None, "")}
     for key in _TOP_LEVEL:
         if key in row:
             meta[key] = row[key]

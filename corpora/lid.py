@@ -242,9 +242,7 @@ class FastTextLid(LidBackend):
     name = "fasttext"
 
     def __init__(self, languages: Sequence[str] = ()) -> None:
-        import fasttext
-
-        self.model = fasttext.load_model(fasttext_model_path())
+        self.model = _fasttext_model()
         # restrict by keeping the best allowed label among the top predictions
         self.allowed = {to_iso3(c.split("_")[0]) for c in languages}
 
@@ -264,26 +262,40 @@ class LangidLid(LidBackend):
     name = "langid"
 
     def __init__(self, languages: Sequence[str] = ()) -> None:
-        # OpenBLAS threads fight each other in parallel workers (see ENVIRONMENT.md).
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        from langid.langid import LanguageIdentifier, model
-
-        self.model = LanguageIdentifier.from_modelstring(model, norm_probs=True)
-        if languages:
-            back = {v: k for k, v in ISO3.items() if len(k) == 2}
-            wanted = sorted({back.get(c.split("_")[0], c.split("_")[0]) for c in languages})
-            known = [c for c in wanted if c in self.model.nb_classes]
-            unknown = sorted(set(wanted) - set(known))
-            if unknown:
-                raise ValueError(f"langid does not know language(s) {unknown}; it knows "
-                                 f"{', '.join(sorted(self.model.nb_classes))}")
-            self.model.set_languages(known)
+        back = {v: k for k, v in ISO3.items() if len(k) == 2}
+        wanted = tuple(sorted({back.get(c.split("_")[0], c.split("_")[0]) for c in languages}))
+        self.model = _langid_model(wanted)
 
     def predict_topk(self, text: str, k: int = 5) -> list[tuple[str, float]]:
         if k == 1:
             code, prob = self.model.classify(text)
             return [(code, float(prob))]
         return [(c, float(p)) for c, p in self.model.rank(text)[:k]]
+
+
+# Models are loaded once per process: a local executor runs many tasks in one worker, and langid
+# takes seconds to unpack.
+@lru_cache(maxsize=1)
+def _fasttext_model():
+    import fasttext
+
+    return fasttext.load_model(fasttext_model_path())
+
+
+@lru_cache(maxsize=4)
+def _langid_model(languages: tuple[str, ...]):
+    # OpenBLAS threads fight each other in parallel workers (see ENVIRONMENT.md).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from langid.langid import LanguageIdentifier, model
+
+    ident = LanguageIdentifier.from_modelstring(model, norm_probs=True)
+    if languages:
+        unknown = sorted(set(languages) - set(ident.nb_classes))
+        if unknown:
+            raise ValueError(f"langid does not know language(s) {unknown}; it knows "
+                             f"{', '.join(sorted(ident.nb_classes))}")
+        ident.set_languages(list(languages))
+    return ident
 
 
 def make_backend(name: str, languages: Sequence[str] = ()) -> LidBackend:

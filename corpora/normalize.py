@@ -1,6 +1,6 @@
 """Text normalisation for web text in Turkic languages, with every fix counted.
 
-`normalize_text` applies Unicode NFC and a few targeted repairs that web pipelines miss for
+`normalize_text` decodes leftover HTML entities, applies Unicode NFC and a few targeted repairs that web pipelines miss for
 Kazakh and Uyghur: Latin look-alike letters typed inside Cyrillic words (Kazakh `і` typed as
 Latin `i`), Arabic presentation forms and tatweel, zero-width/bidi/control characters, and
 whitespace. `uly_to_uey` transliterates Uyghur Latin script (ULY) into the Arabic script (UEY),
@@ -12,6 +12,7 @@ so Latin-script Uyghur can join the Arabic-script corpus.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections import Counter
@@ -49,8 +50,10 @@ _CYR_RE = re.compile("[\u0400-\u04ff\u0500-\u052f]")
 _LATIN_LOOKALIKE_RE = re.compile(f"[{_LOOKALIKE_CLASS}]")
 _LATIN_RE = re.compile("[A-Za-z\u00c0-\u024f\u0259\u0275\u014b\u014a\u018f\u019f]")
 _MANY_BLANKS_RE = re.compile(r"\n{3,}")
+# Web text scraped without decoding its markup keeps entities: "&quot;Нұр Астана&quot;", "&lt;&lt; 2015".
+_ENTITY_RE = re.compile(r"&(?:[A-Za-z]{2,8}|#\d{2,6}|#x[0-9A-Fa-f]{2,5});")
 
-NORM_FIXES = ("nfc", "latin_in_cyrillic", "arabic_presentation", "tatweel", "zero_width", "bidi_control",
+NORM_FIXES = ("html_entity", "nfc", "latin_in_cyrillic", "arabic_presentation", "tatweel", "zero_width", "bidi_control",
               "control_char", "whitespace")
 
 
@@ -84,6 +87,12 @@ def normalize_text(text: str, counts: Counter | None = None) -> str:
     counts = counts if counts is not None else Counter()
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "&" in text and _ENTITY_RE.search(text):
+        n = len(_ENTITY_RE.findall(text))
+        unescaped = html.unescape(text)
+        if unescaped != text:
+            counts["html_entity"] += n
+            text = unescaped
     nfc = unicodedata.normalize("NFC", text)
     if nfc != text:
         # characters merged by composition (a decomposed "й" is two code points, one after NFC)

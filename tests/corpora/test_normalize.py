@@ -126,3 +126,10 @@ def test_thuyg20_latin_transcripts_become_arabic_uyghur(data_root):
     lid = LanguageIdentifier("fasttext")
     labels = Counter(lid.identify(t).lang for t in texts)
     assert labels["uig_Arab"] >= 0.95 * len(texts), labels
+
+
+def test_html_entities_left_in_scraped_text_are_decoded():
+    counts = Counter()
+    assert normalize_text("&quot;Нұр Астана&quot; мешіті &lt;&lt; 2015", counts) == "\"Нұр Астана\" мешіті << 2015"
+    assert counts["html_entity"] == 4
+    assert normalize_text("AT&T and R&D", counts) == "AT&T and R&D"

@@ -1,0 +1,195 @@
+"""End-to-end `clean`: layout, stats, determinism, resume after a crash, workers, CLI, real data."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from corpora.clean import CleanConfig, run_clean
+from xling.io import read_jsonl, read_lines
+
+
+@pytest.fixture(scope="module")
+def inputs(data_root, tmp_path_factory) -> Path:
+    """A small mixed input folder of real text, with duplicates and broken files."""
+    d = tmp_path_factory.mktemp("clean_inputs")
+    kk = read_lines(data_root / "lid/lingua_testdata/sentences/kk.txt.xz")[:120]
+    ug = read_lines(data_root / "mono/ug/common_voice/sentence-collector.txt.xz")[:120]
+    ru = read_lines(data_root / "lid/lingua_testdata/sentences/ru.txt.xz")[:60]
+    (d / "kk.txt").write_text("\n".join(kk) + "\n", encoding="utf-8")
+    with gzip.open(d / "ug.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(ug) + "\n")
+    # the same Russian lines twice (second file) → exact duplicates across files
+    (d / "ru1.txt").write_text("\n".join(ru) + "\n", encoding="utf-8")
+    (d / "ru2.txt").write_text("\n".join(ru[:30]) + "\n", encoding="utf-8")
+    (d / "oscar_ug.txt.gz").write_bytes((data_root / "mono/ug/oscar2019_hf_dummy/ug_dedup.txt.gz").read_bytes())
+    (d / "cc.wet").write_bytes((data_root / "cc_samples/cc_net_test/sample.warc.txt").read_bytes())
+    (d / "empty.txt").write_bytes(b"")
+    (d / "bad.jsonl").write_text('{"text": "Бұл жақсы кітап, оны бәрі оқуы керек."}\n{"text": oops\n', encoding="utf-8")
+    (d / "badutf8.txt").write_bytes("Бұл жол дұрыс жазылған сөйлем.\n".encode() + b"\xff\xfe\n")
+    blob = gzip.compress(("\n".join(kk[:50]) + "\n").encode())
+    (d / "truncated.txt.gz").write_bytes(blob[: len(blob) // 2])
+    return d
+
+
+def config(inputs: Path, out: Path, **kw) -> CleanConfig:
+    return CleanConfig(inputs=[str(inputs)], out=str(out), **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(inputs, tmp_path_factory) -> Path:
+    return run_clean(config(inputs, tmp_path_factory.mktemp("ref") / "out"))
+
+
+def output_files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.glob("kept/*/*.jsonl.gz"))
+            + sorted(out.glob("removed/*.jsonl.gz"))}
+
+
+def test_layout_fields_and_stats(reference):
+    out = reference
+    assert (out / "stats.json").is_file() and (out / "report.md").is_file() and (out / "report.png").is_file()
+    assert (out / "config.yaml").is_file()
+    kept = {p.parent.name for p in out.glob("kept/*/*.jsonl.gz")}
+    assert {"kaz_Cyrl", "uig_Arab", "rus_Cyrl", "kaz_Arab"} <= kept
+    for shard in out.glob("kept/*/*.jsonl.gz"):
+        for row in read_jsonl(shard):
+            assert {"id", "text", "lang", "lang_score", "source", "metadata"} <= set(row)
+            assert row["lang"] == shard.parent.name
+    removed = [row for p in out.glob("removed/*.jsonl.gz") for row in read_jsonl(p)]
+    assert removed and all("reason" in r and r["text"] for r in removed)
+    assert not list(out.rglob(".*.tmp-*"))  # no temporary files left behind
+
+    stats = json.loads((out / "stats.json").read_text())
+    for lang, e in stats["languages"].items():
+        assert e["docs_in"] == e["docs_kept"] + e["docs_removed"], lang
+        assert e["docs_removed"] == sum(r["docs"] for r in e["removed_by_reason"].values())
+    n_kept = sum(1 for p in out.glob("kept/*/*.jsonl.gz") for _ in read_jsonl(p))
+    assert stats["totals"]["docs_kept"] == n_kept
+    assert stats["totals"]["docs_removed"] == len(removed)
+    # the OSCAR "ug" sample is Kazakh in Arabic script
+    assert stats["languages"]["kaz_Arab"]["docs_kept"] >= 1
+    assert "uig_Arab" not in {r["lang"] for p in out.glob("kept/kaz_Arab/*") for r in read_jsonl(p)}
+    oscar = [r for p in out.glob("kept/*/*.jsonl.gz") for r in read_jsonl(p) if "oscar_ug" in r["source"]]
+    assert oscar and {r["lang"] for r in oscar} == {"kaz_Arab"}
+    # the second Russian file only repeats the first: all its documents are duplicates
+    assert stats["reasons"]["duplicate_doc"]["docs"] >= 30
+    assert stats["broken_input"]["empty_file"] == 1
+    assert stats["broken_input"]["malformed_json"] == 1
+    assert stats["broken_input"]["invalid_utf8"] == 1
+    assert stats["broken_input"]["broken_compression"] == 1
+    assert all(isinstance(v, int) for v in stats["normalisation"].values())
+    report = (out / "report.md").read_text()
+    assert "| kaz_Cyrl |" in report and "report.png" in report
+
+
+def test_kept_shards_load_with_datasets(reference):
+    from datasets import load_dataset
+
+    files = sorted(str(p) for p in reference.glob("kept/kaz_Cyrl/*.jsonl.gz"))
+    ds = load_dataset("json", data_files=files, split="train")
+    assert len(ds) > 50 and set(ds.column_names) >= {"id", "text", "lang", "lang_score", "source"}
+
+
+def test_deterministic_output(inputs, reference, tmp_path):
+    again = run_clean(config(inputs, tmp_path / "again"))
+    assert output_files(again) == output_files(reference)
+
+
+def test_resume_after_crash_loses_and_duplicates_nothing(inputs, reference, tmp_path, monkeypatch):
+    import corpora.normalize as norm
+
+    real = norm.normalize_text
+
+    def crash_on_russian(text, counts=None):
+        if "ru2.txt" in crash_on_russian.source:
+            raise RuntimeError("simulated kill")
+        return real(text, counts)
+
+    crash_on_russian.source = ""
+    real_run = norm.Normalize.run
+
+    def tracking_run(self, data, rank=0, world_size=1):
+        for doc in data or ():
+            crash_on_russian.source = doc.metadata["source"]
+            yield from real_run(self, iter([doc]), rank, world_size)
+
+    monkeypatch.setattr(norm, "normalize_text", crash_on_russian)
+    monkeypatch.setattr(norm.Normalize, "run", tracking_run)
+    out = tmp_path / "crashy"
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        run_clean(config(inputs, out))
+    done = sorted(p.name for p in (out / "logs/stage1/completions").iterdir())
+    assert done and len(done) < 11  # some tasks finished before the "kill", not all
+    assert not (out / "stats.json").exists()
+    monkeypatch.undo()
+    run_clean(config(inputs, out))  # the same command again
+    assert output_files(out) == output_files(reference)
+
+
+def test_workers_give_the_same_output(inputs, reference, tmp_path):
+    out = run_clean(config(inputs, tmp_path / "par", workers=2))
+    assert output_files(out) == output_files(reference)
+
+
+def test_changed_settings_are_refused_in_the_same_folder(inputs, reference):
+    with pytest.raises(ValueError, match="different settings"):
+        run_clean(config(inputs, reference, min_lang_score=0.9))
+
+
+def test_language_selection_and_no_dedup(inputs, tmp_path):
+    out = run_clean(config(inputs, tmp_path / "sel", languages=["uig_Arab", "kaz_Arab"], dedup=False,
+                           lid="langid"))
+    assert {p.parent.name for p in out.glob("kept/*/*.jsonl.gz")} == {"uig_Arab", "kaz_Arab"}
+    assert not (out / "work/sig").exists()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["reasons"]["lang_not_selected"]["docs"] > 100
+
+
+def test_uly_transliteration_joins_the_arabic_corpus(data_root, tmp_path):
+    rows = read_lines(data_root / "mono/ug/thuyg20_transcripts_latin/thuyg20_train.tsv.xz")[:80]
+    src = tmp_path / "uly.txt"
+    src.write_text("\n".join(r.split("\t", 1)[1] for r in rows) + "\n", encoding="utf-8")
+    out = run_clean(CleanConfig(inputs=[f"uig_Latn={src}"], out=str(tmp_path / "o"), transliterate_uly=True))
+    kept = [r for p in out.glob("kept/*/*.jsonl.gz") for r in read_jsonl(p)]
+    assert sum(r["lang"] == "uig_Arab" for r in kept) >= 0.9 * len(kept) > 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["normalisation"]["uly_to_uey"] == 80
+
+
+def test_config_roundtrip_and_errors(tmp_path):
+    from xling.config import ConfigError, load_config, save_config
+
+    cfg = CleanConfig(inputs=["a"], out="b", quality_by_lang={"zho_Hani": {"min_chars": 5}})
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(CleanConfig, tmp_path / "c.yaml") == cfg
+    with pytest.raises(ConfigError, match="min_lang_scor"):
+        load_config(CleanConfig, None, ["min_lang_scor=0.3"], base={"inputs": ["a"], "out": "b"})
+    with pytest.raises(ConfigError, match="Did you mean 'fasttext'"):
+        load_config(CleanConfig, None, ["lid=fastext"])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run_clean(dataclasses.replace(cfg, inputs=[str(tmp_path / "missing")], out=str(tmp_path / "x")))
+
+
+def test_cli_clean_and_identify(inputs, tmp_path, capsys, monkeypatch):
+    import io
+
+    from xling.cli import main
+
+    out = tmp_path / "cli"
+    rc = main(["corpora", "clean", str(inputs / "kk.txt"), str(inputs / "oscar_ug.txt.gz"), "--out", str(out),
+               "--lid", "langid", "--set", "quality.min_chars=20"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert str(out / "kept") in printed and "kaz_Cyrl" in printed
+    assert "min_chars: 20" in (out / "config.yaml").read_text()
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("Бұл кітап өте жақсы екен.\n\nقاغا خۇشال ھالدا شاخقا قونۇپتۇ.\n"))
+    assert main(["corpora", "identify", "-"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split("\t")[0] for ln in lines] == ["kaz_Cyrl", "und_Zyyy", "uig_Arab"]
+    assert all(0.0 <= float(ln.split("\t")[1]) <= 1.0 for ln in lines)
