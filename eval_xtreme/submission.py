@@ -140,37 +140,65 @@ def format_predictions(task: Task, records: Sequence[dict[str, Any]], path: Path
     return "".join(out)
 
 
-def tatoeba_positions(task: Task, lang: str, order: str, root: str | os.PathLike | None) -> list[int] | None:
+def tatoeba_positions(task: Task, lang: str, order: str, root: str | os.PathLike | None,
+                      records: Sequence[dict[str, Any]] = (), run_dir: str | os.PathLike | None = None,
+                      ) -> list[int] | None:
     """Map from an index into the English file the run used to XTREME's sorted English file.
 
     `original`: the run retrieved from LASER's unsorted `.eng` file; `sorted`: its indices already
     refer to XTREME's order (`download/tatoeba`, or LASER files read with `sort_english`);
-    `auto`: decide from the test data the registry resolves now (format and `sort_english`).
+    `auto`: the records' `gold` indices tell (identity → LASER order; a permutation → already
+    sorted), else the test data the registry resolves now (format and `sort_english`).
+    Returns None when no remapping is needed.
     """
     if order not in TATOEBA_ORDERS:
         raise ValueError(f"tatoeba order {order!r} is not one of {', '.join(TATOEBA_ORDERS)}")
     if order == "sorted":
         return None
+    if order == "auto" and records and all("gold" in r for r in records):
+        if [r["gold"] for r in records] != list(range(len(records))):
+            return None  # the run's English side was already permuted (XTREME's sorting)
+        order = "original"
     from xling.io import read_lines
 
     from .loaders import sort_english_side
 
-    try:
-        df = task.resolve("test", lang, root, allow_fixtures=False)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"{task.name}/{lang}: cannot tell which English order the predictions use "
-                                f"without the test data ({e}); pass --tatoeba-order original or sorted") from None
-    if df.format != "laser_tatoeba":
-        if order == "original":
-            raise ValueError(f"{task.name}/{lang}: the data root only has XTREME's sorted English file "
-                             f"({df.describe()}), so the original LASER order is unknown")
-        return None  # XTREME's download/ layout: already sorted
-    if order == "auto" and df.options.get("sort_english", False):
-        return None  # the run read the LASER files with the English side sorted, as XTREME does
-    english = [line.strip() for line in read_lines(df.paths[1])]
+    english_file = _run_english_file(run_dir, task.name, lang)
+    if english_file is None:
+        try:
+            df = task.resolve("test", lang, root, allow_fixtures=False)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{task.name}/{lang}: cannot tell which English order the predictions use "
+                                    f"without the test data ({e}); pass --tatoeba-order original or sorted") from None
+        if df.format != "laser_tatoeba":
+            if order == "original":
+                raise ValueError(f"{task.name}/{lang}: the data root only has XTREME's sorted English file "
+                                 f"({df.describe()}), so the original LASER order is unknown")
+            return None  # XTREME's download/ layout: already sorted
+        if order == "auto" and df.options.get("sort_english", False):
+            return None  # the run read the LASER files with the English side sorted, as XTREME does
+        english_file = df.paths[1]
+    english = [line.strip() for line in read_lines(english_file)]
     while english and not english[-1]:
         english.pop()
     return sort_english_side(english)[1]
+
+
+def _run_english_file(run_dir: str | os.PathLike | None, task: str, lang: str) -> Path | None:
+    """The LASER `.eng` file the eval run read, as recorded in its results.json (if still there)."""
+    if run_dir is None:
+        return None
+    results = Path(run_dir) / "results.json"
+    if not results.is_file():
+        return None
+    try:
+        info = json.loads(results.read_text(encoding="utf-8"))["details"][task]["data"][lang]
+    except (KeyError, TypeError, json.JSONDecodeError):
+        return None
+    files = info.get("files") or []
+    if info.get("format") != "laser_tatoeba" or len(files) < 2 or not Path(files[1]).is_file():
+        return None
+    return Path(files[1])
 
 
 def _write_zip(folder: Path, zip_path: Path) -> None:
@@ -212,7 +240,7 @@ def write_submission(out_dir: str | os.PathLike, to: str | os.PathLike, tasks: I
                 records = read_predictions(pred_path)
                 positions = None
                 if task.kind == "retrieval" and not task.name.startswith("bucc") and task.xtreme:
-                    positions = tatoeba_positions(task, lang, tatoeba_order, root)
+                    positions = tatoeba_positions(task, lang, tatoeba_order, root, records, out)
                     if positions is not None:
                         result.notes.append(f"{task.name}/{lang}: indices remapped to XTREME's sorted English side")
                 dest = submission_path(tmp, task, lang)

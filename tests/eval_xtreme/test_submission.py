@@ -232,3 +232,14 @@ def test_cli_submit_and_validate(gold_run: Path, tmp_path: Path, capsys: pytest.
     args = parser.parse_args(["validate", str(sub)])
     assert args.func(args) == 1
     assert "missing task folder for mlqa" in capsys.readouterr().out
+
+
+def test_tatoeba_auto_reads_the_order_from_record_gold(tmp_path: Path) -> None:
+    sorted_gold = xtreme_sorted_gold()
+    unsorted_run, sorted_run = tmp_path / "u", tmp_path / "s"
+    write_preds(unsorted_run, "tatoeba", "kk", [{"id": str(i), "prediction": i, "gold": i} for i in range(575)])
+    write_preds(sorted_run, "tatoeba", "kk", [{"id": str(i), "prediction": g, "gold": g}
+                                              for i, g in enumerate(sorted_gold)])
+    for run in (unsorted_run, sorted_run):
+        S.write_submission(run, run / "sub", tasks=["tatoeba"], make_zip=False)
+        assert [int(x) for x in (run / "sub/tatoeba/test-kk.tsv").read_text().split()] == sorted_gold
