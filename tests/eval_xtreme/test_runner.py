@@ -1,0 +1,115 @@
+"""`xling eval run` end to end on a reduced task set; its outputs must pass `xling eval submit/validate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eval_xtreme.runner import EvalConfig, plan, run_eval
+from xling.cli import main
+from xling.config import ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+TASKS = "tatoeba_turkic:kk,udpos_turkic:kk,pawsx:de+en"
+
+
+@pytest.fixture(scope="module")
+def eval_run(tiny_encoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "out"
+    rc = main(["eval", "run", "--model", str(tiny_encoder), "--tasks", TASKS, "--out", str(out),
+               "--max-train", "32", "--max-steps", "2", "--threads", "1",
+               "--set", "finetune.batch_size=8", "--set", "finetune.max_dev_examples=16"])
+    assert rc == 0
+    return out
+
+
+@pytest.mark.slow
+def test_run_writes_results_predictions_report(eval_run, data_root, capsys):
+    out = eval_run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert set(results) >= {"config", "model", "tasks", "aggregate", "versions"}
+    assert set(results["tasks"]) == {"tatoeba_turkic", "udpos_turkic", "pawsx"}
+    assert set(results["tasks"]["pawsx"]) == {"de", "en"}
+    assert results["details"]["pawsx"]["data"]["en"]["fixture"] is True
+    assert results["details"]["pawsx"]["data"]["de"]["fixture"] is False
+    # The leaderboard aggregate is computed on real data only: PAWS-X de, not the en fixture.
+    assert results["aggregate"]["tasks"]["pawsx"]["n_languages"] == 1
+    assert results["aggregate"]["tasks"]["pawsx"]["avg_metric"] == pytest.approx(
+        results["tasks"]["pawsx"]["de"]["accuracy"])
+    assert set(results["suite_aggregate"]["tasks"]) == {"tatoeba_turkic", "udpos_turkic"}
+    for metric_scores in (results["tasks"]["tatoeba_turkic"]["kk"], results["tasks"]["udpos_turkic"]["kk"]):
+        assert all(0.0 <= v <= 100.0 for v in metric_scores.values())
+    # Predictions: one record per test example, in test-set order.
+    tat = [json.loads(x) for x in (out / "predictions" / "tatoeba_turkic" / "kk.jsonl").read_text().splitlines()]
+    assert len(tat) == 575 and [r["gold"] for r in tat] == list(range(575))
+    pos = [json.loads(x) for x in (out / "predictions" / "udpos_turkic" / "kk.jsonl").read_text().splitlines()]
+    assert len(pos) == 1047 and all(len(r["prediction"]) == len(r["gold"]) for r in pos)
+    paws = (out / "predictions" / "pawsx" / "de.jsonl").read_text().splitlines()
+    assert len(paws) == 2000
+    cfg = load_config(EvalConfig, out / "config.yaml")
+    assert cfg.tasks == TASKS.split(",") and cfg.finetune.max_steps == 2
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "pawsx" in report and "format fixture" in report and "XTREME leaderboard aggregate" in report
+    for task in ("tatoeba_turkic", "udpos_turkic", "pawsx"):
+        assert (out / "charts" / f"{task}.png").stat().st_size > 1000
+        assert (out / "finetune" / task / "done.json").is_file() or task == "tatoeba_turkic"
+
+    # Engineer B's submit/validate accept what the run wrote.
+    sub = out.parent / "submission"
+    assert main(["eval", "submit", str(out), "--to", str(sub), "--tasks", "pawsx", "tatoeba_turkic",
+                 "udpos_turkic"]) == 0
+    assert (sub / "pawsx" / "test-de.tsv").read_text().count("\n") == 2000
+    assert main(["eval", "validate", str(sub), "--partial", "--tasks", "pawsx", "tatoeba_turkic",
+                 "udpos_turkic"]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_tasks(eval_run, tiny_encoder, caplog):
+    before = (eval_run / "tasks" / "pawsx.json").stat().st_mtime_ns
+    caplog.set_level("INFO", logger="eval_xtreme.runner")
+    cfg = load_config(EvalConfig, eval_run / "config.yaml")
+    run_eval(cfg)
+    assert (eval_run / "tasks" / "pawsx.json").stat().st_mtime_ns == before
+    assert sum("already evaluated" in r.message for r in caplog.records) == 3
+
+
+def test_missing_data_errors_name_task_language_path(tiny_encoder, tmp_path):
+    cfg = EvalConfig(model=str(tiny_encoder), tasks=["tatoeba_turkic:ug"], out=str(tmp_path / "o"),
+                     data_root=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"tatoeba_turkic, language ug.*tatoeba\.uig-eng\.uig"):
+        run_eval(cfg)
+    # Without an explicit language list, languages without data are skipped, but a task with none fails.
+    cfg.tasks = ["flores_en_ug"]
+    with pytest.raises(FileNotFoundError, match=r"task flores_en_ug: no test data for any of ug"):
+        run_eval(cfg)
+
+
+def test_cli_error_is_reported_not_raised(tmp_path, capsys):
+    rc = main(["eval", "run", "--model", str(tmp_path / "nope"), "--tasks", "xnli:zz", "--out", str(tmp_path)])
+    assert rc == 2 and "language(s) zz not in its languages" in capsys.readouterr().err
+
+
+def test_plan_filters_languages():
+    cfg = EvalConfig(model="m", tasks=["tatoeba_turkic", "udpos_turkic"], languages=["kk", "ug"])
+    assert [(t.name, langs) for t, langs, _ in plan(cfg)] == [("tatoeba_turkic", ("ug", "kk")),
+                                                              ("udpos_turkic", ("ug", "kk"))]
+    with pytest.raises(ValueError, match="none of its languages"):
+        plan(EvalConfig(model="m", tasks=["xnli"], languages=["kk"]))
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "recipes").glob("eval-*.yaml")), ids=lambda p: p.name)
+def test_recipes_load(recipe):
+    cfg = load_config(EvalConfig, recipe)
+    assert cfg.tasks and all(plan(cfg))
+    assert yaml.safe_load(recipe.read_text())  # plain YAML, no tags
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("model: m\nfinetune:\n  learning_rat: 1e-5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="finetune.learning_rat.*did you mean 'learning_rate'"):
+        load_config(EvalConfig, p)
