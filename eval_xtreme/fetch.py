@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import http.client
 import json
 import lzma
 import os
@@ -179,13 +180,19 @@ def download(url: str, part: Path, *, timeout: float = 60.0, progress: bool = Fa
         mode = "ab" if resuming else "wb"
         done = have if resuming else 0
         bar = _progress(total, done, part.name) if progress else None
-        with open(part, mode) as out:
-            for block in iter(lambda: resp.read(CHUNK), b""):
-                out.write(block)
-                if bar is not None:
-                    bar.update(len(block))
-        if bar is not None:
-            bar.close()
+        try:
+            with open(part, mode) as out:
+                for block in iter(lambda: resp.read(CHUNK), b""):
+                    out.write(block)
+                    if bar is not None:
+                        bar.update(len(block))
+        finally:
+            if bar is not None:
+                bar.close()
+        # http.client returns b"" instead of raising when the connection drops before
+        # Content-Length bytes arrived; what is in `part` is kept for the next (Range) attempt.
+        if resp.length:
+            raise ConnectionError(f"{url}: connection closed with {resp.length} bytes still to come")
 
 
 def _progress(total: int | None, initial: int, name: str) -> Any:
@@ -386,7 +393,7 @@ def _fetch_one(source: Source, dest: Path, mirror: str | None, retries: int, tim
                         break
                     if attempt == retries:
                         raise
-                except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+                except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as e:
                     if attempt == retries:
                         raise OSError(f"{location}: {e}; re-run to resume from {part}") from None
                     time.sleep(min(2 ** attempt, 10))
@@ -441,7 +448,8 @@ def fetch(specs: Sequence[str] | None = None, dest: str | os.PathLike = "data", 
                     safe_extract(have, to, int(source.extract.get("strip", 0)))
                     marker.write_text(source.sha256 + "\n")
                     report.extracted.append(source.name)
-        except (OSError, ValueError, tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, EOFError) as e:
+        except (OSError, ValueError, tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, EOFError,
+                http.client.HTTPException) as e:
             report.failed.append((source.name, str(e)))
     return report
 

@@ -26,9 +26,10 @@ MIRRORED = ["tatoeba/tatoeba.kaz-eng.kaz", "tatoeba/tatoeba.kaz-eng.eng", "xquad
 
 
 class LoopbackServer:
-    def __init__(self, root: Path, honour_range: bool = True) -> None:
+    def __init__(self, root: Path, honour_range: bool = True, cut_first_response: bool = False) -> None:
         self.root = root
         self.honour_range = honour_range
+        self.cut_first_response = cut_first_response  # send half the body, then drop the connection
         self.requests: list[tuple[str, str | None, int]] = []  # (path, Range header, status)
         server = self
 
@@ -59,6 +60,12 @@ class LoopbackServer:
                     server.requests.append((rel, rng, 200))
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
+                if server.cut_first_response:
+                    server.cut_first_response = False
+                    self.wfile.write(data[start:start + (len(data) - start) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(data[start:])
 
             def log_message(self, *args: object) -> None:
@@ -193,6 +200,21 @@ def test_resume_sends_range_and_appends(server: LoopbackServer, mirror_dir: Path
     assert rep.ok, rep.failed
     assert (rel, "bytes=1000-", 206) in server.requests
     assert (dest / rel).read_bytes() == data
+
+
+def test_connection_dropped_mid_file_resumes(mirror_dir: Path, tmp_path: Path) -> None:
+    srv = LoopbackServer(mirror_dir, cut_first_response=True)
+    try:
+        rel = "tatoeba/tatoeba.kaz-eng.kaz"
+        data = (mirror_dir / rel).read_bytes()
+        kaz = [s for s in F.load_manifest().sources if s.name == "tatoeba-kaz-kaz"]
+        rep = F.fetch(dest=tmp_path / "dest", mirror=srv.url, sources=kaz, retries=2)
+        assert rep.ok, rep.failed
+        assert srv.requests[0] == (rel, None, 200)
+        assert srv.requests[1] == (rel, f"bytes={len(data) // 2}-", 206)
+        assert (tmp_path / "dest" / rel).read_bytes() == data
+    finally:
+        srv.stop()
 
 
 def test_server_without_range_support_restarts_cleanly(mirror_dir: Path, tmp_path: Path) -> None:
