@@ -111,5 +111,5 @@ def test_recipes_load(recipe):
 def test_unknown_config_key_is_named(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("model: m\nfinetune:\n  learning_rat: 1e-5\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="finetune.learning_rat.*did you mean 'learning_rate'"):
+    with pytest.raises(ConfigError, match=r"finetune\.learning_rat.*did you mean 'learning_rate'"):
         load_config(EvalConfig, p)
