@@ -195,7 +195,7 @@ def write_extend_report(out: Path, cfg: VocabExtendConfig, before: dict, after: 
 
     write_stats(before, out, "stats_base", title="Fertility, base vocabulary")
     write_stats(after, out, "stats", title="Fertility on the added text: base vs extended",
-                compare={"base": before})
+                compare={"base": before}, label="extended")
     rows = [[k, before[k].fertility, after[k].fertility, 100 * before[k].unk_share, 100 * after[k].unk_share,
              before[k].chars_per_piece, after[k].chars_per_piece] for k in after]
     write_json_atomic(out / "fertility_change.json",

@@ -121,9 +121,10 @@ def stats_markdown(stats: Mapping[str, LangStats]) -> str:
 
 def write_stats(stats: Mapping[str, LangStats], out_dir: str | os.PathLike, name: str = "stats",
                 title: str = "Fertility (pieces per word)",
-                compare: Mapping[str, Mapping[str, LangStats]] | None = None) -> dict[str, Path]:
+                compare: Mapping[str, Mapping[str, LangStats]] | None = None, label: str = "fertility"
+                ) -> dict[str, Path]:
     """Write `<name>.json`, `<name>.md` and `<name>_fertility.png`; `compare` adds bar series
-    (e.g. {"base": stats_before}) to the plot next to these stats (drawn as "this vocab")."""
+    (e.g. {"base": stats_before}) to the plot, next to these stats drawn as `label`."""
     from xling.io import write_json_atomic, write_text_atomic
     from xling.report import bar_chart
 
@@ -136,6 +137,6 @@ def write_stats(stats: Mapping[str, LangStats], out_dir: str | os.PathLike, name
     series: dict[str, dict[str, float]] = {}
     for label, other in (compare or {}).items():
         series[label] = {k: v.fertility for k, v in other.items()}
-    series["this vocab" if compare else "fertility"] = {k: v.fertility for k, v in stats.items()}
+    series[label] = {k: v.fertility for k, v in stats.items()}
     paths["png"] = bar_chart(out / f"{name}_fertility.png", series, title=title, ylabel="pieces per word")
     return paths
