@@ -422,17 +422,19 @@ def leaderboard_aggregate(results: Mapping[str, Mapping[str, Mapping[str, float]
     where listed; e.g. XQuAD's `ro` is ignored). Languages outside the list are reported under
     `ignored_languages`, missing ones under `missing_languages`, and such a task is
     `complete: false` (its average is then over the languages present, which the leaderboard
-    would not accept). Tasks not in `task_languages` (our own suite) average over all languages.
+    would not accept); a task with none of its languages is listed under `ignored_tasks`. Tasks
+    not in `task_languages` (our own suite) average over all languages.
     """
     groups = {g: tuple(ts) for g, ts in (task_groups or XTREME_TASK_GROUPS).items()}
     langs_for = dict(XTREME_TASK_LANGUAGES if task_languages is None else task_languages)
     tasks_out: dict[str, Any] = {}
+    ignored_tasks: dict[str, list[str]] = {}
     for task, per_lang in results.items():
         expected = langs_for.get(task)
         used = [lg for lg in per_lang if expected is None or lg in expected]
         if not used:
-            raise ValueError(f"results[{task!r}] has no scores for any of its test languages "
-                             f"({', '.join(expected or [])})")
+            ignored_tasks[task] = list(per_lang)  # e.g. only XQuAD-ro was run: nothing the leaderboard counts
+            continue
         metric_names = sorted({m for lg in used for m in per_lang[lg]})
         averages = {}
         for m in metric_names:
@@ -457,17 +459,17 @@ def leaderboard_aggregate(results: Mapping[str, Mapping[str, Mapping[str, float]
             "ignored_languages": [lg for lg in per_lang if lg not in used],
             "complete": not missing,
         }
-    group_scores = {g: sum(tasks_out[t]["avg_metric"] for t in ts) / len(ts)
-                    for g, ts in groups.items() if ts and all(t in tasks_out for t in ts)}
+    scored = {t: v["avg_metric"] for t, v in tasks_out.items()}
+    group_scores = {g: sum(scored[t] for t in ts) / len(ts)
+                    for g, ts in groups.items() if ts and all(t in scored for t in ts)}
     all_tasks = sorted({t for ts in groups.values() for t in ts})
-    have_all = bool(all_tasks) and all(t in tasks_out for t in all_tasks)
-    overall = sum(tasks_out[t]["avg_metric"] for t in all_tasks) / len(all_tasks) if have_all else None
+    have_all = bool(all_tasks) and all(t in scored for t in all_tasks)
     return {
-        "overall": overall,
+        "overall": sum(scored[t] for t in all_tasks) / len(all_tasks) if have_all else None,
         "groups": group_scores,
         "tasks": tasks_out,
         "complete": have_all and all(tasks_out[t]["complete"] for t in all_tasks),
-        "missing_tasks": [t for t in all_tasks if t not in tasks_out],
-        "mean_of_available_tasks": (sum(v["avg_metric"] for v in tasks_out.values()) / len(tasks_out)
-                                    if tasks_out else None),
+        "missing_tasks": [t for t in all_tasks if t not in scored],
+        "ignored_tasks": ignored_tasks,
+        "mean_of_available_tasks": sum(scored.values()) / len(scored) if scored else None,
     }

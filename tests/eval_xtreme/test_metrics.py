@@ -352,6 +352,9 @@ def test_leaderboard_aggregate_incomplete_runs() -> None:
     assert "ar" in agg["tasks"]["xnli"]["missing_languages"]
     assert agg["tasks"]["kazqad"]["avg_metric"] == 15.0
     assert agg["complete"] is False
+    only_ro = M.leaderboard_aggregate({"xquad": {"ro": {"exact_match": 1.0, "f1": 2.0}}})
+    assert only_ro["tasks"] == {} and only_ro["groups"] == {} and only_ro["ignored_tasks"] == {"xquad": ["ro"]}
+    assert only_ro["mean_of_available_tasks"] is None and "xquad" in only_ro["missing_tasks"]
 
 
 def test_xtreme_tables_match_the_task_registry() -> None:
