@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
     s = group.add_parser("stats", help="per-language fertility, unk/byte share, chars/piece, alphabet coverage")
     s.add_argument("dir", metavar="DIR", help="vocabulary folder (or a .model file)")
     s.add_argument("inputs", nargs="+", metavar="INPUT", help="corpus folder or LANG=file")
-    s.add_argument("--out", help="folder for stats.json/.md/_fertility.png (default: DIR)")
+    s.add_argument("--out", help="folder for stats.json/.md/_fertility.png (default: DIR/stats)")
     s.add_argument("--max-lines", type=int, default=5000, help="lines per language (default 5000; 0 = all)")
     s.set_defaults(func=_stats)
 
@@ -129,7 +129,7 @@ def _stats(args: argparse.Namespace) -> int:
 
     model = model_file_of(args.dir)
     stats = stats_for_inputs(model, args.inputs, max_lines=args.max_lines or None)
-    out = Path(args.out) if args.out else model.parent
+    out = Path(args.out) if args.out else model.parent / "stats"
     paths = write_stats(stats, out)
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     _print_stats(paths["md"])
