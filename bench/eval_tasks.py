@@ -112,7 +112,7 @@ def main() -> int:
           f"{args.train} English examples; ≤{args.max_eval} test examples; 1 torch thread")
     print(f"baseline {BASELINE}: {base['seconds']:.1f} s with 1 thread, {base_multi['seconds']:.1f} s with "
           f"{default_threads} threads (ratio {base_multi['seconds'] / base['seconds']:.2f}x)\n")
-    print(f"| task | test examples | seconds | × baseline | primary score |")
+    print("| task | test examples | seconds | × baseline | primary score |")
     print("|---|---:|---:|---:|---|")
     for r in rows:
         shown = ", ".join(f"{lg} {v:.1f}" for lg, v in r["scores"].items())
