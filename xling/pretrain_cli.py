@@ -23,3 +23,26 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_pretrain_config(args.config, args.overrides)  # fails on bad keys before any work
     pretrain(cfg, args.out)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m xling.pretrain_cli CONFIG --out OUT` (what `torchrun -m` launches per process)."""
+    import logging
+    import sys
+
+    parser = argparse.ArgumentParser(prog="xling")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["pretrain", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    from xling.config import ConfigError
+
+    try:
+        return args.func(args)
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"xling: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
