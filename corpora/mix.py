@@ -163,7 +163,7 @@ def _write_report(out: Path, plan: dict, stats: dict) -> None:
         f"after (α={plan['alpha']:g})": {k: 100 * v["p_sampled"] for k, v in langs.items()},
         "written": {k: 100 * v["share_written"] for k, v in stats["languages"].items()},
     }, title=f"Language shares before/after temperature sampling ({plan['unit']})", ylabel="% of the corpus")
-    rows = [[k, v["size"], 100 * v["p_natural"], 100 * v["p_sampled"], v["repeats"],
+    rows = [[k, int(v["size"]), 100 * v["p_natural"], 100 * v["p_sampled"], v["repeats"],
              stats["languages"][k]["docs_in"], stats["languages"][k]["docs_written"],
              100 * stats["languages"][k]["share_written"]] for k, v in langs.items()]
     lines = [

@@ -22,7 +22,7 @@ RECIPE = REPO / "recipes" / "corpus-kk-ug-cpu.yaml"
 @pytest.fixture(scope="module", autouse=True)
 def index_cache(tmp_path_factory):
     old = os.environ.get("XLING_CACHE")
-    os.environ["XLING_CACHE"] = str(tmp_path_factory.mktemp("xling_cache"))
+    os.environ["XLING_CACHE"] = str(tmp_path_factory.getbasetemp() / "xling_cache")  # shared by modules
     yield
     if old is None:
         os.environ.pop("XLING_CACHE", None)

@@ -28,7 +28,7 @@ from xling.io import read_jsonl, read_lines, write_jsonl_atomic
 def index_cache(tmp_path_factory):
     """Keep the on-disk index cache inside the test's tmp folder."""
     old = os.environ.get("XLING_CACHE")
-    os.environ["XLING_CACHE"] = str(tmp_path_factory.mktemp("xling_cache"))
+    os.environ["XLING_CACHE"] = str(tmp_path_factory.getbasetemp() / "xling_cache")  # shared by modules
     yield
     if old is None:
         os.environ.pop("XLING_CACHE", None)
