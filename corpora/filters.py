@@ -73,7 +73,23 @@ _BOILERPLATE_PHRASES = [
 ]
 _BOILERPLATE_RE = re.compile("|".join(re.escape(p) for p in _BOILERPLATE_PHRASES), re.IGNORECASE)
 _MENU_SEP_RE = re.compile(r"\s[|»·•›>/]\s|\s?\|\s?")
+# "Home » Press » News 24 August 2015 The council met ..." — a breadcrumb trail glued to the text
+_BREADCRUMB_PREFIX_RE = re.compile(r"^(?:[^»›|\n]{1,40}?\s[»›]\s){2,}")
+_CRUMB_AFTER_HOME_RE = re.compile(r"^(?:[^»›|\n]{1,40}?\s[»›]\s)+")
+_HOME_CRUMB_RE = re.compile(r"^(?:негізгі бет|басты бет|главная(?: страница)?|home(?: page)?|باش بەت)\s*[»›>/|]\s*",
+                            re.IGNORECASE)
 _END_PUNCT = tuple(".!?…:;»\"'”)؟۔。！？")
+
+
+def strip_breadcrumbs(line: str) -> str:
+    """Remove a leading breadcrumb trail ("Home » ..." or two or more short `»`-separated segments)."""
+    home = _HOME_CRUMB_RE.match(line)
+    if home:
+        line = line[home.end():]
+    m = (_CRUMB_AFTER_HOME_RE if home else _BREADCRUMB_PREFIX_RE).match(line)
+    if not m or any(len(seg.split()) > 3 for seg in re.split(r"\s[»›]\s", m.group(0)) if seg.strip()):
+        return line
+    return line[m.end():]
 
 
 def is_boilerplate_line(line: str) -> bool:
@@ -151,6 +167,12 @@ class QualityFilter(XlingFilter):
         t = self.thresholds(lang)
         lines = [ln for ln in doc.text.split("\n") if ln.strip()]
         if t.strip_boilerplate and lines:
+            stripped = [strip_breadcrumbs(ln) for ln in lines]
+            n_crumbs = sum(1 for a, b in zip(lines, stripped, strict=True) if a != b)
+            if n_crumbs:
+                self.stat_update("breadcrumb_prefixes_removed", value=n_crumbs)
+                lines = [ln for ln in stripped if ln.strip()]
+                doc.text = "\n".join(lines)
             keep = [ln for ln in lines if not is_boilerplate_line(ln)]
             removed = len(lines) - len(keep)
             if removed:

@@ -62,24 +62,31 @@ def _fix_lookalikes(text: str, counts: Counter) -> str:
         return text
     cyr = len(_CYR_RE.findall(text))
     lat = len(_LATIN_RE.findall(text))
-    # In mostly-Cyrillic text a short all-look-alike word ("Ac", "cay", "Kөп") is also Cyrillic noise;
-    # in mixed Cyrillic/Latin text only words that already contain Cyrillic letters are touched.
+    # In mostly-Cyrillic text, a short all-look-alike word between Cyrillic words ("Ac", "cay", "Kөп")
+    # is Cyrillic noise too; a Latin word next to another Latin word ("Astana Tech") is left alone.
     cyrillic_text = cyr >= 4 * max(lat, 1)
-
-    def fix(m: re.Match) -> str:
+    words = list(_WORD_RE.finditer(text))
+    has_cyr = [bool(_CYR_RE.search(m.group(0))) for m in words]
+    out: list[str] = []
+    last = 0
+    for i, m in enumerate(words):
         word = m.group(0)
-        has_cyr = bool(_CYR_RE.search(word))
         latin = _LATIN_RE.findall(word)
-        if not latin:
-            return word
-        if not all(ch in LATIN_TO_CYRILLIC for ch in latin):
-            return word
-        if not has_cyr and not (cyrillic_text and len(word) <= 6 and any(ch.islower() for ch in word)):
-            return word
+        if not latin or not all(ch in LATIN_TO_CYRILLIC for ch in latin):
+            continue
+        if not has_cyr[i]:
+            neighbours = [has_cyr[j] for j in (i - 1, i + 1) if 0 <= j < len(words)]
+            if not (cyrillic_text and len(word) <= 6 and any(ch.islower() for ch in word)
+                    and neighbours and all(neighbours)):
+                continue
         counts["latin_in_cyrillic"] += len(latin)
-        return "".join(LATIN_TO_CYRILLIC.get(ch, ch) for ch in word)
-
-    return _WORD_RE.sub(fix, text)
+        out.append(text[last:m.start()])
+        out.append("".join(LATIN_TO_CYRILLIC.get(ch, ch) for ch in word))
+        last = m.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 def normalize_text(text: str, counts: Counter | None = None) -> str:

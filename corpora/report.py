@@ -72,8 +72,8 @@ def collect_stats(logs: str | Path, decontam: bool = False) -> dict:
     if decontam:
         for lang, (docs, chars) in before_decontam.items():
             e = lang_entry(lang)
-            _add_removed(e, reasons, "decontaminated", True, docs - e["docs_kept"])
-            _add_removed(e, reasons, "decontaminated", False, int(chars - kept_chars_in.get(lang, 0)))
+            _add_removed(e, reasons, "contaminated", True, docs - e["docs_kept"])
+            _add_removed(e, reasons, "contaminated", False, int(chars - kept_chars_in.get(lang, 0)))
     for lang, e in langs.items():
         e["chars_trimmed"] = int(kept_chars_in.get(lang, 0) - e["chars_kept"])
     totals = {k: sum(e[k] for e in langs.values()) for k in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,51 @@ def test_cli_clean_and_identify(inputs, tmp_path, capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split("\t")[0] for ln in lines] == ["kaz_Cyrl", "und_Zyyy", "uig_Arab"]
     assert all(0.0 <= float(ln.split("\t")[1]) <= 1.0 for ln in lines)
+
+
+@pytest.mark.slow
+def test_decontamination_step_is_appended(data_root, tmp_path):
+    """`decontaminate_against` appends corpora.decontam.Decontaminate; its removals reach removed/ and stats."""
+    tatoeba = data_root / "tatoeba/tatoeba.kaz-eng.kaz"
+    src = tmp_path / "mixed.txt"
+    lingua = read_lines(data_root / "lid/lingua_testdata/sentences/kk.txt.xz")[:100]
+    src.write_text("\n".join(read_lines(tatoeba)[:100] + lingua) + "\n", encoding="utf-8")
+    out = run_clean(CleanConfig(inputs=[str(src)], out=str(tmp_path / "o"), decontaminate_against=[str(tatoeba)]))
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["reasons"]["contaminated"]["docs"] >= 50
+    removed = [r for p in out.glob("removed/decontam-*.jsonl.gz") for r in read_jsonl(p)]
+    assert len(removed) == stats["reasons"]["contaminated"]["docs"]
+    kept = {r["text"] for p in out.glob("kept/*/*.jsonl.gz") for r in read_jsonl(p)}
+    assert not kept & set(read_lines(tatoeba))
+    e = stats["languages"]["kaz_Cyrl"]
+    assert e["docs_in"] == e["docs_kept"] + e["docs_removed"]
+
+
+def test_real_government_web_text_loses_menus_and_duplicates(data_root, tmp_path):
+    """apertium kaz-rus gov web text: menus, copyright lines, "found a typo?" notices and repeats go."""
+    corpus = data_root / "parallel/kk-ru/apertium_kaz_rus_CORPUS"
+    files = [corpus / n for n in ("akorda-kaz-12.xz", "dingov-kaz.tmx.xz", "muftyat-kaz-725.xz", "egov-kaz-130.xz")]
+    out = run_clean(CleanConfig(inputs=[str(f) for f in files], out=str(tmp_path / "gov"),
+                                languages=["kaz_Cyrl"]))
+    kept = [r["text"] for p in out.glob("kept/kaz_Cyrl/*.jsonl.gz") for r in read_jsonl(p)]
+    assert len(kept) > 200
+    joined = "\n".join(kept)
+    for junk in ("ЖАҢАЛЫҚТАР БАСПАСӨЗ МӘЛІМЕТІ", "Қатені байқадыңыз ба", "©", "Негізгі бет »", "&quot;"):
+        assert junk not in joined, junk
+    assert len(kept) == len(set(kept))
+    assert not re.search(r"[\u0400-\u04ff][iI]|[iI][\u0400-\u04ff]", joined)  # Latin i typed for Kazakh і
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["reasons"]["boilerplate"]["docs"] > 0 and stats["reasons"]["duplicate_doc"]["docs"] > 0
+    assert stats["normalisation"]["html_entity"] > 0 and stats["normalisation"]["latin_in_cyrillic"] > 0
+
+
+def test_real_common_crawl_samples_end_to_end(data_root, tmp_path):
+    out = run_clean(CleanConfig(inputs=[str(data_root / "cc_samples")], out=str(tmp_path / "cc")))
+    rows = [r for p in out.glob("kept/*/*.jsonl.gz") for r in read_jsonl(p)]
+    by_url = {r["metadata"]["url"]: r["lang"] for r in rows if r["metadata"]["url"]}
+    assert by_url["http://sample_english.com"] == "eng_Latn"
+    assert by_url["http://sample_russian.ru"] == "rus_Cyrl"
+    assert by_url["http://sample_chinese.zh"] == "zho_Hani"
+    assert by_url["https://an.wikipedia.org/wiki/Escopete"].endswith("_Latn")
+    # the same page as WARC, WET and WET.gz: one copy survives exact deduplication
+    assert sum(1 for r in rows if r["metadata"]["url"] == "https://an.wikipedia.org/wiki/Escopete") <= 2

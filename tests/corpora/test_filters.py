@@ -84,3 +84,12 @@ def test_language_filter_reasons_and_thresholds():
     assert [d.text for d in kept] == ["a"]
     assert stats["dropped_lid_low_score"] == 1 and stats["dropped_lang_not_selected"] == 1
     assert stats["dropped_no_letters"] == 1
+
+
+def test_breadcrumb_prefix_is_stripped():
+    from corpora.filters import strip_breadcrumbs
+
+    assert strip_breadcrumbs("Негізгі бет » Баспасөз қызметі » Жаңалықтар Кеше кеңес өтті.") == \
+        "Жаңалықтар Кеше кеңес өтті."
+    line = "Ол айтты, бұл өте жақсы болды деп ойлаймын » және кетті"
+    assert strip_breadcrumbs(line) == line
