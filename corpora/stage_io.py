@@ -144,10 +144,20 @@ def prepare_out(out: Path, config: dict[str, Any], inputs: dict[str, list[Path]]
         if old != json.loads(json.dumps(meta)):
             raise ValueError(f"{out} holds a run with another config or inputs ({run_file}); "
                              "pass --overwrite or choose another --out")
+        _clear_partial_writes(out)
         return
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} exists and is not a run of this stage; pass --overwrite or choose another --out")
     write_json_atomic(run_file, meta)
+
+
+def _clear_partial_writes(out: Path) -> None:
+    """Remove `.tmp-*`/`.old-*` leftovers of `atomic_path` from a killed run (one run per OUT)."""
+    for folder in (out, out / "kept", out / "removed", out / ".done"):
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name.startswith((".tmp-", ".old-")):
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
 def finish_stage(out: Path, stats: dict, config: dict[str, Any]) -> None:
