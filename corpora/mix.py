@@ -18,7 +18,7 @@ import json
 import logging
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +39,7 @@ class MixConfig:
     total: float | None = None  # units to draw in all (default: the corpus size)
     max_repeats: float | None = None  # cap on passes over any one language (capped mass is redistributed)
     seed: int = 0
+    languages: list[str] = field(default_factory=list)  # mix only these (empty: every language found)
     # Optional α schedule over training phases, [[start_fraction, alpha], ...]: recorded in plan.json
     # for the dynamic sampler (`corpora.mixing.LanguageSampler`); the materialised mix uses `alpha`.
     schedule: list[tuple[float, float]] | None = None
@@ -101,6 +102,12 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
     config = config or MixConfig()
     out = Path(out)
     files = stage_io.resolve_inputs(inputs)
+    if config.languages:
+        missing = sorted(set(config.languages) - set(files))
+        if missing:
+            raise ValueError(f"languages: {', '.join(missing)} not found in {', '.join(map(str, inputs))} "
+                             f"(found: {', '.join(files)})")
+        files = {k: v for k, v in files.items() if k in config.languages}
     cfg = to_dict(config)
     stage_io.prepare_out(out, cfg, files, overwrite)
     save_config(config, out / "config.yaml")
@@ -202,6 +209,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--total", type=float, help="units to draw in all (default: corpus size)")
     p.add_argument("--max-repeats", type=float, help="cap on passes over one language's data")
     p.add_argument("--seed", type=int, help="sampling seed (default 0)")
+    p.add_argument("--languages", nargs="+", metavar="LANG", help="mix only these languages")
     p.add_argument("--alpha-schedule", help="α over training phases, e.g. 0:0.7,1:0.3 (recorded in plan.json)")
     p.add_argument("--no-anneal", action="store_true", help="piecewise-constant schedule instead of linear")
     p.add_argument("--config", type=Path, help="YAML MixConfig")
@@ -218,6 +226,8 @@ def _run(args: argparse.Namespace) -> int:
                       ("seed", "seed")):
         if getattr(args, flag) is not None:
             sets.append(f"{key}={getattr(args, flag)}")
+    if args.languages:
+        sets.append(f"languages={json.dumps(args.languages)}")
     if args.alpha_schedule:
         sets.append(f"schedule={json.dumps(parse_schedule(args.alpha_schedule))}")
     if args.no_anneal:

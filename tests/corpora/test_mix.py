@@ -200,3 +200,9 @@ def test_mix_cli(corpus, tmp_path, capsys):
     plan = json.loads((out / "plan.json").read_text())
     assert plan["unit"] == "docs" and plan["max_repeats"] == 3 and plan["seed"] == 2
     assert set(find_language_shards(out)) == set(SOURCES)
+    args = parser.parse_args(["corpora", "mix", str(corpus), "--out", str(tmp_path / "two"),
+                              "--languages", "uig_Arab", "kaz_Cyrl"])
+    assert args.func(args) == 0
+    assert set(json.loads((tmp_path / "two" / "plan.json").read_text())["languages"]) == {"uig_Arab", "kaz_Cyrl"}
+    with pytest.raises(ValueError, match="tat_Cyrl not found"):
+        mix_corpus([corpus], tmp_path / "x", MixConfig(languages=["tat_Cyrl"]), progress=False)
