@@ -84,12 +84,16 @@ _END_PUNCT = tuple(".!?…:;»\"'”)؟۔。！？")
 def strip_breadcrumbs(line: str) -> str:
     """Remove a leading breadcrumb trail ("Home » ..." or two or more short `»`-separated segments)."""
     home = _HOME_CRUMB_RE.match(line)
-    if home:
-        line = line[home.end():]
-    m = (_CRUMB_AFTER_HOME_RE if home else _BREADCRUMB_PREFIX_RE).match(line)
-    if not m or any(len(seg.split()) > 3 for seg in re.split(r"\s[»›]\s", m.group(0)) if seg.strip()):
+    rest = line[home.end():] if home else line
+    m = (_CRUMB_AFTER_HOME_RE if home else _BREADCRUMB_PREFIX_RE).match(rest)
+    if m and not any(len(seg.split()) > 3 for seg in re.split(r"\s[»›]\s", m.group(0)) if seg.strip()):
+        rest = rest[m.end():]
+    elif not home:
         return line
-    return line[m.end():]
+    # nothing but the trail and a short last crumb: the whole line is navigation
+    if len(rest.split()) <= 3 and not rest.rstrip().endswith(_END_PUNCT):
+        return ""
+    return rest
 
 
 def is_boilerplate_line(line: str) -> bool:
@@ -168,12 +172,14 @@ class QualityFilter(XlingFilter):
         lines = [ln for ln in doc.text.split("\n") if ln.strip()]
         if t.strip_boilerplate and lines:
             stripped = [strip_breadcrumbs(ln) for ln in lines]
-            n_crumbs = sum(1 for a, b in zip(lines, stripped, strict=True) if a != b)
+            n_crumbs = sum(1 for a, b in zip(lines, stripped, strict=True) if a != b and b)
             if n_crumbs:
                 self.stat_update("breadcrumb_prefixes_removed", value=n_crumbs)
-                lines = [ln for ln in stripped if ln.strip()]
-                doc.text = "\n".join(lines)
-            keep = [ln for ln in lines if not is_boilerplate_line(ln)]
+            # a line that was nothing but a breadcrumb trail counts as a removed boilerplate line
+            keep = [ln for ln in stripped if ln.strip() and not is_boilerplate_line(ln)]
+            if n_crumbs and len(keep) == len(lines):
+                doc.text = "\n".join(keep)
+                lines = keep
             removed = len(lines) - len(keep)
             if removed:
                 self.stat_update("boilerplate_lines_removed", value=removed)

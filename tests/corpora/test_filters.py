@@ -42,7 +42,7 @@ def test_quality_reasons():
         "mixed_script": None,
         "repeated_lines": "Сатып алу үшін басыңыз\nСатып алу үшін басыңыз\nСатып алу үшін басыңыз\nБасқа жол мұнда",
         "repeated_ngrams": " ".join(["арзан баға жеткізу тегін"] * 20),
-        "boilerplate": "Негізгі бет » Жаңалықтар » Фото\n© 2015 Барлық құқықтар қорғалған",
+        "boilerplate": "Басты бет | Жаңалықтар | Фото | Байланыс\n© 2015 Барлық құқықтар қорғалған",
     }
     for reason, text in cases.items():
         if text is None:
@@ -91,5 +91,8 @@ def test_breadcrumb_prefix_is_stripped():
 
     assert strip_breadcrumbs("Негізгі бет » Баспасөз қызметі » Жаңалықтар Кеше кеңес өтті.") == \
         "Жаңалықтар Кеше кеңес өтті."
+    assert strip_breadcrumbs("Негізгі бет » Комитет туралы") == ""
+    assert strip_breadcrumbs("Басты бет » Қазақстан Республикасының Президенті бүгін сөз сөйледі.") == \
+        "Қазақстан Республикасының Президенті бүгін сөз сөйледі."
     line = "Ол айтты, бұл өте жақсы болды деп ойлаймын » және кетті"
     assert strip_breadcrumbs(line) == line
