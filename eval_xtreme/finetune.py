@@ -127,20 +127,28 @@ def token_features(examples: Sequence[TaggedSentence], tokenizer, task: Task, cf
         # A word the tokenizer drops entirely would lose its label: XTREME substitutes <unk>.
         words = [w if w.strip() else unk for w in ex.tokens]
         enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
-        ids, word_ids = enc["input_ids"], enc.word_ids()
+        n_pieces = [0] * len(words)
+        for w in enc.word_ids():
+            if w is not None:
+                n_pieces[w] += 1
+        # As XTREME's *_tokenize_preprocess: a word longer than the whole window (or one that
+        # yields no piece at all) becomes <unk>, so every word keeps exactly one labelled subword.
+        for w, n in enumerate(n_pieces):
+            if n > budget or n == 0:
+                words[w], n_pieces[w] = unk, 1
+        # Greedy chunks of whole words, each within the window.
         chunks: list[tuple[int, int]] = []
-        start = 0
-        while start < len(ids):
-            end = min(start + budget, len(ids))
-            # Cut before the first subword of a word, so no word is split across chunks.
-            while end < len(ids) and end > start + 1 and word_ids[end] == word_ids[end - 1]:
-                end -= 1
-            chunks.append((start, end))
-            start = end
-        for a, b in chunks:
-            w0, w1 = word_ids[a], word_ids[b - 1] + 1
-            # Re-encode the chunk's words with the model's own special tokens.
-            cenc = tokenizer(words[w0:w1], is_split_into_words=True, truncation=False)
+        start, used = 0, 0
+        for w, n in enumerate(n_pieces):
+            if used + n > budget and w > start:
+                chunks.append((start, w))
+                start, used = w, 0
+            used += n
+        if start < len(words):
+            chunks.append((start, len(words)))
+        for w0, w1 in chunks:
+            # Encode the chunk's words with the model's own special tokens.
+            cenc = tokenizer(words[w0:w1], is_split_into_words=True, truncation=True, max_length=cfg.max_seq_length)
             labels, words_here = [], []
             prev = None
             for w in cenc.word_ids():

@@ -103,6 +103,7 @@ def test_token_chunks_cover_every_word_once(tiny_encoder):
     task = get_task("udpos")
     tok, _ = load_model(task, str(tiny_encoder))
     words = ["бір", "екі", "үш", "төрт", "бес"] * 12  # 60 words, several subwords each
+    words[7] = "ғ" * 300 + "x" * 200  # one word longer than the whole window → <unk>, as in XTREME
     sent = TaggedSentence("s", words, ["NUM"] * len(words))
     cfg = FinetuneConfig(max_seq_length=24)
     feats = ft.token_features([sent], tok, task, cfg)
