@@ -223,6 +223,10 @@ def run_clean(config: CleanConfig) -> Path:
     _check_same_settings(config, out)
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
+    # temporary files of a killed task; its re-run rewrites them from the start
+    for sub in ("kept", "removed", "work"):
+        for tmp in (out / sub).rglob(".*.tmp-*") if (out / sub).is_dir() else ():
+            tmp.unlink(missing_ok=True)
 
     stage1, stage2, stage3 = build_pipelines(config, files, hints, tasks)
     logs = out / "logs"

@@ -128,8 +128,12 @@ def test_resume_after_crash_loses_and_duplicates_nothing(inputs, reference, tmp_
     assert done and len(done) < 11  # some tasks finished before the "kill", not all
     assert not (out / "stats.json").exists()
     monkeypatch.undo()
+    stale = out / "kept/kaz_Cyrl/.00007.jsonl.gz.tmp-99999"  # what a SIGKILL mid-write leaves behind
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"partial")
     run_clean(config(inputs, out))  # the same command again
     assert output_files(out) == output_files(reference)
+    assert not stale.exists()
 
 
 def test_workers_give_the_same_output(inputs, reference, tmp_path):
