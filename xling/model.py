@@ -40,12 +40,17 @@ class ModelConfig:
     dropout: float = 0.1
     attention_dropout: float = 0.1
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"
+    # XLM-R uses 1; language embeddings (tlm/camlm `lang_embeddings: true`) reuse token types and
+    # need 1 + number of languages.
+    type_vocab_size: int = 1
     init_from: str | None = None
 
     def __post_init__(self) -> None:
         layers, hidden, heads, ffn = self.shape()
         if hidden % heads:
             raise ValueError(f"hidden_size {hidden} is not divisible by num_heads {heads}")
+        if self.type_vocab_size < 1:
+            raise ValueError(f"type_vocab_size must be ≥ 1, got {self.type_vocab_size}")
         if min(layers, hidden, heads, ffn) <= 0:
             raise ValueError(f"model shape must be positive, got layers={layers} hidden={hidden} heads={heads} ffn={ffn}")
 
@@ -64,7 +69,7 @@ class ModelConfig:
             intermediate_size=ffn, max_position_embeddings=max_len + special.pad + 1,
             hidden_dropout_prob=self.dropout, attention_probs_dropout_prob=self.attention_dropout,
             pad_token_id=special.pad, bos_token_id=special.bos, eos_token_id=special.eos,
-            type_vocab_size=1, attn_implementation=self.attn_implementation,
+            type_vocab_size=self.type_vocab_size, attn_implementation=self.attn_implementation,
             architectures=["XLMRobertaForMaskedLM"],
         )
 

@@ -288,7 +288,15 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
         folders = prepare_shards(cfg.data, tok_dir, cache, progress=False)
     shards = load_shards(folders)
     langs = sorted(shards)
-    lang_ids = {lang: i for i, lang in enumerate(langs)}
+    pairs = None
+    pair_langs: set[str] = set()
+    if any(s.cls.data == "parallel" for s in specs):
+        from xling.parallel import PairStream, hf_encoder
+
+        pairs = PairStream.from_config(cfg.parallel, hf_encoder(tokenizer), rank=dist.rank, world_size=dist.world)
+        pair_langs = {lang for pair in pairs.langs for lang in pair}
+    # language ids (token types for objectives with language embeddings): mono languages, then parallel-only ones
+    lang_ids = {lang: i for i, lang in enumerate(langs + sorted(pair_langs - set(langs)))}
 
     objectives = [s.cls(s.options, special, max_len, lang_ids) for s in specs]
     n_micro = tc.max_steps * accum * dist.world
@@ -297,11 +305,6 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
     plan = MonoPlan({lang: len(shards[lang].train) for lang in langs}, block, schedule.n_mono * tc.micro_batch_size,
                     cfg.seed, cfg.data.alpha_schedule_obj(), cfg.data.max_repeats)
     dataset = MonoBatches(plan, shards, schedule, objectives, tc.micro_batch_size, cfg.seed)
-    pairs = None
-    if any(o.data == "parallel" for o in objectives):
-        from xling.parallel import PairStream, hf_encoder
-
-        pairs = PairStream.from_config(cfg.parallel, hf_encoder(tokenizer), rank=dist.rank, world_size=dist.world)
     mlm_for_eval = next((o for o in objectives if isinstance(o, MLM)), None) or MLM(MLMConfig(), special, max_len,
                                                                                  lang_ids)
     evals = eval_batches(shards, mlm_for_eval, max_len, tc.eval_sequences, tc.micro_batch_size, cfg.seed)
