@@ -10,8 +10,8 @@ contaminated when
 2. a run of up to `max_segment_span` of its sentences/lines equals a whole evaluation unit
    (a Tatoeba line, a UD sentence, a question) of at least `min_sentence_words` words or
    `min_sentence_chars` characters — short sentences have no 13-grams, or
-3. one of its sentences/lines *ends with* a whole evaluation unit of ≥ `min_suffix_words` words
-   and ≥ `min_sentence_chars` letters (an evaluation sentence glued after text that lacks final
+3. one of its sentences/lines *ends with* a whole evaluation unit of ≥ `min_suffix_words` (3) words
+   and ≥ `min_suffix_chars` (15) letters (an evaluation sentence glued after text that lacks final
    punctuation, as when web lines are joined).
 
 Words are hashed (xxh64) and spans compared as 64-bit polynomial hashes, so the index of all
@@ -287,8 +287,8 @@ class EvalIndex:
 
     @classmethod
     def build(cls, sources: dict[str, list[Path]], ngram: int = 13, min_sentence_words: int = 3,
-              min_sentence_chars: int = 12, min_suffix_words: int = 3, max_segment_span: int = 3,
-              progress: bool = False) -> EvalIndex:
+              min_sentence_chars: int = 12, min_suffix_words: int = 3, min_suffix_chars: int = 15,
+              max_segment_span: int = 3, progress: bool = False) -> EvalIndex:
         if len(sources) > 64:
             raise ValueError(f"at most 64 evaluation sets per index, got {len(sources)}")
         from tqdm import tqdm
@@ -316,7 +316,7 @@ class EvalIndex:
                 un_h.append(wh)
                 un_m.append(np.full(len(wh), mask))
                 n_whole += int(whole.sum())
-                suffix = (lengths >= min_suffix_words) & (chars >= min_sentence_chars)
+                suffix = (lengths >= min_suffix_words) & (chars >= min_suffix_chars)
                 sf_h.append(hasher.spans(offsets[:-1][suffix], offsets[1:][suffix]))
                 sf_m.append(np.full(int(suffix.sum()), mask))
                 sf_len.extend(np.unique(lengths[suffix]).tolist())
@@ -397,6 +397,7 @@ class DecontamConfig:
     min_sentence_words: int = 3
     min_sentence_chars: int = 12
     min_suffix_words: int = 3
+    min_suffix_chars: int = 15  # short English endings ("they are funny!") are too common to match
     max_segment_span: int = 3
     shard_docs: int = stage_io.SHARD_DOCS
 
@@ -421,10 +422,10 @@ class DecontamConfig:
         `~/.cache/xling`) under a key of the matching parameters and every file's path, size and mtime."""
         sources = self.sources()
         params = [self.ngram, self.min_sentence_words, self.min_sentence_chars, self.min_suffix_words,
-                  self.max_segment_span]
+                  self.min_suffix_chars, self.max_segment_span]
         if not cache:
             return EvalIndex.build(sources, *params, progress=progress)
-        key_data = {"v": 1, "params": params, "files": {n: [(str(f), f.stat().st_size, f.stat().st_mtime_ns)
+        key_data = {"v": 2, "params": params, "files": {n: [(str(f), f.stat().st_size, f.stat().st_mtime_ns)
                                                             for f in fs] for n, fs in sorted(sources.items())}}
         key = hashlib.sha1(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:20]
         path = _cache_dir() / f"decontam-index-{key}.npz"

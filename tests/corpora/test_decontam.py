@@ -128,7 +128,7 @@ def planted(data_root, tmp_path_factory):
                 mode = (i // 4) % 3
                 words = normalized_words(sent)
                 whole_ok = len(words) >= 3 or sum(map(len, words)) >= 12  # whole-sentence rule
-                suffix_ok = len(words) >= 3 and sum(map(len, words)) >= 12  # glued-suffix rule
+                suffix_ok = len(words) >= 3 and sum(map(len, words)) >= 15  # glued-suffix rule
                 if mode == 0:
                     text, ok = f"{text}\n{sent}", whole_ok
                 elif mode == 1 and sent.rstrip()[-1:] in ".!?؟":
@@ -150,7 +150,7 @@ def test_no_planted_sentence_survives(planted, tmp_path):
     out = decontaminate_corpus([root], tmp_path / "dc", config, progress=False)
     kept_ids = {d["id"] for files in find_language_shards(out).values() for d in iter_documents(files)}
     removed = {r["id"]: r for p in (out / "removed").glob("*.jsonl.gz") for r in read_jsonl(p)}
-    # The documented thresholds (whole sentence: ≥3 words or ≥12 letters; glued suffix: both) leave
+    # The documented thresholds (whole sentence: ≥3 words or ≥12 letters; glued suffix: ≥3 and ≥15) leave
     # only very short evaluation lines such as "Tom left." glued into another sentence unmatched.
     matchable = {i: (n, s) for i, (n, s, ok) in plants.items() if ok}
     assert len(matchable) >= 0.9 * len(plants)
