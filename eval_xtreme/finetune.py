@@ -21,7 +21,7 @@ import math
 import random
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -362,6 +362,8 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
 
     cfg = cfg or FinetuneConfig()
     run_dir = Path(run_dir)
+    _check_settings(run_dir, {"task": task.name, "model": model, "train_examples": len(train),
+                              "dev_examples": len(dev), **asdict(cfg)})
     done = run_dir / "done.json"
     if done.is_file():
         info = json.loads(done.read_text(encoding="utf-8"))
@@ -441,6 +443,19 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     write_json_atomic(done, {"steps": step, "dev_scores": best_scores, "dev_primary": best,
                              "train_examples": len(train), "dev_examples": len(dev)})
     return FinetuneResult(run_dir / "best", best_scores, best, step, resumed_from)
+
+
+def _check_settings(run_dir: Path, settings: dict) -> None:
+    """A run folder belongs to one set of settings: resuming it with others would mix two runs."""
+    path = run_dir / "settings.json"
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        diff = [f"{k}: {old.get(k)!r} → {v!r}" for k, v in settings.items() if old.get(k) != v]
+        if diff:
+            raise ValueError(f"{run_dir} holds a fine-tuning run with other settings ({'; '.join(diff)}); "
+                             "use another output folder or delete that one to start over")
+        return
+    write_json_atomic(path, settings)
 
 
 def _save_checkpoint(run_dir: Path, step: int, net, tokenizer, optim, sched, best: float,

@@ -106,11 +106,14 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     done_dir = out / "tasks"
     for task, langs, explicit in jobs:
         marker = done_dir / f"{task.name}.json"
+        settings = _settings(cfg, task)
         if marker.is_file():
             prev = json.loads(marker.read_text(encoding="utf-8"))
-            if prev.get("model") == cfg.model and prev.get("languages") == list(langs):
+            if prev.get("model") == cfg.model and prev.get("languages") == list(langs) \
+                    and prev.get("settings") == settings:
                 log.info("%s: already evaluated (%s), skipping", task.name, marker)
                 continue
+            log.info("%s: settings changed since %s, evaluating again", task.name, marker)
         t0 = time.time()
         if task.kind == "retrieval":
             if encoder is None:
@@ -123,12 +126,20 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         if not summary["data"]:
             first = next(iter(summary["skipped"].values()), "")
             raise FileNotFoundError(f"task {task.name}: no test data for any of {', '.join(langs)}. {first}")
-        summary.update({"model": cfg.model, "languages": list(langs), "seconds": round(time.time() - t0, 2)})
+        summary.update({"model": cfg.model, "languages": list(langs), "settings": settings,
+                        "seconds": round(time.time() - t0, 2)})
         write_json_atomic(marker, summary)
     results = collect_results(cfg, out, [t.name for t, _, _ in jobs])
     write_json_atomic(out / "results.json", results)
     write_report(results, out)
     return results
+
+
+def _settings(cfg: EvalConfig, task: Task) -> dict:
+    """What a finished task's numbers depend on (besides model and languages)."""
+    part = cfg.retrieval if task.kind == "retrieval" else cfg.finetune
+    return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
+            **to_dict(part)}
 
 
 # ---------------------------------------------------------------------------------------------------

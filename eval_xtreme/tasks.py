@@ -197,8 +197,9 @@ def _existing(base: Path, rel: str) -> list[Path]:
     out: list[Path] = []
     for suffix in ("", ".xz", ".gz"):
         pat = str(base / rel) + suffix
-        hits = sorted(glob.glob(pat)) if glob.has_magic(rel) else ([pat] if os.path.isfile(pat) else [])
-        out.extend(Path(h) for h in hits if os.path.isfile(h))
+        # Folders count too: a Hugging Face `save_to_disk` split is a directory.
+        hits = sorted(glob.glob(pat)) if glob.has_magic(rel) else ([pat] if os.path.exists(pat) else [])
+        out.extend(Path(h) for h in hits if os.path.exists(h))
         if out:
             return out
     return out

@@ -180,3 +180,13 @@ def test_subsample_is_deterministic():
     a = ft.subsample(xs, 10, seed=3)
     assert a == ft.subsample(xs, 10, seed=3) and len(a) == 10 and a == sorted(a)
     assert ft.subsample(xs, 0, seed=3) == xs
+
+
+def test_run_folder_refuses_other_settings(tiny_encoder, data_root, tmp_path):
+    task = get_task("xnli")
+    train, _ = load_split(task, "train", "en", data_root)
+    dev, _ = load_split(task, "dev", "en", data_root)
+    finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", SMOKE)
+    other = FinetuneConfig(**{**SMOKE.__dict__, "learning_rate": 5e-5})
+    with pytest.raises(ValueError, match=r"other settings \(learning_rate: 0\.001 → 5e-05\)"):
+        finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", other)

@@ -187,9 +187,10 @@ def test_kazqad_malformed_line(tmp_path):
 
 
 def test_mlqa_arrow_real_german(data_root):
-    df = get_task("mlqa").files["test"][2]
-    rows = LOADERS.get(df.format)(df_for(df.format, data_root / df.paths[0], lang="de"))
+    rows, df = load("mlqa", "test", "de", data_root)
+    assert df.format == "hf_arrow_qa" and "dev" in df.substitute and not df.fixture
     assert len(rows) == 512 and all(r.answers for r in rows)
+    assert all(r.context[r.answer_starts[0]:].startswith(r.answers[0]) for r in rows)
 
 
 def test_tydiqa_filters_by_language(data_root):
