@@ -34,8 +34,6 @@ class DedupConfig:
 def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
                  overwrite: bool = False, progress: bool = True) -> Path:
     """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run."""
-    from tqdm import tqdm
-
     from xling.config import save_config, to_dict
 
     config = config or DedupConfig()
@@ -47,60 +45,62 @@ def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig 
     hasher = MinHasher(config.minhash)
     langs: dict[str, dict] = {}
     for lang, lang_files in files.items():
-        done = stage_io.lang_done(out, lang)
-        if done is not None:
-            langs[lang] = done
-            continue
-        t0 = time.perf_counter()
-        bad: Counter = Counter()
-        lengths: list[int] = []
-
-        def texts(bad: Counter = bad, lengths: list[int] = lengths, lang: str = lang,
-                  lang_files: list[Path] = lang_files):
-            for doc in tqdm(stage_io.iter_docs(lang_files, lang, bad), desc=f"minhash {lang}", unit=" docs",
-                            disable=not progress, leave=False):
-                lengths.append(len(doc["text"]))
-                yield doc["text"]
-
-        blocks = list(hasher.signatures_of(texts()))
-        n = len(lengths)
-        if n:
-            roots = find_clusters(np.concatenate(blocks), config.minhash)
-            kept_idx, sizes = choose_representatives(roots, np.array(lengths), config.minhash.keep)
-        else:
-            kept_idx = sizes = np.empty(0, dtype=np.int64)
-        kept_ids: dict[int, str] = {}
-
-        def kept(kept_idx: np.ndarray = kept_idx, sizes: np.ndarray = sizes, kept_ids: dict = kept_ids,
-                 lang: str = lang, lang_files: list[Path] = lang_files):
-            for i, doc in enumerate(stage_io.iter_docs(lang_files, lang, Counter())):
-                if kept_idx[i] == i:
-                    kept_ids[i] = str(doc.get("id"))
-                    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-                    yield {**doc, "metadata": {**meta, "dup_cluster_size": int(sizes[i])}}
-
-        def removed(kept_idx: np.ndarray = kept_idx, kept_ids: dict = kept_ids, lang: str = lang,
-                    lang_files: list[Path] = lang_files):
-            for i, doc in enumerate(stage_io.iter_docs(lang_files, lang, Counter())):
-                if kept_idx[i] != i:
-                    yield {**doc, "reason": "near_duplicate", "duplicate_of": kept_ids[int(kept_idx[i])]}
-
-        stage_io.write_language(out, lang, kept(), removed(), config.shard_docs)
-        n_kept = len(kept_ids)
-        clusters = np.bincount(kept_idx[kept_idx >= 0], minlength=n) if n else np.empty(0, dtype=np.int64)
-        info = {
-            "docs_in": n, "kept": n_kept, "removed": {"near_duplicate": n - n_kept, **dict(sorted(bad.items()))},
-            "chars_in": int(sum(lengths)), "clusters_with_duplicates": int((clusters > 1).sum()),
-            "largest_cluster": int(clusters.max()) if n else 0,
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-        stage_io.mark_lang_done(out, lang, info)
+        info = stage_io.lang_done(out, lang)
+        if info is None:
+            info = _dedup_language(out, lang, lang_files, config, hasher, progress)
+            stage_io.mark_lang_done(out, lang, info)
+            log.info("dedup %s: %d → %d documents", lang, info["docs_in"], info["kept"])
         langs[lang] = info
-        log.info("dedup %s: %d → %d documents", lang, n, n_kept)
     stats = _stats(langs, config)
     stage_io.finish_stage(out, stats, cfg)
     _write_report(out, stats)
     return out
+
+
+def _dedup_language(out: Path, lang: str, files: list[Path], config: DedupConfig, hasher: MinHasher,
+                    progress: bool) -> dict:
+    """Cluster one language and write its kept/removed shards; returns its stats."""
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    bad: Counter = Counter()
+    lengths: list[int] = []
+
+    def texts():
+        for doc in tqdm(stage_io.iter_docs(files, lang, bad), desc=f"minhash {lang}", unit=" docs",
+                        disable=not progress, leave=False):
+            lengths.append(len(doc["text"]))
+            yield doc["text"]
+
+    blocks = list(hasher.signatures_of(texts()))
+    n = len(lengths)
+    if n:
+        roots = find_clusters(np.concatenate(blocks), config.minhash)
+        kept_idx, sizes = choose_representatives(roots, np.array(lengths), config.minhash.keep)
+    else:
+        kept_idx = sizes = np.empty(0, dtype=np.int64)
+    kept_ids: dict[int, str] = {}  # filled while writing kept documents, read while writing removed ones
+
+    def kept():
+        for i, doc in enumerate(stage_io.iter_docs(files, lang, Counter())):
+            if kept_idx[i] == i:
+                kept_ids[i] = str(doc.get("id"))
+                meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+                yield {**doc, "metadata": {**meta, "dup_cluster_size": int(sizes[i])}}
+
+    def removed():
+        for i, doc in enumerate(stage_io.iter_docs(files, lang, Counter())):
+            if kept_idx[i] != i:
+                yield {**doc, "reason": "near_duplicate", "duplicate_of": kept_ids[int(kept_idx[i])]}
+
+    stage_io.write_language(out, lang, kept(), removed(), config.shard_docs)
+    clusters = np.bincount(kept_idx, minlength=n) if n else np.empty(0, dtype=np.int64)
+    return {
+        "docs_in": n, "kept": len(kept_ids),
+        "removed": {"near_duplicate": n - len(kept_ids), **dict(sorted(bad.items()))},
+        "chars_in": int(sum(lengths)), "clusters_with_duplicates": int((clusters > 1).sum()),
+        "largest_cluster": int(clusters.max()) if n else 0, "seconds": round(time.perf_counter() - t0, 3),
+    }
 
 
 def _stats(langs: dict[str, dict], config: DedupConfig) -> dict:
