@@ -45,7 +45,9 @@ class CleanConfig:
     lang_score_thresholds: dict[str, float] = field(default_factory=dict)  # per-language override
     lid_max_chars: int = 2000  # LID looks at the first N characters of a document
     quality: QualityThresholds = field(default_factory=QualityThresholds)
-    quality_by_lang: dict[str, dict[str, Any]] = field(default_factory=dict)  # {lang: {threshold: value}}
+    # {lang: {threshold: value}}; a Han or kana character carries a word's worth of text
+    quality_by_lang: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "zho_Hani": {"min_chars": 6}, "jpn_Jpan": {"min_chars": 6}, "kor_Hang": {"min_chars": 8}})
     transliterate_uly: bool = False  # inputs given as uig_Latn=path are converted to the Arabic script
     dedup: bool = True
     dedup_min_line_chars: int = 20  # shorter (normalised) lines are never treated as duplicates
