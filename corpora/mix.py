@@ -94,8 +94,6 @@ def corpus_sizes(inputs: dict[str, list[Path]], unit: str) -> tuple[dict[str, fl
 def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
                overwrite: bool = False, progress: bool = True) -> Path:
     """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run."""
-    from tqdm import tqdm
-
     from xling.config import save_config, to_dict
     from xling.io import write_json_atomic
 
@@ -129,35 +127,39 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
     write_json_atomic(out / "plan.json", plan_json)
     written: dict[str, dict] = {}
     for lang, lp in plan.languages.items():
-        done = stage_io.lang_done(out, lang)
-        if done is not None:
-            written[lang] = done
-            continue
-        docs = list(stage_io.iter_docs(files[lang], lang, Counter()))
-        units = np.array([doc_units(d["text"], config.unit) for d in docs], dtype=np.float64)
-        rng = _lang_rng(config.seed, lang)
-        pairs = select_copies(units, lp.p_sampled * plan.total, rng)
-        pairs = pairs[rng.permutation(len(pairs))]
-
-        def rows(pairs: np.ndarray = pairs, docs: list[dict] = docs, lang: str = lang):
-            for i, r in tqdm(pairs.tolist(), desc=f"mix {lang}", unit=" docs", disable=not progress, leave=False):
-                yield {**docs[i], "repeat": r}
-
-        from xling.io import atomic_path
-
-        with atomic_path(out / lang) as tmp:
-            stage_io.write_shards(tmp, rows(), shard_docs=config.shard_docs)
-        info = {"docs_in": len(docs), "docs_written": len(pairs), "units_written": float(units[pairs[:, 0]].sum()),
-                "broken_input": dict(sorted(bad[lang].items()))}
-        stage_io.mark_lang_done(out, lang, info)
+        info = stage_io.lang_done(out, lang)
+        if info is None:
+            info = _mix_language(out, lang, files[lang], lp.p_sampled * plan.total, config, progress)
+            info["broken_input"] = dict(sorted(bad[lang].items()))
+            stage_io.mark_lang_done(out, lang, info)
+            log.info("mix %s: %d docs → %d written (%.2f× planned)", lang, info["docs_in"], info["docs_written"],
+                     lp.repeats)
         written[lang] = info
-        log.info("mix %s: %d docs → %d written (%.2f× planned)", lang, len(docs), len(pairs), lp.repeats)
     total_written = sum(v["units_written"] for v in written.values()) or 1.0
     stats = {"stage": "mix", "plan": plan_json, "languages": {
         k: v | {"share_written": v["units_written"] / total_written} for k, v in written.items()}}
     stage_io.finish_stage(out, stats, cfg)
     _write_report(out, plan_json, stats)
     return out
+
+
+def _mix_language(out: Path, lang: str, files: list[Path], target: float, config: MixConfig,
+                  progress: bool) -> dict:
+    """Write `out/<lang>/` with `target` units of the language's documents, shuffled; returns its stats."""
+    from tqdm import tqdm
+
+    from xling.io import atomic_path
+
+    docs = list(stage_io.iter_docs(files, lang, Counter()))
+    units = np.array([doc_units(d["text"], config.unit) for d in docs], dtype=np.float64)
+    rng = _lang_rng(config.seed, lang)
+    pairs = select_copies(units, target, rng)
+    pairs = pairs[rng.permutation(len(pairs))]
+    rows = ({**docs[i], "repeat": r} for i, r in tqdm(pairs.tolist(), desc=f"mix {lang}", unit=" docs",
+                                                       disable=not progress, leave=False))
+    with atomic_path(out / lang) as tmp:
+        stage_io.write_shards(tmp, rows, shard_docs=config.shard_docs)
+    return {"docs_in": len(docs), "docs_written": len(pairs), "units_written": float(units[pairs[:, 0]].sum())}
 
 
 def _write_report(out: Path, plan: dict, stats: dict) -> None:
