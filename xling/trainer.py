@@ -415,7 +415,9 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
                 row[f"loss_{name}"] = window[f"loss/{name}"] / window[f"n/{name}"]
                 for k in window:
                     if k.startswith(f"{name}/") and not k.endswith("_loss"):
-                        row[k.replace("/", "_", 1)] = window[k] / window[f"n/{name}"]
+                        sub = k.split("/", 1)[1]
+                        key = sub if sub.startswith(f"{name}_") else f"{name}_{sub}"
+                        row[key] = window[k] / window[f"n/{name}"]
             sampled = plan.sampled_tokens(int(schedule.mono_slot[MicroSchedule.index(step, accum - 1, dist.world - 1,
                                                                                        accum, dist.world)] + 1)
                                           * tc.micro_batch_size)
