@@ -504,11 +504,41 @@ def _batched(items: Iterable[dict], n: int) -> Iterator[list[dict]]:
         yield batch
 
 
+def _decontaminate_language(out: Path, lang: str, files: list[Path], index: EvalIndex, config: DecontamConfig,
+                            progress: bool) -> dict:
+    """Filter one language in a single streaming pass; only removed documents are held in memory."""
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    bad: Counter = Counter()
+    hits: Counter = Counter()
+    removed: list[dict] = []
+    n_in = 0
+
+    def kept():
+        nonlocal n_in
+        docs = tqdm(stage_io.iter_docs(files, lang, bad), desc=f"decontaminate {lang}", unit=" docs",
+                    disable=not progress, leave=False)
+        for batch in _batched(docs, 512):
+            for doc, mask in zip(batch, index.match_masks([d["text"] for d in batch]).tolist(), strict=True):
+                n_in += 1
+                if mask:
+                    hit = index.names_of(mask)
+                    hits.update(hit)
+                    removed.append({**doc, "reason": "contaminated", "contaminated_by": hit})
+                else:
+                    yield doc
+
+    # write_language consumes `kept()` completely before it reads `removed`, which kept() fills.
+    stage_io.write_language(out, lang, kept(), removed, config.shard_docs)
+    return {"docs_in": n_in, "kept": n_in - len(removed),
+            "removed": {"contaminated": len(removed), **dict(sorted(bad.items()))},
+            "hits": dict(sorted(hits.items())), "seconds": round(time.perf_counter() - t0, 3)}
+
+
 def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
                          overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
     """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run."""
-    from tqdm import tqdm
-
     from xling.config import save_config, to_dict
 
     config = config or DecontamConfig()
@@ -522,35 +552,12 @@ def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: Deco
     index_seconds = time.perf_counter() - t0
     langs: dict[str, dict] = {}
     for lang, lang_files in files.items():
-        done = stage_io.lang_done(out, lang)
-        if done is not None:
-            langs[lang] = done
-            continue
-        t1 = time.perf_counter()
-        bad: Counter = Counter()
-        hits: Counter = Counter()
-        n_in = n_removed = 0
-        kept: list[dict] = []
-        removed: list[dict] = []
-        docs = tqdm(stage_io.iter_docs(lang_files, lang, bad), desc=f"decontaminate {lang}", unit=" docs",
-                    disable=not progress, leave=False)
-        for batch in _batched(docs, 512):
-            for doc, mask in zip(batch, index.match_masks([d["text"] for d in batch]).tolist(), strict=True):
-                n_in += 1
-                if mask:
-                    hit = index.names_of(mask)
-                    n_removed += 1
-                    hits.update(hit)
-                    removed.append({**doc, "reason": "contaminated", "contaminated_by": hit})
-                else:
-                    kept.append(doc)
-        stage_io.write_language(out, lang, kept, removed, config.shard_docs)
-        info = {"docs_in": n_in, "kept": n_in - n_removed,
-                "removed": {"contaminated": n_removed, **dict(sorted(bad.items()))},
-                "hits": dict(sorted(hits.items())), "seconds": round(time.perf_counter() - t1, 3)}
-        stage_io.mark_lang_done(out, lang, info)
+        info = stage_io.lang_done(out, lang)
+        if info is None:
+            info = _decontaminate_language(out, lang, lang_files, index, config, progress)
+            stage_io.mark_lang_done(out, lang, info)
+            log.info("decontaminate %s: %d → %d documents", lang, info["docs_in"], info["kept"])
         langs[lang] = info
-        log.info("decontaminate %s: %d → %d documents", lang, n_in, n_in - n_removed)
     hits_total: Counter = Counter()
     for v in langs.values():
         hits_total.update(v["hits"])
