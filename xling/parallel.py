@@ -18,11 +18,9 @@ next pair in a per-epoch permutation. Every random number derives from (seed, dr
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 import re
-import unicodedata
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -220,29 +218,19 @@ def _clean_text(text: str, unescape: bool = False) -> str:
 # ------------------------------------------------------------------------------------- cleaning
 
 
-_UNICODE_SCRIPT_NAMES = {"CYRILLIC": "Cyrl", "ARABIC": "Arab", "LATIN": "Latn", "GREEK": "Grek", "CJK": "Hani",
-                         "HEBREW": "Hebr", "DEVANAGARI": "Deva", "HANGUL": "Hang", "THAI": "Thai"}
-
-
-@functools.lru_cache(maxsize=65536)
-def char_script(ch: str) -> str:
-    """ISO 15924 script of one character from its Unicode name ("Zyyy" when unknown/common)."""
-    try:
-        first = unicodedata.name(ch).split()[0]
-    except ValueError:
-        return "Zyyy"
-    return _UNICODE_SCRIPT_NAMES.get(first, "Zyyy")
-
-
 def script_fraction(text: str, script: str) -> float:
-    """Share of the letters of `text` written in `script` (ISO 15924: Cyrl, Arab, Latn, Hani …);
-    1.0 when there are no letters (digit-only lines are left to the length filters)."""
+    """Share of the letters of `text` written in `script` (ISO 15924: Cyrl, Arab, Latn, Hani …), by
+    the cleaning stage's character tables; 1.0 with no letters (digit-only lines are left to the
+    length filters)."""
+    from corpora.lid import script_counts
+
+    counts = script_counts(text)
+    total = sum(counts.values())
+    if not total:
+        return 1.0
     if script in ("Hans", "Hant"):
         script = "Hani"
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return 1.0
-    return sum(1 for ch in letters if char_script(ch) == script) / len(letters)
+    return counts.get(script, 0) / total
 
 
 def _script_matches(text: str, lang: str, min_fraction: float) -> bool:

@@ -1,0 +1,69 @@
+"""`xling bt train|translate|score`: back-translation commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    bt = subparsers.add_parser("bt", help="back-translation: train a seq2seq model, make pseudo-parallel pairs, score")
+    sub = bt.add_subparsers(dest="bt_command", required=True, metavar="SUBCOMMAND")
+
+    p = sub.add_parser("train", help="train the Marian-style BT model on parallel data")
+    p.add_argument("config", help="YAML BTTrainConfig (e.g. recipes/bt-train-kk-ru.yaml)")
+    p.add_argument("--out", required=True, help="output folder (re-running resumes from OUT/checkpoint)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set steps=100")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("translate", help="translate monolingual text into filtered pseudo-parallel pairs")
+    p.add_argument("config", help="YAML TranslateConfig (e.g. recipes/bt-translate-kk-ru.yaml)")
+    p.add_argument("--out", required=True, help="output folder (pairs.tsv, removed.tsv, progress.json); resumable")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=_translate)
+
+    p = sub.add_parser("score", help="BLEU, chrF and chrF++ of a BT model on a test set")
+    p.add_argument("--model", required=True, help="OUT/model of `xling bt train`")
+    p.add_argument("--test", required=True, help="TSV (src<TAB>tgt), or the source file of an aligned pair with --ref")
+    p.add_argument("--ref", default="", help="reference file aligned with --test (omit for a TSV)")
+    p.add_argument("--tgt-lang", required=True, help="language to translate into, e.g. rus_Cyrl")
+    p.add_argument("--reverse", action="store_true", help="swap the TSV columns (translate column 2 into column 1)")
+    p.add_argument("--limit", type=int, default=0, help="score only the first N pairs")
+    p.add_argument("--beams", type=int, default=4)
+    p.add_argument("--out", default="", help="folder for scores.json and hypotheses.txt")
+    p.set_defaults(func=_score)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from xling.bt.train import BTTrainConfig, train_bt
+    from xling.config import load_config
+
+    cfg = load_config(BTTrainConfig, args.config, args.overrides)
+    model_dir = train_bt(cfg, args.out)
+    scores = json.loads((model_dir.parent / "scores.json").read_text(encoding="utf-8"))
+    print(f"wrote {model_dir} (report: {model_dir.parent / 'report.md'})")
+    for direction, s in scores.items():
+        print(f"  {direction}: BLEU {s['bleu']:.2f}  chrF {s['chrf']:.2f}  chrF++ {s['chrf++']:.2f}  (n={s['n']})")
+    return 0
+
+
+def _translate(args: argparse.Namespace) -> int:
+    from xling.bt.translate import TranslateConfig, run_translate
+    from xling.config import load_config
+
+    cfg = load_config(TranslateConfig, args.config, args.overrides)
+    progress = run_translate(cfg, args.out)
+    print(f"wrote {args.out}/pairs.tsv: {progress['kept']} of {progress['lines_done']} lines kept "
+          f"(removed: {progress['reasons'] or 'none'}); parallel source entry in {args.out}/source.yaml")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from xling.bt.score import load_test_set, score_model
+
+    test = load_test_set(args.test, reverse=args.reverse, tgt=args.ref, limit=args.limit)
+    scores = score_model(args.model, test, args.tgt_lang, out=args.out or None, beams=args.beams)
+    where = f"; wrote {args.out}/scores.json" if args.out else ""
+    print(f"BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  chrF++ {scores['chrf++']:.2f}  (n={scores['n']}){where}")
+    return 0

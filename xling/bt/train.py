@@ -1,0 +1,258 @@
+"""`xling bt train`: train the Marian-style back-translation model on parallel data.
+
+Pairs come from `xling.parallel` (same readers and cleaning as the pretraining parallel stream).
+A held-out slice per language pair (`valid_pairs`) is written to `OUT/valid/<a>-<b>.tsv` and
+never trained on; the final model is scored on it in both directions. Every pair trains both
+directions (`>>tgt<<`-tagged sources). The batch order is a function of (seed, step), so a
+resumed run (from `OUT/checkpoint/`, written atomically every `save_every` steps) sees exactly
+the batches the uninterrupted run would have.
+
+Outputs: `OUT/model/` (MarianMTModel + tokenizer with language tags), `OUT/config.yaml`,
+`OUT/metrics.jsonl`, `OUT/scores.json`, `OUT/report.md` + `OUT/loss.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xling.bt.model import BTModelConfig
+from xling.parallel import ParallelConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BTTrainConfig:
+    tokenizer: str  # the pretraining SentencePiece/HF tokenizer folder (shared vocabulary)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    model: BTModelConfig = field(default_factory=BTModelConfig)
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 5e-4
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    label_smoothing: float = 0.1
+    valid_pairs: int = 200  # per language pair, held out
+    eval_pairs: int = 100  # of those, translated for the final scores (beam search is slow on CPU)
+    eval_beams: int = 4
+    save_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+    threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be ≥ 1")
+        if self.eval_pairs > self.valid_pairs:
+            raise ValueError(f"eval_pairs ({self.eval_pairs}) must be ≤ valid_pairs ({self.valid_pairs})")
+
+
+@dataclass
+class Split:
+    train: list[tuple[str, str, str, str]]  # (src text, tgt text, src lang, tgt lang), both directions
+    valid: dict[str, list[tuple[str, str]]]  # "a-b" → pairs
+
+
+def split_pairs(groups: dict[str, list[tuple[str, str]]], langs: dict[str, tuple[str, str]], valid_pairs: int,
+                seed: int) -> Split:
+    """Hold out `valid_pairs` per language pair (a seeded choice), train on the rest in both directions."""
+    train, valid = [], {}
+    for g, (key, pairs) in enumerate(sorted(groups.items())):
+        a, b = langs[key]
+        perm = np.random.default_rng([seed, 7, g]).permutation(len(pairs))
+        n_valid = min(valid_pairs, len(pairs) // 5)  # never more than a fifth of a small corpus
+        valid[key] = [pairs[i] for i in sorted(perm[:n_valid])]
+        for i in sorted(perm[n_valid:]):
+            s, t = pairs[i]
+            train.append((s, t, a, b))
+            train.append((t, s, b, a))
+    if not train:
+        raise ValueError("no training pairs left after holding out the validation pairs")
+    return Split(train, valid)
+
+
+def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
+    """Example indices of batch `step`: consecutive slices of per-epoch permutations."""
+    out = []
+    for j in range(batch_size):
+        i = step * batch_size + j
+        epoch, pos = divmod(i, n)
+        out.append(int(_epoch_perm(seed, epoch, n)[pos]))
+    return out
+
+
+_PERMS: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def _epoch_perm(seed: int, epoch: int, n: int) -> np.ndarray:
+    key = (seed, epoch, n)
+    if key not in _PERMS:
+        _PERMS.clear()
+        _PERMS[key] = np.random.default_rng([seed, 11, epoch]).permutation(n)
+    return _PERMS[key]
+
+
+def _lr_lambda(cfg: BTTrainConfig):
+    def f(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / max(cfg.warmup_steps, 1)
+        return max(0.0, (cfg.steps - step) / max(cfg.steps - cfg.warmup_steps, 1))
+
+    return f
+
+
+def train_bt(cfg: BTTrainConfig, out: str | Path) -> Path:
+    """Train (or resume) into `out`; returns `out/model`."""
+    import torch
+    from tqdm import tqdm
+
+    from xling.bt.model import build_model, encode_sources, encode_targets, load_tokenizer_with_tags
+    from xling.config import save_config
+    from xling.io import atomic_path, write_json_atomic
+    from xling.parallel import load_parallel, write_tsv_pairs
+    from xling.paths import resolve_data_path
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    data = load_parallel(cfg.parallel)
+    write_json_atomic(out / "parallel_stats.json", data.stats.to_json())
+    split = split_pairs(data.groups, data.langs, cfg.valid_pairs, cfg.seed)
+    for key, pairs in split.valid.items():
+        write_tsv_pairs(out / "valid" / f"{key}.tsv", pairs)
+    langs = sorted({lg for pair in data.langs.values() for lg in pair})
+    tok = load_tokenizer_with_tags(resolve_data_path(cfg.tokenizer), langs)
+    max_len = cfg.model.max_len
+    # Encode once, grouped by target language (the tag depends on it).
+    src_ids: list[list[int]] = [[] for _ in split.train]
+    by_tgt: dict[str, list[int]] = {}
+    for i, ex in enumerate(split.train):
+        by_tgt.setdefault(ex[3], []).append(i)
+    for tgt_lang, idx in by_tgt.items():
+        for i, ids in zip(idx, encode_sources(tok, [split.train[i][0] for i in idx], tgt_lang, max_len), strict=True):
+            src_ids[i] = ids
+    tgt_ids = encode_targets(tok, [ex[1] for ex in split.train], max_len)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, tok)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    step = 0
+    ckpt = out / "checkpoint"
+    if (ckpt / "state.pt").is_file():
+        from safetensors.torch import load_model as load_safetensors
+
+        state = torch.load(ckpt / "state.pt", weights_only=True)
+        load_safetensors(model, str(ckpt / "model.safetensors"))
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        log.info("resumed from %s at step %d", ckpt, step)
+    metrics_path = out / "metrics.jsonl"
+    if step == 0 and metrics_path.exists():
+        metrics_path.unlink()
+    model.train()
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100, label_smoothing=cfg.label_smoothing)
+    pad = tok.pad_token_id
+    bar = tqdm(total=cfg.steps, initial=step, desc="bt train", unit="step")
+    t0, tokens, run_loss = time.time(), 0, []
+    while step < cfg.steps:
+        idx = batch_indices(step, cfg.batch_size, len(split.train), cfg.seed)
+        x = _pad([src_ids[i] for i in idx], pad)
+        y = _pad([tgt_ids[i] for i in idx], -100)
+        logits = model(input_ids=x, attention_mask=(x != pad).long(), labels=y).logits
+        loss = loss_fn(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+        opt.step()
+        sched.step()
+        step += 1
+        tokens += int((x != pad).sum() + (y != -100).sum())
+        run_loss.append(float(loss.detach()))
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            rec = {"step": step, "loss": sum(run_loss) / len(run_loss), "lr": sched.get_last_lr()[0],
+                   "tokens_per_s": tokens / max(time.time() - t0, 1e-9)}
+            with open(metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+            bar.set_postfix(loss=f"{rec['loss']:.3f}")
+            run_loss = []
+        if step % cfg.save_every == 0 and step < cfg.steps:
+            with atomic_path(ckpt) as tmp:
+                tmp.mkdir()
+                from safetensors.torch import save_model as save_safetensors
+
+                # save_model stores tied (shared) embeddings once, which save_file refuses.
+                save_safetensors(model, str(tmp / "model.safetensors"))
+                torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step},
+                           tmp / "state.pt")
+    bar.close()
+    model_dir = out / "model"
+    with atomic_path(model_dir) as tmp:
+        model.save_pretrained(str(tmp))
+        tok.save_pretrained(str(tmp))
+    scores = _score_valid(cfg, out, model_dir, split)
+    _write_report(cfg, out, metrics_path, scores, data.stats.to_json(), len(split.train))
+    return model_dir
+
+
+def _pad(rows: list[list[int]], value: int):
+    import torch
+
+    width = max(len(r) for r in rows)
+    x = torch.full((len(rows), width), value, dtype=torch.long)
+    for i, r in enumerate(rows):
+        x[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+    return x
+
+
+def _score_valid(cfg: BTTrainConfig, out: Path, model_dir: Path, split: Split) -> dict[str, Any]:
+    from xling.bt.score import TestSet, score_model
+    from xling.io import write_json_atomic
+
+    scores: dict[str, Any] = {}
+    for key, pairs in split.valid.items():
+        pairs = pairs[:cfg.eval_pairs]
+        if not pairs:
+            continue
+        a, b = key.split("-")
+        for src_lang, tgt_lang, test in ((a, b, TestSet([s for s, _ in pairs], [t for _, t in pairs])),
+                                         (b, a, TestSet([t for _, t in pairs], [s for s, _ in pairs]))):
+            res = score_model(model_dir, test, tgt_lang, out / "valid_scores" / f"{src_lang}-{tgt_lang}",
+                              beams=cfg.eval_beams)
+            scores[f"{src_lang}-{tgt_lang}"] = {k: res[k] for k in ("bleu", "chrf", "chrf++", "n")}
+    write_json_atomic(out / "scores.json", scores)
+    return scores
+
+
+def _write_report(cfg: BTTrainConfig, out: Path, metrics_path: Path, scores: dict[str, Any],
+                  stats: dict[str, Any], n_train: int) -> None:
+    from xling.io import read_jsonl, write_text_atomic
+    from xling.report import line_chart, markdown_table
+
+    recs = list(read_jsonl(metrics_path)) if metrics_path.is_file() else []
+    if recs:
+        line_chart(out / "loss.png", {"train loss": ([r["step"] for r in recs], [r["loss"] for r in recs])},
+                   "BT model training loss", "step", "label-smoothed cross-entropy")
+    rows = [[k, v["n"], v["bleu"], v["chrf"], v["chrf++"]] for k, v in scores.items()]
+    removed = ", ".join(f"{k} {v}" for k, v in sorted(stats["removed"].items())) or "none"
+    text = (f"# Back-translation model\n\nModel: {cfg.model.size} {cfg.model.shape()} (layers, d_model, heads, ffn); "
+            f"{cfg.steps} steps × {cfg.batch_size} examples; {n_train} training examples (both directions).\n\n"
+            f"Parallel data: {stats['read']} pairs read, {stats['kept']} kept (removed: {removed}).\n\n"
+            f"## Held-out scores (sacrebleu, beam {cfg.eval_beams})\n\n"
+            + markdown_table(["direction", "n", "BLEU", "chrF", "chrF++"], rows) + "\n\n"
+            + (f"Final training loss {recs[-1]['loss']:.3f}; {recs[-1]['tokens_per_s']:.0f} tokens/s.\n\n"
+               "![loss](loss.png)\n" if recs else ""))
+    write_text_atomic(out / "report.md", text)
+

@@ -1,0 +1,223 @@
+"""Turn monolingual text into filtered pseudo-parallel pairs with a trained BT model.
+
+Output folder:
+- `pairs.tsv`: `original<TAB>translation`, one kept pair per line — `xling.parallel` reads it as
+  a TSV source (`source.yaml` next to it is the ready-made `parallel.sources` entry);
+- `removed.tsv`: `reason<TAB>original<TAB>translation` for every dropped line;
+- `progress.json`: input lines done, byte sizes of both TSVs, counts per reason.
+
+Resuming: lines are processed in chunks; a chunk's rows are appended and flushed to disk, then
+`progress.json` is replaced atomically. A restarted run truncates both TSVs to the sizes in
+`progress.json` (dropping a chunk whose marker never got written) and skips the lines it
+records, so nothing is redone or duplicated.
+
+Filters, in order (each drop counted under its reason): `empty_output`, `length_ratio` (characters,
+longer/shorter), `wrong_language` (the output's script must be the target language's, and with a
+LID backend the identified language must match), `roundtrip_chrf` (translate back, chrF against
+the original below `min_roundtrip_chrf`; 0 disables it, halving the cost).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xling.io import open_text, read_jsonl, write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TranslateConfig:
+    model: str  # OUT/model of `xling bt train`
+    inputs: list[str] = field(default_factory=list)  # text files (a sentence per line) or .jsonl(.gz) with "text"
+    src_lang: str = "kaz_Cyrl"
+    tgt_lang: str = "rus_Cyrl"
+    beams: int = 4
+    batch_size: int = 32
+    chunk_lines: int = 256
+    max_lines: int = 0  # 0: all input lines
+    min_chars: int = 3
+    max_chars: int = 400
+    max_length_ratio: float = 3.0
+    lid: Literal["fasttext", "langid", "script"] = "fasttext"
+    min_script_fraction: float = 0.5
+    min_roundtrip_chrf: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.beams < 1 or self.batch_size < 1 or self.chunk_lines < 1:
+            raise ValueError("beams, batch_size and chunk_lines must be ≥ 1")
+        if self.max_length_ratio < 1:
+            raise ValueError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
+
+
+def iter_input_lines(inputs: list[str], min_chars: int, max_chars: int) -> Iterator[str]:
+    """Non-empty input sentences in a fixed order (the order resuming counts on)."""
+    from xling.paths import resolve_data_path
+
+    for spec in inputs:
+        path = resolve_data_path(spec)
+        if not path.is_file():
+            raise FileNotFoundError(f"translate input {path} does not exist")
+        if ".jsonl" in path.name:
+            texts: Iterator[str] = (str(d.get("text", "")) for d in read_jsonl(path))
+        else:
+            texts = _text_lines(path)
+        for text in texts:
+            text = " ".join(text.split())
+            if min_chars <= len(text) <= max_chars:
+                yield text
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    with open_text(path) as f:
+        yield from f
+
+
+def translate_texts(model: Any, tokenizer: Any, texts: list[str], tgt_lang: str, beams: int = 4,
+                    batch_size: int = 32, max_new_tokens: int = 0) -> list[str]:
+    """Batched beam search; batches are formed from length-sorted inputs (less padding), and the
+    outputs come back in input order."""
+    import torch
+
+    from xling.bt.model import encode_sources
+
+    if not texts:
+        return []
+    max_len = int(model.config.max_position_embeddings) - 2
+    ids = encode_sources(tokenizer, texts, tgt_lang, max_len)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out: list[str] = [""] * len(ids)
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(len(ids[i]) for i in idx)
+            x = torch.full((len(idx), width), tokenizer.pad_token_id, dtype=torch.long)
+            for r, i in enumerate(idx):
+                x[r, :len(ids[i])] = torch.tensor(ids[i])
+            new = max_new_tokens or min(max_len, int(width * 2) + 10)
+            gen = model.generate(input_ids=x, attention_mask=(x != tokenizer.pad_token_id).long(), num_beams=beams,
+                                 max_new_tokens=new, early_stopping=True)
+            for r, text in enumerate(tokenizer.batch_decode(gen, skip_special_tokens=True)):
+                out[idx[r]] = " ".join(text.split())
+    return out
+
+
+class OutputLanguageCheck:
+    """Is a translation in the target language? Script always; LID language too unless `lid: script`."""
+
+    def __init__(self, tgt_lang: str, lid: str, min_script_fraction: float) -> None:
+        self.tgt_lang, self.min_script_fraction = tgt_lang, min_script_fraction
+        self.identifier = None
+        if lid != "script":
+            from corpora.lid import LanguageIdentifier
+
+            self.identifier = LanguageIdentifier(backend=lid)
+
+    def __call__(self, text: str) -> bool:
+        from xling.parallel import script_fraction
+
+        if script_fraction(text, self.tgt_lang.split("_", 1)[1]) < self.min_script_fraction:
+            return False
+        return self.identifier is None or self.identifier.identify(text).lang == self.tgt_lang
+
+
+def filter_pairs(originals: list[str], translations: list[str], cfg: TranslateConfig, lang_ok: OutputLanguageCheck,
+                 back: list[str] | None) -> list[str | None]:
+    """Per pair: None when kept, else the drop reason."""
+    from xling.bt.score import sentence_chrf
+
+    reasons: list[str | None] = []
+    for i, (s, t) in enumerate(zip(originals, translations, strict=True)):
+        if not t:
+            reasons.append("empty_output")
+        elif max(len(s), len(t)) > cfg.max_length_ratio * min(len(s), len(t)):
+            reasons.append("length_ratio")
+        elif not lang_ok(t):
+            reasons.append("wrong_language")
+        elif back is not None and sentence_chrf(back[i], s) < cfg.min_roundtrip_chrf:
+            reasons.append("roundtrip_chrf")
+        else:
+            reasons.append(None)
+    return reasons
+
+
+def _tsv(*cols: str) -> str:
+    return "\t".join(" ".join(c.split()) for c in cols) + "\n"
+
+
+def run_translate(cfg: TranslateConfig, out: str | Path) -> dict[str, Any]:
+    """Translate `cfg.inputs` into `out` (resumable); returns the final progress record."""
+    from tqdm import tqdm
+
+    from xling.bt.model import load_model
+    from xling.config import save_config
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs_path, removed_path, progress_path = out / "pairs.tsv", out / "removed.tsv", out / "progress.json"
+    progress: dict[str, Any] = {"lines_done": 0, "pairs_bytes": 0, "removed_bytes": 0, "kept": 0, "reasons": {},
+                                "finished": False}
+    if progress_path.is_file():
+        import json
+
+        progress = json.loads(progress_path.read_text(encoding="utf-8"))
+        log.info("resuming after %d input lines", progress["lines_done"])
+    for path, key in ((pairs_path, "pairs_bytes"), (removed_path, "removed_bytes")):
+        with open(path, "ab") as f:  # creates it; drops bytes of a chunk whose marker was never written
+            f.truncate(progress[key])
+    save_config(cfg, out / "config.yaml")
+    write_text_atomic(out / "source.yaml", f"# parallel.sources entry for these pseudo-parallel pairs\n"
+                      f"- {{src: {pairs_path}, src_lang: {cfg.src_lang}, tgt_lang: {cfg.tgt_lang}, format: tsv}}\n")
+    if progress.get("finished") and progress.get("max_lines") == cfg.max_lines:
+        log.info("already finished: %s", progress_path)
+        return progress
+
+    model, tok = load_model(cfg.model)
+    lang_ok = OutputLanguageCheck(cfg.tgt_lang, cfg.lid, cfg.min_script_fraction)
+    reasons = Counter(progress["reasons"])
+    lines = iter_input_lines(cfg.inputs, cfg.min_chars, cfg.max_chars)
+    for _ in range(progress["lines_done"]):
+        next(lines, None)
+    done = progress["lines_done"]
+    bar = tqdm(desc=f"bt translate {cfg.src_lang}→{cfg.tgt_lang}", unit="line", initial=done,
+               total=cfg.max_lines or None)
+    while not cfg.max_lines or done < cfg.max_lines:
+        want = cfg.chunk_lines if not cfg.max_lines else min(cfg.chunk_lines, cfg.max_lines - done)
+        chunk = [t for _, t in zip(range(want), lines, strict=False)]
+        if not chunk:
+            break
+        hyps = translate_texts(model, tok, chunk, cfg.tgt_lang, cfg.beams, cfg.batch_size)
+        back = None
+        if cfg.min_roundtrip_chrf > 0:
+            back = translate_texts(model, tok, hyps, cfg.src_lang, cfg.beams, cfg.batch_size)
+        verdicts = filter_pairs(chunk, hyps, cfg, lang_ok, back)
+        kept_rows = "".join(_tsv(s, t) for s, t, r in zip(chunk, hyps, verdicts, strict=True) if r is None)
+        removed_rows = "".join(_tsv(r, s, t) for s, t, r in zip(chunk, hyps, verdicts, strict=True) if r is not None)
+        progress["pairs_bytes"] = _append_durably(pairs_path, kept_rows)
+        progress["removed_bytes"] = _append_durably(removed_path, removed_rows)
+        reasons.update(r for r in verdicts if r is not None)
+        done += len(chunk)
+        progress.update(lines_done=done, kept=progress["kept"] + sum(r is None for r in verdicts),
+                        reasons=dict(reasons))
+        write_json_atomic(progress_path, progress)
+        bar.update(len(chunk))
+    bar.close()
+    progress.update(finished=True, max_lines=cfg.max_lines)
+    write_json_atomic(progress_path, progress)
+    return progress
+
+
+def _append_durably(path: Path, text: str) -> int:
+    """Append and fsync; returns the new size (what progress.json records)."""
+    with open(path, "ab") as f:
+        f.write(text.encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+        return f.tell()
