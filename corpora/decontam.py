@@ -408,7 +408,16 @@ class DecontamConfig:
             EVAL_SETS.get(name)  # unknown names fail now, with a suggestion
 
     def sources(self) -> dict[str, list[Path]]:
-        out = discover_eval_sets(self.data_root, self.sets) if self.auto else {}
+        from xling.paths import DataRootError
+
+        out: dict[str, list[Path]] = {}
+        if self.auto:
+            try:
+                out = discover_eval_sets(self.data_root, self.sets)
+            except DataRootError:
+                if self.data_root is not None or not self.against:
+                    raise
+                log.warning("no data root: decontaminating against the --against files only")
         for name, files in against_sources(self.against).items():
             out.setdefault(name, [])
             out[name] = sorted(set(out[name]) | set(files))

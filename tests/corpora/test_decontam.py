@@ -224,3 +224,13 @@ def test_default_sets_on_real_corpus(planted, tmp_path):
     assert len(stats["eval_sets"]) >= 12
     assert stats["eval_sets"]["ud"]["docs_hit"] > 0
     assert stats["languages"]["uig_Arab"]["hits"]["ud"] > 0
+
+
+def test_without_data_root_uses_against_only(tmp_path, monkeypatch):
+    from xling.paths import DataRootError
+
+    monkeypatch.setenv("XLING_DATA", str(tmp_path / "missing"))
+    ev = _write(tmp_path / "mine.txt", ["Бұл менің кітабым емес."])
+    assert DecontamConfig(against=[str(ev)]).sources() == {"mine.txt": [ev]}
+    with pytest.raises(DataRootError):
+        DecontamConfig().sources()
