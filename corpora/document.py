@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from string import Template
 from typing import IO
@@ -91,10 +92,12 @@ class AtomicJsonlWriter(PipelineStep):
         self.filename = filename
         self.count_kept = count_kept
         self._files: dict[str, tuple[IO[bytes], gzip.GzipFile, Path, Path]] = {}
+        self._buffers: dict[str, list[bytes]] = {}
+        self._counts: Counter = Counter()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_files"] = {}
+        state["_files"], state["_buffers"], state["_counts"] = {}, {}, Counter()
         return state
 
     def _handle(self, name: str) -> gzip.GzipFile:
@@ -105,18 +108,37 @@ class AtomicJsonlWriter(PipelineStep):
             raw = open(tmp, "wb")  # noqa: SIM115 - stays open across write() calls until close()
             gz = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="")
             self._files[name] = (raw, gz, tmp, final)
+            self._buffers[name] = []
         return self._files[name][1]
+
+    def _flush(self, name: str) -> None:
+        # one compress call per batch of rows: per-row GzipFile.write calls dominate otherwise
+        if self._buffers.get(name):
+            self._handle(name).write(b"".join(self._buffers[name]))
+            self._buffers[name] = []
 
     def write(self, doc: Document, rank: int = 0) -> None:
         name = Template(self.filename).substitute({**doc.metadata, "rank": f"{rank:05d}"})
         row = doc_to_row(doc)
-        self._handle(name).write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+        self._handle(name)
+        buf = self._buffers[name]
+        buf.append((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+        if len(buf) >= 1000:
+            self._flush(name)
         if self.count_kept:
-            self.stat_update(f"kept_docs/{row['lang']}")
-            self.stat_update(f"kept_chars/{row['lang']}", value=len(doc.text))
-            self.stat_update(f"kept_chars_in/{row['lang']}", value=doc.metadata.get("chars_in", len(doc.text)))
+            lang = row["lang"]
+            self._counts[f"kept_docs/{lang}"] += 1
+            self._counts[f"kept_chars/{lang}"] += len(doc.text)
+            self._counts[f"kept_chars_in/{lang}"] += doc.metadata.get("chars_in", len(doc.text))
 
     def close(self, success: bool = True) -> None:
+        if success:
+            for name in list(self._files):
+                self._flush(name)
+        for label, value in sorted(self._counts.items()):
+            self.stat_update(label, value=value)
+        self._counts = Counter()
+        self._buffers = {}
         for raw, gz, tmp, final in self._files.values():
             gz.close()
             raw.flush()

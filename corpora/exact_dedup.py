@@ -25,6 +25,7 @@ import re
 import struct
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 from datatrove.data import Document, DocumentsPipeline
@@ -37,10 +38,15 @@ _SPACES_RE = re.compile(r"\s+")
 _HEADER = struct.Struct("<QI")
 
 
+@lru_cache(maxsize=1)
+def _punct_table() -> dict[int, None]:
+    """str.translate table deleting punctuation and symbols (Unicode categories P* and S*) in the BMP."""
+    return {cp: None for cp in range(0x10000) if unicodedata.category(chr(cp))[0] in "PS"}
+
+
 def normalize_for_dedup(line: str) -> str:
     """CCNet's line normalisation: case, digits and punctuation do not make a line new."""
-    line = _DIGITS_RE.sub("0", line.lower())
-    line = "".join(c for c in line if not unicodedata.category(c).startswith(("P", "S")))
+    line = _DIGITS_RE.sub("0", line.lower()).translate(_punct_table())
     return _SPACES_RE.sub(" ", line).strip()
 
 

@@ -109,11 +109,10 @@ def is_boilerplate_line(line: str) -> bool:
     parts = [p for p in _MENU_SEP_RE.split(s) if p.strip()]
     if len(parts) >= 3 and sum(len(p.split()) for p in parts) / len(parts) <= 3.0:
         return True  # "Home | News | Contacts", "Негізгі бет » Баспасөз қызметі » Жаңалықтар"
-    letters = [c for c in s if c.isalpha()]
     # An all-capitals run of words without sentence punctuation is a menu bar
     # ("ЖАҢАЛЫҚТАР БАСПАСӨЗ МӘЛІМЕТІ СӨЙЛЕГЕН СӨЗДЕРІ ФОТО ВИДЕО").
-    return (len(words) >= 3 and len(letters) >= 10 and all(c.isupper() for c in letters)
-            and not s.endswith(_END_PUNCT))
+    return (len(words) >= 3 and s.isupper() and not s.endswith(_END_PUNCT)
+            and sum(1 for c in s if c.isalpha()) >= 10)
 
 
 # --- the quality filter -----------------------------------------------------------------------
@@ -196,7 +195,7 @@ class QualityFilter(XlingFilter):
         if script not in UNSEGMENTED_SCRIPTS and len(words) < t.min_words:
             return self.drop(doc, "too_few_words")
         letters = sum(script_counts(text).values())
-        non_space = sum(1 for c in text if not c.isspace()) or 1
+        non_space = len("".join(words)) or 1
         if letters / non_space < t.min_letter_ratio:
             return self.drop(doc, "too_few_letters")
         share = doc.metadata.get("script_share")

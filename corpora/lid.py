@@ -374,6 +374,8 @@ class IdentifyLanguage(PipelineStep):
         return self._lid
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        # counted locally and added to the stats once: datatrove's per-update bookkeeping is costly
+        counts: Counter = Counter()
         for doc in data or ():
             with self.track_time():
                 res = self.lid.identify(doc.text)
@@ -382,12 +384,14 @@ class IdentifyLanguage(PipelineStep):
             doc.metadata["script_share"] = res.script_share
             # the clean report's "in" columns: everything that reached language identification
             doc.metadata["chars_in"] = len(doc.text)
-            self.stat_update(f"in_docs/{res.lang}")
-            self.stat_update(f"in_chars/{res.lang}", value=len(doc.text))
+            counts[f"in_docs/{res.lang}"] += 1
+            counts[f"in_chars/{res.lang}"] += len(doc.text)
             if res.model_lang and res.lang.split("_")[0] != to_iso3(res.model_lang):
                 doc.metadata["lid_model_lang"] = res.model_lang
-                self.stat_update("lid_relabelled_by_orthography")
+                counts["lid_relabelled_by_orthography"] += 1
             yield doc
+        for label, value in sorted(counts.items()):
+            self.stat_update(label, value=value)
 
 
 class LanguageFilter(XlingFilter):

@@ -200,6 +200,7 @@ class Normalize(PipelineStep):
         self.transliterate_uly = transliterate_uly
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        total: Counter = Counter()  # added to the stats once at the end (per-update stats are costly)
         for doc in data or ():
             with self.track_time():
                 counts: Counter = Counter()
@@ -212,8 +213,9 @@ class Normalize(PipelineStep):
                 fixes = {k: v for k, v in sorted(counts.items()) if v}
                 if fixes:
                     doc.metadata["norm"] = fixes
-                    for k, v in fixes.items():
-                        self.stat_update(f"norm_{k}", value=v)
-                    self.stat_update("normalized_docs_changed")
-            self.stat_update("normalized_docs")
+                    total.update({f"norm_{k}": v for k, v in fixes.items()})
+                    total["normalized_docs_changed"] += 1
+            total["normalized_docs"] += 1
             yield doc
+        for label, value in sorted(total.items()):
+            self.stat_update(label, value=value)
