@@ -256,6 +256,8 @@ def add_cli(subparsers) -> None:
                         "LANG=path declares a file's language, e.g. uig_Latn=transcripts.txt")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--lid", default=None, help="LID backend: fasttext (default) or langid")
+    p.add_argument("--lid-languages", nargs="+", default=None, metavar="LANG",
+                   help="restrict the LID model to these languages (e.g. kaz uig rus eng; faster with langid)")
     p.add_argument("--workers", type=int, default=None, help="parallel worker processes (default 1)")
     p.add_argument("--tasks", type=int, default=None, help="number of tasks (default: one per input file, ≤64)")
     p.add_argument("--format", default=None, help="input format instead of auto-detection: "
@@ -279,7 +281,7 @@ def config_from_args(args: argparse.Namespace) -> CleanConfig:
     from xling.config import load_config, load_yaml_dict, merge
 
     base: dict[str, Any] = {"inputs": list(args.inputs), "out": args.out}
-    for key, value in (("lid", args.lid), ("workers", args.workers), ("tasks", args.tasks),
+    for key, value in (("lid", args.lid), ("lid_languages", args.lid_languages), ("workers", args.workers), ("tasks", args.tasks),
                        ("format", args.format), ("languages", args.languages),
                        ("min_lang_score", args.min_lang_score), ("transliterate_uly", args.transliterate_uly),
                        ("decontaminate_against", args.decontaminate_against), ("limit", args.limit)):
