@@ -4,7 +4,8 @@ Each stage writes its own folder under OUT (`clean/`, `dedup/`, `decontam/`, `mi
 skipped when it already finished: `DONE.json` for dedup/decontaminate/mix, `stats.json` +
 `report.md` for clean (both written after all its tasks completed). A finished stage recorded
 with a different config is an error, never silently reused. A stage that did not finish
-resumes from its own markers, so a killed build loses at most the language it was working on.
+resumes from its own markers, so a killed build loses at most the language it was working on;
+once a stage has run, every later stage starts over on its new output.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
     save_config(recipe, out / "recipe.yaml")
     current = _resolve_specs(recipe.inputs) if recipe.inputs else []
     ran: dict[str, str] = {}
+    upstream_ran = False  # a stage whose input was (re)written this run starts over instead of resuming
     for stage in recipe.stages:
         folder = out / STAGE_DIRS[stage]
         if stage == "clean":
@@ -125,12 +127,13 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
                 ran[stage] = "ran"
         else:
             config = {"dedup": recipe.dedup, "decontaminate": recipe.decontaminate, "mix": recipe.mix}[stage]
-            if _stage_finished(folder, config):
+            if not upstream_ran and _stage_finished(folder, config):
                 ran[stage] = "skipped (finished)"
             else:
                 fn = {"dedup": dedup_corpus, "decontaminate": decontaminate_corpus, "mix": mix_corpus}[stage]
-                fn(current, folder, config, progress=progress)
+                fn(current, folder, config, overwrite=upstream_ran, progress=progress)
                 ran[stage] = "ran"
+        upstream_ran = ran[stage] == "ran"
         log.info("build %s: %s %s", recipe.name, stage, ran[stage])
         current = [str(folder)]
     _write_report(out, recipe, ran)

@@ -135,7 +135,9 @@ def stage_done(out: str | os.PathLike) -> dict | None:
 
 def prepare_out(out: Path, config: dict[str, Any], inputs: dict[str, list[Path]], overwrite: bool) -> None:
     """Start or resume a stage in `out`; refuse to mix outputs of different configs or inputs."""
-    meta = {"config": config, "inputs": {k: [str(f) for f in v] for k, v in inputs.items()}}
+    # Inputs are fingerprinted (size, mtime): resuming over re-written inputs would mix two corpora.
+    meta = {"config": config, "inputs": {k: [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in v]
+                                         for k, v in inputs.items()}}
     run_file = out / ".run.json"
     if out.exists() and overwrite:
         shutil.rmtree(out)

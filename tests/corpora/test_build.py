@@ -99,6 +99,12 @@ def test_build_skips_finished_stages_and_resumes(corpus, tmp_path):
     assert (out / "report.md").read_text().count("skipped (finished)") == 2
     assert (out / "mix" / "uig_Arab" / "00000.jsonl.gz").read_bytes() == mix_bytes
 
+    # Once a stage runs again, the later ones start over on its output instead of being skipped.
+    (out / "dedup" / "DONE.json").unlink()
+    build_corpus(_recipe(corpus), out, progress=False)
+    assert (out / "report.md").read_text().count("| ran |") == 3
+    assert (out / "mix" / "uig_Arab" / "00000.jsonl.gz").read_bytes() == mix_bytes
+
     with pytest.raises(ValueError, match="another config"):
         build_corpus(_recipe(corpus, alpha=0.7), out, progress=False)
 
