@@ -144,3 +144,16 @@ def test_dedup_cli(small_corpus, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "uig_Arab" in out and str(tmp_path / "o") in out
     assert "ngram: 4" in (tmp_path / "o" / "config.yaml").read_text()
+
+
+def test_refuses_to_resume_over_changed_inputs(small_corpus, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(small_corpus, corpus)
+    out = dedup_corpus([corpus], tmp_path / "o", progress=False)
+    shard = corpus / "kept" / "kaz_Cyrl" / "00000.jsonl.gz"
+    rows = list(read_jsonl(shard))[:-5]
+    write_jsonl_atomic(shard, rows)  # the cleaned corpus was rewritten
+    with pytest.raises(ValueError, match="other config or inputs"):
+        dedup_corpus([corpus], out, progress=False)
+    dedup_corpus([corpus], out, progress=False, overwrite=True)
+    assert json.loads((out / "stats.json").read_text())["languages"]["kaz_Cyrl"]["docs_in"] == len(rows)
