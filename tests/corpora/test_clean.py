@@ -134,6 +134,9 @@ def test_resume_after_crash_loses_and_duplicates_nothing(inputs, reference, tmp_
     run_clean(config(inputs, out))  # the same command again
     assert output_files(out) == output_files(reference)
     assert not stale.exists()
+    # statistics of tasks finished before the crash are neither lost nor counted twice
+    stats, ref = (json.loads((d / "stats.json").read_text()) for d in (out, reference))
+    assert stats["languages"] == ref["languages"] and stats["broken_input"] == ref["broken_input"]
 
 
 def test_workers_give_the_same_output(inputs, reference, tmp_path):
