@@ -445,11 +445,11 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
                   f"resume from {ckpt_root}")
         return out
     final = out / "final"
-    if dist.main and (start < tc.max_steps or not (final / "config.json").is_file()):
-        write_final(model, tokenizer, tok_dir, final, fsdp)
-        write_report(out)
-    elif fsdp:
-        write_final(model, tokenizer, tok_dir, final, fsdp)
+    if start < tc.max_steps or not (final / "config.json").is_file():
+        full_state = _fsdp_model_state(model) if fsdp else None  # a collective: every rank takes part
+        if dist.main:
+            write_final(model, tokenizer, tok_dir, final, full_state)
+            write_report(out)
     dist.barrier()
     if dist.main:
         print(f"wrote {final} (AutoModelForMaskedLM/AutoTokenizer), {out / 'metrics.jsonl'}, {out / 'report.md'}")
@@ -518,7 +518,7 @@ def _save(out: Path, root: Path, step: int, model: torch.nn.Module, optimizer: t
                  "parallel": parallel}
         meta = {**expect, "tokens_seen": tokens_seen, "world_size": dist.world,
                 "global_batch_size": tc.global_batch_size, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        target = model if model_state is None else _CpuModelView(model, model_state)
+        target = model if model_state is None else _full_cpu_model(model, model_state)
         save_checkpoint(root, step, target, state, meta, keep_last=tc.keep_last)
     dist.barrier()
 
@@ -560,6 +560,12 @@ def _shard_fsdp(model: torch.nn.Module) -> Any:
     return model.xling_loss
 
 
+def _fsdp_model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
 def _fsdp_full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
 
@@ -567,34 +573,25 @@ def _fsdp_full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -
     return get_state_dict(model, optimizer, options=opts)
 
 
-class _CpuModelView(torch.nn.Module):
-    """Wraps a full (gathered) state dict so `safetensors.save_model` writes it like the model."""
+def _full_cpu_model(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A plain CPU copy of a sharded model from its gathered full state dict (rank 0, for saving)."""
+    from transformers import XLMRobertaForMaskedLM
 
-    def __init__(self, model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-        super().__init__()
-        self._state = state
-
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        return self._state
+    copy = XLMRobertaForMaskedLM(model.config)
+    copy.load_state_dict(state, strict=False)
+    copy.tie_weights()
+    return copy
 
 
-def write_final(model: torch.nn.Module, tokenizer: Any, tok_dir: Path, final: Path, fsdp: bool = False) -> Path:
-    """`final/`: model + tokenizer that load offline with AutoModelForMaskedLM / AutoTokenizer."""
+def write_final(model: torch.nn.Module, tokenizer: Any, tok_dir: Path, final: Path,
+                full_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """`final/`: model + tokenizer that load offline with AutoModelForMaskedLM / AutoTokenizer.
+    `full_state`: the gathered weights of an FSDP-sharded model."""
     from xling.io import atomic_path
 
-    state = None
-    if fsdp:
-        state, _ = _fsdp_full_state(model, torch.optim.SGD([torch.zeros(1, requires_grad=True)]))
-        if torch.distributed.get_rank() != 0:
-            return final
+    state = full_state
     with atomic_path(final) as tmp:
-        target = model
-        if state is not None:
-            from transformers import XLMRobertaForMaskedLM
-
-            with torch.device("meta"):
-                target = XLMRobertaForMaskedLM(model.config)
-            target.load_state_dict(state, assign=True)
+        target = model if state is None else _full_cpu_model(model, state)
         target.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         spm = Path(tok_dir) / "sentencepiece.bpe.model"
