@@ -35,7 +35,10 @@ UNITS = ("chars", "docs", "tokens")
 @dataclass
 class MixConfig:
     alpha: float = 0.3
-    unit: Literal["chars", "docs", "tokens"] = "chars"  # tokens = whitespace-separated words
+    unit: Literal["chars", "docs", "tokens"] = "chars"
+    # For unit=tokens: a SentencePiece `.model` file or a Hugging Face tokenizer folder; without
+    # one, tokens are whitespace-separated words.
+    tokenizer: str | None = None
     total: float | None = None  # units to draw in all (default: the corpus size)
     max_repeats: float | None = None  # cap on passes over any one language (capped mass is redistributed)
     seed: int = 0
@@ -51,16 +54,48 @@ class MixConfig:
             raise ValueError(f"alpha must be within [0, 1], got {self.alpha}")
         if self.unit not in UNITS:
             raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        if self.tokenizer and self.unit != "tokens":
+            raise ValueError(f"tokenizer is only used with unit=tokens (unit is {self.unit!r})")
         if self.schedule is not None:
             AlphaSchedule([tuple(p) for p in self.schedule], anneal=self.anneal)
 
 
 def doc_units(text: str, unit: str) -> int:
+    """Size of one document in `unit` (tokens = whitespace words; see `UnitCounter` for subwords)."""
     if unit == "chars":
         return len(text)
     if unit == "tokens":
         return len(text.split())
     return 1
+
+
+class UnitCounter:
+    """Sizes of batches of documents in the configured unit (subword tokens with a tokenizer)."""
+
+    def __init__(self, unit: str, tokenizer: str | None = None) -> None:
+        self.unit = unit
+        self._encode = None
+        if tokenizer and unit == "tokens":
+            from xling.paths import resolve_data_path
+
+            path = resolve_data_path(tokenizer)
+            if path.is_file():
+                import sentencepiece as spm
+
+                sp = spm.SentencePieceProcessor(model_file=str(path))
+                self._encode = lambda texts: [len(ids) for ids in sp.encode(texts)]
+            elif path.is_dir():
+                from transformers import AutoTokenizer
+
+                tok = AutoTokenizer.from_pretrained(str(path))
+                self._encode = lambda texts: [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+            else:
+                raise FileNotFoundError(f"tokenizer: {path} is neither a SentencePiece model file nor a folder")
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if self._encode is not None:
+            return np.array(self._encode(texts), dtype=np.float64)
+        return np.array([doc_units(t, self.unit) for t in texts], dtype=np.float64)
 
 
 def _lang_rng(seed: int, lang: str) -> np.random.Generator:
@@ -81,13 +116,22 @@ def select_copies(units: np.ndarray, target: float, rng: np.random.Generator) ->
     return np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64)
 
 
-def corpus_sizes(inputs: dict[str, list[Path]], unit: str) -> tuple[dict[str, float], dict[str, Counter]]:
+def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter
+                 ) -> tuple[dict[str, float], dict[str, Counter]]:
     """Units per language (and broken-input counts) from a first streaming pass."""
+    count = unit if isinstance(unit, UnitCounter) else UnitCounter(unit)
     sizes: dict[str, float] = {}
     bad: dict[str, Counter] = {}
     for lang, files in inputs.items():
         bad[lang] = Counter()
-        sizes[lang] = float(sum(doc_units(d["text"], unit) for d in stage_io.iter_docs(files, lang, bad[lang])))
+        total = 0.0
+        batch: list[str] = []
+        for d in stage_io.iter_docs(files, lang, bad[lang]):
+            batch.append(d["text"])
+            if len(batch) == 1024:
+                total += float(count(batch).sum())
+                batch = []
+        sizes[lang] = total + (float(count(batch).sum()) if batch else 0.0)
     return sizes, bad
 
 
@@ -109,7 +153,8 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
     cfg = to_dict(config)
     stage_io.prepare_out(out, cfg, files, overwrite)
     save_config(config, out / "config.yaml")
-    sizes, bad = corpus_sizes(files, config.unit)
+    counter = UnitCounter(config.unit, config.tokenizer)
+    sizes, bad = corpus_sizes(files, counter)
     empty = [k for k, v in sizes.items() if not v]
     if empty:
         raise ValueError(f"languages with no usable documents in {', '.join(map(str, inputs))}: {', '.join(empty)}")
@@ -129,7 +174,7 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
     for lang, lp in plan.languages.items():
         info = stage_io.lang_done(out, lang)
         if info is None:
-            info = _mix_language(out, lang, files[lang], lp.p_sampled * plan.total, config, progress)
+            info = _mix_language(out, lang, files[lang], lp.p_sampled * plan.total, config, counter, progress)
             info["broken_input"] = dict(sorted(bad[lang].items()))
             stage_io.mark_lang_done(out, lang, info)
             log.info("mix %s: %d docs → %d written (%.2f× planned)", lang, info["docs_in"], info["docs_written"],
@@ -144,14 +189,14 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
 
 
 def _mix_language(out: Path, lang: str, files: list[Path], target: float, config: MixConfig,
-                  progress: bool) -> dict:
+                  counter: UnitCounter, progress: bool) -> dict:
     """Write `out/<lang>/` with `target` units of the language's documents, shuffled; returns its stats."""
     from tqdm import tqdm
 
     from xling.io import atomic_path
 
     docs = list(stage_io.iter_docs(files, lang, Counter()))
-    units = np.array([doc_units(d["text"], config.unit) for d in docs], dtype=np.float64)
+    units = counter([d["text"] for d in docs]) if docs else np.empty(0)
     rng = _lang_rng(config.seed, lang)
     pairs = select_copies(units, target, rng)
     pairs = pairs[rng.permutation(len(pairs))]
@@ -208,6 +253,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder MIX")
     p.add_argument("--alpha", type=float, help="temperature exponent α (default 0.3)")
     p.add_argument("--unit", choices=UNITS, help="size unit (default chars)")
+    p.add_argument("--tokenizer", help="with --unit tokens: SentencePiece .model or HF tokenizer folder")
     p.add_argument("--total", type=float, help="units to draw in all (default: corpus size)")
     p.add_argument("--max-repeats", type=float, help="cap on passes over one language's data")
     p.add_argument("--seed", type=int, help="sampling seed (default 0)")
@@ -225,7 +271,7 @@ def _run(args: argparse.Namespace) -> int:
 
     sets = list(args.overrides)
     for flag, key in (("alpha", "alpha"), ("unit", "unit"), ("total", "total"), ("max_repeats", "max_repeats"),
-                      ("seed", "seed")):
+                      ("seed", "seed"), ("tokenizer", "tokenizer")):
         if getattr(args, flag) is not None:
             sets.append(f"{key}={getattr(args, flag)}")
     if args.languages:

@@ -112,6 +112,22 @@ def test_units(corpus, tmp_path, unit):
             assert abs(n - plan["languages"][lang]["p_sampled"] * 5000) <= 1
 
 
+@pytest.mark.slow  # trains the shared tiny SentencePiece model and imports transformers
+def test_subword_token_unit(corpus, tmp_path, tiny_spm):
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(tiny_spm / "sentencepiece.bpe.model"))
+    expected = {lang: float(sum(len(ids) for ids in sp.encode([d["text"] for d in iter_documents(f)])))
+                for lang, f in find_language_shards(corpus).items()}
+    for tok in (tiny_spm / "sentencepiece.bpe.model", tiny_spm):  # SentencePiece file, HF folder
+        mix = mix_corpus([corpus], tmp_path / tok.name, MixConfig(unit="tokens", tokenizer=str(tok)), progress=False)
+        plan = json.loads((mix / "plan.json").read_text())
+        sizes = {k: v["size"] for k, v in plan["languages"].items()}
+        assert sizes == pytest.approx(expected, rel=0.02)  # HF adds no specials; pieces agree ≥98 %
+    with pytest.raises(ValueError, match="only used with unit=tokens"):
+        MixConfig(unit="chars", tokenizer="x.model")
+
+
 def _tree(p: Path) -> dict[str, bytes]:
     return {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()
             and f.suffix in (".gz", ".json") and f.parent.name != ".done" and f.name != "DONE.json"}
