@@ -202,8 +202,10 @@ def _sniff_format(path: Path, has_tgt: bool) -> str:
 
 
 def _read_text_lines(path: str | Path, unescape: bool) -> list[str]:
+    # Iterate the file rather than str.splitlines(): that also splits at U+2028, U+0085, \x0b …,
+    # which occur inside web-text lines and would silently shift the alignment.
     with open_text(path) as f:
-        return [_clean_text(line, unescape) for line in f.read().splitlines()]
+        return [_clean_text(line.rstrip("\n"), unescape) for line in f]
 
 
 _WS = re.compile(r"\s+")
