@@ -203,3 +203,14 @@ def test_parallel_objective_without_parallel_section_fails_early(tiny_pretrain):
         pytest.skip("tlm objective not registered")
     with pytest.raises(ConfigError, match="parallel"):
         tiny_pretrain(objectives=[{"name": "mlm"}, {"name": "tlm"}])
+
+
+def test_xling_cli_reports_config_errors_with_exit_code_2(tmp_path, tiny_spm, capsys):
+    from xling.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"tokenizer: {tiny_spm}\ndata: {{max_len: 32}}\nmodel: {{size: 7}}\n")
+    assert main(["pretrain", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "xling: error:" in err and "model.size" in err
+    assert not (tmp_path / "out").exists()
