@@ -291,7 +291,7 @@ class MonoPlan:
 
     def _chunk_langs(self, c: int) -> np.ndarray:
         start = c * _CHUNK
-        n = _CHUNK  # fixed length, so a chunk's draws never depend on n_examples
+        n = _CHUNK  # fixed length: the uniforms of a chunk depend only on (seed, chunk)
         u = _rng(self.seed, 1, c).random(n)
         bucket = np.minimum((np.arange(start, start + n) * _BUCKETS) // self.n_examples, _BUCKETS)
         return (u[:, None] >= self.cum[bucket]).sum(axis=1).clip(max=len(self.langs) - 1)
@@ -308,7 +308,7 @@ class MonoPlan:
 
     def lookup(self, i: int) -> tuple[str, int]:
         """(language, occurrence k) of global example i: it is the k-th draw from that language."""
-        if i >= len(self.before) * _CHUNK - _CHUNK and i >= self.n_examples:
+        if not 0 <= i < (len(self.before) - 1) * _CHUNK:
             raise IndexError(f"example {i} is beyond the planned {self.n_examples}")
         langs, occ = self._chunk(i // _CHUNK)
         return self.langs[int(langs[i % _CHUNK])], int(occ[i % _CHUNK])

@@ -189,8 +189,7 @@ class _Logger:
         out.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             # rows after the checkpoint we resume from are replayed by this run: drop them
-            kept = [ln for ln in self.path.read_text(encoding="utf-8").splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= resume_step]
+            kept = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if _row_step(ln) <= resume_step]
             self.path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
         if tensorboard:
             try:
@@ -213,6 +212,14 @@ class _Logger:
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
+
+
+def _row_step(line: str) -> float:
+    """Step of a metrics.jsonl row; a line cut short by a kill counts as after any checkpoint."""
+    try:
+        return float(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return math.inf
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
