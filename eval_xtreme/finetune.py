@@ -411,7 +411,7 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
         return scores, (primary_score(task.metric, scores) if scores else -math.inf)
 
     net.train()
-    bar = tqdm(total=total, initial=step, desc=f"fine-tune {task.name}", unit="step", leave=False)
+    bar = tqdm(total=total, initial=step, desc=f"fine-tune {task.name}", unit="step", leave=False, disable=None)
     while step < total:
         epoch, pos = divmod(step, steps_per_epoch)
         # The data order is a function of (seed, epoch), so a resumed run sees the same batches.
