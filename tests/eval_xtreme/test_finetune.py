@@ -190,3 +190,18 @@ def test_run_folder_refuses_other_settings(tiny_encoder, data_root, tmp_path):
     other = FinetuneConfig(**{**SMOKE.__dict__, "learning_rate": 5e-5})
     with pytest.raises(ValueError, match=r"other settings \(learning_rate: 0\.001 → 5e-05\)"):
         finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", other)
+
+
+def test_architecture_without_the_head(tiny_encoder, tmp_path):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    d = tmp_path / "clip"
+    cfg = CLIPTextConfig(vocab_size=1001, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, max_position_embeddings=64, eos_token_id=2, bos_token_id=0,
+                         pad_token_id=1)
+    CLIPTextModel(cfg).save_pretrained(d)
+    for f in tiny_encoder.iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens", "sentencepiece")):
+            shutil.copy(f, d)
+    with pytest.raises(ValueError, match="has no AutoModelForTokenClassification head needed by task udpos"):
+        load_model(get_task("udpos"), str(d))
