@@ -364,11 +364,11 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
     bar = tqdm(total=tc.max_steps, initial=start, desc="pretrain", unit="step", disable=not (dist.main and tc.progress),
                dynamic_ncols=True)
     tokens_seen = int(state.get("data", {}).get("tokens_seen", 0)) if state else 0
-    window = Counter()
-    t_window = time.perf_counter()
+    window: Counter = Counter()
     step = start
     model.train()
     for step in range(start, stop):
+        t_step = time.perf_counter()  # tokens/s counts training time only, not evaluation or saving
         lr = tc.lr_at(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -410,14 +410,14 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
         tokens_seen += int(totals["tokens"])
         window.update(totals)
         window["steps"] += 1
+        window["seconds"] += time.perf_counter() - t_step
         done = step + 1
         bar.update(1)
         if done % tc.log_every == 0 or done == stop:
-            elapsed = time.perf_counter() - t_window
             n_micro_all = accum * dist.world * window["steps"]
             row: dict[str, Any] = {"step": done, "loss": window["loss"] / n_micro_all, "lr": lr,
                                    "grad_norm": float(grad_norm), "tokens_seen": tokens_seen,
-                                   "tokens_per_s": window["tokens"] / max(elapsed, 1e-9)}
+                                   "tokens_per_s": window["tokens"] / max(window["seconds"], 1e-9)}
             for name in sorted({k.split("/", 1)[1] for k in window if k.startswith("n/")}):
                 row[f"loss_{name}"] = window[f"loss/{name}"] / window[f"n/{name}"]
                 for k in window:
@@ -433,7 +433,6 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
             logger.write(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}", lr=f"{lr:.2e}")
             window = Counter()
-            t_window = time.perf_counter()
         if (tc.eval_every and done % tc.eval_every == 0) or done == tc.max_steps:
             ev = evaluate(model, evals, tc, dist, loss_model if fsdp else None)
             if ev:
