@@ -445,7 +445,14 @@ class DecontamConfig:
                 log.warning("ignoring unreadable index cache %s (%s)", path, e)
         index = EvalIndex.build(sources, *params, progress=progress)
         index.save(path)
+        # Keep the cache bounded: every other parameter/file combination costs ~25 MB.
+        old = sorted(path.parent.glob("decontam-index-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in old[_CACHE_KEEP:]:
+            stale.unlink(missing_ok=True)
         return index
+
+
+_CACHE_KEEP = 6  # most recent evaluation indexes kept on disk
 
 
 def _cache_dir() -> Path:
