@@ -1,0 +1,87 @@
+"""BTMLM: step-1 and step-2 attention masks element by element, pseudo-token generation, loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from xobj_helpers import BOS, EOS, LANG_IDS, MASK, PAD, SPECIAL, tiny_model
+
+from xling.objectives import OBJECTIVES, MonoExample
+from xling.objectives.base import IGNORE_INDEX
+from xling.objectives.btmlm import BTMLM, BTMLMConfig, generation_mask
+
+
+def collate(cfg=None, examples=None, max_len=12):
+    obj = BTMLM(cfg or BTMLMConfig(select_prob=0.5), SPECIAL, max_len, LANG_IDS)
+    exs = examples or [MonoExample([5, 6], "kaz_Cyrl"), MonoExample([7], "uig_Arab")]
+    return obj, obj.collate(exs, torch.Generator().manual_seed(0))
+
+
+def test_registered():
+    assert OBJECTIVES.get("btmlm") is BTMLM and BTMLM.data == "mono"
+
+
+def test_layout_and_placeholders():
+    _, b = collate()
+    # <s> src </s> </s> <mask>×k </s>, k = len(src) with placeholder_ratio 1
+    assert b["step1_input_ids"].tolist() == [[BOS, 5, 6, EOS, EOS, MASK, MASK, EOS],
+                                             [BOS, 7, EOS, EOS, MASK, EOS, PAD, PAD]]
+    assert b["placeholder"].tolist() == [[0, 0, 0, 0, 0, 1, 1, 0], [0, 0, 0, 0, 1, 0, 0, 0]]
+    assert b["position_ids"].tolist() == [[2, 3, 4, 5, 2, 3, 4, 5], [2, 3, 4, 2, 3, 4, PAD, PAD]]
+    # only source tokens carry labels
+    assert ((b["labels"] != IGNORE_INDEX) <= (b["segment"] == 0)).all()
+
+
+def test_step1_mask_element_by_element():
+    _, b = collate()
+    s, t = 1, 0
+    row0 = [s, s, s, s, t, t, t, t]  # every real query sees exactly the source side <s> 5 6 </s>
+    row1 = [s, s, s, t, t, t, t, t]
+    assert b["step1_attention_mask"].tolist() == [[row0] * 8, [row1] * 6 + [[t] * 8] * 2]
+    assert generation_mask(torch.tensor([[0, 1, -1]])).tolist() == [[[1, 0, 0], [1, 0, 0], [0, 0, 0]]]
+
+
+def test_step2_mask_element_by_element():
+    _, b = collate()
+    s, t = 1, 0
+    src0, tgt0 = [t, t, t, t, s, s, s, s], [s, s, s, s, t, t, t, t]
+    src1, tgt1 = [t, t, t, s, s, s, t, t], [s, s, s, t, t, t, t, t]
+    assert b["attention_mask"].tolist() == [[src0] * 4 + [tgt0] * 4, [src1] * 3 + [tgt1] * 3 + [[t] * 8] * 2]
+    _, full = collate(BTMLMConfig(step2_attention="full"))
+    assert full["attention_mask"].tolist() == [[1] * 8, [1] * 6 + [0, 0]]
+
+
+def test_source_truncation_and_ratio():
+    _, b = collate(BTMLMConfig(placeholder_ratio=0.5), [MonoExample(list(range(5, 30)), "kaz_Cyrl")], max_len=16)
+    # source capped at (16 - 4) // 2 = 6 tokens, ceil(0.5 × 6) = 3 placeholders
+    assert int((b["segment"] == 0).sum()) == 6 + 2 and int(b["placeholder"].sum()) == 3
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_pseudo_tokens_and_loss(attn):
+    model = tiny_model(attn)
+    model.train()
+    obj, b = collate()
+    pseudo = obj.generate_pseudo(model, b)
+    assert model.training  # restored after the no-grad eval-mode pass
+    assert pseudo.shape == (int(b["placeholder"].sum()),) and not pseudo.requires_grad
+    assert not torch.isin(pseudo, torch.tensor(SPECIAL.all_special)).any()
+    # pseudo tokens depend only on the source: changing a placeholder-side token changes nothing
+    other = dict(b)
+    other["step1_input_ids"] = b["step1_input_ids"].masked_fill(b["placeholder"], 30)
+    assert torch.equal(pseudo, obj.generate_pseudo(model, other))
+    loss, metrics = obj.loss(model, b)
+    loss.backward()
+    assert torch.isfinite(loss) and metrics["n_masked"] == int((b["labels"] != IGNORE_INDEX).sum())
+    assert 0 < metrics["btmlm_pseudo_distinct"] <= 1
+
+
+def test_lang_embeddings_need_target_langs():
+    obj = BTMLM(BTMLMConfig(lang_embeddings=True), SPECIAL, 12, LANG_IDS)
+    with pytest.raises(ValueError, match="target_langs has no entry for 'kaz_Cyrl'"):
+        obj.collate([MonoExample([5, 6], "kaz_Cyrl")], torch.Generator())
+    obj = BTMLM(BTMLMConfig(lang_embeddings=True, target_langs={"kaz_Cyrl": "rus_Cyrl"}), SPECIAL, 12, LANG_IDS)
+    b = obj.collate([MonoExample([5, 6], "kaz_Cyrl")], torch.Generator())
+    assert b["token_type_ids"].tolist() == [[1, 1, 1, 1, 2, 2, 2, 2]]  # placeholders carry the target language
+    loss, _ = obj.loss(tiny_model(type_vocab_size=4), b)
+    assert torch.isfinite(loss)
