@@ -50,6 +50,9 @@ _CYR_RE = re.compile("[\u0400-\u04ff\u0500-\u052f]")
 _LATIN_LOOKALIKE_RE = re.compile(f"[{_LOOKALIKE_CLASS}]")
 _LATIN_RE = re.compile("[A-Za-z\u00c0-\u024f\u0259\u0275\u014b\u014a\u018f\u019f]")
 _MANY_BLANKS_RE = re.compile(r"\n{3,}")
+# any whitespace that the line-by-line cleanup would change: odd spaces, runs, spaces at line edges
+_MESSY_SPACE_RE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|  |^ | $| \n|\n ", re.MULTILINE)
+_EDGE_SPACE_RE = re.compile(" *\n *")
 # Web text scraped without decoding its markup keeps entities: "&quot;Нұр Астана&quot;", "&lt;&lt; 2015".
 _ENTITY_RE = re.compile(r"&(?:[A-Za-z]{2,8}|#\d{2,6}|#x[0-9A-Fa-f]{2,5});")
 
@@ -100,8 +103,8 @@ def normalize_text(text: str, counts: Counter | None = None) -> str:
         if unescaped != text:
             counts["html_entity"] += n
             text = unescaped
-    nfc = unicodedata.normalize("NFC", text)
-    if nfc != text:
+    if not unicodedata.is_normalized("NFC", text):
+        nfc = unicodedata.normalize("NFC", text)
         # characters merged by composition (a decomposed "й" is two code points, one after NFC)
         counts["nfc"] += max(1, len(text) - len(nfc))
         text = nfc
@@ -115,17 +118,17 @@ def normalize_text(text: str, counts: Counter | None = None) -> str:
     if _TATWEEL in text:
         text, n = _TATWEEL_RE.subn("", text)
         counts["tatweel"] += n
-    text, n = _ZW_RE.subn("", text)
-    counts["zero_width"] += n
-    text, n = _BIDI_RE.subn("", text)
-    counts["bidi_control"] += n
-    text, n = _CONTROL_RE.subn("", text)
-    counts["control_char"] += n
+    # search first: almost every document has none of these, and a miss is cheaper than a subn
+    for regex, fix in ((_ZW_RE, "zero_width"), (_BIDI_RE, "bidi_control"), (_CONTROL_RE, "control_char")):
+        if regex.search(text):
+            text, n = regex.subn("", text)
+            counts[fix] += n
     text = _fix_lookalikes(text, counts)
-    counts["whitespace"] += len(_ODD_SPACE_RE.findall(text))
-    lines = [_SPACE_RE.sub(" ", ln).strip() for ln in text.split("\n")]
-    out = _MANY_BLANKS_RE.sub("\n\n", "\n".join(lines)).strip("\n")
-    return out
+    if _ODD_SPACE_RE.search(text):
+        counts["whitespace"] += len(_ODD_SPACE_RE.findall(text))
+    if _MESSY_SPACE_RE.search(text):
+        text = _EDGE_SPACE_RE.sub("\n", _SPACE_RE.sub(" ", text))
+    return _MANY_BLANKS_RE.sub("\n\n", text).strip(" \n")
 
 
 # --- Uyghur Latin (ULY) → Uyghur Arabic (UEY) ---------------------------------------------------
