@@ -97,6 +97,23 @@ def load_model(task: Task, model: str):
     return tokenizer, net
 
 
+def usable_length(config) -> int | None:
+    """Longest input the model's position table allows (RoBERTa-style models offset positions by pad+1)."""
+    n = getattr(config, "max_position_embeddings", None)
+    if n is None:
+        return None
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "xlm-roberta-xl"):
+        return n - (getattr(config, "pad_token_id", 1) or 0) - 1
+    return n
+
+
+def check_length(net, cfg: FinetuneConfig, model: str) -> None:
+    limit = usable_length(net.config)
+    if limit is not None and cfg.max_seq_length > limit:
+        raise ValueError(f"finetune.max_seq_length={cfg.max_seq_length} exceeds what model {model} can take "
+                         f"({limit} tokens); lower it, e.g. --set finetune.max_seq_length={limit}")
+
+
 # ---------------------------------------------------------------------------------------------------
 # Features
 # ---------------------------------------------------------------------------------------------------
@@ -376,6 +393,7 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     # Seeded before the head is initialised, so a run is reproducible (a resumed one restores the RNG below).
     torch.manual_seed(cfg.seed)
     tokenizer, net = load_model(task, str(ckpt) if ckpt else model)
+    check_length(net, cfg, model)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net.to(device)
     feats = make_features(task, train, tokenizer, cfg, train=True)

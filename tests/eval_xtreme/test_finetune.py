@@ -205,3 +205,12 @@ def test_architecture_without_the_head(tiny_encoder, tmp_path):
             shutil.copy(f, d)
     with pytest.raises(ValueError, match="has no AutoModelForTokenClassification head needed by task udpos"):
         load_model(get_task("udpos"), str(d))
+
+
+def test_window_longer_than_the_model_is_refused(tiny_encoder, data_root, tmp_path):
+    task = get_task("xnli")
+    train, _ = load_split(task, "train", "en", data_root)
+    dev, _ = load_split(task, "dev", "en", data_root)
+    cfg = FinetuneConfig(**{**SMOKE.__dict__, "max_seq_length": 256})
+    with pytest.raises(ValueError, match=r"max_seq_length=256 exceeds what model .* can take \(128 tokens\)"):
+        finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", cfg)
