@@ -57,7 +57,12 @@ class Encoder:
         _check_vocab(model, self.tokenizer, self.model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
-        self.layer, self.max_length, self.batch_size = layer, max_length, batch_size
+        from .finetune import usable_length
+
+        # Retrieval only truncates, so a too-long setting is clamped to what the position table allows.
+        limit = usable_length(self.model.config)
+        self.max_length = min(max_length, limit) if limit else max_length
+        self.layer, self.batch_size = layer, batch_size
 
     def __call__(self, sentences: Sequence[str]) -> np.ndarray:
         import torch
