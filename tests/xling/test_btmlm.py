@@ -66,9 +66,10 @@ def test_pseudo_tokens_and_loss(attn):
     assert model.training  # restored after the no-grad eval-mode pass
     assert pseudo.shape == (int(b["placeholder"].sum()),) and not pseudo.requires_grad
     assert not torch.isin(pseudo, torch.tensor(SPECIAL.all_special)).any()
-    # pseudo tokens depend only on the source: changing a placeholder-side token changes nothing
+    # pseudo tokens depend only on the source (and the placeholder itself): changing the other
+    # tokens of the placeholder side changes nothing
     other = dict(b)
-    other["step1_input_ids"] = b["step1_input_ids"].masked_fill(b["placeholder"], 30)
+    other["step1_input_ids"] = b["step1_input_ids"].masked_fill((b["segment"] == 1) & ~b["placeholder"], 30)
     assert torch.equal(pseudo, obj.generate_pseudo(model, other))
     loss, metrics = obj.loss(model, b)
     loss.backward()

@@ -1,0 +1,108 @@
+"""Back-translation: scoring, a tiny train → translate (interrupted, resumed) → score round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xling.bt.score import corpus_scores, load_test_set
+from xling.parallel import read_tsv, write_tsv_pairs
+
+
+def test_corpus_scores():
+    refs = ["Мен кітап оқимын .", "Қала үлкен ."]
+    perfect = corpus_scores(refs, refs)
+    assert perfect["bleu"] == pytest.approx(100) and perfect["chrf"] == pytest.approx(100)
+    partial = corpus_scores(["Мен кітапты оқимын .", "Қала кішкентай ."], refs)
+    assert 0 < partial["chrf"] < 100 and partial["chrf"] > partial["bleu"]  # chrF credits shared stems
+    assert set(partial["signatures"]) == {"bleu", "chrf", "chrf++"} and partial["n"] == 2
+    with pytest.raises(ValueError, match="align"):
+        corpus_scores(["a"], refs)
+
+
+def test_load_test_set(tmp_path):
+    p = write_tsv_pairs(tmp_path / "t.tsv", [("a", "b"), ("c", "d")])
+    assert load_test_set(str(p), reverse=True).sources == ["b", "d"]
+    with pytest.raises(FileNotFoundError):
+        load_test_set(str(tmp_path / "missing.tsv"))
+
+
+@pytest.fixture(scope="module")
+def kk_ru_pairs(data_root, tmp_path_factory):
+    from xling.parallel import read_aligned
+
+    d = data_root / "parallel/kk-ru/apertium_kaz_rus_CORPUS"
+    pairs = [(s, t) for s, t in read_aligned(d / "election-kaz-660.xz", d / "election-ru-660.xz", True)
+             if s and t and len(s) < 120][:40]
+    return write_tsv_pairs(tmp_path_factory.mktemp("bt") / "kk-ru.tsv", pairs)
+
+
+@pytest.mark.slow
+def test_bt_round_trip(tiny_spm, kk_ru_pairs, tmp_path):
+    from xling.bt.train import BTTrainConfig, train_bt
+    from xling.bt.translate import TranslateConfig, run_translate
+    from xling.cli import main
+    from xling.config import from_dict
+    from xling.parallel import ParallelConfig, ParallelSource, load_parallel
+
+    cfg = from_dict(BTTrainConfig, {
+        "tokenizer": str(tiny_spm),
+        "parallel": {"sources": [{"src": str(kk_ru_pairs), "src_lang": "kaz_Cyrl", "tgt_lang": "rus_Cyrl"}]},
+        "model": {"size": "tiny", "d_model": 32, "heads": 2, "ffn": 64, "max_len": 32},
+        "steps": 4, "batch_size": 8, "warmup_steps": 1, "valid_pairs": 4, "eval_pairs": 2, "eval_beams": 1,
+        "save_every": 2, "log_every": 2, "threads": 1})
+    model_dir = train_bt(cfg, tmp_path / "bt")
+    assert (model_dir / "config.json").is_file() and (model_dir / "tokenizer.json").is_file()
+    scores = json.loads((tmp_path / "bt/scores.json").read_text())
+    assert set(scores) == {"kaz_Cyrl-rus_Cyrl", "rus_Cyrl-kaz_Cyrl"} and scores["kaz_Cyrl-rus_Cyrl"]["n"] == 2
+    assert len(read_tsv(tmp_path / "bt/valid/kaz_Cyrl-rus_Cyrl.tsv")) == 4
+    assert "BLEU" in (tmp_path / "bt/report.md").read_text()
+
+    mono = tmp_path / "mono.txt"
+    mono.write_text("\n".join(s for s, _ in read_tsv(kk_ru_pairs)[:10]) + "\n", encoding="utf-8")
+    tcfg = TranslateConfig(model=str(model_dir), inputs=[str(mono)], beams=2, batch_size=4, chunk_lines=4,
+                           lid="script", max_length_ratio=100.0, min_script_fraction=0.0, max_lines=10)
+    whole = run_translate(tcfg, tmp_path / "whole")
+    assert whole["lines_done"] == 10 and whole["finished"]
+    n_out = len((tmp_path / "whole/pairs.tsv").read_text().splitlines())
+    n_removed = len((tmp_path / "whole/removed.tsv").read_text().splitlines())
+    assert n_out + n_removed == 10 and whole["kept"] == n_out
+
+    # interrupted after one chunk, with half a chunk appended but never recorded → resumed
+    part = tmp_path / "part"
+    run_translate(TranslateConfig(**{**vars(tcfg), "max_lines": 4}), part)
+    with open(part / "pairs.tsv", "a", encoding="utf-8") as f:
+        f.write("half-written\tchunk\n")
+    progress = json.loads((part / "progress.json").read_text())
+    progress["finished"] = False
+    (part / "progress.json").write_text(json.dumps(progress))
+    resumed = run_translate(tcfg, part)
+    assert resumed["lines_done"] == 10
+    assert (part / "pairs.tsv").read_text() == (tmp_path / "whole/pairs.tsv").read_text()
+    assert (part / "removed.tsv").read_text() == (tmp_path / "whole/removed.tsv").read_text()
+
+    # the output feeds xling.parallel (and so tlm) through source.yaml's entry
+    if n_out:
+        data = load_parallel(ParallelConfig(sources=[ParallelSource(src=str(part / "pairs.tsv"), src_lang="kaz_Cyrl",
+                                                                    tgt_lang="rus_Cyrl", format="tsv")],
+                                            script_check=False, max_length_ratio=100.0))
+        assert sum(data.sizes().values()) >= 1
+    assert "format: tsv" in (part / "source.yaml").read_text()
+
+    assert main(["bt", "score", "--model", str(model_dir), "--test", str(tmp_path / "bt/valid/kaz_Cyrl-rus_Cyrl.tsv"),
+                 "--tgt-lang", "rus_Cyrl", "--beams", "1", "--out", str(tmp_path / "score")]) == 0
+    assert {"bleu", "chrf", "chrf++"} <= set(json.loads((tmp_path / "score/scores.json").read_text()))
+    assert main(["bt", "score", "--model", str(model_dir), "--test", str(kk_ru_pairs), "--tgt-lang", "uig_Arab"]) == 2
+
+
+def test_translate_filters():
+    from xling.bt.translate import OutputLanguageCheck, TranslateConfig, filter_pairs
+
+    cfg = TranslateConfig(model="unused", max_length_ratio=2.0, lid="script", min_roundtrip_chrf=50.0)
+    check = OutputLanguageCheck("rus_Cyrl", "script", 0.5)
+    originals = ["Мен кітап оқимын.", "Қала үлкен.", "Біз үйге қайттық.", "Ол мектепке барады.", "Жақсы."]
+    outputs = ["Я читаю книгу.", "", "We went home.", "Он идёт в школу.", "Хорошо очень очень очень очень."]
+    back = ["Мен кітап оқимын.", "", "", "Басқа сөйлем мүлде.", ""]
+    assert filter_pairs(originals, outputs, cfg, check, back) == [None, "empty_output", "wrong_language",
+                                                                  "roundtrip_chrf", "length_ratio"]
