@@ -111,8 +111,11 @@ def is_boilerplate_line(line: str) -> bool:
         return True  # "Home | News | Contacts", "Негізгі бет » Баспасөз қызметі » Жаңалықтар"
     # An all-capitals run of words without sentence punctuation is a menu bar
     # ("ЖАҢАЛЫҚТАР БАСПАСӨЗ МӘЛІМЕТІ СӨЙЛЕГЕН СӨЗДЕРІ ФОТО ВИДЕО").
-    return (len(words) >= 3 and s.isupper() and not s.endswith(_END_PUNCT)
-            and sum(1 for c in s if c.isalpha()) >= 10)
+    # (str.isupper ignores uncased scripts, so Arabic text with one "S313" in it would pass alone)
+    if len(words) < 3 or not s.isupper() or s.endswith(_END_PUNCT):
+        return False
+    letters = sum(1 for c in s if c.isalpha())
+    return letters >= 10 and sum(1 for c in s if c.isupper()) >= 0.9 * letters
 
 
 # --- the quality filter -----------------------------------------------------------------------

@@ -23,7 +23,8 @@ def test_boilerplate_lines():
         assert is_boilerplate_line(line), line
     for line in ["Кеңес отырысына діни бірлестіктердің басшылары қатысты.",
                  "ҚР Премьер-Министрі Кәрім Мәсімов жаңа басшыны таныстырды.",
-                 "NASA ANNOUNCED THE LAUNCH.", "قاغا خۇشال ھالدا شاخقا قونۇپتۇ."]:
+                 "NASA ANNOUNCED THE LAUNCH.", "قاغا خۇشال ھالدا شاخقا قونۇپتۇ.",
+                 "جاڭادان سالىنعان S313 جولىنىڭ شاپشال اۋدانى"]:  # uncased script + one capital
         assert not is_boilerplate_line(line), line
 
 
