@@ -141,28 +141,37 @@ _CYRL_EXTRA = {
 _CYRL_EXTRA_ALL = set().union(*_CYRL_EXTRA.values())
 # Russian letters some alphabets do not have (Ukrainian has no ы э ъ ё; Belarusian no и щ ъ).
 _CYRL_LACKS = {"ukr": set("ыэъё"), "bel": set("ищъ")}
+_CYRL_WORD_RE = re.compile("[\u0400-\u04ff]+")
 _CYRL_PREFERENCE = ("kaz", "tat", "kir", "bak", "uzb", "tgk", "mon", "ukr", "bel", "mkd", "srp")
 
 
-def _cyrl_possible(lang: str, extras: set[str], text: str) -> bool:
-    if not extras <= _CYRL_EXTRA[lang]:
-        return False
+def _cyrl_possible(lang: str, extras: set[str], text: str, score: float = 0.0) -> bool:
+    """Whether `lang`'s alphabet fits `text`. A few foreign letters are no evidence: Russian text
+    names Kazakh places and medals ("«Ұлттық қауіпсіздік қалқаны» I степени"), Ukrainian text quotes
+    Russian ("выпуск"). Foreign letters count once they occur in a quarter of the Cyrillic words:
+    quoted names stay below that, while Kazakh's own letters are spread over its words."""
+    foreign = extras - _CYRL_EXTRA[lang]
+    if foreign:
+        words = [w for w in _CYRL_WORD_RE.findall(text)]
+        if sum(1 for w in words if not foreign.isdisjoint(w)) >= 0.25 * len(words):
+            return False
     lacks = _CYRL_LACKS.get(lang)
     if not lacks:
         return True
-    # Ukrainian text quotes Russian names ("выпуск"): a stray letter is no evidence, a habit is.
+    cyr = sum(1 for c in text if "\u0400" <= c <= "\u04ff") or 1
     n = sum(1 for c in text if c in lacks)
-    return n < 2 or n < 0.02 * len(text)
+    return n < 2 or n < 0.02 * cyr
 
 
-def cyrillic_orthography(text: str, predicted: str) -> str | None:
-    """A language whose Cyrillic alphabet fits `text` when `predicted`'s alphabet does not (a letter it
-    lacks, e.g. Kazakh `қ` or Russian `ы` under "Ukrainian"); None when `predicted` fits or nothing does."""
+def cyrillic_orthography(text: str, predicted: str, score: float = 0.0) -> str | None:
+    """A language whose Cyrillic alphabet fits `text` when `predicted`'s alphabet does not (letters it
+    lacks, e.g. Kazakh `қ` or Russian `ы` under "Ukrainian"; `score` is the model's confidence in
+    `predicted`); None when `predicted` fits or nothing does."""
     if predicted not in _CYRL_EXTRA:
         return None
     text = text.lower()
     extras = set(text) & _CYRL_EXTRA_ALL
-    if _cyrl_possible(predicted, extras, text):
+    if _cyrl_possible(predicted, extras, text, score):
         return None
     for lang in _CYRL_PREFERENCE:
         if _cyrl_possible(lang, extras, text):
@@ -336,12 +345,12 @@ class LanguageIdentifier:
             iso = turkic[0] if turkic else "uig"
         if script == "Arab" and iso in _TURKIC_ARAB:
             iso = arabic_turkic_orthography(sample) or iso
-        elif script == "Cyrl" and cyrillic_orthography(sample, iso):
+        elif script == "Cyrl" and cyrillic_orthography(sample, iso, score):
             # the model's best guess lacks a letter of the text: take its best guess that fits,
             # keeping the top score as the confidence (as for the Arabic-script relabelling)
             fitting = [to_iso3(c) for c, _ in candidates[1:] if cyrillic_orthography(sample, to_iso3(c)) is None
                        and to_iso3(c) in _CYRL_EXTRA]
-            iso = fitting[0] if fitting else cyrillic_orthography(sample, iso) or iso
+            iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score) or iso
         return LidResult(f"{iso}_{script}", round(score, 4), round(share, 4), code)
 
 

@@ -104,3 +104,10 @@ def test_tatoeba_kazakh_mostly_kazakh_after_normalisation(data_root, lid):
     lines = (data_root / "tatoeba/tatoeba.kaz-eng.kaz").read_text(encoding="utf-8").splitlines()
     labels = Counter(lid.identify(normalize_text(ln)).lang for ln in lines)
     assert labels["kaz_Cyrl"] >= 0.9 * len(lines), labels
+
+
+def test_russian_with_kazakh_names_stays_russian(lid):
+    text = ("Медаль «Ұлттық қауіпсіздік қалқаны» І степени представляет собой металлический круг "
+            "золотистого цвета диаметром 34 мм с выпуклым бортиком с обеих сторон.")
+    assert lid.identify(text).lang == "rus_Cyrl"
+    assert cyrillic_orthography(text, "rus", 0.99) is None
