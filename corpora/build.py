@@ -6,6 +6,11 @@ skipped when it already finished: `DONE.json` for dedup/decontaminate/mix, `stat
 with a different config is an error, never silently reused. A stage that did not finish
 resumes from its own markers, so a killed build loses at most the language it was working on;
 once a stage has run, every later stage starts over on its new output.
+
+With `clean.executor.kind: slurm` the clean stage is submitted to the cluster and the build stops
+there (`StagesPending`, "submitted N jobs; re-run when they finish"); the same command run again
+after the jobs ended finds clean complete and continues with dedup → decontaminate → mix on this
+machine. `--dry-run` stops after planning the clean stage.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from corpora import stage_io
 from corpora.clean import CleanConfig
 from corpora.decontam import DecontamConfig
 from corpora.dedup import DedupConfig
+from corpora.executors import StagesPending
 from corpora.mix import MixConfig
 
 log = logging.getLogger(__name__)
@@ -81,7 +87,7 @@ def _clean_finished(folder: Path, config: CleanConfig) -> bool:
 
     saved = load_yaml_dict(folder / "config.yaml")
     now = to_dict(config)
-    diff = sorted(k for k in set(saved) | set(now) if k not in ("tasks", "workers") and saved.get(k) != now.get(k))
+    diff = sorted(k for k in set(saved) | set(now) if k not in ("tasks", "workers", "executor") and saved.get(k) != now.get(k))
     if diff:
         raise ValueError(f"{folder} holds a finished clean run with other settings ({', '.join(diff)}); "
                          "use another build folder or delete it")
@@ -101,7 +107,10 @@ def _stage_finished(folder: Path, config) -> bool:
 
 
 def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: bool = True) -> Path:
-    """Run the recipe's stages into `out` (default `recipe.out`); returns the last stage's folder."""
+    """Run the recipe's stages into `out` (default `recipe.out`); returns the last stage's folder.
+
+    Raises `StagesPending` when the clean stage did not finish in this call (Slurm jobs submitted,
+    or a dry run); `report.md` then says so, and the same call once the jobs ended continues."""
     from corpora.clean import run_clean
     from corpora.decontam import decontaminate_corpus
     from corpora.dedup import dedup_corpus
@@ -123,8 +132,15 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
             if _clean_finished(folder, config):
                 ran[stage] = "skipped (finished)"
             else:
-                run_clean(config)
+                try:
+                    run_clean(config)
+                except StagesPending as pending:
+                    _stop_after_clean(out, recipe, ran, pending)
                 ran[stage] = "ran"
+            if config.executor.dry_run:
+                _stop_after_clean(out, recipe, ran, StagesPending(
+                    f"dry run: clean in {folder} is finished; later stages run locally without a dry run",
+                    _finished_plan(config)))
         else:
             config = {"dedup": recipe.dedup, "decontaminate": recipe.decontaminate, "mix": recipe.mix}[stage]
             if not upstream_ran and _stage_finished(folder, config):
@@ -138,6 +154,30 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
         current = [str(folder)]
     _write_report(out, recipe, ran)
     return Path(current[0])
+
+
+def _finished_plan(config: CleanConfig):
+    from corpora.executors import ExecutionResult
+
+    return ExecutionResult(config.executor.kind, True, [])
+
+
+def _stop_after_clean(out: Path, recipe: CorpusRecipe, ran: dict[str, str], pending: StagesPending) -> None:
+    """Record in report.md that the build waits for the clean stage, and stop with a build-level message."""
+    result = pending.result
+    if "clean" not in ran:
+        ran["clean"] = ("dry run (nothing processed)" if result.dry_run else
+                        f"submitted {len(result.job_ids)} Slurm job(s): {', '.join(result.job_ids)}")
+    for stage in recipe.stages:
+        ran.setdefault(stage, "waiting for clean")
+    _write_report(out, recipe, ran)
+    if result.dry_run:
+        message = f"{pending}; {', '.join(s for s in recipe.stages if s != 'clean') or 'nothing'} would follow locally"
+    else:
+        message = (f"submitted {len(result.job_ids)} Slurm job(s) for the clean stage ({', '.join(result.job_ids)}); "
+                   f"re-run the same `xling corpora build` command when they finish to continue with "
+                   f"{', '.join(s for s in recipe.stages if s != 'clean') or 'the report'}")
+    raise StagesPending(message, result)
 
 
 def _lang_counts(folder: Path, stage: str) -> dict[str, int]:
@@ -175,13 +215,23 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="build folder (default: the recipe's `out`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key, e.g. mix.alpha=0.5")
+    p.add_argument("--dry-run", action="store_true",
+                   help="plan the clean stage on its executor (Slurm: write launch scripts and executor.pik, print "
+                        "the sbatch chain) without processing data or submitting; later stages are not run")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    recipe = load_recipe(args.recipe, args.overrides)
+    recipe = load_recipe(args.recipe, [*args.overrides, *(["clean.executor.dry_run=true"] if args.dry_run else [])])
+    if args.dry_run and "clean" not in recipe.stages:
+        raise ValueError("--dry-run plans the clean stage's cluster jobs, and this recipe has no clean stage")
     out = args.out or Path(recipe.out)
-    final = build_corpus(recipe, out)
+    try:
+        final = build_corpus(recipe, out)
+    except StagesPending as pending:
+        print("\n".join(pending.result.summary_lines()))
+        print(pending)
+        return 0
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"wrote {out}/ (stages: {', '.join(recipe.stages)}); final corpus: {final}")
     return 0

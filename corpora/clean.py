@@ -11,6 +11,10 @@ Pipeline (each box is a datatrove step; the lists are plain Python, so the same 
 Outputs under OUT: `kept/<lang>/<task>.jsonl.gz`, `removed/<step>-<task>.jsonl.gz` (with `reason`),
 `stats.json`, `report.md` + `report.png`, `config.yaml`; datatrove logs and completion markers in
 `logs/stage{1,2,3}/`. A killed run resumes from the markers when started again with the same command.
+
+`executor` picks where the stages run (`corpora.executors`: local, Slurm, Ray). On Slurm the command
+submits the three stages as dependent job arrays and stops (`StagesPending`); the same command run
+again after the jobs finished submits nothing and writes stats.json and the report.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
 from corpora.filters import QualityThresholds
 
 _SKIP_NAMES = ("license", "copying", "readme", "notice")
@@ -59,6 +64,7 @@ class CleanConfig:
     max_line_bytes: int = 1 << 20
     max_doc_chars: int = 1_000_000
     limit: int = -1  # documents per task, for quick looks
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # local (default), slurm or ray
 
     def __post_init__(self) -> None:
         from corpora.lid import LID_BACKENDS
@@ -76,7 +82,7 @@ class CleanConfig:
 
 
 # Settings that may change between a killed run and its resumption without changing the output.
-_RUNTIME_ONLY = ("workers",)
+_RUNTIME_ONLY = ("workers", "executor")
 
 
 def expand_inputs(specs: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -158,7 +164,7 @@ def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str]
 
     stage1: list = [
         MultiFormatReader(files, config.format, hints, config.max_line_bytes, config.max_doc_chars, config.limit,
-                          progress=config.workers == 1),
+                          progress=config.workers == 1 and config.executor.kind == "local"),
         Normalize(transliterate_uly=config.transliterate_uly),
         IdentifyLanguage(config.lid, config.lid_languages, config.lid_max_chars),
         LanguageFilter(config.languages, config.min_lang_score, config.lang_score_thresholds,
@@ -196,18 +202,12 @@ def _check_same_settings(config: CleanConfig, out: Path) -> None:
                          "use a new --out folder (or delete the old one) to start over")
 
 
-def _run_stage(pipeline: list, tasks: int, workers: int, logging_dir: Path, name: str) -> None:
-    from datatrove.executor import LocalPipelineExecutor
-
-    executor = LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(workers, tasks), logging_dir=str(logging_dir))
-    executor.run()
-    missing = executor.get_incomplete_ranks()
-    if missing:
-        raise RuntimeError(f"{name}: tasks {missing[:10]} did not finish; see {logging_dir}/logs and re-run")
-
-
 def run_clean(config: CleanConfig) -> Path:
-    """Run the clean pipeline; returns OUT. Safe to call again after a crash (resumes)."""
+    """Run the clean pipeline; returns OUT. Safe to call again after a crash (resumes).
+
+    Raises `StagesPending` (with what was submitted or planned) when the stages did not finish in
+    this call: a dry run, or Slurm jobs submitted; call again with the same config once they ended.
+    """
     from corpora.report import collect_stats, write_clean_report
     from xling.config import save_config
     from xling.io import write_json_atomic
@@ -220,22 +220,35 @@ def run_clean(config: CleanConfig) -> Path:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     out = Path(config.out)
     files, hints = expand_inputs(config.inputs)
+    if config.executor.kind != "local":
+        # cluster tasks may start in another directory: give them absolute paths
+        files, hints = [str(Path(f).resolve()) for f in files], {str(Path(f).resolve()): h for f, h in hints.items()}
     tasks = config.tasks or min(len(files), 64)
     config = dataclasses.replace(config, tasks=tasks)
     _check_same_settings(config, out)
     out.mkdir(parents=True, exist_ok=True)
-    save_config(config, out / "config.yaml")
-    # temporary files of a killed task; its re-run rewrites them from the start
-    for sub in ("kept", "removed", "work"):
-        for tmp in (out / sub).rglob(".*.tmp-*") if (out / sub).is_dir() else ():
-            tmp.unlink(missing_ok=True)
+    if not config.executor.dry_run:  # a dry run must not tie OUT to settings that may still change
+        save_config(config, out / "config.yaml")
+        # temporary files of a killed task; its re-run rewrites them from the start
+        for sub in ("kept", "removed", "work"):
+            for tmp in (out / sub).rglob(".*.tmp-*") if (out / sub).is_dir() else ():
+                tmp.unlink(missing_ok=True)
 
-    stage1, stage2, stage3 = build_pipelines(config, files, hints, tasks)
-    logs = out / "logs"
-    _run_stage(stage1, tasks, config.workers, logs / "stage1", "stage 1 (read, normalise, identify, filter)")
+    pipeline_config = config if config.executor.kind == "local" else dataclasses.replace(config, out=str(out.resolve()))
+    stage1, stage2, stage3 = build_pipelines(pipeline_config, files, hints, tasks)
+    logs = (out if config.executor.kind == "local" else out.resolve()) / "logs"
+    stages = [Stage("stage1", "stage 1 (read, normalise, identify, filter)", stage1, tasks, logs / "stage1")]
     if stage2 is not None:
-        _run_stage(stage2, 1, 1, logs / "stage2", "stage 2 (find duplicates)")
-    _run_stage(stage3, tasks, config.workers, logs / "stage3", "stage 3 (deduplicate, write)")
+        stages.append(Stage("stage2", "stage 2 (find duplicates)", stage2, 1, logs / "stage2", heavy=True))
+    stages.append(Stage("stage3", "stage 3 (deduplicate, write)", stage3, tasks, logs / "stage3"))
+    result = run_stages(stages, config.executor, config.workers)
+    if not result.finished:
+        if result.dry_run:
+            message = f"dry run of {out}: nothing was processed"
+        else:
+            message = (f"submitted {len(result.job_ids)} Slurm job(s) ({', '.join(result.job_ids)}) for {out}; "
+                       "run the same command again when they finished to write stats.json and report.md")
+        raise StagesPending(message, result)
 
     stats = collect_stats(logs, decontam=bool(config.decontaminate_against))
     stats["inputs"] = {"files": len(files), "tasks": tasks}
@@ -272,6 +285,9 @@ def add_cli(subparsers) -> None:
                    help="evaluation files whose n-grams must not appear in kept text")
     p.add_argument("--limit", type=int, default=None, help="documents per task (quick look)")
     p.add_argument("--config", default=None, help="YAML file with CleanConfig fields")
+    p.add_argument("--dry-run", action="store_true",
+                   help="build the executors and write/print what would run (Slurm: launch scripts, executor.pik, "
+                        "sbatch commands), without processing data or submitting jobs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set quality.min_chars=50")
     p.set_defaults(func=_cli)
@@ -296,7 +312,14 @@ def config_from_args(args: argparse.Namespace) -> CleanConfig:
 
 def _cli(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    out = run_clean(config)
+    if args.dry_run:
+        config = dataclasses.replace(config, executor=dataclasses.replace(config.executor, dry_run=True))
+    try:
+        out = run_clean(config)
+    except StagesPending as pending:
+        print("\n".join(pending.result.summary_lines()))
+        print(pending)
+        return 0
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     from corpora.report import summary_lines
 
