@@ -91,3 +91,159 @@ def pretrain(config: PretrainConfig, out: str | Path) -> Path:
     from xling.trainer import train
 
     return train(config, Path(out))
+
+
+# ------------------------------------------------------------------------------------------ dry run
+
+XLMR_VOCAB = 250_002  # xlm-roberta-base/large: 250,000 SentencePiece pieces + <s>/<pad>/</s>/<unk> offset, <mask>
+
+
+def _plan_vocab(cfg: PretrainConfig, vocab_size: int | None, notes: list[str]) -> tuple[int, int, str]:
+    """(vocab size, pad id, where they came from): the tokenizer folder, else init_from's config.json,
+    else `vocab_size`, else XLM-R's."""
+    tok = Path(cfg.tokenizer)
+    init = Path(cfg.model.init_from) if cfg.model.init_from else None
+    if tok.is_dir():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(tok))
+        return len(tokenizer), int(tokenizer.pad_token_id), f"tokenizer {tok}"
+    notes.append(f"tokenizer {tok} does not exist on this machine")
+    if init is not None and (init / "config.json").is_file():
+        import json
+
+        hf = json.loads((init / "config.json").read_text(encoding="utf-8"))
+        return int(hf["vocab_size"]), int(hf.get("pad_token_id", 1)), f"model.init_from {init}/config.json"
+    if vocab_size is not None:
+        return vocab_size, 1, "--vocab-size"
+    notes.append(f"vocabulary size assumed to be XLM-R's {XLMR_VOCAB:,} (pass --vocab-size for another tokenizer)")
+    return XLMR_VOCAB, 1, "assumed: XLM-R's"
+
+
+def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = None) -> dict[str, Any]:
+    """What `pretrain(cfg)` would do on `nproc` processes, without reading data or allocating the
+    model: parameter count (built on torch's `meta` device), batch split, tokens, and the memory
+    per process for weights, gradients and AdamW state (+ an activation estimate).
+
+    Raises ValueError for a batch split the trainer would refuse."""
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    from xling.model import count_parameters
+    from xling.objectives import SpecialIds
+
+    if nproc < 1:
+        raise ValueError(f"nproc must be ≥ 1, got {nproc}")
+    notes: list[str] = []
+    specs = cfg.objective_specs()
+    tc, max_len = cfg.train, cfg.data.max_len
+    per_step = tc.micro_batch_size * nproc
+    if tc.global_batch_size % per_step:
+        raise ValueError(f"train.global_batch_size={tc.global_batch_size} is not a multiple of micro_batch_size × "
+                         f"processes = {tc.micro_batch_size} × {nproc}")
+    accum = tc.global_batch_size // per_step
+
+    vocab, pad, vocab_source = _plan_vocab(cfg, vocab_size, notes)
+    init = Path(cfg.model.init_from) if cfg.model.init_from else None
+    if init is not None and (init / "config.json").is_file():
+        hf_config = XLMRobertaConfig.from_pretrained(str(init))
+        shape_source = f"model.init_from {init}/config.json"
+        if hf_config.vocab_size != vocab:
+            raise ValueError(f"model.init_from {init}: vocabulary mismatch — the model has {hf_config.vocab_size} "
+                             f"embeddings but the tokenizer has {vocab} pieces")
+    else:
+        if init is not None:
+            notes.append(f"model.init_from {init} does not exist on this machine: shape from the `{cfg.model.size}` "
+                         "preset (the checkpoint must have the same shape)")
+        special = SpecialIds(bos=0, eos=2, pad=pad, unk=3, mask=vocab - 1, vocab_size=vocab,
+                             all_special=(0, 1, 2, 3, vocab - 1))
+        hf_config = cfg.model.hf_config(special, max_len)
+        shape_source = f"size={cfg.model.size} preset" + (" + overrides" if any(
+            getattr(cfg.model, k) for k in ("num_layers", "hidden_size", "num_heads", "intermediate_size")) else "")
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        model = XLMRobertaForMaskedLM(hf_config)
+    params = count_parameters(model)
+
+    layers, hidden, heads = hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.num_attention_heads
+    fsdp = tc.distributed == "fsdp" and nproc > 1
+    state_bytes = 16 * params / (nproc if fsdp else 1)  # fp32 weights 4 + grads 4 + AdamW m, v 8
+    act_bytes = 4 if tc.precision == "fp32" else 2  # auto: bf16 autocast on GPUs with bf16 units
+    tokens_micro = tc.micro_batch_size * max_len
+    # Korthikanti et al. 2022: 34·s·b·h bytes per layer at 2-byte activations, plus 5·a·s²·b for the
+    # attention scores that fused (SDPA/flash) kernels do not keep
+    per_layer = tokens_micro * hidden * 34 * act_bytes / 2
+    if cfg.model.attn_implementation == "eager":
+        per_layer += 5 * heads * max_len * tokens_micro * act_bytes / 2
+    select = max((getattr(s.options, "select_prob", 0.15) for s in specs), default=0.15)
+    # the LM head runs at selected positions only: bf16 logits + their fp32 log-softmax
+    head_bytes = tokens_micro * select * vocab * (act_bytes + 4)
+    activations = layers * per_layer + head_bytes
+    gib = 1024 ** 3
+    plan: dict[str, Any] = {
+        "model": {"layers": layers, "hidden": hidden, "heads": heads, "ffn": hf_config.intermediate_size,
+                  "vocab_size": vocab, "vocab_source": vocab_source, "max_position_embeddings":
+                  hf_config.max_position_embeddings, "shape_source": shape_source, "parameters": params,
+                  "init_from": cfg.model.init_from},
+        "objectives": [{"name": s.name, "weight": s.weight, "data": s.cls.data} for s in specs],
+        "batch": {"processes": nproc, "micro_batch_size": tc.micro_batch_size, "accumulation": accum,
+                  "global_batch_size": tc.global_batch_size, "max_len": max_len,
+                  "tokens_per_step": tc.global_batch_size * max_len,
+                  "tokens_total": tc.global_batch_size * max_len * tc.max_steps},
+        "schedule": {"max_steps": tc.max_steps, "lr": tc.lr, "warmup_steps": tc.warmup_steps,
+                     "schedule": tc.schedule, "precision": tc.precision, "distributed": tc.distributed},
+        "memory_gib_per_process": {
+            "weights_grads_adam": round(state_bytes / gib, 2),
+            "activations_estimate": round(activations / gib, 2),
+            "total_estimate": round((state_bytes + activations) / gib, 2),
+            "basis": ("16 B/parameter (fp32 weights, grads, AdamW m and v)" + (f", sharded over {nproc}" if fsdp else "")
+                      + f"; activations 34·s·b·h B per layer at 2-byte precision, ×{act_bytes // 2} here "
+                      "(Korthikanti et al. 2022)"
+                      + f" + LM head at {select:.0%} of positions; excludes CUDA context and allocator slack"),
+        },
+        "inputs": _plan_inputs(cfg),
+        "notes": notes,
+    }
+    return plan
+
+
+def _plan_inputs(cfg: PretrainConfig) -> dict[str, Any]:
+    """Where the run would read from, and whether each path exists here (stat only, nothing read)."""
+    paths = [*cfg.data.corpus]
+    for value in cfg.data.files.values():
+        paths.extend([value] if isinstance(value, str) else value)
+    out: dict[str, Any] = {"tokenizer": cfg.tokenizer, "mono": paths}
+    if cfg.parallel is not None:
+        # `include` files are recipes (lists of sources), not data
+        out["parallel_sources"] = len(cfg.parallel.all_sources())
+    from xling.paths import resolve_data_path
+
+    def exists(spec: str) -> bool:
+        return Path(str(resolve_data_path(spec.split("=", 1)[-1]))).exists()
+
+    out["missing_here"] = [p for p in [cfg.tokenizer, *paths] if not exists(p)]
+    return out
+
+
+def plan_lines(plan: dict[str, Any]) -> list[str]:
+    """The one-screen summary `xling pretrain --dry-run` prints."""
+    m, b, s, mem = plan["model"], plan["batch"], plan["schedule"], plan["memory_gib_per_process"]
+    lines = [
+        f"model: {m['layers']} layers × {m['hidden']} hidden ({m['heads']} heads, ffn {m['ffn']}), vocab "
+        f"{m['vocab_size']:,} ({m['vocab_source']}), {m['parameters']:,} parameters ({m['parameters'] / 1e6:.1f}M; "
+        f"shape from {m['shape_source']})" + (f", continued from {m['init_from']}" if m["init_from"] else ""),
+        "objectives: " + ", ".join(f"{o['name']} ×{o['weight']:g} ({o['data']})" for o in plan["objectives"]),
+        f"batch: {b['processes']} process(es) × micro-batch {b['micro_batch_size']} × accumulation "
+        f"{b['accumulation']} = {b['global_batch_size']} sequences × {b['max_len']} tokens = "
+        f"{b['tokens_per_step']:,} tokens/step; {s['max_steps']:,} steps = {b['tokens_total'] / 1e9:.2f}B tokens",
+        f"schedule: lr {s['lr']:g}, {s['warmup_steps']:,} warm-up steps, {s['schedule']} decay, precision "
+        f"{s['precision']}, {s['distributed']}",
+        f"memory per process: weights+grads+AdamW {mem['weights_grads_adam']:.2f} GiB, activations ≈ "
+        f"{mem['activations_estimate']:.2f} GiB → ≈ {mem['total_estimate']:.2f} GiB ({mem['basis']})",
+    ]
+    inputs = plan["inputs"]
+    if "parallel_sources" in inputs:
+        lines.append(f"parallel: {inputs['parallel_sources']} source(s)")
+    if inputs["missing_here"]:
+        lines.append("not on this machine (fine for a plan): " + ", ".join(inputs["missing_here"]))
+    lines.extend(f"note: {n}" for n in plan["notes"])
+    return lines

@@ -14,6 +14,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (checkpoints, metrics.jsonl, report.md, final/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.max_steps=50 (repeatable)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the config and print the plan (parameters, batch split, tokens, memory per process) "
+                        "without reading data or allocating the model; writes only OUT/dry_run.json")
+    p.add_argument("--nproc", type=int, default=None,
+                   help="processes (GPUs) to plan for with --dry-run (default: $WORLD_SIZE or 1)")
+    p.add_argument("--vocab-size", type=int, default=None,
+                   help="--dry-run: vocabulary size when neither the tokenizer nor model.init_from exists here "
+                        "(default: XLM-R's 250,002)")
     p.set_defaults(func=run)
 
 
@@ -21,7 +29,26 @@ def run(args: argparse.Namespace) -> int:
     from xling.pretrain import load_pretrain_config, pretrain
 
     cfg = load_pretrain_config(args.config, args.overrides)  # fails on bad keys before any work
+    if getattr(args, "dry_run", False):
+        return _dry_run(cfg, args)
     pretrain(cfg, args.out)
+    return 0
+
+
+def _dry_run(cfg, args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from xling.io import write_json_atomic
+    from xling.pretrain import plan_lines, plan_pretrain
+
+    nproc = args.nproc if args.nproc is not None else int(os.environ.get("WORLD_SIZE", "1"))
+    plan = plan_pretrain(cfg, nproc=nproc, vocab_size=args.vocab_size)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "dry_run.json", plan)
+    print("\n".join(plan_lines(plan)))
+    print(f"dry run: nothing trained; wrote {out / 'dry_run.json'}")
     return 0
 
 
