@@ -19,10 +19,5 @@ def register(sub) -> None:
     p = sub.add_parser("corpora", help="read, clean, deduplicate, decontaminate and rebalance text corpora")
     group = p.add_subparsers(dest="corpora_command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
+        module = importlib.import_module(name)
         module.add_cli(group)

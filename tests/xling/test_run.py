@@ -1,0 +1,182 @@
+"""`xling run`: recipe checks before any work, a reduced end-to-end demo, resume, and the report check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xling.cli import main
+from xling.config import ConfigError
+from xling.run import load_run_recipe, plan_run, run
+from xling.run_report import check_report
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "recipes" / "kk-ug-demo.yaml"
+
+
+def _demo_dict() -> dict:
+    return yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+
+
+def _write(tmp_path: Path, data: dict, name: str = "recipe.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return p
+
+
+def test_demo_recipe_checks_out(data_root, tmp_path):
+    plan = plan_run(load_run_recipe(DEMO), tmp_path / "run")
+    assert list(plan.arms) == ["mlm", "mlm-tlm"]
+    assert plan.arm_parent == {"mlm-tlm": "mlm"}
+    tlm = plan.arms["mlm-tlm"]
+    assert tlm.model.init_from == str(tmp_path / "run" / "pretrain" / "mlm" / "final")
+    assert tlm.train.max_steps == 200 and plan.arms["mlm"].train.max_steps == 300
+    # pretraining samples languages with the corpus recipe's temperature
+    assert plan.arms["mlm"].data.alpha == 0.3 and plan.arms["mlm"].data.max_repeats == 10
+    assert plan.arms["mlm"].data.corpus == [str(tmp_path / "run" / "corpus" / "decontam")]
+    assert plan.vocab.inputs == [str(tmp_path / "run" / "corpus" / "decontam")]
+    assert set(plan.evals) == {"mlm", "mlm-tlm"}
+    assert not (tmp_path / "run").exists()  # checking writes nothing
+
+
+@pytest.mark.parametrize("key, value, named", [
+    (("pretrain", "common", "train", "max_stepz"), 5, "max_stepz"),
+    (("vocab", "vocab_sise"), 100, "vocab_sise"),
+    (("corpus", "mix", "alpha"), "high", "corpus.mix.alpha"),
+    (("eval", "finetune", "learning_rat"), 0.1, "learning_rat"),
+    (("evaluation",), {}, "evaluation"),
+])
+def test_wrong_key_fails_before_any_work(data_root, tmp_path, capsys, key, value, named):
+    data = _demo_dict()
+    node = data
+    for k in key[:-1]:
+        node = node[k]
+    node[key[-1]] = value
+    recipe = _write(tmp_path, data)
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert named in err and str(recipe) in err
+    assert not out.exists()
+
+
+def test_wrong_arm_settings_name_the_arm(data_root, tmp_path):
+    data = _demo_dict()
+    data["pretrain"]["arms"][1]["set"] = {"train.max_stepz": 3}
+    with pytest.raises(ConfigError, match=r"pretrain\.arms\[1\] \(mlm-tlm\)\.train.*max_stepz"):
+        plan_run(load_run_recipe(_write(tmp_path, data)), tmp_path / "run")
+    data = _demo_dict()
+    data["pretrain"]["arms"][0]["init_from"] = "mlm-tlm"
+    with pytest.raises(ConfigError, match="comes later"):
+        plan_run(load_run_recipe(_write(tmp_path, data)), tmp_path / "run")
+    data = _demo_dict()
+    data["eval"]["models"] = ["mlm", "xlmr"]
+    with pytest.raises(ConfigError, match="'xlmr' is not a pretraining arm"):
+        plan_run(load_run_recipe(_write(tmp_path, data)), tmp_path / "run")
+    data = _demo_dict()
+    data["eval"]["tasks"] = ["udpos_turkik"]
+    with pytest.raises(ConfigError, match="udpos_turkik"):
+        plan_run(load_run_recipe(_write(tmp_path, data)), tmp_path / "run")
+
+
+def test_missing_data_fails_before_any_work(data_root, tmp_path, capsys):
+    data = _demo_dict()
+    data["corpus"]["clean"]["inputs"].append("$XLING_DATA/mono/kk/no-such-file.txt.xz")
+    out = tmp_path / "run"
+    assert main(["run", str(_write(tmp_path, data)), "--out", str(out)]) == 2
+    assert "no-such-file.txt.xz" in capsys.readouterr().err
+    assert not out.exists()
+    data = _demo_dict()
+    data["pretrain"]["arms"][1]["parallel"] = {"sources": [
+        {"src": str(tmp_path / "missing.tsv"), "src_lang": "kaz_Cyrl", "tgt_lang": "rus_Cyrl", "format": "tsv"}]}
+    with pytest.raises(ConfigError, match=r"missing\.tsv"):
+        plan_run(load_run_recipe(_write(tmp_path, data)), out)
+
+
+def _reduced(tmp_path: Path) -> Path:
+    """The demo recipe shrunk to a CI-sized run: same stages, arms and task kinds."""
+    data = _demo_dict()
+    data["corpus"]["clean"]["limit"] = 150  # documents per input file
+    data["vocab"].update(vocab_size=400, stats_lines=200)
+    common = data["pretrain"]["common"]
+    common["data"].update(max_len=32, eval_max_docs=10)
+    common["model"] = {"size": "tiny"}
+    common["train"].update(max_steps=4, global_batch_size=4, micro_batch_size=4, warmup_steps=1, log_every=1,
+                           eval_every=2, eval_sequences=4, save_every=2, threads=1)
+    data["pretrain"]["arms"][1]["set"] = {"train.max_steps": 3, "train.warmup_steps": 1}
+    data["pretrain"]["arms"][1]["parallel"]["max_chars"] = 200
+    data["eval"]["tasks"] = ["tatoeba_turkic:kk+ug", "udpos_turkic:ug"]
+    data["eval"]["max_eval_examples"] = 20
+    data["eval"]["finetune"].update(max_steps=2, max_train_examples=32, max_dev_examples=8, eval_every=2,
+                                    batch_size=8, max_seq_length=32)
+    return _write(tmp_path, data)
+
+
+@pytest.mark.slow
+def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkeypatch):
+    import eval_xtreme.runner
+
+    recipe = load_run_recipe(_reduced(tmp_path))
+    out = tmp_path / "run"
+
+    # A failing stage keeps what earlier stages wrote; the next run continues from there.
+    def broken(cfg):
+        raise RuntimeError("evaluation crashed")
+
+    monkeypatch.setattr(eval_xtreme.runner, "run_eval", broken)
+    with pytest.raises(RuntimeError, match="evaluation crashed"):
+        run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
+    state = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert {k: v["status"] for k, v in state["stages"].items()} == {
+        "corpus": "ran", "vocab": "ran", "pretrain/mlm": "ran", "pretrain/mlm-tlm": "ran"}
+    assert (out / "pretrain" / "mlm-tlm" / "final" / "model.safetensors").is_file()
+    monkeypatch.undo()
+
+    report = run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
+    state = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    statuses = {k: v["status"] for k, v in state["stages"].items()}
+    assert statuses == {"corpus": "skipped (finished)", "vocab": "skipped (finished)",
+                        "pretrain/mlm": "skipped (finished)", "pretrain/mlm-tlm": "skipped (finished)",
+                        "eval/mlm": "ran", "eval/mlm-tlm": "ran"}
+
+    # the continued arm really started from the baseline's weights and used both objectives
+    tlm_metrics = [json.loads(line) for line in (out / "pretrain/mlm-tlm/metrics.jsonl").read_text().splitlines()]
+    assert any("loss_tlm" in r for r in tlm_metrics)
+    saved = yaml.safe_load((out / "pretrain/mlm-tlm/config.yaml").read_text(encoding="utf-8"))
+    assert saved["model"]["init_from"] == str(out / "pretrain" / "mlm" / "final")
+    for label in ("mlm", "mlm-tlm"):
+        results = json.loads((out / "eval" / label / "results.json").read_text(encoding="utf-8"))
+        assert set(results["tasks"]) == {"tatoeba_turkic", "udpos_turkic"}
+        assert results["model"] == str(out / "pretrain" / label / "final")
+
+    assert check_report(out) == []
+    md = report.read_text(encoding="utf-8")
+    for section in ("## Corpus", "## Vocabulary", "## Pretraining", "## Evaluation", "## Commands and versions"):
+        assert section in md
+    assert "uig_Arab" in md and "kaz_Cyrl" in md and "| tatoeba_turkic | ug |" in md
+    for png in ("language_shares", "fertility", "loss_curves", "eval_means", "eval_udpos_turkic"):
+        assert (out / "figures" / f"{png}.png").is_file()
+    assert (out / "recipe.yaml").is_file()
+
+    # Everything finished: a third run only redraws the report.
+    run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
+    state = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert all(v["status"] == "skipped (finished)" for v in state["stages"].values())
+    assert main(["run", str(tmp_path / "recipe.yaml"), "--out", str(out), "--report-only"]) == 0
+    assert check_report(out) == []
+
+
+def test_check_report_finds_problems(tmp_path):
+    (tmp_path / "report.md").write_text("# r\n\n![a](figures/missing.png)\n", encoding="utf-8")
+    (tmp_path / "report.html").write_text(
+        "<html><body><table><thead><tr><th>a</th><th>b</th></tr></thead><tbody>"
+        "<tr><td>x</td><td>1.5</td></tr><tr><td>y</td><td>n/a</td></tr></tbody></table>"
+        '<img src="figures/missing.png"><div></body></html>', encoding="utf-8")
+    problems = check_report(tmp_path)
+    assert any("missing.png does not exist" in p for p in problems)
+    assert any("not embedded PNG" in p for p in problems)
+    assert any("without a number: y | n/a" in p for p in problems)
+    assert any("</body> closes <div>" in p for p in problems)

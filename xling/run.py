@@ -1,0 +1,426 @@
+"""`xling run RECIPE.yaml --out RUN`: corpus → vocabulary → pretraining arms → evaluation → report.
+
+One recipe names every stage. Each stage writes into its own folder under RUN and is skipped when
+it already finished (each stage's own completion check: corpus stage markers, the vocabulary's
+`train_args.json`, a pretraining arm's `final/`, an evaluation task's `tasks/<task>.json`); an
+interrupted stage resumes. Every stage's config is built and checked, and every input file is
+looked up, before any work starts, so a wrong key or a missing file costs nothing.
+
+    RUN/recipe.yaml            the resolved recipe (reproduce with `xling run RUN/recipe.yaml --out RUN`)
+    RUN/corpus/                `xling corpora build` output (clean/ dedup/ decontam/ mix/)
+    RUN/vocab/                 `xling vocab train` output (SentencePiece + HF tokenizer)
+    RUN/pretrain/<arm>/        `xling pretrain` output per arm (final/ loads with from_pretrained)
+    RUN/eval/<model>/          `xling eval run` output per evaluated model
+    RUN/run.json               stage status, timings, commands, versions
+    RUN/report.md, report.html the run report (the HTML is self-contained)
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from corpora.build import STAGE_DIRS, CorpusRecipe
+from eval_xtreme.runner import EvalConfig
+from vocab.train import VocabTrainConfig
+from xling.config import ConfigError, from_dict, load_yaml_dict, merge, parse_overrides, to_dict
+
+log = logging.getLogger(__name__)
+
+STAGES = ("corpus", "vocab", "pretrain", "eval")
+
+
+@dataclass
+class ArmSpec:
+    """One pretraining run. `init_from`: an earlier arm's name (continue from its `final/`) or a
+    `from_pretrained` folder; empty = random initialisation. `set`: dotted overrides of the shared
+    pretraining config for this arm only, e.g. `{train.max_steps: 300}`."""
+
+    name: str
+    init_from: str = ""
+    objectives: list[dict[str, Any]] = field(default_factory=lambda: [{"name": "mlm", "weight": 1.0}])
+    parallel: dict[str, Any] | None = None
+    set: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PretrainStage:
+    """`common`: the `xling pretrain` config shared by every arm (without `tokenizer`, which is the
+    run's vocabulary, and without `data.corpus`, which is the run's corpus)."""
+
+    common: dict[str, Any] = field(default_factory=dict)
+    arms: list[ArmSpec] = field(default_factory=list)
+
+
+@dataclass
+class EvalStage(EvalConfig):
+    """`xling eval run` settings shared by every evaluated model. `models`: arm names to evaluate
+    (default: every arm); `baselines`: extra models, `{label: from_pretrained folder or name}`."""
+
+    models: list[str] = field(default_factory=list)
+    baselines: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.model:
+            raise ValueError("model: the run evaluates its own arms; list other models under `baselines`")
+        if self.out != EvalConfig.out:
+            raise ValueError("out: the run writes evaluations to RUN/eval/<model>; leave `out` unset")
+
+
+@dataclass
+class RunRecipe:
+    name: str = "run"
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    corpus: CorpusRecipe | None = None
+    vocab: VocabTrainConfig = field(default_factory=VocabTrainConfig)
+    pretrain: PretrainStage = field(default_factory=PretrainStage)
+    eval: EvalStage | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.stages if s not in STAGES]
+        if unknown:
+            raise ValueError(f"stages: unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
+        if list(self.stages) != [s for s in STAGES if s in self.stages]:
+            raise ValueError(f"stages: must keep the order {' → '.join(STAGES)}, got {self.stages}")
+        if self.corpus is None:
+            raise ValueError("corpus: every run starts from a corpus recipe (the `corpus:` section)")
+        if "pretrain" in self.stages and not self.pretrain.arms:
+            raise ValueError("pretrain.arms: name at least one pretraining arm")
+        if "eval" in self.stages and self.eval is None:
+            raise ValueError("eval: the eval stage needs an `eval:` section (tasks, ...)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and checking
+
+
+@dataclass
+class RunPlan:
+    """The recipe resolved against a run folder: every stage's own config, ready to run."""
+
+    recipe: RunRecipe
+    out: Path
+    corpus: CorpusRecipe
+    training_corpus: Path  # the corpus folder vocab and pretraining read (before the materialised mix)
+    vocab: VocabTrainConfig
+    arms: dict[str, Any]  # name → PretrainConfig
+    arm_parent: dict[str, str]  # continued arm → the arm it starts from
+    evals: dict[str, EvalConfig]  # model label → config
+
+
+def load_run_recipe(path: str | Path, overrides: list[str] | None = None) -> RunRecipe:
+    data = merge(load_yaml_dict(path), parse_overrides(overrides))
+    try:
+        return from_dict(RunRecipe, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _mix_defaults(recipe: RunRecipe) -> dict[str, Any]:
+    """Pretraining samples languages with the corpus recipe's temperature unless it says otherwise."""
+    mix = recipe.corpus.mix
+    data: dict[str, Any] = {"alpha": mix.alpha, "max_repeats": mix.max_repeats}
+    if mix.schedule:
+        data["alpha_schedule"] = [list(p) for p in mix.schedule]
+        data["anneal"] = mix.anneal
+    return data
+
+
+def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> RunPlan:
+    """Build every stage's config for `out`; with `check_inputs`, every input file must exist."""
+    from dataclasses import replace
+
+    from xling.pretrain import PretrainConfig
+
+    out = Path(out)
+    corpus = replace(recipe.corpus, out=str(out / "corpus"))
+    kept = [s for s in corpus.stages if s != "mix"]
+    if not kept:
+        raise ConfigError("corpus.stages: needs a stage before mix (vocabulary and pretraining read its output)")
+    training_corpus = out / "corpus" / STAGE_DIRS[kept[-1]]
+
+    vocab_dir = out / "vocab"
+    vocab = replace(recipe.vocab, inputs=list(recipe.vocab.inputs) or [str(training_corpus)], out=str(vocab_dir))
+
+    # Keys of the shared section are checked once, so an error names `pretrain.common...`.
+    common_check = copy.deepcopy(recipe.pretrain.common)
+    common_check.setdefault("data", {})
+    common_check["data"] = {**common_check["data"], "corpus": [str(training_corpus)]}
+    from_dict(PretrainConfig, {**common_check, "tokenizer": str(vocab_dir)}, "pretrain.common")
+
+    arms: dict[str, Any] = {}
+    parents: dict[str, str] = {}
+    for i, arm in enumerate(recipe.pretrain.arms):
+        where = f"pretrain.arms[{i}] ({arm.name})"
+        if not arm.name or "/" in arm.name or arm.name in arms or arm.name in ("corpus", "vocab"):
+            raise ConfigError(f"{where}.name: {arm.name!r} must be a unique folder name")
+        common = copy.deepcopy(recipe.pretrain.common)
+        for key in ("tokenizer", "objectives", "parallel"):
+            if key in common:
+                raise ConfigError(f"pretrain.common.{key}: set per arm (or, for tokenizer, by the run)")
+        data = common.setdefault("data", {})
+        if data.get("corpus") or data.get("files"):
+            raise ConfigError("pretrain.common.data: corpus/files come from the run's corpus stage")
+        for key, value in _mix_defaults(recipe).items():
+            if key not in data and not (key == "alpha" and "alpha_schedule" in data):
+                data[key] = value
+        data["corpus"] = [str(training_corpus)]
+        cfg = merge(common, parse_overrides([f"{k}={json.dumps(v)}" for k, v in arm.set.items()]))
+        cfg["tokenizer"] = str(vocab_dir)
+        cfg["objectives"] = arm.objectives
+        if arm.parallel is not None:
+            cfg["parallel"] = arm.parallel
+        if arm.init_from:
+            if arm.init_from in arms:
+                parents[arm.name] = arm.init_from
+                init = str(out / "pretrain" / arm.init_from / "final")
+            elif arm.init_from in {a.name for a in recipe.pretrain.arms}:
+                raise ConfigError(f"{where}.init_from: arm {arm.init_from!r} comes later; list it first")
+            else:
+                init = arm.init_from
+                if check_inputs and not Path(init).exists() and Path(init).is_absolute():
+                    raise ConfigError(f"{where}.init_from: {init} does not exist")
+            cfg.setdefault("model", {})["init_from"] = init
+        arms[arm.name] = from_dict(PretrainConfig, cfg, where)
+
+    evals: dict[str, EvalConfig] = {}
+    if recipe.eval is not None:
+        ev = recipe.eval
+        models = list(ev.models) or list(arms)
+        for m in models:
+            if m not in arms:
+                raise ConfigError(f"eval.models: {m!r} is not a pretraining arm ({', '.join(arms) or 'none'})")
+        targets = {m: str(out / "pretrain" / m / "final") for m in models}
+        for label, model in ev.baselines.items():
+            if label in targets:
+                raise ConfigError(f"eval.baselines: {label!r} is already an arm name")
+            targets[label] = model
+        base = {f.name: getattr(ev, f.name) for f in fields(EvalConfig)}
+        for label, model in targets.items():
+            evals[label] = replace(EvalConfig(**base), model=model, out=str(out / "eval" / label))
+
+    plan = RunPlan(recipe, out, corpus, training_corpus, vocab, arms, parents, evals)
+    if check_inputs:
+        _check_inputs(plan)
+    return plan
+
+
+def _check_inputs(plan: RunPlan) -> None:
+    """Fail before any work when a named input is missing (the stages would fail much later)."""
+    from corpora.build import _resolve_specs
+    from corpora.clean import expand_inputs
+    from eval_xtreme.runner import plan as eval_plan
+
+    stages = plan.recipe.stages
+    if "corpus" in stages:
+        if "clean" in plan.corpus.stages:
+            try:
+                expand_inputs(_resolve_specs(plan.corpus.clean.inputs))
+            except (FileNotFoundError, ValueError) as e:
+                raise ConfigError(f"corpus.clean.inputs: {e}") from None
+        else:
+            for spec in _resolve_specs(plan.corpus.inputs):
+                if not Path(spec.partition("=")[2] or spec).exists():
+                    raise ConfigError(f"corpus.inputs: {spec} does not exist")
+    if "pretrain" in stages:
+        for name, cfg in plan.arms.items():
+            if cfg.parallel is not None:
+                for src in cfg.parallel.all_sources():
+                    for p in (src.src, src.tgt):
+                        if p and not _resolved(p).exists():
+                            raise ConfigError(f"pretrain arm {name}: parallel source {p} does not exist")
+    if "eval" in stages:
+        for label, cfg in plan.evals.items():
+            try:
+                eval_plan(cfg)
+            except (KeyError, ValueError) as e:
+                raise ConfigError(f"eval ({label}): {e}") from None
+
+
+def _resolved(path: str | Path) -> Path:
+    from xling.paths import resolve_data_path
+
+    return Path(resolve_data_path(str(path)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def _arm_finished(folder: Path, cfg: Any) -> bool:
+    from xling.io import read_jsonl
+
+    if not (folder / "final" / "config.json").is_file() or not (folder / "metrics.jsonl").is_file():
+        return False
+    steps = [r["step"] for r in read_jsonl(folder / "metrics.jsonl") if "loss" in r]
+    return bool(steps) and steps[-1] >= cfg.train.max_steps
+
+
+def _eval_finished(cfg: EvalConfig) -> bool:
+    results = Path(cfg.out) / "results.json"
+    if not results.is_file():
+        return False
+    saved = json.loads(results.read_text(encoding="utf-8"))
+    return saved.get("config") == json.loads(json.dumps(to_dict(cfg)))
+
+
+class RunState:
+    """RUN/run.json: what each stage did in the latest invocation, and how long it took."""
+
+    def __init__(self, out: Path, argv: list[str]):
+        self.path = out / "run.json"
+        prev = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
+        self.data: dict[str, Any] = {"argv": argv, "stages": prev.get("stages", {}), "history": prev.get("history", [])}
+
+    def record(self, key: str, status: str, seconds: float, **extra: Any) -> None:
+        from xling.io import write_json_atomic
+
+        entry = {"status": status, "seconds": round(seconds, 1), **extra}
+        if status.startswith("skipped") and key in self.data["stages"]:
+            entry["seconds_when_run"] = self.data["stages"][key].get("seconds_when_run",
+                                                                     self.data["stages"][key].get("seconds"))
+        else:
+            entry["seconds_when_run"] = entry["seconds"]
+        self.data["stages"][key] = entry
+        self.data["history"].append({"stage": key, "status": status, "seconds": entry["seconds"],
+                                     "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json_atomic(self.path, self.data)
+
+
+def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progress: bool = True) -> Path:
+    """Run (or continue) every stage of `recipe` into `out`; returns `out/report.md`."""
+    from corpora.build import build_corpus
+    from eval_xtreme.runner import run_eval
+    from vocab.train import is_complete, train_vocab
+    from xling.config import save_config
+    from xling.pretrain import pretrain
+
+    out = Path(out)
+    plan = plan_run(recipe, out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(recipe, out / "recipe.yaml")
+    state = RunState(out, argv if argv is not None else sys.argv)
+    stages = recipe.stages
+
+    def timed(key: str, done_before: bool, fn) -> None:
+        t0 = time.time()
+        print(f"== {key}: {'already finished, checking' if done_before else 'running'}", flush=True)
+        fn()
+        state.record(key, "skipped (finished)" if done_before else "ran", time.time() - t0)
+
+    if "corpus" in stages:
+        finished = (out / "corpus" / "report.md").is_file() and all(
+            (out / "corpus" / STAGE_DIRS[s] / ("stats.json" if s == "clean" else "DONE.json")).is_file()
+            for s in plan.corpus.stages)
+        timed("corpus", finished, lambda: build_corpus(plan.corpus, out / "corpus", progress=progress))
+    if "vocab" in stages:
+        timed("vocab", is_complete(Path(plan.vocab.out), plan.vocab), lambda: train_vocab(plan.vocab))
+    if "pretrain" in stages:
+        for name, cfg in plan.arms.items():
+            folder = out / "pretrain" / name
+            parent = plan.arm_parent.get(name)
+            if parent and not _arm_finished(out / "pretrain" / parent, plan.arms[parent]):
+                raise RuntimeError(f"pretrain arm {name} starts from {parent}, which did not finish")
+            finished = _arm_finished(folder, cfg)
+            if finished:
+                timed(f"pretrain/{name}", True, lambda: None)
+            else:
+                timed(f"pretrain/{name}", False, lambda cfg=cfg, folder=folder: pretrain(cfg, folder))
+    if "eval" in stages:
+        for label, cfg in plan.evals.items():
+            if not Path(cfg.model).exists() and cfg.model.startswith(str(out)):
+                raise RuntimeError(f"eval {label}: {cfg.model} does not exist; run the pretrain stage first")
+            timed(f"eval/{label}", _eval_finished(cfg), lambda cfg=cfg: run_eval(cfg))
+    from xling.run_report import write_run_report
+
+    return write_run_report(plan, state.data)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a whole recipe: corpus → vocabulary → pretraining → evaluation → report",
+                       description="Run every stage of a run recipe into RUN. Finished stages are skipped, an "
+                                   "interrupted one resumes: re-run the same command after a failure.")
+    p.add_argument("recipe", type=Path, metavar="RECIPE.yaml", help="e.g. recipes/kk-ug-demo.yaml")
+    p.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key, e.g. pretrain.common.train.max_steps=20")
+    p.add_argument("--check", action="store_true",
+                   help="load the recipe, check every stage's config and inputs, print the plan, run nothing")
+    p.add_argument("--report-only", action="store_true", help="rewrite RUN/report.{md,html} from what RUN holds")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    try:
+        return _cli_inner(args)
+    except ConfigError as e:
+        where = str(args.recipe)
+        raise ConfigError(str(e) if str(e).startswith(where) else f"{where}: {e}") from None
+
+
+def _cli_inner(args: argparse.Namespace) -> int:
+    recipe = load_run_recipe(args.recipe, args.overrides)
+    if args.check:
+        plan = plan_run(recipe, args.out)
+        print(describe_plan(plan))
+        return 0
+    if args.report_only:
+        from xling.run_report import write_run_report
+
+        state = json.loads((args.out / "run.json").read_text(encoding="utf-8")) if (args.out / "run.json").is_file() \
+            else {"argv": [], "stages": {}}
+        report = write_run_report(plan_run(recipe, args.out, check_inputs=False), state)
+    else:
+        argv = ["xling", "run", str(args.recipe), "--out", str(args.out),
+                *(f"--set={o}" for o in args.overrides)]
+        report = run(recipe, args.out, argv)
+    from xling.run_report import check_report
+
+    problems = check_report(args.out)
+    for problem in problems:
+        print(f"report check: {problem}", file=sys.stderr)
+    print(f"wrote {report} and {report.with_suffix('.html')}")
+    return 1 if problems else 0
+
+
+def stage_commands(plan: RunPlan) -> list[tuple[str, str]]:
+    """(stage, the stand-alone command that redoes it from the configs saved in RUN)."""
+    out = plan.out
+    q = shlex.quote
+    cmds = [("corpus", f"xling corpora build {q(str(out / 'corpus' / 'recipe.yaml'))} --out {q(str(out / 'corpus'))}"),
+            ("vocab", f"xling vocab train --config {q(str(out / 'vocab' / 'config.yaml'))}")]
+    for name in plan.arms:
+        folder = out / "pretrain" / name
+        cmds.append((f"pretrain/{name}", f"xling pretrain {q(str(folder / 'config.yaml'))} --out {q(str(folder))}"))
+    for label, cfg in plan.evals.items():
+        cmds.append((f"eval/{label}", f"xling eval run --config {q(str(Path(cfg.out) / 'config.yaml'))}"))
+    return cmds
+
+
+def describe_plan(plan: RunPlan) -> str:
+    lines = [f"run {plan.recipe.name} → {plan.out}", f"stages: {' → '.join(plan.recipe.stages)}",
+             f"corpus: {len(plan.corpus.clean.inputs or plan.corpus.inputs)} inputs, stages "
+             f"{', '.join(plan.corpus.stages)}; vocabulary and pretraining read {plan.training_corpus}",
+             f"vocab: {plan.vocab.model_type} {plan.vocab.vocab_size:,} pieces, α={plan.vocab.alpha}"]
+    for name, cfg in plan.arms.items():
+        objs = " + ".join(f"{o['name']}×{o.get('weight', 1.0)}" for o in cfg.objectives)
+        init = f", continues {plan.arm_parent.get(name) or cfg.model.init_from}" if cfg.model.init_from else ""
+        lines.append(f"pretrain {name}: {objs}, {cfg.train.max_steps} steps × {cfg.train.global_batch_size} "
+                     f"sequences of {cfg.data.max_len}{init}")
+    for label, cfg in plan.evals.items():
+        lines.append(f"eval {label}: {cfg.model} on {', '.join(cfg.tasks)}")
+    lines += ["", "stand-alone commands:", *(f"  {c}" for _, c in stage_commands(plan))]
+    return "\n".join(lines)

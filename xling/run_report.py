@@ -1,0 +1,372 @@
+"""The `xling run` report: what each stage kept, learned and scored, as Markdown + self-contained HTML.
+
+Built only from files the stages wrote (stats.json, plan.json, metrics.jsonl, results.json), so
+`xling run ... --report-only` can redraw it at any time. Figures go to RUN/figures/.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from corpora.build import STAGE_DIRS
+from xling.report import bar_chart, line_chart, markdown_table
+
+if TYPE_CHECKING:
+    from xling.run import RunPlan
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _pct(x: float) -> float:
+    return round(100.0 * x, 2)
+
+
+def corpus_section(plan: RunPlan, fig: Path) -> list[str]:
+    root = plan.out / "corpus"
+    stages = plan.corpus.stages
+    stats = {s: _load(root / STAGE_DIRS[s] / "stats.json") for s in stages}
+    clean = stats.get("clean", {})
+    mix_plan = _load(root / "mix" / "plan.json") if "mix" in stages else {}
+    langs = sorted({*clean.get("languages", {}), *stats.get("dedup", {}).get("languages", {}),
+                    *mix_plan.get("languages", {})})
+    if not langs:
+        return ["## Corpus", "", "The corpus stage has not run yet.", ""]
+
+    def kept(stage: str, lang: str) -> int | None:
+        per = stats.get(stage, {}).get("languages", {}).get(lang)
+        if not isinstance(per, dict):
+            return None
+        return int(per["docs_kept"]) if stage == "clean" else int(per.get("docs_written", per.get("kept", 0)))
+
+    # Labels LID found but the recipe does not keep are one row, not one row each.
+    selected = [lg for lg in langs if any(kept(s, lg) for s in stages if s != "mix")
+                or lg in mix_plan.get("languages", {})]
+    others = [lg for lg in langs if lg not in selected]
+    headers = ["language", "docs read"] + [f"after {s}" for s in stages if s != "mix"]
+    if mix_plan:
+        headers += ["natural share %", "sampled share %", "passes (repeats)"]
+    rows = []
+    for lang in selected:
+        per = clean.get("languages", {}).get(lang, {})
+        row: list[Any] = [lang, per.get("docs_in")]
+        row += [kept(s, lang) for s in stages if s != "mix"]
+        if mix_plan:
+            p = mix_plan["languages"].get(lang, {})
+            row += [_pct(p.get("p_natural", 0.0)), _pct(p.get("p_sampled", 0.0)), round(p.get("repeats", 0.0), 2)]
+        rows.append(row)
+    if others:
+        read = sum(int(clean.get("languages", {}).get(lg, {}).get("docs_in", 0)) for lg in others)
+        rows.append([f"other labels ({len(others)})", read, *([0] * (len(headers) - 2))])
+    out = ["## Corpus", "",
+           f"Stages {' → '.join(stages)} (`corpus/`); vocabulary and pretraining read `{plan.training_corpus.name}/`, "
+           "and pretraining draws each sequence's language with the same temperature plan "
+           f"(α = {plan.corpus.mix.alpha}, unit {plan.corpus.mix.unit}, at most {plan.corpus.mix.max_repeats} "
+           "passes over a language) that `mix/` materialises.", "",
+           markdown_table(headers, rows), ""]
+    if mix_plan:
+        series = {"natural (after cleaning)": {lg: _pct(v["p_natural"]) for lg, v in mix_plan["languages"].items()},
+                  f"sampled (α = {mix_plan['alpha']})": {lg: _pct(v["p_sampled"])
+                                                          for lg, v in mix_plan["languages"].items()}}
+        bar_chart(fig / "language_shares.png", series, "Language shares before / after rebalancing",
+                  f"% of {mix_plan.get('unit', 'chars')}", "language")
+        out += ["![language shares before and after rebalancing](figures/language_shares.png)", ""]
+    reasons: dict[str, dict[str, int]] = {}
+    for lang, per in clean.get("languages", {}).items():
+        for why, n in per.get("removed_by_reason", {}).items():
+            reasons.setdefault(why, {})[lang] = int(n.get("docs", 0))
+    for stage in ("dedup", "decontaminate"):
+        for lang, per in stats.get(stage, {}).get("languages", {}).items():
+            for why, n in per.get("removed", {}).items():
+                if n:
+                    reasons.setdefault(why, {})[lang] = int(n)
+    if reasons:
+        out += ["### Why documents were dropped (documents per language)", "",
+                markdown_table(["reason", *selected, *(["other labels"] if others else []), "total"],
+                               [[why, *(per.get(lg, 0) for lg in selected),
+                                 *([sum(per.get(lg, 0) for lg in others)] if others else []), sum(per.values())]
+                                for why, per in sorted(reasons.items(), key=lambda kv: -sum(kv[1].values()))]), ""]
+    norm = clean.get("normalisation", {})
+    if norm:
+        out += ["Normalisation fixes (counts): " + ", ".join(f"{k} {v:,}" for k, v in sorted(norm.items())) + ".", ""]
+    hits = {name: s.get("docs_hit", 0) for name, s in stats.get("decontaminate", {}).get("eval_sets", {}).items()}
+    if hits:
+        out += ["### Decontamination: documents sharing a long n-gram with an evaluation set", "",
+                markdown_table(["evaluation set", "documents removed"],
+                               sorted(([k, v] for k, v in hits.items()), key=lambda r: -r[1])), ""]
+    return out
+
+
+def vocab_section(plan: RunPlan, fig: Path) -> list[str]:
+    folder = Path(plan.vocab.out)
+    stats = _load(folder / "stats.json")
+    per_lang = stats.get("languages", stats) if isinstance(stats, dict) else {}
+    per_lang = {k: v for k, v in per_lang.items() if isinstance(v, dict) and "fertility" in v}
+    if not per_lang:
+        return ["## Vocabulary", "", "The vocabulary stage has not run yet.", ""]
+    rows = [[lg, s["fertility"], s["chars_per_piece"], _pct(s["unk_share"]), _pct(s["byte_share"]),
+             _pct(s["alphabet_coverage"]) if s.get("alphabet_coverage") is not None else None]
+            for lg, s in sorted(per_lang.items())]
+    bar_chart(fig / "fertility.png", {"pieces per word": {lg: s["fertility"] for lg, s in sorted(per_lang.items())}},
+              f"Tokenizer fertility ({plan.vocab.model_type}, {plan.vocab.vocab_size:,} pieces)",
+              "pieces per word", "language")
+    return ["## Vocabulary", "",
+            f"SentencePiece {plan.vocab.model_type}, {plan.vocab.vocab_size:,} pieces + `<mask>`, trained on a "
+            f"temperature-sampled mix (α = {plan.vocab.alpha}) of the corpus (`vocab/`, loads with "
+            "`AutoTokenizer.from_pretrained`).", "",
+            markdown_table(["language", "fertility (pieces/word)", "chars/piece", "`<unk>` %", "byte pieces %",
+                            "alphabet covered %"], rows), "",
+            "![tokenizer fertility per language](figures/fertility.png)", ""]
+
+
+def _metrics(folder: Path) -> list[dict]:
+    from xling.io import read_jsonl
+
+    f = folder / "metrics.jsonl"
+    return list(read_jsonl(f)) if f.is_file() else []
+
+
+def pretrain_section(plan: RunPlan, fig: Path) -> list[str]:
+    rows = []
+    curves: dict[str, tuple[list, list]] = {}
+    heldout: dict[str, dict[str, float]] = {}
+    offsets: dict[str, int] = {}
+    for name, cfg in plan.arms.items():
+        parent = plan.arm_parent.get(name)
+        offsets[name] = offsets.get(parent, 0) + plan.arms[parent].train.max_steps if parent else 0
+        metrics = _metrics(plan.out / "pretrain" / name)
+        train = [r for r in metrics if "loss" in r]
+        evals = [r for r in metrics if "eval_loss" in r]
+        if train:
+            curves[f"{name} (train)"] = ([r["step"] + offsets[name] for r in train], [r["loss"] for r in train])
+        if evals:
+            curves[f"{name} (held-out mean)"] = ([r["step"] + offsets[name] for r in evals],
+                                                 [r["eval_loss"]["mean"] for r in evals])
+            heldout[name] = evals[-1]["eval_loss"]
+        objs = " + ".join(f"{o['name']} ×{o.get('weight', 1.0)}" for o in cfg.objectives)
+        last = train[-1] if train else {}
+        rows.append([name, objs, parent or cfg.model.init_from or "random init", last.get("step", 0),
+                     last.get("tokens_seen", 0), last.get("loss"),
+                     heldout.get(name, {}).get("mean"), round(last.get("tokens_per_s", 0.0))])
+    out = ["## Pretraining", "",
+           markdown_table(["arm", "objectives", "starts from", "steps", "tokens seen", "last train loss",
+                           "held-out MLM loss (mean)", "tokens/s"], rows), ""]
+    if curves:
+        line_chart(fig / "loss_curves.png", curves, "Pretraining loss (continued arms start where their parent "
+                   "stopped)", "step (cumulative)", "loss")
+        out += ["![loss curves](figures/loss_curves.png)", ""]
+    if heldout:
+        langs = sorted({lg for h in heldout.values() for lg in h if lg != "mean"})
+        out += ["### Held-out MLM loss per language (last evaluation)", "",
+                markdown_table(["arm", *langs, "mean"],
+                               [[a, *(h.get(lg) for lg in langs), h.get("mean")] for a, h in heldout.items()]), ""]
+    return out
+
+
+def eval_section(plan: RunPlan, fig: Path) -> list[str]:
+    from eval_xtreme.metrics import primary_score
+    from eval_xtreme.tasks import TASKS
+
+    results = {label: _load(Path(cfg.out) / "results.json") for label, cfg in plan.evals.items()}
+    results = {k: v for k, v in results.items() if v}
+    if not results:
+        return ["## Evaluation", "", "The evaluation stage has not run yet.", ""]
+    labels = list(results)
+    first, last = labels[0], labels[-1]
+    tasks: list[str] = []
+    for r in results.values():
+        tasks.extend(t for t in r["tasks"] if t not in tasks)
+    out = ["## Evaluation", "",
+           "Zero-shot: fine-tuned on English (tagging, NER, QA), or no fine-tuning at all (retrieval: "
+           "nearest neighbour of mean-pooled states); primary score per language (QA: (EM + F1) / 2, "
+           "tagging: F1 or accuracy as XTREME reports it, retrieval: accuracy). "
+           f"Δ = {last} − {first}. Fixture rows (format checks, a few lines) are marked `*` and left out of means.", ""]
+    rows = []
+    means: dict[str, dict[str, float]] = {lb: {} for lb in labels}
+    for task in tasks:
+        metric = TASKS.get(task).metric
+        prim: dict[str, dict[str, float]] = {}
+        fixture: set[str] = set()
+        for lb, r in results.items():
+            per = r["tasks"].get(task, {})
+            prim[lb] = {lg: primary_score(metric, s) for lg, s in per.items()}
+            fixture |= {lg for lg, d in r["details"].get(task, {}).get("data", {}).items() if d.get("fixture")}
+        langs = sorted({lg for p in prim.values() for lg in p})
+        for lg in langs:
+            vals = [prim[lb].get(lg) for lb in labels]
+            delta = vals[-1] - vals[0] if len(vals) > 1 and None not in (vals[0], vals[-1]) else None
+            rows.append([task, lg + ("*" if lg in fixture else ""), metric, *vals,
+                         *([round(delta, 2)] if len(labels) > 1 else [])])
+        for lb in labels:
+            real = [v for lg, v in prim[lb].items() if lg not in fixture]
+            if real:
+                means[lb][task] = sum(real) / len(real)
+        bar_chart(fig / f"eval_{task}.png", {lb: {lg: v for lg, v in prim[lb].items()} for lb in labels},
+                  f"{task} ({metric})", "score", "language")
+    headers = ["task", "language", "metric", *labels, *(["Δ"] if len(labels) > 1 else [])]
+    out += [markdown_table(headers, rows), "", "### Mean over languages per task", "",
+            markdown_table(["task", *labels, *(["Δ"] if len(labels) > 1 else [])],
+                           [[t, *(means[lb].get(t) for lb in labels),
+                             *([round(means[last][t] - means[first][t], 2)]
+                               if len(labels) > 1 and t in means[last] and t in means[first] else [])]
+                            for t in tasks]), ""]
+    suite = {lb: (r.get("suite_aggregate") or {}).get("tasks", {}) for lb, r in results.items()}
+    bar_chart(fig / "eval_means.png", {lb: means[lb] for lb in labels}, "Mean score per task", "score", "task")
+    out += ["![mean score per task and model](figures/eval_means.png)", ""]
+    out += [f"![{t}](figures/eval_{t}.png)" for t in tasks] + [""]
+    out += ["Per-model details (data notes, fine-tuning dev scores, predictions): "
+            + ", ".join(f"[{lb}](eval/{lb}/report.md)" for lb in labels) + ".", ""]
+    if any(suite.values()):
+        out += [f"Uyghur/Kazakh suite tasks scored: {', '.join(sorted({t for s in suite.values() for t in s}))}.", ""]
+    return out
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    from eval_xtreme.runner import versions
+
+    v = versions()
+    for pkg in ("sentencepiece", "tokenizers", "datatrove", "datasets", "numpy", "sacrebleu"):
+        try:
+            v[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            v[pkg] = "not installed"
+    v["platform"] = platform.platform()
+    return v
+
+
+def reproduce_section(plan: RunPlan, state: dict[str, Any]) -> list[str]:
+    import os
+
+    from xling.run import stage_commands
+
+    argv = " ".join(state.get("argv") or ["xling", "run", "RECIPE.yaml", "--out", str(plan.out)])
+    v = _versions()
+    return ["## Commands and versions", "",
+            "The whole run (finished stages are skipped; the resolved recipe is `recipe.yaml`):", "",
+            "```", argv, "```", "",
+            "Each stage alone, from the config it saved:", "",
+            "```", *(c for _, c in stage_commands(plan)), "```", "",
+            "Versions: " + ", ".join(f"{k} `{val}`" for k, val in v.items()) + f"; CPU cores: {os.cpu_count()}.", ""]
+
+
+def write_run_report(plan: RunPlan, state: dict[str, Any]) -> Path:
+    """RUN/report.md and RUN/report.html from what the stages wrote."""
+    from xling.html_report import markdown_to_html
+    from xling.io import write_text_atomic
+
+    out = plan.out
+    fig = out / "figures"
+    fig.mkdir(parents=True, exist_ok=True)
+    stage_rows = [[k, v.get("status", ""), v.get("seconds", 0.0), v.get("seconds_when_run", v.get("seconds", 0.0))]
+                  for k, v in state.get("stages", {}).items()]
+    total = sum(r[3] or 0.0 for r in stage_rows)
+    lines = [f"# xling run `{plan.recipe.name}`", "",
+             f"Run folder `{out}`; report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+             f"Compute time of all stages: {total / 60:.1f} min.", "",
+             markdown_table(["stage", "this invocation", "seconds (this invocation)", "seconds (when it ran)"],
+                            stage_rows, digits=1), ""]
+    lines += corpus_section(plan, fig)
+    lines += vocab_section(plan, fig)
+    lines += pretrain_section(plan, fig)
+    lines += eval_section(plan, fig)
+    lines += reproduce_section(plan, state)
+    md = "\n".join(lines)
+    report = write_text_atomic(out / "report.md", md)
+    write_text_atomic(out / "report.html", markdown_to_html(md, out, f"xling run {plan.recipe.name}"))
+    return report
+
+
+def check_report(run_dir: str | Path) -> list[str]:
+    """Browser-free check of RUN/report.html and report.md: the HTML parses with balanced tags,
+    every image is embedded PNG data (and exists on disk for the Markdown), and every table row
+    holds at least one number. Returns the problems found (empty = good)."""
+    import base64
+    import re
+    from html.parser import HTMLParser
+
+    run_dir = Path(run_dir)
+    problems: list[str] = []
+    md_path, html_path = run_dir / "report.md", run_dir / "report.html"
+    for p in (md_path, html_path):
+        if not p.is_file():
+            problems.append(f"{p}: missing")
+    if problems:
+        return problems
+    for src in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md_path.read_text(encoding="utf-8")):
+        if not (run_dir / src).is_file():
+            problems.append(f"report.md: image {src} does not exist")
+
+    void = {"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "source", "wbr"}
+    number = re.compile(r"^[−+-]?\d[\d,]*(\.\d+)?%?\*?$")
+
+    class Checker(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.stack: list[str] = []
+            self.images = 0
+            self.rows = 0
+            self.in_body_row = False
+            self.in_thead = False
+            self.cells: list[str] = []
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag not in void:
+                self.stack.append(tag)
+            if tag == "img":
+                self.images += 1
+                src = dict(attrs).get("src") or ""
+                if not src.startswith("data:image/png;base64,"):
+                    problems.append(f"report.html: image {src[:80]!r} is not embedded PNG data")
+                elif not base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG"):
+                    problems.append("report.html: an embedded image is not a PNG")
+            elif tag == "thead":
+                self.in_thead = True
+            elif tag == "tr" and not self.in_thead:
+                self.in_body_row, self.cells = True, []
+            elif tag in ("td", "th") and self.in_body_row:
+                self.cell = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in void:
+                return
+            if not self.stack or self.stack[-1] != tag:
+                problems.append(f"report.html: line {self.getpos()[0]}: </{tag}> closes "
+                                f"<{self.stack[-1] if self.stack else 'nothing'}>")
+                if tag in self.stack:
+                    while self.stack and self.stack.pop() != tag:
+                        pass
+            else:
+                self.stack.pop()
+            if tag == "thead":
+                self.in_thead = False
+            elif tag in ("td", "th") and self.cell is not None:
+                self.cells.append("".join(self.cell).strip())
+                self.cell = None
+            elif tag == "tr" and self.in_body_row:
+                self.in_body_row = False
+                self.rows += 1
+                if not any(number.match(c.replace(" ", "")) for c in self.cells[1:]):
+                    problems.append(f"report.html: table row without a number: {' | '.join(self.cells)[:160]}")
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell.append(data)
+
+    checker = Checker()
+    checker.feed(html_path.read_text(encoding="utf-8"))
+    checker.close()
+    if checker.stack:
+        problems.append(f"report.html: unclosed tags at the end: {checker.stack}")
+    if checker.images == 0:
+        problems.append("report.html: no figures")
+    if checker.rows == 0:
+        problems.append("report.html: no tables")
+    return problems
