@@ -285,15 +285,17 @@ def _run_slurm(stages: list[Stage], opts: SlurmOptions, dry_run: bool) -> Execut
     jobs_file = root / JOBS_FILE
     executors = slurm_executors(stages, opts)
     incomplete = [len(e.get_incomplete_ranks()) for e in executors]
-    if not dry_run and any(incomplete):
+    if any(incomplete):
+        # queued array tasks read executor.pik and ranks_to_run.json when they start: a re-run (or a
+        # dry run, which rewrites both) must not touch them while the last submission is in the queue
         pending = _pending_jobs(jobs_file)
         if pending:
             raise ValueError(f"Slurm jobs {', '.join(pending)} of the last submission (recorded in {jobs_file}) are "
                              f"still queued or running; wait for them (squeue -j {','.join(pending)}) or cancel them "
                              f"(scancel {' '.join(pending)}) before running this command again")
-        if shutil.which("sbatch") is None:
-            raise ValueError("sbatch not found on PATH: submit from a Slurm login node, or check the plan with "
-                             "--dry-run (executor.dry_run=true)")
+    if not dry_run and any(incomplete) and shutil.which("sbatch") is None:
+        raise ValueError("sbatch not found on PATH: submit from a Slurm login node, or check the plan with "
+                         "--dry-run (executor.dry_run=true)")
     outcomes: list[StageOutcome] = []
     if dry_run:
         with _recorded_sbatch() as calls:

@@ -40,8 +40,8 @@ def sbatch_forbidden(tmp_path, monkeypatch):
     return marker
 
 
-def _slurm(**kw) -> ExecutorConfig:
-    return ExecutorConfig(kind="slurm", slurm=SlurmOptions(partition="cpu", **kw))
+def _slurm(dry_run: bool = False) -> ExecutorConfig:
+    return ExecutorConfig(kind="slurm", dry_run=dry_run, slurm=SlurmOptions(partition="cpu"))
 
 
 def test_executor_config_validation():
@@ -151,6 +151,10 @@ def test_slurm_submission_then_rerun_while_queued(data_root, tmp_path, monkeypat
     _fake_tool(tmp_path / "bin", "squeue", "echo 103")
     with pytest.raises(ValueError, match=r"103 .*still queued or running"):
         run_clean(cfg)
+    pik = (tmp_path / "o" / "logs" / "stage3" / "executor.pik").stat().st_mtime_ns
+    with pytest.raises(ValueError, match="still queued"):  # a dry run would rewrite what queued tasks read
+        run_clean(dataclasses.replace(cfg, executor=_slurm(dry_run=True)))
+    assert (tmp_path / "o" / "logs" / "stage3" / "executor.pik").stat().st_mtime_ns == pik
     assert len(calls.read_text().splitlines()) == 6
 
 
