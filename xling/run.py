@@ -239,11 +239,32 @@ def _check_inputs(plan: RunPlan) -> None:
                         if p and not _resolved(p).exists():
                             raise ConfigError(f"pretrain arm {name}: parallel source {p} does not exist")
     if "eval" in stages:
+        from eval_xtreme.runner import _root
+
         for label, cfg in plan.evals.items():
             try:
-                eval_plan(cfg)
+                jobs = eval_plan(cfg)
             except (KeyError, ValueError) as e:
                 raise ConfigError(f"eval ({label}): {e}") from None
+            for task, langs, explicit in jobs:
+                needed = [("train", task.train_lang), ("dev", task.train_lang)] if task.kind != "retrieval" else []
+                # languages the task lists but the data root lacks are skipped by design; named ones must exist
+                found = 0
+                for lang in langs:
+                    try:
+                        task.resolve("test", lang, _root(cfg), cfg.allow_fixtures)
+                        found += 1
+                    except FileNotFoundError:
+                        if explicit:
+                            needed.append(("test", lang))
+                if not found:
+                    needed.append(("test", langs[0]))
+                for split, lang in needed:
+                    try:
+                        task.resolve(split, lang, _root(cfg), cfg.allow_fixtures)
+                    except FileNotFoundError as e:
+                        raise ConfigError(f"eval task {task.name}: {e}") from None
+            break  # every model is evaluated on the same data
 
 
 def _resolved(path: str | Path) -> Path:

@@ -180,3 +180,21 @@ def test_check_report_finds_problems(tmp_path):
     assert any("not embedded PNG" in p for p in problems)
     assert any("without a number: y | n/a" in p for p in problems)
     assert any("</body> closes <div>" in p for p in problems)
+
+
+def test_missing_eval_data_fails_before_any_work(data_root, tmp_path, monkeypatch):
+    # a data root without UD Uyghur: the named udpos_turkic:ug test file is missing
+    root = tmp_path / "data"
+    root.mkdir()
+    for sub in data_root.iterdir():
+        if sub.name != "udpos":
+            (root / sub.name).symlink_to(sub)
+    (root / "udpos").mkdir()
+    for sub in (data_root / "udpos").iterdir():
+        if "Uyghur" not in sub.name:
+            (root / "udpos" / sub.name).symlink_to(sub)
+    monkeypatch.setenv("XLING_DATA", str(root))
+    data = _demo_dict()
+    data["eval"]["tasks"] = ["udpos_turkic:ug"]
+    with pytest.raises(ConfigError, match=r"udpos_turkic.*ug"):
+        plan_run(load_run_recipe(_write(tmp_path, data)), tmp_path / "run")
