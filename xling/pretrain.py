@@ -95,7 +95,7 @@ def pretrain(config: PretrainConfig, out: str | Path) -> Path:
 
 # ------------------------------------------------------------------------------------------ dry run
 
-XLMR_VOCAB = 250_002  # xlm-roberta-base/large: 250,000 SentencePiece pieces + <s>/<pad>/</s>/<unk> offset, <mask>
+XLMR_VOCAB = 250_002  # xlm-roberta-base/large: 250,000 SentencePiece ids shifted by one (fairseq's <pad>) + <mask>
 
 
 def _plan_vocab(cfg: PretrainConfig, vocab_size: int | None, notes: list[str]) -> tuple[int, int, str]:
