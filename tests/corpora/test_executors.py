@@ -202,3 +202,32 @@ def test_build_dry_run_stops_after_finished_clean(data_root, tmp_path, sbatch_fo
     with pytest.raises(StagesPending, match="dedup, mix would follow"):
         build_corpus(dry, out, progress=False)
     assert not (out / "dedup").exists()
+
+
+def test_launch_scripts_run_as_slurm_would(data_root, tmp_path, monkeypatch):
+    """Each dry-run launch script, executed by bash as an array element would be (SLURM_ARRAY_TASK_ID,
+    `srun` and `scontrol` faked), runs its pickled stage; the re-run then finds everything complete."""
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    # srun -l -n 1 CMD ARGS → CMD ARGS;  scontrol show hostnames X → X
+    _fake_tool(bin_dir, "srun", 'while [ "${1#-}" != "$1" ]; do [ "$1" = "-n" ] && shift; shift; done; exec "$@"')
+    _fake_tool(bin_dir, "scontrol", 'echo "$3"')
+    _fake_tool(bin_dir, "sbatch", "exit 1")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    cfg = CleanConfig(inputs=[f"kaz_Cyrl={data_root / KK}", f"uig_Arab={data_root / UG}"], out=str(tmp_path / "o"),
+                      format="lines", tasks=2, limit=200, executor=_slurm(dry_run=True))
+    with pytest.raises(StagesPending):
+        run_clean(cfg)
+    logs = tmp_path / "o" / "logs"
+    for stage, tasks in (("stage1", 2), ("stage2", 1), ("stage3", 2)):
+        for i in range(tasks):
+            env = {**os.environ, "SLURM_ARRAY_TASK_ID": str(i), "RUN_OFFSET": "0", "SLURM_NODELIST": "node1"}
+            done = subprocess.run(["bash", str(logs / stage / "launch_script.slurm")], env=env, capture_output=True,
+                                  text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+        assert len(list((logs / stage / "completions").iterdir())) == tasks
+    out = run_clean(dataclasses.replace(cfg, executor=_slurm()))  # sbatch would fail: nothing is submitted
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["languages"]["kaz_Cyrl"]["docs_kept"] > 150 and stats["languages"]["uig_Arab"]["docs_kept"] > 150
+    assert stats["inputs"] == {"files": 2, "tasks": 2}
