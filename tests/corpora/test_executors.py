@@ -231,3 +231,27 @@ def test_launch_scripts_run_as_slurm_would(data_root, tmp_path, monkeypatch):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["languages"]["kaz_Cyrl"]["docs_kept"] > 150 and stats["languages"]["uig_Arab"]["docs_kept"] > 150
     assert stats["inputs"] == {"files": 2, "tasks": 2}
+
+
+def test_slurm_resubmits_only_unfinished_stages(data_root, tmp_path, monkeypatch):
+    calls = tmp_path / "sbatch-calls"
+    _fake_tool(tmp_path / "bin", "sbatch", f'echo "$@" >> {calls}; echo "Submitted batch job 7$(wc -l < {calls})"')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    cfg = CleanConfig(inputs=[str(data_root / KK)], out=str(tmp_path / "o"), tasks=3, executor=_slurm())
+    done = tmp_path / "o" / "logs" / "stage1" / "completions"
+    done.mkdir(parents=True)
+    for rank in range(3):  # stage 1 finished in an earlier submission
+        (done / f"{rank:05d}").touch()
+    (tmp_path / "o" / "logs" / "stage3" / "completions").mkdir(parents=True)
+    (tmp_path / "o" / "logs" / "stage3" / "completions" / "00001").touch()  # one stage-3 task finished
+    with pytest.raises(StagesPending) as info:
+        run_clean(cfg)
+    assert [(s.key, s.action) for s in info.value.result.stages] == [
+        ("stage1", "complete"), ("stage2", "submitted"), ("stage3", "submitted")]
+    lines = calls.read_text().splitlines()
+    assert "--dependency" not in lines[0]  # stage 2 waits for nothing
+    assert "--dependency=afterok:71" in lines[2]  # stage 3 after stage 2 (job 71)
+    ranks = json.loads((tmp_path / "o" / "logs" / "stage3" / "ranks_to_run.json").read_text())
+    assert ranks == [0, 2]
+    script = (tmp_path / "o" / "logs" / "stage3" / "launch_script.slurm").read_text()
+    assert "#SBATCH --array=0-1" in script  # two array elements for the two unfinished ranks
