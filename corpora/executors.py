@@ -149,8 +149,7 @@ class ExecutionResult:
         return [j for s in self.stages for j in s.job_ids]
 
     def summary_lines(self) -> list[str]:
-        head = {True: "dry run", False: "run"}[self.dry_run]
-        lines = [f"{head} on {self.kind}:"]
+        lines = [f"{'dry run' if self.dry_run else 'run'} on {self.kind}:"]
         for s in self.stages:
             lines.append(f"  {s.key} {s.title}: {s.tasks} task(s), {s.incomplete} incomplete → {s.action}"
                          + (f" (job {', '.join(s.job_ids)})" if s.job_ids and not self.dry_run else ""))
@@ -320,7 +319,7 @@ def _run_slurm(stages: list[Stage], opts: SlurmOptions, dry_run: bool) -> Execut
         e.run()  # outside a Slurm task, datatrove's run() submits (or skips a complete stage)
         ids = [] if e.job_id in (None, -1) else [str(e.job_id)]
         outcomes.append(StageOutcome(st.key, st.title, st.tasks, n, "submitted" if n else "complete", ids,
-                                     [f"sbatch {st.logging_dir / 'launch_script.slurm'}"] if n else []))
+                                     files=[str(st.logging_dir / "launch_script.slurm")] if n else []))
     result = ExecutionResult("slurm", False, outcomes)
     submitted = result.job_ids
     if submitted:
