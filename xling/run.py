@@ -405,9 +405,16 @@ def _cli_inner(args: argparse.Namespace) -> int:
             else {"argv": [], "stages": {}}
         report = write_run_report(plan_run(recipe, args.out, check_inputs=False), state)
     else:
+        from corpora.executors import StagesPending
+
         argv = ["xling", "run", str(args.recipe), "--out", str(args.out),
                 *(f"--set={o}" for o in args.overrides)]
-        report = run(recipe, args.out, argv)
+        try:
+            report = run(recipe, args.out, argv)
+        except StagesPending as pending:
+            # a cluster corpus recipe: jobs were submitted; the same command continues once they end
+            print(f"{pending}\nre-run `{' '.join(argv)}` when the jobs have finished")
+            return 0
     from xling.run_report import check_report
 
     problems = check_report(args.out)
