@@ -27,6 +27,7 @@ from corpora.decontam import DecontamConfig
 from corpora.dedup import DedupConfig
 from corpora.executors import StagesPending
 from corpora.mix import MixConfig
+from xling.config import check_stages
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,7 @@ class CorpusRecipe:
     mix: MixConfig = field(default_factory=MixConfig)
 
     def __post_init__(self) -> None:
-        unknown = [s for s in self.stages if s not in STAGES]
-        if unknown:
-            raise ValueError(f"stages: unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
-        if list(self.stages) != [s for s in STAGES if s in self.stages]:
-            raise ValueError(f"stages: must keep the order {' → '.join(STAGES)}, got {self.stages}")
+        check_stages(self.stages, STAGES)
         if not self.stages:
             raise ValueError("stages: nothing to do")
         if "clean" in self.stages and not self.clean.inputs:

@@ -187,6 +187,15 @@ def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: 
         raise ConfigError(f"{path}: {e}" if path else str(e)) from None
 
 
+def check_stages(stages: list[str], known: tuple[str, ...]) -> None:
+    """A recipe's `stages`: known names, in the pipeline's order (a subset may be run)."""
+    unknown = [s for s in stages if s not in known]
+    if unknown:
+        raise ValueError(f"stages: unknown stage(s) {unknown}; known: {', '.join(known)}")
+    if list(stages) != [s for s in known if s in stages]:
+        raise ValueError(f"stages: must keep the order {' → '.join(known)}, got {stages}")
+
+
 def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(to_dict(obj), sort_keys=False, allow_unicode=True)
 

@@ -31,7 +31,15 @@ from typing import Any
 from corpora.build import STAGE_DIRS, CorpusRecipe
 from eval_xtreme.runner import EvalConfig
 from vocab.train import VocabTrainConfig
-from xling.config import ConfigError, from_dict, load_yaml_dict, merge, parse_overrides, to_dict
+from xling.config import (
+    ConfigError,
+    check_stages,
+    from_dict,
+    load_yaml_dict,
+    merge,
+    parse_overrides,
+    to_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +94,7 @@ class RunRecipe:
     eval: EvalStage | None = None
 
     def __post_init__(self) -> None:
-        unknown = [s for s in self.stages if s not in STAGES]
-        if unknown:
-            raise ValueError(f"stages: unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
-        if list(self.stages) != [s for s in STAGES if s in self.stages]:
-            raise ValueError(f"stages: must keep the order {' → '.join(STAGES)}, got {self.stages}")
+        check_stages(self.stages, STAGES)
         if self.corpus is None:
             raise ValueError("corpus: every run starts from a corpus recipe (the `corpus:` section)")
         if "pretrain" in self.stages and not self.pretrain.arms:
