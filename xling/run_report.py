@@ -177,15 +177,25 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     if not results:
         return ["## Evaluation", "", "The evaluation stage has not run yet.", ""]
     labels = list(results)
-    first, last = labels[0], labels[-1]
+    # The last pretraining arm is the model under study; every other evaluated model is a baseline.
+    arms = [lb for lb in labels if lb in plan.arms]
+    target = arms[-1] if arms else labels[-1]
+    baselines = [lb for lb in labels if lb != target]
+    delta_heads = [f"Δ vs {b}" for b in baselines]
+
+    def deltas(vals: dict[str, float | None]) -> list[float | None]:
+        t = vals.get(target)
+        return [round(t - vals[b], 2) if t is not None and vals.get(b) is not None else None for b in baselines]
+
     tasks: list[str] = []
     for r in results.values():
         tasks.extend(t for t in r["tasks"] if t not in tasks)
     out = ["## Evaluation", "",
            "Zero-shot: fine-tuned on English (tagging, NER, QA), or no fine-tuning at all (retrieval: "
            "nearest neighbour of mean-pooled states); primary score per language (QA: (EM + F1) / 2, "
-           "tagging: F1 or accuracy as XTREME reports it, retrieval: accuracy). "
-           f"Δ = {last} − {first}. Fixture rows (format checks, a few lines) are marked `*` and left out of means.", ""]
+           "tagging: F1 or accuracy as XTREME reports it, retrieval: accuracy, all in %). "
+           f"Δ: `{target}` minus each baseline. Fixture rows (format checks, a few lines) are marked `*` and "
+           "left out of means.", ""]
     rows = []
     means: dict[str, dict[str, float]] = {lb: {} for lb in labels}
     for task in tasks:
@@ -196,33 +206,35 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
             per = r["tasks"].get(task, {})
             prim[lb] = {lg: primary_score(metric, s) for lg, s in per.items()}
             fixture |= {lg for lg, d in r["details"].get(task, {}).get("data", {}).items() if d.get("fixture")}
-        langs = sorted({lg for p in prim.values() for lg in p})
-        for lg in langs:
-            vals = [prim[lb].get(lg) for lb in labels]
-            delta = vals[-1] - vals[0] if len(vals) > 1 and None not in (vals[0], vals[-1]) else None
-            rows.append([task, lg + ("*" if lg in fixture else ""), metric, *vals,
-                         *([round(delta, 2)] if len(labels) > 1 else [])])
+        for lg in sorted({lg for p in prim.values() for lg in p}):
+            vals = {lb: prim[lb].get(lg) for lb in labels}
+            rows.append([task, lg + ("*" if lg in fixture else ""), metric, *vals.values(), *deltas(vals)])
         for lb in labels:
             real = [v for lg, v in prim[lb].items() if lg not in fixture]
             if real:
                 means[lb][task] = sum(real) / len(real)
-        bar_chart(fig / f"eval_{task}.png", {lb: {lg: v for lg, v in prim[lb].items()} for lb in labels},
+        bar_chart(fig / f"eval_{task}.png", {lb: dict(prim[lb]) for lb in labels},
                   f"{task} ({metric})", "score", "language")
-    headers = ["task", "language", "metric", *labels, *(["Δ"] if len(labels) > 1 else [])]
-    out += [markdown_table(headers, rows), "", "### Mean over languages per task", "",
-            markdown_table(["task", *labels, *(["Δ"] if len(labels) > 1 else [])],
-                           [[t, *(means[lb].get(t) for lb in labels),
-                             *([round(means[last][t] - means[first][t], 2)]
-                               if len(labels) > 1 and t in means[last] and t in means[first] else [])]
-                            for t in tasks]), ""]
-    suite = {lb: (r.get("suite_aggregate") or {}).get("tasks", {}) for lb, r in results.items()}
+    mean_rows = [[t, *(means[lb].get(t) for lb in labels), *deltas({lb: means[lb].get(t) for lb in labels})]
+                 for t in tasks]
+    out += [markdown_table(["task", "language", "metric", *labels, *delta_heads], rows), "",
+            "### Mean over languages per task", "",
+            markdown_table(["task", *labels, *delta_heads], mean_rows), ""]
     bar_chart(fig / "eval_means.png", {lb: means[lb] for lb in labels}, "Mean score per task", "score", "task")
     out += ["![mean score per task and model](figures/eval_means.png)", ""]
+    suite = {lb: {**(r.get("suite_aggregate") or {}).get("groups", {}),
+                  **({"overall": r["suite_aggregate"]["overall"]}
+                     if (r.get("suite_aggregate") or {}).get("overall") is not None else {})}
+             for lb, r in results.items()}
+    groups = sorted({g for s in suite.values() for g in s}, key=lambda g: (g == "overall", g))
+    if groups:
+        out += ["### Uyghur/Kazakh suite by task group (mean of task means, real data only)", "",
+                markdown_table(["group", *labels, *delta_heads],
+                               [[g, *(suite[lb].get(g) for lb in labels),
+                                 *deltas({lb: suite[lb].get(g) for lb in labels})] for g in groups]), ""]
     out += [f"![{t}](figures/eval_{t}.png)" for t in tasks] + [""]
     out += ["Per-model details (data notes, fine-tuning dev scores, predictions): "
             + ", ".join(f"[{lb}](eval/{lb}/report.md)" for lb in labels) + ".", ""]
-    if any(suite.values()):
-        out += [f"Uyghur/Kazakh suite tasks scored: {', '.join(sorted({t for s in suite.values() for t in s}))}.", ""]
     return out
 
 

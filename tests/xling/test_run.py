@@ -29,8 +29,8 @@ def _write(tmp_path: Path, data: dict, name: str = "recipe.yaml") -> Path:
 
 def test_demo_recipe_checks_out(data_root, tmp_path):
     plan = plan_run(load_run_recipe(DEMO), tmp_path / "run")
-    assert list(plan.arms) == ["mlm", "mlm-tlm"]
-    assert plan.arm_parent == {"mlm-tlm": "mlm"}
+    assert list(plan.arms) == ["mlm", "mlm-continued", "mlm-tlm"]
+    assert plan.arm_parent == {"mlm-continued": "mlm", "mlm-tlm": "mlm"}
     tlm = plan.arms["mlm-tlm"]
     assert tlm.model.init_from == str(tmp_path / "run" / "pretrain" / "mlm" / "final")
     assert tlm.train.max_steps == 200 and plan.arms["mlm"].train.max_steps == 300
@@ -38,7 +38,7 @@ def test_demo_recipe_checks_out(data_root, tmp_path):
     assert plan.arms["mlm"].data.alpha == 0.3 and plan.arms["mlm"].data.max_repeats == 10
     assert plan.arms["mlm"].data.corpus == [str(tmp_path / "run" / "corpus" / "decontam")]
     assert plan.vocab.inputs == [str(tmp_path / "run" / "corpus" / "decontam")]
-    assert set(plan.evals) == {"mlm", "mlm-tlm"}
+    assert set(plan.evals) == {"mlm", "mlm-continued", "mlm-tlm"}
     assert not (tmp_path / "run").exists()  # checking writes nothing
 
 
@@ -65,8 +65,8 @@ def test_wrong_key_fails_before_any_work(data_root, tmp_path, capsys, key, value
 
 def test_wrong_arm_settings_name_the_arm(data_root, tmp_path):
     data = _demo_dict()
-    data["pretrain"]["arms"][1]["set"] = {"train.max_stepz": 3}
-    with pytest.raises(ConfigError, match=r"pretrain\.arms\[1\] \(mlm-tlm\)\.train.*max_stepz"):
+    data["pretrain"]["arms"][2]["set"] = {"train.max_stepz": 3}
+    with pytest.raises(ConfigError, match=r"pretrain\.arms\[2\] \(mlm-tlm\)\.train.*max_stepz"):
         plan_run(load_run_recipe(_write(tmp_path, data)), tmp_path / "run")
     data = _demo_dict()
     data["pretrain"]["arms"][0]["init_from"] = "mlm-tlm"
@@ -90,7 +90,7 @@ def test_missing_data_fails_before_any_work(data_root, tmp_path, capsys):
     assert "no-such-file.txt.xz" in capsys.readouterr().err
     assert not out.exists()
     data = _demo_dict()
-    data["pretrain"]["arms"][1]["parallel"] = {"sources": [
+    data["pretrain"]["arms"][2]["parallel"] = {"sources": [
         {"src": str(tmp_path / "missing.tsv"), "src_lang": "kaz_Cyrl", "tgt_lang": "rus_Cyrl", "format": "tsv"}]}
     with pytest.raises(ConfigError, match=r"missing\.tsv"):
         plan_run(load_run_recipe(_write(tmp_path, data)), out)
@@ -106,6 +106,7 @@ def _reduced(tmp_path: Path) -> Path:
     common["model"] = {"size": "tiny"}
     common["train"].update(max_steps=4, global_batch_size=4, micro_batch_size=4, warmup_steps=1, log_every=1,
                            eval_every=2, eval_sequences=4, save_every=2, threads=1)
+    del data["pretrain"]["arms"][1]  # the MLM-only control arm: the same code path as mlm-tlm, minus TLM
     data["pretrain"]["arms"][1]["set"] = {"train.max_steps": 3, "train.warmup_steps": 1}
     data["pretrain"]["arms"][1]["parallel"]["max_chars"] = 200
     data["eval"]["tasks"] = ["tatoeba_turkic:kk+ug", "udpos_turkic:ug"]
