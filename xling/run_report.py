@@ -286,8 +286,10 @@ def write_run_report(plan: RunPlan, state: dict[str, Any]) -> Path:
     out = plan.out
     fig = out / "figures"
     fig.mkdir(parents=True, exist_ok=True)
+    order = ["corpus", "vocab", *(f"pretrain/{a}" for a in plan.arms), *(f"eval/{e}" for e in plan.evals)]
+    stages = state.get("stages", {})
     stage_rows = [[k, v.get("status", ""), v.get("seconds", 0.0), v.get("seconds_when_run", v.get("seconds", 0.0))]
-                  for k, v in state.get("stages", {}).items()]
+                  for k, v in sorted(stages.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)]
     total = sum(r[3] or 0.0 for r in stage_rows)
     lines = [f"# xling run `{plan.recipe.name}`", "",
              f"Run folder `{out}`; report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
