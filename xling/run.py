@@ -336,11 +336,11 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
     state = RunState(out, argv if argv is not None else sys.argv)
     stages = recipe.stages
 
-    def timed(key: str, done_before: bool, fn) -> None:
+    def timed(key: str, done_before: bool, fn, status=None) -> None:
         t0 = time.time()
         print(f"== {key}: {'already finished, checking' if done_before else 'running'}", flush=True)
         fn()
-        state.record(key, "skipped (finished)" if done_before else "ran", time.time() - t0)
+        state.record(key, "skipped (finished)" if done_before else (status() if status else "ran"), time.time() - t0)
 
     if "corpus" in stages:
         finished = (out / "corpus" / "report.md").is_file() and all(
@@ -359,12 +359,22 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
             if finished:
                 timed(f"pretrain/{name}", True, lambda: None)
             else:
-                timed(f"pretrain/{name}", False, lambda cfg=cfg, folder=folder: pretrain(cfg, folder))
+                timed(f"pretrain/{name}", False, lambda cfg=cfg, folder=folder: pretrain(cfg, folder),
+                      lambda cfg=cfg, folder=folder: "ran" if _arm_finished(folder, cfg) else "paused")
+                if not _arm_finished(folder, cfg):
+                    # train.max_steps_this_run stopped it after a checkpoint: the next run resumes here
+                    print(f"pretrain/{name} paused before step {cfg.train.max_steps}; re-run the same "
+                          "command to continue", flush=True)
+                    return _report(plan, state)
     if "eval" in stages:
         for label, cfg in plan.evals.items():
             if not Path(cfg.model).exists() and cfg.model.startswith(str(out)):
                 raise RuntimeError(f"eval {label}: {cfg.model} does not exist; run the pretrain stage first")
             timed(f"eval/{label}", _eval_finished(cfg), lambda cfg=cfg: run_eval(cfg))
+    return _report(plan, state)
+
+
+def _report(plan: RunPlan, state: RunState) -> Path:
     from xling.run_report import write_run_report
 
     return write_run_report(plan, state.data)

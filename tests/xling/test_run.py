@@ -123,6 +123,15 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     recipe = load_run_recipe(_reduced(tmp_path))
     out = tmp_path / "run"
 
+    # An interrupted arm (here: paused by train.max_steps_this_run) stops the run; the next run resumes it.
+    paused = load_run_recipe(tmp_path / "recipe.yaml", ["pretrain.common.train.max_steps_this_run=2"])
+    run(paused, out, argv=["xling", "run", "reduced.yaml"], progress=False)
+    state = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert {k: v["status"] for k, v in state["stages"].items()} == {
+        "corpus": "ran", "vocab": "ran", "pretrain/mlm": "paused"}
+    assert not (out / "pretrain" / "mlm-tlm").exists()
+    assert check_report(out) == []  # a partial run still has a valid report
+
     # A failing stage keeps what earlier stages wrote; the next run continues from there.
     def broken(cfg):
         raise RuntimeError("evaluation crashed")
@@ -132,7 +141,11 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
         run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
     state = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert {k: v["status"] for k, v in state["stages"].items()} == {
-        "corpus": "ran", "vocab": "ran", "pretrain/mlm": "ran", "pretrain/mlm-tlm": "ran"}
+        "corpus": "skipped (finished)", "vocab": "skipped (finished)", "pretrain/mlm": "ran",
+        "pretrain/mlm-tlm": "ran"}
+    steps = [json.loads(line)["step"] for line in (out / "pretrain/mlm/metrics.jsonl").read_text().splitlines()
+             if '"loss"' in line]
+    assert steps == [1, 2, 3, 4]  # resumed at step 2, nothing repeated
     assert (out / "pretrain" / "mlm-tlm" / "final" / "model.safetensors").is_file()
     monkeypatch.undo()
 
