@@ -354,7 +354,7 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
             folder = out / "pretrain" / name
             parent = plan.arm_parent.get(name)
             if parent and not _arm_finished(out / "pretrain" / parent, plan.arms[parent]):
-                raise RuntimeError(f"pretrain arm {name} starts from {parent}, which did not finish")
+                raise ValueError(f"pretrain arm {name} starts from {parent}, which did not finish; run its stage first")
             finished = _arm_finished(folder, cfg)
             if finished:
                 timed(f"pretrain/{name}", True, lambda: None)
@@ -369,7 +369,7 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
     if "eval" in stages:
         for label, cfg in plan.evals.items():
             if not Path(cfg.model).exists() and cfg.model.startswith(str(out)):
-                raise RuntimeError(f"eval {label}: {cfg.model} does not exist; run the pretrain stage first")
+                raise FileNotFoundError(f"eval {label}: {cfg.model} does not exist; run the pretrain stage first")
             timed(f"eval/{label}", _eval_finished(cfg), lambda cfg=cfg: run_eval(cfg))
     return _report(plan, state)
 
