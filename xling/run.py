@@ -336,11 +336,11 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
     state = RunState(out, argv if argv is not None else sys.argv)
     stages = recipe.stages
 
-    def timed(key: str, done_before: bool, fn, status=None) -> None:
+    def timed(key: str, done_before: bool, fn) -> None:
         t0 = time.time()
         print(f"== {key}: {'already finished, checking' if done_before else 'running'}", flush=True)
         fn()
-        state.record(key, "skipped (finished)" if done_before else (status() if status else "ran"), time.time() - t0)
+        state.record(key, "skipped (finished)" if done_before else "ran", time.time() - t0)
 
     if "corpus" in stages:
         finished = (out / "corpus" / "report.md").is_file() and all(
@@ -359,9 +359,12 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
             if finished:
                 timed(f"pretrain/{name}", True, lambda: None)
             else:
-                timed(f"pretrain/{name}", False, lambda cfg=cfg, folder=folder: pretrain(cfg, folder),
-                      lambda cfg=cfg, folder=folder: "ran" if _arm_finished(folder, cfg) else "paused")
-                if not _arm_finished(folder, cfg):
+                t0 = time.time()
+                print(f"== pretrain/{name}: running", flush=True)
+                pretrain(cfg, folder)
+                finished = _arm_finished(folder, cfg)
+                state.record(f"pretrain/{name}", "ran" if finished else "paused", time.time() - t0)
+                if not finished:
                     # train.max_steps_this_run stopped it after a checkpoint: the next run resumes here
                     print(f"pretrain/{name} paused before step {cfg.train.max_steps}; re-run the same "
                           "command to continue", flush=True)
