@@ -124,9 +124,25 @@ class RunPlan:
 def load_run_recipe(path: str | Path, overrides: list[str] | None = None) -> RunRecipe:
     data = merge(load_yaml_dict(path), parse_overrides(overrides))
     try:
-        return from_dict(RunRecipe, data)
+        recipe = from_dict(RunRecipe, data)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    # Recipes name shared files (`parallel.include`) relative to the repository root; find them from
+    # any working directory by also trying the recipe's own folder and the one above it.
+    here = Path(path).resolve().parent
+    for arm in recipe.pretrain.arms:
+        if arm.parallel and arm.parallel.get("include"):
+            arm.parallel["include"] = [_find_relative(p, (here, here.parent)) for p in arm.parallel["include"]]
+    return recipe
+
+
+def _find_relative(p: str, bases: tuple[Path, ...]) -> str:
+    if p.startswith("$") or Path(p).is_absolute() or Path(p).exists():
+        return p
+    for base in bases:
+        if (base / p).exists():
+            return str(base / p)
+    return p
 
 
 def _mix_defaults(recipe: RunRecipe) -> dict[str, Any]:
