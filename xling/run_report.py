@@ -230,6 +230,16 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     out += [markdown_table(["task", "language", "score", *labels, *delta_heads], rows), "",
             "### Mean over languages per task", "",
             markdown_table(["task", *labels, *delta_heads], mean_rows), ""]
+    dev_rows = []
+    for task in tasks:
+        metric = TASKS.get(task).metric
+        dev = {lb: (r["details"].get(task, {}).get("finetune") or {}).get("dev_scores") for lb, r in results.items()}
+        if any(dev.values()):
+            vals = {lb: primary_score(metric, d) if d else None for lb, d in dev.items()}
+            dev_rows.append([task, *vals.values(), *deltas(vals)])
+    if dev_rows:
+        out += ["### English dev score of the fine-tuned models (the language they were fine-tuned on)", "",
+                markdown_table(["task", *labels, *delta_heads], dev_rows), ""]
     bar_chart(fig / "eval_means.png", {lb: means[lb] for lb in labels}, "Mean score per task", "score", "task")
     out += ["![mean score per task and model](figures/eval_means.png)", ""]
     suite = {lb: {**(r.get("suite_aggregate") or {}).get("groups", {}),
