@@ -171,11 +171,20 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
     vocab_dir = out / "vocab"
     vocab = replace(recipe.vocab, inputs=list(recipe.vocab.inputs) or [str(training_corpus)], out=str(vocab_dir))
 
-    # Keys of the shared section are checked once, so an error names `pretrain.common...`.
-    common_check = copy.deepcopy(recipe.pretrain.common)
-    common_check.setdefault("data", {})
-    common_check["data"] = {**common_check["data"], "corpus": [str(training_corpus)]}
-    from_dict(PretrainConfig, {**common_check, "tokenizer": str(vocab_dir)}, "pretrain.common")
+    # The shared section is completed and checked once, so an error names `pretrain.common...`.
+    shared = copy.deepcopy(recipe.pretrain.common)
+    for key in ("tokenizer", "objectives", "parallel"):
+        if key in shared:
+            raise ConfigError(f"pretrain.common.{key}: set per arm (or, for tokenizer, by the run)")
+    data = shared.setdefault("data", {})
+    if data.get("corpus") or data.get("files"):
+        raise ConfigError("pretrain.common.data: corpus/files come from the run's corpus stage")
+    for key, value in _mix_defaults(recipe).items():
+        if key not in data and not (key == "alpha" and "alpha_schedule" in data):
+            data[key] = value
+    data["corpus"] = [str(training_corpus)]
+    shared["tokenizer"] = str(vocab_dir)
+    from_dict(PretrainConfig, shared, "pretrain.common")
 
     arms: dict[str, Any] = {}
     parents: dict[str, str] = {}
@@ -183,19 +192,7 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
         where = f"pretrain.arms[{i}] ({arm.name})"
         if not arm.name or "/" in arm.name or arm.name in arms or arm.name in ("corpus", "vocab"):
             raise ConfigError(f"{where}.name: {arm.name!r} must be a unique folder name")
-        common = copy.deepcopy(recipe.pretrain.common)
-        for key in ("tokenizer", "objectives", "parallel"):
-            if key in common:
-                raise ConfigError(f"pretrain.common.{key}: set per arm (or, for tokenizer, by the run)")
-        data = common.setdefault("data", {})
-        if data.get("corpus") or data.get("files"):
-            raise ConfigError("pretrain.common.data: corpus/files come from the run's corpus stage")
-        for key, value in _mix_defaults(recipe).items():
-            if key not in data and not (key == "alpha" and "alpha_schedule" in data):
-                data[key] = value
-        data["corpus"] = [str(training_corpus)]
-        cfg = merge(common, parse_overrides([f"{k}={json.dumps(v)}" for k, v in arm.set.items()]))
-        cfg["tokenizer"] = str(vocab_dir)
+        cfg = merge(copy.deepcopy(shared), parse_overrides([f"{k}={json.dumps(v)}" for k, v in arm.set.items()]))
         cfg["objectives"] = arm.objectives
         if arm.parallel is not None:
             cfg["parallel"] = arm.parallel
@@ -238,7 +235,7 @@ def _check_inputs(plan: RunPlan) -> None:
     """Fail before any work when a named input is missing (the stages would fail much later)."""
     from corpora.build import _resolve_specs
     from corpora.clean import expand_inputs
-    from eval_xtreme.runner import plan as eval_plan
+    from xling.paths import resolve_data_path
 
     stages = plan.recipe.stages
     if "corpus" in stages:
@@ -256,41 +253,38 @@ def _check_inputs(plan: RunPlan) -> None:
             if cfg.parallel is not None:
                 for src in cfg.parallel.all_sources():
                     for p in (src.src, src.tgt):
-                        if p and not _resolved(p).exists():
+                        if p and not resolve_data_path(p).exists():
                             raise ConfigError(f"pretrain arm {name}: parallel source {p} does not exist")
-    if "eval" in stages:
-        from eval_xtreme.runner import _root
+    if "eval" in stages and plan.evals:
+        _check_eval_data(next(iter(plan.evals.values())))  # every model is evaluated on the same data
 
-        for label, cfg in plan.evals.items():
+
+def _check_eval_data(cfg: EvalConfig) -> None:
+    """Each task's English train/dev files, and test files: every named language, or at least one
+    of a task's own languages (those the data root lacks are skipped by design)."""
+    from eval_xtreme.runner import _root
+    from eval_xtreme.runner import plan as eval_plan
+
+    try:
+        jobs = eval_plan(cfg)
+    except (KeyError, ValueError) as e:
+        raise ConfigError(f"eval: {e}") from None
+    root = _root(cfg)
+    for task, langs, explicit in jobs:
+        needed = [("train", task.train_lang), ("dev", task.train_lang)] if task.kind != "retrieval" else []
+        missing = []
+        for lang in langs:
             try:
-                jobs = eval_plan(cfg)
-            except (KeyError, ValueError) as e:
-                raise ConfigError(f"eval ({label}): {e}") from None
-            for task, langs, explicit in jobs:
-                needed = [("train", task.train_lang), ("dev", task.train_lang)] if task.kind != "retrieval" else []
-                # languages the task lists but the data root lacks are skipped by design; named ones must exist
-                found = 0
-                for lang in langs:
-                    try:
-                        task.resolve("test", lang, _root(cfg), cfg.allow_fixtures)
-                        found += 1
-                    except FileNotFoundError:
-                        if explicit:
-                            needed.append(("test", lang))
-                if not found:
-                    needed.append(("test", langs[0]))
-                for split, lang in needed:
-                    try:
-                        task.resolve(split, lang, _root(cfg), cfg.allow_fixtures)
-                    except FileNotFoundError as e:
-                        raise ConfigError(f"eval task {task.name}: {e}") from None
-            break  # every model is evaluated on the same data
-
-
-def _resolved(path: str | Path) -> Path:
-    from xling.paths import resolve_data_path
-
-    return Path(resolve_data_path(str(path)))
+                task.resolve("test", lang, root, cfg.allow_fixtures)
+            except FileNotFoundError:
+                missing.append(lang)
+        if explicit or len(missing) == len(langs):
+            needed += [("test", lang) for lang in missing]
+        for split, lang in needed:
+            try:
+                task.resolve(split, lang, root, cfg.allow_fixtures)
+            except FileNotFoundError as e:
+                raise ConfigError(f"eval task {task.name}: {e}") from None
 
 
 # ---------------------------------------------------------------------------------------------
