@@ -42,7 +42,7 @@ def corpus_section(plan: RunPlan, fig: Path) -> list[str]:
         per = stats.get(stage, {}).get("languages", {}).get(lang)
         if not isinstance(per, dict):
             return None
-        return int(per["docs_kept"]) if stage == "clean" else int(per.get("docs_written", per.get("kept", 0)))
+        return int(per["docs_kept"] if stage == "clean" else per["kept"])
 
     # Labels LID found but the recipe does not keep are one row, not one row each.
     selected = [lg for lg in langs if any(kept(s, lg) for s in stages if s != "mix")
@@ -105,8 +105,7 @@ def corpus_section(plan: RunPlan, fig: Path) -> list[str]:
 def vocab_section(plan: RunPlan, fig: Path) -> list[str]:
     folder = Path(plan.vocab.out)
     stats = _load(folder / "stats.json")
-    per_lang = stats.get("languages", stats) if isinstance(stats, dict) else {}
-    per_lang = {k: v for k, v in per_lang.items() if isinstance(v, dict) and "fertility" in v}
+    per_lang = {k: v for k, v in stats.items() if isinstance(v, dict) and "fertility" in v}
     if not per_lang:
         return ["## Vocabulary", "", "The vocabulary stage has not run yet.", ""]
     rows = [[lg, s["fertility"], s["chars_per_piece"], _pct(s["unk_share"]), _pct(s["byte_share"]),
