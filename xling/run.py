@@ -309,25 +309,31 @@ def _eval_finished(cfg: EvalConfig) -> bool:
 
 
 class RunState:
-    """RUN/run.json: what each stage did in the latest invocation, and how long it took."""
+    """RUN/run.json: what each stage did in the latest invocation, how long it took when it really
+    ran, and at which commit (the report's versions are those of the run that wrote it)."""
 
     def __init__(self, out: Path, argv: list[str]):
+        from eval_xtreme.runner import versions
+
         self.path = out / "run.json"
         prev = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
         self.data: dict[str, Any] = {"argv": argv, "stages": prev.get("stages", {}), "history": prev.get("history", [])}
+        self.commit = versions().get("git_commit", "")
 
-    def record(self, key: str, status: str, seconds: float, **extra: Any) -> None:
+    def record(self, key: str, status: str, seconds: float) -> None:
         from xling.io import write_json_atomic
 
-        entry = {"status": status, "seconds": round(seconds, 1), **extra}
-        if status.startswith("skipped") and key in self.data["stages"]:
-            entry["seconds_when_run"] = self.data["stages"][key].get("seconds_when_run",
-                                                                     self.data["stages"][key].get("seconds"))
+        entry: dict[str, Any] = {"status": status, "seconds": round(seconds, 1)}
+        prev = self.data["stages"].get(key, {})
+        if status.startswith("skipped") and prev:
+            entry["seconds_when_run"] = prev.get("seconds_when_run", prev.get("seconds"))
+            entry["commit_when_run"] = prev.get("commit_when_run", "")
         else:
             entry["seconds_when_run"] = entry["seconds"]
+            entry["commit_when_run"] = self.commit
         self.data["stages"][key] = entry
         self.data["history"].append({"stage": key, "status": status, "seconds": entry["seconds"],
-                                     "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                                     "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "commit": self.commit})
         write_json_atomic(self.path, self.data)
 
 

@@ -284,7 +284,8 @@ def reproduce_section(plan: RunPlan, state: dict[str, Any]) -> list[str]:
             "```", argv, "```", "",
             "Each stage alone, from the config it saved:", "",
             "```", *(c for _, c in stage_commands(plan)), "```", "",
-            "Versions: " + ", ".join(f"{k} `{val}`" for k, val in v.items()) + f"; CPU cores: {os.cpu_count()}.", ""]
+            "Versions of the invocation that wrote this report (each stage's commit is in the table at the "
+            "top): " + ", ".join(f"{k} `{val}`" for k, val in v.items()) + f"; CPU cores: {os.cpu_count()}.", ""]
 
 
 def write_run_report(plan: RunPlan, state: dict[str, Any]) -> Path:
@@ -297,14 +298,15 @@ def write_run_report(plan: RunPlan, state: dict[str, Any]) -> Path:
     fig.mkdir(parents=True, exist_ok=True)
     order = ["corpus", "vocab", *(f"pretrain/{a}" for a in plan.arms), *(f"eval/{e}" for e in plan.evals)]
     stages = state.get("stages", {})
-    stage_rows = [[k, v.get("status", ""), v.get("seconds", 0.0), v.get("seconds_when_run", v.get("seconds", 0.0))]
+    stage_rows = [[k, v.get("status", ""), v.get("seconds", 0.0), v.get("seconds_when_run", v.get("seconds", 0.0)),
+                   f"`{v['commit_when_run'][:10]}`" if v.get("commit_when_run") else ""]
                   for k, v in sorted(stages.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)]
     total = sum(r[3] or 0.0 for r in stage_rows)
     lines = [f"# xling run `{plan.recipe.name}`", "",
              f"Run folder `{out}`; report written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
              f"Compute time of all stages: {total / 60:.1f} min.", "",
-             markdown_table(["stage", "this invocation", "seconds (this invocation)", "seconds (when it ran)"],
-                            stage_rows, digits=1), ""]
+             markdown_table(["stage", "this invocation", "seconds (this invocation)", "seconds (when it ran)",
+                             "commit (when it ran)"], stage_rows, digits=1), ""]
     lines += corpus_section(plan, fig)
     lines += vocab_section(plan, fig)
     lines += pretrain_section(plan, fig)
