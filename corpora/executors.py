@@ -192,12 +192,16 @@ def _run_local(stages: list[Stage], workers: int, dry_run: bool) -> ExecutionRes
             outcomes.append(StageOutcome(st.key, st.title, st.tasks, incomplete,
                                          "would run" if incomplete else "complete"))
             continue
-        executor.run()
-        missing = executor.get_incomplete_ranks()
-        if missing:
-            raise RuntimeError(f"{st.title}: tasks {missing[:10]} did not finish; see {st.logging_dir}/logs and re-run")
+        _run_to_completion(executor, st)
         outcomes.append(StageOutcome(st.key, st.title, st.tasks, incomplete, "ran" if incomplete else "complete"))
     return ExecutionResult("local", dry_run, outcomes)
+
+
+def _run_to_completion(executor: Any, st: Stage) -> None:
+    executor.run()
+    missing = executor.get_incomplete_ranks()
+    if missing:
+        raise RuntimeError(f"{st.title}: tasks {missing[:10]} did not finish; see {st.logging_dir}/logs and re-run")
 
 
 def _check_pickles(executor: Any, st: Stage) -> None:
@@ -237,6 +241,11 @@ def slurm_executors(stages: list[Stage], opts: SlurmOptions) -> list:
     return executors
 
 
+def _job_name(launch_script: str) -> str | None:
+    return next((ln.split("=", 1)[1] for ln in launch_script.splitlines() if ln.startswith("#SBATCH --job-name=")),
+                None)
+
+
 @contextmanager
 def _recorded_sbatch() -> Iterator[list[tuple[str, tuple[str, ...], str]]]:
     """Replace datatrove's sbatch call with a recorder returning placeholder job ids."""
@@ -245,8 +254,7 @@ def _recorded_sbatch() -> Iterator[list[tuple[str, tuple[str, ...], str]]]:
     calls: list[tuple[str, tuple[str, ...], str]] = []
 
     def record(contents: str, job_id_retriever: Any, *args: str) -> str:
-        name = next((ln.split("=", 1)[1] for ln in contents.splitlines() if ln.startswith("#SBATCH --job-name=")),
-                    "job")
+        name = _job_name(contents) or "job"
         kind = "" if "launch_pickled_pipeline" in contents else "-merge-stats"
         same = sum(1 for c in calls if c[2].startswith(f"<{name}{kind}"))
         job_id = f"<{name}{kind}{f'#{same + 1}' if same else ''}>"
@@ -336,7 +344,7 @@ def _calls_by_stage(calls: list[tuple[str, tuple[str, ...], str]], stages: list[
     """Recorded sbatch calls → {stage: (command lines, merge-stats scripts)}."""
     out: dict[str, tuple[list[str], list[str]]] = {st.key: ([], []) for st in stages}
     for contents, args, job_id in calls:
-        name = next(ln.split("=", 1)[1] for ln in contents.splitlines() if ln.startswith("#SBATCH --job-name="))
+        name = _job_name(contents)
         st = next(s for s in stages if name == f"{opts.job_name}-{s.key}")
         commands, merges = out[st.key]
         if "launch_pickled_pipeline" in contents:
@@ -384,9 +392,6 @@ def _run_ray(stages: list[Stage], opts: RayOptions, dry_run: bool) -> ExecutionR
     outcomes = []
     for st, e in zip(stages, executors, strict=True):
         n = len(e.get_incomplete_ranks())
-        e.run()  # blocks until the stage's tasks finished
-        missing = e.get_incomplete_ranks()
-        if missing:
-            raise RuntimeError(f"{st.title}: tasks {missing[:10]} did not finish; see {st.logging_dir}/logs and re-run")
+        _run_to_completion(e, st)  # Ray: blocks until the stage's tasks finished
         outcomes.append(StageOutcome(st.key, st.title, st.tasks, n, "ran" if n else "complete"))
     return ExecutionResult("ray", False, outcomes)
