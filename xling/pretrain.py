@@ -131,17 +131,14 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
 
     from xling.model import count_parameters
     from xling.objectives import SpecialIds
+    from xling.trainer import accumulation_steps
 
     if nproc < 1:
         raise ValueError(f"nproc must be ≥ 1, got {nproc}")
     notes: list[str] = []
     specs = cfg.objective_specs()
     tc, max_len = cfg.train, cfg.data.max_len
-    per_step = tc.micro_batch_size * nproc
-    if tc.global_batch_size % per_step:
-        raise ValueError(f"train.global_batch_size={tc.global_batch_size} is not a multiple of micro_batch_size × "
-                         f"processes = {tc.micro_batch_size} × {nproc}")
-    accum = tc.global_batch_size // per_step
+    accum = accumulation_steps(tc, nproc)
 
     vocab, pad, vocab_source = _plan_vocab(cfg, vocab_size, notes)
     init = Path(cfg.model.init_from) if cfg.model.init_from else None

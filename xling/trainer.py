@@ -247,6 +247,15 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+def accumulation_steps(tc: TrainConfig, processes: int) -> int:
+    """Micro-batches per optimizer step so that processes × micro-batch × steps = the global batch."""
+    per_step = tc.micro_batch_size * processes
+    if tc.global_batch_size % per_step:
+        raise ValueError(f"train.global_batch_size={tc.global_batch_size} is not a multiple of micro_batch_size × "
+                         f"processes = {tc.micro_batch_size} × {processes}")
+    return tc.global_batch_size // per_step
+
+
 def train(cfg: PretrainConfig, out: Path) -> Path:
     from transformers import AutoTokenizer
 
@@ -278,11 +287,7 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
     specs = cfg.objective_specs()
     max_len = cfg.data.max_len
 
-    per_step = tc.micro_batch_size * dist.world
-    if tc.global_batch_size % per_step:
-        raise ValueError(f"train.global_batch_size={tc.global_batch_size} is not a multiple of micro_batch_size × "
-                         f"processes = {tc.micro_batch_size} × {dist.world}")
-    accum = tc.global_batch_size // per_step
+    accum = accumulation_steps(tc, dist.world)
 
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
