@@ -78,13 +78,12 @@ def _resolve_specs(specs: list[str]) -> list[str]:
 
 
 def _clean_finished(folder: Path, config: CleanConfig) -> bool:
+    from corpora.clean import changed_settings
+
     if not ((folder / "stats.json").is_file() and (folder / "report.md").is_file()):
         return False
-    from xling.config import load_yaml_dict, to_dict
-
-    saved = load_yaml_dict(folder / "config.yaml")
-    now = to_dict(config)
-    diff = sorted(k for k in set(saved) | set(now) if k not in ("tasks", "workers", "executor") and saved.get(k) != now.get(k))
+    # `tasks` is filled in by run_clean (0 = one per input file), so the recipe's value may differ
+    diff = changed_settings(config, folder, also_ignore=("tasks",))
     if diff:
         raise ValueError(f"{folder} holds a finished clean run with other settings ({', '.join(diff)}); "
                          "use another build folder or delete it")

@@ -187,16 +187,22 @@ def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str]
     return stage1, stage2, stage3
 
 
-def _check_same_settings(config: CleanConfig, out: Path) -> None:
-    """Refuse to resume into OUT with different settings: completion markers would mix two runs."""
+def changed_settings(config: CleanConfig, out: Path, also_ignore: tuple[str, ...] = ()) -> list[str]:
+    """Settings of `config` that differ from the run saved in OUT/config.yaml (none when there is none)."""
     from xling.config import load_yaml_dict, to_dict
 
     saved_path = out / "config.yaml"
     if not saved_path.is_file():
-        return
+        return []
     saved = load_yaml_dict(saved_path)
     now = to_dict(config)
-    diff = sorted(k for k in set(saved) | set(now) if k not in _RUNTIME_ONLY and saved.get(k) != now.get(k))
+    ignore = (*_RUNTIME_ONLY, *also_ignore)
+    return sorted(k for k in set(saved) | set(now) if k not in ignore and saved.get(k) != now.get(k))
+
+
+def _check_same_settings(config: CleanConfig, out: Path) -> None:
+    """Refuse to resume into OUT with different settings: completion markers would mix two runs."""
+    diff = changed_settings(config, out)
     if diff:
         raise ValueError(f"{out} holds a run with different settings ({', '.join(diff)}); "
                          "use a new --out folder (or delete the old one) to start over")
