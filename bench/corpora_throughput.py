@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from xling.core.io import read_json
+
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 LINGUA_BENCH_LANGS = ["kk", "ru", "en", "tr", "az", "ar", "fa", "zh", "mn", "uk", "be", "bg", "de", "fr", "es",
@@ -35,7 +37,7 @@ def build_input(data_root: Path, folder: Path, max_docs: int) -> tuple[int, int]
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     texts: list[str] = []
     texts += read_lines(data_root / "mono/kk/common_voice/sentence-collector.txt.xz")
@@ -71,18 +73,17 @@ def run_baseline(inp: Path, out: Path) -> float:
 
 
 def run_pipeline(inp: Path, out: Path, lid: str) -> tuple[float, dict]:
-    import json
 
     from corpora.clean import CleanConfig, run_clean
 
     t0 = time.perf_counter()
     run_clean(CleanConfig(inputs=[str(inp)], out=str(out), lid=lid, workers=1, tasks=4))
-    return time.perf_counter() - t0, json.loads((out / "stats.json").read_text())
+    return time.perf_counter() - t0, read_json(out / "stats.json")
 
 
 def lid_accuracy(data_root: Path, n: int) -> dict[str, dict[str, float]]:
     from corpora.lid import LanguageIdentifier, to_iso3
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     folder = data_root / "lid/lingua_testdata/sentences"
     codes = sorted(p.name.split(".")[0] for p in folder.glob("*.txt.xz"))
@@ -102,8 +103,8 @@ def lid_accuracy(data_root: Path, n: int) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from xling.paths import data_root as find_data_root
-    from xling.report import markdown_table
+    from xling.core.paths import data_root as find_data_root
+    from xling.core.report import markdown_table
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--max-docs", type=int, default=40000)

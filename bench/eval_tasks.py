@@ -42,8 +42,8 @@ def tiny_model(folder: Path) -> Path:
     from sentencepiece import sentencepiece_model_pb2
     from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaTokenizer
 
-    from xling.io import read_lines
-    from xling.paths import data_root
+    from xling.core.io import read_lines
+    from xling.core.paths import data_root
 
     folder.mkdir(parents=True, exist_ok=True)
     inputs = []

@@ -41,8 +41,8 @@ SOURCES = {
 
 def make_corpus(root: Path, n_docs: int, seed: int = 0) -> tuple[int, dict[str, str]]:
     """Write the benchmark corpus; returns (documents, {planted near copy id: original id})."""
-    from xling.io import read_lines, write_jsonl_atomic
-    from xling.paths import data_root
+    from xling.core.io import read_lines, write_jsonl_atomic
+    from xling.core.paths import data_root
 
     rng = random.Random(seed)
     base = data_root()
@@ -75,7 +75,7 @@ def make_corpus(root: Path, n_docs: int, seed: int = 0) -> tuple[int, dict[str, 
 def run_exact(corpus: Path, out: Path) -> set[str]:
     from corpora.corpus import find_language_shards, iter_documents
     from corpora.stage_io import normalized_words
-    from xling.io import write_jsonl_atomic
+    from xling.core.io import write_jsonl_atomic
 
     removed: set[str] = set()
     for lang, files in find_language_shards(corpus).items():
@@ -94,7 +94,7 @@ def run_exact(corpus: Path, out: Path) -> set[str]:
 
 def run_xling(corpus: Path, out: Path) -> set[str]:
     from corpora.dedup import dedup_corpus
-    from xling.io import read_jsonl
+    from xling.core.io import read_jsonl
 
     dedup_corpus([corpus], out, progress=False)
     return {r["id"] for p in (out / "removed").glob("*.jsonl.gz") for r in read_jsonl(p)}
@@ -115,7 +115,7 @@ def run_datatrove(corpus: Path, out: Path) -> set[str]:
 
     from corpora.corpus import find_language_shards
     from corpora.document import AtomicJsonlWriter
-    from xling.io import read_jsonl
+    from xling.core.io import read_jsonl
 
     class Reader(PipelineStep):  # datatrove's JsonlReader needs orjson, which we do not install
         name = "bench reader"

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from xling.core.io import read_jsonl
+
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = {
     "kaz_Cyrl": "mono/kk/common_voice/sentence-collector.txt.xz",
@@ -45,8 +47,8 @@ def build_tokenizer(folder: Path, vocab_size: int) -> Path:
     from sentencepiece import sentencepiece_model_pb2
     from transformers import XLMRobertaTokenizer
 
-    from xling.io import read_lines
-    from xling.paths import data_root
+    from xling.core.io import read_lines
+    from xling.core.paths import data_root
 
     folder.mkdir(parents=True, exist_ok=True)
     text = folder / "text.txt"
@@ -63,7 +65,7 @@ def build_tokenizer(folder: Path, vocab_size: int) -> Path:
 
 
 def xling_config(args: argparse.Namespace, work: Path) -> object:
-    from xling.paths import data_root
+    from xling.core.paths import data_root
 
     files = {lang: str(data_root() / rel) for lang, rel in SOURCES.items()}
     base = {"tokenizer": args.tokenizer, "seed": 0,
@@ -72,7 +74,7 @@ def xling_config(args: argparse.Namespace, work: Path) -> object:
             "train": {"max_steps": args.steps, "global_batch_size": args.batch, "micro_batch_size": args.batch,
                       "lr": 5e-4, "warmup_steps": 1, "log_every": 1, "eval_every": 0, "save_every": 10**9,
                       "progress": False, "tensorboard": False, "threads": args.threads}}
-    from xling.config import load_config
+    from xling.core.config import load_config
     from xling.pretrain import PretrainConfig
 
     return load_config(PretrainConfig, None, [], base=base)
@@ -84,7 +86,7 @@ def run_ours(args: argparse.Namespace, work: Path) -> dict:
     cfg = xling_config(args, work)
     out = work / "ours"
     pretrain(cfg, out)
-    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = list(read_jsonl(out / "metrics.jsonl"))
     steps = [r for r in rows if "loss" in r][1:]  # step 1 is the warm-up
     tokens = len(steps) * args.batch * args.seq
     seconds = sum(args.batch * args.seq / r["tokens_per_s"] for r in steps)

@@ -41,8 +41,8 @@ SOURCES = {
 
 
 def real_lines(n: int) -> list[str]:
-    from xling.io import read_lines
-    from xling.paths import data_root
+    from xling.core.io import read_lines
+    from xling.core.paths import data_root
 
     per = [[ln.strip() for ln in read_lines(data_root() / rel) if ln.strip()] for rel in SOURCES.values()]
     mixed = [ln for group in zip(*[p * (1 + max(map(len, per)) // len(p)) for p in per], strict=False)
@@ -52,7 +52,7 @@ def real_lines(n: int) -> list[str]:
 
 def train_bench_vocab(out: Path, vocab_size: int) -> Path:
     from vocab.train import VocabTrainConfig, train_vocab
-    from xling.paths import data_root
+    from xling.core.paths import data_root
 
     inputs = [f"{lang}={data_root() / rel}" for lang, rel in SOURCES.items()]
     return train_vocab(VocabTrainConfig(inputs=inputs, out=str(out), vocab_size=vocab_size, byte_fallback=True,

@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from xling.core.io import read_json
+
 RUN = Path("runs/xobj")
 DATA = RUN / "data"
 ARMS = ["mlm", "mlm-tlm", "mlm-tlm-bt", "mlm-camlm-btmlm"]
@@ -57,9 +59,9 @@ def eval_files(root: Path) -> list[Path]:
 
 
 def prepare() -> None:
-    from xling.io import read_lines, write_json_atomic, write_text_atomic
+    from xling.core.io import read_lines, write_json_atomic, write_text_atomic
+    from xling.core.paths import data_root
     from xling.parallel import ParallelConfig, load_parallel, write_tsv_pairs
-    from xling.paths import data_root
 
     root = data_root()
     banned = {key(line) for f in eval_files(root) for line in read_lines(f) if key(line)}
@@ -131,7 +133,7 @@ def bt() -> dict[str, float]:
         times["bt_train_s"] = run([*XLING, "bt", "train", "recipes/bt-train-kk-ru.yaml", "--out", str(RUN / "bt"),
                                    *[a for s in BT_TRAIN_SET for a in ("--set", s)]], "bt-train")
     progress = RUN / "bt-pairs/progress.json"
-    if not (progress.is_file() and json.loads(progress.read_text())["finished"]):
+    if not (progress.is_file() and read_json(progress)["finished"]):
         times["bt_translate_s"] = run([*XLING, "bt", "translate", "recipes/bt-translate-kk-ru.yaml", "--out",
                                        str(RUN / "bt-pairs"), *[a for s in BT_TRANSLATE_SET for a in ("--set", s)]],
                                       "bt-translate")
@@ -148,7 +150,7 @@ def arms(only: list[str] | None = None) -> dict[str, float]:
 
 
 def retrieval_sets(root: Path) -> dict[str, tuple[list[str], list[str]]]:
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     sets = {f"tatoeba-{x}": (read_lines(root / f"tatoeba/tatoeba.{x}-eng.{x}"),
                              read_lines(root / f"tatoeba/tatoeba.{x}-eng.eng")) for x in TATOEBA}
@@ -183,15 +185,15 @@ def evaluate() -> dict:
 
     from eval_xtreme.loaders import RetrievalSet
     from eval_xtreme.retrieval import Encoder, similarity_search
-    from xling.io import write_json_atomic, write_text_atomic
-    from xling.paths import data_root
-    from xling.report import bar_chart, markdown_table
+    from xling.core.io import write_json_atomic, write_text_atomic
+    from xling.core.paths import data_root
+    from xling.core.report import bar_chart, markdown_table
 
     sets = retrieval_sets(data_root())
     models = {"random-init": random_init_model(), **{arm: RUN / arm / "final" for arm in ARMS + EXTRA_RUNS}}
     done_path = RUN / "results.json"
     # a model is scored once: re-running `eval` only scores arms finished since
-    results: dict[str, dict[str, float]] = json.loads(done_path.read_text()) if done_path.is_file() else {}
+    results: dict[str, dict[str, float]] = read_json(done_path) if done_path.is_file() else {}
     for name, path in models.items():
         if name in results:
             continue
@@ -227,7 +229,7 @@ def main() -> int:
     args = ap.parse_args()
     RUN.mkdir(parents=True, exist_ok=True)
     timings_path = RUN / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    timings = read_json(timings_path) if timings_path.is_file() else {}
     if args.step in ("prepare", "all") and not (RUN / "tokenizer/tokenizer.json").is_file():
         t = time.time()
         prepare()

@@ -27,7 +27,8 @@ from corpora.decontam import DecontamConfig
 from corpora.dedup import DedupConfig
 from corpora.executors import StagesPending
 from corpora.mix import MixConfig
-from xling.config import check_stages
+from xling.core.config import check_stages
+from xling.core.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class CorpusRecipe:
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> CorpusRecipe:
-    from xling.config import load_config
+    from xling.core.config import load_config
 
     return load_config(CorpusRecipe, path, overrides)
 
@@ -67,7 +68,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> CorpusR
 def _resolve_specs(specs: list[str]) -> list[str]:
     """Expand `$XLING_DATA` in `path` and `LANG=path` specs."""
     from corpora.corpus import parse_input_spec
-    from xling.paths import resolve_data_path
+    from xling.core.paths import resolve_data_path
 
     out = []
     for spec in specs:
@@ -91,7 +92,7 @@ def _clean_finished(folder: Path, config: CleanConfig) -> bool:
 
 
 def _stage_finished(folder: Path, config) -> bool:
-    from xling.config import to_dict
+    from xling.core.config import to_dict
 
     done = stage_io.stage_done(folder)
     if done is None:
@@ -111,7 +112,7 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
     from corpora.decontam import decontaminate_corpus
     from corpora.dedup import dedup_corpus
     from corpora.mix import mix_corpus
-    from xling.config import save_config
+    from xling.core.config import save_config
 
     out = Path(out or recipe.out or "")
     if not str(out) or str(out) == ".":
@@ -181,7 +182,7 @@ def _lang_counts(folder: Path, stage: str) -> dict[str, int]:
     stats_file = folder / "stats.json"
     if not stats_file.is_file():
         return {}
-    stats = json.loads(stats_file.read_text(encoding="utf-8"))
+    stats = read_json(stats_file)
     if stage == "clean":
         return {k: int(v.get("docs_kept", 0)) for k, v in stats.get("languages", {}).items()
                 if isinstance(v, dict) and v.get("docs_kept")}
@@ -190,8 +191,8 @@ def _lang_counts(folder: Path, stage: str) -> dict[str, int]:
 
 
 def _write_report(out: Path, recipe: CorpusRecipe, ran: dict[str, str]) -> None:
-    from xling.io import write_text_atomic
-    from xling.report import markdown_table
+    from xling.core.io import write_text_atomic
+    from xling.core.report import markdown_table
 
     counts = {s: _lang_counts(out / STAGE_DIRS[s], s) for s in recipe.stages}
     langs = sorted({lang for c in counts.values() for lang in c})

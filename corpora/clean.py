@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
 from corpora.filters import QualityThresholds
+from xling.core.io import read_json
 
 _SKIP_NAMES = ("license", "copying", "readme", "notice")
 
@@ -124,7 +124,7 @@ class ShardReader(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from corpora.document import row_to_doc
-        from xling.io import read_jsonl
+        from xling.core.io import read_jsonl
 
         yield from data or ()
         path = Path(self.folder) / f"{rank:05d}.jsonl.gz"
@@ -189,7 +189,7 @@ def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str]
 
 def changed_settings(config: CleanConfig, out: Path, also_ignore: tuple[str, ...] = ()) -> list[str]:
     """Settings of `config` that differ from the run saved in OUT/config.yaml (none when there is none)."""
-    from xling.config import load_yaml_dict, to_dict
+    from xling.core.config import load_yaml_dict, to_dict
 
     saved_path = out / "config.yaml"
     if not saved_path.is_file():
@@ -215,8 +215,8 @@ def run_clean(config: CleanConfig) -> Path:
     this call: a dry run, or Slurm jobs submitted; call again with the same config once they ended.
     """
     from corpora.report import collect_stats, write_clean_report
-    from xling.config import save_config
-    from xling.io import write_json_atomic
+    from xling.core.config import save_config
+    from xling.core.io import write_json_atomic
 
     if not config.out:
         raise ValueError("out: no output folder given")
@@ -300,7 +300,7 @@ def add_cli(subparsers) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> CleanConfig:
-    from xling.config import load_config, load_yaml_dict, merge
+    from xling.core.config import load_config, load_yaml_dict, merge
 
     base: dict[str, Any] = {"inputs": list(args.inputs), "out": args.out}
     for key, value in (("lid", args.lid), ("lid_languages", args.lid_languages), ("workers", args.workers), ("tasks", args.tasks),
@@ -326,7 +326,7 @@ def _cli(args: argparse.Namespace) -> int:
         print("\n".join(pending.result.summary_lines()))
         print(pending)
         return 0
-    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    stats = read_json(out / "stats.json")
     from corpora.report import summary_lines
 
     print("\n".join(summary_lines(out, stats)))

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from xling.io import open_text, read_jsonl
+from xling.core.io import open_text, read_jsonl
 
 LANG_RE = re.compile(r"^[a-z]{2,3}_[A-Z][a-z]{3}$")  # kaz_Cyrl, uig_Arab, eng_Latn
 _SHARD_SUFFIXES = (".jsonl.gz", ".jsonl", ".jsonl.xz")

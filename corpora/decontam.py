@@ -36,8 +36,9 @@ import regex
 
 from corpora import stage_io
 from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
-from xling.io import atomic_path, open_text
-from xling.registry import Registry
+from xling.core.io import atomic_path, open_text
+from xling.core.io import read_json as read_json_file
+from xling.core.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ for _name, _src in {
 
 def discover_eval_sets(root: str | os.PathLike | None = None, names: Iterable[str] | None = None) -> dict[str, list[Path]]:
     """{set name: files} for the named (default: all default) evaluation sets found under the data root."""
-    from xling.paths import data_root
+    from xling.core.paths import data_root
 
     base = Path(root) if root is not None else data_root()
     chosen = list(names) if names is not None else [n for n, s in EVAL_SETS.items() if s.default]
@@ -210,7 +211,7 @@ def discover_eval_sets(root: str | os.PathLike | None = None, names: Iterable[st
 
 def against_sources(against: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
     """`--against` entries: evaluation-set names, files, or folders (all files inside)."""
-    from xling.paths import resolve_data_path
+    from xling.core.paths import resolve_data_path
 
     out: dict[str, list[Path]] = {}
     for entry in against:
@@ -408,7 +409,7 @@ class DecontamConfig:
             EVAL_SETS.get(name)  # unknown names fail now, with a suggestion
 
     def sources(self) -> dict[str, list[Path]]:
-        from xling.paths import DataRootError
+        from xling.core.paths import DataRootError
 
         out: dict[str, list[Path]] = {}
         if self.auto:
@@ -555,7 +556,7 @@ def _decontaminate_language(out: Path, lang: str, files: list[Path], index: Eval
 def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
                          overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
     """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run."""
-    from xling.config import save_config, to_dict
+    from xling.core.config import save_config, to_dict
 
     config = config or DecontamConfig()
     out = Path(out)
@@ -588,8 +589,8 @@ def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: Deco
 
 
 def _write_report(out: Path, stats: dict) -> None:
-    from xling.io import write_text_atomic
-    from xling.report import bar_chart, markdown_table
+    from xling.core.io import write_text_atomic
+    from xling.core.report import bar_chart, markdown_table
 
     sets = stats["eval_sets"]
     set_rows = [[n, s["files"], s["units"], s["ngrams"], s["docs_hit"]] for n, s in sets.items()]
@@ -624,7 +625,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xling.config import load_config
+    from xling.core.config import load_config
 
     sets = list(args.overrides)
     if args.against:
@@ -637,7 +638,7 @@ def _run(args: argparse.Namespace) -> int:
         sets.append(f"ngram={args.ngram}")
     config = load_config(DecontamConfig, args.config, sets)
     out = decontaminate_corpus(args.inputs, args.out, config)
-    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    stats = read_json_file(out / "stats.json")
     for name, s in stats["eval_sets"].items():
         print(f"  {name}: {s['units']:,} units, {s['docs_hit']:,} documents hit")
     print(f"  {stats['docs_in']:,} → {stats['kept']:,} documents")

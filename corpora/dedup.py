@@ -10,7 +10,6 @@ A language is the unit of resume: a killed run redoes at most the language it wa
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ import numpy as np
 
 from corpora import stage_io
 from corpora.minhash import MinHashConfig, MinHasher, choose_representatives, find_clusters
+from xling.core.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class DedupConfig:
 def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
                  overwrite: bool = False, progress: bool = True) -> Path:
     """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run."""
-    from xling.config import save_config, to_dict
+    from xling.core.config import save_config, to_dict
 
     config = config or DedupConfig()
     out = Path(out)
@@ -113,8 +113,8 @@ def _stats(langs: dict[str, dict], config: DedupConfig) -> dict:
 
 
 def _write_report(out: Path, stats: dict) -> None:
-    from xling.io import write_text_atomic
-    from xling.report import bar_chart, markdown_table
+    from xling.core.io import write_text_atomic
+    from xling.core.report import bar_chart, markdown_table
 
     rows = [[lang, v["docs_in"], v["kept"], v["removed"]["near_duplicate"],
              100.0 * v["removed"]["near_duplicate"] / max(v["docs_in"], 1), v["clusters_with_duplicates"],
@@ -150,7 +150,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xling.config import load_config
+    from xling.core.config import load_config
 
     sets = list(args.overrides)
     for flag, key in (("ngram", "ngram"), ("bands", "num_bands"), ("rows", "rows_per_band"), ("keep", "keep")):
@@ -158,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
             sets.append(f"minhash.{key}={getattr(args, flag)}")
     config = load_config(DedupConfig, args.config, sets)
     out = dedup_corpus(args.inputs, args.out, config)
-    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    stats = read_json(out / "stats.json")
     for lang, v in stats["languages"].items():
         print(f"  {lang}: {v['docs_in']:,} → {v['kept']:,} documents "
               f"({v['removed']['near_duplicate']:,} near-duplicates)")

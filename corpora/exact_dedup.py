@@ -117,7 +117,7 @@ class FindDuplicates(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if world_size != 1:
             raise ValueError(f"FindDuplicates needs exactly one task (got world_size={world_size})")
-        from xling.io import write_json_atomic
+        from xling.core.io import write_json_atomic
 
         seen_docs: set[int] = set()
         seen_lines: set[int] = set()

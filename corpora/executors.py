@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import getpass
 import importlib.util
-import json
 import logging
 import shutil
 import subprocess
@@ -33,6 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from xling.core.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +274,7 @@ def _pending_jobs(jobs_file: Path) -> list[str]:
     """Job ids of the last submission that `squeue` still lists (empty when squeue is absent)."""
     if not jobs_file.is_file():
         return []
-    recorded = [str(j) for j in json.loads(jobs_file.read_text(encoding="utf-8")).get("job_ids", [])]
+    recorded = [str(j) for j in read_json(jobs_file).get("job_ids", [])]
     if not recorded or shutil.which("squeue") is None:
         if recorded:
             log.warning("squeue not found: cannot check whether jobs %s are still running", ", ".join(recorded))
@@ -331,7 +332,7 @@ def _run_slurm(stages: list[Stage], opts: SlurmOptions, dry_run: bool) -> Execut
     result = ExecutionResult("slurm", False, outcomes)
     submitted = result.job_ids
     if submitted:
-        from xling.io import write_json_atomic
+        from xling.core.io import write_json_atomic
 
         write_json_atomic(jobs_file, {"job_ids": submitted, "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                       "stages": {o.key: o.job_ids for o in outcomes}})

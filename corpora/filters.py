@@ -43,7 +43,7 @@ def thresholds_for(base: QualityThresholds, override: dict | None) -> QualityThr
     """`base` with the fields named in `override` replaced (type-checked like any config)."""
     if not override:
         return base
-    from xling.config import from_dict, to_dict
+    from xling.core.config import from_dict, to_dict
 
     merged = to_dict(base) | dict(override)
     names = {f.name for f in fields(QualityThresholds)}

@@ -22,7 +22,7 @@ def add_cli(subparsers) -> None:
 def _cli(args: argparse.Namespace) -> int:
     from corpora.lid import LanguageIdentifier
     from corpora.normalize import normalize_text
-    from xling.io import open_text
+    from xling.core.io import open_text
 
     lid = LanguageIdentifier(args.lid, args.languages)
     if args.file == "-":

@@ -29,7 +29,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpora.document import XlingFilter
-from xling.registry import Registry
+from xling.core.registry import Registry
 
 UNDETERMINED = "und_Zyyy"
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from corpora import stage_io
 from corpora.mixing import AlphaSchedule, sampling_plan
+from xling.core.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class UnitCounter:
         self.unit = unit
         self._encode = None
         if tokenizer and unit == "tokens":
-            from xling.paths import resolve_data_path
+            from xling.core.paths import resolve_data_path
 
             path = resolve_data_path(tokenizer)
             if path.is_file():
@@ -138,8 +139,8 @@ def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter
 def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
                overwrite: bool = False, progress: bool = True) -> Path:
     """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run."""
-    from xling.config import save_config, to_dict
-    from xling.io import write_json_atomic
+    from xling.core.config import save_config, to_dict
+    from xling.core.io import write_json_atomic
 
     config = config or MixConfig()
     out = Path(out)
@@ -193,7 +194,7 @@ def _mix_language(out: Path, lang: str, files: list[Path], target: float, config
     """Write `out/<lang>/` with `target` units of the language's documents, shuffled; returns its stats."""
     from tqdm import tqdm
 
-    from xling.io import atomic_path
+    from xling.core.io import atomic_path
 
     docs = list(stage_io.iter_docs(files, lang, Counter()))
     units = counter([d["text"] for d in docs]) if docs else np.empty(0)
@@ -208,8 +209,8 @@ def _mix_language(out: Path, lang: str, files: list[Path], target: float, config
 
 
 def _write_report(out: Path, plan: dict, stats: dict) -> None:
-    from xling.io import write_text_atomic
-    from xling.report import bar_chart, line_chart, markdown_table
+    from xling.core.io import write_text_atomic
+    from xling.core.report import bar_chart, line_chart, markdown_table
 
     langs = plan["languages"]
     bar_chart(out / "shares.png", {
@@ -267,7 +268,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xling.config import load_config
+    from xling.core.config import load_config
 
     sets = list(args.overrides)
     for flag, key in (("alpha", "alpha"), ("unit", "unit"), ("total", "total"), ("max_repeats", "max_repeats"),
@@ -282,8 +283,8 @@ def _run(args: argparse.Namespace) -> int:
         sets.append("anneal=false")
     config = load_config(MixConfig, args.config, sets)
     out = mix_corpus(args.inputs, args.out, config)
-    plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
-    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    plan = read_json(out / "plan.json")
+    stats = read_json(out / "stats.json")
     print(f"α = {plan['alpha']:g}, unit = {plan['unit']}, total = {plan['total']:,.0f}")
     for k, v in plan["languages"].items():
         print(f"  {k}: p_natural {v['p_natural']:.4f} → p_sampled {v['p_sampled']:.4f} "

@@ -10,13 +10,13 @@ broken-input reasons, `boilerplate_lines_removed`, `duplicate_lines_removed` and
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xling.report import bar_chart, markdown_table
+from xling.core.io import read_json
+from xling.core.report import bar_chart, markdown_table
 
 
 def _total(value: Any) -> float:
@@ -29,7 +29,7 @@ def read_datatrove_stats(logging_dir: str | Path, skip_steps: tuple[str, ...] = 
     """Sum every counter over all tasks' `stats/*.json` files in a datatrove logging folder."""
     totals: dict[str, float] = defaultdict(float)
     for path in sorted(Path(logging_dir).glob("stats/*.json")):
-        for step in json.loads(path.read_text(encoding="utf-8")):
+        for step in read_json(path):
             if any(s in step.get("name", "").lower() for s in skip_steps):
                 continue
             for label, value in (step.get("stats") or {}).items():
@@ -118,7 +118,7 @@ def write_language_plot(path: str | Path, languages: Mapping[str, Mapping[str, A
 
 def write_clean_report(out: str | Path, stats: Mapping[str, Any], config: Any = None) -> Path:
     """`OUT/report.md` (+ `OUT/report.png`) for a clean run."""
-    from xling.io import write_text_atomic
+    from xling.core.io import write_text_atomic
 
     out = Path(out)
     png = write_language_plot(out / "report.png", stats["languages"], "Documents per language: in vs kept")
@@ -146,7 +146,7 @@ def write_clean_report(out: str | Path, stats: Mapping[str, Any], config: Any = 
         "",
     ]
     if config is not None:
-        from xling.config import dump_yaml
+        from xling.core.config import dump_yaml
 
         parts += ["## Settings", "", "```yaml", dump_yaml(config).rstrip(), "```", ""]
     return write_text_atomic(out / "report.md", "\n".join(parts))

@@ -29,7 +29,7 @@ import regex
 import xxhash
 
 from corpora.corpus import corpus_inputs
-from xling.io import atomic_path, open_text, write_json_atomic, write_jsonl_atomic
+from xling.core.io import atomic_path, open_text, read_json, write_json_atomic, write_jsonl_atomic
 
 DONE_FILE = "DONE.json"
 SHARD_DOCS = 50_000  # documents per output shard
@@ -120,7 +120,7 @@ def write_language(out: Path, lang: str, kept: Iterable[dict], removed: Iterable
 
 def lang_done(out: Path, lang: str) -> dict | None:
     p = out / ".done" / f"{lang}.json"
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+    return read_json(p) if p.is_file() else None
 
 
 def mark_lang_done(out: Path, lang: str, info: dict) -> None:
@@ -130,7 +130,7 @@ def mark_lang_done(out: Path, lang: str, info: dict) -> None:
 def stage_done(out: str | os.PathLike) -> dict | None:
     """The stage's completion record, or None if the stage has not finished."""
     p = Path(out) / DONE_FILE
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+    return read_json(p) if p.is_file() else None
 
 
 def prepare_out(out: Path, config: dict[str, Any], inputs: dict[str, list[Path]], overwrite: bool) -> None:
@@ -142,7 +142,7 @@ def prepare_out(out: Path, config: dict[str, Any], inputs: dict[str, list[Path]]
     if out.exists() and overwrite:
         shutil.rmtree(out)
     if run_file.is_file():
-        old = json.loads(run_file.read_text(encoding="utf-8"))
+        old = read_json(run_file)
         if old != json.loads(json.dumps(meta)):
             raise ValueError(f"{out} holds a run with another config or inputs ({run_file}); "
                              "pass --overwrite or choose another --out")

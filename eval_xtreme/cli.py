@@ -45,7 +45,7 @@ def register(subparsers) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from xling.config import load_config
+    from xling.core.config import load_config
 
     from .runner import EvalConfig, run_eval
 
@@ -94,7 +94,7 @@ def _primary(task: str, scores: dict) -> float:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    from xling.paths import resolve_data_path
+    from xling.core.paths import resolve_data_path
 
     from .tasks import TASKS, TURKIC_SUITE
 

@@ -493,7 +493,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     chosen = select_sources(manifest, args.tasks)
     dest = Path(args.dest) if args.dest else _default_dest()
     if args.list:
-        from xling.report import markdown_table
+        from xling.core.report import markdown_table
 
         def stored(s: Source) -> str:
             # A quick look (no checksum): the file or a compressed copy of it.

@@ -15,7 +15,6 @@ atomically, the best-on-dev model is kept in `RUN/best/`, and `RUN/done.json` ma
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from xling.io import atomic_path, write_json_atomic
+from xling.core.io import atomic_path, read_json, write_json_atomic
 
 from .loaders import PairExample, QAExample, TaggedSentence
 from .tasks import Task
@@ -383,7 +382,7 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
                               "dev_examples": len(dev), **asdict(cfg)})
     done = run_dir / "done.json"
     if done.is_file():
-        info = json.loads(done.read_text(encoding="utf-8"))
+        info = read_json(done)
         log.info("%s: fine-tuning already finished (%s), reusing %s", task.name, done, run_dir / "best")
         return FinetuneResult(run_dir / "best", info["dev_scores"], info["dev_primary"], info["steps"], info["steps"])
     train = subsample(train, cfg.max_train_examples, cfg.seed)
@@ -411,7 +410,7 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
 
     step, best, best_scores = 0, -math.inf, {}
     if ckpt is not None:
-        meta = json.loads((ckpt / "meta.json").read_text(encoding="utf-8"))
+        meta = read_json(ckpt / "meta.json")
         state = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=False)
         optim.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -467,7 +466,7 @@ def _check_settings(run_dir: Path, settings: dict) -> None:
     """A run folder belongs to one set of settings: resuming it with others would mix two runs."""
     path = run_dir / "settings.json"
     if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        old = read_json(path)
         diff = [f"{k}: {old.get(k)!r} → {v!r}" for k, v in settings.items() if old.get(k) != v]
         if diff:
             raise ValueError(f"{run_dir} holds a fine-tuning run with other settings ({'; '.join(diff)}); "

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xling.io import open_text
-from xling.registry import Registry
+from xling.core.io import open_text
+from xling.core.registry import Registry
 
 from .tasks import DataFile, Task
 

@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from xling.registry import Registry
+from xling.core.registry import Registry
 
 # ---------------------------------------------------------------------------------------------
 # Classification and retrieval

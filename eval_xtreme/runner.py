@@ -16,15 +16,14 @@ Outputs under `OUT/`:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.config import ConfigError, save_config, to_dict
-from xling.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from xling.core.config import ConfigError, save_config, to_dict
+from xling.core.io import read_json, write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 from .finetune import FinetuneConfig
 from .retrieval import RetrievalConfig
@@ -53,7 +52,7 @@ class EvalConfig:
 
 
 def _root(cfg: EvalConfig) -> Path | None:
-    from xling.paths import resolve_data_path
+    from xling.core.paths import resolve_data_path
 
     return resolve_data_path(cfg.data_root) if cfg.data_root else None
 
@@ -108,7 +107,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         marker = done_dir / f"{task.name}.json"
         settings = _settings(cfg, task)
         if marker.is_file():
-            prev = json.loads(marker.read_text(encoding="utf-8"))
+            prev = read_json(marker)
             if prev.get("model") == cfg.model and prev.get("languages") == list(langs) \
                     and prev.get("settings") == settings:
                 log.info("%s: already evaluated (%s), skipping", task.name, marker)
@@ -268,7 +267,7 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str]) -> dict[s
     tasks: dict[str, dict] = {}
     details: dict[str, dict] = {}
     for name in task_names:
-        summary = json.loads((out / "tasks" / f"{name}.json").read_text(encoding="utf-8"))
+        summary = read_json(out / "tasks" / f"{name}.json")
         tasks[name] = summary.pop("scores")
         details[name] = summary
     # The leaderboard number may only come from real test data: fixture languages are left out.
@@ -286,7 +285,7 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str]) -> dict[s
 
 
 def write_report(results: dict[str, Any], out: Path) -> Path:
-    from xling.report import bar_chart, markdown_table
+    from xling.core.report import bar_chart, markdown_table
 
     from .metrics import primary_score
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.io import atomic_path, open_text
+from xling.core.io import atomic_path, open_text, read_json
 
 from .tasks import TASKS, Task
 
@@ -159,7 +159,7 @@ def tatoeba_positions(task: Task, lang: str, order: str, root: str | os.PathLike
         if [r["gold"] for r in records] != list(range(len(records))):
             return None  # the run's English side was already permuted (XTREME's sorting)
         order = "original"
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     from .loaders import sort_english_side
 
@@ -192,7 +192,7 @@ def _run_english_file(run_dir: str | os.PathLike | None, task: str, lang: str) -
     if not results.is_file():
         return None
     try:
-        info = json.loads(results.read_text(encoding="utf-8"))["details"][task]["data"][lang]
+        info = read_json(results)["details"][task]["data"][lang]
     except (KeyError, TypeError, json.JSONDecodeError):
         return None
     files = info.get("files") or []

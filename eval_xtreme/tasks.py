@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xling.registry import Registry
+from xling.core.registry import Registry
 
 KINDS = ("classification", "token_classification", "qa", "retrieval")
 SPLITS = ("train", "dev", "test")
@@ -152,7 +152,7 @@ class Task:
     def resolve(self, split: str, lang: str, root: str | os.PathLike | None = None,
                 allow_fixtures: bool = True) -> DataFile:
         """The first candidate whose files all exist; a FileNotFoundError naming every path tried."""
-        from xling.paths import data_root
+        from xling.core.paths import data_root
 
         base = Path(root) if root is not None else data_root()
         if split not in self.files:

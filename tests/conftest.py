@@ -16,7 +16,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def data_root():
     """The real data (../shared/data or $XLING_DATA). Integration tests need it; CI has it."""
-    from xling.paths import data_root as find
+    from xling.core.paths import data_root as find
 
     return find(required=True)
 
@@ -34,7 +34,7 @@ TINY_SOURCES = {
 @pytest.fixture(scope="session")
 def tiny_text(data_root, tmp_path_factory):
     """{lang: path} of ≤1,500-line plain-text samples of real kk/ug/en/ru/tr text."""
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     d = tmp_path_factory.mktemp("tiny_text")
     out = {}

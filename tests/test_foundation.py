@@ -5,9 +5,9 @@ from typing import Literal
 
 import pytest
 
-from xling.config import ConfigError, from_dict, load_config, to_dict
-from xling.io import atomic_path, open_text, read_jsonl, write_jsonl_atomic
-from xling.registry import Registry, RegistryError
+from xling.core.config import ConfigError, from_dict, load_config, to_dict
+from xling.core.io import atomic_path, open_text, read_jsonl, write_jsonl_atomic
+from xling.core.registry import Registry, RegistryError
 
 
 @dataclasses.dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from xling.core.io import read_json
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("vocab", help="train, extend and measure shared SentencePiece vocabularies")
@@ -67,7 +69,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _load(cls: type, args: argparse.Namespace, flags: dict[str, Any]) -> Any:
     """Config from `--config` YAML, then command-line flags, then `--set` overrides (last wins)."""
-    from xling.config import ConfigError, load_config, load_yaml_dict, merge
+    from xling.core.config import ConfigError, load_config, load_yaml_dict, merge
 
     data = load_yaml_dict(args.config) if args.config else {}
     data = merge(data, {k: v for k, v in flags.items() if v is not None and v != []})
@@ -78,7 +80,6 @@ def _load(cls: type, args: argparse.Namespace, flags: dict[str, Any]) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from vocab.train import VocabTrainConfig, train_vocab
@@ -90,7 +91,7 @@ def _train(args: argparse.Namespace) -> int:
         "normalization": args.normalization, "num_threads": args.num_threads, "stats_lines": args.stats_lines,
     })
     out = train_vocab(cfg, force=args.force)
-    ta = json.loads((Path(out) / "train_args.json").read_text(encoding="utf-8"))
+    ta = read_json(Path(out) / "train_args.json")
     print(f"wrote {out}/ (sentencepiece.bpe.model, tokenizer.json, train_args.json, report.md)")
     print(f"{cfg.model_type} vocabulary: {cfg.vocab_size:,} pieces + <mask> (id {cfg.vocab_size}); "
           f"trained on {ta['sample']['lines']:,} sampled lines")
@@ -99,7 +100,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _extend(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from vocab.extend import VocabExtendConfig, extend_vocab
@@ -112,8 +112,8 @@ def _extend(args: argparse.Namespace) -> int:
     if not cfg.base or not cfg.add:
         raise ValueError("extend needs --base DIR and --add INPUT...")
     out = extend_vocab(cfg, force=args.force)
-    m = json.loads((Path(out) / "mapping.json").read_text(encoding="utf-8"))
-    ch = json.loads((Path(out) / "fertility_change.json").read_text(encoding="utf-8"))
+    m = read_json(Path(out) / "mapping.json")
+    ch = read_json(Path(out) / "fertility_change.json")
     print(f"wrote {out}/ (sentencepiece.bpe.model, tokenizer.json, mapping.json, report.md)")
     print(f"added {len(m['added']):,} pieces: {m['base_hf_size']:,} → {m['new_hf_size']:,} HF ids; "
           f"<mask> {m['moved']['<mask>'][0]} → {m['moved']['<mask>'][1]}, all other ids unchanged")
@@ -137,13 +137,12 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _resize(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from vocab.embeddings import resize_embeddings
 
     out = resize_embeddings(args.model, args.base, args.new, args.out)
-    info = json.loads((Path(out) / "resize_embeddings.json").read_text(encoding="utf-8"))
+    info = read_json(Path(out) / "resize_embeddings.json")
     print(f"wrote {out}/ (model + tokenizer; loads with AutoModelForMaskedLM.from_pretrained)")
     print(f"embedding rows {info['rows_before']:,} → {info['rows_after']:,}: {info['new']:,} new rows "
           f"initialised from base pieces ({info['new_without_known_pieces']} from the mean row); "

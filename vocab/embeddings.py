@@ -13,11 +13,12 @@ Rows the base model had beyond the base tokenizer (padding rows) are dropped.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
+
+from xling.core.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def resize_embeddings(model_dir: str | os.PathLike, base_tok_dir: str | os.PathL
     from transformers import AutoTokenizer, XLMRobertaForMaskedLM
 
     from vocab.export import SPM_FILE, SPM_VOCAB_FILE
-    from xling.io import atomic_path, write_json_atomic
+    from xling.core.io import atomic_path, write_json_atomic
 
     for d in (model_dir, base_tok_dir, new_tok_dir):
         if not Path(d).is_dir():
@@ -119,4 +120,4 @@ def read_mapping(vocab_dir: str | os.PathLike) -> list[int]:
     p = Path(vocab_dir) / "mapping.json"
     if not p.is_file():
         raise FileNotFoundError(f"{p} does not exist (is {vocab_dir} an extended vocabulary?)")
-    return json.loads(p.read_text(encoding="utf-8"))["old_to_new"]
+    return read_json(p)["old_to_new"]

@@ -16,10 +16,11 @@ SentencePiece ids exactly (tested on thousands of real lines).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
+
+from xling.core.io import read_json
 
 SPM_FILE = "sentencepiece.bpe.model"  # XLM-R's file name
 SPM_VOCAB_FILE = "sentencepiece.bpe.vocab"
@@ -59,7 +60,7 @@ def check_xlmr_ids(proto: Any, where: str) -> None:
 
 def write_vocab_file(proto: Any, path: str | os.PathLike) -> Path:
     """The `.vocab` text file SentencePiece writes next to a model: `piece<TAB>score` per id."""
-    from xling.io import write_text_atomic
+    from xling.core.io import write_text_atomic
 
     return write_text_atomic(path, "".join(f"{p.piece}\t{p.score:g}\n" for p in proto.pieces))
 
@@ -158,7 +159,7 @@ def export_hf(model_file: str | os.PathLike, out_dir: str | os.PathLike, model_m
 
 def _note_in_config(path: Path, proto: Any) -> None:
     """Record what the export mirrors, so a reader of the folder knows why the class is not XLM-R's."""
-    cfg = json.loads(path.read_text(encoding="utf-8"))
+    cfg = read_json(path)
     cfg["xling_export"] = {
         "source": SPM_FILE,
         "sentencepiece_pieces": len(proto.pieces),
@@ -168,6 +169,6 @@ def _note_in_config(path: Path, proto: Any) -> None:
         "normalization": proto.normalizer_spec.name,
         "note": "ids equal SentencePiece ids; backend mirrors sentencepiece.bpe.model (see vocab/export.py)",
     }
-    from xling.io import write_json_atomic
+    from xling.core.io import write_json_atomic
 
     write_json_atomic(path, cfg)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.config import to_dict
+from xling.core.config import to_dict
+from xling.core.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def id_mapping(n_base: int, n_new: int) -> list[int]:
 def is_complete(out: Path, cfg: VocabExtendConfig) -> bool:
     f = out / "train_args.json"
     try:
-        return f.is_file() and json.loads(f.read_text(encoding="utf-8")).get("config") == _cfg_key(cfg)
+        return f.is_file() and read_json(f).get("config") == _cfg_key(cfg)
     except json.JSONDecodeError:
         return False
 
@@ -138,8 +139,8 @@ def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
     from vocab.export import SPM_FILE, SPM_VOCAB_FILE, check_xlmr_ids, export_hf, load_proto, write_vocab_file
     from vocab.stats import compute_stats, model_file_of
     from vocab.train import _versions
-    from xling.config import save_config
-    from xling.io import atomic_path, write_json_atomic
+    from xling.core.config import save_config
+    from xling.core.io import atomic_path, write_json_atomic
 
     if not cfg.out:
         raise ValueError("no output folder given (--out)")
@@ -190,8 +191,8 @@ def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
 def write_extend_report(out: Path, cfg: VocabExtendConfig, before: dict, after: dict,
                         new: list[tuple[str, float]], n_base: int) -> Path:
     from vocab.stats import stats_markdown, write_stats
-    from xling.io import write_json_atomic, write_text_atomic
-    from xling.report import markdown_table
+    from xling.core.io import write_json_atomic, write_text_atomic
+    from xling.core.report import markdown_table
 
     write_stats(before, out, "stats_base", title="Fertility, base vocabulary")
     write_stats(after, out, "stats", title="Fertility on the added text: base vs extended",

@@ -110,7 +110,7 @@ def stats_rows(stats: Mapping[str, LangStats]) -> list[list[Any]]:
 
 
 def stats_markdown(stats: Mapping[str, LangStats]) -> str:
-    from xling.report import markdown_table
+    from xling.core.report import markdown_table
 
     table = markdown_table(HEADERS, stats_rows(stats))
     missing = [f"- {s.lang}: {' '.join(s.missing_letters)}" for s in stats.values() if s.missing_letters]
@@ -125,8 +125,8 @@ def write_stats(stats: Mapping[str, LangStats], out_dir: str | os.PathLike, name
                 ) -> dict[str, Path]:
     """Write `<name>.json`, `<name>.md` and `<name>_fertility.png`; `compare` adds bar series
     (e.g. {"base": stats_before}) to the plot, next to these stats drawn as `label`."""
-    from xling.io import write_json_atomic, write_text_atomic
-    from xling.report import bar_chart
+    from xling.core.io import write_json_atomic, write_text_atomic
+    from xling.core.report import bar_chart
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

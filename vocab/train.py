@@ -3,7 +3,7 @@
 Pipeline: resolve inputs → count lines per language → `corpora.mixing.sampling_plan` (p ∝ n^α, in
 lines) → draw each language's share deterministically (`seed`) into a temporary text file →
 SentencePiece → HF export → statistics report. Everything is written into a temporary folder that
-`xling.io.atomic_path` renames onto `out` only when complete; re-running with the same config on a
+`xling.core.io.atomic_path` renames onto `out` only when complete; re-running with the same config on a
 finished folder does nothing.
 """
 
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xling.config import to_dict
+from xling.core.config import to_dict
+from xling.core.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def is_complete(out: Path, cfg: VocabTrainConfig) -> bool:
     if not f.is_file():
         return False
     try:
-        return json.loads(f.read_text(encoding="utf-8")).get("config") == _cfg_key(cfg)
+        return read_json(f).get("config") == _cfg_key(cfg)
     except json.JSONDecodeError:
         return False
 
@@ -169,8 +170,8 @@ def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
     """Train into `cfg.out` (atomically); returns the folder. Skips work if it is already complete."""
     from vocab.data import resolve_inputs
     from vocab.export import SPM_FILE, export_hf
-    from xling.config import save_config
-    from xling.io import atomic_path, write_json_atomic
+    from xling.core.config import save_config
+    from xling.core.io import atomic_path, write_json_atomic
 
     if not cfg.out:
         raise ValueError("no output folder given (--out)")
@@ -207,8 +208,8 @@ def write_train_report(out: Path, cfg: VocabTrainConfig, inputs: dict[str, list[
     """`report.md` with the sampling plan and per-language statistics (+ `stats.*`, fertility PNG)."""
     from vocab.data import lines_by_lang
     from vocab.stats import compute_stats, stats_markdown, write_stats
-    from xling.io import write_text_atomic
-    from xling.report import markdown_table
+    from xling.core.io import write_text_atomic
+    from xling.core.report import markdown_table
 
     stats = compute_stats(out, lines_by_lang(inputs, cfg.stats_lines))
     write_stats(stats, out, "stats", title=f"Fertility, {cfg.model_type} {cfg.vocab_size:,} pieces")

@@ -6,14 +6,13 @@ A step folder holds
   with `torch.save` but only tensors and plain containers, and loaded with `weights_only=True`,
 - `meta.json` — step, tokens seen, vocabulary size and tokenizer hash, model shape, world size.
 
-The folder is assembled under a temporary name and renamed into place (`xling.io.atomic_path`),
+The folder is assembled under a temporary name and renamed into place (`xling.core.io.atomic_path`),
 with `meta.json` written last: a folder without `meta.json` (a half-copied or hand-made one) is
 ignored with a warning, never resumed from.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -23,7 +22,7 @@ from typing import Any
 
 import torch
 
-from xling.io import atomic_path, write_json_atomic
+from xling.core.io import atomic_path, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ def list_checkpoints(root: Path) -> list[Checkpoint]:
             log.warning("ignoring %s: no meta.json (an incomplete checkpoint)", d)
             continue
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = read_json(meta_path)
             if not isinstance(meta, dict) or int(meta["step"]) != int(m.group(1)):
                 raise ValueError("meta.json step does not match the folder name")
         except (ValueError, KeyError, TypeError) as e:

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, KeyError) as e:
-        from xling.config import ConfigError
+        from xling.core.config import ConfigError
 
         if os_debug() or not isinstance(e, (ConfigError, ValueError, FileNotFoundError, KeyError)):
             raise

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xling.io import atomic_path, write_json_atomic
+from xling.core.io import atomic_path, read_json, write_json_atomic
 from xling.objectives.base import MonoExample, Objective
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class DataConfig:
     def input_files(self) -> dict[str, list[Path]]:
         """{lang: files}, resolved; clear errors for missing files or no inputs."""
         from corpora.corpus import corpus_inputs, is_lang_code
-        from xling.paths import resolve_data_path
+        from xling.core.paths import resolve_data_path
 
         out: dict[str, list[Path]] = {}
         specs = []
@@ -231,7 +231,7 @@ def load_shards(folders: dict[str, Path]) -> dict[str, LangShard]:
         meta_path = folder / "meta.json"
         if not meta_path.is_file():
             raise FileNotFoundError(f"token shard {folder} is incomplete (no meta.json); delete it and re-run")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = read_json(meta_path)
         dtype = np.dtype(meta["dtype"])
 
         def mm(name: str, n: int, folder: Path = folder, dtype: np.dtype = dtype) -> np.ndarray:

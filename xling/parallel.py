@@ -31,8 +31,8 @@ from typing import Any, Literal
 import numpy as np
 
 from corpora.corpus import is_lang_code
-from xling.io import open_text
-from xling.paths import resolve_data_path
+from xling.core.io import open_text
+from xling.core.paths import resolve_data_path
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class ParallelConfig:
 
     def all_sources(self) -> list[ParallelSource]:
         """`sources` plus the sources of every `include` file (relative paths: from the working directory)."""
-        from xling.config import ConfigError, from_dict, load_yaml_dict
+        from xling.core.config import ConfigError, from_dict, load_yaml_dict
 
         out = list(self.sources)
         for inc in self.include:
@@ -435,7 +435,7 @@ class PairStream:
 
 def write_tsv_pairs(path: str | Path, pairs: Sequence[tuple[str, str]]) -> Path:
     """Write pairs as the TSV `read_tsv` reads (tabs/newlines inside text become spaces), atomically."""
-    from xling.io import write_text_atomic
+    from xling.core.io import write_text_atomic
 
     return write_text_atomic(path, "".join(f"{tsv_field(s)}\t{tsv_field(t)}\n" for s, t in pairs))
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.config import ConfigError, from_dict, load_config
+from xling.core.config import ConfigError, from_dict, load_config
+from xling.core.io import read_json
 from xling.data import DataConfig
 from xling.model import ModelConfig
 from xling.parallel import ParallelConfig
@@ -110,9 +111,8 @@ def _plan_vocab(cfg: PretrainConfig, vocab_size: int | None, notes: list[str]) -
         return len(tokenizer), int(tokenizer.pad_token_id), f"tokenizer {tok}"
     notes.append(f"tokenizer {tok} does not exist on this machine")
     if init is not None and (init / "config.json").is_file():
-        import json
 
-        hf = json.loads((init / "config.json").read_text(encoding="utf-8"))
+        hf = read_json(init / "config.json")
         return int(hf["vocab_size"]), int(hf.get("pad_token_id", 1)), f"model.init_from {init}/config.json"
     if vocab_size is not None:
         return vocab_size, 1, "--vocab-size"
@@ -212,7 +212,7 @@ def _plan_inputs(cfg: PretrainConfig) -> dict[str, Any]:
     if cfg.parallel is not None:
         # `include` files are recipes (lists of sources), not data
         out["parallel_sources"] = len(cfg.parallel.all_sources())
-    from xling.paths import resolve_data_path
+    from xling.core.paths import resolve_data_path
 
     def exists(spec: str) -> bool:
         return Path(str(resolve_data_path(spec.split("=", 1)[-1]))).exists()

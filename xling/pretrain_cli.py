@@ -39,7 +39,7 @@ def _dry_run(cfg, args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from xling.io import write_json_atomic
+    from xling.core.io import write_json_atomic
     from xling.pretrain import plan_lines, plan_pretrain
 
     nproc = args.nproc if args.nproc is not None else int(os.environ.get("WORLD_SIZE", "1"))
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(["pretrain", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    from xling.config import ConfigError
+    from xling.core.config import ConfigError
 
     try:
         return args.func(args)

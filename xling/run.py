@@ -31,7 +31,7 @@ from typing import Any
 from corpora.build import STAGE_DIRS, CorpusRecipe
 from eval_xtreme.runner import EvalConfig
 from vocab.train import VocabTrainConfig
-from xling.config import (
+from xling.core.config import (
     ConfigError,
     check_stages,
     from_dict,
@@ -40,6 +40,7 @@ from xling.config import (
     parse_overrides,
     to_dict,
 )
+from xling.core.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ def _check_inputs(plan: RunPlan) -> None:
     """Fail before any work when a named input is missing (the stages would fail much later)."""
     from corpora.build import _resolve_specs
     from corpora.clean import expand_inputs
-    from xling.paths import resolve_data_path
+    from xling.core.paths import resolve_data_path
 
     stages = plan.recipe.stages
     if "corpus" in stages:
@@ -292,7 +293,7 @@ def _check_eval_data(cfg: EvalConfig) -> None:
 
 
 def _arm_finished(folder: Path, cfg: Any) -> bool:
-    from xling.io import read_jsonl
+    from xling.core.io import read_jsonl
 
     if not (folder / "final" / "config.json").is_file() or not (folder / "metrics.jsonl").is_file():
         return False
@@ -304,7 +305,7 @@ def _eval_finished(cfg: EvalConfig) -> bool:
     results = Path(cfg.out) / "results.json"
     if not results.is_file():
         return False
-    saved = json.loads(results.read_text(encoding="utf-8"))
+    saved = read_json(results)
     return saved.get("config") == json.loads(json.dumps(to_dict(cfg)))
 
 
@@ -316,12 +317,12 @@ class RunState:
         from eval_xtreme.runner import versions
 
         self.path = out / "run.json"
-        prev = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
+        prev = read_json(self.path) if self.path.is_file() else {}
         self.data: dict[str, Any] = {"argv": argv, "stages": prev.get("stages", {}), "history": prev.get("history", [])}
         self.commit = versions().get("git_commit", "")
 
     def record(self, key: str, status: str, seconds: float) -> None:
-        from xling.io import write_json_atomic
+        from xling.core.io import write_json_atomic
 
         entry: dict[str, Any] = {"status": status, "seconds": round(seconds, 1)}
         prev = self.data["stages"].get(key, {})
@@ -342,7 +343,7 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
     from corpora.build import build_corpus
     from eval_xtreme.runner import run_eval
     from vocab.train import is_complete, train_vocab
-    from xling.config import save_config
+    from xling.core.config import save_config
     from xling.pretrain import pretrain
 
     out = Path(out)
@@ -434,7 +435,7 @@ def _cli_inner(args: argparse.Namespace) -> int:
     if args.report_only:
         from xling.run_report import write_run_report
 
-        state = json.loads((args.out / "run.json").read_text(encoding="utf-8")) if (args.out / "run.json").is_file() \
+        state = read_json(args.out / "run.json") if (args.out / "run.json").is_file() \
             else {"argv": [], "stages": {}}
         report = write_run_report(plan_run(recipe, args.out, check_inputs=False), state)
     else:

@@ -6,21 +6,21 @@ Built only from files the stages wrote (stats.json, plan.json, metrics.jsonl, re
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpora.build import STAGE_DIRS
-from xling.report import bar_chart, line_chart, markdown_table
+from xling.core.io import read_json
+from xling.core.report import bar_chart, line_chart, markdown_table
 
 if TYPE_CHECKING:
     from xling.run import RunPlan
 
 
 def _load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return read_json(path) if path.is_file() else {}
 
 
 def _pct(x: float) -> float:
@@ -124,7 +124,7 @@ def vocab_section(plan: RunPlan, fig: Path) -> list[str]:
 
 
 def _metrics(folder: Path) -> list[dict]:
-    from xling.io import read_jsonl
+    from xling.core.io import read_jsonl
 
     f = folder / "metrics.jsonl"
     return list(read_jsonl(f)) if f.is_file() else []
@@ -290,8 +290,8 @@ def reproduce_section(plan: RunPlan, state: dict[str, Any]) -> list[str]:
 
 def write_run_report(plan: RunPlan, state: dict[str, Any]) -> Path:
     """RUN/report.md and RUN/report.html from what the stages wrote."""
-    from xling.html_report import markdown_to_html
-    from xling.io import write_text_atomic
+    from xling.core.io import write_text_atomic
+    from xling.core.report import markdown_to_html
 
     out = plan.out
     fig = out / "figures"

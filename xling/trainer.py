@@ -260,7 +260,7 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
     from transformers import AutoTokenizer
 
     from xling.checkpoint import latest_checkpoint, load_checkpoint
-    from xling.config import save_config
+    from xling.core.config import save_config
     from xling.data import (
         MicroSchedule,
         MonoBatches,
@@ -353,7 +353,7 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
         log.info("model: %s, %.1fM parameters, vocab %d, %s, %d process(es) × micro-batch %d × accumulation %d = "
                  "global batch %d × %d tokens", cfg.model.size, count_parameters(model) / 1e6, special.vocab_size,
                  precision, dist.world, tc.micro_batch_size, accum, tc.global_batch_size, max_len)
-        from xling.io import write_json_atomic
+        from xling.core.io import write_json_atomic
 
         write_json_atomic(out / "data_plan.json", {"languages": langs, "block_tokens": block,
                                                     "sequences_planned": plan.n_examples,
@@ -598,7 +598,7 @@ def write_final(model: torch.nn.Module, tokenizer: Any, tok_dir: Path, final: Pa
                 full_state: dict[str, torch.Tensor] | None = None) -> Path:
     """`final/`: model + tokenizer that load offline with AutoModelForMaskedLM / AutoTokenizer.
     `full_state`: the gathered weights of an FSDP-sharded model."""
-    from xling.io import atomic_path
+    from xling.core.io import atomic_path
 
     state = full_state
     with atomic_path(final) as tmp:
@@ -613,8 +613,8 @@ def write_final(model: torch.nn.Module, tokenizer: Any, tok_dir: Path, final: Pa
 
 def write_report(out: Path) -> Path:
     """report.md + loss.png from metrics.jsonl."""
-    from xling.io import read_jsonl, write_text_atomic
-    from xling.report import line_chart, markdown_table
+    from xling.core.io import read_jsonl, write_text_atomic
+    from xling.core.report import line_chart, markdown_table
 
     rows = list(read_jsonl(out / "metrics.jsonl")) if (out / "metrics.jsonl").exists() else []
     train = [r for r in rows if "loss" in r]

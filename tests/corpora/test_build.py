@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -12,8 +11,8 @@ from corpora.build import CorpusRecipe, _resolve_specs, build_corpus, load_recip
 from corpora.corpus import find_language_shards, iter_documents
 from corpora.decontam import DecontamConfig
 from corpora.mix import MixConfig
-from xling.config import ConfigError
-from xling.io import read_lines, write_jsonl_atomic
+from xling.core.config import ConfigError
+from xling.core.io import read_json, read_lines, write_jsonl_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "corpus-kk-ug-cpu.yaml"
@@ -79,9 +78,9 @@ def test_build_skips_finished_stages_and_resumes(corpus, tmp_path):
     out = tmp_path / "build"
     final = build_corpus(_recipe(corpus), out, progress=False)
     assert final == out / "mix"
-    dd = json.loads((out / "dedup" / "stats.json").read_text())
+    dd = read_json(out / "dedup" / "stats.json")
     assert dd["languages"]["uig_Arab"]["removed"]["near_duplicate"] >= 20
-    dc = json.loads((out / "decontam" / "stats.json").read_text())
+    dc = read_json(out / "decontam" / "stats.json")
     assert dc["eval_sets"]["heldout.txt"]["docs_hit"] == 10
     texts = {d["text"] for f in find_language_shards(final).values() for d in iter_documents(f)}
     assert not any(ln in texts for ln in read_lines(corpus[1]))
@@ -123,10 +122,10 @@ def test_full_recipe_with_clean(tmp_path, capsys):
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert "final corpus" in printed
-    plan = json.loads((out / "mix" / "plan.json").read_text())
+    plan = read_json(out / "mix" / "plan.json")
     assert set(plan["languages"]) == {"kaz_Cyrl", "rus_Cyrl", "uig_Arab", "eng_Latn"}
     assert (out / "decontam" / "report.md").is_file()
-    sets = json.loads((out / "decontam" / "stats.json").read_text())["eval_sets"]
+    sets = read_json(out / "decontam" / "stats.json")["eval_sets"]
     assert len(sets) >= 12 and all("docs_hit" in s for s in sets.values())
     assert (out / "mix" / "DONE.json").is_file() and (out / "clean" / "stats.json").is_file()
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import json
 import re
 from pathlib import Path
 
 import pytest
 
 from corpora.clean import CleanConfig, run_clean
-from xling.io import read_jsonl, read_lines
+from xling.core.io import read_json, read_jsonl, read_lines
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +64,7 @@ def test_layout_fields_and_stats(reference):
     assert removed and all("reason" in r and r["text"] for r in removed)
     assert not list(out.rglob(".*.tmp-*"))  # no temporary files left behind
 
-    stats = json.loads((out / "stats.json").read_text())
+    stats = read_json(out / "stats.json")
     for lang, e in stats["languages"].items():
         assert e["docs_in"] == e["docs_kept"] + e["docs_removed"], lang
         assert e["docs_removed"] == sum(r["docs"] for r in e["removed_by_reason"].values())
@@ -137,7 +136,7 @@ def test_resume_after_crash_loses_and_duplicates_nothing(inputs, reference, tmp_
     assert output_files(out) == output_files(reference)
     assert not stale.exists()
     # statistics of tasks finished before the crash are neither lost nor counted twice
-    stats, ref = (json.loads((d / "stats.json").read_text()) for d in (out, reference))
+    stats, ref = (read_json(d / "stats.json") for d in (out, reference))
     assert stats["languages"] == ref["languages"] and stats["broken_input"] == ref["broken_input"]
 
 
@@ -156,7 +155,7 @@ def test_language_selection_and_no_dedup(inputs, tmp_path):
                            lid="langid"))
     assert {p.parent.name for p in out.glob("kept/*/*.jsonl.gz")} == {"uig_Arab", "kaz_Arab"}
     assert not (out / "work/sig").exists()
-    stats = json.loads((out / "stats.json").read_text())
+    stats = read_json(out / "stats.json")
     assert stats["reasons"]["lang_not_selected"]["docs"] > 100
 
 
@@ -167,12 +166,12 @@ def test_uly_transliteration_joins_the_arabic_corpus(data_root, tmp_path):
     out = run_clean(CleanConfig(inputs=[f"uig_Latn={src}"], out=str(tmp_path / "o"), transliterate_uly=True))
     kept = [r for p in out.glob("kept/*/*.jsonl.gz") for r in read_jsonl(p)]
     assert sum(r["lang"] == "uig_Arab" for r in kept) >= 0.9 * len(kept) > 0
-    stats = json.loads((out / "stats.json").read_text())
+    stats = read_json(out / "stats.json")
     assert stats["normalisation"]["uly_to_uey"] == 80
 
 
 def test_config_roundtrip_and_errors(tmp_path):
-    from xling.config import ConfigError, load_config, save_config
+    from xling.core.config import ConfigError, load_config, save_config
 
     cfg = CleanConfig(inputs=["a"], out="b", quality_by_lang={"zho_Hani": {"min_chars": 5}})
     save_config(cfg, tmp_path / "c.yaml")
@@ -213,7 +212,7 @@ def test_decontamination_step_is_appended(data_root, tmp_path):
     lingua = read_lines(data_root / "lid/lingua_testdata/sentences/kk.txt.xz")[:100]
     src.write_text("\n".join(read_lines(tatoeba)[:100] + lingua) + "\n", encoding="utf-8")
     out = run_clean(CleanConfig(inputs=[str(src)], out=str(tmp_path / "o"), decontaminate_against=[str(tatoeba)]))
-    stats = json.loads((out / "stats.json").read_text())
+    stats = read_json(out / "stats.json")
     assert stats["reasons"]["contaminated"]["docs"] >= 50
     removed = [r for p in out.glob("removed/decontam-*.jsonl.gz") for r in read_jsonl(p)]
     assert len(removed) == stats["reasons"]["contaminated"]["docs"]
@@ -236,7 +235,7 @@ def test_real_government_web_text_loses_menus_and_duplicates(data_root, tmp_path
         assert junk not in joined, junk
     assert len(kept) == len(set(kept))
     assert not re.search(r"[\u0400-\u04ff][iI]|[iI][\u0400-\u04ff]", joined)  # Latin i typed for Kazakh і
-    stats = json.loads((out / "stats.json").read_text())
+    stats = read_json(out / "stats.json")
     assert stats["reasons"]["boilerplate"]["docs"] > 0 and stats["reasons"]["duplicate_doc"]["docs"] > 0
     assert stats["normalisation"]["html_entity"] > 0 and stats["normalisation"]["latin_in_cyrillic"] > 0
 

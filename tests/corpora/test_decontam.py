@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -21,7 +20,7 @@ from corpora.decontam import (
     read_token_columns,
 )
 from corpora.stage_io import normalized_words
-from xling.io import read_jsonl, read_lines, write_jsonl_atomic
+from xling.core.io import read_jsonl, read_lines, write_jsonl_atomic
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -161,7 +160,7 @@ def test_no_planted_sentence_survives(planted, tmp_path):
     false_pos = [i for i in removed if i not in plants]
     n_docs = sum(1 for _ in kept_ids) + len(removed)
     assert len(false_pos) <= 0.02 * n_docs, [removed[i]["text"][:80] for i in false_pos[:5]]
-    stats = json.loads((out / "stats.json").read_text())
+    stats = read_json(out / "stats.json")
     assert stats["eval_sets"]["tatoeba"]["docs_hit"] >= sum(1 for n, _ in matchable.values() if n == "tatoeba")
     assert stats["eval_sets"]["flores200"]["docs_hit"] >= sum(1 for n, _ in matchable.values() if n == "flores200")
     report = (out / "report.md").read_text()
@@ -220,14 +219,14 @@ def test_default_sets_on_real_corpus(planted, tmp_path):
     """All default evaluation sets: the Uyghur Common Voice list shares sentences with UD Uyghur."""
     root, _plants = planted
     out = decontaminate_corpus([root], tmp_path / "all", DecontamConfig(), progress=False)
-    stats = json.loads((out / "stats.json").read_text())
+    stats = read_json(out / "stats.json")
     assert len(stats["eval_sets"]) >= 12
     assert stats["eval_sets"]["ud"]["docs_hit"] > 0
     assert stats["languages"]["uig_Arab"]["hits"]["ud"] > 0
 
 
 def test_without_data_root_uses_against_only(tmp_path, monkeypatch):
-    from xling.paths import DataRootError
+    from xling.core.paths import DataRootError
 
     monkeypatch.setenv("XLING_DATA", str(tmp_path / "missing"))
     ev = _write(tmp_path / "mine.txt", ["Бұл менің кітабым емес."])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import shutil
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from corpora.corpus import find_language_shards, iter_documents
 from corpora.dedup import DedupConfig, dedup_corpus
 from corpora.minhash import MinHashConfig, near_duplicate_clusters
-from xling.io import read_jsonl, read_lines, write_jsonl_atomic
+from xling.core.io import read_json, read_jsonl, read_lines, write_jsonl_atomic
 
 UG = "mono/ug/common_voice/sentence-collector.txt.xz"
 KK_GOV = ["parallel/kk-ru/apertium_kaz_rus_CORPUS/knb-kaz-1010.xz",
@@ -96,7 +95,7 @@ def test_dedup_stage_layout_and_stats(small_corpus, tmp_path):
     out = dedup_corpus([small_corpus], tmp_path / "dedup", progress=False)
     shards = find_language_shards(out)
     assert set(shards) == {"kaz_Cyrl", "uig_Arab"}
-    stats = json.loads((out / "stats.json").read_text())
+    stats = read_json(out / "stats.json")
     ug = stats["languages"]["uig_Arab"]
     assert ug["removed"]["near_duplicate"] == 20  # exactly the planted copies
     assert ug["removed"]["malformed_json"] == 2 and ug["removed"]["missing_text"] == 1
@@ -156,4 +155,4 @@ def test_refuses_to_resume_over_changed_inputs(small_corpus, tmp_path):
     with pytest.raises(ValueError, match="other config or inputs"):
         dedup_corpus([corpus], out, progress=False)
     dedup_corpus([corpus], out, progress=False, overwrite=True)
-    assert json.loads((out / "stats.json").read_text())["languages"]["kaz_Cyrl"]["docs_in"] == len(rows)
+    assert read_json(out / "stats.json")["languages"]["kaz_Cyrl"]["docs_in"] == len(rows)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import stat
 from pathlib import Path
@@ -15,7 +14,8 @@ import pytest
 from corpora.build import build_corpus, load_recipe
 from corpora.clean import CleanConfig, run_clean
 from corpora.executors import ExecutorConfig, SlurmOptions, StagesPending
-from xling.config import ConfigError, load_config
+from xling.core.config import ConfigError, load_config
+from xling.core.io import read_json
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "corpus-cc100-slurm.yaml"
@@ -93,7 +93,7 @@ def test_cc100_slurm_recipe_dry_run_then_finished_jobs(data_root, tmp_path, sbat
         assert f"launch_pickled_pipeline {logs / stage / 'executor.pik'}" in script
         mem = "16G" if stage == "stage2" else "4G"
         assert f"#SBATCH --mem-per-cpu={mem}" in script
-        assert json.loads((logs / stage / "ranks_to_run.json").read_text()) == list(range(tasks))
+        assert read_json(logs / stage / "ranks_to_run.json") == list(range(tasks))
         with open(logs / stage / "executor.pik", "rb") as f:
             executor = dill.load(f)
         assert isinstance(executor, SlurmPipelineExecutor)
@@ -119,7 +119,7 @@ def test_cc100_slurm_recipe_dry_run_then_finished_jobs(data_root, tmp_path, sbat
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert not sbatch_forbidden.exists()
-    stats = json.loads((out / "clean" / "stats.json").read_text())
+    stats = read_json(out / "clean" / "stats.json")
     assert stats["languages"]["kaz_Cyrl"]["docs_kept"] > 300 and stats["languages"]["uig_Arab"]["docs_kept"] > 300
     assert (out / "clean" / "report.md").is_file()
     assert (out / "mix" / "stats.json").is_file() and (out / "dedup" / "stats.json").is_file()
@@ -143,7 +143,7 @@ def test_slurm_submission_then_rerun_while_queued(data_root, tmp_path, monkeypat
     lines = calls.read_text().splitlines()
     assert len(lines) == 6
     assert "--dependency=afterok:101" in lines[2] and "--dependency=afterok:103" in lines[4]
-    recorded = json.loads((tmp_path / "o" / "logs" / "slurm_jobs.json").read_text())
+    recorded = read_json(tmp_path / "o" / "logs" / "slurm_jobs.json")
     assert recorded["job_ids"] == ["101", "103", "105"]
     assert not (tmp_path / "o" / "stats.json").exists()
 
@@ -228,7 +228,7 @@ def test_launch_scripts_run_as_slurm_would(data_root, tmp_path, monkeypatch):
             assert done.returncode == 0, done.stderr[-2000:]
         assert len(list((logs / stage / "completions").iterdir())) == tasks
     out = run_clean(dataclasses.replace(cfg, executor=_slurm()))  # sbatch would fail: nothing is submitted
-    stats = json.loads((out / "stats.json").read_text())
+    stats = read_json(out / "stats.json")
     assert stats["languages"]["kaz_Cyrl"]["docs_kept"] > 150 and stats["languages"]["uig_Arab"]["docs_kept"] > 150
     assert stats["inputs"] == {"files": 2, "tasks": 2}
 
@@ -251,7 +251,7 @@ def test_slurm_resubmits_only_unfinished_stages(data_root, tmp_path, monkeypatch
     lines = calls.read_text().splitlines()
     assert "--dependency" not in lines[0]  # stage 2 waits for nothing
     assert "--dependency=afterok:71" in lines[2]  # stage 3 after stage 2 (job 71)
-    ranks = json.loads((tmp_path / "o" / "logs" / "stage3" / "ranks_to_run.json").read_text())
+    ranks = read_json(tmp_path / "o" / "logs" / "stage3" / "ranks_to_run.json")
     assert ranks == [0, 2]
     script = (tmp_path / "o" / "logs" / "stage3" / "launch_script.slurm").read_text()
     assert "#SBATCH --array=0-1" in script  # two array elements for the two unfinished ranks

@@ -15,7 +15,7 @@ from corpora.lid import (
     fasttext_model_path,
     to_iso3,
 )
-from xling.registry import RegistryError
+from xling.core.registry import RegistryError
 
 
 @pytest.fixture(scope="module", params=["fasttext", "langid"])
@@ -71,7 +71,7 @@ def test_langid_language_restriction():
 
 
 def test_oscar_ug_sample_is_kazakh_in_arabic_script(data_root, lid):
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     docs = [ln for ln in read_lines(data_root / "mono/ug/oscar2019_hf_dummy/ug_dedup.txt.gz") if ln.strip()]
     labels = Counter(lid.identify(d).lang for d in docs)
@@ -79,7 +79,7 @@ def test_oscar_ug_sample_is_kazakh_in_arabic_script(data_root, lid):
 
 
 def test_uyghur_common_voice_stays_uyghur(data_root, lid):
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     lines = read_lines(data_root / "mono/ug/common_voice/sentence-collector.txt.xz")[::40]
     labels = Counter(lid.identify(ln).lang for ln in lines)
@@ -91,7 +91,7 @@ def test_uyghur_common_voice_stays_uyghur(data_root, lid):
                                                ("en", "eng_Latn", 0.97), ("tr", "tur_Latn", 0.8),
                                                ("ar", "ara_Arab", 0.95), ("zh", "zho_Hani", 0.95)])
 def test_lingua_testdata_accuracy(data_root, lid, code, lang, min_acc):
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     lines = read_lines(data_root / f"lid/lingua_testdata/sentences/{code}.txt.xz")[:300]
     acc = sum(lid.identify(ln).lang == lang for ln in lines) / len(lines)

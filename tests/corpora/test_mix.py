@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -20,8 +19,8 @@ from corpora.mixing import (
     sampling_plan,
     temperature_probs,
 )
-from xling.config import ConfigError, load_config
-from xling.io import read_lines, write_jsonl_atomic
+from xling.core.config import ConfigError, load_config
+from xling.core.io import read_json, read_lines, write_jsonl_atomic
 
 # Languages of very different sizes (characters): ug ≫ kk ≈ ru ≫ en.
 SOURCES = {
@@ -59,7 +58,7 @@ def _written(mix: Path, unit: str) -> dict[str, float]:
 
 def test_plan_matches_formula(corpus, tmp_path):
     mix = mix_corpus([corpus], tmp_path / "mix", MixConfig(alpha=0.3, unit="chars", seed=1), progress=False)
-    plan = json.loads((mix / "plan.json").read_text())
+    plan = read_json(mix / "plan.json")
     assert {"alpha", "unit", "languages"} <= set(plan) and plan["alpha"] == 0.3 and plan["unit"] == "chars"
     sizes = _sizes(corpus, "chars")
     assert min(sizes.values()) * 25 < max(sizes.values())  # really different sizes
@@ -88,7 +87,7 @@ def test_plan_matches_formula(corpus, tmp_path):
 
 def test_repeat_cap_redistributes(corpus, tmp_path):
     mix = mix_corpus([corpus], tmp_path / "mix", MixConfig(alpha=0.3, max_repeats=2.0), progress=False)
-    plan = json.loads((mix / "plan.json").read_text())
+    plan = read_json(mix / "plan.json")
     langs = plan["languages"]
     assert sum(lp["p_sampled"] for lp in langs.values()) == pytest.approx(1.0)
     assert langs["eng_Latn"]["repeats"] == pytest.approx(2.0)  # the cap binds on the smallest language
@@ -104,7 +103,7 @@ def test_repeat_cap_redistributes(corpus, tmp_path):
 @pytest.mark.parametrize("unit", ["docs", "tokens"])
 def test_units(corpus, tmp_path, unit):
     mix = mix_corpus([corpus], tmp_path / unit, MixConfig(alpha=0.5, unit=unit, total=5000), progress=False)
-    plan = json.loads((mix / "plan.json").read_text())
+    plan = read_json(mix / "plan.json")
     assert {k: v["size"] for k, v in plan["languages"].items()} == _sizes(corpus, unit)
     assert plan["total"] == 5000
     if unit == "docs":
@@ -121,7 +120,7 @@ def test_subword_token_unit(corpus, tmp_path, tiny_spm):
                 for lang, f in find_language_shards(corpus).items()}
     for tok in (tiny_spm / "sentencepiece.bpe.model", tiny_spm):  # SentencePiece file, HF folder
         mix = mix_corpus([corpus], tmp_path / tok.name, MixConfig(unit="tokens", tokenizer=str(tok)), progress=False)
-        plan = json.loads((mix / "plan.json").read_text())
+        plan = read_json(mix / "plan.json")
         sizes = {k: v["size"] for k, v in plan["languages"].items()}
         assert sizes == pytest.approx(expected, rel=0.02)  # HF adds no specials; pieces agree ≥98 %
     with pytest.raises(ValueError, match="only used with unit=tokens"):
@@ -180,7 +179,7 @@ def test_language_sampler_follows_schedule_and_plan(corpus, tmp_path):
     # The plan the mix wrote is the plan pretraining reconstructs.
     mix = mix_corpus([corpus], tmp_path / "mix", MixConfig(alpha=0.3, schedule=[(0.0, 0.7), (1.0, 0.3)]),
                      progress=False)
-    data = json.loads((mix / "plan.json").read_text())
+    data = read_json(mix / "plan.json")
     assert plan_from_json(data) == sampling_plan(sizes, 0.3)
     points = {p["progress"]: p for p in data["schedule"]["points"]}
     assert points[0.5]["alpha"] == pytest.approx(0.5)
@@ -213,12 +212,12 @@ def test_mix_cli(corpus, tmp_path, capsys):
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert "p_sampled" in printed and str(out) in printed
-    plan = json.loads((out / "plan.json").read_text())
+    plan = read_json(out / "plan.json")
     assert plan["unit"] == "docs" and plan["max_repeats"] == 3 and plan["seed"] == 2
     assert set(find_language_shards(out)) == set(SOURCES)
     args = parser.parse_args(["corpora", "mix", str(corpus), "--out", str(tmp_path / "two"),
                               "--languages", "uig_Arab", "kaz_Cyrl"])
     assert args.func(args) == 0
-    assert set(json.loads((tmp_path / "two" / "plan.json").read_text())["languages"]) == {"uig_Arab", "kaz_Cyrl"}
+    assert set(read_json(tmp_path / "two" / "plan.json")["languages"]) == {"uig_Arab", "kaz_Cyrl"}
     with pytest.raises(ValueError, match="tat_Cyrl not found"):
         mix_corpus([corpus], tmp_path / "x", MixConfig(languages=["tat_Cyrl"]), progress=False)

@@ -96,7 +96,7 @@ def test_tatoeba_kazakh_has_no_latin_left_inside_cyrillic_words(data_root):
 
 
 def test_common_voice_kazakh_lookalikes_fixed(data_root):
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     lines = read_lines(data_root / "mono/kk/common_voice/sentence-collector.txt.xz")
     counts = Counter()
@@ -107,7 +107,7 @@ def test_common_voice_kazakh_lookalikes_fixed(data_root):
 
 
 def test_common_voice_uyghur_presentation_forms_removed(data_root):
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     lines = read_lines(data_root / "mono/ug/common_voice/sentence-collector.txt.xz")
     counts = Counter()
@@ -118,7 +118,7 @@ def test_common_voice_uyghur_presentation_forms_removed(data_root):
 
 def test_thuyg20_latin_transcripts_become_arabic_uyghur(data_root):
     from corpora.lid import LanguageIdentifier
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     rows = read_lines(data_root / "mono/ug/thuyg20_transcripts_latin/thuyg20_train.tsv.xz")[:200]
     texts = [uly_to_uey(r.split("\t", 1)[1]) for r in rows]

@@ -12,6 +12,7 @@ from eval_xtreme import finetune as ft
 from eval_xtreme.finetune import FinetuneConfig, finetune, load_model, predict, score
 from eval_xtreme.loaders import PairExample, QAExample, TaggedSentence, load_split
 from eval_xtreme.tasks import get_task
+from xling.core.io import read_json
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -37,7 +38,7 @@ def test_smoke_each_head_on_real_data(tiny_encoder, data_root, tmp_path, task_na
     res = finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", SMOKE)
     assert res.steps == 2 and res.resumed_from == 0
     assert (res.model_dir / "model.safetensors").is_file() and (res.model_dir / "meta.json").is_file()
-    assert json.loads((tmp_path / "run" / "done.json").read_text())["train_examples"] == min(16, len(train))
+    assert read_json(tmp_path / "run" / "done.json")["train_examples"] == min(16, len(train))
     tokenizer, net = load_model(task, str(res.model_dir))
     test = test[:12]
     preds = predict(task, net, tokenizer, test, SMOKE)
@@ -82,7 +83,7 @@ def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch):
         finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
     monkeypatch.setattr(ft, "_save_checkpoint", real_save)
     ckpt = tmp_path / "resumed" / "checkpoints" / "step-000002"
-    assert json.loads((ckpt / "meta.json").read_text())["step"] == 2
+    assert read_json(ckpt / "meta.json")["step"] == 2
     assert not (tmp_path / "resumed" / "done.json").exists()
     res = finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
     assert res.resumed_from == 2 and res.steps == 4
@@ -168,7 +169,7 @@ def test_model_without_vocabulary_or_weights(tiny_encoder, tmp_path):
         load_model(task, str(grown))
     broken = tmp_path / "broken"
     shutil.copytree(tiny_encoder, broken)
-    cfg = json.loads((broken / "config.json").read_text())
+    cfg = read_json(broken / "config.json")
     cfg["vocab_size"] = 100
     (broken / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="weights do not fit its config"):

@@ -9,7 +9,7 @@ import pytest
 
 from eval_xtreme.loaders import LOADERS, load_split, map_entity_tags, sort_english_side
 from eval_xtreme.tasks import DataFile, get_task
-from xling.io import read_lines
+from xling.core.io import read_lines
 
 
 def df_for(fmt: str, *paths: Path, lang: str = "xx", **options) -> DataFile:

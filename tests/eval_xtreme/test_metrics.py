@@ -56,7 +56,7 @@ def test_tatoeba_sorted_english_side_duplicates_count_as_wrong() -> None:
 def test_tatoeba_real_kazakh_duplicates(data_root) -> None:
     """On the real LASER kaz-eng file: text-identical picks lose exactly the duplicate lines."""
     from eval_xtreme.loaders import sort_english_side
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     english = [x.strip() for x in read_lines(data_root / "tatoeba" / "tatoeba.kaz-eng.eng")]
     assert len(english) == 575

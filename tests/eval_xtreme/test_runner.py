@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,8 @@ import yaml
 
 from eval_xtreme.runner import EvalConfig, plan, run_eval
 from xling.cli import main
-from xling.config import ConfigError, load_config
+from xling.core.config import ConfigError, load_config
+from xling.core.io import read_json, read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = "tatoeba_turkic:kk,udpos_turkic:kk,pawsx:de+en"
@@ -29,7 +29,7 @@ def eval_run(tiny_encoder, tmp_path_factory):
 @pytest.mark.slow
 def test_run_writes_results_predictions_report(eval_run, data_root, capsys):
     out = eval_run
-    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    results = read_json(out / "results.json")
     assert set(results) >= {"config", "model", "tasks", "aggregate", "versions"}
     assert set(results["tasks"]) == {"tatoeba_turkic", "udpos_turkic", "pawsx"}
     assert set(results["tasks"]["pawsx"]) == {"de", "en"}
@@ -43,9 +43,9 @@ def test_run_writes_results_predictions_report(eval_run, data_root, capsys):
     for metric_scores in (results["tasks"]["tatoeba_turkic"]["kk"], results["tasks"]["udpos_turkic"]["kk"]):
         assert all(0.0 <= v <= 100.0 for v in metric_scores.values())
     # Predictions: one record per test example, in test-set order.
-    tat = [json.loads(x) for x in (out / "predictions" / "tatoeba_turkic" / "kk.jsonl").read_text().splitlines()]
+    tat = list(read_jsonl(out / "predictions" / "tatoeba_turkic" / "kk.jsonl"))
     assert len(tat) == 575 and [r["gold"] for r in tat] == list(range(575))
-    pos = [json.loads(x) for x in (out / "predictions" / "udpos_turkic" / "kk.jsonl").read_text().splitlines()]
+    pos = list(read_jsonl(out / "predictions" / "udpos_turkic" / "kk.jsonl"))
     assert len(pos) == 1047 and all(len(r["prediction"]) == len(r["gold"]) for r in pos)
     paws = (out / "predictions" / "pawsx" / "de.jsonl").read_text().splitlines()
     assert len(paws) == 2000

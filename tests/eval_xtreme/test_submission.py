@@ -13,6 +13,7 @@ from eval_xtreme import metrics as M
 from eval_xtreme import submission as S
 from eval_xtreme.loaders import load_split, sort_english_side
 from eval_xtreme.tasks import get_task
+from xling.core.io import read_json
 
 
 def write_preds(out: Path, task: str, lang: str, records: list[dict]) -> None:
@@ -103,7 +104,7 @@ def test_submit_round_trip_scores_100_and_validates(gold_run: Path, tmp_path: Pa
     assert M.retrieval_accuracy(lines, sorted_gold)["accuracy"] == 100.0
     # XQuAD: the JSON scores 100 with the official normalisation.
     qa, _ = load_split(get_task("xquad"), "test", "de")
-    answers = json.loads((sub / "xquad/test-de.json").read_text(encoding="utf-8"))
+    answers = read_json(sub / "xquad/test-de.json")
     assert M.squad_em_f1(answers, {ex.id: ex.answers for ex in qa}) == {"exact_match": 100.0, "f1": 100.0}
     # UD-POS: sentence structure survives.
     ud, _ = load_split(get_task("udpos"), "test", "kk")
@@ -128,8 +129,8 @@ def test_zip_is_deterministic(gold_run: Path, tmp_path: Path) -> None:
 
 
 def xtreme_sorted_gold() -> list[int]:
-    from xling.io import read_lines
-    from xling.paths import data_path
+    from xling.core.io import read_lines
+    from xling.core.paths import data_path
 
     return sort_english_side([x.strip() for x in read_lines(data_path("tatoeba/tatoeba.kaz-eng.eng"))])[1]
 

@@ -21,7 +21,7 @@ UG_HELDOUT_LINES = 2000  # the last lines, never used for training or extension
 @pytest.fixture(scope="session")
 def real_lines(data_root):
     """{lang: all non-empty lines} of the sources above, plus Kazakh gov-web text from apertium kaz-rus."""
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     out = {lang: [ln.strip() for ln in read_lines(data_root / rel) if ln.strip()] for lang, rel in SOURCES.items()}
     gov = sorted((data_root / "parallel/kk-ru/apertium_kaz_rus_CORPUS").glob("*kaz*"))

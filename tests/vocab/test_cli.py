@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import pytest
+
+from xling.core.io import read_json
 
 
 def run(argv: list[str]) -> int:
@@ -27,7 +28,7 @@ def test_train_stats_extend_commands(tmp_path, tiny_text, capsys):
                 "--sample-sentences", "3000", "--seed", "3", "--stats-lines", "200"]) == 0
     out = capsys.readouterr().out
     assert f"wrote {v}/" in out and "bpe vocabulary: 400 pieces + <mask> (id 400)" in out and "| kaz_Cyrl |" in out
-    ta = json.loads((v / "train_args.json").read_text(encoding="utf-8"))
+    ta = read_json(v / "train_args.json")
     assert ta["config"]["vocab_size"] == 400 and ta["config"]["alpha"] == 0.5  # flag beats YAML
     assert ta["sentencepiece"]["model_type"] == "bpe"
 
@@ -35,7 +36,7 @@ def test_train_stats_extend_commands(tmp_path, tiny_text, capsys):
     assert run(["vocab", "stats", str(v), f"uig_Arab={tiny_text['uig_Arab']}", "--out", str(st),
                 "--max-lines", "100"]) == 0
     assert {"stats.json", "stats.md", "stats_fertility.png"} <= {p.name for p in st.iterdir()}
-    assert json.loads((st / "stats.json").read_text(encoding="utf-8"))["uig_Arab"]["lines"] == 100
+    assert read_json(st / "stats.json")["uig_Arab"]["lines"] == 100
 
     e = tmp_path / "e"
     assert run(["vocab", "extend", "--base", str(v), "--add", f"uig_Arab={tiny_text['uig_Arab']}",
@@ -45,7 +46,7 @@ def test_train_stats_extend_commands(tmp_path, tiny_text, capsys):
 
 
 def test_cli_errors_are_clear(tmp_path, tiny_text):
-    from xling.config import ConfigError
+    from xling.core.config import ConfigError
 
     with pytest.raises(ValueError, match="no inputs given"):
         run(["vocab", "train", "--out", str(tmp_path / "o")])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+
+from xling.core.io import read_json
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_every_old_id_is_kept(trained_vocab, extended_vocab):
     sp_base = spm.SentencePieceProcessor(model_file=str(trained_vocab / "sentencepiece.bpe.model"))
     sp_new = spm.SentencePieceProcessor(model_file=str(extended_vocab / "sentencepiece.bpe.model"))
     assert all(sp_new.id_to_piece(i) == sp_base.id_to_piece(i) for i in range(sp_base.get_piece_size()))
-    mapping = json.loads((extended_vocab / "mapping.json").read_text(encoding="utf-8"))
+    mapping = read_json(extended_vocab / "mapping.json")
     old_to_new = mapping["old_to_new"]
     assert len(old_to_new) == len(base)
     assert all(old_to_new[i] == i for i in range(2000)) and old_to_new[2000] == 2600
@@ -58,7 +58,7 @@ def test_extension_lowers_uyghur_fertility_on_heldout_text(trained_vocab, extend
     sp = spm.SentencePieceProcessor(model_file=str(extended_vocab / "sentencepiece.bpe.model"))
     lines = real_lines["uig_Arab"][-1000:] + real_lines["kaz_Cyrl"][-300:] + real_lines["eng_Latn"][-300:]
     assert all(tok(x, add_special_tokens=False)["input_ids"] == sp.encode(x) for x in lines)
-    change = json.loads((extended_vocab / "fertility_change.json").read_text(encoding="utf-8"))
+    change = read_json(extended_vocab / "fertility_change.json")
     assert change["uig_Arab"]["extended"] < change["uig_Arab"]["base"]
     assert (extended_vocab / "report.md").is_file() and (extended_vocab / "stats_fertility.png").is_file()
 
@@ -135,7 +135,7 @@ def test_resize_embeddings_keeps_old_rows_and_averages_new_ones(tiny_spm, tiny_e
     assert int(enc["input_ids"].max()) >= len(base_tok) - 1  # uses an added piece
     with torch.no_grad():
         assert new(**enc).logits.shape[-1] == len(new_tok)
-    info = json.loads((out / "resize_embeddings.json").read_text(encoding="utf-8"))
+    info = read_json(out / "resize_embeddings.json")
     assert info["new"] == 100 and info["mask"] == [base_tok.mask_token_id, new_tok.mask_token_id]
 
 

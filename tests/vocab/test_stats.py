@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+
+from xling.core.io import read_json
 
 
 def _hand_model(path, byte_fallback: bool):
@@ -72,7 +72,7 @@ def test_stats_match_hand_computed_values_with_unk(tmp_path):
     x = stats["xyz_Latn"]
     assert x.fertility == pytest.approx(2.0) and x.alphabet_coverage is None
     paths = write_stats(stats, tmp_path / "out")
-    data = json.loads(paths["json"].read_text(encoding="utf-8"))
+    data = read_json(paths["json"])
     assert data["eng_Latn"]["pieces"] == 6 and data["eng_Latn"]["missing_letters"][0] == "d"
     md = paths["md"].read_text(encoding="utf-8")
     assert "| eng_Latn | 2 | 4 | 6 | 1.50 | 16.67 | 0.00 | 1.33 | 3/26 |" in md

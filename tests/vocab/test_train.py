@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+
+from xling.core.io import read_json
 
 
 @pytest.mark.slow
@@ -14,7 +14,7 @@ def test_train_outputs_and_args(trained_vocab):
             "train_args.json", "config.yaml", "report.md", "stats.json", "stats.md",
             "stats_fertility.png"} <= names
     assert not [p for p in trained_vocab.parent.iterdir() if p.name.startswith(".tmp-")]
-    ta = json.loads((trained_vocab / "train_args.json").read_text(encoding="utf-8"))
+    ta = read_json(trained_vocab / "train_args.json")
     sp = ta["sentencepiece"]
     assert (sp["bos_id"], sp["pad_id"], sp["eos_id"], sp["unk_id"]) == (0, 1, 2, 3)
     assert sp["normalization_rule_name"] == "identity" and sp["byte_fallback"] is True
@@ -34,7 +34,7 @@ def test_train_outputs_and_args(trained_vocab):
 @pytest.mark.slow
 def test_rerun_with_same_config_is_a_no_op(trained_vocab):
     from vocab.train import VocabTrainConfig, train_vocab
-    from xling.config import load_config
+    from xling.core.config import load_config
 
     cfg = load_config(VocabTrainConfig, trained_vocab / "config.yaml")
     before = (trained_vocab / "sentencepiece.bpe.model").stat().st_mtime_ns
@@ -108,7 +108,7 @@ def test_vocab_size_too_large_names_the_maximum(tmp_path, tiny_text):
 
 def test_config_validation():
     from vocab.train import VocabTrainConfig
-    from xling.config import ConfigError, from_dict
+    from xling.core.config import ConfigError, from_dict
 
     with pytest.raises(ConfigError, match="did you mean 'vocab_size'"):
         from_dict(VocabTrainConfig, {"vocab_szie": 10})

@@ -20,7 +20,7 @@ def shard_cache(tmp_path_factory):
 @pytest.fixture
 def tiny_pretrain(tiny_spm, tiny_text, shard_cache):
     """`make(**overrides)` → a PretrainConfig for a 2-layer, 64-wide model on 32-token sequences."""
-    from xling.config import load_config
+    from xling.core.config import load_config
     from xling.pretrain import PretrainConfig
 
     def make(*overrides: str, **base_updates) -> PretrainConfig:

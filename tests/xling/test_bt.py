@@ -7,6 +7,7 @@ import json
 import pytest
 
 from xling.bt.score import corpus_scores, load_test_set
+from xling.core.io import read_json
 from xling.parallel import read_tsv, write_tsv_pairs
 
 
@@ -43,7 +44,7 @@ def test_bt_round_trip(tiny_spm, kk_ru_pairs, tmp_path):
     from xling.bt.train import BTTrainConfig, train_bt
     from xling.bt.translate import TranslateConfig, run_translate
     from xling.cli import main
-    from xling.config import from_dict
+    from xling.core.config import from_dict
     from xling.parallel import ParallelConfig, ParallelSource, load_parallel
 
     cfg = from_dict(BTTrainConfig, {
@@ -54,7 +55,7 @@ def test_bt_round_trip(tiny_spm, kk_ru_pairs, tmp_path):
         "save_every": 2, "log_every": 2, "threads": 1})
     model_dir = train_bt(cfg, tmp_path / "bt")
     assert (model_dir / "config.json").is_file() and (model_dir / "tokenizer.json").is_file()
-    scores = json.loads((tmp_path / "bt/scores.json").read_text())
+    scores = read_json(tmp_path / "bt/scores.json")
     assert set(scores) == {"kaz_Cyrl-rus_Cyrl", "rus_Cyrl-kaz_Cyrl"} and scores["kaz_Cyrl-rus_Cyrl"]["n"] == 2
     assert len(read_tsv(tmp_path / "bt/valid/kaz_Cyrl-rus_Cyrl.tsv")) == 4
     assert "BLEU" in (tmp_path / "bt/report.md").read_text()
@@ -74,7 +75,7 @@ def test_bt_round_trip(tiny_spm, kk_ru_pairs, tmp_path):
     run_translate(TranslateConfig(**{**vars(tcfg), "max_lines": 4}), part)
     with open(part / "pairs.tsv", "a", encoding="utf-8") as f:
         f.write("half-written\tchunk\n")
-    progress = json.loads((part / "progress.json").read_text())
+    progress = read_json(part / "progress.json")
     progress["finished"] = False
     (part / "progress.json").write_text(json.dumps(progress))
     resumed = run_translate(tcfg, part)
@@ -92,7 +93,7 @@ def test_bt_round_trip(tiny_spm, kk_ru_pairs, tmp_path):
 
     assert main(["bt", "score", "--model", str(model_dir), "--test", str(tmp_path / "bt/valid/kaz_Cyrl-rus_Cyrl.tsv"),
                  "--tgt-lang", "rus_Cyrl", "--beams", "1", "--out", str(tmp_path / "score")]) == 0
-    assert {"bleu", "chrf", "chrf++"} <= set(json.loads((tmp_path / "score/scores.json").read_text()))
+    assert {"bleu", "chrf", "chrf++"} <= set(read_json(tmp_path / "score/scores.json"))
     assert main(["bt", "score", "--model", str(model_dir), "--test", str(kk_ru_pairs), "--tgt-lang", "uig_Arab"]) == 2
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
@@ -14,6 +12,7 @@ from xling.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from xling.core.io import read_json
 
 
 def _model(seed: int = 0):
@@ -91,4 +90,4 @@ def test_vocab_and_shape_mismatch(tmp_path):
         load_checkpoint(ck, _model(), {"vocab_size": 60})
     with pytest.raises(CheckpointError, match="model_shape"):
         load_checkpoint(ck, _model(), {"vocab_size": 50, "model_shape": [2, 16]})
-    assert json.loads((ck.path / "meta.json").read_text())["format"] == 1
+    assert read_json(ck.path / "meta.json")["format"] == 1

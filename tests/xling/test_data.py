@@ -58,7 +58,7 @@ def test_missing_and_empty_inputs_give_clear_errors(tiny_text, tiny_spm, tmp_pat
 
 
 def test_cleaned_corpus_folders_are_read(tmp_path, tiny_spm):
-    from xling.io import write_jsonl_atomic
+    from xling.core.io import write_jsonl_atomic
 
     root = tmp_path / "corpus"
     write_jsonl_atomic(root / "kept" / "kaz_Cyrl" / "000.jsonl.gz",

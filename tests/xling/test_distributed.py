@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,9 +11,11 @@ import pytest
 import torch
 import yaml
 
+from xling.core.io import read_json, read_jsonl
+
 
 def _losses(out: Path) -> list[float]:
-    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = list(read_jsonl(out / "metrics.jsonl"))
     return [r["loss"] for r in rows if "loss" in r]
 
 
@@ -23,7 +24,7 @@ def _losses(out: Path) -> list[float]:
 def test_two_process_run_matches_one_process_run(tiny_pretrain, tmp_path, mode):
     from safetensors.torch import load_file
 
-    from xling.config import to_dict
+    from xling.core.config import to_dict
 
     # dropout stays on: it is seeded per global micro-batch, so it must match too
     cfg = to_dict(tiny_pretrain("train.max_steps=3", "train.save_every=3", f"train.distributed={mode}"))
@@ -46,5 +47,5 @@ def test_two_process_run_matches_one_process_run(tiny_pretrain, tmp_path, mode):
     wa, wb = load_file(str(one / "final" / "model.safetensors")), load_file(str(two / "final" / "model.safetensors"))
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-6)
-    meta = json.loads((two / "checkpoints" / "step-000003" / "meta.json").read_text())
+    meta = read_json(two / "checkpoints" / "step-000003" / "meta.json")
     assert meta["world_size"] == 2

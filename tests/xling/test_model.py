@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xling.config import ConfigError, from_dict
+from xling.core.config import ConfigError, from_dict
 from xling.model import PRESETS, ModelConfig, build_model, check_vocab, count_parameters
 from xling.objectives.base import SpecialIds
 

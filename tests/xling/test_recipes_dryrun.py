@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+
+from xling.core.io import read_json
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
@@ -32,7 +33,7 @@ def _load_run_recipe(path: Path):
 
 def _loader(path: Path):
     """The loader each CLI uses for this recipe (by file name, as the recipes are named)."""
-    from xling.config import load_config, load_yaml_dict
+    from xling.core.config import load_config, load_yaml_dict
 
     name = path.name
     if name.startswith("corpus-"):
@@ -73,16 +74,16 @@ def test_every_recipe_loads(path, monkeypatch):
 @pytest.fixture
 def no_data_reads(monkeypatch):
     """Any attempt to tokenise, read shards or read text/pairs fails the test."""
+    import xling.core.io
     import xling.data
-    import xling.io
     import xling.parallel
 
     def forbidden(*args, **kwargs):
         raise AssertionError(f"dry run read data: {args[:1]}")
 
     for module, name in ((xling.data, "prepare_shards"), (xling.data, "load_shards"),
-                         (xling.parallel, "load_parallel"), (xling.io, "open_text"), (xling.io, "read_lines"),
-                         (xling.io, "read_jsonl")):
+                         (xling.parallel, "load_parallel"), (xling.core.io, "open_text"), (xling.core.io, "read_lines"),
+                         (xling.core.io, "read_jsonl")):
         monkeypatch.setattr(module, name, forbidden)
 
 
@@ -97,7 +98,7 @@ def test_gpu_recipe_dry_run(name, tmp_path, monkeypatch, capsys, no_data_reads):
     out = tmp_path / "plan"
     assert main([f"recipes/{name}", "--out", str(out), "--dry-run"]) == 0
     assert [p.name for p in out.iterdir()] == ["dry_run.json"]  # nothing else written
-    plan = json.loads((out / "dry_run.json").read_text())
+    plan = read_json(out / "dry_run.json")
     printed = capsys.readouterr().out
 
     m = plan["model"]
@@ -124,7 +125,7 @@ def test_dry_run_reads_an_existing_checkpoint_config(tiny_encoder, tmp_path, no_
     equals that of the real model."""
     from transformers import AutoModelForMaskedLM
 
-    from xling.config import load_config
+    from xling.core.config import load_config
     from xling.model import count_parameters
     from xling.pretrain import PretrainConfig, plan_pretrain
 

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from xling.cli import main
-from xling.config import ConfigError
+from xling.core.config import ConfigError
+from xling.core.io import read_json, read_jsonl
 from xling.run import load_run_recipe, plan_run, run
 from xling.run_report import check_report
 
@@ -126,7 +127,7 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     # An interrupted arm (here: paused by train.max_steps_this_run) stops the run; the next run resumes it.
     paused = load_run_recipe(tmp_path / "recipe.yaml", ["pretrain.common.train.max_steps_this_run=2"])
     run(paused, out, argv=["xling", "run", "reduced.yaml"], progress=False)
-    state = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    state = read_json(out / "run.json")
     assert {k: v["status"] for k, v in state["stages"].items()} == {
         "corpus": "ran", "vocab": "ran", "pretrain/mlm": "paused"}
     assert not (out / "pretrain" / "mlm-tlm").exists()
@@ -139,7 +140,7 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     monkeypatch.setattr(eval_xtreme.runner, "run_eval", broken)
     with pytest.raises(RuntimeError, match="evaluation crashed"):
         run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
-    state = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    state = read_json(out / "run.json")
     assert {k: v["status"] for k, v in state["stages"].items()} == {
         "corpus": "skipped (finished)", "vocab": "skipped (finished)", "pretrain/mlm": "ran",
         "pretrain/mlm-tlm": "ran"}
@@ -150,19 +151,19 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     monkeypatch.undo()
 
     report = run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
-    state = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    state = read_json(out / "run.json")
     statuses = {k: v["status"] for k, v in state["stages"].items()}
     assert statuses == {"corpus": "skipped (finished)", "vocab": "skipped (finished)",
                         "pretrain/mlm": "skipped (finished)", "pretrain/mlm-tlm": "skipped (finished)",
                         "eval/mlm": "ran", "eval/mlm-tlm": "ran"}
 
     # the continued arm really started from the baseline's weights and used both objectives
-    tlm_metrics = [json.loads(line) for line in (out / "pretrain/mlm-tlm/metrics.jsonl").read_text().splitlines()]
+    tlm_metrics = list(read_jsonl(out / "pretrain/mlm-tlm/metrics.jsonl"))
     assert any("loss_tlm" in r for r in tlm_metrics)
     saved = yaml.safe_load((out / "pretrain/mlm-tlm/config.yaml").read_text(encoding="utf-8"))
     assert saved["model"]["init_from"] == str(out / "pretrain" / "mlm" / "final")
     for label in ("mlm", "mlm-tlm"):
-        results = json.loads((out / "eval" / label / "results.json").read_text(encoding="utf-8"))
+        results = read_json(out / "eval" / label / "results.json")
         assert set(results["tasks"]) == {"tatoeba_turkic", "udpos_turkic"}
         assert results["model"] == str(out / "pretrain" / label / "final")
 
@@ -177,7 +178,7 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
 
     # Everything finished: a third run only redraws the report.
     run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
-    state = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    state = read_json(out / "run.json")
     assert all(v["status"] == "skipped (finished)" for v in state["stages"].values())
     assert main(["run", str(tmp_path / "recipe.yaml"), "--out", str(out), "--report-only"]) == 0
     assert check_report(out) == []

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from xling.config import ConfigError
+from xling.core.config import ConfigError
+from xling.core.io import read_jsonl
 
 
 def _losses(out: Path) -> list[tuple[int, float]]:
-    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = list(read_jsonl(out / "metrics.jsonl"))
     return [(r["step"], r["loss"]) for r in rows if "loss" in r]
 
 
@@ -108,7 +108,7 @@ def test_final_loads_with_auto_classes_and_rerun_is_a_no_op(tiny_pretrain, tmp_p
     enc = tok(["Ақ көңілдің аты арып"], return_tensors="pt")
     assert model(**enc).logits.shape[-1] == len(tok)
     assert (out / "config.yaml").is_file() and (out / "report.md").is_file() and (out / "loss.png").is_file()
-    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = list(read_jsonl(out / "metrics.jsonl"))
     evals = [r for r in rows if "eval_loss" in r]
     assert {"kaz_Cyrl", "uig_Arab", "rus_Cyrl", "eng_Latn", "mean"} <= set(evals[-1]["eval_loss"])
     assert set(rows[0]["repeats"]) == {"kaz_Cyrl", "uig_Arab", "rus_Cyrl", "eng_Latn"}
@@ -165,7 +165,7 @@ def test_golden_loss_curve_of_the_debug_recipe(tiny_spm, tmp_path, shard_cache):
 @pytest.fixture
 def kk_ru_pairs(tmp_path, data_root):
     """120 real kk-ru sentence pairs (apertium gov corpus, pretraining-safe) as an aligned file pair."""
-    from xling.io import read_lines
+    from xling.core.io import read_lines
 
     base = data_root / "parallel" / "kk-ru" / "apertium_kaz_rus_CORPUS"
     kk, ru = tmp_path / "pairs.kk", tmp_path / "pairs.ru"
@@ -188,7 +188,7 @@ def test_mixed_objectives_with_parallel_data_resume_exactly(tiny_pretrain, tmp_p
     pretrain(tiny_pretrain("data.max_len=48", **kw), part)
     a, b = _losses(full), _losses(part)
     assert [x for _, x in a] == pytest.approx([x for _, x in b], rel=1e-5)
-    rows = [json.loads(ln) for ln in (full / "metrics.jsonl").read_text().splitlines()]
+    rows = list(read_jsonl(full / "metrics.jsonl"))
     used = {k[len("loss_"):] for r in rows for k in r if k.startswith("loss_")}
     assert len(used) >= 2  # the schedule mixes objectives across micro-batches
     wa, wb = _weights(full / "final"), _weights(part / "final")

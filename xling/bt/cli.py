@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from xling.core.io import read_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,11 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from xling.bt.train import BTTrainConfig, train_bt
-    from xling.config import load_config
+    from xling.core.config import load_config
 
     cfg = load_config(BTTrainConfig, args.config, args.overrides)
     model_dir = train_bt(cfg, args.out)
-    scores = json.loads((model_dir.parent / "scores.json").read_text(encoding="utf-8"))
+    scores = read_json(model_dir.parent / "scores.json")
     print(f"wrote {model_dir} (report: {model_dir.parent / 'report.md'})")
     for direction, s in scores.items():
         print(f"  {direction}: BLEU {s['bleu']:.2f}  chrF {s['chrf']:.2f}  chrF++ {s['chrf++']:.2f}  (n={s['n']})")
@@ -50,7 +51,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _translate(args: argparse.Namespace) -> int:
     from xling.bt.translate import TranslateConfig, run_translate
-    from xling.config import load_config
+    from xling.core.config import load_config
 
     cfg = load_config(TranslateConfig, args.config, args.overrides)
     progress = run_translate(cfg, args.out)

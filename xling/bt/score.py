@@ -46,8 +46,8 @@ class TestSet:
 
 def load_test_set(test: str, reverse: bool = False, tgt: str = "", limit: int = 0) -> TestSet:
     """A TSV (src, tgt), or an aligned pair of files (`test`, `tgt`); `reverse` swaps the columns."""
+    from xling.core.paths import resolve_data_path
     from xling.parallel import read_aligned, read_tsv
-    from xling.paths import resolve_data_path
 
     src_path = resolve_data_path(test)
     if not src_path.is_file():
@@ -67,7 +67,7 @@ def score_model(model_dir: str | Path, test: TestSet, tgt_lang: str, out: str | 
     `scores.json` and `hypotheses.txt` there (atomically)."""
     from xling.bt.model import load_model
     from xling.bt.translate import translate_texts
-    from xling.io import write_json_atomic, write_text_atomic
+    from xling.core.io import write_json_atomic, write_text_atomic
 
     model, tok = load_model(model_dir)
     hyps = translate_texts(model, tok, test.sources, tgt_lang, beams=beams, batch_size=batch_size)

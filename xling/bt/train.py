@@ -115,10 +115,10 @@ def train_bt(cfg: BTTrainConfig, out: str | Path) -> Path:
     from tqdm import tqdm
 
     from xling.bt.model import build_model, encode_sources, encode_targets, load_tokenizer_with_tags
-    from xling.config import save_config
-    from xling.io import atomic_path, write_json_atomic
+    from xling.core.config import save_config
+    from xling.core.io import atomic_path, write_json_atomic
+    from xling.core.paths import resolve_data_path
     from xling.parallel import load_parallel, write_tsv_pairs
-    from xling.paths import resolve_data_path
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -219,7 +219,7 @@ def _pad(rows: list[list[int]], value: int):
 
 def _score_valid(cfg: BTTrainConfig, out: Path, model_dir: Path, split: Split) -> dict[str, Any]:
     from xling.bt.score import TestSet, score_model
-    from xling.io import write_json_atomic
+    from xling.core.io import write_json_atomic
 
     scores: dict[str, Any] = {}
     for key, pairs in split.valid.items():
@@ -238,8 +238,8 @@ def _score_valid(cfg: BTTrainConfig, out: Path, model_dir: Path, split: Split) -
 
 def _write_report(cfg: BTTrainConfig, out: Path, metrics_path: Path, scores: dict[str, Any],
                   stats: dict[str, Any], n_train: int) -> None:
-    from xling.io import read_jsonl, write_text_atomic
-    from xling.report import line_chart, markdown_table
+    from xling.core.io import read_jsonl, write_text_atomic
+    from xling.core.report import line_chart, markdown_table
 
     recs = list(read_jsonl(metrics_path)) if metrics_path.is_file() else []
     if recs:

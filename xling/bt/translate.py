@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xling.io import open_text, read_jsonl, write_json_atomic, write_text_atomic
+from xling.core.io import open_text, read_json, read_jsonl, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class TranslateConfig:
 
 def iter_input_lines(inputs: list[str], min_chars: int, max_chars: int) -> Iterator[str]:
     """Non-empty input sentences in a fixed order (the order resuming counts on)."""
-    from xling.paths import resolve_data_path
+    from xling.core.paths import resolve_data_path
 
     for spec in inputs:
         path = resolve_data_path(spec)
@@ -157,7 +157,7 @@ def run_translate(cfg: TranslateConfig, out: str | Path) -> dict[str, Any]:
     from tqdm import tqdm
 
     from xling.bt.model import load_model
-    from xling.config import save_config
+    from xling.core.config import save_config
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,9 +165,8 @@ def run_translate(cfg: TranslateConfig, out: str | Path) -> dict[str, Any]:
     progress: dict[str, Any] = {"lines_done": 0, "pairs_bytes": 0, "removed_bytes": 0, "kept": 0, "reasons": {},
                                 "finished": False}
     if progress_path.is_file():
-        import json
 
-        progress = json.loads(progress_path.read_text(encoding="utf-8"))
+        progress = read_json(progress_path)
         log.info("resuming after %d input lines", progress["lines_done"])
     for path, key in ((pairs_path, "pairs_bytes"), (removed_path, "removed_bytes")):
         with open(path, "ab") as f:  # creates it; drops bytes of a chunk whose marker was never written

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from xling.registry import Registry
+from xling.core.registry import Registry
 
 if TYPE_CHECKING:
     from transformers import XLMRobertaForMaskedLM

@@ -1,4 +1,4 @@
-"""File helpers shared by every stage: transparent (de)compression and atomic writes."""
+"""File helpers shared by every stage: JSON and JSON-lines readers, transparent (de)compression, atomic writes."""
 
 from __future__ import annotations
 
@@ -71,6 +71,15 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's value; a syntax error names the file (still a `json.JSONDecodeError`)."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise json.JSONDecodeError(f"{path}: malformed JSON ({e.msg})", e.doc, e.pos) from None
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:

@@ -201,6 +201,6 @@ def dump_yaml(obj: Any) -> str:
 
 
 def save_config(obj: Any, path: str | os.PathLike) -> Path:
-    from xling.io import write_text_atomic
+    from xling.core.io import write_text_atomic
 
     return write_text_atomic(path, dump_yaml(obj))
