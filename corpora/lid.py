@@ -29,6 +29,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpora.document import XlingFilter
+from xling.core.langs import to_iso1, to_iso3
 from xling.core.registry import Registry
 
 UNDETERMINED = "und_Zyyy"
@@ -180,42 +181,6 @@ def cyrillic_orthography(text: str, predicted: str, score: float = 0.0) -> str |
 
 
 # ---------------------------------------------------------------------------------------------
-# ISO 639-1 (and wiki codes used by lid.176) → ISO 639-3
-
-ISO3 = {
-    "af": "afr", "am": "amh", "an": "arg", "ar": "ara", "as": "asm", "av": "ava", "az": "aze", "ba": "bak",
-    "be": "bel", "bg": "bul", "bh": "bih", "bn": "ben", "bo": "bod", "br": "bre", "bs": "bos", "ca": "cat",
-    "ce": "che", "co": "cos", "cs": "ces", "cv": "chv", "cy": "cym", "da": "dan", "de": "deu", "dv": "div",
-    "dz": "dzo", "el": "ell", "en": "eng", "eo": "epo", "es": "spa", "et": "est", "eu": "eus", "fa": "fas",
-    "fi": "fin", "fo": "fao", "fr": "fra", "fy": "fry", "ga": "gle", "gd": "gla", "gl": "glg", "gn": "grn",
-    "gu": "guj", "gv": "glv", "he": "heb", "hi": "hin", "hr": "hrv", "ht": "hat", "hu": "hun", "hy": "hye",
-    "ia": "ina", "id": "ind", "ie": "ile", "io": "ido", "is": "isl", "it": "ita", "ja": "jpn", "jv": "jav",
-    "ka": "kat", "kk": "kaz", "km": "khm", "kn": "kan", "ko": "kor", "ku": "kur", "kv": "kom", "kw": "cor",
-    "ky": "kir", "la": "lat", "lb": "ltz", "li": "lim", "lo": "lao", "lt": "lit", "lv": "lav", "mg": "mlg",
-    "mk": "mkd", "ml": "mal", "mn": "mon", "mr": "mar", "ms": "msa", "mt": "mlt", "my": "mya", "nb": "nob",
-    "ne": "nep", "nl": "nld", "nn": "nno", "no": "nor", "oc": "oci", "or": "ori", "os": "oss", "pa": "pan",
-    "pl": "pol", "ps": "pus", "pt": "por", "qu": "que", "rm": "roh", "ro": "ron", "ru": "rus", "rw": "kin",
-    "sa": "san", "sc": "srd", "sd": "snd", "se": "sme", "sh": "hbs", "si": "sin", "sk": "slk", "sl": "slv",
-    "so": "som", "sq": "sqi", "sr": "srp", "su": "sun", "sv": "swe", "sw": "swa", "ta": "tam", "te": "tel",
-    "tg": "tgk", "th": "tha", "tk": "tuk", "tl": "tgl", "tr": "tur", "tt": "tat", "ug": "uig", "uk": "ukr",
-    "ur": "urd", "uz": "uzb", "vi": "vie", "vo": "vol", "wa": "wln", "xh": "xho", "yi": "yid", "yo": "yor",
-    "zh": "zho", "zu": "zul",
-    # lid.176 uses Wikipedia codes for some languages
-    "als": "gsw", "bat-smg": "sgs", "bcl": "bcl", "bpy": "bpy", "bxr": "bxr", "cbk": "cbk", "diq": "diq",
-    "eml": "egl", "fiu-vro": "vro", "gom": "gom", "hif": "hif", "lrc": "lrc", "mhr": "mhr", "mrj": "mrj",
-    "nah": "nah", "nds": "nds", "new": "new", "pam": "pam", "pfl": "pfl", "pms": "pms", "pnb": "pnb",
-    "roa-rup": "rup", "rue": "rue", "sco": "sco", "vec": "vec", "vep": "vep", "vls": "vls", "war": "war",
-    "wuu": "wuu", "xal": "xal", "xmf": "xmf", "yue": "yue", "zh-classical": "lzh",
-}
-
-
-def to_iso3(code: str) -> str:
-    """A backend's language code → ISO 639-3 (three-letter codes pass through)."""
-    code = code.lower()
-    return ISO3.get(code, code)
-
-
-# ---------------------------------------------------------------------------------------------
 # Backends
 
 class LidBackend:
@@ -271,8 +236,7 @@ class LangidLid(LidBackend):
     name = "langid"
 
     def __init__(self, languages: Sequence[str] = ()) -> None:
-        back = {v: k for k, v in ISO3.items() if len(k) == 2}
-        wanted = tuple(sorted({back.get(c.split("_")[0], c.split("_")[0]) for c in languages}))
+        wanted = tuple(sorted({to_iso1(c.split("_")[0]) for c in languages}))
         self.model = _langid_model(wanted)
 
     def predict_topk(self, text: str, k: int = 5) -> list[tuple[str, float]]:

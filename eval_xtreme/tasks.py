@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xling.core.langs import tatoeba_code
 from xling.core.registry import Registry
 
 KINDS = ("classification", "token_classification", "qa", "retrieval")
@@ -43,15 +44,6 @@ UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART
         "PUNCT", "SCONJ", "SYM", "VERB", "X")
 NER_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
-# Two-letter XTREME codes ↔ ISO 639-3 (+ script) as used in FLORES-200 and our corpora.
-LANG3 = {
-    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "en": "eng", "es": "spa",
-    "et": "est", "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun",
-    "id": "ind", "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz", "ko": "kor", "ml": "mal",
-    "mr": "mar", "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha",
-    "tl": "tgl", "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn", "ug": "uig", "tt": "tat", "uz": "uzb",
-    "ky": "kir", "az": "aze", "lt": "lit", "pl": "pol", "uk": "ukr", "ro": "ron",
-}
 FLORES_CODE = {"en": "eng_Latn", "ug": "uig_Arab", "kk": "kaz_Cyrl", "ky": "kir_Cyrl", "tt": "tat_Cyrl",
                "uz": "uzn_Latn", "tr": "tur_Latn", "ru": "rus_Cyrl", "zh": "zho_Hans", "ar": "arb_Arab"}
 TYDIQA_NAMES = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
@@ -188,7 +180,7 @@ class Task:
 
 
 def _fmt(pattern: str, lang: str) -> str:
-    return pattern.format(lang=lang, lang3=LANG3.get(lang, lang), flores=FLORES_CODE.get(lang, lang),
+    return pattern.format(lang=lang, lang3=tatoeba_code(lang), flores=FLORES_CODE.get(lang, lang),
                           tydiqa=TYDIQA_NAMES.get(lang, lang))
 
 
