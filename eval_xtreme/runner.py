@@ -15,7 +15,6 @@ Outputs under `OUT/`:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 
 from xling.core.config import ConfigError, save_config, to_dict
 from xling.core.io import read_json, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from xling.core.versions import versions
 
 from .finetune import FinetuneConfig
 from .retrieval import RetrievalConfig
@@ -71,23 +71,6 @@ def plan(cfg: EvalConfig) -> list[tuple[Task, tuple[str, ...], bool]]:
                              f"languages={cfg.languages}")
         out.append((task, langs, explicit))
     return out
-
-
-def versions() -> dict[str, str]:
-    import platform
-    import subprocess
-
-    import torch
-    import transformers
-
-    from xling import __version__
-
-    v = {"xling": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-         "python": platform.python_version()}
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        v["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                                         cwd=Path(__file__).resolve().parent).stdout.strip()
-    return v
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from xling.core.config import to_dict
 from xling.core.io import read_json
+from xling.core.versions import versions
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,6 @@ def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
     from vocab.data import lines_by_lang, resolve_inputs
     from vocab.export import SPM_FILE, SPM_VOCAB_FILE, check_xlmr_ids, export_hf, load_proto, write_vocab_file
     from vocab.stats import compute_stats, model_file_of
-    from vocab.train import _versions
     from xling.core.config import save_config
     from xling.core.io import atomic_path, write_json_atomic
 
@@ -179,7 +179,7 @@ def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
             "sampling_plan": sample.plan.to_json(),
             "sample": {"lines_per_lang": sample.drawn, "lines": sum(sample.drawn.values()),
                        "sha256": sample.sha256},
-            "versions": _versions(),
+            "versions": versions(),
         })
         save_config(cfg, tmp / "config.yaml")
         texts = lines_by_lang(inputs, cfg.stats_lines)

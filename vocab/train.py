@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from xling.core.config import to_dict
 from xling.core.io import read_json
+from xling.core.versions import versions
 
 log = logging.getLogger(__name__)
 
@@ -140,15 +141,6 @@ def max_vocab_from_error(e: Exception) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _versions() -> dict[str, str]:
-    import sentencepiece
-    import tokenizers
-    import transformers
-
-    return {"sentencepiece": sentencepiece.__version__, "tokenizers": tokenizers.__version__,
-            "transformers": transformers.__version__}
-
-
 def is_complete(out: Path, cfg: VocabTrainConfig) -> bool:
     """A finished folder trained with the same config (the resume check)."""
     f = out / TRAIN_ARGS_FILE
@@ -196,7 +188,7 @@ def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
             "sample": {"lines_per_lang": sample.drawn, "lines": sum(sample.drawn.values()),
                        "sha256": sample.sha256},
             "inputs": {k: [str(f) for f in v] for k, v in inputs.items()},
-            "versions": _versions(),
+            "versions": versions(),
         })
         save_config(cfg, tmp / "config.yaml")
         write_train_report(tmp, cfg, inputs, sample)

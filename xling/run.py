@@ -41,6 +41,7 @@ from xling.core.config import (
     to_dict,
 )
 from xling.core.io import read_json
+from xling.core.versions import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -314,12 +315,10 @@ class RunState:
     ran, and at which commit (the report's versions are those of the run that wrote it)."""
 
     def __init__(self, out: Path, argv: list[str]):
-        from eval_xtreme.runner import versions
-
         self.path = out / "run.json"
         prev = read_json(self.path) if self.path.is_file() else {}
         self.data: dict[str, Any] = {"argv": argv, "stages": prev.get("stages", {}), "history": prev.get("history", [])}
-        self.commit = versions().get("git_commit", "")
+        self.commit = git_commit()
 
     def record(self, key: str, status: str, seconds: float) -> None:
         from xling.core.io import write_json_atomic

@@ -6,7 +6,6 @@ Built only from files the stages wrote (stats.json, plan.json, metrics.jsonl, re
 
 from __future__ import annotations
 
-import platform
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from corpora.build import STAGE_DIRS
 from xling.core.io import read_json
 from xling.core.report import bar_chart, line_chart, markdown_table
+from xling.core.versions import versions
 
 if TYPE_CHECKING:
     from xling.run import RunPlan
@@ -257,28 +257,13 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     return out
 
 
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    from eval_xtreme.runner import versions
-
-    v = versions()
-    for pkg in ("sentencepiece", "tokenizers", "datatrove", "datasets", "numpy", "sacrebleu"):
-        try:
-            v[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            v[pkg] = "not installed"
-    v["platform"] = platform.platform()
-    return v
-
-
 def reproduce_section(plan: RunPlan, state: dict[str, Any]) -> list[str]:
     import os
 
     from xling.run import stage_commands
 
     argv = " ".join(state.get("argv") or ["xling", "run", "RECIPE.yaml", "--out", str(plan.out)])
-    v = _versions()
+    v = versions()
     return ["## Commands and versions", "",
             "The whole run (finished stages are skipped; the resolved recipe is `recipe.yaml`):", "",
             "```", argv, "```", "",

@@ -13,7 +13,6 @@ from corpora.lid import (
     cyrillic_orthography,
     detect_script,
     fasttext_model_path,
-
 )
 from xling.core.langs import to_iso3
 from xling.core.registry import RegistryError
