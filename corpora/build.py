@@ -23,12 +23,15 @@ from pathlib import Path
 
 from corpora import stage_io
 from corpora.clean import CleanConfig
+from corpora.corpus import parse_input_spec
 from corpora.decontam import DecontamConfig
 from corpora.dedup import DedupConfig
-from corpora.executors import StagesPending
+from corpora.executors import ExecutionResult, StagesPending
 from corpora.mix import MixConfig
-from xling.core.config import check_stages
-from xling.core.io import read_json
+from xling.core.config import check_stages, load_config, save_config, to_dict
+from xling.core.io import read_json, write_text_atomic
+from xling.core.paths import resolve_data_path
+from xling.core.report import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +63,11 @@ class CorpusRecipe:
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> CorpusRecipe:
-    from xling.core.config import load_config
-
     return load_config(CorpusRecipe, path, overrides)
 
 
-def _resolve_specs(specs: list[str]) -> list[str]:
+def resolve_input_specs(specs: list[str]) -> list[str]:
     """Expand `$XLING_DATA` in `path` and `LANG=path` specs."""
-    from corpora.corpus import parse_input_spec
-    from xling.core.paths import resolve_data_path
-
     out = []
     for spec in specs:
         lang, path = parse_input_spec(spec)
@@ -92,8 +90,6 @@ def _clean_finished(folder: Path, config: CleanConfig) -> bool:
 
 
 def _stage_finished(folder: Path, config) -> bool:
-    from xling.core.config import to_dict
-
     done = stage_io.stage_done(folder)
     if done is None:
         return False
@@ -112,20 +108,19 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
     from corpora.decontam import decontaminate_corpus
     from corpora.dedup import dedup_corpus
     from corpora.mix import mix_corpus
-    from xling.core.config import save_config
 
     out = Path(out or recipe.out or "")
     if not str(out) or str(out) == ".":
         raise ValueError("out: no build folder given (set `out:` in the recipe or pass --out)")
     out.mkdir(parents=True, exist_ok=True)
     save_config(recipe, out / "recipe.yaml")
-    current = _resolve_specs(recipe.inputs) if recipe.inputs else []
+    current = resolve_input_specs(recipe.inputs) if recipe.inputs else []
     ran: dict[str, str] = {}
     upstream_ran = False  # a stage whose input was (re)written this run starts over instead of resuming
     for stage in recipe.stages:
         folder = out / STAGE_DIRS[stage]
         if stage == "clean":
-            config = replace(recipe.clean, inputs=_resolve_specs(recipe.clean.inputs), out=str(folder))
+            config = replace(recipe.clean, inputs=resolve_input_specs(recipe.clean.inputs), out=str(folder))
             if _clean_finished(folder, config):
                 ran[stage] = "skipped (finished)"
             else:
@@ -154,8 +149,6 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
 
 
 def _finished_plan(config: CleanConfig):
-    from corpora.executors import ExecutionResult
-
     return ExecutionResult(config.executor.kind, True, [])
 
 
@@ -191,9 +184,6 @@ def _lang_counts(folder: Path, stage: str) -> dict[str, int]:
 
 
 def _write_report(out: Path, recipe: CorpusRecipe, ran: dict[str, str]) -> None:
-    from xling.core.io import write_text_atomic
-    from xling.core.report import markdown_table
-
     counts = {s: _lang_counts(out / STAGE_DIRS[s], s) for s in recipe.stages}
     langs = sorted({lang for c in counts.values() for lang in c})
     rows = [[lang, *(counts[s].get(lang, "") for s in recipe.stages)] for lang in langs]

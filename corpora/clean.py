@@ -29,9 +29,12 @@ from typing import Any
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from corpora.corpus import parse_input_spec
 from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
 from corpora.filters import QualityThresholds
-from xling.core.io import read_json
+from corpora.report import collect_stats, summary_lines, write_clean_report
+from xling.core.config import load_config, load_yaml_dict, merge, save_config, to_dict
+from xling.core.io import read_json, read_jsonl, write_json_atomic
 
 _SKIP_NAMES = ("license", "copying", "readme", "notice")
 
@@ -88,8 +91,6 @@ _RUNTIME_ONLY = ("workers", "executor")
 def expand_inputs(specs: list[str]) -> tuple[list[str], dict[str, str]]:
     """Input specs → (sorted unique file list, {file: lang hint}). Folders are searched recursively;
     hidden files and LICENSE/README/COPYING/NOTICE/*.md files are skipped."""
-    from corpora.corpus import parse_input_spec
-
     files: list[str] = []
     hints: dict[str, str] = {}
     for spec in specs:
@@ -124,7 +125,6 @@ class ShardReader(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from corpora.document import row_to_doc
-        from xling.core.io import read_jsonl
 
         yield from data or ()
         path = Path(self.folder) / f"{rank:05d}.jsonl.gz"
@@ -189,8 +189,6 @@ def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str]
 
 def changed_settings(config: CleanConfig, out: Path, also_ignore: tuple[str, ...] = ()) -> list[str]:
     """Settings of `config` that differ from the run saved in OUT/config.yaml (none when there is none)."""
-    from xling.core.config import load_yaml_dict, to_dict
-
     saved_path = out / "config.yaml"
     if not saved_path.is_file():
         return []
@@ -214,10 +212,6 @@ def run_clean(config: CleanConfig) -> Path:
     Raises `StagesPending` (with what was submitted or planned) when the stages did not finish in
     this call: a dry run, or Slurm jobs submitted; call again with the same config once they ended.
     """
-    from corpora.report import collect_stats, write_clean_report
-    from xling.core.config import save_config
-    from xling.core.io import write_json_atomic
-
     if not config.out:
         raise ValueError("out: no output folder given")
     if not config.inputs:
@@ -300,8 +294,6 @@ def add_cli(subparsers) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> CleanConfig:
-    from xling.core.config import load_config, load_yaml_dict, merge
-
     base: dict[str, Any] = {"inputs": list(args.inputs), "out": args.out}
     for key, value in (("lid", args.lid), ("lid_languages", args.lid_languages), ("workers", args.workers), ("tasks", args.tasks),
                        ("format", args.format), ("languages", args.languages),
@@ -327,7 +319,6 @@ def _cli(args: argparse.Namespace) -> int:
         print(pending)
         return 0
     stats = read_json(out / "stats.json")
-    from corpora.report import summary_lines
 
     print("\n".join(summary_lines(out, stats)))
     return 0

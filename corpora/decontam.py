@@ -33,12 +33,16 @@ from pathlib import Path
 
 import numpy as np
 import regex
+from tqdm import tqdm
 
 from corpora import stage_io
 from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
-from xling.core.io import atomic_path, open_text
+from xling.core.config import load_config, save_config, to_dict
+from xling.core.io import atomic_path, open_text, write_text_atomic
 from xling.core.io import read_json as read_json_file
+from xling.core.paths import DataRootError, data_root, resolve_data_path
 from xling.core.registry import Registry
+from xling.core.report import bar_chart, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +199,6 @@ for _name, _src in {
 
 def discover_eval_sets(root: str | os.PathLike | None = None, names: Iterable[str] | None = None) -> dict[str, list[Path]]:
     """{set name: files} for the named (default: all default) evaluation sets found under the data root."""
-    from xling.core.paths import data_root
-
     base = Path(root) if root is not None else data_root()
     chosen = list(names) if names is not None else [n for n, s in EVAL_SETS.items() if s.default]
     out = {}
@@ -211,8 +213,6 @@ def discover_eval_sets(root: str | os.PathLike | None = None, names: Iterable[st
 
 def against_sources(against: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
     """`--against` entries: evaluation-set names, files, or folders (all files inside)."""
-    from xling.core.paths import resolve_data_path
-
     out: dict[str, list[Path]] = {}
     for entry in against:
         if str(entry) in EVAL_SETS:
@@ -292,7 +292,6 @@ class EvalIndex:
               max_segment_span: int = 3, progress: bool = False) -> EvalIndex:
         if len(sources) > 64:
             raise ValueError(f"at most 64 evaluation sets per index, got {len(sources)}")
-        from tqdm import tqdm
 
         names = sorted(sources)
         ng_h, ng_m, un_h, un_m, sf_h, sf_m, sf_len = [], [], [], [], [], [], []
@@ -409,8 +408,6 @@ class DecontamConfig:
             EVAL_SETS.get(name)  # unknown names fail now, with a suggestion
 
     def sources(self) -> dict[str, list[Path]]:
-        from xling.core.paths import DataRootError
-
         out: dict[str, list[Path]] = {}
         if self.auto:
             try:
@@ -524,8 +521,6 @@ def _batched(items: Iterable[dict], n: int) -> Iterator[list[dict]]:
 def _decontaminate_language(out: Path, lang: str, files: list[Path], index: EvalIndex, config: DecontamConfig,
                             progress: bool) -> dict:
     """Filter one language in a single streaming pass; only removed documents are held in memory."""
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
     bad: Counter = Counter()
     hits: Counter = Counter()
@@ -556,8 +551,6 @@ def _decontaminate_language(out: Path, lang: str, files: list[Path], index: Eval
 def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
                          overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
     """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run."""
-    from xling.core.config import save_config, to_dict
-
     config = config or DecontamConfig()
     out = Path(out)
     files = stage_io.resolve_inputs(inputs)
@@ -589,9 +582,6 @@ def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: Deco
 
 
 def _write_report(out: Path, stats: dict) -> None:
-    from xling.core.io import write_text_atomic
-    from xling.core.report import bar_chart, markdown_table
-
     sets = stats["eval_sets"]
     set_rows = [[n, s["files"], s["units"], s["ngrams"], s["docs_hit"]] for n, s in sets.items()]
     lang_rows = [[lang, v["docs_in"], v["kept"], v["removed"]["contaminated"],
@@ -625,8 +615,6 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xling.core.config import load_config
-
     sets = list(args.overrides)
     if args.against:
         sets.append(f"against={json.dumps([str(a) for a in args.against])}")

@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from corpora import stage_io
 from corpora.minhash import MinHashConfig, MinHasher, choose_representatives, find_clusters
-from xling.core.io import read_json
+from xling.core.config import load_config, save_config, to_dict
+from xling.core.io import read_json, write_text_atomic
+from xling.core.report import bar_chart, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +37,6 @@ class DedupConfig:
 def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
                  overwrite: bool = False, progress: bool = True) -> Path:
     """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run."""
-    from xling.core.config import save_config, to_dict
-
     config = config or DedupConfig()
     out = Path(out)
     files = stage_io.resolve_inputs(inputs)
@@ -60,8 +61,6 @@ def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig 
 def _dedup_language(out: Path, lang: str, files: list[Path], config: DedupConfig, hasher: MinHasher,
                     progress: bool) -> dict:
     """Cluster one language and write its kept/removed shards; returns its stats."""
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
     bad: Counter = Counter()
     lengths: list[int] = []
@@ -113,9 +112,6 @@ def _stats(langs: dict[str, dict], config: DedupConfig) -> dict:
 
 
 def _write_report(out: Path, stats: dict) -> None:
-    from xling.core.io import write_text_atomic
-    from xling.core.report import bar_chart, markdown_table
-
     rows = [[lang, v["docs_in"], v["kept"], v["removed"]["near_duplicate"],
              100.0 * v["removed"]["near_duplicate"] / max(v["docs_in"], 1), v["clusters_with_duplicates"],
              v["largest_cluster"], sum(c for k, c in v["removed"].items() if k != "near_duplicate")]
@@ -150,8 +146,6 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xling.core.config import load_config
-
     sets = list(args.overrides)
     for flag, key in (("ngram", "ngram"), ("bands", "num_bands"), ("rows", "rows_per_band"), ("keep", "keep")):
         if getattr(args, flag) is not None:

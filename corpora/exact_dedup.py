@@ -32,6 +32,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpora.document import XlingFilter
+from xling.core.io import write_json_atomic
 
 _DIGITS_RE = re.compile(r"\d")
 _SPACES_RE = re.compile(r"\s+")
@@ -117,7 +118,6 @@ class FindDuplicates(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if world_size != 1:
             raise ValueError(f"FindDuplicates needs exactly one task (got world_size={world_size})")
-        from xling.core.io import write_json_atomic
 
         seen_docs: set[int] = set()
         seen_lines: set[int] = set()

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xling.core.io import read_json
+from xling.core.io import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -332,8 +332,6 @@ def _run_slurm(stages: list[Stage], opts: SlurmOptions, dry_run: bool) -> Execut
     result = ExecutionResult("slurm", False, outcomes)
     submitted = result.job_ids
     if submitted:
-        from xling.core.io import write_json_atomic
-
         write_json_atomic(jobs_file, {"job_ids": submitted, "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                       "stages": {o.key: o.job_ids for o in outcomes}})
         result.notes.append(f"job ids recorded in {jobs_file}; follow them with `squeue -j {','.join(submitted)}`")

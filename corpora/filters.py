@@ -18,6 +18,7 @@ from datatrove.data import Document
 
 from corpora.document import XlingFilter
 from corpora.lid import detect_script, script_counts
+from xling.core.config import from_dict, to_dict
 
 UNSEGMENTED_SCRIPTS = {"Hani", "Jpan", "Thai", "Laoo", "Khmr", "Mymr", "Tibt"}
 
@@ -43,7 +44,6 @@ def thresholds_for(base: QualityThresholds, override: dict | None) -> QualityThr
     """`base` with the fields named in `override` replaced (type-checked like any config)."""
     if not override:
         return base
-    from xling.core.config import from_dict, to_dict
 
     merged = to_dict(base) | dict(override)
     names = {f.name for f in fields(QualityThresholds)}

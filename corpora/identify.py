@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from xling.core.io import open_text
+
 
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
@@ -22,7 +24,6 @@ def add_cli(subparsers) -> None:
 def _cli(args: argparse.Namespace) -> int:
     from corpora.lid import LanguageIdentifier
     from corpora.normalize import normalize_text
-    from xling.core.io import open_text
 
     lid = LanguageIdentifier(args.lid, args.languages)
     if args.file == "-":

@@ -23,10 +23,14 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from tqdm import tqdm
 
 from corpora import stage_io
 from corpora.mixing import AlphaSchedule, sampling_plan
-from xling.core.io import read_json
+from xling.core.config import load_config, save_config, to_dict
+from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from xling.core.paths import resolve_data_path
+from xling.core.report import bar_chart, line_chart, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +81,6 @@ class UnitCounter:
         self.unit = unit
         self._encode = None
         if tokenizer and unit == "tokens":
-            from xling.core.paths import resolve_data_path
-
             path = resolve_data_path(tokenizer)
             if path.is_file():
                 import sentencepiece as spm
@@ -139,9 +141,6 @@ def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter
 def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
                overwrite: bool = False, progress: bool = True) -> Path:
     """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run."""
-    from xling.core.config import save_config, to_dict
-    from xling.core.io import write_json_atomic
-
     config = config or MixConfig()
     out = Path(out)
     files = stage_io.resolve_inputs(inputs)
@@ -192,10 +191,6 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
 def _mix_language(out: Path, lang: str, files: list[Path], target: float, config: MixConfig,
                   counter: UnitCounter, progress: bool) -> dict:
     """Write `out/<lang>/` with `target` units of the language's documents, shuffled; returns its stats."""
-    from tqdm import tqdm
-
-    from xling.core.io import atomic_path
-
     docs = list(stage_io.iter_docs(files, lang, Counter()))
     units = counter([d["text"] for d in docs]) if docs else np.empty(0)
     rng = _lang_rng(config.seed, lang)
@@ -209,9 +204,6 @@ def _mix_language(out: Path, lang: str, files: list[Path], target: float, config
 
 
 def _write_report(out: Path, plan: dict, stats: dict) -> None:
-    from xling.core.io import write_text_atomic
-    from xling.core.report import bar_chart, line_chart, markdown_table
-
     langs = plan["languages"]
     bar_chart(out / "shares.png", {
         "before (natural)": {k: 100 * v["p_natural"] for k, v in langs.items()},
@@ -268,8 +260,6 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xling.core.config import load_config
-
     sets = list(args.overrides)
     for flag, key in (("alpha", "alpha"), ("unit", "unit"), ("total", "total"), ("max_repeats", "max_repeats"),
                       ("seed", "seed"), ("tokenizer", "tokenizer")):

@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class LanguagePlan:
@@ -154,8 +156,6 @@ def sample_languages(probs: Mapping[str, float], n: int, seed: int, start: int =
     `sample_languages(p, 10, 0) == sample_languages(p, 4, 0) + sample_languages(p, 6, 0, start=4)`.
     Languages are ordered by name before the inverse-CDF lookup, so dict order does not matter.
     """
-    import numpy as np
-
     if n < 0 or start < 0:
         raise ValueError(f"n and start must be ≥ 0, got n={n}, start={start}")
     langs = sorted(probs)

@@ -26,6 +26,7 @@ from typing import IO
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 from loguru import logger
+from tqdm import tqdm
 
 FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "lines")
 BROKEN_REASONS = ("broken_compression", "invalid_utf8", "malformed_json", "missing_text_field", "empty_file",
@@ -400,7 +401,6 @@ class MultiFormatReader(BaseReader):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        from tqdm import tqdm
 
         shard = self.files[rank::world_size]
         count = 0

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xling.core.io import read_json
+from xling.core.config import dump_yaml
+from xling.core.io import read_json, write_text_atomic
 from xling.core.report import bar_chart, markdown_table
 
 
@@ -118,8 +119,6 @@ def write_language_plot(path: str | Path, languages: Mapping[str, Mapping[str, A
 
 def write_clean_report(out: str | Path, stats: Mapping[str, Any], config: Any = None) -> Path:
     """`OUT/report.md` (+ `OUT/report.png`) for a clean run."""
-    from xling.core.io import write_text_atomic
-
     out = Path(out)
     png = write_language_plot(out / "report.png", stats["languages"], "Documents per language: in vs kept")
     t = stats["totals"]
@@ -146,8 +145,6 @@ def write_clean_report(out: str | Path, stats: Mapping[str, Any], config: Any = 
         "",
     ]
     if config is not None:
-        from xling.core.config import dump_yaml
-
         parts += ["## Settings", "", "```yaml", dump_yaml(config).rstrip(), "```", ""]
     return write_text_atomic(out / "report.md", "\n".join(parts))
 

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from eval_xtreme import submission
+from xling.core.config import load_config
+from xling.core.paths import resolve_data_path
+
+from .metrics import primary_score
+from .runner import EvalConfig, run_eval
+from .tasks import TASKS, TURKIC_SUITE, get_task
+
 
 def register(subparsers) -> None:
     group_parser = subparsers.add_parser("eval", help="XTREME and Uyghur/Kazakh evaluation",
@@ -35,20 +43,10 @@ def register(subparsers) -> None:
     ls.add_argument("--data-root", help="data root (default: $XLING_DATA, else ../shared/data)")
     ls.set_defaults(func=_cmd_ls)
 
-    try:
-        from eval_xtreme import submission
-    except ModuleNotFoundError as e:  # keep `xling eval run/ls` usable if the submission module is absent
-        if e.name != "eval_xtreme.submission":
-            raise
-    else:
-        submission.add_cli(group)
+    submission.add_cli(group)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from xling.core.config import load_config
-
-    from .runner import EvalConfig, run_eval
-
     overrides = list(args.set)
     for flag, key in (("model", "model"), ("out", "out"), ("data_root", "data_root"),
                       ("max_train", "finetune.max_train_examples"), ("max_steps", "finetune.max_steps"),
@@ -87,17 +85,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _primary(task: str, scores: dict) -> float:
-    from .metrics import primary_score
-    from .tasks import get_task
-
     return primary_score(get_task(task).metric, scores)
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    from xling.core.paths import resolve_data_path
-
-    from .tasks import TASKS, TURKIC_SUITE
-
     root = resolve_data_path(args.data_root) if args.data_root else None
     rows = []
     for name, task in TASKS.items():

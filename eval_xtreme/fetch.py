@@ -17,6 +17,7 @@ device or FIFO member, makes the whole archive refused before anything is writte
 from __future__ import annotations
 
 import argparse
+import difflib
 import gzip
 import hashlib
 import http.client
@@ -36,6 +37,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
+
+from tqdm import tqdm
+
+from xling.core.report import markdown_table
 
 MANIFEST_PATH = Path(__file__).with_name("data_manifest.json")
 CHUNK = 1 << 20
@@ -113,8 +118,6 @@ def select_sources(manifest: Manifest, specs: Sequence[str] | None) -> list[Sour
             if task in manifest.manual:
                 raise ValueError(f"{task}: {manifest.manual[task]}")
             if task not in known:
-                import difflib
-
                 close = difflib.get_close_matches(task, known, n=3)
                 hint = f" Did you mean {', '.join(close)}?" if close else ""
                 raise ValueError(f"no data source for task {task!r}.{hint} Known: {', '.join(known)}")
@@ -196,8 +199,6 @@ def download(url: str, part: Path, *, timeout: float = 60.0, progress: bool = Fa
 
 
 def _progress(total: int | None, initial: int, name: str) -> Any:
-    from tqdm import tqdm
-
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=name, leave=False)
 
 
@@ -493,8 +494,6 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     chosen = select_sources(manifest, args.tasks)
     dest = Path(args.dest) if args.dest else _default_dest()
     if args.list:
-        from xling.core.report import markdown_table
-
         def stored(s: Source) -> str:
             # A quick look (no checksum): the file or a compressed copy of it.
             return "yes" if any((dest / (s.path + x)).exists() for x in ("", *COMPRESSED_VARIANTS)) else ""

@@ -334,14 +334,14 @@ METRICS.register("mlqa", mlqa_em_f1)
 METRICS.register("bucc_f1", bucc_prf)
 METRICS.register("retrieval_accuracy", retrieval_accuracy)
 
-_PRIMARY_KEY = {
+PRIMARY_KEY = {
     "accuracy": "accuracy",
     "retrieval_accuracy": "accuracy",
     "seqeval_f1": "f1",
     "pos_accuracy": "f1",  # XTREME's evaluate.py scores udpos with seqeval F1
     "bucc_f1": "f1",
 }
-_QA_METRICS = frozenset({"squad", "mlqa"})
+QA_METRICS = frozenset({"squad", "mlqa"})
 
 
 def compute(metric: str, predictions: Any, references: Any, lang: str | None = None) -> dict[str, float]:
@@ -352,13 +352,19 @@ def compute(metric: str, predictions: Any, references: Any, lang: str | None = N
     return fn(predictions, references)
 
 
+def primary_name(metric: str) -> str:
+    """What the primary score is, e.g. UD-POS is scored by F1 as XTREME's evaluate.py does."""
+    return "(EM + F1) / 2" if metric in QA_METRICS else {"accuracy": "accuracy", "f1": "F1"}.get(
+        PRIMARY_KEY.get(metric, metric), metric)
+
+
 def primary_score(task_metric_name: str, scores: Mapping[str, float]) -> float:
     """The single number the leaderboard uses for one task/language: QA → (EM + F1) / 2."""
     METRICS.get(task_metric_name)  # unknown names fail with "did you mean"
     try:
-        if task_metric_name in _QA_METRICS:
+        if task_metric_name in QA_METRICS:
             return (float(scores["exact_match"]) + float(scores["f1"])) / 2
-        return float(scores[_PRIMARY_KEY[task_metric_name]])
+        return float(scores[PRIMARY_KEY[task_metric_name]])
     except KeyError as e:
         raise KeyError(f"scores for metric {task_metric_name!r} lack {e.args[0]!r} "
                        f"(got {', '.join(sorted(scores)) or 'nothing'})") from None

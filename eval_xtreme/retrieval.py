@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .finetune import usable_length
 from .loaders import BuccSet, RetrievalSet
+from .metrics import bucc_best_threshold
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,6 @@ class Encoder:
         _check_vocab(model, self.tokenizer, self.model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
-        from .finetune import usable_length
 
         # Retrieval only truncates, so a too-long setting is clamped to what the position table allows.
         limit = usable_length(self.model.config)
@@ -190,6 +191,4 @@ def select_pairs(candidates: dict[tuple[str, str], float], threshold: float) -> 
 
 def tune_threshold(candidates: dict[tuple[str, str], float], gold: set[tuple[str, str]]) -> float:
     """F1-optimal threshold on a split with gold pairs (delegates to the metric module's bucc_optimize)."""
-    from .metrics import bucc_best_threshold
-
     return bucc_best_threshold(candidates, gold)

@@ -23,11 +23,23 @@ from typing import Any
 
 from xling.core.config import ConfigError, save_config, to_dict
 from xling.core.io import read_json, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from xling.core.paths import resolve_data_path
+from xling.core.report import bar_chart, markdown_table
 from xling.core.versions import versions
 
-from .finetune import FinetuneConfig
-from .retrieval import RetrievalConfig
-from .tasks import TASKS, Task, parse_task_spec
+from .finetune import FinetuneConfig, finetune, load_model, predict, score
+from .loaders import load_split
+from .metrics import bucc_prf, compute, leaderboard_aggregate, primary_score
+from .retrieval import (
+    Encoder,
+    RetrievalConfig,
+    bucc_candidates,
+    reverse_gold,
+    select_pairs,
+    similarity_search,
+    tune_threshold,
+)
+from .tasks import TASKS, Task, parse_task_spec, task_groups
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +63,8 @@ class EvalConfig:
             raise ConfigError("tasks: name at least one task (see `xling eval ls`)")
 
 
-def _root(cfg: EvalConfig) -> Path | None:
-    from xling.core.paths import resolve_data_path
-
+def eval_data_root(cfg: EvalConfig) -> Path | None:
+    """The data root the tasks resolve their files under (None: the default data root)."""
     return resolve_data_path(cfg.data_root) if cfg.data_root else None
 
 
@@ -99,8 +110,6 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         t0 = time.time()
         if task.kind == "retrieval":
             if encoder is None:
-                from .retrieval import Encoder
-
                 encoder = Encoder(cfg.model, cfg.retrieval.layer, cfg.retrieval.max_length, cfg.retrieval.batch_size)
             summary = _run_retrieval(task, langs, explicit, cfg, encoder, out)
         else:
@@ -129,10 +138,8 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
 # ---------------------------------------------------------------------------------------------------
 
 def _test_split(task: Task, lang: str, explicit: bool, cfg: EvalConfig, skipped: dict[str, str]):
-    from .loaders import load_split
-
     try:
-        return load_split(task, "test", lang, _root(cfg), cfg.allow_fixtures)
+        return load_split(task, "test", lang, eval_data_root(cfg), cfg.allow_fixtures)
     except (FileNotFoundError, ValueError) as e:
         if cfg.strict or explicit:
             raise
@@ -146,10 +153,7 @@ def _write_predictions(out: Path, task: Task, lang: str, records: list[dict]) ->
 
 
 def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: EvalConfig, out: Path) -> dict:
-    from .finetune import finetune, load_model, predict, score
-    from .loaders import load_split
-
-    root = _root(cfg)
+    root = eval_data_root(cfg)
     train, train_df = load_split(task, "train", task.train_lang, root, cfg.allow_fixtures)
     dev, dev_df = load_split(task, "dev", task.train_lang, root, cfg.allow_fixtures)
     result = finetune(task, cfg.model, train, dev, out / "finetune" / task.name, cfg.finetune, task.train_lang)
@@ -192,9 +196,6 @@ def _data_info(df, n: int) -> dict:
 
 
 def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: EvalConfig, encoder, out: Path) -> dict:
-    from .metrics import bucc_prf, compute
-    from .retrieval import bucc_candidates, reverse_gold, select_pairs, similarity_search, tune_threshold
-
     rc = cfg.retrieval
     scores: dict[str, dict] = {}
     data: dict[str, dict] = {}
@@ -205,9 +206,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
         if rs is None:
             continue
         if task.name.startswith("bucc"):
-            from .loaders import load_split
-
-            dev, dev_df = load_split(task, "dev", lang, _root(cfg), cfg.allow_fixtures)
+            dev, dev_df = load_split(task, "dev", lang, eval_data_root(cfg), cfg.allow_fixtures)
             if not dev.gold:
                 raise ValueError(f"task {task.name}, language {lang}: the dev split has no gold pairs to tune "
                                  f"the threshold on ({dev_df.describe()})")
@@ -244,9 +243,6 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
 # ---------------------------------------------------------------------------------------------------
 
 def collect_results(cfg: EvalConfig, out: Path, task_names: list[str]) -> dict[str, Any]:
-    from .metrics import leaderboard_aggregate
-    from .tasks import task_groups
-
     tasks: dict[str, dict] = {}
     details: dict[str, dict] = {}
     for name in task_names:
@@ -268,10 +264,6 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str]) -> dict[s
 
 
 def write_report(results: dict[str, Any], out: Path) -> Path:
-    from xling.core.report import bar_chart, markdown_table
-
-    from .metrics import primary_score
-
     lines = [f"# Evaluation of `{results['model']}`", "",
              "Primary score per language (QA: (EM + F1) / 2; tagging/BUCC: F1; others: accuracy).", ""]
     rows = []

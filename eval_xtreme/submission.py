@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.core.io import atomic_path, open_text, read_json
+from xling.core.io import atomic_path, open_text, read_json, read_lines
 
+from .loaders import load_split, sort_english_side
 from .tasks import TASKS, Task
 
 MAX_PROBLEMS_PER_FILE = 20  # beyond this a file's problems are summarised as a count
@@ -159,9 +160,6 @@ def tatoeba_positions(task: Task, lang: str, order: str, root: str | os.PathLike
         if [r["gold"] for r in records] != list(range(len(records))):
             return None  # the run's English side was already permuted (XTREME's sorting)
         order = "original"
-    from xling.core.io import read_lines
-
-    from .loaders import sort_english_side
 
     english_file = _run_english_file(run_dir, task.name, lang)
     if english_file is None:
@@ -310,8 +308,6 @@ class _Reference:
 
 
 def _reference(task: Task, lang: str, root: str | os.PathLike | None) -> tuple[_Reference | None, str]:
-    from .loaders import load_split
-
     try:
         data, df = load_split(task, "test", lang, root, allow_fixtures=False)
     except FileNotFoundError:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xling.core.langs import tatoeba_code
+from xling.core.paths import data_root
 from xling.core.registry import Registry
 
 KINDS = ("classification", "token_classification", "qa", "retrieval")
@@ -144,8 +145,6 @@ class Task:
     def resolve(self, split: str, lang: str, root: str | os.PathLike | None = None,
                 allow_fixtures: bool = True) -> DataFile:
         """The first candidate whose files all exist; a FileNotFoundError naming every path tried."""
-        from xling.core.paths import data_root
-
         base = Path(root) if root is not None else data_root()
         if split not in self.files:
             raise FileNotFoundError(f"task {self.name} has no {split} split")

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from vocab.embeddings import resize_embeddings
+from vocab.extend import VocabExtendConfig, extend_vocab
+from vocab.stats import model_file_of, stats_for_inputs, write_stats
+from vocab.train import VocabTrainConfig, train_vocab
+from xling.core.config import ConfigError, load_config, load_yaml_dict, merge
 from xling.core.io import read_json
 
 
@@ -69,8 +75,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _load(cls: type, args: argparse.Namespace, flags: dict[str, Any]) -> Any:
     """Config from `--config` YAML, then command-line flags, then `--set` overrides (last wins)."""
-    from xling.core.config import ConfigError, load_config, load_yaml_dict, merge
-
     data = load_yaml_dict(args.config) if args.config else {}
     data = merge(data, {k: v for k, v in flags.items() if v is not None and v != []})
     try:
@@ -80,10 +84,6 @@ def _load(cls: type, args: argparse.Namespace, flags: dict[str, Any]) -> Any:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from vocab.train import VocabTrainConfig, train_vocab
-
     cfg = _load(VocabTrainConfig, args, {
         "inputs": args.inputs, "out": args.out, "vocab_size": args.vocab_size, "model_type": args.model_type,
         "alpha": args.alpha, "sample_sentences": args.sample_sentences, "seed": args.seed,
@@ -100,10 +100,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _extend(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from vocab.extend import VocabExtendConfig, extend_vocab
-
     cfg = _load(VocabExtendConfig, args, {
         "base": args.base, "add": args.add, "new_pieces": args.new_pieces, "out": args.out,
         "add_vocab_size": args.add_vocab_size, "alpha": args.alpha, "sample_sentences": args.sample_sentences,
@@ -123,10 +119,6 @@ def _extend(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from vocab.stats import model_file_of, stats_for_inputs, write_stats
-
     model = model_file_of(args.dir)
     stats = stats_for_inputs(model, args.inputs, max_lines=args.max_lines or None)
     out = Path(args.out) if args.out else model.parent / "stats"
@@ -137,10 +129,6 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _resize(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from vocab.embeddings import resize_embeddings
-
     out = resize_embeddings(args.model, args.base, args.new, args.out)
     info = read_json(Path(out) / "resize_embeddings.json")
     print(f"wrote {out}/ (model + tokenizer; loads with AutoModelForMaskedLM.from_pretrained)")
@@ -151,6 +139,4 @@ def _resize(args: argparse.Namespace) -> int:
 
 
 def _print_stats(md_path: Any) -> None:
-    from pathlib import Path
-
     print(Path(md_path).read_text(encoding="utf-8").rstrip())

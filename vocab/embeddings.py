@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
-from xling.core.io import read_json
+from vocab.export import SPM_FILE, SPM_VOCAB_FILE
+from xling.core.io import atomic_path, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +67,8 @@ def resize_embeddings(model_dir: str | os.PathLike, base_tok_dir: str | os.PathL
                       new_tok_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Load `XLMRobertaForMaskedLM` from `model_dir`, resize it to the tokenizer in `new_tok_dir`, and
     save model + new tokenizer to `out_dir` (atomically) so `from_pretrained(out_dir)` works."""
-    import shutil
-
     import torch
     from transformers import AutoTokenizer, XLMRobertaForMaskedLM
-
-    from vocab.export import SPM_FILE, SPM_VOCAB_FILE
-    from xling.core.io import atomic_path, write_json_atomic
 
     for d in (model_dir, base_tok_dir, new_tok_dir):
         if not Path(d).is_dir():

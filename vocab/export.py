@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from xling.core.io import read_json
+from xling.core.io import read_json, write_json_atomic, write_text_atomic
 
 SPM_FILE = "sentencepiece.bpe.model"  # XLM-R's file name
 SPM_VOCAB_FILE = "sentencepiece.bpe.vocab"
@@ -60,8 +60,6 @@ def check_xlmr_ids(proto: Any, where: str) -> None:
 
 def write_vocab_file(proto: Any, path: str | os.PathLike) -> Path:
     """The `.vocab` text file SentencePiece writes next to a model: `piece<TAB>score` per id."""
-    from xling.core.io import write_text_atomic
-
     return write_text_atomic(path, "".join(f"{p.piece}\t{p.score:g}\n" for p in proto.pieces))
 
 
@@ -169,6 +167,5 @@ def _note_in_config(path: Path, proto: Any) -> None:
         "normalization": proto.normalizer_spec.name,
         "note": "ids equal SentencePiece ids; backend mirrors sentencepiece.bpe.model (see vocab/export.py)",
     }
-    from xling.core.io import write_json_atomic
 
     write_json_atomic(path, cfg)

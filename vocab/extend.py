@@ -23,8 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.core.config import to_dict
-from xling.core.io import read_json
+from vocab.data import lines_by_lang, resolve_inputs
+from vocab.export import (
+    MASK,
+    NORMAL,
+    SPM_FILE,
+    SPM_VOCAB_FILE,
+    check_xlmr_ids,
+    export_hf,
+    load_proto,
+    write_vocab_file,
+)
+from vocab.stats import compute_stats, model_file_of, stats_markdown, write_stats
+from vocab.train import max_vocab_from_error, run_spm_trainer, sample_mix
+from xling.core.config import save_config, to_dict
+from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from xling.core.report import markdown_table
 from xling.core.versions import versions
 
 log = logging.getLogger(__name__)
@@ -58,9 +72,6 @@ class VocabExtendConfig:
 def _learn_added(cfg: VocabExtendConfig, base_proto: Any, inputs: dict[str, list[Path]], work: Path
                  ) -> tuple[Any, dict[str, Any], Any]:
     """Train a SentencePiece model of the base's type on the added text; returns (proto, args, sample)."""
-    from vocab.export import load_proto
-    from vocab.train import max_vocab_from_error, run_spm_trainer, sample_mix
-
     sample = sample_mix(inputs, work / "add.txt", cfg.alpha, cfg.sample_sentences, cfg.seed)
     ts, ns = base_proto.trainer_spec, base_proto.normalizer_spec
     size = cfg.add_vocab_size or 2 * cfg.new_pieces + 200
@@ -88,8 +99,6 @@ def _learn_added(cfg: VocabExtendConfig, base_proto: Any, inputs: dict[str, list
 
 def select_new_pieces(base_proto: Any, added_proto: Any, k: int) -> list[tuple[str, float]]:
     """Up to `k` (piece, score) of the added model that the base lacks, best-scored first."""
-    from vocab.export import MASK, NORMAL
-
     have = {p.piece for p in base_proto.pieces} | {MASK}
     cands = [(p.score, i, p.piece) for i, p in enumerate(added_proto.pieces)
              if p.type == NORMAL and p.piece not in have]
@@ -100,8 +109,6 @@ def select_new_pieces(base_proto: Any, added_proto: Any, k: int) -> list[tuple[s
 def extended_proto(base_proto: Any, new: list[tuple[str, float]]) -> Any:
     """A copy of `base_proto` with `new` appended (base ids untouched)."""
     from sentencepiece import sentencepiece_model_pb2
-
-    from vocab.export import NORMAL
 
     proto = sentencepiece_model_pb2.ModelProto()
     proto.CopyFrom(base_proto)
@@ -136,12 +143,6 @@ def _cfg_key(cfg: VocabExtendConfig) -> dict:
 
 def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
     """Write the extended vocabulary folder `cfg.out` (atomically) and return it."""
-    from vocab.data import lines_by_lang, resolve_inputs
-    from vocab.export import SPM_FILE, SPM_VOCAB_FILE, check_xlmr_ids, export_hf, load_proto, write_vocab_file
-    from vocab.stats import compute_stats, model_file_of
-    from xling.core.config import save_config
-    from xling.core.io import atomic_path, write_json_atomic
-
     if not cfg.out:
         raise ValueError("no output folder given (--out)")
     out = Path(cfg.out)
@@ -190,10 +191,6 @@ def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
 
 def write_extend_report(out: Path, cfg: VocabExtendConfig, before: dict, after: dict,
                         new: list[tuple[str, float]], n_base: int) -> Path:
-    from vocab.stats import stats_markdown, write_stats
-    from xling.core.io import write_json_atomic, write_text_atomic
-    from xling.core.report import markdown_table
-
     write_stats(before, out, "stats_base", title="Fertility, base vocabulary")
     write_stats(after, out, "stats", title="Fertility on the added text: base vs extended",
                 compare={"base": before}, label="extended")

@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from vocab.alphabets import alphabet
+from vocab.data import lines_by_lang, resolve_inputs
 from vocab.export import SPM_FILE
+from xling.core.io import write_json_atomic, write_text_atomic
+from xling.core.report import bar_chart, markdown_table
 
 
 @dataclass
@@ -92,8 +95,6 @@ def compute_stats(model: str | os.PathLike, texts: Mapping[str, Sequence[str]]) 
 def stats_for_inputs(model: str | os.PathLike, specs: list[str], max_lines: int | None = 5000
                      ) -> dict[str, LangStats]:
     """Statistics over the first `max_lines` lines per language of corpus folders / `LANG=file` inputs."""
-    from vocab.data import lines_by_lang, resolve_inputs
-
     return compute_stats(model, lines_by_lang(resolve_inputs(specs), max_lines))
 
 
@@ -110,8 +111,6 @@ def stats_rows(stats: Mapping[str, LangStats]) -> list[list[Any]]:
 
 
 def stats_markdown(stats: Mapping[str, LangStats]) -> str:
-    from xling.core.report import markdown_table
-
     table = markdown_table(HEADERS, stats_rows(stats))
     missing = [f"- {s.lang}: {' '.join(s.missing_letters)}" for s in stats.values() if s.missing_letters]
     if missing:
@@ -125,9 +124,6 @@ def write_stats(stats: Mapping[str, LangStats], out_dir: str | os.PathLike, name
                 ) -> dict[str, Path]:
     """Write `<name>.json`, `<name>.md` and `<name>_fertility.png`; `compare` adds bar series
     (e.g. {"base": stats_before}) to the plot, next to these stats drawn as `label`."""
-    from xling.core.io import write_json_atomic, write_text_atomic
-    from xling.core.report import bar_chart
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {

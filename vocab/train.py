@@ -20,8 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xling.core.config import to_dict
-from xling.core.io import read_json
+from tqdm import tqdm
+
+from corpora.mixing import sampling_plan
+from vocab.data import count_lines, iter_lines, lines_by_lang, resolve_inputs
+from vocab.export import SPM_FILE, export_hf
+from vocab.stats import compute_stats, stats_markdown, write_stats
+from xling.core.config import save_config, to_dict
+from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from xling.core.report import markdown_table
 from xling.core.versions import versions
 
 log = logging.getLogger(__name__)
@@ -74,11 +81,6 @@ def sample_mix(inputs: dict[str, list[Path]], out_file: str | os.PathLike, alpha
     (upsampling a low-resource language), plus a seeded sample without replacement for the rest.
     Two streaming passes (count, then copy), so memory does not grow with the corpus.
     """
-    from tqdm import tqdm
-
-    from corpora.mixing import sampling_plan
-    from vocab.data import count_lines, iter_lines
-
     sizes = {}
     for lang, files in sorted(inputs.items()):
         sizes[lang] = count_lines(files)
@@ -160,11 +162,6 @@ def _cfg_key(cfg: VocabTrainConfig) -> dict:
 
 def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
     """Train into `cfg.out` (atomically); returns the folder. Skips work if it is already complete."""
-    from vocab.data import resolve_inputs
-    from vocab.export import SPM_FILE, export_hf
-    from xling.core.config import save_config
-    from xling.core.io import atomic_path, write_json_atomic
-
     if not cfg.out:
         raise ValueError("no output folder given (--out)")
     out = Path(cfg.out)
@@ -198,11 +195,6 @@ def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
 def write_train_report(out: Path, cfg: VocabTrainConfig, inputs: dict[str, list[Path]],
                        sample: SampledText) -> Path:
     """`report.md` with the sampling plan and per-language statistics (+ `stats.*`, fertility PNG)."""
-    from vocab.data import lines_by_lang
-    from vocab.stats import compute_stats, stats_markdown, write_stats
-    from xling.core.io import write_text_atomic
-    from xling.core.report import markdown_table
-
     stats = compute_stats(out, lines_by_lang(inputs, cfg.stats_lines))
     write_stats(stats, out, "stats", title=f"Fertility, {cfg.model_type} {cfg.vocab_size:,} pieces")
     plan_rows = [[k, int(v.size), v.p_natural * 100, v.p_sampled * 100, sample.drawn[k], v.repeats]

@@ -8,7 +8,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+
+from xling import __version__
+from xling.core.config import ConfigError
 
 # Explicit list: each module defines `register(subparsers)`. Heavy imports happen inside handlers.
 COMMAND_MODULES = [
@@ -23,8 +27,6 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from xling import __version__
-
     parser = argparse.ArgumentParser(prog="xling", description="Low-resource cross-lingual modeling pipeline: "
                                      "corpora → vocabulary → pretraining → XTREME evaluation.")
     parser.add_argument("--version", action="version", version=f"xling {__version__}")
@@ -47,8 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, KeyError) as e:
-        from xling.core.config import ConfigError
-
         if os_debug() or not isinstance(e, (ConfigError, ValueError, FileNotFoundError, KeyError)):
             raise
         print(f"xling: error: {e}", file=sys.stderr)
@@ -57,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def os_debug() -> bool:
-    import os
-
     return os.environ.get("XLING_DEBUG") == "1"
 
 

@@ -34,8 +34,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from corpora.corpus import corpus_inputs, is_lang_code, iter_documents
+from corpora.mixing import AlphaSchedule, sampling_plan
 from xling.core.io import atomic_path, read_json, write_json_atomic
+from xling.core.paths import resolve_data_path
 from xling.objectives.base import MonoExample, Objective
 
 log = logging.getLogger(__name__)
@@ -79,16 +83,11 @@ class DataConfig:
             raise ValueError(f"num_workers must be ≥ 0, got {self.num_workers}")
 
     def alpha_schedule_obj(self) -> Any:
-        from corpora.mixing import AlphaSchedule
-
         phases = self.alpha_schedule or [(0.0, self.alpha)]
         return AlphaSchedule(phases=[tuple(p) for p in phases], anneal=self.anneal)
 
     def input_files(self) -> dict[str, list[Path]]:
         """{lang: files}, resolved; clear errors for missing files or no inputs."""
-        from corpora.corpus import corpus_inputs, is_lang_code
-        from xling.core.paths import resolve_data_path
-
         out: dict[str, list[Path]] = {}
         specs = []
         for spec in self.corpus:
@@ -171,9 +170,6 @@ def prepare_shards(cfg: DataConfig, tokenizer_dir: Path, cache_dir: Path, progre
 def _tokenise_language(lang: str, files: list[Path], tok_path: Path, folder: Path, cfg: DataConfig,
                        progress: bool) -> None:
     from tokenizers import Tokenizer
-    from tqdm import tqdm
-
-    from corpora.corpus import iter_documents
 
     tok = Tokenizer.from_file(str(tok_path))
     eos = tok.token_to_id("</s>")
@@ -264,8 +260,6 @@ class MonoPlan:
 
     def __init__(self, tokens: dict[str, int], block: int, n_examples: int, seed: int, schedule: Any,
                  max_repeats: float | None = None) -> None:
-        from corpora.mixing import sampling_plan
-
         self.langs = sorted(tokens)
         self.tokens = tokens
         self.block = block

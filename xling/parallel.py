@@ -31,7 +31,9 @@ from typing import Any, Literal
 import numpy as np
 
 from corpora.corpus import is_lang_code
-from xling.core.io import open_text
+from corpora.mixing import sampling_plan
+from xling.core.config import ConfigError, from_dict, load_yaml_dict
+from xling.core.io import open_text, write_text_atomic
 from xling.core.paths import resolve_data_path
 
 log = logging.getLogger(__name__)
@@ -91,8 +93,6 @@ class ParallelConfig:
 
     def all_sources(self) -> list[ParallelSource]:
         """`sources` plus the sources of every `include` file (relative paths: from the working directory)."""
-        from xling.core.config import ConfigError, from_dict, load_yaml_dict
-
         out = list(self.sources)
         for inc in self.include:
             data = load_yaml_dict(resolve_data_path(inc))
@@ -354,8 +354,6 @@ class PairStream:
 
     def __init__(self, data: ParallelData, encode: Encoder, seed: int = 0, alpha: float = 0.3,
                  swap_prob: float = 0.5, rank: int = 0, world_size: int = 1) -> None:
-        from corpora.mixing import sampling_plan
-
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
         self.keys = list(data.groups)
@@ -435,8 +433,6 @@ class PairStream:
 
 def write_tsv_pairs(path: str | Path, pairs: Sequence[tuple[str, str]]) -> Path:
     """Write pairs as the TSV `read_tsv` reads (tabs/newlines inside text become spaces), atomically."""
-    from xling.core.io import write_text_atomic
-
     return write_text_atomic(path, "".join(f"{tsv_field(s)}\t{tsv_field(t)}\n" for s, t in pairs))
 
 

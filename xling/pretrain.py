@@ -14,8 +14,9 @@ from typing import Any
 
 from xling.core.config import ConfigError, from_dict, load_config
 from xling.core.io import read_json
+from xling.core.paths import resolve_data_path
 from xling.data import DataConfig
-from xling.model import ModelConfig
+from xling.model import ModelConfig, count_parameters
 from xling.parallel import ParallelConfig
 from xling.trainer import TrainConfig
 
@@ -129,7 +130,6 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
-    from xling.model import count_parameters
     from xling.objectives import SpecialIds
     from xling.trainer import accumulation_steps
 
@@ -212,7 +212,6 @@ def _plan_inputs(cfg: PretrainConfig) -> dict[str, Any]:
     if cfg.parallel is not None:
         # `include` files are recipes (lists of sources), not data
         out["parallel_sources"] = len(cfg.parallel.all_sources())
-    from xling.core.paths import resolve_data_path
 
     def exists(spec: str) -> bool:
         return Path(str(resolve_data_path(spec.split("=", 1)[-1]))).exists()

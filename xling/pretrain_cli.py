@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from xling.core.config import ConfigError
+from xling.core.io import write_json_atomic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,10 +43,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _dry_run(cfg, args: argparse.Namespace) -> int:
-    import os
-    from pathlib import Path
-
-    from xling.core.io import write_json_atomic
     from xling.pretrain import plan_lines, plan_pretrain
 
     nproc = args.nproc if args.nproc is not None else int(os.environ.get("WORLD_SIZE", "1"))
@@ -54,15 +57,11 @@ def _dry_run(cfg, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m xling.pretrain_cli CONFIG --out OUT` (what `torchrun -m` launches per process)."""
-    import logging
-    import sys
-
     parser = argparse.ArgumentParser(prog="xling")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["pretrain", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    from xling.core.config import ConfigError
 
     try:
         return args.func(args)

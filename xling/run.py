@@ -24,13 +24,15 @@ import logging
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from corpora.build import STAGE_DIRS, CorpusRecipe
-from eval_xtreme.runner import EvalConfig
-from vocab.train import VocabTrainConfig
+from corpora.build import STAGE_DIRS, CorpusRecipe, resolve_input_specs
+from corpora.executors import StagesPending
+from eval_xtreme.runner import EvalConfig, eval_data_root, run_eval
+from eval_xtreme.runner import plan as eval_plan
+from vocab.train import VocabTrainConfig, is_complete, train_vocab
 from xling.core.config import (
     ConfigError,
     check_stages,
@@ -38,9 +40,11 @@ from xling.core.config import (
     load_yaml_dict,
     merge,
     parse_overrides,
+    save_config,
     to_dict,
 )
-from xling.core.io import read_json
+from xling.core.io import read_json, read_jsonl, write_json_atomic
+from xling.core.paths import resolve_data_path
 from xling.core.versions import git_commit
 
 log = logging.getLogger(__name__)
@@ -159,8 +163,6 @@ def _mix_defaults(recipe: RunRecipe) -> dict[str, Any]:
 
 def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> RunPlan:
     """Build every stage's config for `out`; with `check_inputs`, every input file must exist."""
-    from dataclasses import replace
-
     from xling.pretrain import PretrainConfig
 
     out = Path(out)
@@ -235,19 +237,17 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
 
 def _check_inputs(plan: RunPlan) -> None:
     """Fail before any work when a named input is missing (the stages would fail much later)."""
-    from corpora.build import _resolve_specs
     from corpora.clean import expand_inputs
-    from xling.core.paths import resolve_data_path
 
     stages = plan.recipe.stages
     if "corpus" in stages:
         if "clean" in plan.corpus.stages:
             try:
-                expand_inputs(_resolve_specs(plan.corpus.clean.inputs))
+                expand_inputs(resolve_input_specs(plan.corpus.clean.inputs))
             except (FileNotFoundError, ValueError) as e:
                 raise ConfigError(f"corpus.clean.inputs: {e}") from None
         else:
-            for spec in _resolve_specs(plan.corpus.inputs):
+            for spec in resolve_input_specs(plan.corpus.inputs):
                 if not Path(spec.partition("=")[2] or spec).exists():
                     raise ConfigError(f"corpus.inputs: {spec} does not exist")
     if "pretrain" in stages:
@@ -264,14 +264,11 @@ def _check_inputs(plan: RunPlan) -> None:
 def _check_eval_data(cfg: EvalConfig) -> None:
     """Each task's English train/dev files, and test files: every named language, or at least one
     of a task's own languages (those the data root lacks are skipped by design)."""
-    from eval_xtreme.runner import _root
-    from eval_xtreme.runner import plan as eval_plan
-
     try:
         jobs = eval_plan(cfg)
     except (KeyError, ValueError) as e:
         raise ConfigError(f"eval: {e}") from None
-    root = _root(cfg)
+    root = eval_data_root(cfg)
     for task, langs, explicit in jobs:
         needed = [("train", task.train_lang), ("dev", task.train_lang)] if task.kind != "retrieval" else []
         missing = []
@@ -294,8 +291,6 @@ def _check_eval_data(cfg: EvalConfig) -> None:
 
 
 def _arm_finished(folder: Path, cfg: Any) -> bool:
-    from xling.core.io import read_jsonl
-
     if not (folder / "final" / "config.json").is_file() or not (folder / "metrics.jsonl").is_file():
         return False
     steps = [r["step"] for r in read_jsonl(folder / "metrics.jsonl") if "loss" in r]
@@ -321,8 +316,6 @@ class RunState:
         self.commit = git_commit()
 
     def record(self, key: str, status: str, seconds: float) -> None:
-        from xling.core.io import write_json_atomic
-
         entry: dict[str, Any] = {"status": status, "seconds": round(seconds, 1)}
         prev = self.data["stages"].get(key, {})
         if status.startswith("skipped") and prev:
@@ -340,9 +333,6 @@ class RunState:
 def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progress: bool = True) -> Path:
     """Run (or continue) every stage of `recipe` into `out`; returns `out/report.md`."""
     from corpora.build import build_corpus
-    from eval_xtreme.runner import run_eval
-    from vocab.train import is_complete, train_vocab
-    from xling.core.config import save_config
     from xling.pretrain import pretrain
 
     out = Path(out)
@@ -438,8 +428,6 @@ def _cli_inner(args: argparse.Namespace) -> int:
             else {"argv": [], "stages": {}}
         report = write_run_report(plan_run(recipe, args.out, check_inputs=False), state)
     else:
-        from corpora.executors import StagesPending
-
         argv = ["xling", "run", str(args.recipe), "--out", str(args.out),
                 *(f"--set={o}" for o in args.overrides)]
         try:

@@ -6,13 +6,19 @@ Built only from files the stages wrote (stats.json, plan.json, metrics.jsonl, re
 
 from __future__ import annotations
 
+import base64
+import os
+import re
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpora.build import STAGE_DIRS
-from xling.core.io import read_json
-from xling.core.report import bar_chart, line_chart, markdown_table
+from eval_xtreme.metrics import primary_name, primary_score
+from eval_xtreme.tasks import TASKS
+from xling.core.io import read_json, read_jsonl, write_text_atomic
+from xling.core.report import bar_chart, line_chart, markdown_table, markdown_to_html
 from xling.core.versions import versions
 
 if TYPE_CHECKING:
@@ -124,8 +130,6 @@ def vocab_section(plan: RunPlan, fig: Path) -> list[str]:
 
 
 def _metrics(folder: Path) -> list[dict]:
-    from xling.core.io import read_jsonl
-
     f = folder / "metrics.jsonl"
     return list(read_jsonl(f)) if f.is_file() else []
 
@@ -167,18 +171,7 @@ def pretrain_section(plan: RunPlan, fig: Path) -> list[str]:
     return out
 
 
-def _primary_name(metric: str) -> str:
-    """What the primary score is, e.g. UD-POS is scored by F1 as XTREME's evaluate.py does."""
-    from eval_xtreme.metrics import _PRIMARY_KEY, _QA_METRICS
-
-    return "(EM + F1) / 2" if metric in _QA_METRICS else {"accuracy": "accuracy", "f1": "F1"}.get(
-        _PRIMARY_KEY.get(metric, metric), metric)
-
-
 def eval_section(plan: RunPlan, fig: Path) -> list[str]:
-    from eval_xtreme.metrics import primary_score
-    from eval_xtreme.tasks import TASKS
-
     results = {label: _load(Path(cfg.out) / "results.json") for label, cfg in plan.evals.items()}
     results = {k: v for k, v in results.items() if v}
     if not results:
@@ -214,7 +207,7 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
             per = r["tasks"].get(task, {})
             prim[lb] = {lg: primary_score(metric, s) for lg, s in per.items()}
             fixture |= {lg for lg, d in r["details"].get(task, {}).get("data", {}).items() if d.get("fixture")}
-        shown = _primary_name(metric)
+        shown = primary_name(metric)
         for lg in sorted({lg for p in prim.values() for lg in p}):
             vals = {lb: prim[lb].get(lg) for lb in labels}
             rows.append([task, lg + ("*" if lg in fixture else ""), shown, *vals.values(), *deltas(vals)])
@@ -258,8 +251,6 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
 
 
 def reproduce_section(plan: RunPlan, state: dict[str, Any]) -> list[str]:
-    import os
-
     from xling.run import stage_commands
 
     argv = " ".join(state.get("argv") or ["xling", "run", "RECIPE.yaml", "--out", str(plan.out)])
@@ -275,9 +266,6 @@ def reproduce_section(plan: RunPlan, state: dict[str, Any]) -> list[str]:
 
 def write_run_report(plan: RunPlan, state: dict[str, Any]) -> Path:
     """RUN/report.md and RUN/report.html from what the stages wrote."""
-    from xling.core.io import write_text_atomic
-    from xling.core.report import markdown_to_html
-
     out = plan.out
     fig = out / "figures"
     fig.mkdir(parents=True, exist_ok=True)
@@ -307,10 +295,6 @@ def check_report(run_dir: str | Path) -> list[str]:
     """Browser-free check of RUN/report.html and report.md: the HTML parses with balanced tags,
     every image is embedded PNG data (and exists on disk for the Markdown), and every table row
     holds at least one number. Returns the problems found (empty = good)."""
-    import base64
-    import re
-    from html.parser import HTMLParser
-
     run_dir = Path(run_dir)
     problems: list[str] = []
     md_path, html_path = run_dir / "report.md", run_dir / "report.html"

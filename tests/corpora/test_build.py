@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from corpora.build import CorpusRecipe, _resolve_specs, build_corpus, load_recipe
+from corpora.build import CorpusRecipe, build_corpus, load_recipe, resolve_input_specs
 from corpora.corpus import find_language_shards, iter_documents
 from corpora.decontam import DecontamConfig
 from corpora.mix import MixConfig
@@ -48,7 +48,7 @@ def test_recipe_validation(tmp_path):
 def test_shipped_recipe_resolves(data_root):
     recipe = load_recipe(RECIPE)
     assert recipe.stages == ["clean", "dedup", "decontaminate", "mix"]
-    for spec in _resolve_specs(recipe.clean.inputs):
+    for spec in resolve_input_specs(recipe.clean.inputs):
         assert Path(spec.split("=", 1)[-1]).is_file(), spec
 
 

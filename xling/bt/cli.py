@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from xling.bt.score import load_test_set
+from xling.bt.train import BTTrainConfig, train_bt
+from xling.bt.translate import TranslateConfig, run_translate, score_model
+from xling.core.config import load_config
 from xling.core.io import read_json
 
 
@@ -37,9 +41,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from xling.bt.train import BTTrainConfig, train_bt
-    from xling.core.config import load_config
-
     cfg = load_config(BTTrainConfig, args.config, args.overrides)
     model_dir = train_bt(cfg, args.out)
     scores = read_json(model_dir.parent / "scores.json")
@@ -50,9 +51,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from xling.bt.translate import TranslateConfig, run_translate
-    from xling.core.config import load_config
-
     cfg = load_config(TranslateConfig, args.config, args.overrides)
     progress = run_translate(cfg, args.out)
     print(f"wrote {args.out}/pairs.tsv: {progress['kept']} of {progress['lines_done']} lines kept "
@@ -61,8 +59,6 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from xling.bt.score import load_test_set, score_model
-
     test = load_test_set(args.test, reverse=args.reverse, tgt=args.ref, limit=args.limit)
     scores = score_model(args.model, test, args.tgt_lang, out=args.out or None, beams=args.beams)
     where = f"; wrote {args.out}/scores.json" if args.out else ""

@@ -3,14 +3,12 @@ where one wrong suffix zeroes a BLEU word match but costs chrF only a few charac
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from xling.core.paths import resolve_data_path
+from xling.parallel import read_aligned, read_tsv
 
 
 def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
@@ -46,9 +44,6 @@ class TestSet:
 
 def load_test_set(test: str, reverse: bool = False, tgt: str = "", limit: int = 0) -> TestSet:
     """A TSV (src, tgt), or an aligned pair of files (`test`, `tgt`); `reverse` swaps the columns."""
-    from xling.core.paths import resolve_data_path
-    from xling.parallel import read_aligned, read_tsv
-
     src_path = resolve_data_path(test)
     if not src_path.is_file():
         raise FileNotFoundError(f"test set {src_path} does not exist")
@@ -59,23 +54,3 @@ def load_test_set(test: str, reverse: bool = False, tgt: str = "", limit: int = 
     if limit:
         pairs = pairs[:limit]
     return TestSet([s for s, _ in pairs], [t for _, t in pairs])
-
-
-def score_model(model_dir: str | Path, test: TestSet, tgt_lang: str, out: str | Path | None = None,
-                beams: int = 4, batch_size: int = 32) -> dict[str, Any]:
-    """Translate `test.sources` into `tgt_lang` and score against the references; with `out`, writes
-    `scores.json` and `hypotheses.txt` there (atomically)."""
-    from xling.bt.model import load_model
-    from xling.bt.translate import translate_texts
-    from xling.core.io import write_json_atomic, write_text_atomic
-
-    model, tok = load_model(model_dir)
-    hyps = translate_texts(model, tok, test.sources, tgt_lang, beams=beams, batch_size=batch_size)
-    scores = corpus_scores(hyps, test.references)
-    scores.update({"model": str(model_dir), "tgt_lang": tgt_lang, "beams": beams})
-    if out is not None:
-        out = Path(out)
-        write_text_atomic(out / "hypotheses.txt", "".join(h.replace("\n", " ") + "\n" for h in hyps))
-        write_json_atomic(out / "scores.json", scores)
-    log.info("scores: %s", json.dumps({k: scores[k] for k in ("bleu", "chrf", "chrf++", "n")}))
-    return scores

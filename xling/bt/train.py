@@ -218,7 +218,8 @@ def _pad(rows: list[list[int]], value: int):
 
 
 def _score_valid(cfg: BTTrainConfig, out: Path, model_dir: Path, split: Split) -> dict[str, Any]:
-    from xling.bt.score import TestSet, score_model
+    from xling.bt.score import TestSet
+    from xling.bt.translate import score_model
     from xling.core.io import write_json_atomic
 
     scores: dict[str, Any] = {}

@@ -19,6 +19,7 @@ the original below `min_roundtrip_chrf`; 0 disables it, halving the cost).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import Counter
@@ -27,7 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tqdm import tqdm
+
+from xling.bt.model import encode_sources, load_model
+from xling.bt.score import TestSet, corpus_scores, sentence_chrf
+from xling.core.config import save_config
 from xling.core.io import open_text, read_json, read_jsonl, write_json_atomic, write_text_atomic
+from xling.core.paths import resolve_data_path
+from xling.parallel import script_fraction
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +66,6 @@ class TranslateConfig:
 
 def iter_input_lines(inputs: list[str], min_chars: int, max_chars: int) -> Iterator[str]:
     """Non-empty input sentences in a fixed order (the order resuming counts on)."""
-    from xling.core.paths import resolve_data_path
-
     for spec in inputs:
         path = resolve_data_path(spec)
         if not path.is_file():
@@ -84,8 +90,6 @@ def translate_texts(model: Any, tokenizer: Any, texts: list[str], tgt_lang: str,
     """Batched beam search; batches are formed from length-sorted inputs (less padding), and the
     outputs come back in input order."""
     import torch
-
-    from xling.bt.model import encode_sources
 
     if not texts:
         return []
@@ -121,8 +125,6 @@ class OutputLanguageCheck:
             self.identifier = LanguageIdentifier(backend=lid)
 
     def __call__(self, text: str) -> bool:
-        from xling.parallel import script_fraction
-
         if script_fraction(text, self.tgt_lang.split("_", 1)[1]) < self.min_script_fraction:
             return False
         return self.identifier is None or self.identifier.identify(text).lang == self.tgt_lang
@@ -131,8 +133,6 @@ class OutputLanguageCheck:
 def filter_pairs(originals: list[str], translations: list[str], cfg: TranslateConfig, lang_ok: OutputLanguageCheck,
                  back: list[str] | None) -> list[str | None]:
     """Per pair: None when kept, else the drop reason."""
-    from xling.bt.score import sentence_chrf
-
     reasons: list[str | None] = []
     for i, (s, t) in enumerate(zip(originals, translations, strict=True)):
         if not t:
@@ -154,11 +154,6 @@ def _tsv(*cols: str) -> str:
 
 def run_translate(cfg: TranslateConfig, out: str | Path) -> dict[str, Any]:
     """Translate `cfg.inputs` into `out` (resumable); returns the final progress record."""
-    from tqdm import tqdm
-
-    from xling.bt.model import load_model
-    from xling.core.config import save_config
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pairs_path, removed_path, progress_path = out / "pairs.tsv", out / "removed.tsv", out / "progress.json"
@@ -220,3 +215,19 @@ def _append_durably(path: Path, text: str) -> int:
         f.flush()
         os.fsync(f.fileno())
         return f.tell()
+
+
+def score_model(model_dir: str | Path, test: TestSet, tgt_lang: str, out: str | Path | None = None,
+                beams: int = 4, batch_size: int = 32) -> dict[str, Any]:
+    """Translate `test.sources` into `tgt_lang` and score against the references; with `out`, writes
+    `scores.json` and `hypotheses.txt` there (atomically)."""
+    model, tok = load_model(model_dir)
+    hyps = translate_texts(model, tok, test.sources, tgt_lang, beams=beams, batch_size=batch_size)
+    scores = corpus_scores(hyps, test.references)
+    scores.update({"model": str(model_dir), "tgt_lang": tgt_lang, "beams": beams})
+    if out is not None:
+        out = Path(out)
+        write_text_atomic(out / "hypotheses.txt", "".join(h.replace("\n", " ") + "\n" for h in hyps))
+        write_json_atomic(out / "scores.json", scores)
+    log.info("scores: %s", json.dumps({k: scores[k] for k in ("bleu", "chrf", "chrf++", "n")}))
+    return scores

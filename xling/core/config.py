@@ -17,6 +17,8 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 
+from xling.core.io import write_text_atomic
+
 T = TypeVar("T")
 
 
@@ -201,6 +203,4 @@ def dump_yaml(obj: Any) -> str:
 
 
 def save_config(obj: Any, path: str | os.PathLike) -> Path:
-    from xling.core.io import write_text_atomic
-
     return write_text_atomic(path, dump_yaml(obj))

@@ -8,6 +8,7 @@ import gzip
 import json
 import lzma
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,8 +59,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def _rmtree(p: Path) -> None:
-    import shutil
-
     shutil.rmtree(p, ignore_errors=True)
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def fmt(v: Any, digits: int = 2) -> str:
     if isinstance(v, bool) or v is None:
@@ -41,8 +43,6 @@ def _plt():
 def bar_chart(path: str | os.PathLike, series: Mapping[str, Mapping[str, float]], title: str,
               ylabel: str, xlabel: str = "") -> Path:
     """Grouped bars: `series` maps a series name (e.g. "before") to {category: value}."""
-    import numpy as np
-
     plt = _plt()
     cats: list[str] = []
     for s in series.values():
