@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from xling.core.io import atomic_path, read_json, write_json_atomic
 
 from .loaders import PairExample, QAExample, TaggedSentence
+from .metrics import compute, primary_score
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -332,8 +334,6 @@ def references(task: Task, examples: Sequence) -> Any:
 
 
 def score(task: Task, predictions: list, examples: Sequence, lang: str) -> dict[str, float] | None:
-    from .metrics import compute
-
     gold = references(task, examples)
     if gold is None:
         return None
@@ -371,10 +371,7 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
              cfg: FinetuneConfig | None = None, dev_lang: str = "en") -> FinetuneResult:
     """Fine-tune `model` on `train`, keep the best model on `dev`; resumes from `run_dir` if interrupted."""
     import torch
-    from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
-
-    from .metrics import primary_score
 
     cfg = cfg or FinetuneConfig()
     run_dir = Path(run_dir)

@@ -22,12 +22,20 @@ import math
 import os
 import shutil
 import time
+import types
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
+from tqdm import tqdm
+
+from xling.core.config import save_config
+from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
+from xling.core.report import line_chart, markdown_table
+from xling.model import build_model, count_parameters
+from xling.parallel import PairStream, hf_encoder
 
 if TYPE_CHECKING:
     from xling.pretrain import PretrainConfig
@@ -260,7 +268,6 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
     from transformers import AutoTokenizer
 
     from xling.checkpoint import latest_checkpoint, load_checkpoint
-    from xling.core.config import save_config
     from xling.data import (
         MicroSchedule,
         MonoBatches,
@@ -273,7 +280,6 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
         prepare_shards,
         tokenizer_file,
     )
-    from xling.model import build_model, count_parameters
     from xling.objectives import SpecialIds
     from xling.objectives.mlm import MLM, MLMConfig
 
@@ -303,8 +309,6 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
     pairs = None
     pair_langs: set[str] = set()
     if any(s.cls.data == "parallel" for s in specs):
-        from xling.parallel import PairStream, hf_encoder
-
         pairs = PairStream.from_config(cfg.parallel, hf_encoder(tokenizer), rank=dist.rank, world_size=dist.world)
         pair_langs = {lang for pair in pairs.langs for lang in pair}
     # language ids (token types for objectives with language embeddings): mono languages, then parallel-only ones
@@ -353,8 +357,6 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
         log.info("model: %s, %.1fM parameters, vocab %d, %s, %d process(es) × micro-batch %d × accumulation %d = "
                  "global batch %d × %d tokens", cfg.model.size, count_parameters(model) / 1e6, special.vocab_size,
                  precision, dist.world, tc.micro_batch_size, accum, tc.global_batch_size, max_len)
-        from xling.core.io import write_json_atomic
-
         write_json_atomic(out / "data_plan.json", {"languages": langs, "block_tokens": block,
                                                     "sequences_planned": plan.n_examples,
                                                     "plan_at_start": plan.plans[0].to_json(),
@@ -363,8 +365,6 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
     stop = tc.max_steps if tc.max_steps_this_run is None else min(tc.max_steps, start + tc.max_steps_this_run)
     my_micro = [MicroSchedule.index(s, a, dist.rank, accum, dist.world) for s in range(start, stop) for a in range(accum)]
     mono_iter = mono_loader(dataset, [m for m in my_micro if schedule.is_mono[m]], cfg.data.num_workers)
-
-    from tqdm import tqdm
 
     bar = tqdm(total=tc.max_steps, initial=start, desc="pretrain", unit="step", disable=not (dist.main and tc.progress),
                dynamic_ncols=True)
@@ -551,8 +551,6 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, model: torch.nn.Module, op
 def _shard_fsdp(model: torch.nn.Module) -> Any:
     """FSDP2: shard each encoder layer and the root; return a callable that runs an objective's
     loss as a registered forward method of the root, so FSDP gathers/reshards around it."""
-    import types
-
     from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
     from xling.objectives.base import masked_lm_loss
@@ -598,8 +596,6 @@ def write_final(model: torch.nn.Module, tokenizer: Any, tok_dir: Path, final: Pa
                 full_state: dict[str, torch.Tensor] | None = None) -> Path:
     """`final/`: model + tokenizer that load offline with AutoModelForMaskedLM / AutoTokenizer.
     `full_state`: the gathered weights of an FSDP-sharded model."""
-    from xling.core.io import atomic_path
-
     state = full_state
     with atomic_path(final) as tmp:
         target = model if state is None else _full_cpu_model(model, state)
@@ -613,9 +609,6 @@ def write_final(model: torch.nn.Module, tokenizer: Any, tok_dir: Path, final: Pa
 
 def write_report(out: Path) -> Path:
     """report.md + loss.png from metrics.jsonl."""
-    from xling.core.io import read_jsonl, write_text_atomic
-    from xling.core.report import line_chart, markdown_table
-
     rows = list(read_jsonl(out / "metrics.jsonl")) if (out / "metrics.jsonl").exists() else []
     train = [r for r in rows if "loss" in r]
     evals = [r for r in rows if "eval_loss" in r]

@@ -21,9 +21,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
-from xling.bt.model import BTModelConfig
-from xling.parallel import ParallelConfig
+from xling.bt.model import (
+    BTModelConfig,
+    build_model,
+    encode_sources,
+    encode_targets,
+    load_tokenizer_with_tags,
+)
+from xling.bt.score import TestSet
+from xling.bt.translate import score_model
+from xling.core.config import save_config
+from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
+from xling.core.paths import resolve_data_path
+from xling.core.report import line_chart, markdown_table
+from xling.parallel import ParallelConfig, load_parallel, write_tsv_pairs
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +125,6 @@ def _lr_lambda(cfg: BTTrainConfig):
 def train_bt(cfg: BTTrainConfig, out: str | Path) -> Path:
     """Train (or resume) into `out`; returns `out/model`."""
     import torch
-    from tqdm import tqdm
-
-    from xling.bt.model import build_model, encode_sources, encode_targets, load_tokenizer_with_tags
-    from xling.core.config import save_config
-    from xling.core.io import atomic_path, write_json_atomic
-    from xling.core.paths import resolve_data_path
-    from xling.parallel import load_parallel, write_tsv_pairs
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,10 +224,6 @@ def _pad(rows: list[list[int]], value: int):
 
 
 def _score_valid(cfg: BTTrainConfig, out: Path, model_dir: Path, split: Split) -> dict[str, Any]:
-    from xling.bt.score import TestSet
-    from xling.bt.translate import score_model
-    from xling.core.io import write_json_atomic
-
     scores: dict[str, Any] = {}
     for key, pairs in split.valid.items():
         pairs = pairs[:cfg.eval_pairs]
@@ -239,9 +241,6 @@ def _score_valid(cfg: BTTrainConfig, out: Path, model_dir: Path, split: Split) -
 
 def _write_report(cfg: BTTrainConfig, out: Path, metrics_path: Path, scores: dict[str, Any],
                   stats: dict[str, Any], n_train: int) -> None:
-    from xling.core.io import read_jsonl, write_text_atomic
-    from xling.core.report import line_chart, markdown_table
-
     recs = list(read_jsonl(metrics_path)) if metrics_path.is_file() else []
     if recs:
         line_chart(out / "loss.png", {"train loss": ([r["step"] for r in recs], [r["loss"] for r in recs])},
