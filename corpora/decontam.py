@@ -1,8 +1,9 @@
 """Decontamination: drop documents that contain evaluation text (reason `contaminated`).
 
-Evaluation sets are found under the data root by name (`EVAL_SETS`: Tatoeba, UD test/dev,
-FLORES-200 dev, X-WMT, XQuAD, KazQAD, KazNERD, UNER, PAWS-X, XNLI, MLQA, TyDiQA; WMT newstest on
-request) and/or given as files with `--against`. Text is compared as normalised words (NFKC,
+The evaluation files come from eval_xtreme's registry (`eval_xtreme.tasks.evaluation_files`: its
+held-out sets — Tatoeba, UD test/dev, FLORES-200 dev, X-WMT, XQuAD, KazQAD, KazNERD, UNER, PAWS-X,
+XNLI, MLQA, TyDiQA; WMT newstest on request — and every task's dev/test files) and are read with
+its loaders (`eval_xtreme.loaders.read_texts`); more files can be given with `--against`. Text is compared as normalised words (NFKC,
 lowercase, no punctuation, Kazakh Latin-i and other Cyrillic homoglyphs fixed); a document is
 contaminated when
 
@@ -27,7 +28,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,186 +38,35 @@ from tqdm import tqdm
 
 from corpora import stage_io
 from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
+from eval_xtreme.loaders import data_file, read_texts
+from eval_xtreme.tasks import HELDOUT, TASKS, DataFile, evaluation_files
 from xling.core.config import load_config, save_config, to_dict
-from xling.core.io import atomic_path, open_text, write_text_atomic
-from xling.core.io import read_json as read_json_file
+from xling.core.io import atomic_path, read_json, write_text_atomic
 from xling.core.paths import DataRootError, data_root, resolve_data_path
-from xling.core.registry import Registry
 from xling.core.report import bar_chart, markdown_table
 
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
-# Readers: evaluation file → text units (sentences, questions, paragraphs)
-
-_TEXT_KEYS = {"context", "question", "question_text", "document_plaintext", "sentence1", "sentence2",
-              "premise", "hypothesis", "passage", "passage_text"}
+# Evaluation files: eval_xtreme's registry names them and its loaders read them
 
 
-def read_cells(path: Path) -> Iterator[str]:
-    """Plain lines; tab-separated files give each cell (ids and labels never reach the minimum length)."""
-    with open_text(path, errors="replace") as f:
-        for line in f:
-            for cell in line.rstrip("\n").split("\t"):
-                if cell.strip():
-                    yield cell.strip()
+def known_sets() -> list[str]:
+    """Names `sets:` and `--against` accept: eval_xtreme's held-out sets and tasks."""
+    return [*HELDOUT, *TASKS]
 
 
-_TEXT_LINE_RE = regex.compile(r"^# text = (.*)$", regex.M)
+def _check_set_name(name: str) -> None:
+    if name not in HELDOUT and name not in TASKS:
+        HELDOUT.get(name)  # raises with "did you mean" over the held-out names
 
 
-def read_conllu(path: Path) -> Iterator[str]:
-    """`# text = ...` of each sentence; files without them give each sentence's joined FORM column."""
-    with open_text(path, errors="replace") as f:
-        raw = f.read()
-    texts = _TEXT_LINE_RE.findall(raw)
-    if texts:
-        yield from (t.strip() for t in texts)
-        return
-    for block in raw.split("\n\n"):
-        forms = [c[1] for c in (ln.split("\t") for ln in block.splitlines() if ln and not ln.startswith("#"))
-                 if len(c) > 1 and c[0].isdigit()]
-        if forms:
-            yield " ".join(forms)
-
-
-def read_token_columns(path: Path) -> Iterator[str]:
-    """CoNLL/IOB2 token-per-line files (KazNERD `token TAG`, UNER `id token tag ...`)."""
-    with open_text(path, errors="replace") as f:
-        text, tokens = None, []
-        for line in f:
-            line = line.strip()
-            if not line:
-                if text or tokens:
-                    yield text or " ".join(tokens)
-                text, tokens = None, []
-            elif line.startswith("# text ="):
-                text = line.split("=", 1)[1].strip()
-            elif not line.startswith("#"):
-                cols = line.split("\t") if "\t" in line else line.split(" ")
-                tokens.append(cols[1] if len(cols) > 2 and cols[0].isdigit() else cols[0])
-        if text or tokens:
-            yield text or " ".join(tokens)
-
-
-def _walk_json(obj: object) -> Iterator[str]:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k in _TEXT_KEYS and isinstance(v, str):
-                yield v
-            elif isinstance(v, (dict, list)):
-                yield from _walk_json(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _walk_json(v)
-
-
-def read_json(path: Path) -> Iterator[str]:
-    """SQuAD-style JSON (XQuAD, MLQA, TyDiQA-GoldP) or JSON lines: contexts, questions, sentence pairs."""
-    with open_text(path, errors="replace") as f:
-        raw = f.read()
-    try:
-        yield from _walk_json(json.loads(raw))
-    except json.JSONDecodeError:
-        for lineno, line in enumerate(raw.splitlines(), 1):
-            if line.strip():
-                try:
-                    yield from _walk_json(json.loads(line))
-                except json.JSONDecodeError:
-                    raise ValueError(f"{path}:{lineno}: malformed JSON line") from None
-
-
-def read_arrow(path: Path) -> Iterator[str]:
-    """A Hugging Face `save_to_disk` Arrow shard (MLQA de)."""
-    import pyarrow as pa
-
-    with pa.memory_map(str(path)) as src:
-        table = pa.ipc.open_stream(src).read_all()
-    for name in table.column_names:
-        if name in _TEXT_KEYS:
-            yield from (v for v in table.column(name).to_pylist() if isinstance(v, str))
-
-
-def reader_for(path: Path) -> Callable[[Path], Iterator[str]]:
-    name = path.name
-    for suffix in (".xz", ".gz", ".bz2"):
-        name = name.removesuffix(suffix)
-    if name.endswith(".conllu"):
-        return read_conllu
-    if name.endswith(".iob2") or name.startswith("IOB2_"):
-        return read_token_columns
-    if name.endswith((".json", ".jsonl")):
-        return read_json
-    if name.endswith(".arrow"):
-        return read_arrow
-    return read_cells
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation sets under the data root
-
-
-@dataclass(frozen=True)
-class EvalSource:
-    patterns: tuple[str, ...]  # globs relative to the data root
-    default: bool = True  # part of the automatic set list
-    description: str = ""
-
-    def files(self, root: Path) -> list[Path]:
-        found: set[Path] = set()
-        for pat in self.patterns:
-            found.update(p for p in root.glob(pat) if p.is_file() and not p.name.endswith(".labels"))
-        return sorted(found)
-
-
-EVAL_SETS: Registry[EvalSource] = Registry("evaluation set")
-for _name, _src in {
-    "tatoeba": EvalSource(("tatoeba/tatoeba.*-eng.*",), description="LASER Tatoeba v1 (XTREME)"),
-    "tatoeba_challenge": EvalSource(("parallel/tatoeba_challenge_test_*/*/tatoeba-test-*",),
-                                    description="Tatoeba Translation Challenge test"),
-    "ud": EvalSource(("udpos/**/*-ud-test.conllu*", "udpos/**/*-ud-dev.conllu*"), description="UD test/dev"),
-    "uner": EvalSource(("ner/uner/**/*-test.iob2*", "ner/uner/**/*-dev.iob2*"), description="Universal NER test/dev"),
-    "kaznerd": EvalSource(("ner/kaznerd/IOB2_valid.txt*", "ner/kaznerd/IOB2_test.txt*"), description="KazNERD"),
-    "flores200": EvalSource(("parallel/*/flores200/dev/*.dev", "parallel/*/flores200/devtest/*.devtest"),
-                            description="FLORES-200 dev"),
-    "xwmt": EvalSource(("parallel/xwmt/*-*/*-*.*",), description="X-WMT Turkic test"),
-    "wmt_newstest": EvalSource(("parallel/*/wmt_newstest/*/*/newstest*",), default=False,
-                               description="WMT newstest (only when used for evaluation)"),
-    "xquad": EvalSource(("xquad/xquad.*.json*",), description="XQuAD"),
-    "kazqad": EvalSource(("kazqad/reading-comprehension/*-validation.jsonl*", "kazqad/reading-comprehension/*-test.jsonl*",
-                          "kazqad/information-retrieval/*topics*-validation.tsv*",
-                          "kazqad/information-retrieval/*topics*-test.tsv*"), description="KazQAD"),
-    "pawsx": EvalSource(("pawsx/**/dev*.tsv*", "pawsx/**/test*.tsv*"), description="PAWS-X dev/test"),
-    "xnli": EvalSource(("xnli/**/xnli.dev*", "xnli/**/xnli.test*", "xnli/*XGLUE/dev.txt*", "xnli/*XGLUE/test.txt*"),
-                       description="XNLI dev/test"),
-    "mlqa": EvalSource(("mlqa/**/dev-context-*.json", "mlqa/**/test-context-*.json", "mlqa/**/validation/*.arrow"),
-                       description="MLQA dev/test"),
-    "tydiqa": EvalSource(("tydiqa/**/*-dev.json*", "tydiqa/**/tydiqa-v1.0-dev.jsonl*", "tydiqa/**/tiny_dev.jsonl*"),
-                         description="TyDi QA dev"),
-}.items():
-    EVAL_SETS.register(_name, _src)
-
-
-def discover_eval_sets(root: str | os.PathLike | None = None, names: Iterable[str] | None = None) -> dict[str, list[Path]]:
-    """{set name: files} for the named (default: all default) evaluation sets found under the data root."""
-    base = Path(root) if root is not None else data_root()
-    chosen = list(names) if names is not None else [n for n, s in EVAL_SETS.items() if s.default]
-    out = {}
-    for name in chosen:
-        files = EVAL_SETS.get(name).files(base)
-        if files:
-            out[name] = files
-        else:
-            log.warning("evaluation set %s: no files under %s", name, base)
-    return out
-
-
-def against_sources(against: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
-    """`--against` entries: evaluation-set names, files, or folders (all files inside)."""
-    out: dict[str, list[Path]] = {}
+def against_sources(against: Iterable[str | os.PathLike]) -> dict[str, list[DataFile]]:
+    """`--against` entries: evaluation-set or task names, files, or folders (all files inside)."""
+    out: dict[str, list[DataFile]] = {}
     for entry in against:
-        if str(entry) in EVAL_SETS:
-            out.update(discover_eval_sets(names=[str(entry)]))
+        if str(entry) in HELDOUT or str(entry) in TASKS:
+            out.update(evaluation_files(names=[str(entry)]))
             continue
         p = resolve_data_path(entry)
         if p.is_dir():
@@ -225,8 +75,8 @@ def against_sources(against: Iterable[str | os.PathLike]) -> dict[str, list[Path
             files = [p]
         else:
             raise FileNotFoundError(f"--against {entry}: no such file, folder or evaluation set "
-                                    f"(known sets: {', '.join(EVAL_SETS)})")
-        out.setdefault(p.name, []).extend(files)
+                                    f"(known sets: {', '.join(known_sets())})")
+        out.setdefault(p.name, []).extend(data_file(f, p.name) for f in files)
     return out
 
 
@@ -287,7 +137,7 @@ class EvalIndex:
     set_stats: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, sources: dict[str, list[Path]], ngram: int = 13, min_sentence_words: int = 3,
+    def build(cls, sources: dict[str, list[DataFile]], ngram: int = 13, min_sentence_words: int = 3,
               min_sentence_chars: int = 12, min_suffix_words: int = 3, min_suffix_chars: int = 15,
               max_segment_span: int = 3, progress: bool = False) -> EvalIndex:
         if len(sources) > 64:
@@ -299,8 +149,8 @@ class EvalIndex:
         for bit, name in enumerate(names):
             mask = np.uint64(1 << bit)
             units = n_ngrams = n_whole = 0
-            for path in tqdm(sources[name], desc=f"index {name}", unit=" files", disable=not progress, leave=False):
-                word_lists = [w for w in map(normalized_words, reader_for(path)(path)) if w]
+            for df in tqdm(sources[name], desc=f"index {name}", unit=" files", disable=not progress, leave=False):
+                word_lists = [w for w in map(normalized_words, read_texts(df)) if w]
                 if not word_lists:
                     continue
                 units += len(word_lists)
@@ -405,20 +255,22 @@ class DecontamConfig:
         if self.ngram < 1:
             raise ValueError(f"ngram must be ≥ 1, got {self.ngram}")
         for name in self.sets or []:
-            EVAL_SETS.get(name)  # unknown names fail now, with a suggestion
+            _check_set_name(name)  # unknown names fail now, with a suggestion
 
-    def sources(self) -> dict[str, list[Path]]:
-        out: dict[str, list[Path]] = {}
+    def sources(self) -> dict[str, list[DataFile]]:
+        """{set name: files}: eval_xtreme's evaluation files under the data root, plus `against`."""
+        out: dict[str, list[DataFile]] = {}
         if self.auto:
             try:
-                out = discover_eval_sets(self.data_root, self.sets)
+                root = resolve_data_path(self.data_root) if self.data_root else data_root()
+                out = evaluation_files(root, self.sets)
             except DataRootError:
                 if self.data_root is not None or not self.against:
                     raise
                 log.warning("no data root: decontaminating against the --against files only")
         for name, files in against_sources(self.against).items():
-            out.setdefault(name, [])
-            out[name] = sorted(set(out[name]) | set(files))
+            have = {df.paths for df in out.get(name, [])}
+            out[name] = [*out.get(name, []), *(df for df in files if df.paths not in have)]
         if not out:
             raise ValueError("no evaluation text to decontaminate against: give --against files or keep auto on "
                              "with a data root that holds the evaluation sets")
@@ -432,8 +284,9 @@ class DecontamConfig:
                   self.min_suffix_chars, self.max_segment_span]
         if not cache:
             return EvalIndex.build(sources, *params, progress=progress)
-        key_data = {"v": 2, "params": params, "files": {n: [(str(f), f.stat().st_size, f.stat().st_mtime_ns)
-                                                            for f in fs] for n, fs in sorted(sources.items())}}
+        key_data = {"v": 3, "params": params,
+                    "files": {n: [(df.format, [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in df.paths])
+                                  for df in dfs] for n, dfs in sorted(sources.items())}}
         key = hashlib.sha1(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:20]
         path = _cache_dir() / f"decontam-index-{key}.npz"
         if path.is_file():
@@ -604,8 +457,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN", help="corpus folder(s) and/or LANG=file.txt")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--against", nargs="+", default=[], metavar="FILE|DIR|SET",
-                   help="extra evaluation text: files, folders or set names (" + ", ".join(EVAL_SETS) + ")")
-    p.add_argument("--sets", help="comma-separated automatic sets (default: all default sets)")
+                   help="extra evaluation text: files, folders, or eval_xtreme set/task names (`xling eval ls`)")
+    p.add_argument("--sets", help="comma-separated held-out sets or tasks (default: every default held-out set "
+                   "and every task's dev/test files)")
     p.add_argument("--no-auto", action="store_true", help="only use --against, no data-root discovery")
     p.add_argument("--ngram", type=int, help="words per n-gram (default 13)")
     p.add_argument("--config", type=Path, help="YAML DecontamConfig")
@@ -626,7 +480,7 @@ def _run(args: argparse.Namespace) -> int:
         sets.append(f"ngram={args.ngram}")
     config = load_config(DecontamConfig, args.config, sets)
     out = decontaminate_corpus(args.inputs, args.out, config)
-    stats = read_json_file(out / "stats.json")
+    stats = read_json(out / "stats.json")
     for name, s in stats["eval_sets"].items():
         print(f"  {name}: {s['units']:,} units, {s['docs_hit']:,} documents hit")
     print(f"  {stats['docs_in']:,} → {stats['kept']:,} documents")

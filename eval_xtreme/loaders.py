@@ -526,3 +526,64 @@ def load_bucc(df: DataFile) -> BuccSet:
                 raise _err(df.paths[2], lineno, f"gold pair {cols[0]}/{cols[1]} names an unknown sentence id")
             gold.add((cols[0], cols[1]))
     return BuccSet(source, target, gold)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plain text, and the text of any split (what decontamination indexes)
+# ---------------------------------------------------------------------------------------------------
+
+@LOADERS.register("text_lines")
+def load_text_lines(df: DataFile) -> list[str]:
+    """One unit per line; a tab-separated line gives one unit per cell (ids and labels are too short to match)."""
+    return [cell.strip() for path in df.paths for _, line in _lines(path) for cell in line.split("\t")
+            if cell.strip()]
+
+
+def _texts(examples: object) -> Iterator[str]:
+    if isinstance(examples, RetrievalSet):
+        yield from examples.source
+        yield from examples.target
+    elif isinstance(examples, BuccSet):
+        yield from examples.source.values()
+        yield from examples.target.values()
+    else:
+        context = None
+        for ex in examples:  # type: ignore[attr-defined]
+            if isinstance(ex, str):
+                yield ex
+            elif isinstance(ex, PairExample):
+                yield ex.text_a
+                yield ex.text_b
+            elif isinstance(ex, TaggedSentence):
+                yield " ".join(ex.tokens)
+            elif isinstance(ex, QAExample):
+                if ex.context != context:  # a paragraph's questions share its context
+                    context = ex.context
+                    yield ex.context
+                yield ex.question
+
+
+def read_texts(df: DataFile) -> Iterator[str]:
+    """Every text unit of a split: sentences, sentence pairs, contexts and questions (answers are spans
+    of contexts), both sides of retrieval sets; read with the loader its format names."""
+    yield from (t for t in _texts(LOADERS.get(df.format)(df)) if t.strip())
+
+
+def data_file(path: str | os.PathLike, name: str = "") -> DataFile:
+    """A user's evaluation file as a `DataFile`, its format from the name: `.conllu`, `.iob2`, SQuAD
+    `.json`, a Hugging Face Arrow folder/shard; anything else is read as plain lines."""
+    p = Path(path)
+    stem = p.name
+    for suffix in (".xz", ".gz", ".bz2"):
+        stem = stem.removesuffix(suffix)
+    if stem.endswith(".conllu"):
+        fmt = "conllu"
+    elif stem.endswith(".iob2"):
+        fmt = "uner_iob2"
+    elif stem.endswith(".json"):
+        fmt = "squad_json"
+    elif stem.endswith(".arrow") or (p.is_dir() and (p / "dataset_info.json").is_file()):
+        fmt, p = "hf_arrow_qa", p if p.is_dir() else p.parent
+    else:
+        fmt = "text_lines"
+    return DataFile(name or p.name, "test", "", (p,), fmt, {}, False, "")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -465,6 +465,104 @@ def _register_all() -> None:
 
 
 _register_all()
+
+# ---------------------------------------------------------------------------------------------------
+# Held-out evaluation data: every file that must never be trained on
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HeldOutSet:
+    """Evaluation text beyond what the tasks' language lists reach (every LASER Tatoeba language, every
+    UD treebank's dev/test, every FLORES-200 and X-WMT pair, the Tatoeba Challenge, KazQAD's retrieval
+    topics, …). `xling eval` does not score these; decontamination removes them from training text.
+
+    `files` pairs a glob under the data root with the `LOADERS` format that reads it. Folders named
+    `hf_dummy_fixtures` hold format fixtures, not evaluation text, and are skipped.
+    """
+
+    name: str
+    files: tuple[tuple[str, str], ...]
+    default: bool = True  # part of `evaluation_files()` unless asked for by name
+    description: str = ""
+
+    def data_files(self, root: Path) -> list[DataFile]:
+        out: dict[Path, DataFile] = {}
+        for pattern, fmt in self.files:
+            for p in sorted(root.glob(pattern)):
+                if p.name.endswith(".labels") or "hf_dummy_fixtures" in p.parts or p in out:
+                    continue
+                if p.is_file() or (p.is_dir() and fmt == "hf_arrow_qa"):
+                    out[p] = DataFile(self.name, "test", "", (p,), fmt, {}, False, "")
+        return [out[p] for p in sorted(out)]
+
+
+HELDOUT: Registry[HeldOutSet] = Registry("evaluation set")
+for _s in (
+    HeldOutSet("tatoeba", (("tatoeba/tatoeba.*-eng.*", "text_lines"),), description="LASER Tatoeba v1 (XTREME)"),
+    HeldOutSet("tatoeba_challenge", (("parallel/tatoeba_challenge_test_*/*/tatoeba-test-*", "text_lines"),),
+               description="Tatoeba Translation Challenge test"),
+    HeldOutSet("ud", (("udpos/**/*-ud-test.conllu*", "conllu"), ("udpos/**/*-ud-dev.conllu*", "conllu")),
+               description="UD test/dev"),
+    HeldOutSet("uner", (("ner/uner/**/*-test.iob2*", "uner_iob2"), ("ner/uner/**/*-dev.iob2*", "uner_iob2")),
+               description="Universal NER test/dev"),
+    HeldOutSet("kaznerd", (("ner/kaznerd/IOB2_valid.txt*", "conll_ner"), ("ner/kaznerd/IOB2_test.txt*", "conll_ner")),
+               description="KazNERD validation/test"),
+    HeldOutSet("flores200", (("parallel/*/flores200/dev/*.dev", "text_lines"),
+                             ("parallel/*/flores200/devtest/*.devtest", "text_lines")), description="FLORES-200 dev"),
+    HeldOutSet("xwmt", (("parallel/xwmt/*-*/*-*.*", "text_lines"),), description="X-WMT Turkic test"),
+    HeldOutSet("wmt_newstest", (("parallel/*/wmt_newstest/*/*/newstest*", "text_lines"),), default=False,
+               description="WMT newstest (only when used for evaluation)"),
+    HeldOutSet("xquad", (("xquad/xquad.*.json*", "squad_json"),), description="XQuAD"),
+    HeldOutSet("kazqad", (("kazqad/reading-comprehension/*-validation.jsonl*", "kazqad_jsonl"),
+                          ("kazqad/reading-comprehension/*-test.jsonl*", "kazqad_jsonl"),
+                          ("kazqad/information-retrieval/*topics*-validation.tsv*", "text_lines"),
+                          ("kazqad/information-retrieval/*topics*-test.tsv*", "text_lines")), description="KazQAD"),
+    HeldOutSet("pawsx", (("pawsx/**/dev*.tsv*", "pawsx_tsv"), ("pawsx/**/test*.tsv*", "pawsx_tsv")),
+               description="PAWS-X dev/test"),
+    HeldOutSet("xnli", (("xnli/**/xnli.dev.tsv*", "xnli_tsv"), ("xnli/**/xnli.test.tsv*", "xnli_tsv"),
+                        ("xnli/*XGLUE/dev.txt*", "xglue_nli"), ("xnli/*XGLUE/test.txt*", "xglue_nli")),
+               description="XNLI dev/test"),
+    HeldOutSet("mlqa", (("mlqa/**/dev-context-*.json", "squad_json"), ("mlqa/**/test-context-*.json", "squad_json"),
+                        ("mlqa/*/validation", "hf_arrow_qa")), description="MLQA dev/test"),
+    HeldOutSet("tydiqa", (("tydiqa/**/*-dev.json*", "squad_json"),), description="TyDi QA GoldP dev"),
+):
+    HELDOUT.register(_s.name, _s)
+
+
+def evaluation_files(root: str | os.PathLike | None = None,
+                     names: Sequence[str] | None = None) -> dict[str, list[DataFile]]:
+    """{name: files} of the evaluation data under `root` that training must never see.
+
+    `names` picks held-out sets or tasks by name; by default every default held-out set, then every
+    task's dev and test files for each of its languages (real data, not fixtures) that no held-out
+    set already holds. Each file appears under one name only, so a hit is counted once.
+    """
+    base = Path(root) if root is not None else data_root()
+    chosen = list(names) if names is not None else [n for n, s in HELDOUT.items() if s.default] + list(TASKS)
+    out: dict[str, list[DataFile]] = {}
+    seen: set[tuple[Path, ...]] = set()
+    for name in chosen:
+        if name in HELDOUT:
+            found = HELDOUT.get(name).data_files(base)
+        elif name in TASKS:
+            task = TASKS.get(name)
+            found = []
+            for split in ("dev", "test"):
+                for lang in task.languages if split in task.files else ():
+                    try:
+                        found.append(task.resolve(split, lang, base, allow_fixtures=False))
+                    except FileNotFoundError:
+                        continue
+        else:
+            HELDOUT.get(name)  # an unknown name fails with "did you mean"
+            continue
+        fresh = [df for df in found if df.paths not in seen and not seen.intersection((p,) for p in df.paths)]
+        seen.update(df.paths for df in fresh)
+        seen.update((p,) for df in fresh for p in df.paths)
+        if fresh:
+            out[name] = fresh
+    return out
+
 
 XTREME_TASKS = tuple(name for name, t in TASKS.items() if t.xtreme)
 TURKIC_SUITE = ("tatoeba_turkic", "udpos_turkic", "kaznerd", "kazqad", "flores_en_ug", "xwmt_en_kk")

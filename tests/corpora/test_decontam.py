@@ -1,4 +1,5 @@
-"""Decontamination: normalisation, readers, evaluation-set discovery, planted Tatoeba/FLORES sentences."""
+"""Decontamination: normalisation, evaluation files from eval_xtreme's registry read by its loaders,
+planted Tatoeba/FLORES sentences, and real overlap (Uyghur Common Voice ∩ UD Uyghur-UDT)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,11 @@ from pathlib import Path
 import pytest
 
 from corpora.corpus import find_language_shards, iter_documents
-from corpora.decontam import (
-    DecontamConfig,
-    Decontaminate,
-    EvalIndex,
-    decontaminate_corpus,
-    discover_eval_sets,
-    read_conllu,
-    read_json,
-    read_token_columns,
-)
+from corpora.decontam import DecontamConfig, Decontaminate, EvalIndex, decontaminate_corpus
 from corpora.stage_io import normalized_words
-from xling.core.io import read_jsonl, read_lines, write_jsonl_atomic
+from eval_xtreme.loaders import data_file, read_texts
+from eval_xtreme.tasks import TASKS, evaluation_files
+from xling.core.io import open_text, read_json, read_jsonl, read_lines, write_jsonl_atomic
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,7 +45,7 @@ def _write(path: Path, lines: list[str]) -> Path:
 def test_index_matching_rules(tmp_path):
     long = "the quick brown fox jumps over the lazy dog while the farmer sleeps under an old oak tree"
     ev = _write(tmp_path / "eval.txt", [long, "Where is the station?", "Yes.", "Мен кітап оқимын бүгін кешке үйде."])
-    index = EvalIndex.build({"toy": [ev]}, ngram=13)
+    index = EvalIndex.build({"toy": [data_file(ev)]}, ngram=13)
     # 13-gram inside other text, any punctuation/case
     assert index.match("Intro. THE quick, brown fox jumps over the lazy dog while the farmer sleeps! Outro") == ["toy"]
     # whole short sentence as its own sentence / line / document
@@ -66,28 +60,65 @@ def test_index_matching_rules(tmp_path):
     assert index.set_stats["toy"] == {"files": 1, "units": 4, "ngrams": 6, "whole_units": 3}
 
 
-def test_readers(data_root):
-    ud = list(read_conllu(data_root / "udpos/UD_Kazakh-KTB/kk_ktb-ud-test.conllu.xz"))
-    assert len(ud) == 1047 and all(ud)
-    ner = list(read_token_columns(data_root / "ner/kaznerd/IOB2_valid.txt.xz"))
+def test_evaluation_text_is_read_by_eval_xtreme_loaders(data_root):
+    ud_path = data_root / "udpos/UD_Kazakh-KTB/kk_ktb-ud-test.conllu.xz"
+    with open_text(ud_path) as f:
+        n_sentences = sum(1 for line in f if line.startswith("# sent_id"))
+    ud = list(read_texts(data_file(ud_path)))
+    assert len(ud) == n_sentences == 1047 and all(ud)
+    ner = list(read_texts(evaluation_files(data_root, ["kaznerd"])["kaznerd"][0]))
     assert len(ner) == 11167
-    uner = list(read_token_columns(data_root / "ner/uner/UNER_English-PUD/en_pud-ud-test.iob2.xz"))
-    assert len(uner) == 1000 and uner[0].startswith("“While much of the digital transition")
-    xq = list(read_json(data_root / "xquad/xquad.ru.json.xz"))
+    uner = list(read_texts(data_file(data_root / "ner/uner/UNER_English-PUD/en_pud-ud-test.iob2.xz")))
+    assert len(uner) == 1000 and normalized_words(uner[0])[:5] == ["while", "much", "of", "the", "digital"]
+    xq = list(read_texts(data_file(data_root / "xquad/xquad.ru.json.xz")))
     assert len(xq) == 240 + 1190  # contexts + questions, answers left out
 
 
-def test_discover_eval_sets(data_root):
-    found = discover_eval_sets(data_root)
+def test_evaluation_files(data_root):
+    found = evaluation_files(data_root)
     for name in ("tatoeba", "tatoeba_challenge", "ud", "flores200", "xwmt", "xquad", "kazqad", "kaznerd",
-                 "pawsx", "xnli", "mlqa", "tydiqa", "uner"):
+                 "pawsx", "xnli", "mlqa", "uner"):
         assert found.get(name), name
     assert "wmt_newstest" not in found  # only when asked for
-    assert not any("train" in f.name for f in found["ud"])
-    assert {f.name for f in found["flores200"]} == {"eng_Latn.dev", "uig_Arab.dev"}
-    assert discover_eval_sets(data_root, ["wmt_newstest"])["wmt_newstest"]
+    paths = [p for dfs in found.values() for df in dfs for p in df.paths]
+    assert len(paths) == len(set(paths))  # each file under one name: a hit is counted once
+    assert not any("train" in p.name or "hf_dummy_fixtures" in p.parts for p in paths)
+    assert {df.paths[0].name for df in found["flores200"]} == {"eng_Latn.dev", "uig_Arab.dev"}
+    assert evaluation_files(data_root, ["wmt_newstest"])["wmt_newstest"]
+    # Every real dev/test file any task evaluates on is among them.
+    for _, task in TASKS.items():
+        for split in ("dev", "test"):
+            for lang in task.languages if split in task.files else ():
+                if task.available(split, lang, data_root, allow_fixtures=False):
+                    df = task.resolve(split, lang, data_root, allow_fixtures=False)
+                    assert set(df.paths) <= set(paths), (task.name, split, lang)
     with pytest.raises(KeyError, match="Did you mean"):
         DecontamConfig(sets=["tatoba"])
+
+
+def test_real_overlap_uyghur_common_voice_in_ud(data_root):
+    """Uyghur Common Voice sentences that are UD Uyghur-UDT dev/test sentences must all be hits.
+
+    The reference reads the raw `# text =` lines itself; the index reads UD through eval_xtreme's loader.
+    """
+    import re
+
+    cv = [ln for ln in read_lines(data_root / "mono/ug/common_voice/sentence-collector.txt.xz") if ln.strip()]
+    ud_sentences = set()
+    for f in sorted((data_root / "udpos/UD_Uyghur-UDT").glob("ug_udt-ud-*.conllu*")):
+        if "-train." in f.name:
+            continue
+        with open_text(f) as fh:
+            ud_sentences |= {tuple(normalized_words(m)) for m in re.findall(r"^# text = (.*)$", fh.read(), re.M)}
+    exact = {i for i, line in enumerate(cv) if tuple(normalized_words(line)) in ud_sentences}
+    sources = {"udpos_turkic": [df for df in evaluation_files(data_root, ["udpos_turkic"])["udpos_turkic"]
+                                if df.lang == "ug"]}
+    index = EvalIndex.build(sources)
+    hits = {i for i, m in enumerate(index.match_masks(cv).tolist()) if m}
+    assert len(exact) == 763  # measured: 763 whole-sentence copies in the 11,279-line list
+    assert exact <= hits
+    # The rest share a 13-gram or end with a UD sentence; the old reader (raw `# text` lines) found 889 too.
+    assert len(hits) == 889
 
 
 def _perturb(s: str, i: int) -> str:
@@ -230,6 +261,7 @@ def test_without_data_root_uses_against_only(tmp_path, monkeypatch):
 
     monkeypatch.setenv("XLING_DATA", str(tmp_path / "missing"))
     ev = _write(tmp_path / "mine.txt", ["Бұл менің кітабым емес."])
-    assert DecontamConfig(against=[str(ev)]).sources() == {"mine.txt": [ev]}
+    assert {n: [df.paths for df in dfs] for n, dfs in DecontamConfig(against=[str(ev)]).sources().items()} == {
+        "mine.txt": [(ev,)]}
     with pytest.raises(DataRootError):
         DecontamConfig().sources()
