@@ -33,7 +33,7 @@ from corpora.corpus import parse_input_spec
 from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
 from corpora.filters import QualityThresholds
 from corpora.report import collect_stats, summary_lines, write_clean_report
-from xling.core.config import load_config, load_yaml_dict, merge, save_config, to_dict
+from xling.core.config import load_config, load_yaml_dict, save_config, to_dict
 from xling.core.io import read_json, read_jsonl, write_json_atomic
 
 _SKIP_NAMES = ("license", "copying", "readme", "notice")
@@ -304,8 +304,7 @@ def config_from_args(args: argparse.Namespace) -> CleanConfig:
     if args.no_dedup:
         base["dedup"] = False
     # command-line flags win over the YAML file; --set wins over both
-    data = merge(load_yaml_dict(args.config), base) if args.config else base
-    return load_config(CleanConfig, None, args.set, base=data)
+    return load_config(CleanConfig, args.config, args.set, base)
 
 
 def _cli(args: argparse.Namespace) -> int:

@@ -469,16 +469,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    sets = list(args.overrides)
-    if args.against:
-        sets.append(f"against={json.dumps([str(a) for a in args.against])}")
-    if args.sets:
-        sets.append(f"sets={json.dumps(args.sets.split(','))}")
-    if args.no_auto:
-        sets.append("auto=false")
-    if args.ngram is not None:
-        sets.append(f"ngram={args.ngram}")
-    config = load_config(DecontamConfig, args.config, sets)
+    flags = {"against": [str(a) for a in args.against] or None, "sets": args.sets.split(",") if args.sets else None,
+             "auto": False if args.no_auto else None, "ngram": args.ngram}
+    config = load_config(DecontamConfig, args.config, args.overrides, flags)
     out = decontaminate_corpus(args.inputs, args.out, config)
     stats = read_json(out / "stats.json")
     for name, s in stats["eval_sets"].items():

@@ -146,11 +146,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    sets = list(args.overrides)
-    for flag, key in (("ngram", "ngram"), ("bands", "num_bands"), ("rows", "rows_per_band"), ("keep", "keep")):
-        if getattr(args, flag) is not None:
-            sets.append(f"minhash.{key}={getattr(args, flag)}")
-    config = load_config(DedupConfig, args.config, sets)
+    flags = {"minhash.ngram": args.ngram, "minhash.num_bands": args.bands, "minhash.rows_per_band": args.rows,
+             "minhash.keep": args.keep}
+    config = load_config(DedupConfig, args.config, args.overrides, flags)
     out = dedup_corpus(args.inputs, args.out, config)
     stats = read_json(out / "stats.json")
     for lang, v in stats["languages"].items():

@@ -14,7 +14,6 @@ next language; the same inputs and seed give byte-identical files.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import zlib
 from collections import Counter
@@ -26,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from corpora import stage_io
-from corpora.mixing import AlphaSchedule, sampling_plan
+from corpora.mixing import AlphaSchedule, check_alpha, sampling_plan
 from xling.core.config import load_config, save_config, to_dict
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
 from xling.core.paths import resolve_data_path
@@ -55,8 +54,7 @@ class MixConfig:
     shard_docs: int = stage_io.SHARD_DOCS
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], got {self.alpha}")
+        check_alpha(self.alpha)
         if self.unit not in UNITS:
             raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
         if self.tokenizer and self.unit != "tokens":
@@ -260,18 +258,11 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    sets = list(args.overrides)
-    for flag, key in (("alpha", "alpha"), ("unit", "unit"), ("total", "total"), ("max_repeats", "max_repeats"),
-                      ("seed", "seed"), ("tokenizer", "tokenizer")):
-        if getattr(args, flag) is not None:
-            sets.append(f"{key}={getattr(args, flag)}")
-    if args.languages:
-        sets.append(f"languages={json.dumps(args.languages)}")
-    if args.alpha_schedule:
-        sets.append(f"schedule={json.dumps(parse_schedule(args.alpha_schedule))}")
-    if args.no_anneal:
-        sets.append("anneal=false")
-    config = load_config(MixConfig, args.config, sets)
+    flags = {"alpha": args.alpha, "unit": args.unit, "total": args.total, "max_repeats": args.max_repeats,
+             "seed": args.seed, "tokenizer": args.tokenizer, "languages": args.languages or None,
+             "schedule": parse_schedule(args.alpha_schedule) if args.alpha_schedule else None,
+             "anneal": False if args.no_anneal else None}
+    config = load_config(MixConfig, args.config, args.overrides, flags)
     out = mix_corpus(args.inputs, args.out, config)
     plan = read_json(out / "plan.json")
     stats = read_json(out / "stats.json")

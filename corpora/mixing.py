@@ -43,6 +43,16 @@ class SamplingPlan:
         }
 
 
+def check_alpha(alpha: float, key: str = "alpha") -> float:
+    """The one range rule for a sampling temperature: α in [0, 1] (1 = natural shares, 0 = uniform).
+
+    Every config that takes an α (mix, pretraining data, vocabulary sampling, parallel pairs) and every
+    `AlphaSchedule` phase is checked here once, when it is built, so the error names its key."""
+    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+        raise ValueError(f"{key} must be within [0, 1], got {alpha}")
+    return float(alpha)
+
+
 def temperature_probs(sizes: Mapping[str, float], alpha: float) -> dict[str, float]:
     """p_i = n_i^α / Σ_j n_j^α (α = 1: natural shares; α → 0: uniform)."""
     if not sizes:
@@ -50,8 +60,6 @@ def temperature_probs(sizes: Mapping[str, float], alpha: float) -> dict[str, flo
     bad = [k for k, n in sizes.items() if not n or n < 0 or not math.isfinite(n)]
     if bad:
         raise ValueError(f"languages with no data (size 0 or invalid): {', '.join(sorted(bad))}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be within [0, 1], got {alpha}")
     weights = {k: float(n) ** alpha for k, n in sizes.items()}
     z = sum(weights.values())
     return {k: w / z for k, w in sorted(weights.items())}
@@ -113,6 +121,8 @@ class AlphaSchedule:
         starts = [s for s, _ in self.phases]
         if starts != sorted(starts) or starts[0] != 0.0:
             raise ValueError(f"phase starts must be sorted and begin at 0, got {starts}")
+        for i, (_, alpha) in enumerate(self.phases):
+            check_alpha(alpha, f"alpha of schedule phase {i}")
 
     def alpha_at(self, progress: float) -> float:
         """α at training progress in [0, 1] (step / total_steps)."""

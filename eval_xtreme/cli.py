@@ -47,23 +47,15 @@ def register(subparsers) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    overrides = list(args.set)
-    for flag, key in (("model", "model"), ("out", "out"), ("data_root", "data_root"),
-                      ("max_train", "finetune.max_train_examples"), ("max_steps", "finetune.max_steps"),
-                      ("max_eval", "max_eval_examples"), ("threads", "threads")):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    # Lists go in as YAML flow sequences so commas split them.
-    if args.tasks:
-        overrides.append("tasks=[" + ",".join(s.strip() for s in args.tasks.split(",") if s.strip()) + "]")
-    if args.languages:
-        overrides.append("languages=[" + ",".join(s.strip() for s in args.languages.split(",") if s.strip()) + "]")
-    if args.strict:
-        overrides.append("strict=true")
-    if args.no_fixtures:
-        overrides.append("allow_fixtures=false")
-    cfg = load_config(EvalConfig, args.config, overrides)
+    def items(s: str | None) -> list[str] | None:
+        return [x.strip() for x in s.split(",") if x.strip()] if s else None
+
+    flags = {"model": args.model, "out": args.out, "data_root": args.data_root,
+             "finetune.max_train_examples": args.max_train, "finetune.max_steps": args.max_steps,
+             "max_eval_examples": args.max_eval, "threads": args.threads, "tasks": items(args.tasks),
+             "languages": items(args.languages), "strict": True if args.strict else None,
+             "allow_fixtures": False if args.no_fixtures else None}
+    cfg = load_config(EvalConfig, args.config, args.set, flags)
     results = run_eval(cfg)
     out = cfg.out
     print(f"wrote {out}/results.json, {out}/report.md, {out}/predictions/, {out}/charts/")

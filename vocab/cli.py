@@ -10,7 +10,7 @@ from vocab.embeddings import resize_embeddings
 from vocab.extend import VocabExtendConfig, extend_vocab
 from vocab.stats import model_file_of, stats_for_inputs, write_stats
 from vocab.train import VocabTrainConfig, train_vocab
-from xling.core.config import ConfigError, load_config, load_yaml_dict, merge
+from xling.core.config import load_config
 from xling.core.io import read_json
 
 
@@ -75,12 +75,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _load(cls: type, args: argparse.Namespace, flags: dict[str, Any]) -> Any:
     """Config from `--config` YAML, then command-line flags, then `--set` overrides (last wins)."""
-    data = load_yaml_dict(args.config) if args.config else {}
-    data = merge(data, {k: v for k, v in flags.items() if v is not None and v != []})
-    try:
-        return load_config(cls, None, overrides=args.set, base=data)
-    except ConfigError as e:
-        raise ConfigError(f"{args.config}: {e}" if args.config else str(e)) from None
+    return load_config(cls, args.config, args.set, {k: None if v == [] else v for k, v in flags.items()})
 
 
 def _train(args: argparse.Namespace) -> int:

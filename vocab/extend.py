@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corpora.mixing import check_alpha
 from vocab.data import lines_by_lang, resolve_inputs
 from vocab.export import (
     MASK,
@@ -67,6 +68,7 @@ class VocabExtendConfig:
             raise ValueError(f"new_pieces must be positive, got {self.new_pieces}")
         if self.add_vocab_size is not None and self.add_vocab_size < 16:
             raise ValueError(f"add_vocab_size must be at least 16, got {self.add_vocab_size}")
+        check_alpha(self.alpha)
 
 
 def _learn_added(cfg: VocabExtendConfig, base_proto: Any, inputs: dict[str, list[Path]], work: Path

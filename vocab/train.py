@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from corpora.mixing import sampling_plan
+from corpora.mixing import check_alpha, sampling_plan
 from vocab.data import count_lines, iter_lines, lines_by_lang, resolve_inputs
 from vocab.export import SPM_FILE, export_hf
 from vocab.stats import compute_stats, stats_markdown, write_stats
@@ -57,8 +57,7 @@ class VocabTrainConfig:
     def __post_init__(self) -> None:
         if self.vocab_size < 16:
             raise ValueError(f"vocab_size must be at least 16, got {self.vocab_size}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], got {self.alpha}")
+        check_alpha(self.alpha)
         if self.sample_sentences is not None and self.sample_sentences <= 0:
             raise ValueError(f"sample_sentences must be positive, got {self.sample_sentences}")
         if not 0.9 <= self.character_coverage <= 1.0:

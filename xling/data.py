@@ -37,7 +37,7 @@ import torch
 from tqdm import tqdm
 
 from corpora.corpus import corpus_inputs, is_lang_code, iter_documents
-from corpora.mixing import AlphaSchedule, sampling_plan
+from corpora.mixing import AlphaSchedule, check_alpha, sampling_plan
 from xling.core.io import atomic_path, read_json, write_json_atomic
 from xling.core.paths import resolve_data_path
 from xling.objectives.base import MonoExample, Objective
@@ -75,8 +75,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.max_len < 8:
             raise ValueError(f"max_len must be at least 8, got {self.max_len}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        # α, or each schedule phase's α, by corpora.mixing's one rule
+        check_alpha(self.alpha) if self.alpha_schedule is None else self.alpha_schedule_obj()
         if not 0.0 <= self.eval_fraction < 0.5:
             raise ValueError(f"eval_fraction must be in [0, 0.5), got {self.eval_fraction}")
         if self.num_workers < 0:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from corpora.corpus import is_lang_code
-from corpora.mixing import sampling_plan
+from corpora.mixing import check_alpha, sampling_plan
 from xling.core.config import ConfigError, from_dict, load_yaml_dict
 from xling.core.io import open_text, write_text_atomic
 from xling.core.paths import resolve_data_path
@@ -105,6 +105,7 @@ class ParallelConfig:
     def __post_init__(self) -> None:
         if self.max_length_ratio < 1.0:
             raise ValueError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
+        check_alpha(self.alpha)
         if not 0.0 <= self.swap_prob <= 1.0:
             raise ValueError(f"swap_prob must be within [0, 1], got {self.swap_prob}")
         if not 0.0 <= self.min_script_fraction <= 1.0:

@@ -35,11 +35,12 @@ from eval_xtreme.runner import plan as eval_plan
 from vocab.train import VocabTrainConfig, is_complete, train_vocab
 from xling.core.config import (
     ConfigError,
+    apply_overrides,
     check_stages,
     from_dict,
     load_yaml_dict,
     merge,
-    parse_overrides,
+    nest,
     save_config,
     to_dict,
 )
@@ -55,8 +56,9 @@ STAGES = ("corpus", "vocab", "pretrain", "eval")
 @dataclass
 class ArmSpec:
     """One pretraining run. `init_from`: an earlier arm's name (continue from its `final/`) or a
-    `from_pretrained` folder; empty = random initialisation. `set`: dotted overrides of the shared
-    pretraining config for this arm only, e.g. `{train.max_steps: 300}`."""
+    `from_pretrained` folder; empty = random initialisation. `set`: this arm's changes to the shared
+    pretraining config, merged over it as nested mappings; keys may be dotted, e.g.
+    `{train.max_steps: 300}` is `{train: {max_steps: 300}}`."""
 
     name: str
     init_from: str = ""
@@ -128,7 +130,15 @@ class RunPlan:
 
 
 def load_run_recipe(path: str | Path, overrides: list[str] | None = None) -> RunRecipe:
-    data = merge(load_yaml_dict(path), parse_overrides(overrides))
+    """The recipe at `path` with `--set` overrides; a list item is addressed by its index, e.g.
+    `pretrain.arms.1.set.train.lr=3e-4` (an arm's `set:` is held as a nested mapping, so dotted and
+    nested forms name the same setting)."""
+    data = load_yaml_dict(path)
+    arms = (data.get("pretrain") or {}).get("arms") if isinstance(data.get("pretrain"), dict) else None
+    for i, arm in enumerate(arms if isinstance(arms, list) else []):
+        if isinstance(arm, dict) and isinstance(arm.get("set"), dict):
+            arm["set"] = nest(arm["set"], f"{path}: pretrain.arms.{i}.set")
+    data = apply_overrides(data, overrides)
     try:
         recipe = from_dict(RunRecipe, data)
     except ConfigError as e:
@@ -196,7 +206,7 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
         where = f"pretrain.arms[{i}] ({arm.name})"
         if not arm.name or "/" in arm.name or arm.name in arms or arm.name in ("corpus", "vocab"):
             raise ConfigError(f"{where}.name: {arm.name!r} must be a unique folder name")
-        cfg = merge(copy.deepcopy(shared), parse_overrides([f"{k}={json.dumps(v)}" for k, v in arm.set.items()]))
+        cfg = merge(copy.deepcopy(shared), nest(arm.set, f"{where}.set"))
         cfg["objectives"] = arm.objectives
         if arm.parallel is not None:
             cfg["parallel"] = arm.parallel

@@ -5,7 +5,7 @@ from typing import Literal
 
 import pytest
 
-from xling.core.config import ConfigError, from_dict, load_config, to_dict
+from xling.core.config import ConfigError, from_dict, load_config, nest, set_dotted, to_dict
 from xling.core.io import atomic_path, open_text, read_jsonl, write_jsonl_atomic
 from xling.core.registry import Registry, RegistryError
 
@@ -65,3 +65,44 @@ def test_atomic_jsonl_roundtrip_and_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.jsonl.gz"]
     with open_text(out) as f:
         assert "Сәлем" in f.readline()
+
+
+@dataclasses.dataclass
+class Arm:
+    name: str
+    optim: Optim = dataclasses.field(default_factory=Optim)
+
+
+@dataclasses.dataclass
+class Arms:
+    arms: list[Arm] = dataclasses.field(default_factory=list)
+
+
+def test_overrides_index_lists_and_stay_typed(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("arms:\n  - {name: a}\n  - {name: b, optim: {lr: 0.1}}\n")
+    cfg = load_config(Arms, p, ["arms.1.optim.lr=3e-4", "arms.-2.name=first"])
+    assert [a.name for a in cfg.arms] == ["first", "b"]
+    assert cfg.arms[1].optim.lr == 3e-4 and cfg.arms[1].optim.betas == (0.9, 0.98)  # merged, not replaced
+    with pytest.raises(ConfigError, match=r"arms has 2 item\(s\); there is no item 5"):
+        load_config(Arms, p, ["arms.5.name=x"])
+    with pytest.raises(ConfigError, match="arms is a list; index it with a number, not 'first'"):
+        load_config(Arms, p, ["arms.first.name=x"])
+    with pytest.raises(ConfigError, match=re.escape("unknown config key 'arms[1].optim.lrr'")):
+        load_config(Arms, p, ["arms.1.optim.lrr=1"])
+
+
+def test_flags_then_set_last_wins_and_values_keep_their_type(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("name: file\nsteps: 1\n")
+    # a flag value is used as given (a string that YAML would read as a bool stays a string)
+    cfg = load_config(Cfg, p, ["steps=3"], {"name": "yes", "steps": 2, "out": None})
+    assert (cfg.name, cfg.steps, cfg.out) == ("yes", 3, None)
+
+
+def test_nest_and_set_dotted():
+    assert nest({"train.lr": 1e-4, "train.steps": 3, "model": {"layers": 2}}) == {
+        "train": {"lr": 1e-4, "steps": 3}, "model": {"layers": 2}}
+    data = {"a": {"b": 1, "c": 2}}
+    set_dotted(data, "a", {"c": 3})
+    assert data == {"a": {"b": 1, "c": 3}}

@@ -177,7 +177,7 @@ def test_config_roundtrip_and_errors(tmp_path):
     save_config(cfg, tmp_path / "c.yaml")
     assert load_config(CleanConfig, tmp_path / "c.yaml") == cfg
     with pytest.raises(ConfigError, match="min_lang_scor"):
-        load_config(CleanConfig, None, ["min_lang_scor=0.3"], base={"inputs": ["a"], "out": "b"})
+        load_config(CleanConfig, None, ["min_lang_scor=0.3"], flags={"inputs": ["a"], "out": "b"})
     with pytest.raises(ConfigError, match="Did you mean 'fasttext'"):
         load_config(CleanConfig, None, ["lid=fastext"])
     with pytest.raises(FileNotFoundError, match="does not exist"):

@@ -47,15 +47,15 @@ def _slurm(dry_run: bool = False) -> ExecutorConfig:
 def test_executor_config_validation():
     base = {"inputs": ["a"], "out": "b"}
     with pytest.raises(ConfigError, match="partition"):
-        load_config(CleanConfig, None, ["executor.kind=slurm"], base=base)
+        load_config(CleanConfig, None, ["executor.kind=slurm"], flags=base)
     with pytest.raises(ConfigError, match="env_command or venv_path"):
         load_config(CleanConfig, None, ["executor.kind=slurm", "executor.slurm.partition=cpu",
-                                        "executor.slurm.env_command=x", "executor.slurm.venv_path=y"], base=base)
+                                        "executor.slurm.env_command=x", "executor.slurm.venv_path=y"], flags=base)
     with pytest.raises(ConfigError, match="did you mean 'partition'"):
-        load_config(CleanConfig, None, ["executor.slurm.partiton=cpu"], base=base)
+        load_config(CleanConfig, None, ["executor.slurm.partiton=cpu"], flags=base)
     with pytest.raises(ConfigError, match="local"):
-        load_config(CleanConfig, None, ["executor.kind=kubernetes"], base=base)
-    assert load_config(CleanConfig, None, [], base=base).executor == ExecutorConfig()  # old YAML: local
+        load_config(CleanConfig, None, ["executor.kind=kubernetes"], flags=base)
+    assert load_config(CleanConfig, None, [], flags=base).executor == ExecutorConfig()  # old YAML: local
 
 
 def _overrides(data_root: Path) -> list[str]:

@@ -35,6 +35,6 @@ def tiny_pretrain(tiny_spm, tiny_text, shard_cache):
                       "progress": False, "tensorboard": False, "threads": 1, "precision": "fp32"},
         }
         base.update(base_updates)
-        return load_config(PretrainConfig, None, list(overrides), base=base)
+        return load_config(PretrainConfig, None, list(overrides), flags=base)
 
     return make

@@ -129,7 +129,7 @@ def test_dry_run_reads_an_existing_checkpoint_config(tiny_encoder, tmp_path, no_
     from xling.model import count_parameters
     from xling.pretrain import PretrainConfig, plan_pretrain
 
-    cfg = load_config(PretrainConfig, None, base={
+    cfg = load_config(PretrainConfig, None, flags={
         "tokenizer": str(tiny_encoder), "data": {"corpus": [str(tmp_path / "absent")], "max_len": 64},
         "model": {"size": "base", "init_from": str(tiny_encoder)},
         "train": {"global_batch_size": 8, "micro_batch_size": 2}})

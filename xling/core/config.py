@@ -7,6 +7,7 @@ silently falls back to a default. Configs are saved next to outputs so a run can
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
@@ -141,22 +142,68 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
-    """`["optim.lr=3e-4", "model.layers=2"]` → nested dict; values are parsed as YAML."""
-    out: dict[str, Any] = {}
+def parse_overrides(overrides: list[str] | None) -> list[tuple[str, Any]]:
+    """`["optim.lr=3e-4", "arms.1.name=x"]` → `[("optim.lr", 0.0003), ("arms.1.name", "x")]`; values are YAML."""
+    out: list[tuple[str, Any]] = []
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value")
         key, raw = item.split("=", 1)
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            out.append((key.strip(), yaml.safe_load(raw)))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from None
+    return out
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any, where: str = "--set") -> None:
+    """Set `key` (`a.b.c`; a number indexes a list, e.g. `pretrain.arms.1.set`) in a tree of dicts and
+    lists, in place. Missing mappings on the way are created; a mapping value merges into a mapping
+    already there."""
+    parts = key.split(".")
+    node: Any = data
+    for i, part in enumerate(parts):
+        here = ".".join(parts[:i]) or "the top level"
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            try:
+                idx = int(part)
+            except ValueError:
+                raise ConfigError(f"{where} {key}: {here} is a list; index it with a number, not {part!r}") from None
+            if not -len(node) <= idx < len(node):
+                raise ConfigError(f"{where} {key}: {here} has {len(node)} item(s); there is no item {idx}")
+            slot, container = idx, node
+        elif isinstance(node, dict):
+            slot, container = part, node
+        else:
+            raise ConfigError(f"{where} {key}: {here} is {node!r}, not a mapping or a list")
+        current = container[slot] if isinstance(container, list) or slot in container else None
+        if last:
+            container[slot] = merge(current, value) if isinstance(value, dict) and isinstance(current, dict) else value
+        else:
+            if current is None:
+                current = container[slot] = {}
+            node = current
+
+
+def nest(flat: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """`{"train.lr": 1e-4, "model": {"layers": 2}}` → `{"train": {"lr": 1e-4}, "model": {"layers": 2}}`."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        set_dotted(out, str(key), value, where)
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """A copy of `data` with each `--set key=value` applied in order."""
+    out = copy.deepcopy(data)
+    for key, value in parse_overrides(overrides):
+        set_dotted(out, key, value)
     return out
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """`update` over `base`, recursively for mappings (neither is modified)."""
     out = dict(base)
     for k, v in update.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
@@ -177,12 +224,15 @@ def load_yaml_dict(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: list[str] | None = None,
-                base: dict[str, Any] | None = None) -> T:
-    """Load `cls` from YAML (optional), then apply `--set` overrides; errors name the file and key."""
-    data = dict(base or {})
-    if path is not None:
-        data = merge(data, load_yaml_dict(path))
-    data = merge(data, parse_overrides(overrides))
+                flags: dict[str, Any] | None = None) -> T:
+    """The one way from YAML and the command line into a config: the YAML file (optional), then a
+    command's own flags (`{"minhash.num_bands": 14}`; None = not given), then `--set` overrides, last
+    wins. Values stay typed (no string round trip); errors name the file and the key."""
+    data = load_yaml_dict(path) if path is not None else {}
+    for key, value in (flags or {}).items():
+        if value is not None:
+            set_dotted(data, key, value, "flag")
+    data = apply_overrides(data, overrides)
     try:
         return from_dict(cls, data)
     except ConfigError as e:
