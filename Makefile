@@ -33,9 +33,7 @@ demo: $(STAMP)
 	$(VENV)/bin/xling run recipes/kk-ug-demo.yaml --out $(DEMO_OUT)
 
 bench: $(STAMP)
-	# xobj_experiment.py is a multi-step experiment (docs/experiments.md), not a ratio benchmark
-	for b in bench/*.py; do case $$b in *xobj_experiment.py) continue;; esac; \
-		echo "== $$b"; $(PY) $$b || exit 1; done
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

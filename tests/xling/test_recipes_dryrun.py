@@ -40,7 +40,7 @@ def _loader(path: Path):
         from corpora.build import load_recipe
 
         return load_recipe
-    if name.startswith(("pretrain-", "xobj-")):
+    if name.startswith("pretrain-"):
         from xling.pretrain import load_pretrain_config
 
         return load_pretrain_config
