@@ -22,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from corpora import stage_io
-from corpora.clean import CleanConfig
+from corpora.clean import CleanConfig, changed_settings, run_clean
 from corpora.corpus import parse_input_spec
-from corpora.decontam import DecontamConfig
-from corpora.dedup import DedupConfig
+from corpora.decontam import DecontamConfig, decontaminate_corpus
+from corpora.dedup import DedupConfig, dedup_corpus
 from corpora.executors import ExecutionResult, StagesPending
-from corpora.mix import MixConfig
+from corpora.mix import MixConfig, mix_corpus
 from xling.core.config import check_stages, load_config, save_config, to_dict
 from xling.core.io import read_json, write_text_atomic
 from xling.core.paths import resolve_data_path
@@ -77,8 +77,6 @@ def resolve_input_specs(specs: list[str]) -> list[str]:
 
 
 def _clean_finished(folder: Path, config: CleanConfig) -> bool:
-    from corpora.clean import changed_settings
-
     if not ((folder / "stats.json").is_file() and (folder / "report.md").is_file()):
         return False
     # `tasks` is filled in by run_clean (0 = one per input file), so the recipe's value may differ
@@ -104,11 +102,6 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
 
     Raises `StagesPending` when the clean stage did not finish in this call (Slurm jobs submitted,
     or a dry run); `report.md` then says so, and the same call once the jobs ended continues."""
-    from corpora.clean import run_clean
-    from corpora.decontam import decontaminate_corpus
-    from corpora.dedup import dedup_corpus
-    from corpora.mix import mix_corpus
-
     out = Path(out or recipe.out or "")
     if not str(out) or str(out) == ".":
         raise ValueError("out: no build folder given (set `out:` in the recipe or pass --out)")
@@ -195,7 +188,7 @@ def _write_report(out: Path, recipe: CorpusRecipe, ran: dict[str, str]) -> None:
     write_text_atomic(out / "report.md", "\n".join(lines))
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="clean → dedup → decontaminate → mix from one YAML recipe",
                        description="Run a corpus recipe; finished stages are skipped, unfinished ones resume.")
     p.add_argument("recipe", type=Path, metavar="RECIPE.yaml")

@@ -29,10 +29,15 @@ from typing import Any
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from corpora.clean_report import collect_stats, summary_lines, write_clean_report
 from corpora.corpus import parse_input_spec
+from corpora.document import AtomicJsonlWriter, Tally, row_to_doc
+from corpora.exact_dedup import DedupSignatures, ExactDedupFilter, FindDuplicates
 from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
-from corpora.filters import QualityThresholds
-from corpora.report import collect_stats, summary_lines, write_clean_report
+from corpora.filters import QualityFilter, QualityThresholds
+from corpora.lid import LID_BACKENDS, IdentifyLanguage, LanguageFilter
+from corpora.normalize import Normalize
+from corpora.readers import FORMATS, MultiFormatReader
 from xling.core.config import load_config, load_yaml_dict, save_config, to_dict
 from xling.core.io import read_json, read_jsonl, write_json_atomic
 
@@ -70,9 +75,6 @@ class CleanConfig:
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # local (default), slurm or ray
 
     def __post_init__(self) -> None:
-        from corpora.lid import LID_BACKENDS
-        from corpora.readers import FORMATS
-
         if self.format not in FORMATS:
             raise ValueError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
         if self.lid not in LID_BACKENDS:
@@ -124,8 +126,6 @@ class ShardReader(PipelineStep):
         self.folder = folder
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from corpora.document import row_to_doc
-
         yield from data or ()
         path = Path(self.folder) / f"{rank:05d}.jsonl.gz"
         if path.is_file():
@@ -149,13 +149,6 @@ def _decontaminate_step(config: CleanConfig, removed_writer):
 def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str], tasks: int
                     ) -> tuple[list, list | None, list]:
     """The three stage pipelines (lists of datatrove steps) for `config`."""
-    from corpora.document import AtomicJsonlWriter, Tally
-    from corpora.exact_dedup import DedupSignatures, ExactDedupFilter, FindDuplicates
-    from corpora.filters import QualityFilter
-    from corpora.lid import IdentifyLanguage, LanguageFilter
-    from corpora.normalize import Normalize
-    from corpora.readers import MultiFormatReader
-
     out = Path(config.out)
     work = out / "work"
 
@@ -260,7 +253,7 @@ def run_clean(config: CleanConfig) -> Path:
 # ---------------------------------------------------------------------------------------------
 # CLI
 
-def add_cli(subparsers) -> None:
+def register(subparsers) -> None:
     p = subparsers.add_parser(
         "clean", help="read web text, normalise, identify language+script, filter, deduplicate",
         description="Clean raw web text into OUT/kept/<lang>/*.jsonl.gz with stats.json and report.md.")

@@ -1,4 +1,4 @@
-"""`xling corpora ...` commands. Each command module defines `add_cli(subparsers)`."""
+"""`xling corpora ...` commands. Each command module defines `register(subparsers)`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 # Explicit list of command modules in this group (clean, identify, dedup, decontaminate, mix, build).
 COMMANDS = [
     "corpora.clean",
-    "corpora.identify",
+    "corpora.lid",  # identify
     "corpora.dedup",
     "corpora.decontam",
     "corpora.mix",
@@ -20,4 +20,4 @@ def register(sub) -> None:
     group = p.add_subparsers(dest="corpora_command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(name)
-        module.add_cli(group)
+        module.register(group)

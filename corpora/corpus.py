@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from xling.core.io import open_text, read_jsonl
+from xling.core.paths import resolve_data_path
 
 LANG_RE = re.compile(r"^[a-z]{2,3}_[A-Z][a-z]{3}$")  # kaz_Cyrl, uig_Arab, eng_Latn
 _SHARD_SUFFIXES = (".jsonl.gz", ".jsonl", ".jsonl.xz")
@@ -63,11 +64,16 @@ def iter_documents(files: list[Path]) -> Iterator[dict]:
                         yield {"text": line}
 
 
-def corpus_inputs(specs: list[str]) -> dict[str, list[Path]]:
-    """Resolve CLI inputs (corpus folders and/or `LANG=file` specs) to {lang: files}."""
+def corpus_inputs(specs: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
+    """The one way from inputs to files: corpus folders and/or `LANG=file` specs (paths may start with
+    `$XLING_DATA/`) → {lang: files}, sorted by language; no inputs, or no language data, is an error."""
+    specs = [str(s) for s in specs]
+    if not specs:
+        raise ValueError("no inputs given: pass corpus folders or LANG=file (e.g. kaz_Cyrl=kk.txt)")
     out: dict[str, list[Path]] = {}
     for spec in specs:
         lang, path = parse_input_spec(spec)
+        path = resolve_data_path(path)
         if lang is None:
             for lg, files in find_language_shards(path).items():
                 out.setdefault(lg, []).extend(files)
@@ -75,4 +81,6 @@ def corpus_inputs(specs: list[str]) -> dict[str, list[Path]]:
             if not path.is_file():
                 raise FileNotFoundError(f"{spec}: {path} is not a file")
             out.setdefault(lang, []).append(path)
-    return out
+    if not out:
+        raise ValueError(f"no language data found in {', '.join(specs)}")
+    return dict(sorted(out.items()))

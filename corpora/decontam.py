@@ -37,6 +37,7 @@ import regex
 from tqdm import tqdm
 
 from corpora import stage_io
+from corpora.corpus import corpus_inputs
 from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
 from eval_xtreme.loaders import data_file, read_texts
 from eval_xtreme.tasks import HELDOUT, TASKS, DataFile, evaluation_files
@@ -406,7 +407,7 @@ def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: Deco
     """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run."""
     config = config or DecontamConfig()
     out = Path(out)
-    files = stage_io.resolve_inputs(inputs)
+    files = corpus_inputs(inputs)
     cfg = to_dict(config)
     stage_io.prepare_out(out, cfg, files, overwrite)
     save_config(config, out / "config.yaml")
@@ -451,7 +452,7 @@ def _write_report(out: Path, stats: dict) -> None:
     write_text_atomic(out / "report.md", text)
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decontaminate", help="drop documents overlapping evaluation sets",
                        description="Remove documents sharing long n-grams or whole sentences with evaluation data.")
     p.add_argument("inputs", nargs="+", metavar="IN", help="corpus folder(s) and/or LANG=file.txt")

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from corpora import stage_io
+from corpora.corpus import corpus_inputs
 from corpora.minhash import MinHashConfig, MinHasher, choose_representatives, find_clusters
 from xling.core.config import load_config, save_config, to_dict
 from xling.core.io import read_json, write_text_atomic
@@ -39,7 +40,7 @@ def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig 
     """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run."""
     config = config or DedupConfig()
     out = Path(out)
-    files = stage_io.resolve_inputs(inputs)
+    files = corpus_inputs(inputs)
     cfg = to_dict(config)
     stage_io.prepare_out(out, cfg, files, overwrite)
     save_config(config, out / "config.yaml")
@@ -129,7 +130,7 @@ def _write_report(out: Path, stats: dict) -> None:
     write_text_atomic(out / "report.md", text)
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dedup", help="MinHash near-duplicate removal per language",
                        description="Keep one document per near-duplicate cluster (per language).")
     p.add_argument("inputs", nargs="+", metavar="IN", help="cleaned corpus folder(s) and/or LANG=file.txt")

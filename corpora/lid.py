@@ -18,8 +18,10 @@ under a "Ukrainian" prediction) is replaced by the first language whose alphabet
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpora.document import XlingFilter
+from corpora.normalize import normalize_text
+from xling.core.io import open_text
 from xling.core.langs import to_iso1, to_iso3
 from xling.core.registry import Registry
 
@@ -391,3 +395,50 @@ class LanguageFilter(XlingFilter):
         if doc.metadata.get("lang_score", 0.0) < self.thresholds.get(lang, self.min_score):
             return self.drop(doc, "lid_low_score")
         return True
+
+
+# ---------------------------------------------------------------------------------------------
+# `xling corpora identify [FILE|-] [--lid ...]`: print `<lang>\t<score>` for every input line
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "identify", help="language+script of each input line (<lang>\\t<score>)",
+        description="Print `<lang>\\t<score>` (e.g. `kaz_Cyrl\\t0.98`) for each line of FILE (or stdin). "
+                    "Lines without letters print `und_Zyyy\\t0.0`.")
+    p.add_argument("file", nargs="?", default="-", help="text file (.gz/.xz/.bz2 fine) or - for stdin")
+    p.add_argument("--lid", default="fasttext", help="LID backend: fasttext (default) or langid")
+    p.add_argument("--languages", nargs="+", default=(), metavar="LANG",
+                   help="restrict the model to these languages (e.g. kaz uig rus eng)")
+    p.add_argument("--normalize", action="store_true", help="normalise each line first (as `clean` does)")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    lid = LanguageIdentifier(args.lid, args.languages)
+    if args.file == "-":
+        stream = sys.stdin
+    else:
+        try:
+            stream = open_text(args.file, errors="replace")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{args.file}: no such file") from None
+    out = sys.stdout
+    with stream if stream is not sys.stdin else _nullcontext(stream):
+        for line in stream:
+            text = line.rstrip("\r\n")
+            if args.normalize:
+                text = normalize_text(text)
+            res = lid.identify(text)
+            out.write(f"{res.lang}\t{res.score:.4f}\n")
+    return 0
+
+
+class _nullcontext:  # stdin must not be closed by the with-block
+    def __init__(self, obj) -> None:
+        self.obj = obj
+
+    def __enter__(self):
+        return self.obj
+
+    def __exit__(self, *exc) -> None:
+        return None

@@ -1,6 +1,6 @@
 """`xling corpora mix`: materialise a temperature-sampled (p ∝ n^α) multilingual mix.
 
-Writes `MIX/plan.json` (the `corpora.mixing.sampling_plan` numbers), `MIX/<lang>/*.jsonl.gz`
+Writes `MIX/plan.json` (the `corpora.sampling.sampling_plan` numbers), `MIX/<lang>/*.jsonl.gz`
 (each language's documents repeated/subsampled to its planned share, shuffled with the seed) and
 `MIX/report.md` with a before/after language-share chart.
 
@@ -25,7 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 from corpora import stage_io
-from corpora.mixing import AlphaSchedule, check_alpha, sampling_plan
+from corpora.corpus import corpus_inputs
+from corpora.sampling import AlphaSchedule, check_alpha, sampling_plan
 from xling.core.config import load_config, save_config, to_dict
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
 from xling.core.paths import resolve_data_path
@@ -48,7 +49,7 @@ class MixConfig:
     seed: int = 0
     languages: list[str] = field(default_factory=list)  # mix only these (empty: every language found)
     # Optional α schedule over training phases, [[start_fraction, alpha], ...]: recorded in plan.json
-    # for the dynamic sampler (`corpora.mixing.LanguageSampler`); the materialised mix uses `alpha`.
+    # for the dynamic sampler (`corpora.sampling.LanguageSampler`); the materialised mix uses `alpha`.
     schedule: list[tuple[float, float]] | None = None
     anneal: bool = True
     shard_docs: int = stage_io.SHARD_DOCS
@@ -141,7 +142,7 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
     """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run."""
     config = config or MixConfig()
     out = Path(out)
-    files = stage_io.resolve_inputs(inputs)
+    files = corpus_inputs(inputs)
     if config.languages:
         missing = sorted(set(config.languages) - set(files))
         if missing:
@@ -237,7 +238,7 @@ def parse_schedule(spec: str) -> list[tuple[float, float]]:
         raise ValueError(f"--alpha-schedule {spec!r}: expected START:ALPHA pairs like 0:0.7,1:0.3") from None
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mix", help="temperature-sampled language rebalancing (p ∝ n^α)",
                        description="Sample every language to its n^α share; write plan.json, shards and a report.")
     p.add_argument("inputs", nargs="+", metavar="IN", help="corpus folder(s) and/or LANG=file.txt")

@@ -28,7 +28,6 @@ import numpy as np
 import regex
 import xxhash
 
-from corpora.corpus import corpus_inputs
 from xling.core.io import atomic_path, open_text, read_json, write_json_atomic, write_jsonl_atomic
 
 DONE_FILE = "DONE.json"
@@ -38,11 +37,6 @@ SHARD_DOCS = 50_000  # documents per output shard
 # Reading
 
 _SHARD_SUFFIXES = (".jsonl.gz", ".jsonl", ".jsonl.xz")
-
-
-def resolve_inputs(specs: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
-    """{lang: files} from corpus folders and/or `LANG=file` specs (see `corpora.corpus`)."""
-    return dict(sorted(corpus_inputs([str(s) for s in specs]).items()))
 
 
 def iter_docs(files: list[Path], lang: str, counts: Counter) -> Iterator[dict]:

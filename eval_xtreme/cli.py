@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     ls.add_argument("--data-root", help="data root (default: $XLING_DATA, else ../shared/data)")
     ls.set_defaults(func=_cmd_ls)
 
-    submission.add_cli(group)
+    submission.register(group)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -501,7 +501,7 @@ def _validate_file(report: ValidationReport, path: Path, task: Task, lang: str,
 # CLI (added to the `xling eval` group by eval_xtreme.cli)
 
 
-def add_cli(group: Any) -> None:
+def register(group: Any) -> None:
     p = group.add_parser("submit", help="write an XTREME leaderboard submission from an eval run",
                          description="Convert OUT/predictions of `xling eval run` into "
                          "DIR/<task>/test-<lang>.{tsv,json} and DIR.zip.")

@@ -2,7 +2,7 @@
 
 recipe YAML → `xling.core.config` (typed load, `--set`) → `xling.run` (pipeline: corpus.mix.alpha
 becomes the pretraining default) → `xling.pretrain`/`xling.data` (PretrainConfig.data.alpha, its
-AlphaSchedule) → `corpora.mixing` (the sampler's probabilities). The probabilities are checked
+AlphaSchedule) → `corpora.sampling` (the sampler's probabilities). The probabilities are checked
 against n^α / Σ n^α computed here by hand.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_layering import layer_of
 
-import corpora.mixing
+import corpora.sampling
 import xling.core.config
 from xling.data import MonoPlan
 from xling.run import load_run_recipe, plan_run
@@ -35,9 +35,9 @@ def test_recipe_alpha_reaches_the_sampler(alpha, tmp_path):
 
     # Each hop's owner sits at the same layer as the previous hop or below it: the walk only goes down.
     hops = [type(recipe).__module__, type(arm).__module__, type(arm.data).__module__,
-            type(arm.data.alpha_schedule_obj()).__module__, corpora.mixing.sampling_plan.__module__,
+            type(arm.data.alpha_schedule_obj()).__module__, corpora.sampling.sampling_plan.__module__,
             xling.core.config.from_dict.__module__]
-    assert hops == ["xling.run", "xling.pretrain", "xling.data", "corpora.mixing", "corpora.mixing",
+    assert hops == ["xling.run", "xling.pretrain", "xling.data", "corpora.sampling", "corpora.sampling",
                     "xling.core.config"]
     layers = [layer_of(m) for m in hops]
     assert layers == sorted(layers, reverse=True), list(zip(hops, layers, strict=True))

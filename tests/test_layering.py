@@ -12,8 +12,8 @@ Layers, lowest first (a module may import its own layer and those below, never a
 
 Checked with the AST, so a failure names file:line and the edge. Also: no module imports another
 package's `_private` names, and an import inside a function is allowed only when what it imports is
-heavy at import time (a library in HEAVY, or one of our modules that imports one at its top level);
-any other import inside a function only dodges a cycle, and a cycle is a layering bug.
+heavy at import time: it loads a library in HEAVY that the importing module does not already load at
+its top level. Any other import inside a function only dodges a cycle, and a cycle is a layering bug.
 """
 
 from __future__ import annotations
@@ -133,18 +133,17 @@ def _file_of(module: str) -> Path | None:
 
 
 @cache
-def heavy_at_import(module: str) -> bool:
-    """Whether importing `module` loads a HEAVY library (through top-level imports, transitively)."""
+def heavy_libs(module: str) -> frozenset[str]:
+    """The HEAVY libraries that importing `module` loads (through top-level imports, transitively)."""
     top = module.split(".")[0]
     if top in HEAVY:
-        return True
+        return frozenset({top})
     if top not in PACKAGES:
-        return False
+        return frozenset()
+    found: set[str] = set()
     seen: set[str] = set()
-    todo = [module]
-    # the parents' __init__ files run too
     parts = module.split(".")
-    todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+    todo = [module, *(".".join(parts[:i]) for i in range(1, len(parts)))]  # parents' __init__ run too
     while todo:
         m = todo.pop()
         if m in seen:
@@ -157,10 +156,16 @@ def heavy_at_import(module: str) -> bool:
             if imp.in_function or imp.type_checking:
                 continue
             if imp.target.split(".")[0] in HEAVY:
-                return True
-            if _ours(imp.target):
+                found.add(imp.target.split(".")[0])
+            elif _ours(imp.target):
                 todo.append(imp.target)
-    return False
+    return frozenset(found)
+
+
+def defers_heavy(src: str, target: str) -> bool:
+    """An import inside a function is honest when it is a heavy library (or part of one), or one of our
+    modules that loads a heavy library `src` does not load anyway."""
+    return target.split(".")[0] in HEAVY or bool(heavy_libs(target) - heavy_libs(src))
 
 
 def _package(module: str) -> str:
@@ -186,9 +191,10 @@ def violations() -> list[str]:
                 private = [n for n in imp.names if n.startswith("_") and not n.startswith("__")]
                 if private and _package(imp.target) != _package(src):
                     problems.append(f"{rel}:{imp.line}: {src} imports private {', '.join(private)} from {imp.target}")
-            if imp.in_function and not imp.type_checking and not heavy_at_import(imp.target):
-                problems.append(f"{rel}:{imp.line}: {src} imports {imp.target} inside a function; it is not "
-                                "heavy, so import it at module top (a cycle that forces this is a layering bug)")
+            if imp.in_function and not imp.type_checking and not defers_heavy(src, imp.target):
+                problems.append(f"{rel}:{imp.line}: {src} imports {imp.target} inside a function, but that loads "
+                                "no heavy library the module does not load already: import it at module top "
+                                "(a cycle that forces this is a layering bug)")
     return problems
 
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpora.mixing import check_alpha
-from vocab.data import lines_by_lang, resolve_inputs
+from corpora.corpus import corpus_inputs
+from corpora.sampling import check_alpha
 from vocab.export import (
     MASK,
     NORMAL,
@@ -35,6 +35,7 @@ from vocab.export import (
     load_proto,
     write_vocab_file,
 )
+from vocab.lines import lines_by_lang
 from vocab.stats import compute_stats, model_file_of, stats_markdown, write_stats
 from vocab.train import max_vocab_from_error, run_spm_trainer, sample_mix
 from xling.core.config import save_config, to_dict
@@ -154,7 +155,7 @@ def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
     base_file = model_file_of(cfg.base)
     base_proto = load_proto(base_file)
     check_xlmr_ids(base_proto, str(base_file))
-    inputs = resolve_inputs(cfg.add)
+    inputs = corpus_inputs(cfg.add)
     with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="xling-extend-") as work:
         tmp.mkdir(parents=True)
         added_proto, args, sample = _learn_added(cfg, base_proto, inputs, Path(work))

@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corpora.corpus import corpus_inputs
 from vocab.alphabets import alphabet
-from vocab.data import lines_by_lang, resolve_inputs
 from vocab.export import SPM_FILE
+from vocab.lines import lines_by_lang
 from xling.core.io import write_json_atomic, write_text_atomic
 from xling.core.report import bar_chart, markdown_table
 
@@ -95,7 +96,7 @@ def compute_stats(model: str | os.PathLike, texts: Mapping[str, Sequence[str]]) 
 def stats_for_inputs(model: str | os.PathLike, specs: list[str], max_lines: int | None = 5000
                      ) -> dict[str, LangStats]:
     """Statistics over the first `max_lines` lines per language of corpus folders / `LANG=file` inputs."""
-    return compute_stats(model, lines_by_lang(resolve_inputs(specs), max_lines))
+    return compute_stats(model, lines_by_lang(corpus_inputs(specs), max_lines))
 
 
 HEADERS = ["lang", "lines", "words", "pieces", "fertility", "unk %", "byte %", "chars/piece", "alphabet"]

@@ -1,6 +1,6 @@
 """Train a shared SentencePiece vocabulary on a temperature-sampled mix of languages.
 
-Pipeline: resolve inputs → count lines per language → `corpora.mixing.sampling_plan` (p ∝ n^α, in
+Pipeline: resolve inputs → count lines per language → `corpora.sampling.sampling_plan` (p ∝ n^α, in
 lines) → draw each language's share deterministically (`seed`) into a temporary text file →
 SentencePiece → HF export → statistics report. Everything is written into a temporary folder that
 `xling.core.io.atomic_path` renames onto `out` only when complete; re-running with the same config on a
@@ -22,9 +22,10 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from corpora.mixing import check_alpha, sampling_plan
-from vocab.data import count_lines, iter_lines, lines_by_lang, resolve_inputs
+from corpora.corpus import corpus_inputs
+from corpora.sampling import check_alpha, sampling_plan
 from vocab.export import SPM_FILE, export_hf
+from vocab.lines import count_lines, iter_lines, lines_by_lang
 from vocab.stats import compute_stats, stats_markdown, write_stats
 from xling.core.config import save_config, to_dict
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
@@ -67,7 +68,7 @@ class VocabTrainConfig:
 @dataclass
 class SampledText:
     path: Path
-    plan: Any  # corpora.mixing.SamplingPlan
+    plan: Any  # corpora.sampling.SamplingPlan
     drawn: dict[str, int]
     sha256: str
 
@@ -167,7 +168,7 @@ def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
     if not force and is_complete(out, cfg):
         log.info("%s already holds a vocabulary trained with this config; nothing to do", out)
         return out
-    inputs = resolve_inputs(cfg.inputs)
+    inputs = corpus_inputs(cfg.inputs)
     with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="xling-vocab-") as work:
         tmp.mkdir(parents=True)
         sample = sample_mix(inputs, Path(work) / "mix.txt", cfg.alpha, cfg.sample_sentences, cfg.seed)

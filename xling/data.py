@@ -6,7 +6,7 @@
    mtime), the tokenizer file and the settings, so a re-run or a second run on the same data
    reuses it, and it is written atomically.
 2. `MonoPlan` decides, as a pure function of the global example index, which language each packed
-   sequence comes from (p ∝ n^α from `corpora.mixing`, α following an `AlphaSchedule`) and which
+   sequence comes from (p ∝ n^α from `corpora.sampling`, α following an `AlphaSchedule`) and which
    block of that language's stream it is. Nothing depends on the number of ranks or workers, so
    a 2-process run sees exactly the sequences a 1-process run sees, and resuming needs only the
    step number.
@@ -37,7 +37,7 @@ import torch
 from tqdm import tqdm
 
 from corpora.corpus import corpus_inputs, is_lang_code, iter_documents
-from corpora.mixing import AlphaSchedule, check_alpha, sampling_plan
+from corpora.sampling import AlphaSchedule, check_alpha, sampling_plan
 from xling.core.io import atomic_path, read_json, write_json_atomic
 from xling.core.paths import resolve_data_path
 from xling.objectives.base import MonoExample, Objective
@@ -65,7 +65,7 @@ class DataConfig:
     alpha: float = 0.3  # p ∝ n^α; ignored when alpha_schedule is set
     alpha_schedule: list[tuple[float, float]] | None = None  # [(progress, α), ...], e.g. [[0, 0.7], [1, 0.3]]
     anneal: bool = True  # interpolate α linearly between schedule points
-    max_repeats: float | None = None  # cap on passes over any language (water-filled, corpora.mixing)
+    max_repeats: float | None = None  # cap on passes over any language (water-filled, corpora.sampling)
     max_docs_per_lang: int | None = None  # read at most this many documents per language
     eval_fraction: float = 0.02  # documents held out per language for evaluation ...
     eval_max_docs: int = 500  # ... but at most this many
@@ -75,7 +75,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.max_len < 8:
             raise ValueError(f"max_len must be at least 8, got {self.max_len}")
-        # α, or each schedule phase's α, by corpora.mixing's one rule
+        # α, or each schedule phase's α, by corpora.sampling's one rule
         check_alpha(self.alpha) if self.alpha_schedule is None else self.alpha_schedule_obj()
         if not 0.0 <= self.eval_fraction < 0.5:
             raise ValueError(f"eval_fraction must be in [0, 0.5), got {self.eval_fraction}")
@@ -88,16 +88,8 @@ class DataConfig:
 
     def input_files(self) -> dict[str, list[Path]]:
         """{lang: files}, resolved; clear errors for missing files or no inputs."""
-        out: dict[str, list[Path]] = {}
-        specs = []
-        for spec in self.corpus:
-            if "=" in spec:
-                lang, _, p = spec.partition("=")
-                specs.append(f"{lang}={resolve_data_path(p)}")
-            else:
-                specs.append(str(resolve_data_path(spec)))
-        for lang, files in corpus_inputs(specs).items():
-            out.setdefault(lang, []).extend(files)
+        out: dict[str, list[Path]] = {lang: list(files) for lang, files in corpus_inputs(self.corpus).items()} \
+            if self.corpus else {}
         for lang, paths in self.files.items():
             if not is_lang_code(lang):
                 raise ValueError(f"data.files: {lang!r} is not a language code like kaz_Cyrl")
@@ -254,7 +246,7 @@ class MonoPlan:
     """Which language and which block each global example index gets; a pure function of the index.
 
     `n_examples` is the number of sequences the whole run draws (α-schedule progress is
-    index / n_examples). Per-language probabilities come from `corpora.mixing.sampling_plan` on
+    index / n_examples). Per-language probabilities come from `corpora.sampling.sampling_plan` on
     token counts, with `max_repeats` applied over the planned total.
     """
 

@@ -11,7 +11,7 @@ a length ratio beyond `max_length_ratio`, a side not written in its language's s
 duplicates (after whitespace normalisation, per language pair).
 
 Sampling: pairs are grouped per language pair ("kaz_Cyrl-rus_Cyrl"); each draw picks a group
-with the `corpora.mixing` temperature plan (p ∝ n^α over pair counts) and takes that group's
+with the `corpora.sampling` temperature plan (p ∝ n^α over pair counts) and takes that group's
 next pair in a per-epoch permutation. Every random number derives from (seed, draw index) or
 (seed, group, epoch), so `PairStream.state_dict()` is a few integers and resuming is exact.
 """
@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from corpora.corpus import is_lang_code
-from corpora.mixing import check_alpha, sampling_plan
+from corpora.sampling import check_alpha, sampling_plan
 from xling.core.config import ConfigError, from_dict, load_yaml_dict
 from xling.core.io import open_text, write_text_atomic
 from xling.core.paths import resolve_data_path
@@ -347,7 +347,7 @@ def hf_encoder(tokenizer: Any) -> Encoder:
 class PairStream:
     """Deterministic, resumable, infinite stream of `PairExample`s.
 
-    Draw k (global, across ranks) picks a language pair with `corpora.mixing` temperature
+    Draw k (global, across ranks) picks a language pair with `corpora.sampling` temperature
     probabilities, takes the next pair of that group's epoch permutation, and swaps the direction
     with `swap_prob`. Rank r of `world_size` yields draws k ≡ r (mod world_size), so the global
     sequence is the same for any number of ranks. Token ids are encoded once, up front.

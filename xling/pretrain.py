@@ -17,8 +17,9 @@ from xling.core.io import read_json
 from xling.core.paths import resolve_data_path
 from xling.data import DataConfig
 from xling.model import ModelConfig, count_parameters
+from xling.objectives import OBJECTIVES, SpecialIds
 from xling.parallel import ParallelConfig
-from xling.trainer import TrainConfig
+from xling.trainer import TrainConfig, accumulation_steps, train
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,6 @@ class PretrainConfig:
                               "with sources")
 
     def objective_specs(self) -> list[ObjectiveSpec]:
-        from xling.objectives import OBJECTIVES
-
         if not self.objectives:
             raise ConfigError("objectives: empty; use e.g. [{name: mlm}]")
         out = []
@@ -90,8 +89,6 @@ def load_pretrain_config(path: str | Path | None, overrides: list[str] | None = 
 def pretrain(config: PretrainConfig, out: str | Path) -> Path:
     """Train (or resume) into `out`; returns `out/final` (or `out` when stopped early by
     `train.max_steps_this_run`). Safe to call again with the same arguments: it resumes."""
-    from xling.trainer import train
-
     return train(config, Path(out))
 
 
@@ -129,9 +126,6 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
     Raises ValueError for a batch split the trainer would refuse."""
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
-
-    from xling.objectives import SpecialIds
-    from xling.trainer import accumulation_steps
 
     if nproc < 1:
         raise ValueError(f"nproc must be ≥ 1, got {nproc}")

@@ -21,14 +21,14 @@ import argparse
 import copy
 import json
 import logging
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from corpora.build import STAGE_DIRS, CorpusRecipe, resolve_input_specs
+from corpora.build import STAGE_DIRS, CorpusRecipe, build_corpus, resolve_input_specs
+from corpora.clean import expand_inputs
 from corpora.executors import StagesPending
 from eval_xtreme.runner import EvalConfig, eval_data_root, run_eval
 from eval_xtreme.runner import plan as eval_plan
@@ -47,6 +47,7 @@ from xling.core.config import (
 from xling.core.io import read_json, read_jsonl, write_json_atomic
 from xling.core.paths import resolve_data_path
 from xling.core.versions import git_commit
+from xling.run_report import stage_commands, write_run_report
 
 log = logging.getLogger(__name__)
 
@@ -247,8 +248,6 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
 
 def _check_inputs(plan: RunPlan) -> None:
     """Fail before any work when a named input is missing (the stages would fail much later)."""
-    from corpora.clean import expand_inputs
-
     stages = plan.recipe.stages
     if "corpus" in stages:
         if "clean" in plan.corpus.stages:
@@ -342,7 +341,6 @@ class RunState:
 
 def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progress: bool = True) -> Path:
     """Run (or continue) every stage of `recipe` into `out`; returns `out/report.md`."""
-    from corpora.build import build_corpus
     from xling.pretrain import pretrain
 
     out = Path(out)
@@ -394,8 +392,6 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
 
 
 def _report(plan: RunPlan, state: RunState) -> Path:
-    from xling.run_report import write_run_report
-
     return write_run_report(plan, state.data)
 
 
@@ -432,8 +428,6 @@ def _cli_inner(args: argparse.Namespace) -> int:
         print(describe_plan(plan))
         return 0
     if args.report_only:
-        from xling.run_report import write_run_report
-
         state = read_json(args.out / "run.json") if (args.out / "run.json").is_file() \
             else {"argv": [], "stages": {}}
         report = write_run_report(plan_run(recipe, args.out, check_inputs=False), state)
@@ -446,27 +440,8 @@ def _cli_inner(args: argparse.Namespace) -> int:
             # a cluster corpus recipe: jobs were submitted; the same command continues once they end
             print(f"{pending}\nre-run `{' '.join(argv)}` when the jobs have finished")
             return 0
-    from xling.run_report import check_report
-
-    problems = check_report(args.out)
-    for problem in problems:
-        print(f"report check: {problem}", file=sys.stderr)
     print(f"wrote {report} and {report.with_suffix('.html')}")
-    return 1 if problems else 0
-
-
-def stage_commands(plan: RunPlan) -> list[tuple[str, str]]:
-    """(stage, the stand-alone command that redoes it from the configs saved in RUN)."""
-    out = plan.out
-    q = shlex.quote
-    cmds = [("corpus", f"xling corpora build {q(str(out / 'corpus' / 'recipe.yaml'))} --out {q(str(out / 'corpus'))}"),
-            ("vocab", f"xling vocab train --config {q(str(out / 'vocab' / 'config.yaml'))}")]
-    for name in plan.arms:
-        folder = out / "pretrain" / name
-        cmds.append((f"pretrain/{name}", f"xling pretrain {q(str(folder / 'config.yaml'))} --out {q(str(folder))}"))
-    for label, cfg in plan.evals.items():
-        cmds.append((f"eval/{label}", f"xling eval run --config {q(str(Path(cfg.out) / 'config.yaml'))}"))
-    return cmds
+    return 0
 
 
 def describe_plan(plan: RunPlan) -> str:

@@ -31,10 +31,26 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from tqdm import tqdm
 
+from xling.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from xling.core.config import save_config
 from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.report import line_chart, markdown_table
+from xling.data import (
+    MicroSchedule,
+    MonoBatches,
+    MonoPlan,
+    batch_generator,
+    eval_batches,
+    file_sha256,
+    load_shards,
+    mono_loader,
+    prepare_shards,
+    tokenizer_file,
+)
 from xling.model import build_model, count_parameters
+from xling.objectives import SpecialIds
+from xling.objectives.base import masked_lm_loss
+from xling.objectives.mlm import MLM, MLMConfig
 from xling.parallel import PairStream, hf_encoder
 
 if TYPE_CHECKING:
@@ -267,22 +283,6 @@ def accumulation_steps(tc: TrainConfig, processes: int) -> int:
 def train(cfg: PretrainConfig, out: Path) -> Path:
     from transformers import AutoTokenizer
 
-    from xling.checkpoint import latest_checkpoint, load_checkpoint
-    from xling.data import (
-        MicroSchedule,
-        MonoBatches,
-        MonoPlan,
-        batch_generator,
-        eval_batches,
-        file_sha256,
-        load_shards,
-        mono_loader,
-        prepare_shards,
-        tokenizer_file,
-    )
-    from xling.objectives import SpecialIds
-    from xling.objectives.mlm import MLM, MLMConfig
-
     tc = cfg.train
     out = Path(out)
     dist = init_distributed(tc)
@@ -484,8 +484,6 @@ def _rank_state(states: Any, dist: Dist, path: Path) -> Any:
 def evaluate(model: torch.nn.Module, evals: dict[str, list[dict[str, torch.Tensor]]], tc: TrainConfig, dist: Dist,
              loss_model: Any = None) -> dict[str, float]:
     """Held-out MLM loss per language (mean over masked tokens), same masks every time."""
-    from xling.objectives.base import masked_lm_loss
-
     model.eval()
     out = {}
     for lang, batches in evals.items():
@@ -508,8 +506,6 @@ def evaluate(model: torch.nn.Module, evals: dict[str, list[dict[str, torch.Tenso
 
 def _save(out: Path, root: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, pairs: Any,
           dist: Dist, tc: TrainConfig, expect: dict[str, Any], tokens_seen: int, fsdp: bool) -> None:
-    from xling.checkpoint import save_checkpoint
-
     parallel = None
     if pairs is not None:
         parallel = [pairs.state_dict()]
@@ -552,8 +548,6 @@ def _shard_fsdp(model: torch.nn.Module) -> Any:
     """FSDP2: shard each encoder layer and the root; return a callable that runs an objective's
     loss as a registered forward method of the root, so FSDP gathers/reshards around it."""
     from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
-
-    from xling.objectives.base import masked_lm_loss
 
     for layer in model.roberta.encoder.layer:
         fully_shard(layer)

@@ -11,7 +11,7 @@ import pytest
 
 from corpora.corpus import find_language_shards, iter_documents
 from corpora.mix import MixConfig, mix_corpus, parse_schedule
-from corpora.mixing import (
+from corpora.sampling import (
     AlphaSchedule,
     LanguageSampler,
     plan_from_json,

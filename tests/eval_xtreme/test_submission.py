@@ -221,7 +221,7 @@ def test_problems_per_file_are_capped(tmp_path: Path) -> None:
 
 def test_cli_submit_and_validate(gold_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     parser = argparse.ArgumentParser(prog="xling eval")
-    S.add_cli(parser.add_subparsers(dest="eval_command", required=True))
+    S.register(parser.add_subparsers(dest="eval_command", required=True))
     sub = tmp_path / "sub"
     args = parser.parse_args(["submit", str(gold_run), "--to", str(sub)])
     assert args.func(args) == 0

@@ -70,7 +70,7 @@ def test_cleaned_corpus_folders_are_read(tmp_path, tiny_spm):
 
 
 def test_plan_follows_temperature_probabilities_and_packs_without_padding():
-    from corpora.mixing import AlphaSchedule, sampling_plan
+    from corpora.sampling import AlphaSchedule, sampling_plan
 
     tokens = {"eng_Latn": 90_000, "kaz_Cyrl": 9_000, "uig_Arab": 1_000}
     streams = {k: np.arange(n, dtype=np.uint16) % 997 + 4 for k, n in tokens.items()}
@@ -96,7 +96,7 @@ def test_plan_follows_temperature_probabilities_and_packs_without_padding():
 
 
 def test_alpha_schedule_and_max_repeats_shift_the_mix():
-    from corpora.mixing import AlphaSchedule
+    from corpora.sampling import AlphaSchedule
 
     tokens = {"eng_Latn": 100_000, "uig_Arab": 1_000}
     n = 20_000
@@ -128,7 +128,7 @@ def test_micro_batch_indices_do_not_depend_on_the_rank_split():
 def test_dataloader_workers_give_the_same_batches(tiny_text, tiny_spm, tmp_path):
     from transformers import AutoTokenizer
 
-    from corpora.mixing import AlphaSchedule
+    from corpora.sampling import AlphaSchedule
     from xling.data import MonoBatches, mono_loader
     from xling.objectives import SpecialIds
     from xling.objectives.mlm import MLM, MLMConfig

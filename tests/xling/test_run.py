@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from report_check import check_report
 
 from xling.cli import main
 from xling.core.config import ConfigError
 from xling.core.io import read_json, read_jsonl
 from xling.run import load_run_recipe, plan_run, run
-from xling.run_report import check_report
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "recipes" / "kk-ug-demo.yaml"

@@ -1,6 +1,6 @@
 import pytest
 
-from corpora.mixing import AlphaSchedule, sampling_plan, temperature_probs
+from corpora.sampling import AlphaSchedule, sampling_plan, temperature_probs
 
 
 def test_temperature_formula():

@@ -1,4 +1,4 @@
-"""Reading vocabulary-training text: corpus folders or `LANG=file` specs → lines per language.
+"""Vocabulary-training text as lines: the files `corpora.corpus.corpus_inputs` resolves → lines per language.
 
 A "sentence" here is one non-empty line of a document (cleaned documents keep paragraph breaks as
 newlines; SentencePiece trains on lines, so that is the natural unit to sample).
@@ -12,17 +12,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from corpora.corpus import corpus_inputs, iter_documents
-
-
-def resolve_inputs(specs: list[str]) -> dict[str, list[Path]]:
-    """{lang: files} for CLI inputs; errors name the bad spec (unknown folder names, missing files)."""
-    if not specs:
-        raise ValueError("no inputs given: pass corpus folders or LANG=file (e.g. kaz_Cyrl=kk.txt)")
-    out = corpus_inputs(specs)
-    if not out:
-        raise ValueError(f"no language data found in {', '.join(specs)}")
-    return out
+from corpora.corpus import iter_documents
 
 
 def iter_lines(files: list[Path]) -> Iterator[str]:

@@ -1,4 +1,4 @@
-"""Per-language statistics for corpus stages: `stats.json` from datatrove's per-task stats, and a
+"""The clean stage's per-language statistics: `stats.json` from datatrove's per-task stats, and a
 Markdown report with a PNG plot. Later stages can reuse `language_table` and `write_language_plot`.
 
 The clean pipeline's steps count with labels this module understands:
