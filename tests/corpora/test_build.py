@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,6 @@ from xling.core.io import read_json, read_lines, write_jsonl_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "corpus-kk-ug-cpu.yaml"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def index_cache(tmp_path_factory):
-    old = os.environ.get("XLING_CACHE")
-    os.environ["XLING_CACHE"] = str(tmp_path_factory.getbasetemp() / "xling_cache")  # shared by modules
-    yield
-    if old is None:
-        os.environ.pop("XLING_CACHE", None)
-    else:
-        os.environ["XLING_CACHE"] = old
 
 
 def test_recipe_validation(tmp_path):

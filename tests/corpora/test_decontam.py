@@ -3,7 +3,6 @@ planted Tatoeba/FLORES sentences, and real overlap (Uyghur Common Voice ∩ UD U
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -15,18 +14,6 @@ from corpora.stage_io import normalized_words
 from eval_xtreme.loaders import data_file, read_texts
 from eval_xtreme.tasks import TASKS, evaluation_files
 from xling.core.io import open_text, read_json, read_jsonl, read_lines, write_jsonl_atomic
-
-
-@pytest.fixture(scope="module", autouse=True)
-def index_cache(tmp_path_factory):
-    """Keep the on-disk index cache inside the test's tmp folder."""
-    old = os.environ.get("XLING_CACHE")
-    os.environ["XLING_CACHE"] = str(tmp_path_factory.getbasetemp() / "xling_cache")  # shared by modules
-    yield
-    if old is None:
-        os.environ.pop("XLING_CACHE", None)
-    else:
-        os.environ["XLING_CACHE"] = old
 
 
 def test_normalized_words():
