@@ -1,7 +1,8 @@
-"""xling: pretraining engine, cross-lingual objectives, back-translation, and the shared
-infrastructure every stage uses (typed configs, registries, data root, atomic I/O, the CLI).
+"""xling: the ground floor every package uses (`xling.core`), and above the stage packages (`corpora`,
+`vocab`, `eval_xtreme`) the pretraining engine, cross-lingual objectives, back-translation, the
+pipeline (`xling run`) and the CLI. See README "Architecture".
 
-Importing this package stays cheap (no torch): `corpora` and `vocab` import its helpers.
+This file holds only the version: `xling.core` imports it, so it must import nothing.
 """
 
 __version__ = "0.1.0"
