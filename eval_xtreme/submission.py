@@ -509,6 +509,18 @@ def add_cli(group: Any) -> None:
     v.add_argument("--data-root", help="data root holding the test sets (default: XLING_DATA)")
     v.set_defaults(func=_cmd_validate)
 
+    sc = group.add_parser("score", help="score a submission folder against gold label files, as XTREME's "
+                          "evaluate.py does",
+                          description="Read DIR/<task>/test-<lang>.* and LABELS/<task>/test-<lang>.* the way "
+                          "evaluate.py does (e.g. XTREME's mock_test_data) and print per-task scores and the "
+                          "leaderboard aggregate.")
+    sc.add_argument("dir", help="submission folder")
+    sc.add_argument("--labels", required=True, help="gold label folder in the same layout")
+    sc.add_argument("--chunking", choices=("seqeval1", "seqeval0"), default="seqeval1",
+                    help="seqeval release whose tag typing scores UD-POS (default: today's seqeval 1.x)")
+    sc.add_argument("--json", help="also write the scores to this JSON file")
+    sc.set_defaults(func=_cmd_score)
+
 
 def _cmd_submit(args: argparse.Namespace) -> int:
     res = write_submission(args.out, args.to, tasks=args.tasks, include_suite=args.include_suite,
@@ -633,3 +645,22 @@ def score_submission(folder: str | os.PathLike, labels: str | os.PathLike,
             per[lang] = score_file(task, pred, gold, lang, chunking)
         tasks[name] = per
     return {"tasks": tasks, "aggregate": leaderboard_aggregate(tasks) if tasks else None}
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    res = score_submission(args.dir, args.labels, chunking=args.chunking)
+    if res["aggregate"] is None:
+        print(f"no XTREME task has a folder in both {args.dir} and {args.labels}")
+        return 1
+    agg = res["aggregate"]
+    for task, v in agg["tasks"].items():
+        print(f"{task:10s} {v['avg_metric']:.2f}  ({v['n_languages']} languages)")
+    for group, v in agg["groups"].items():
+        print(f"group {group}: {v:.2f}")
+    print(f"overall: {agg['overall']:.2f}" if agg["overall"] is not None
+          else f"overall: (needs all nine tasks; missing {', '.join(agg['missing_tasks'])})")
+    if args.json:
+        from xling.io import write_json_atomic
+
+        write_json_atomic(args.json, res)
+    return 0

@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from xtreme_prep_reference import xtreme_fused_reference
 
 from eval_xtreme.loaders import LOADERS, load_split, map_entity_tags, sort_english_side
 from eval_xtreme.tasks import DataFile, get_task
@@ -91,59 +92,6 @@ def test_conllu_files_are_read_in_file_name_order_and_english_trains_on_every_tr
     assert [s.tokens for s in test] == [["bee"], ["zed"]]
     train, df = load_split(get_task("udpos"), "train", "en", tmp_path)
     assert [s.tokens for s in train] == [["bee"], ["zed"]] and len(df.paths) == 2
-
-
-def xtreme_fused_reference(path: Path) -> list[tuple[list[str], list[str]]]:
-    """An independent re-implementation of XTREME's UD conversion, following ud-conversion-tools
-    step by step with networkx (as the tool itself does): read every sentence into a DiGraph
-    with HEAD and DEPS edges, choose each multiword span's head by ancestor count then by the
-    language's POS precedence, keep the head with the fused form; then drop (almost) all-'_'
-    sentences and strip ZWNJ/spaces as utils_preprocess.py does."""
-    import networkx as nx
-
-    precedence = {  # POSRANKPRECEDENCEDICT of conllu_to_conll.py, keyed by the file's language prefix
-        "es": "VERB AUX PRON ADP DET",
-        "fr": "VERB AUX PRON NOUN ADJ ADV ADP DET PART SCONJ CONJ",
-        "it": "VERB AUX ADV PRON ADP DET INTJ",
-    }.get(path.name.split("_")[0], "VERB NOUN PROPN PRON ADJ NUM ADV INTJ AUX ADP DET PART CCONJ SCONJ X PUNCT").split()
-    out = []
-    for block in "\n".join(read_lines(path)).split("\n\n"):
-        rows = [r.split("\t") for r in block.split("\n") if r and not r.startswith("#")]
-        if not rows:
-            continue
-        g, form, upos, multi = nx.DiGraph(), {}, {}, []
-        for r in rows:
-            if "." in r[0]:
-                continue
-            if "-" in r[0]:
-                multi.append((tuple(map(int, r[0].split("-"))), r[1]))
-                continue
-            i = int(r[0])
-            form[i], upos[i] = r[1], r[3]
-            g.add_edge(None if r[6] == "_" else int(r[6]), i)
-            for dep in ([] if r[8] == "_" else r[8].split("|")):
-                if dep.split(":")[0].isdigit():
-                    g.add_edge(int(dep.split(":")[0]), i)
-        removed = set()
-        for (a, b), fused in multi:
-            span = list(range(a, b + 1))
-            depth = [len(nx.ancestors(g, x)) for x in span]
-            if Counter(depth)[min(depth)] == 1:
-                head = span[depth.index(min(depth))]
-            else:
-                top = [x for x, d in zip(span, depth, strict=True) if d == min(depth)]
-                # ud-conversion-tools raises ValueError on a tag missing from the list (2 spans in
-                # es PUD v2.11, none in the other treebanks here); we rank it last instead.
-                rank = [precedence.index(upos[x]) if upos[x] in precedence else len(precedence) for x in top]
-                head = top[rank.index(min(rank))]  # the first best-ranked word, as the tool's strict `<`
-            form[head] = fused
-            removed |= set(span) - {head}
-        words = [i for i in sorted(form) if i not in removed]
-        toks, tags = [form[i] for i in words], [upos[i] for i in words]
-        n_empty = toks.count("_")
-        if n_empty == 0 or n_empty < len(toks) - 1:
-            out.append(([("".join(t.replace("\u200c", "").split(" ")) or t) for t in toks], tags))
-    return out
 
 
 @pytest.mark.parametrize("lang", ["pt", "it", "fr", "de", "es", "en"])
