@@ -320,6 +320,10 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                                  f"({ft[split]['examples']} examples)")
         for lg, why in det.get("skipped", {}).items():
             notes.append(f"- {name}/{lg}: skipped — {why.splitlines()[0][:200]}")
+        if any("accuracy_en_xx" in s for s in per.values()):
+            primary = "en→xx, the leaderboard's direction" if task.retrieval_query == "target" else "xx→en"
+            both = ", ".join(f"{lg} {s['accuracy_en_xx']:.1f} / {s['accuracy_xx_en']:.1f}" for lg, s in per.items())
+            notes.append(f"- {name}: accuracy is {primary}; en→xx / xx→en per language: {both}")
     lines.append(markdown_table(["task", "kind", "metric", "langs", "mean (real data)", "per language"], rows))
     lines += ["", "`*` = official-layout format fixture (a few rows): checks the plumbing, excluded from means.", ""]
     for key, title in (("aggregate", "XTREME leaderboard aggregate"), ("suite_aggregate", "Uyghur/Kazakh suite")):

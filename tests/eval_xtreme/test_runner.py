@@ -125,6 +125,8 @@ def test_max_eval_applies_to_retrieval_and_is_refused_for_bucc(tiny_encoder, tmp
     assert {r["query"] for r in records} == {"target"}
     assert results["details"]["tatoeba"]["data"]["kk"]["examples"] == 30
     assert set(results["tasks"]["tatoeba"]["kk"]) == {"accuracy", "accuracy_xx_en", "accuracy_en_xx"}
+    assert "tatoeba: accuracy is en→xx, the leaderboard's direction; en→xx / xx→en per language: kk " \
+        in (out / "report.md").read_text(encoding="utf-8")
     with pytest.raises(ConfigError, match="bucc2018 mines the whole corpus"):
         run_eval(EvalConfig(model=str(tiny_encoder), tasks=["bucc2018"], out=str(tmp_path / "b"),
                             max_eval_examples=30))
