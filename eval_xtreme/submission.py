@@ -163,6 +163,15 @@ def _write_zip(folder: Path, zip_path: Path) -> None:
             zf.writestr(info, f.read_bytes())
 
 
+def _run_max_eval(out: Path) -> int:
+    """`max_eval_examples` of the eval run in `out`, from its results.json (0 when unknown)."""
+    try:
+        cfg = json.loads((out / "results.json").read_text(encoding="utf-8")).get("config", {})
+        return int(cfg.get("max_eval_examples") or 0)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
+
+
 def write_submission(out_dir: str | os.PathLike, to: str | os.PathLike, tasks: Iterable[str] | None = None,
                      include_suite: bool = False, make_zip: bool = True) -> SubmissionResult:
     """Write `to/<task>/test-<lang>.{tsv,json}` (atomically, as one folder) and `to.zip`.
@@ -180,6 +189,10 @@ def write_submission(out_dir: str | os.PathLike, to: str | os.PathLike, tasks: I
         chosen = [t for _, t in TASKS.items() if t.xtreme or include_suite]
     target = Path(to)
     result = SubmissionResult(folder=target, zip_path=None)
+    max_eval = _run_max_eval(out)
+    if max_eval:
+        result.notes.append(f"the run scored only the first {max_eval} test examples per language "
+                            "(max_eval_examples): its files are too short for the leaderboard")
     with atomic_path(target) as tmp:
         tmp.mkdir(parents=True)
         for task in chosen:

@@ -197,7 +197,7 @@ def _write_label(path: Path, text: str) -> None:
 
 
 @pytest.mark.slow
-def test_a_real_run_submitted_scores_the_same_under_evaluate_py(ref, tiny_encoder, data_root, tmp_path):
+def test_a_real_run_submitted_scores_the_same_under_evaluate_py(ref, tiny_encoder, data_root, tmp_path, capsys):
     n = 40
     out = tmp_path / "run"
     rc = main(["eval", "run", "--model", str(tiny_encoder), "--tasks", "tatoeba:kk+de,udpos:pt+de",
@@ -206,7 +206,9 @@ def test_a_real_run_submitted_scores_the_same_under_evaluate_py(ref, tiny_encode
     assert rc == 0
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     sub = tmp_path / "sub"
+    capsys.readouterr()
     assert main(["eval", "submit", str(out), "--to", str(sub), "--tasks", "tatoeba", "udpos", "--no-zip"]) == 0
+    assert f"the run scored only the first {n} test examples per language" in capsys.readouterr().out
     # Gold labels in XTREME's layout, built independently of xling's loaders: Tatoeba from the
     # first n LASER lines sorted, UD-POS from the independent fused-form conversion.
     labels = tmp_path / "labels"
