@@ -271,7 +271,8 @@ def _check_eval_data(cfg: EvalConfig) -> None:
         raise ConfigError(f"eval: {e}") from None
     root = _root(cfg)
     for task, langs, explicit in jobs:
-        needed = [("train", task.train_lang), ("dev", task.train_lang)] if task.kind != "retrieval" else []
+        needed = [(split, task.train_lang) for split in ("train", "dev")
+                  if split in task.files] if task.kind != "retrieval" else []
         missing = []
         for lang in langs:
             try:
