@@ -282,6 +282,7 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     rows = []
     means: dict[str, dict[str, float]] = {lb: {} for lb in labels}
     mean_rows = []
+    no_mean: list[str] = []
     for task in tasks:
         metric = TASKS.get(task).metric
         prim: dict[str, dict[str, float]] = {}
@@ -305,6 +306,11 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
             have = [prim[lb][lg] for lg in real if lg in prim[lb]]
             if have and len(have) == len(real):
                 means[lb][task] = sum(have) / len(have)
+        if not real:
+            no_mean.append(task)
+            bar_chart(fig / f"eval_{task}.png", {lb: dict(prim[lb]) for lb in labels},
+                      f"{task} ({metric})", "score", "language")
+            continue
         mean_cells = []
         for lb in labels:
             iv = dl.interval(lb, task, None)
@@ -318,6 +324,8 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     out += [markdown_table(["task", "language", "score", *labels, *delta_heads], rows), "",
             "### Mean over languages per task (comparable languages)", "",
             markdown_table(["task", *labels, *delta_heads], mean_rows), ""]
+    if no_mean:
+        out += [f"No comparable language, hence no mean: {', '.join(no_mean)}.", ""]
     if baselines:
         method = ("paired bootstrap over the same test examples (1,000 resamples)" if dl.methods <= {"paired"}
                   else "paired bootstrap where both models' per-example predictions are saved, otherwise a "
