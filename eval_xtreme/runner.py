@@ -557,7 +557,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
         if agg:
             lines += [f"## {title} (comparable scores only)", ""]
             lines.append(markdown_table(["task", "score", "95% CI", "languages", "complete"],
-                                        [[t, v["avg_metric"], format_ci(v["avg_metric"], v.get("ci95"))
+                                        [[t, v["avg_metric"], "[{:.2f}, {:.2f}]".format(*v["ci95"])
                                           if v.get("ci95") else "", v["n_languages"], v["complete"]]
                                          for t, v in agg["tasks"].items()]))
             gci = agg.get("groups_ci95", {})
