@@ -154,6 +154,9 @@ def qa_stats(predictions: Sequence[str | None], golds: Sequence[Sequence[str]], 
 def record_stats(metric: str, lang: str, records: Sequence[Mapping[str, Any]]) -> ExampleStats | None:
     """Statistics of one language's prediction records (`{"id", "prediction", "gold"}`), or None
     when they carry no gold (a test set without labels, or BUCC, whose gold is not per record)."""
+    if metric in ("squad", "mlqa"):
+        # As the metric: averaged over the questions that have a gold answer.
+        records = [r for r in records if r.get("gold")]
     if not records or any("gold" not in r for r in records):
         return None
     preds = [r["prediction"] for r in records]

@@ -141,6 +141,8 @@ def test_accuracy_retrieval_qa_bucc_decompositions_equal_metrics():
         want = primary_score(metric, compute(metric, {f"q{i}": p for i, p in enumerate(answers)},
                                              {f"q{i}": g for i, g in enumerate(golds)}, lang=lang))
         assert record_stats(metric, lang, recs).score() == pytest.approx(want)
+        # A question without a gold answer is not scored by the metric, nor resampled.
+        assert record_stats(metric, lang, [*recs, {"id": "q9", "prediction": "x"}]).score() == pytest.approx(want)
     src = [f"de-{i}" for i in range(40)]
     gold = {(f"de-{i}", f"en-{i}") for i in range(0, 40, 2)}
     pred = {(f"de-{i}", f"en-{i if i % 3 else i + 1}") for i in range(0, 40)}
