@@ -289,6 +289,8 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
         tests[lang] = examples
         data[lang] = _data_info(df, len(examples))
         reasons[lang] = file_reasons(df) + overlap_reasons(task, train, dev, examples)
+    if not tests:  # nothing to test: no fine-tuning (the caller names what is missing)
+        return {"task": task.name, "scores": {}, "data": {}, "skipped": skipped}
     import torch
 
     per_seed: dict[str, dict[str, float]] = {}
@@ -297,7 +299,8 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
         fcfg = dataclasses.replace(cfg.finetune, seed=seed)
         run_dir = out / "finetune" / task.name / (f"seed-{seed}" if cfg.seeds else "")
         result = finetune(task, cfg.model, train, dev, run_dir, fcfg, task.train_lang)
-        first = first or result
+        if k == 0:
+            first = result
         tokenizer, net = load_model(task, str(result.model_dir))
         net.to("cuda" if torch.cuda.is_available() else "cpu")
         per_seed[str(seed)] = {}

@@ -356,16 +356,31 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
                 markdown_table(["task", *labels], seed_rows), ""]
     bar_chart(fig / "eval_means.png", {lb: means[lb] for lb in labels}, "Mean score per task", "score", "task")
     out += ["![mean score per task and model](figures/eval_means.png)", ""]
-    suite = {lb: {**(r.get("suite_aggregate") or {}).get("groups", {}),
-                  **({"overall": r["suite_aggregate"]["overall"]}
-                     if (r.get("suite_aggregate") or {}).get("overall") is not None else {})}
-             for lb, r in results.items()}
+    suite: dict[str, dict[str, dict]] = {}
+    for lb, r in results.items():
+        agg = r.get("suite_aggregate") or {}
+        suite[lb] = {g: {"score": v, "ci95": (agg.get("groups_ci95") or {}).get(g)}
+                     for g, v in agg.get("groups", {}).items()}
+        if agg.get("overall") is not None:
+            suite[lb]["overall"] = {"score": agg["overall"], "ci95": agg.get("overall_ci95")}
     groups = sorted({g for s in suite.values() for g in s}, key=lambda g: (g == "overall", g))
+
+    def group_delta(g: str, b: str) -> str | float | None:
+        from eval_xtreme.uncertainty import format_delta, unpaired_delta
+
+        x, y = suite[target].get(g), suite[b].get(g)
+        if not x or not y:
+            return None
+        if not x["ci95"] or not y["ci95"]:
+            return round(x["score"] - y["score"], 2)
+        return format_delta(unpaired_delta(x, y), 2) + " (from intervals)"
+
     if groups:
         out += ["### Uyghur/Kazakh suite by task group (mean of task means, comparable scores only)", "",
-                markdown_table(["group", *labels, *(f"Δ vs {b}" for b in baselines)],
-                               [[g, *(suite[lb].get(g) for lb in labels),
-                                 *plain_deltas({lb: suite[lb].get(g) for lb in labels})] for g in groups]), ""]
+                markdown_table(["group", *labels, *(f"Δ vs {b} [95% CI]" for b in baselines)],
+                               [[g, *(format_ci(suite[lb][g]["score"], suite[lb][g]["ci95"], 2)
+                                      if g in suite[lb] else None for lb in labels),
+                                 *(group_delta(g, b) for b in baselines)] for g in groups]), ""]
     out += [f"![{t}](figures/eval_{t}.png)" for t in tasks] + [""]
     out += ["Per-model details (data notes, fine-tuning dev scores, predictions): "
             + ", ".join(f"[{lb}](eval/{lb}/report.md)" for lb in labels) + ".", ""]
