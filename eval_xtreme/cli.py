@@ -97,8 +97,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     agg = results.get("aggregate")
     if agg:
         overall = agg.get("overall")
-        per_task = ", ".join(f"{t}={v['avg_metric']:.1f}" for t, v in agg["tasks"].items())
-        shown_overall = f"{overall:.2f}" if overall is not None else "n/a (needs all nine tasks)"
+        per_task = ", ".join(f"{t}={v['avg_metric']:.1f}" + (" [{:.1f}, {:.1f}]".format(*v["ci95"])
+                                                              if v.get("ci95") else "")
+                             for t, v in agg["tasks"].items())
+        shown_overall = (f"{overall:.2f}" + (" [{:.2f}, {:.2f}]".format(*agg["overall_ci95"])
+                                             if agg.get("overall_ci95") else "")
+                         if overall is not None else "n/a (needs all nine tasks)")
         print(f"  XTREME aggregate: {per_task}; overall {shown_overall}")
     for line in not_comparable_lines(results):
         print(f"  * {line}")
