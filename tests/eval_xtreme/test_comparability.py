@@ -132,3 +132,13 @@ def test_aggregate_holds_only_comparable_scores(tmp_path, monkeypatch):
     assert "- xquad: not comparable: substitute train data: XQuAD-en paragraphs 0-199" in report
     assert "- mlqa/de: not comparable: dev-as-test: MLQA de-de dev" in report
     assert "de 15.0 [0.0, 100.0]*, es 35.0 [0.0, 100.0]" in report
+
+
+def test_xling_run_announces_at_planning_time(data_root, capsys):
+    # `xling run` checks its eval data before the corpus stage: the substitute shows up then, not hours later.
+    from xling.run import _check_eval_data
+
+    _check_eval_data(EvalConfig(model="m", tasks=["kazqad", "tatoeba_turkic:kk"]))
+    err = capsys.readouterr().err
+    assert "NOT COMPARABLE (kept out of every aggregate): kazqad: substitute train data: XQuAD-en" in err
+    assert "kazqad: kk: dev-as-test: KazQAD validation" in err and "tatoeba_turkic" not in err
