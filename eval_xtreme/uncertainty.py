@@ -157,6 +157,9 @@ def record_stats(metric: str, lang: str, records: Sequence[Mapping[str, Any]]) -
     if metric in ("squad", "mlqa"):
         # As the metric: averaged over the questions that have a gold answer.
         records = [r for r in records if r.get("gold")]
+    elif metric == "retrieval_accuracy":
+        # en→xx queries whose English sentence is nobody's gold are not scored, nor resampled.
+        records = [r for r in records if r.get("gold") is not None]
     if not records or any("gold" not in r for r in records):
         return None
     preds = [r["prediction"] for r in records]
