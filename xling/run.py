@@ -30,7 +30,7 @@ from typing import Any
 from corpora.build import STAGE_DIRS, CorpusRecipe, build_corpus, resolve_input_specs
 from corpora.clean import expand_inputs
 from corpora.executors import StagesPending
-from eval_xtreme.runner import EvalConfig, eval_data_root, run_eval
+from eval_xtreme.runner import EvalConfig, announce, eval_data_root, run_eval
 from eval_xtreme.runner import plan as eval_plan
 from vocab.train import VocabTrainConfig, is_complete, train_vocab
 from xling.core.config import (
@@ -272,14 +272,17 @@ def _check_inputs(plan: RunPlan) -> None:
 
 def _check_eval_data(cfg: EvalConfig) -> None:
     """Each task's English train/dev files, and test files: every named language, or at least one
-    of a task's own languages (those the data root lacks are skipped by design)."""
+    of a task's own languages (those the data root lacks are skipped by design). Scores that can
+    only be non-comparable (fixture, substitute, dev-as-test) are announced now, before any stage."""
     try:
         jobs = eval_plan(cfg)
     except (KeyError, ValueError) as e:
         raise ConfigError(f"eval: {e}") from None
+    announce(cfg, jobs)
     root = eval_data_root(cfg)
     for task, langs, explicit in jobs:
-        needed = [("train", task.train_lang), ("dev", task.train_lang)] if task.kind != "retrieval" else []
+        needed = [(split, task.train_lang) for split in ("train", "dev")
+                  if split in task.files] if task.kind != "retrieval" else []
         missing = []
         for lang in langs:
             try:

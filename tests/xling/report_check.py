@@ -25,7 +25,8 @@ def check_report(run_dir: str | Path) -> list[str]:
             problems.append(f"report.md: image {src} does not exist")
 
     void = {"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "source", "wbr"}
-    number = re.compile(r"^[−+-]?\d[\d,]*(\.\d+)?%?\*?$")
+    # A number, optionally with its 95% interval: "45.2", "45.2 [40.1, 50.3]", "+1.2 [−0.8, +3.1], not significant".
+    number = re.compile(r"^[−+-]?\d[\d,]*(\.\d+)?%?\*?(\[[−+-]?\d[\d.]*,[−+-]?\d[\d.]*\](,(not)?significant)?)?$")
 
     class Checker(HTMLParser):
         def __init__(self) -> None:
