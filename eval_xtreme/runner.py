@@ -44,6 +44,7 @@ class EvalConfig:
     strict: bool = False  # a language without test data is an error (default: skipped and listed)
     max_eval_examples: int = 0  # > 0: first N test examples per language (CPU runs)
     threads: int = 0  # > 0: torch intra-op threads (1 is much faster on a busy shared CPU)
+    baselines: bool = True  # also score the no-model baselines (eval_xtreme/baselines.py) on the same data
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
@@ -126,6 +127,10 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         if not summary["data"]:
             first = next(iter(summary["skipped"].values()), "")
             raise FileNotFoundError(f"task {task.name}: no test data for any of {', '.join(langs)}. {first}")
+        if cfg.baselines:
+            from .baselines import baselines_for_task
+
+            summary["baselines"] = baselines_for_task(task, summary["data"], cfg)
         summary.update({"model": cfg.model, "languages": list(langs), "settings": settings,
                         "seconds": round(time.time() - t0, 2)})
         write_json_atomic(marker, summary)
@@ -139,7 +144,7 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
     """What a finished task's numbers depend on (besides model and languages)."""
     part = cfg.retrieval if task.kind == "retrieval" else cfg.finetune
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
-            **to_dict(part)}
+            "baselines": cfg.baselines, **to_dict(part)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -267,9 +272,12 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str]) -> dict[s
 
     tasks: dict[str, dict] = {}
     details: dict[str, dict] = {}
+    baselines: dict[str, dict] = {}
     for name in task_names:
         summary = json.loads((out / "tasks" / f"{name}.json").read_text(encoding="utf-8"))
         tasks[name] = summary.pop("scores")
+        for base, per in summary.pop("baselines", {}).items():
+            baselines.setdefault(base, {})[name] = per
         details[name] = summary
     # The leaderboard number may only come from real test data: fixture languages are left out.
     real = {name: {lg: s for lg, s in per.items() if not details[name]["data"][lg]["fixture"]}
@@ -282,7 +290,7 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str]) -> dict[s
         suite_groups.setdefault(TASKS.get(n).group, []).append(n)
     suite_aggregate = leaderboard_aggregate(suite, suite_groups, {}) if suite else None
     return {"config": to_dict(cfg), "model": cfg.model, "tasks": tasks, "aggregate": aggregate,
-            "suite_aggregate": suite_aggregate, "details": details, "versions": versions()}
+            "suite_aggregate": suite_aggregate, "baselines": baselines, "details": details, "versions": versions()}
 
 
 def write_report(results: dict[str, Any], out: Path) -> Path:
@@ -327,6 +335,9 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
             overall = agg.get("overall")
             shown = f"{overall:.2f}" if overall is not None else "(needs all tasks)"
             lines += ["", f"Groups: {groups or '(none complete)'}; overall: {shown}", ""]
+    from .baselines import report_lines
+
+    lines += report_lines(results)
     if notes:
         lines += ["## Data notes", "", *notes, ""]
     lines += ["Per-language charts: `charts/<task>.png`; per-example predictions: `predictions/<task>/<lang>.jsonl`.",
