@@ -183,6 +183,14 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     results = {k: v for k, v in results.items() if v}
     if not results:
         return ["## Evaluation", "", "The evaluation stage has not run yet.", ""]
+    from eval_xtreme.baselines import as_model_results
+
+    # The no-model baselines (same test data for every model) become extra columns, so every model
+    # score is read against "no model at all".
+    extra: dict[str, Any] = {}
+    for r in results.values():
+        extra.update({k: v for k, v in as_model_results(r).items() if k not in extra})
+    results.update(extra)
     labels = list(results)
     # The last pretraining arm is the model under study; every other evaluated model is a baseline.
     arms = [lb for lb in labels if lb in plan.arms]

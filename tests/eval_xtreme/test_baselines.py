@@ -92,3 +92,53 @@ def test_eval_run_writes_baseline_rows(tiny_encoder, tmp_path):
     assert results["baselines"] == on_disk["baselines"] and MFT not in on_disk["baselines"]
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "## No-model baselines" in report and CHAR_NGRAM in report
+
+
+def test_run_report_shows_baselines_as_columns(tmp_path):
+    from types import SimpleNamespace
+
+    from xling.run_report import eval_section
+
+    def results(acc: float) -> dict:
+        return {"model": "m", "tasks": {"xwmt_en_kk": {"kk": {"accuracy": acc}}},
+                "details": {"xwmt_en_kk": {"data": {"kk": {"fixture": False}}}},
+                "baselines": {CHAR_NGRAM: {"xwmt_en_kk": {"kk": {"accuracy": 24.0}}}}}
+
+    for label, acc in (("control", 10.0), ("studied", 30.0)):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "results.json").write_text(json.dumps(results(acc)), encoding="utf-8")
+    plan = SimpleNamespace(evals={lb: SimpleNamespace(out=str(tmp_path / lb)) for lb in ("control", "studied")},
+                           arms={"control": None, "studied": None})
+    (tmp_path / "fig").mkdir()
+    text = "\n".join(eval_section(plan, tmp_path / "fig"))
+    row = next(line for line in text.splitlines() if line.startswith("| xwmt_en_kk | kk "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # studied 30 vs control 10 and vs the char-n-gram baseline 24: Δ = +20 and +6.
+    assert f"Δ vs {CHAR_NGRAM}" in text and cells[3:] == ["10.00", "30.00", "24.00", "20.00", "6.00"]
+
+
+def test_tatoeba_challenge_loader_filters_script_and_dedupes(tmp_path):
+    from eval_xtreme.transfer_tasks import TC, tatoeba_challenge_task
+
+    d = tmp_path / TC / "kaz-rus"
+    d.mkdir(parents=True)
+    (d / "tatoeba-test-v2021-08-07.kaz").write_text("Сәлем\nSalem\nСәлем\nРақмет\nКеш\n", encoding="utf-8")
+    (d / "tatoeba-test-v2021-08-07.rus").write_text("Привет\nПривет\nЗдравствуй\nСпасибо\nСпасибо\n",
+                                                     encoding="utf-8")
+    (d / "tatoeba-test-v2021-08-07.kaz.labels").write_text(
+        "kaz_Cyrl\nkaz_Latn\nkaz_Cyrl\nkaz_Cyrl\nkaz_Cyrl\n", encoding="utf-8")
+    rs, _ = load_split(tatoeba_challenge_task(), "test", "kk-ru", tmp_path)
+    # Line 2 is Latin script, line 3 repeats line 1's query; Кеш and Рақмет share one candidate.
+    assert rs.source == ["Сәлем", "Рақмет", "Кеш"] and rs.source_ids == ["0", "3", "4"]
+    assert rs.target == ["Привет", "Спасибо"] and rs.gold == [0, 1, 1]
+
+
+def test_turkish_source_task_trains_and_develops_on_turkish(data_root):
+    task = get_task("udpos_turkic_tr")
+    assert task.train_lang == "tr" and not task.xtreme and get_task("udpos").train_lang == "en"
+    train, df = load_split(task, "train", "tr", data_root)
+    dev, ddf = load_split(task, "dev", "tr", data_root)
+    assert df.paths[0].name.startswith("tr_imst-ud-train") and ddf.paths[0].name.startswith("tr_imst-ud-dev")
+    assert len(train) == 3435 and len(dev) == 1100  # the MANIFEST's IMST sentence counts
+    assert load_split(task, "test", "kk", data_root)[1].paths == load_split(get_task("udpos_turkic"), "test", "kk",
+                                                                             data_root)[1].paths
