@@ -242,7 +242,11 @@ def baselines_for_task(task, data: dict[str, dict], cfg) -> dict[str, dict[str, 
     root = resolve_data_path(cfg.data_root) if cfg.data_root else None
 
     def load_test(lang: str):
-        return load_split(task, "test", lang, root, cfg.allow_fixtures)[0]
+        from .views import apply_view
+
+        # The model's input view (transliteration) applies to the baselines too: same text, same test.
+        return apply_view(task, lang, load_split(task, "test", lang, root, cfg.allow_fixtures)[0],
+                          getattr(cfg, "view", []))
 
     def load_train():
         return load_split(task, "train", task.train_lang, root, cfg.allow_fixtures)[0]

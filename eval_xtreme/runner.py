@@ -45,12 +45,20 @@ class EvalConfig:
     max_eval_examples: int = 0  # > 0: first N test examples per language (CPU runs)
     threads: int = 0  # > 0: torch intra-op threads (1 is much faster on a busy shared CPU)
     baselines: bool = True  # also score the no-model baselines (eval_xtreme/baselines.py) on the same data
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self) -> None:
         if not self.tasks:
             raise ConfigError("tasks: name at least one task (see `xling eval ls`)")
+        if self.view:
+            from xling.translit import check_view_languages
+
+            try:
+                check_view_languages(self.view, "view")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
 
 
 def _root(cfg: EvalConfig) -> Path | None:
@@ -144,7 +152,7 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
     """What a finished task's numbers depend on (besides model and languages)."""
     part = cfg.retrieval if task.kind == "retrieval" else cfg.finetune
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
-            "baselines": cfg.baselines, **to_dict(part)}
+            "baselines": cfg.baselines, "view": list(cfg.view), **to_dict(part)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -155,13 +163,18 @@ def _test_split(task: Task, lang: str, explicit: bool, cfg: EvalConfig, skipped:
     from .loaders import load_split
 
     try:
-        return load_split(task, "test", lang, _root(cfg), cfg.allow_fixtures)
+        examples, df = load_split(task, "test", lang, _root(cfg), cfg.allow_fixtures)
     except (FileNotFoundError, ValueError) as e:
         if cfg.strict or explicit:
             raise
         log.warning("%s/%s: skipped (%s)", task.name, lang, e)
         skipped[lang] = str(e)
         return None, None
+    if cfg.view:
+        from .views import apply_view
+
+        examples = apply_view(task, lang, examples, cfg.view)
+    return examples, df
 
 
 def _write_predictions(out: Path, task: Task, lang: str, records: list[dict]) -> None:

@@ -142,3 +142,30 @@ def test_turkish_source_task_trains_and_develops_on_turkish(data_root):
     assert len(train) == 3435 and len(dev) == 1100  # the MANIFEST's IMST sentence counts
     assert load_split(task, "test", "kk", data_root)[1].paths == load_split(get_task("udpos_turkic"), "test", "kk",
                                                                              data_root)[1].paths
+
+
+def test_view_transliterates_test_data_and_baselines(data_root):
+    from types import SimpleNamespace
+
+    from eval_xtreme.baselines import baselines_for_task
+    from eval_xtreme.views import apply_view
+    from xling.translit import kk_cyrl_to_latn, uey_to_uly
+
+    pos = get_task("udpos_turkic")
+    ug, _ = load_split(pos, "test", "ug", data_root)
+    viewed = apply_view(pos, "ug", ug[:20], ["ug"])
+    assert [len(v.tokens) for v in viewed] == [len(x.tokens) for x in ug[:20]]
+    assert viewed[0].tokens == [uey_to_uly(t) or t for t in ug[0].tokens] and viewed[0].tags == ug[0].tags
+    assert apply_view(pos, "kk", ug[:2], ["ug"]) == ug[:2]  # kk is not in the view list
+    tc = get_task("tatoeba_challenge")
+    rs, _ = load_split(tc, "test", "kk-ru", data_root)
+    v = apply_view(tc, "kk-ru", rs, ["kk"])
+    assert v.source[0] == kk_cyrl_to_latn(rs.source[0]) and v.target == rs.target and v.gold == rs.gold
+    with pytest.raises(ValueError, match="QA"):
+        apply_view(get_task("kazqad"), "kk", [object()], ["kk"])
+    # The baseline reads the same viewed text: on kk → ru the Latin view removes the shared script.
+    cfg = SimpleNamespace(data_root=str(data_root), allow_fixtures=True, retrieval=SimpleNamespace(),
+                          view=["kk"])
+    plain = baselines_for_task(tc, {"kk-ru": {"examples": len(rs.source)}}, SimpleNamespace(**{**vars(cfg), "view": []}))
+    latin = baselines_for_task(tc, {"kk-ru": {"examples": len(rs.source)}}, cfg)
+    assert latin[CHAR_NGRAM]["kk-ru"]["accuracy"] < plain[CHAR_NGRAM]["kk-ru"]["accuracy"]
