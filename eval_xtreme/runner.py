@@ -46,12 +46,13 @@ class EvalConfig:
     threads: int = 0  # > 0: torch intra-op threads (1 is much faster on a busy shared CPU)
     baselines: bool = True  # also score the no-model baselines (eval_xtreme/baselines.py) on the same data
     view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
+    task_file: str = ""  # YAML of the user's own tasks (eval_xtreme/user_tasks.py), run after `tasks`
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self) -> None:
-        if not self.tasks:
-            raise ConfigError("tasks: name at least one task (see `xling eval ls`)")
+        if not self.tasks and not self.task_file:
+            raise ConfigError("tasks: name at least one task (see `xling eval ls`) or give a task_file")
         if self.view:
             from xling.translit import check_view_languages
 
@@ -70,7 +71,15 @@ def _root(cfg: EvalConfig) -> Path | None:
 def plan(cfg: EvalConfig) -> list[tuple[Task, tuple[str, ...], bool]]:
     """(task, languages, explicit) for every task spec; languages filtered by `cfg.languages`."""
     out = []
-    for spec in cfg.tasks:
+    specs = list(cfg.tasks)
+    if cfg.task_file:
+        from .user_tasks import TaskFileError, load_task_file
+
+        try:
+            specs += [t.name for t in load_task_file(cfg.task_file) if t.name not in specs]
+        except TaskFileError as e:
+            raise ConfigError(str(e)) from None
+    for spec in specs:
         task, langs = parse_task_spec(spec)
         explicit = ":" in spec
         if cfg.languages:

@@ -184,6 +184,11 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     if not results:
         return ["## Evaluation", "", "The evaluation stage has not run yet.", ""]
     from eval_xtreme.baselines import as_model_results
+    from eval_xtreme.user_tasks import load_task_file
+
+    for r in results.values():  # a user task file's tasks must be known to read their metric
+        if (r.get("config") or {}).get("task_file"):
+            load_task_file(r["config"]["task_file"])
 
     # The no-model baselines (same test data for every model) become extra columns, so every model
     # score is read against "no model at all".
