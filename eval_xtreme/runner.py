@@ -44,7 +44,7 @@ class EvalConfig:
     strict: bool = False  # a language without test data is an error (default: skipped and listed)
     max_eval_examples: int = 0  # > 0: first N test examples per language (CPU runs)
     threads: int = 0  # > 0: torch intra-op threads (1 is much faster on a busy shared CPU)
-    baselines: bool = True  # also score the no-model baselines (eval_xtreme/baselines.py) on the same data
+    no_model_baselines: bool = True  # also score the no-model baselines (eval_xtreme/baselines.py) on the same data
     view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
     task_file: str = ""  # YAML of the user's own tasks (eval_xtreme/user_tasks.py), run after `tasks`
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
@@ -144,7 +144,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         if not summary["data"]:
             first = next(iter(summary["skipped"].values()), "")
             raise FileNotFoundError(f"task {task.name}: no test data for any of {', '.join(langs)}. {first}")
-        if cfg.baselines:
+        if cfg.no_model_baselines:
             from .baselines import baselines_for_task
 
             summary["baselines"] = baselines_for_task(task, summary["data"], cfg)
@@ -161,7 +161,7 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
     """What a finished task's numbers depend on (besides model and languages)."""
     part = cfg.retrieval if task.kind == "retrieval" else cfg.finetune
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
-            "baselines": cfg.baselines, "view": list(cfg.view), **to_dict(part)}
+            "no_model_baselines": cfg.no_model_baselines, "view": list(cfg.view), **to_dict(part)}
 
 
 # ---------------------------------------------------------------------------------------------------

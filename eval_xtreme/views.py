@@ -13,12 +13,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from xling.translit import view_function, view_language, view_tokens
+from xling.translit import active_view, view_function, view_tokens
 
 
 def _viewed(lang: str, view: Sequence[str]):
-    key = view_language(lang)
-    return view_function(lang) if key is not None and key in {view_language(v) for v in view} else None
+    return view_function(lang) if active_view(lang, view) else None
 
 
 def apply_view(task, lang: str, examples, view: Sequence[str]):

@@ -87,6 +87,7 @@ class ParallelConfig:
     min_script_fraction: float = 0.5  # of a side's letters that must be in its language's script
     dedup: bool = True
     swap_prob: float = 0.5  # chance a draw is returned tgt→src, so both directions are trained
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
     seed: int = 0
 
     def all_sources(self) -> list[ParallelSource]:
@@ -317,6 +318,11 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
         label = source.label if source.label not in stats.read else f"{source.label}#{i}"
         raw = read_source(source)
         kept, reasons = clean_pairs(raw, source.src_lang, source.tgt_lang, cfg, seen.setdefault(key, set()))
+        if cfg.view:  # after cleaning: its script check reads the original script
+            from xling.translit import text_view
+
+            vs, vt = text_view(source.src_lang, cfg.view), text_view(source.tgt_lang, cfg.view)
+            kept = [(vs(s), vt(t)) for s, t in kept]
         groups.setdefault(key, []).extend(kept)
         langs[key] = (source.src_lang, source.tgt_lang)
         stats.read[label] = len(raw)

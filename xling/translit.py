@@ -141,6 +141,18 @@ def _identity(text: str) -> str:
     return text
 
 
+def active_view(lang: str, view: Sequence[str]) -> str | None:
+    """`lang`'s view key when `view` (a list of languages) switches it on, else None."""
+    key = view_language(lang)
+    return key if key is not None and key in {view_language(v) for v in view} else None
+
+
+def text_view(lang: str, view: Sequence[str]) -> Callable[[str], str]:
+    """`lang`'s view when `view` (a list of languages) switches it on, else the identity."""
+    key = active_view(lang, view)
+    return VIEWS[key][1] if key else _identity
+
+
 def check_view_languages(langs: Sequence[str], where: str) -> list[str]:
     bad = [lg for lg in langs if view_language(lg) is None]
     if bad:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,56 @@ def test_views_keep_tokens_one_to_one():
     assert view_tokens(["Ол", "ь", "мектепке", "."], kk) == ["Ol", "ь", "mektepke", "."]
     assert view_language("uig_Arab") == "ug" and view_language("en") is None
     assert view_function("en")("Ол") == "Ол"
+
+
+def test_one_recipe_switch_reaches_every_stage_after_the_corpus(data_root, tmp_path):
+    from xling.config import ConfigError
+    from xling.run import load_run_recipe, plan_run
+
+    demo = Path(__file__).resolve().parents[2] / "recipes" / "kk-ug-demo.yaml"
+    plan = plan_run(load_run_recipe(demo, ["view=[ug]"]), tmp_path / "run", check_inputs=False)
+    assert plan.vocab.view == ["ug"]
+    assert all(cfg.data.view == ["ug"] for cfg in plan.arms.values())
+    assert plan.arms["mlm-tlm"].parallel.view == ["ug"]
+    assert all(ev.view == ["ug"] for ev in plan.evals.values())
+    assert not plan.corpus.clean.transliterate_uly  # the corpus keeps its script (decontamination)
+    with pytest.raises(ConfigError, match="at the top level"):
+        plan_run(load_run_recipe(demo, ["view=[ug]", "eval.view=[kk]"]), tmp_path / "run", check_inputs=False)
+    with pytest.raises((ConfigError, ValueError), match="no transliteration view for en"):
+        load_run_recipe(demo, ["view=[en]"])
+
+
+def test_vocab_sample_and_parallel_pairs_go_through_the_view(tmp_path):
+    from vocab.train import sample_mix
+    from xling.parallel import ParallelConfig, ParallelSource, load_parallel
+
+    ug = tmp_path / "ug.txt"
+    ug.write_text("مۇئەللىم كەلدى\nئۇ يامغۇر\n", encoding="utf-8")
+    kk = tmp_path / "kk.txt"
+    kk.write_text("Ол мектепке барады\nБұл кітап\n", encoding="utf-8")
+    out = tmp_path / "mix.txt"
+    sample_mix({"uig_Arab": [ug], "kaz_Cyrl": [kk]}, out, alpha=1.0, view=["ug"])
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert sorted(lines) == sorted(["mu'ellim keldi", "u yamghur", "Ол мектепке барады", "Бұл кітап"])
+    cfg = ParallelConfig(sources=[ParallelSource(src=str(kk), tgt=str(ug), src_lang="kaz_Cyrl", tgt_lang="uig_Arab")],
+                         view=["kk"], max_length_ratio=3.0)
+    pairs = load_parallel(cfg).groups["kaz_Cyrl-uig_Arab"]
+    assert pairs[0] == ("Ol mektepke barady", "مۇئەللىم كەلدى")
+
+
+def test_pretraining_shards_hold_the_viewed_text(tiny_spm, tmp_path):
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    from xling.data import DataConfig, prepare_shards, tokenizer_file
+
+    ug = tmp_path / "ug.txt"
+    ug.write_text("\n".join(["مۇئەللىم كەلدى"] * 20) + "\n", encoding="utf-8")
+    tok = Tokenizer.from_file(str(tokenizer_file(tiny_spm)))
+    texts = {}
+    for view in ([], ["ug"]):
+        cfg = DataConfig(files={"uig_Arab": str(ug)}, eval_fraction=0.0, view=view)
+        folder = prepare_shards(cfg, tiny_spm, tmp_path / "cache", progress=False)["uig_Arab"]
+        ids = np.fromfile(folder / "train.bin", dtype=np.uint16)
+        texts[bool(view)] = tok.decode(ids.tolist())
+    assert "كەلدى" in texts[False] and "keldi" in texts[True] and "كەلدى" not in texts[True]
