@@ -37,13 +37,7 @@ def sample(root: Path, lang: str, n: int) -> list[str]:
 
     out: list[str] = []
     for rel in SOURCES[lang]:
-        path = root / rel
-        if not path.exists():
-            matches = sorted(root.glob(rel.replace("2017/en-tr_both-directions", "2017/*")))
-            if not matches:
-                raise FileNotFoundError(f"{lang}: {path} not found under the data root")
-            path = matches[0]
-        out += [x.strip() for x in read_lines(path) if x.strip()]
+        out += [x.strip() for x in read_lines(root / rel) if x.strip()]
     return out[:n]
 
 
