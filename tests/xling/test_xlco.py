@@ -42,7 +42,7 @@ def _hand_loss(qs: list[list[float]], ks: list[list[float]], extra: list[list[fl
 
 def test_registered_and_options_checked():
     assert OBJECTIVES.get("xlco") is XLCo and XLCo.data == "parallel"
-    for bad in ({"temperature": 0}, {"margin": -0.1}, {"queue_size": -1}, {"pooling": "max"}):
+    for bad in ({"temperature": 0}, {"margin": -0.1}, {"queue_size": -1}, {"pooling": "max"}, {"momentum": 1.0}):
         with pytest.raises(ValueError):
             XLCoConfig(**bad)
 
@@ -75,9 +75,11 @@ def test_gradients_reach_both_sides():
     assert grad[30].abs().sum() == 0  # a token in no sentence gets nothing
 
 
-def test_queue_adds_the_previous_batch_as_negatives():
+@pytest.mark.parametrize("momentum", [0.0, 0.999])
+def test_queue_adds_the_previous_batch_as_negatives(momentum):
     model = tiny_model()
-    obj = XLCo(XLCoConfig(temperature=0.5, queue_size=2, symmetric=False), SPECIAL, 32, LANG_IDS)
+    obj = XLCo(XLCoConfig(temperature=0.5, queue_size=2, symmetric=False, momentum=momentum), SPECIAL, 32,
+               LANG_IDS)
     obj.loss(model, obj.collate(EXAMPLES, torch.Generator()))
     assert obj.queues["tgt"].shape == (2, 32)  # 3 targets seen, the 2 newest kept
     loss, _ = obj.loss(model, obj.collate(MORE, torch.Generator()))
@@ -85,6 +87,29 @@ def test_queue_adds_the_previous_batch_as_negatives():
     t = [_vector(model, e.tgt) for e in MORE]
     queued = [_vector(model, e.tgt) for e in EXAMPLES[:2]]  # padding-free vectors equal the batched ones
     assert float(loss.detach()) == pytest.approx(_hand_loss(s, t, queued, 0.5, 0.0), rel=1e-4)
+
+
+def test_momentum_encoder_is_an_ema_of_the_model_and_fills_the_queue():
+    import copy
+
+    model = tiny_model()
+    obj = XLCo(XLCoConfig(queue_size=8, momentum=0.9, symmetric=False), SPECIAL, 32, LANG_IDS)
+    obj.loss(model, obj.collate(EXAMPLES, torch.Generator()))
+    w0 = model.roberta.embeddings.word_embeddings.weight.detach().clone()
+    step = torch.randn(w0.shape, generator=torch.Generator().manual_seed(0))  # stands in for an optimizer step
+    with torch.no_grad():
+        model.roberta.embeddings.word_embeddings.weight.add_(step)
+    obj.loss(model, obj.collate(MORE, torch.Generator()))
+    key_w = obj.key_encoder.embeddings.word_embeddings.weight
+    torch.testing.assert_close(key_w, 0.9 * w0 + 0.1 * (w0 + step))
+    assert not key_w.requires_grad
+    # The newest queued targets are the key encoder's vectors of MORE's targets, not the online model's.
+    key_model = copy.deepcopy(model)
+    key_model.roberta = obj.key_encoder
+    expected = [_vector(key_model, e.tgt) for e in MORE]
+    torch.testing.assert_close(obj.queues["tgt"][:2].double(), torch.tensor(expected, dtype=torch.float64), rtol=1e-4, atol=1e-5)
+    online = [_vector(model, e.tgt) for e in MORE]
+    assert not torch.allclose(obj.queues["tgt"][:2].double(), torch.tensor(online, dtype=torch.float64), atol=1e-3)
 
 
 def test_single_pair_without_queue_is_refused():

@@ -10,11 +10,14 @@ over the in-batch targets j and the queued targets q of earlier batches (InfoNCE
 from a queue, as XLCo; m > 0 is LaBSE's additive margin, m = 0 plain InfoNCE). `symmetric` adds the
 target → source direction (LaBSE's bidirectional loss) and averages the two.
 
-Differences from the papers, chosen for a CPU budget and said here so nobody reads more into it:
-InfoXLM fills its queue from a momentum (EMA) copy of the encoder; here the queue holds detached
-vectors of the online encoder from the previous `queue_size` pairs (a memory bank: no second model,
-slightly stale keys). The queue lives in memory only: it starts empty again after a resume, so a
-resumed run with `queue_size > 0` is not bit-identical to an uninterrupted one (in-batch-only runs are).
+Queued keys come, as in InfoXLM (and MoCo), from a momentum encoder: an EMA copy of the encoder,
+θ_k ← μ θ_k + (1 − μ) θ, updated at every XLCo micro-batch (`momentum` μ, default 0.999). With
+`momentum: 0` the queue holds detached vectors of the online encoder instead (a memory bank: no second
+model, but keys from an encoder that has moved on; measured to hurt at CPU scale, see
+docs/experiments.md). The in-batch keys are always the online encoder's, with gradients on both sides.
+The queue and the momentum encoder live in memory only: after a resume they start again from the
+resumed model, so a resumed run with `queue_size > 0` is not bit-identical to an uninterrupted one
+(in-batch-only runs are). The momentum encoder is a plain copy, so it is not for FSDP-sharded runs.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class XLCoConfig:
     queue_size: int = 0  # negatives kept from earlier batches (per direction); 0: in-batch only
     symmetric: bool = True  # also rank sources given each target
     pooling: Literal["mean", "cls"] = "mean"  # mean: what eval_xtreme's retrieval encoder uses
+    momentum: float = 0.999  # EMA rate of the key encoder that fills the queue; 0: online encoder (memory bank)
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -45,6 +49,8 @@ class XLCoConfig:
             raise ValueError(f"margin must be in [0, 2) (a cosine margin), got {self.margin}")
         if self.queue_size < 0:
             raise ValueError(f"queue_size must be ≥ 0, got {self.queue_size}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
 
@@ -92,6 +98,7 @@ class XLCo(Objective):
     def __init__(self, cfg: XLCoConfig, special, max_len: int, lang_ids: dict[str, int]) -> None:
         super().__init__(cfg, special, max_len, lang_ids)
         self.queues: dict[str, torch.Tensor | None] = {"tgt": None, "src": None}
+        self.key_encoder: torch.nn.Module | None = None
 
     def collate(self, examples: list[PairExample], generator: torch.Generator) -> dict[str, torch.Tensor]:
         if len(examples) < 2 and self.cfg.queue_size == 0:
@@ -104,10 +111,25 @@ class XLCo(Objective):
     def n_tokens(self, batch: dict[str, torch.Tensor]) -> int:
         return int(batch["src_mask"].sum() + batch["tgt_mask"].sum())
 
-    def embed(self, model: XLMRobertaForMaskedLM, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def embed(self, model: XLMRobertaForMaskedLM, ids: torch.Tensor, mask: torch.Tensor,
+              encoder: torch.nn.Module | None = None) -> torch.Tensor:
         emb_dtype = model.roberta.embeddings.word_embeddings.weight.dtype
-        hidden = model.roberta(ids, attention_mask=attention_mask_for(model, mask, emb_dtype)).last_hidden_state
+        enc = encoder if encoder is not None else model.roberta
+        hidden = enc(ids, attention_mask=attention_mask_for(model, mask, emb_dtype)).last_hidden_state
         return torch.nn.functional.normalize(pool(hidden, mask, self.cfg.pooling).float(), dim=-1)
+
+    @torch.no_grad()
+    def _momentum_update(self, model: XLMRobertaForMaskedLM) -> torch.nn.Module:
+        import copy
+
+        if self.key_encoder is None:
+            self.key_encoder = copy.deepcopy(model.roberta).requires_grad_(False)
+        else:
+            mu = self.cfg.momentum
+            for k, q in zip(self.key_encoder.parameters(), model.roberta.parameters(), strict=True):
+                k.mul_(mu).add_(q.detach(), alpha=1.0 - mu)
+        self.key_encoder.train(model.training)
+        return self.key_encoder
 
     def loss(self, model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         cfg: XLCoConfig = self.cfg
@@ -118,8 +140,15 @@ class XLCo(Objective):
             back, _ = info_nce(t, s, self.queues["src"], cfg.temperature, cfg.margin)
             loss = (loss + back) / 2
         if cfg.queue_size:
-            self._enqueue("tgt", t)
-            self._enqueue("src", s)
+            if cfg.momentum > 0:
+                key = self._momentum_update(model)
+                with torch.no_grad():
+                    t_key = self.embed(model, batch["tgt_ids"], batch["tgt_mask"], key)
+                    s_key = self.embed(model, batch["src_ids"], batch["src_mask"], key)
+            else:
+                t_key, s_key = t, s
+            self._enqueue("tgt", t_key)
+            self._enqueue("src", s_key)
         return loss, {"xlco_loss": float(loss.detach()), "xlco_acc": int(correct) / len(s), "n_pairs": len(s)}
 
     def _enqueue(self, side: str, vectors: torch.Tensor) -> None:
