@@ -31,6 +31,7 @@ def main() -> int:
     ap.add_argument("--margin", type=float, default=0.3)
     ap.add_argument("--queue", type=int, default=128)
     ap.add_argument("--xlco-weight", type=float, default=1.0)
+    ap.add_argument("--momentum", type=float, default=0.999)
     args = ap.parse_args()
 
     import sentencepiece as spm
@@ -92,7 +93,7 @@ def main() -> int:
     arms = {"mlm": {"objectives": [{"name": "mlm", "weight": 1.0}]},
             "mlm+xlco": {"objectives": [{"name": "mlm", "weight": 1.0},
                                         {"name": "xlco", "weight": args.xlco_weight, "temperature": args.temperature,
-                                         "margin": args.margin, "queue_size": args.queue}],
+                                         "margin": args.margin, "queue_size": args.queue, "momentum": args.momentum}],
                          "parallel": pairs}}
     src, trg = [k for k, _ in held], [r for _, r in held]
     gold = list(range(len(held)))
@@ -104,7 +105,7 @@ def main() -> int:
     print(f"| baseline:char-ngram | {acc(fwd):.1f} | {acc(bwd):.1f} |")
     for name, extra in arms.items():
         folder = out / (name if name == "mlm" else
-                        f"xlco-t{args.temperature}-m{args.margin}-q{args.queue}-w{args.xlco_weight}")
+                        f"xlco-t{args.temperature}-m{args.margin}-q{args.queue}-mu{args.momentum}-w{args.xlco_weight}")
         pretrain(load_config(PretrainConfig, None, [], base={**base, **extra}), folder)
         enc = Encoder(str(folder / "final"), layer=-1, max_length=64, batch_size=64)
         s, t = enc(src), enc(trg)
