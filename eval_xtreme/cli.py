@@ -79,6 +79,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{lg}={_primary(task, s):.1f}{'*' if det['data'][lg]['fixture'] else ''}"
                           for lg, s in per.items())
         print(f"  {task:16s} {shown or '(no gold labels: predictions only)'}")
+        for base, per_task in (results.get("baselines") or {}).items():
+            if per_task.get(task):
+                print(f"  {'':16s} {base}: " + ", ".join(f"{lg}={_primary(task, s):.1f}"
+                                                        for lg, s in per_task[task].items()))
         if det.get("skipped"):
             print(f"  {'':16s} skipped (no test data): {', '.join(det['skipped'])}")
     agg = results.get("aggregate")

@@ -83,7 +83,7 @@ def test_bad_task_files_name_the_problem(task_file, body, named):
     assert str(bad) in str(e.value)
 
 
-def test_eval_run_with_task_file(task_file, tiny_encoder, tmp_path):
+def test_eval_run_with_task_file(task_file, tiny_encoder, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["eval", "run", "--model", str(tiny_encoder), "--task-file", str(task_file), "--out", str(out),
                  "--max-steps", "1", "--threads", "1", "--set", "finetune.batch_size=4"]) == 0
@@ -96,3 +96,4 @@ def test_eval_run_with_task_file(task_file, tiny_encoder, tmp_path):
     assert results["baselines"][MFT]["my_pos"]["kk"]["accuracy"] == pytest.approx(100.0)
     assert CHAR_NGRAM in results["baselines"] and "my_ner" in results["baselines"][MFT]
     assert "my_pos" in (out / "report.md").read_text(encoding="utf-8")
+    assert "baseline:mft: kk=100.0" in capsys.readouterr().out

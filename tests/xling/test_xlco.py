@@ -140,3 +140,20 @@ def test_pretraining_mixes_mlm_and_xlco(tiny_pretrain, tmp_path, kk_ru_pairs):
     rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     xlco = [r["loss_xlco"] for r in rows if "loss_xlco" in r]
     assert xlco and all(math.isfinite(x) for x in xlco)
+
+
+def test_long_recipe_checks_out_with_a_same_budget_control(data_root, tmp_path):
+    from pathlib import Path
+
+    from xling.run import load_run_recipe, plan_run
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "kk-ug-cpu-long.yaml"
+    plan = plan_run(load_run_recipe(recipe), tmp_path / "run")  # every input file is looked up
+    studied, control = plan.arms["xling"], plan.arms["mlm-continued"]
+    assert [o["name"] for o in studied.objectives] == ["mlm", "tlm", "xlco"]
+    assert [o["name"] for o in control.objectives] == ["mlm"]
+    assert plan.arm_parent == {"mlm-continued": "mlm", "xling": "mlm"}
+    for key in ("max_steps", "global_batch_size", "lr", "warmup_steps"):
+        assert getattr(studied.train, key) == getattr(control.train, key), key
+    assert studied.data.view == control.data.view == ["ug"] and plan.vocab.view == ["ug"]
+    assert all(ev.view == ["ug"] and "udpos_turkic_tr" in ev.tasks for ev in plan.evals.values())
