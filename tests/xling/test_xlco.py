@@ -157,3 +157,18 @@ def test_long_recipe_checks_out_with_a_same_budget_control(data_root, tmp_path):
         assert getattr(studied.train, key) == getattr(control.train, key), key
     assert studied.data.view == control.data.view == ["ug"] and plan.vocab.view == ["ug"]
     assert all(ev.view == ["ug"] and "udpos_turkic_tr" in ev.tasks for ev in plan.evals.values())
+
+
+def test_in_batch_xlco_run_resumes_exactly(tiny_pretrain, tmp_path, kk_ru_pairs):
+    from xling.pretrain import pretrain
+
+    kw = {"objectives": [{"name": "mlm"}, {"name": "xlco", "weight": 1.0}], "parallel": kk_ru_pairs}
+    full, part = tmp_path / "full", tmp_path / "part"
+    pretrain(tiny_pretrain("data.max_len=48", **kw), full)
+    pretrain(tiny_pretrain("data.max_len=48", "train.max_steps_this_run=2", **kw), part)
+    pretrain(tiny_pretrain("data.max_len=48", **kw), part)
+
+    def losses(out):
+        return [json.loads(x)["loss"] for x in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
+
+    assert len(losses(full)) == 4 and losses(full) == pytest.approx(losses(part), rel=1e-5)
