@@ -144,3 +144,4 @@ def test_pretraining_shards_hold_the_viewed_text(tiny_spm, tmp_path):
         ids = np.fromfile(folder / "train.bin", dtype=np.uint16)
         texts[bool(view)] = tok.decode(ids.tolist())
     assert "كەلدى" in texts[False] and "keldi" in texts[True] and "كەلدى" not in texts[True]
+
