@@ -104,8 +104,9 @@ def main() -> int:
     fwd, bwd = char_ngram_search(src, trg, both_directions=True)
     print(f"| baseline:char-ngram | {acc(fwd):.1f} | {acc(bwd):.1f} |")
     for name, extra in arms.items():
-        folder = out / (name if name == "mlm" else
-                        f"xlco-t{args.temperature}-m{args.margin}-q{args.queue}-mu{args.momentum}-w{args.xlco_weight}")
+        # One folder per setting: a finished arm is reused, never silently continued with other settings.
+        folder = out / (f"mlm-{args.steps}" if name == "mlm" else f"xlco-{args.steps}-t{args.temperature}-m{args.margin}"
+                        f"-q{args.queue}-mu{args.momentum}-w{args.xlco_weight}")
         pretrain(load_config(PretrainConfig, None, [], base={**base, **extra}), folder)
         enc = Encoder(str(folder / "final"), layer=-1, max_length=64, batch_size=64)
         s, t = enc(src), enc(trg)
