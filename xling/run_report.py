@@ -214,7 +214,7 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
            "Zero-shot: fine-tuned on English (tagging, NER, QA), or no fine-tuning at all (retrieval: "
            "nearest neighbour of mean-pooled states); the leaderboard's primary score per language, in % "
            "(UD-POS: F1 over tags, as XTREME's evaluate.py; NER: entity F1; QA: (EM + F1) / 2; retrieval: "
-           "top-1 accuracy xx→en). "
+           "top-1 accuracy, en→xx for XTREME's tatoeba as its leaderboard, xx→en for the suite). "
            f"Δ: `{target}` minus each baseline. Fixture rows (format checks, a few lines) are marked `*` and "
            "left out of means.", ""]
     rows = []

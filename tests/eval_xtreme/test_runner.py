@@ -113,3 +113,20 @@ def test_unknown_config_key_is_named(tmp_path):
     p.write_text("model: m\nfinetune:\n  learning_rat: 1e-5\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"finetune\.learning_rat.*did you mean 'learning_rate'"):
         load_config(EvalConfig, p)
+
+
+def test_max_eval_applies_to_retrieval_and_is_refused_for_bucc(tiny_encoder, tmp_path):
+    out = tmp_path / "o"
+    results = run_eval(EvalConfig(model=str(tiny_encoder), tasks=["tatoeba:kk"], out=str(out), threads=1,
+                                  max_eval_examples=30))
+    records = [json.loads(x) for x in (out / "predictions" / "tatoeba" / "kk.jsonl").read_text().splitlines()]
+    # en → xx: one record per kept (sorted) English sentence, naming one of the first 30 sources.
+    assert len(records) == 30 and {r["gold"] for r in records} == set(range(30))
+    assert {r["query"] for r in records} == {"target"}
+    assert results["details"]["tatoeba"]["data"]["kk"]["examples"] == 30
+    assert set(results["tasks"]["tatoeba"]["kk"]) == {"accuracy", "accuracy_xx_en", "accuracy_en_xx"}
+    assert "tatoeba: accuracy is en→xx, the leaderboard's direction; en→xx / xx→en per language: kk " \
+        in (out / "report.md").read_text(encoding="utf-8")
+    with pytest.raises(ConfigError, match="bucc2018 mines the whole corpus"):
+        run_eval(EvalConfig(model=str(tiny_encoder), tasks=["bucc2018"], out=str(tmp_path / "b"),
+                            max_eval_examples=30))
