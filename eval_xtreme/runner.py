@@ -54,16 +54,26 @@ class EvalConfig:
     # predictions (what a submission holds). Empty: one run with finetune.seed.
     seeds: list[int] = field(default_factory=list)
     bootstrap_resamples: int = 1000  # resamples per 95% interval (0: no intervals)
+    no_model_baselines: bool = True  # also score the no-model baselines (eval_xtreme/baselines.py) on the same data
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
+    task_file: str = ""  # YAML of the user's own tasks (eval_xtreme/user_tasks.py), run after `tasks`
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self) -> None:
-        if not self.tasks:
-            raise ConfigError("tasks: name at least one task (see `xling eval ls`)")
+        if not self.tasks and not self.task_file:
+            raise ConfigError("tasks: name at least one task (see `xling eval ls`) or give a task_file")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds: {self.seeds} repeats a seed")
         if self.bootstrap_resamples < 0:
             raise ConfigError("bootstrap_resamples: must be >= 0")
+        if self.view:
+            from xling.translit import check_view_languages
+
+            try:
+                check_view_languages(self.view, "view")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
 
 
 def _root(cfg: EvalConfig) -> Path | None:
@@ -75,7 +85,15 @@ def _root(cfg: EvalConfig) -> Path | None:
 def plan(cfg: EvalConfig) -> list[tuple[Task, tuple[str, ...], bool]]:
     """(task, languages, explicit) for every task spec; languages filtered by `cfg.languages`."""
     out = []
-    for spec in cfg.tasks:
+    specs = list(cfg.tasks)
+    if cfg.task_file:
+        from .user_tasks import TaskFileError, load_task_file
+
+        try:
+            specs += [t.name for t in load_task_file(cfg.task_file) if t.name not in specs]
+        except TaskFileError as e:
+            raise ConfigError(str(e)) from None
+    for spec in specs:
         task, langs = parse_task_spec(spec)
         explicit = ":" in spec
         if cfg.languages:
@@ -146,6 +164,10 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         if not summary["data"]:
             first = next(iter(summary["skipped"].values()), "")
             raise FileNotFoundError(f"task {task.name}: no test data for any of {', '.join(langs)}. {first}")
+        if cfg.no_model_baselines:
+            from .baselines import baselines_for_task
+
+            summary["baselines"] = baselines_for_task(task, summary["data"], cfg)
         summary.update({"model": cfg.model, "languages": list(langs), "settings": settings,
                         "seconds": round(time.time() - t0, 2)})
         write_json_atomic(marker, summary)
@@ -160,6 +182,7 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
     part = cfg.retrieval if task.kind == "retrieval" else cfg.finetune
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
             "bootstrap_resamples": cfg.bootstrap_resamples,
+            "no_model_baselines": cfg.no_model_baselines, "view": list(cfg.view),
             **({"seeds": cfg.seeds} if cfg.seeds and task.needs_finetuning else {}), **to_dict(part)}
 
 
@@ -235,13 +258,18 @@ def _test_split(task: Task, lang: str, explicit: bool, cfg: EvalConfig, skipped:
     from .loaders import load_split
 
     try:
-        return load_split(task, "test", lang, _root(cfg), cfg.allow_fixtures)
+        examples, df = load_split(task, "test", lang, _root(cfg), cfg.allow_fixtures)
     except (FileNotFoundError, ValueError) as e:
         if cfg.strict or explicit:
             raise
         log.warning("%s/%s: skipped (%s)", task.name, lang, e)
         skipped[lang] = str(e)
         return None, None
+    if cfg.view:
+        from .views import apply_view
+
+        examples = apply_view(task, lang, examples, cfg.view)
+    return examples, df
 
 
 def _write_predictions(out: Path, task: Task, lang: str, records: list[dict], sub: str = "") -> None:
@@ -483,9 +511,12 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str],
     not_comparable: dict[str, dict] = {}
     seeds: dict[str, Any] = {}
     comparable: dict[str, dict] = {}
+    baselines: dict[str, dict] = {}
     for name in task_names:
         summary = json.loads((out / "tasks" / f"{name}.json").read_text(encoding="utf-8"))
         per = tasks[name] = summary.pop("scores")
+        for base, bper in summary.pop("baselines", {}).items():
+            baselines.setdefault(base, {})[name] = bper
         iv = summary.pop("intervals", {})
         reps[name] = {lg: v["replicates"] for lg, v in iv.items()}
         comp = summary.pop("comparability", {"task": [], "languages": {}})
@@ -516,7 +547,7 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str],
     suite_aggregate = leaderboard_aggregate(suite, suite_groups, {}) if suite else None
     _aggregate_intervals(suite_aggregate, reps, suite_groups)
     return {"config": to_dict(cfg), "model": cfg.model, "tasks": tasks, "aggregate": aggregate,
-            "suite_aggregate": suite_aggregate, "not_comparable": not_comparable, "announced": announced or {},
+            "suite_aggregate": suite_aggregate, "baselines": baselines, "not_comparable": not_comparable, "announced": announced or {},
             "intervals": {"method": INTERVAL_METHOD.format(n=cfg.bootstrap_resamples), "tasks": intervals},
             "seeds": seeds, "details": details, "versions": versions()}
 
@@ -599,6 +630,9 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                           ", ".join(f"{lg} {v['mean']:.1f} ± {v['std']:.1f}" for lg, v in sm["languages"].items())])
         lines += [markdown_table(["task", "seeds", "task mean ± std", "task mean per seed", "per language"], srows),
                   ""]
+    from .baselines import report_lines
+
+    lines += report_lines(results)
     if notes:
         lines += ["## Data notes", "", *notes, ""]
     method = (results.get("intervals") or {}).get("method")

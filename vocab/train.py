@@ -44,6 +44,7 @@ class VocabTrainConfig:
     max_sentence_length: int = 4192  # bytes; SentencePiece skips longer lines
     num_threads: int = 2
     stats_lines: int = 2000  # lines per language measured for the report
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
 
     def __post_init__(self) -> None:
         if self.vocab_size < 16:
@@ -65,7 +66,7 @@ class SampledText:
 
 
 def sample_mix(inputs: dict[str, list[Path]], out_file: str | os.PathLike, alpha: float = 0.3,
-               total: int | None = None, seed: int = 0) -> SampledText:
+               total: int | None = None, seed: int = 0, view: list[str] | None = None) -> SampledText:
     """Write a temperature-sampled mix of lines to `out_file`, deterministic in `seed`.
 
     Language `l` gets round(p_l · total) lines: whole passes over its lines when that exceeds its size
@@ -76,6 +77,7 @@ def sample_mix(inputs: dict[str, list[Path]], out_file: str | os.PathLike, alpha
 
     from corpora.mixing import sampling_plan
     from vocab.data import count_lines, iter_lines
+    from xling.translit import text_view
 
     sizes = {}
     for lang, files in sorted(inputs.items()):
@@ -92,11 +94,12 @@ def sample_mix(inputs: dict[str, list[Path]], out_file: str | os.PathLike, alpha
             passes, rest = divmod(want, n)
             # Seeded per language so adding a language does not reshuffle the others' draws.
             extra = set(random.Random(f"{seed}:{lang}").sample(range(n), rest))
+            see = text_view(lang, view or [])
             for i, line in enumerate(tqdm(iter_lines(files), total=n, desc=f"sample {lang}", unit="line",
                                           leave=False, disable=None)):
                 k = passes + (i in extra)
                 if k:
-                    data = (line + "\n") * k
+                    data = (see(line) + "\n") * k
                     out.write(data)
                     digest.update(data.encode("utf-8"))
             drawn[lang] = want
@@ -181,7 +184,7 @@ def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
     inputs = resolve_inputs(cfg.inputs)
     with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="xling-vocab-") as work:
         tmp.mkdir(parents=True)
-        sample = sample_mix(inputs, Path(work) / "mix.txt", cfg.alpha, cfg.sample_sentences, cfg.seed)
+        sample = sample_mix(inputs, Path(work) / "mix.txt", cfg.alpha, cfg.sample_sentences, cfg.seed, cfg.view)
         log.info("sampled %s lines (%s)", f"{sum(sample.drawn.values()):,}",
                  ", ".join(f"{k} {v:,}" for k, v in sample.drawn.items()))
         args = spm_args(cfg, str(sample.path), str(tmp / SPM_FILE.removesuffix(".model")))
@@ -209,8 +212,10 @@ def write_train_report(out: Path, cfg: VocabTrainConfig, inputs: dict[str, list[
     from vocab.stats import compute_stats, stats_markdown, write_stats
     from xling.io import write_text_atomic
     from xling.report import markdown_table
+    from xling.translit import text_view
 
-    stats = compute_stats(out, lines_by_lang(inputs, cfg.stats_lines))
+    stats = compute_stats(out, {lang: [text_view(lang, cfg.view)(x) for x in lines]
+                                for lang, lines in lines_by_lang(inputs, cfg.stats_lines).items()})
     write_stats(stats, out, "stats", title=f"Fertility, {cfg.model_type} {cfg.vocab_size:,} pieces")
     plan_rows = [[k, int(v.size), v.p_natural * 100, v.p_sampled * 100, sample.drawn[k], v.repeats]
                  for k, v in sample.plan.languages.items()]

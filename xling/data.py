@@ -67,6 +67,7 @@ class DataConfig:
     eval_max_docs: int = 500  # ... but at most this many
     cache_dir: str | None = None  # token shard cache; default OUT/token-shards
     num_workers: int = 0  # DataLoader workers building batches
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
 
     def __post_init__(self) -> None:
         if self.max_len < 8:
@@ -152,6 +153,10 @@ def shard_key(lang: str, files: list[Path], tokenizer_sha: str, cfg: DataConfig)
         stats.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
     payload = {"format": SHARD_FORMAT, "lang": lang, "files": stats, "tokenizer": tokenizer_sha,
                "max_docs": cfg.max_docs_per_lang, "eval_fraction": cfg.eval_fraction, "eval_max_docs": cfg.eval_max_docs}
+    if cfg.view:  # only when set, so existing shard caches stay valid
+        from xling.translit import active_view
+
+        payload["view"] = active_view(lang, cfg.view)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -198,6 +203,9 @@ def _tokenise_language(lang: str, files: list[Path], tok_path: Path, folder: Pat
                     n_docs += 1
                 batch.clear()
 
+            from xling.translit import text_view
+
+            see = text_view(lang, cfg.view)
             docs = iter_documents(files)
             for doc in tqdm(docs, desc=f"tokenise {lang}", unit=" docs", disable=not progress, leave=False):
                 text = doc.get("text")
@@ -205,7 +213,7 @@ def _tokenise_language(lang: str, files: list[Path], tok_path: Path, folder: Pat
                     raise ValueError(f"{lang}: a document in {', '.join(map(str, files))} has no 'text' string")
                 if not text.strip():
                     continue
-                batch.append(text)
+                batch.append(see(text))
                 if len(batch) >= 2048:
                     flush()
                 if cfg.max_docs_per_lang and n_docs + len(batch) >= cfg.max_docs_per_lang:

@@ -37,7 +37,8 @@ from xling.paths import resolve_data_path
 log = logging.getLogger(__name__)
 
 FORMATS = ("auto", "aligned", "tsv", "tmx")
-REASONS = ("empty_side", "too_long", "length_ratio", "wrong_script_src", "wrong_script_tgt", "duplicate")
+REASONS = ("empty_side", "too_long", "length_ratio", "wrong_script_src", "wrong_script_tgt", "duplicate",
+           "contaminated")
 
 
 @dataclass
@@ -87,6 +88,10 @@ class ParallelConfig:
     min_script_fraction: float = 0.5  # of a side's letters that must be in its language's script
     dedup: bool = True
     swap_prob: float = 0.5  # chance a draw is returned tgt→src, so both directions are trained
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
+    # Drop pairs with either side in an evaluation set under the data root (corpora.decontam's test,
+    # the same as for the monolingual corpus), so parallel objectives never train on test text.
+    decontaminate: bool = False
     seed: int = 0
 
     def all_sources(self) -> list[ParallelSource]:
@@ -312,11 +317,25 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
     langs: dict[str, tuple[str, str]] = {}
     seen: dict[str, set] = {}
     stats = ParallelStats()
+    index = None  # the evaluation-text index, built on first use
     for i, source in enumerate(sources):
         key = source.pair_key
         label = source.label if source.label not in stats.read else f"{source.label}#{i}"
         raw = read_source(source)
         kept, reasons = clean_pairs(raw, source.src_lang, source.tgt_lang, cfg, seen.setdefault(key, set()))
+        if cfg.decontaminate:
+            if index is None:
+                from corpora.decontam import DecontamConfig
+
+                index = DecontamConfig().build_index()
+            kept, n = drop_contaminated(kept, index)
+            if n:
+                reasons["contaminated"] += n
+        if cfg.view:  # after cleaning: its script check reads the original script
+            from xling.translit import text_view
+
+            vs, vt = text_view(source.src_lang, cfg.view), text_view(source.tgt_lang, cfg.view)
+            kept = [(vs(s), vt(t)) for s, t in kept]
         groups.setdefault(key, []).extend(kept)
         langs[key] = (source.src_lang, source.tgt_lang)
         stats.read[label] = len(raw)
@@ -328,6 +347,14 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
         raise ValueError(f"no pairs left after cleaning for {', '.join(empty)}; see the drop reasons "
                          f"{stats.to_json()['removed']} and loosen the parallel.* filters")
     return ParallelData(groups=dict(sorted(groups.items())), langs=langs, stats=stats)
+
+
+def drop_contaminated(pairs: list[tuple[str, str]], index) -> tuple[list[tuple[str, str]], int]:
+    """Pairs whose sides share no text with the evaluation index (`corpora.decontam.EvalIndex`)."""
+    if not pairs:
+        return pairs, 0
+    hit = index.match_masks([s for s, _ in pairs]) | index.match_masks([t for _, t in pairs])
+    return [p for p, m in zip(pairs, hit, strict=True) if not m], int((hit != 0).sum())
 
 
 # -------------------------------------------------------------------------------------- sampling

@@ -92,9 +92,17 @@ class RunRecipe:
     vocab: VocabTrainConfig = field(default_factory=VocabTrainConfig)
     pretrain: PretrainStage = field(default_factory=PretrainStage)
     eval: EvalStage | None = None
+    # Languages every stage after the corpus reads through their Latin view (xling.translit): the
+    # vocabulary, pretraining (monolingual and parallel text) and evaluation. The corpus itself stays
+    # in the original script, so decontamination compares like with like.
+    view: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         check_stages(self.stages, STAGES)
+        if self.view:
+            from xling.translit import check_view_languages
+
+            check_view_languages(self.view, "view")
         if self.corpus is None:
             raise ValueError("corpus: every run starts from a corpus recipe (the `corpus:` section)")
         if "pretrain" in self.stages and not self.pretrain.arms:
@@ -169,7 +177,12 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
     training_corpus = out / "corpus" / STAGE_DIRS[kept[-1]]
 
     vocab_dir = out / "vocab"
-    vocab = replace(recipe.vocab, inputs=list(recipe.vocab.inputs) or [str(training_corpus)], out=str(vocab_dir))
+    for where, own in (("vocab.view", recipe.vocab.view), ("eval.view", recipe.eval.view if recipe.eval else [])):
+        if own and own != recipe.view:
+            raise ConfigError(f"{where}: set the transliteration view once, at the top level (`view:`), so "
+                              "every stage reads the same script")
+    vocab = replace(recipe.vocab, inputs=list(recipe.vocab.inputs) or [str(training_corpus)], out=str(vocab_dir),
+                    view=list(recipe.view))
 
     # The shared section is completed and checked once, so an error names `pretrain.common...`.
     shared = copy.deepcopy(recipe.pretrain.common)
@@ -183,6 +196,10 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
         if key not in data and not (key == "alpha" and "alpha_schedule" in data):
             data[key] = value
     data["corpus"] = [str(training_corpus)]
+    if "view" in data:
+        raise ConfigError("pretrain.common.data.view: set the transliteration view at the top level (`view:`)")
+    if recipe.view:
+        data["view"] = list(recipe.view)
     shared["tokenizer"] = str(vocab_dir)
     from_dict(PretrainConfig, shared, "pretrain.common")
 
@@ -195,7 +212,7 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
         cfg = merge(copy.deepcopy(shared), parse_overrides([f"{k}={json.dumps(v)}" for k, v in arm.set.items()]))
         cfg["objectives"] = arm.objectives
         if arm.parallel is not None:
-            cfg["parallel"] = arm.parallel
+            cfg["parallel"] = dict(arm.parallel, **({"view": list(recipe.view)} if recipe.view else {}))
         if arm.init_from:
             if arm.init_from in arms:
                 parents[arm.name] = arm.init_from
@@ -223,7 +240,8 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
             targets[label] = model
         base = {f.name: getattr(ev, f.name) for f in fields(EvalConfig)}
         for label, model in targets.items():
-            evals[label] = replace(EvalConfig(**base), model=model, out=str(out / "eval" / label))
+            evals[label] = replace(EvalConfig(**base), model=model, out=str(out / "eval" / label),
+                                   view=list(recipe.view))
 
     plan = RunPlan(recipe, out, corpus, training_corpus, vocab, arms, parents, evals)
     if check_inputs:
