@@ -32,6 +32,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
 from corpora.filters import QualityThresholds
+from xling.errors import InputError
 
 _SKIP_NAMES = ("license", "copying", "readme", "notice")
 
@@ -71,14 +72,14 @@ class CleanConfig:
         from corpora.readers import FORMATS
 
         if self.format not in FORMATS:
-            raise ValueError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
+            raise InputError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
         if self.lid not in LID_BACKENDS:
             try:
                 LID_BACKENDS.get(self.lid)
             except KeyError as e:  # RegistryError's "did you mean" message, as a config error
-                raise ValueError(f"lid: {e}") from None
+                raise InputError(f"lid: {e}") from None
         if self.workers < 1:
-            raise ValueError(f"workers: must be ≥ 1, got {self.workers}")
+            raise InputError(f"workers: must be ≥ 1, got {self.workers}")
 
 
 # Settings that may change between a killed run and its resumption without changing the output.
@@ -139,7 +140,7 @@ def _decontaminate_step(config: CleanConfig, removed_writer):
     try:
         from corpora.decontam import Decontaminate
     except ImportError as e:
-        raise ValueError(f"decontaminate_against is set but corpora.decontam cannot be imported ({e})") from None
+        raise InputError(f"decontaminate_against is set but corpora.decontam cannot be imported ({e})") from None
     step = Decontaminate(against=list(config.decontaminate_against or []), ngram=config.decontaminate_ngram)
     if removed_writer is not None and hasattr(step, "exclusion_writer") and step.exclusion_writer is None:
         step.exclusion_writer = removed_writer
@@ -204,7 +205,7 @@ def _check_same_settings(config: CleanConfig, out: Path) -> None:
     """Refuse to resume into OUT with different settings: completion markers would mix two runs."""
     diff = changed_settings(config, out)
     if diff:
-        raise ValueError(f"{out} holds a run with different settings ({', '.join(diff)}); "
+        raise InputError(f"{out} holds a run with different settings ({', '.join(diff)}); "
                          "use a new --out folder (or delete the old one) to start over")
 
 
@@ -219,9 +220,9 @@ def run_clean(config: CleanConfig) -> Path:
     from xling.io import write_json_atomic
 
     if not config.out:
-        raise ValueError("out: no output folder given")
+        raise InputError("out: no output folder given")
     if not config.inputs:
-        raise ValueError("inputs: no input files given")
+        raise InputError("inputs: no input files given")
     # langid/numpy workers must not each start a BLAS thread pool (ENVIRONMENT.md)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     out = Path(config.out)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from xling.errors import InputError
 from xling.io import open_text, read_jsonl
 
 LANG_RE = re.compile(r"^[a-z]{2,3}_[A-Z][a-z]{3}$")  # kaz_Cyrl, uig_Arab, eng_Latn
@@ -33,10 +34,10 @@ def find_language_shards(path: str | os.PathLike) -> dict[str, list[Path]]:
         files = sorted(f for f in sub.iterdir() if f.name.endswith(_SHARD_SUFFIXES) and not f.name.startswith("."))
         if files:
             if not is_lang_code(sub.name):
-                raise ValueError(f"{sub}: folder name {sub.name!r} is not a language code like kaz_Cyrl")
+                raise InputError(f"{sub}: folder name {sub.name!r} is not a language code like kaz_Cyrl")
             out[sub.name] = files
     if not out:
-        raise ValueError(f"{root}: no language folders with *.jsonl.gz shards (expected {base}/<lang>/*.jsonl.gz)")
+        raise InputError(f"{root}: no language folders with *.jsonl.gz shards (expected {base}/<lang>/*.jsonl.gz)")
     return out
 
 
@@ -45,7 +46,7 @@ def parse_input_spec(spec: str) -> tuple[str | None, Path]:
     if "=" in spec:
         lang, _, p = spec.partition("=")
         if not is_lang_code(lang):
-            raise ValueError(f"{spec!r}: {lang!r} is not a language code like kaz_Cyrl")
+            raise InputError(f"{spec!r}: {lang!r} is not a language code like kaz_Cyrl")
         return lang, Path(p)
     return None, Path(spec)
 

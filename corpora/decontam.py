@@ -36,6 +36,7 @@ import regex
 
 from corpora import stage_io
 from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
+from xling.errors import InputError
 from xling.io import atomic_path, open_text
 from xling.registry import Registry
 
@@ -118,7 +119,7 @@ def read_json(path: Path) -> Iterator[str]:
                 try:
                     yield from _walk_json(json.loads(line))
                 except json.JSONDecodeError:
-                    raise ValueError(f"{path}:{lineno}: malformed JSON line") from None
+                    raise InputError(f"{path}:{lineno}: malformed JSON line") from None
 
 
 def read_arrow(path: Path) -> Iterator[str]:
@@ -290,7 +291,7 @@ class EvalIndex:
               min_sentence_chars: int = 12, min_suffix_words: int = 3, min_suffix_chars: int = 15,
               max_segment_span: int = 3, progress: bool = False) -> EvalIndex:
         if len(sources) > 64:
-            raise ValueError(f"at most 64 evaluation sets per index, got {len(sources)}")
+            raise InputError(f"at most 64 evaluation sets per index, got {len(sources)}")
         from tqdm import tqdm
 
         names = sorted(sources)
@@ -403,7 +404,7 @@ class DecontamConfig:
 
     def __post_init__(self) -> None:
         if self.ngram < 1:
-            raise ValueError(f"ngram must be ≥ 1, got {self.ngram}")
+            raise InputError(f"ngram must be ≥ 1, got {self.ngram}")
         for name in self.sets or []:
             EVAL_SETS.get(name)  # unknown names fail now, with a suggestion
 
@@ -422,7 +423,7 @@ class DecontamConfig:
             out.setdefault(name, [])
             out[name] = sorted(set(out[name]) | set(files))
         if not out:
-            raise ValueError("no evaluation text to decontaminate against: give --against files or keep auto on "
+            raise InputError("no evaluation text to decontaminate against: give --against files or keep auto on "
                              "with a data root that holds the evaluation sets")
         return out
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from corpora import stage_io
 from corpora.mixing import AlphaSchedule, sampling_plan
+from xling.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,11 @@ class MixConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], got {self.alpha}")
+            raise InputError(f"alpha must be within [0, 1], got {self.alpha}")
         if self.unit not in UNITS:
-            raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+            raise InputError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
         if self.tokenizer and self.unit != "tokens":
-            raise ValueError(f"tokenizer is only used with unit=tokens (unit is {self.unit!r})")
+            raise InputError(f"tokenizer is only used with unit=tokens (unit is {self.unit!r})")
         if self.schedule is not None:
             AlphaSchedule([tuple(p) for p in self.schedule], anneal=self.anneal)
 
@@ -147,7 +148,7 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
     if config.languages:
         missing = sorted(set(config.languages) - set(files))
         if missing:
-            raise ValueError(f"languages: {', '.join(missing)} not found in {', '.join(map(str, inputs))} "
+            raise InputError(f"languages: {', '.join(missing)} not found in {', '.join(map(str, inputs))} "
                              f"(found: {', '.join(files)})")
         files = {k: v for k, v in files.items() if k in config.languages}
     cfg = to_dict(config)
@@ -157,7 +158,7 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
     sizes, bad = corpus_sizes(files, counter)
     empty = [k for k, v in sizes.items() if not v]
     if empty:
-        raise ValueError(f"languages with no usable documents in {', '.join(map(str, inputs))}: {', '.join(empty)}")
+        raise InputError(f"languages with no usable documents in {', '.join(map(str, inputs))}: {', '.join(empty)}")
     plan = sampling_plan(sizes, config.alpha, total=config.total, max_repeats=config.max_repeats, unit=config.unit)
     plan_json = plan.to_json() | {"seed": config.seed}
     if config.schedule is not None:
@@ -243,7 +244,7 @@ def parse_schedule(spec: str) -> list[tuple[float, float]]:
     try:
         return [(float(a), float(b)) for a, b in (item.split(":") for item in spec.split(","))]
     except ValueError:
-        raise ValueError(f"--alpha-schedule {spec!r}: expected START:ALPHA pairs like 0:0.7,1:0.3") from None
+        raise InputError(f"--alpha-schedule {spec!r}: expected START:ALPHA pairs like 0:0.7,1:0.3") from None
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:

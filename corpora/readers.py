@@ -27,6 +27,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 from loguru import logger
 
+from xling.errors import InputError
+
 FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "lines")
 BROKEN_REASONS = ("broken_compression", "invalid_utf8", "malformed_json", "missing_text_field", "empty_file",
                   "line_too_long", "doc_too_long", "unreadable_file", "bad_warc_record")
@@ -157,7 +159,7 @@ class MultiFormatReader(BaseReader):
                  progress: bool = False) -> None:
         super().__init__(limit=limit)
         if fmt not in FORMATS:
-            raise ValueError(f"unknown input format {fmt!r}; choose one of {', '.join(FORMATS)}")
+            raise InputError(f"unknown input format {fmt!r}; choose one of {', '.join(FORMATS)}")
         self.files = list(files)
         self.fmt = fmt
         self.hints = dict(hints or {})

@@ -29,6 +29,7 @@ import regex
 import xxhash
 
 from corpora.corpus import corpus_inputs
+from xling.errors import InputError
 from xling.io import atomic_path, open_text, write_json_atomic, write_jsonl_atomic
 
 DONE_FILE = "DONE.json"
@@ -144,12 +145,12 @@ def prepare_out(out: Path, config: dict[str, Any], inputs: dict[str, list[Path]]
     if run_file.is_file():
         old = json.loads(run_file.read_text(encoding="utf-8"))
         if old != json.loads(json.dumps(meta)):
-            raise ValueError(f"{out} holds a run with another config or inputs ({run_file}); "
+            raise InputError(f"{out} holds a run with another config or inputs ({run_file}); "
                              "pass --overwrite or choose another --out")
         _clear_partial_writes(out)
         return
     if out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} exists and is not a run of this stage; pass --overwrite or choose another --out")
+        raise InputError(f"{out} exists and is not a run of this stage; pass --overwrite or choose another --out")
     write_json_atomic(run_file, meta)
 
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from xling.errors import InputError
+
 MANIFEST_PATH = Path(__file__).with_name("data_manifest.json")
 CHUNK = 1 << 20
 COMPRESSED_VARIANTS = (".xz", ".gz")
@@ -60,7 +62,7 @@ class Source:
         if self.extract is not None:
             _check_relative(self.extract.get("to", "") or ".", f"source {self.name}: extract.to")
         if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
-            raise ValueError(f"source {self.name}: sha256 must be 64 lowercase hex digits")
+            raise InputError(f"source {self.name}: sha256 must be 64 lowercase hex digits")
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class Manifest:
 def _check_relative(path: str, what: str) -> None:
     p = PurePosixPath(path)
     if p.is_absolute() or ".." in p.parts or "\\" in path:
-        raise ValueError(f"{what} {path!r} must be a relative path inside the destination")
+        raise InputError(f"{what} {path!r} must be a relative path inside the destination")
 
 
 def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
@@ -90,11 +92,11 @@ def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
                                   lang=entry.get("lang"), extract=entry.get("extract"),
                                   license=entry.get("license", ""), note=entry.get("note", "")))
         except KeyError as e:
-            raise ValueError(f"{p}: sources[{i}] lacks the field {e.args[0]!r}") from None
+            raise InputError(f"{p}: sources[{i}] lacks the field {e.args[0]!r}") from None
     names = [s.name for s in sources]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ValueError(f"{p}: duplicate source names {', '.join(dup)}")
+        raise InputError(f"{p}: duplicate source names {', '.join(dup)}")
     return Manifest(tuple(sources), dict(raw.get("manual", {})))
 
 
@@ -111,14 +113,14 @@ def select_sources(manifest: Manifest, specs: Sequence[str] | None) -> list[Sour
                    and (wanted is None or s.lang is None or s.lang in wanted)]
         if not matches:
             if task in manifest.manual:
-                raise ValueError(f"{task}: {manifest.manual[task]}")
+                raise InputError(f"{task}: {manifest.manual[task]}")
             if task not in known:
                 import difflib
 
                 close = difflib.get_close_matches(task, known, n=3)
                 hint = f" Did you mean {', '.join(close)}?" if close else ""
-                raise ValueError(f"no data source for task {task!r}.{hint} Known: {', '.join(known)}")
-            raise ValueError(f"task {task} has no source for language(s) {langs}")
+                raise InputError(f"no data source for task {task!r}.{hint} Known: {', '.join(known)}")
+            raise InputError(f"task {task} has no source for language(s) {langs}")
         for s in matches:
             chosen.setdefault(s.name, s)
     return list(chosen.values())
@@ -209,16 +211,16 @@ def _member_target(dest: Path, name: str, strip: int, archive: Path) -> Path | N
     """Where an archive member goes, or None when stripping leaves nothing; refuses escapes."""
     pure = PurePosixPath(name.replace("\\", "/"))
     if pure.is_absolute() or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise ValueError(f"{archive}: member {name!r} has an absolute path; refusing to extract the archive")
+        raise InputError(f"{archive}: member {name!r} has an absolute path; refusing to extract the archive")
     if ".." in pure.parts:
-        raise ValueError(f"{archive}: member {name!r} would be written outside {dest}; refusing to extract "
+        raise InputError(f"{archive}: member {name!r} would be written outside {dest}; refusing to extract "
                          "the archive")
     parts = [p for p in pure.parts if p not in ("", ".")][strip:]
     if not parts:
         return None
     target = dest.joinpath(*parts)
     if not _inside(target, dest):
-        raise ValueError(f"{archive}: member {name!r} would be written outside {dest}; refusing to extract")
+        raise InputError(f"{archive}: member {name!r} would be written outside {dest}; refusing to extract")
     return target
 
 
@@ -232,7 +234,7 @@ def _check_link(archive: Path, dest: Path, member: str, target: Path, link: str,
     resolved = Path(os.path.normpath(base / link))
     if link.startswith("/") or not _inside(resolved, dest):
         kind = "hard link" if hard else "symlink"
-        raise ValueError(f"{archive}: {kind} {member!r} → {link!r} points outside {dest}; refusing to extract "
+        raise InputError(f"{archive}: {kind} {member!r} → {link!r} points outside {dest}; refusing to extract "
                          "the archive")
 
 
@@ -254,7 +256,7 @@ def safe_extract(archive: Path, dest: Path, strip: int = 0) -> list[Path]:
         elif tarfile.is_tarfile(archive):
             _extract_tar(archive, tmp, strip)
         else:
-            raise ValueError(f"{archive}: not a zip or tar archive")
+            raise InputError(f"{archive}: not a zip or tar archive")
         top = sorted(dest / entry.name for entry in tmp.iterdir())
         _merge_into(tmp, dest)
         return top
@@ -306,7 +308,7 @@ def _extract_tar(archive: Path, dest: Path, strip: int) -> None:
         for m in tf.getmembers():
             target = _member_target(dest, m.name, strip, archive)
             if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
-                raise ValueError(f"{archive}: member {m.name!r} is a device or FIFO; refusing to extract the archive")
+                raise InputError(f"{archive}: member {m.name!r} is a device or FIFO; refusing to extract the archive")
             if target is None:
                 continue
             if m.issym():
@@ -314,7 +316,7 @@ def _extract_tar(archive: Path, dest: Path, strip: int) -> None:
             if m.islnk():
                 link_target = _member_target(dest, m.linkname, strip, archive)
                 if link_target is None:
-                    raise ValueError(f"{archive}: hard link {m.name!r} → {m.linkname!r} is stripped away")
+                    raise InputError(f"{archive}: hard link {m.name!r} → {m.linkname!r} is stripped away")
                 _check_link(archive, dest, m.name, target, str(link_target.relative_to(dest)), hard=True)
             plan.append((m, target))
         for m, target in plan:
@@ -409,7 +411,7 @@ def _fetch_one(source: Source, dest: Path, mirror: str | None, retries: int, tim
         got = sha256_of(part, suffix)
         if got != source.sha256:
             part.unlink()
-            raise ValueError(f"{source.name}: checksum mismatch for {location}: expected sha256 {source.sha256}, "
+            raise InputError(f"{source.name}: checksum mismatch for {location}: expected sha256 {source.sha256}, "
                              f"got {got}; the partial download was removed")
         size = part.stat().st_size
         os.replace(part, final)

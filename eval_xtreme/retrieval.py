@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xling.errors import InputError
+
 from .loaders import BuccSet, RetrievalSet
 
 log = logging.getLogger(__name__)
@@ -48,11 +50,11 @@ class Encoder:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             self.model = AutoModel.from_pretrained(model)
         except (OSError, ValueError) as e:
-            raise ValueError(f"model {model}: cannot load an encoder and tokenizer with from_pretrained ({e})") \
+            raise InputError(f"model {model}: cannot load an encoder and tokenizer with from_pretrained ({e})") \
                 from None
         n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
         if not -(n_layers + 1) <= layer <= n_layers:
-            raise ValueError(f"model {model}: layer {layer} is out of range; it has {n_layers} layers "
+            raise InputError(f"model {model}: layer {layer} is out of range; it has {n_layers} layers "
                              f"(valid: 0..{n_layers} or -1..-{n_layers + 1})")
         _check_vocab(model, self.tokenizer, self.model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -84,7 +86,7 @@ class Encoder:
 def _check_vocab(model: str, tokenizer, net) -> None:
     n_emb = net.get_input_embeddings().num_embeddings
     if len(tokenizer) > n_emb:
-        raise ValueError(f"model {model}: tokenizer has {len(tokenizer)} tokens but the model's embedding "
+        raise InputError(f"model {model}: tokenizer has {len(tokenizer)} tokens but the model's embedding "
                          f"matrix only {n_emb}; save the tokenizer that belongs to this model")
 
 

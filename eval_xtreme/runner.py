@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xling.config import ConfigError, save_config, to_dict
+from xling.errors import InputError
 from xling.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 from .finetune import FinetuneConfig
@@ -68,7 +69,7 @@ def plan(cfg: EvalConfig) -> list[tuple[Task, tuple[str, ...], bool]]:
             langs = tuple(lg for lg in langs if lg in cfg.languages)
             explicit = True
         if not langs:
-            raise ValueError(f"task {task.name}: none of its languages ({', '.join(task.languages)}) is in "
+            raise InputError(f"task {task.name}: none of its languages ({', '.join(task.languages)}) is in "
                              f"languages={cfg.languages}")
         out.append((task, langs, explicit))
     return out
@@ -227,7 +228,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
 
             dev, dev_df = load_split(task, "dev", lang, _root(cfg), cfg.allow_fixtures)
             if not dev.gold:
-                raise ValueError(f"task {task.name}, language {lang}: the dev split has no gold pairs to tune "
+                raise InputError(f"task {task.name}, language {lang}: the dev split has no gold pairs to tune "
                                  f"the threshold on ({dev_df.describe()})")
             threshold = tune_threshold(bucc_candidates(dev, encoder, rc.margin_k, rc.chunk_size), dev.gold)
             cands = bucc_candidates(rs, encoder, rc.margin_k, rc.chunk_size)

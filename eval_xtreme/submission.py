@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xling.errors import InputError
 from xling.io import atomic_path, open_text
 
 from .tasks import TASKS, Task
@@ -81,9 +82,9 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: malformed JSON line ({e.msg})") from None
+                raise InputError(f"{path}:{lineno}: malformed JSON line ({e.msg})") from None
             if not isinstance(rec, dict) or "id" not in rec or "prediction" not in rec:
-                raise ValueError(f"{path}:{lineno}: a prediction record needs the fields 'id' and 'prediction'")
+                raise InputError(f"{path}:{lineno}: a prediction record needs the fields 'id' and 'prediction'")
             records.append(rec)
     return records
 
@@ -91,7 +92,7 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
 def _one_line(value: Any, path: Path, rec_no: int, what: str) -> str:
     text = str(value)
     if "\n" in text or "\r" in text or "\t" in text or not text.strip():
-        raise ValueError(f"{path}: record {rec_no}: {what} {text!r} is empty or contains a tab/newline; "
+        raise InputError(f"{path}: record {rec_no}: {what} {text!r} is empty or contains a tab/newline; "
                          "it cannot be written as one line")
     return text
 
@@ -106,14 +107,14 @@ def format_predictions(task: Task, records: Sequence[dict[str, Any]], path: Path
         for i, r in enumerate(records, 1):
             tags = r["prediction"]
             if not isinstance(tags, list):
-                raise ValueError(f"{path}: record {i}: a tagging prediction must be a list of tags")
+                raise InputError(f"{path}: record {i}: a tagging prediction must be a list of tags")
             sentences.append("".join(_one_line(t, path, i, "tag") + "\n" for t in tags))
         return "\n".join(sentences)
     if task.kind == "qa":
         answers: dict[str, str] = {}
         for i, r in enumerate(records, 1):
             if not isinstance(r["prediction"], str):
-                raise ValueError(f"{path}: record {i}: a QA prediction must be the answer text")
+                raise InputError(f"{path}: record {i}: a QA prediction must be the answer text")
             answers[str(r["id"])] = r["prediction"]
         return json.dumps(answers, ensure_ascii=False, indent=2) + "\n"
     if task.name.startswith("bucc"):
@@ -130,10 +131,10 @@ def format_predictions(task: Task, records: Sequence[dict[str, Any]], path: Path
     for i, r in enumerate(records, 1):
         pred = r["prediction"]
         if isinstance(pred, bool) or not isinstance(pred, int) or pred < 0:
-            raise ValueError(f"{path}: record {i}: a retrieval prediction must be a non-negative integer index")
+            raise InputError(f"{path}: record {i}: a retrieval prediction must be a non-negative integer index")
         if tatoeba_positions is not None:
             if pred >= len(tatoeba_positions):
-                raise ValueError(f"{path}: record {i}: index {pred} is past the {len(tatoeba_positions)} "
+                raise InputError(f"{path}: record {i}: index {pred} is past the {len(tatoeba_positions)} "
                                  "English sentences of the test set")
             pred = tatoeba_positions[pred]
         out.append(f"{pred}\n")
@@ -152,7 +153,7 @@ def tatoeba_positions(task: Task, lang: str, order: str, root: str | os.PathLike
     Returns None when no remapping is needed.
     """
     if order not in TATOEBA_ORDERS:
-        raise ValueError(f"tatoeba order {order!r} is not one of {', '.join(TATOEBA_ORDERS)}")
+        raise InputError(f"tatoeba order {order!r} is not one of {', '.join(TATOEBA_ORDERS)}")
     if order == "sorted":
         return None
     if order == "auto" and records and all("gold" in r for r in records):
@@ -172,7 +173,7 @@ def tatoeba_positions(task: Task, lang: str, order: str, root: str | os.PathLike
                                     f"without the test data ({e}); pass --tatoeba-order original or sorted") from None
         if df.format != "laser_tatoeba":
             if order == "original":
-                raise ValueError(f"{task.name}/{lang}: the data root only has XTREME's sorted English file "
+                raise InputError(f"{task.name}/{lang}: the data root only has XTREME's sorted English file "
                                  f"({df.describe()}), so the original LASER order is unknown")
             return None  # XTREME's download/ layout: already sorted
         if order == "auto" and df.options.get("sort_english", False):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xling.config import to_dict
+from xling.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,9 @@ class VocabExtendConfig:
 
     def __post_init__(self) -> None:
         if self.new_pieces <= 0:
-            raise ValueError(f"new_pieces must be positive, got {self.new_pieces}")
+            raise InputError(f"new_pieces must be positive, got {self.new_pieces}")
         if self.add_vocab_size is not None and self.add_vocab_size < 16:
-            raise ValueError(f"add_vocab_size must be at least 16, got {self.add_vocab_size}")
+            raise InputError(f"add_vocab_size must be at least 16, got {self.add_vocab_size}")
 
 
 def _learn_added(cfg: VocabExtendConfig, base_proto: Any, inputs: dict[str, list[Path]], work: Path
@@ -142,7 +143,7 @@ def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
     from xling.io import atomic_path, write_json_atomic
 
     if not cfg.out:
-        raise ValueError("no output folder given (--out)")
+        raise InputError("no output folder given (--out)")
     out = Path(cfg.out)
     if not force and is_complete(out, cfg):
         log.info("%s already holds this extension; nothing to do", out)
@@ -156,7 +157,7 @@ def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
         added_proto, args, sample = _learn_added(cfg, base_proto, inputs, Path(work))
         new = select_new_pieces(base_proto, added_proto, cfg.new_pieces)
         if not new:
-            raise ValueError(f"the added text yields no piece missing from {base_file}; nothing to extend")
+            raise InputError(f"the added text yields no piece missing from {base_file}; nothing to extend")
         proto = extended_proto(base_proto, new)
         (tmp / SPM_FILE).write_bytes(proto.SerializeToString())
         write_vocab_file(proto, tmp / SPM_VOCAB_FILE)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from xling.config import to_dict
+from xling.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,13 @@ class VocabTrainConfig:
 
     def __post_init__(self) -> None:
         if self.vocab_size < 16:
-            raise ValueError(f"vocab_size must be at least 16, got {self.vocab_size}")
+            raise InputError(f"vocab_size must be at least 16, got {self.vocab_size}")
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], got {self.alpha}")
+            raise InputError(f"alpha must be within [0, 1], got {self.alpha}")
         if self.sample_sentences is not None and self.sample_sentences <= 0:
-            raise ValueError(f"sample_sentences must be positive, got {self.sample_sentences}")
+            raise InputError(f"sample_sentences must be positive, got {self.sample_sentences}")
         if not 0.9 <= self.character_coverage <= 1.0:
-            raise ValueError(f"character_coverage must be within [0.9, 1], got {self.character_coverage}")
+            raise InputError(f"character_coverage must be within [0.9, 1], got {self.character_coverage}")
 
 
 @dataclass
@@ -81,7 +82,7 @@ def sample_mix(inputs: dict[str, list[Path]], out_file: str | os.PathLike, alpha
     for lang, files in sorted(inputs.items()):
         sizes[lang] = count_lines(files)
         if sizes[lang] == 0:
-            raise ValueError(f"{lang}: no text in {', '.join(map(str, files))} (empty input)")
+            raise InputError(f"{lang}: no text in {', '.join(map(str, files))} (empty input)")
     plan = sampling_plan(sizes, alpha=alpha, total=total or sum(sizes.values()), unit="lines")
     drawn: dict[str, int] = {}
     digest = hashlib.sha256()
@@ -128,10 +129,10 @@ def run_spm_trainer(args: dict[str, Any], what: str = "--vocab-size") -> None:
     except RuntimeError as e:
         m = _TOO_HIGH.search(str(e))
         if m:
-            raise ValueError(f"{what} {m.group(1)} is larger than the training text supports: SentencePiece "
+            raise InputError(f"{what} {m.group(1)} is larger than the training text supports: SentencePiece "
                              f"can build at most {m.group(2)} pieces from it; lower {what} to "
                              f"≤ {m.group(2)} or add text") from None
-        raise ValueError(f"SentencePiece training failed: {e}") from None
+        raise InputError(f"SentencePiece training failed: {e}") from None
 
 
 def max_vocab_from_error(e: Exception) -> int | None:
@@ -173,7 +174,7 @@ def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
     from xling.io import atomic_path, write_json_atomic
 
     if not cfg.out:
-        raise ValueError("no output folder given (--out)")
+        raise InputError("no output folder given (--out)")
     out = Path(cfg.out)
     if not force and is_complete(out, cfg):
         log.info("%s already holds a vocabulary trained with this config; nothing to do", out)

@@ -14,6 +14,7 @@ from typing import Any
 
 from xling.config import ConfigError, from_dict, load_config
 from xling.data import DataConfig
+from xling.errors import InputError
 from xling.model import ModelConfig
 from xling.parallel import ParallelConfig
 from xling.trainer import TrainConfig
@@ -134,7 +135,7 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
     from xling.trainer import accumulation_steps
 
     if nproc < 1:
-        raise ValueError(f"nproc must be ≥ 1, got {nproc}")
+        raise InputError(f"nproc must be ≥ 1, got {nproc}")
     notes: list[str] = []
     specs = cfg.objective_specs()
     tc, max_len = cfg.train, cfg.data.max_len
@@ -146,7 +147,7 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
         hf_config = XLMRobertaConfig.from_pretrained(str(init))
         shape_source = f"model.init_from {init}/config.json"
         if hf_config.vocab_size != vocab:
-            raise ValueError(f"model.init_from {init}: vocabulary mismatch — the model has {hf_config.vocab_size} "
+            raise InputError(f"model.init_from {init}: vocabulary mismatch — the model has {hf_config.vocab_size} "
                              f"embeddings but the tokenizer has {vocab} pieces")
     else:
         if init is not None:
