@@ -33,6 +33,7 @@ from datatrove.pipeline.base import PipelineStep
 from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
 from corpora.filters import QualityThresholds
 from xling.errors import InputError
+from xling.locking import output_lock
 
 _SKIP_NAMES = ("license", "copying", "readme", "notice")
 
@@ -210,6 +211,16 @@ def _check_same_settings(config: CleanConfig, out: Path) -> None:
 
 
 def run_clean(config: CleanConfig) -> Path:
+    """Run the clean pipeline (see `_run_clean_unlocked`), one run per OUT at a time (`xling.locking`)."""
+    if not config.out:
+        raise InputError("out: no output folder given")
+    from xling.procs import no_orphans
+
+    with output_lock(config.out), no_orphans():  # kill -9 must not leave datatrove's workers running
+        return _run_clean_unlocked(config)
+
+
+def _run_clean_unlocked(config: CleanConfig) -> Path:
     """Run the clean pipeline; returns OUT. Safe to call again after a crash (resumes).
 
     Raises `StagesPending` (with what was submitted or planned) when the stages did not finish in

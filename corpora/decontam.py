@@ -38,6 +38,7 @@ from corpora import stage_io
 from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
 from xling.errors import InputError
 from xling.io import atomic_path, open_text
+from xling.locking import output_lock
 from xling.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -554,6 +555,14 @@ def _decontaminate_language(out: Path, lang: str, files: list[Path], index: Eval
 
 
 def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
+                         overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
+    """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run.
+    One run per `out` at a time (`xling.locking`)."""
+    with output_lock(out):
+        return _decontaminate_corpus_unlocked(inputs, out, config, overwrite, progress, index)
+
+
+def _decontaminate_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
                          overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
     """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run."""
     from xling.config import save_config, to_dict

@@ -21,6 +21,7 @@ import numpy as np
 
 from corpora import stage_io
 from corpora.minhash import MinHashConfig, MinHasher, choose_representatives, find_clusters
+from xling.locking import output_lock
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,14 @@ class DedupConfig:
 
 
 def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
+                 overwrite: bool = False, progress: bool = True) -> Path:
+    """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run.
+    One run per `out` at a time (`xling.locking`)."""
+    with output_lock(out):
+        return _dedup_corpus_unlocked(inputs, out, config, overwrite, progress)
+
+
+def _dedup_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
                  overwrite: bool = False, progress: bool = True) -> Path:
     """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run."""
     from xling.config import save_config, to_dict

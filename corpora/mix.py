@@ -27,6 +27,7 @@ import numpy as np
 from corpora import stage_io
 from corpora.mixing import AlphaSchedule, sampling_plan
 from xling.errors import InputError
+from xling.locking import output_lock
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,14 @@ def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter
 
 
 def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
+               overwrite: bool = False, progress: bool = True) -> Path:
+    """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run.
+    One run per `out` at a time (`xling.locking`)."""
+    with output_lock(out):
+        return _mix_corpus_unlocked(inputs, out, config, overwrite, progress)
+
+
+def _mix_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
                overwrite: bool = False, progress: bool = True) -> Path:
     """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run."""
     from xling.config import save_config, to_dict

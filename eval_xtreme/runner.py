@@ -26,6 +26,7 @@ from typing import Any
 from xling.config import ConfigError, save_config, to_dict
 from xling.errors import InputError
 from xling.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from xling.locking import output_lock
 
 from .finetune import FinetuneConfig
 from .retrieval import RetrievalConfig
@@ -93,6 +94,15 @@ def versions() -> dict[str, str]:
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    """Evaluate `cfg.model` on `cfg.tasks` into `cfg.out` (see `_run_eval_unlocked`), one run per
+    folder at a time (`xling.locking`)."""
+    if not cfg.out:
+        raise ConfigError("out: no output folder given (--out)")
+    with output_lock(cfg.out):
+        return _run_eval_unlocked(cfg)
+
+
+def _run_eval_unlocked(cfg: EvalConfig) -> dict[str, Any]:
     if not cfg.model:
         raise ConfigError("model: give a from_pretrained model folder or name (--model)")
     if cfg.threads > 0:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from xling.config import to_dict
 from xling.errors import InputError
+from xling.locking import output_lock
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,14 @@ def _cfg_key(cfg: VocabTrainConfig) -> dict:
 
 
 def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
+    """Train into `cfg.out` (see `_train_vocab_unlocked`), one run per folder at a time (`xling.locking`)."""
+    if not cfg.out:
+        raise InputError("no output folder given (--out)")
+    with output_lock(cfg.out):
+        return _train_vocab_unlocked(cfg, force)
+
+
+def _train_vocab_unlocked(cfg: VocabTrainConfig, force: bool = False) -> Path:
     """Train into `cfg.out` (atomically); returns the folder. Skips work if it is already complete."""
     from vocab.data import resolve_inputs
     from vocab.export import SPM_FILE, export_hf

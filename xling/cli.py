@@ -46,12 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from xling.procs import Terminated, terminate_on_sigterm
+
+    terminate_on_sigterm()
     try:
         rc = args.func(args)
         sys.stdout.flush()  # a closed pipe shows up here for buffered output: handle it inside the boundary
-    except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print(f"{'stopped by SIGTERM' if isinstance(e, Terminated) else 'interrupted'}; re-run the same command "
+              "to resume", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except (XlingError, OSError) as e:

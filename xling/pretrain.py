@@ -89,9 +89,11 @@ def load_pretrain_config(path: str | Path | None, overrides: list[str] | None = 
 def pretrain(config: PretrainConfig, out: str | Path) -> Path:
     """Train (or resume) into `out`; returns `out/final` (or `out` when stopped early by
     `train.max_steps_this_run`). Safe to call again with the same arguments: it resumes."""
+    from xling.locking import output_lock
     from xling.trainer import train
 
-    return train(config, Path(out))
+    with output_lock(out):  # rank 0 only under torchrun: all ranks of one job share the folder
+        return train(config, Path(out))
 
 
 # ------------------------------------------------------------------------------------------ dry run
