@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import json
 import lzma
 import os
@@ -31,18 +32,28 @@ from xling.errors import InputError
 
 FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "lines")
 BROKEN_REASONS = ("broken_compression", "invalid_utf8", "malformed_json", "missing_text_field", "empty_file",
-                  "line_too_long", "doc_too_long", "unreadable_file", "bad_warc_record")
+                  "line_too_long", "doc_too_long", "unreadable_file", "bad_warc_record", "bad_warc_type",
+                  "record_too_long", "unparsed_bytes", "warc_length_repaired")
+WARC_TYPES = ("warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation")
 _COMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, gzip.BadGzipFile)
 _SNIFF_BYTES = 1 << 16
 _LOG_FIRST = 5
 
 
-def open_binary(path: str | os.PathLike) -> IO[bytes]:
-    """Open a file for reading bytes; `.gz`, `.xz`/`.lzma`, `.bz2` are decompressed (by magic bytes)."""
+def open_binary(path: str | os.PathLike, on_bad=None) -> IO[bytes]:
+    """Open a file for reading bytes; `.gz`, `.xz`/`.lzma`, `.bz2` are decompressed (by magic bytes).
+
+    With `on_bad(reason, where, detail)`, gzip is read by `corpora.warc.ResyncGzip`: a corrupt
+    member is reported and skipped, the intact members after it are still read.
+    """
     p = str(path)
     with open(p, "rb") as f:
         magic = f.read(6)
     if magic[:2] == b"\x1f\x8b":
+        if on_bad is not None:
+            from corpora.warc import ResyncGzip
+
+            return io.BufferedReader(ResyncGzip(open(p, "rb"), p, on_bad), 1 << 16)
         return gzip.open(p, "rb")
     if magic[:6] == b"\xfd7zXZ\x00":
         return lzma.open(p, "rb")
@@ -156,7 +167,7 @@ class MultiFormatReader(BaseReader):
 
     def __init__(self, files: Sequence[str], fmt: str = "auto", hints: dict[str, str] | None = None,
                  max_line_bytes: int = 1 << 20, max_doc_chars: int = 1_000_000, limit: int = -1,
-                 progress: bool = False) -> None:
+                 progress: bool = False, max_record_bytes: int = 64 << 20) -> None:
         super().__init__(limit=limit)
         if fmt not in FORMATS:
             raise InputError(f"unknown input format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -165,6 +176,7 @@ class MultiFormatReader(BaseReader):
         self.hints = dict(hints or {})
         self.max_line_bytes = max_line_bytes
         self.max_doc_chars = max_doc_chars
+        self.max_record_bytes = max_record_bytes
         self.progress = progress
         self._logged: dict[tuple[str, str], int] = {}
 
@@ -304,6 +316,47 @@ class MultiFormatReader(BaseReader):
                     yield doc
 
     def _read_warc(self, path: str, fmt: str) -> Iterator[Document]:
+        """WARC records via `corpora.warc` (a bad gzip member or a wrong Content-Length costs one
+        record, counted); ARC files through warcio's converter."""
+        from corpora.warc import iter_warc_records
+
+        f = open_binary(path, on_bad=self._bad)
+        with f:
+            buffered = f if isinstance(f, io.BufferedReader) else io.BufferedReader(f, 1 << 16)
+            if buffered.peek(11)[:11] == b"filedesc://":
+                yield from self._read_arc(path)
+                return
+            raw = getattr(f, "raw", None)
+            gaps = (lambda: raw.gaps) if hasattr(raw, "gaps") else (lambda: 0)
+            n = 0
+            for headers, body in iter_warc_records(buffered, path, self._bad, self.max_record_bytes, gaps):
+                try:
+                    doc = self._warc_block(headers, body, path, n)
+                except Exception as e:  # warcio raises several types on a malformed HTTP block
+                    self._bad("bad_warc_record", f"{path} record {headers.get('warc-record-id')}",
+                              f"({type(e).__name__}: {e})")
+                    continue
+                if doc is not None:
+                    n += 1
+                    yield doc
+
+    def _warc_block(self, headers: dict[str, str], body: bytes, path: str, n: int) -> Document | None:
+        from warcio.archiveiterator import ArchiveIterator
+
+        rtype = headers.get("warc-type", "")
+        if rtype not in WARC_TYPES:
+            self._bad("bad_warc_type", f"{path} record {headers.get('warc-record-id')}", f"(WARC-Type {rtype!r})")
+            return None
+        if rtype not in ("response", "resource", "conversion"):
+            self.stat_update("warc_not_document")  # warcinfo, request, metadata, revisit: no text to keep
+            return None
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k != "content-length")
+        record_bytes = (f"WARC/1.0\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode()
+                        + body + b"\r\n\r\n")
+        record = next(iter(ArchiveIterator(io.BytesIO(record_bytes))))
+        return self._warc_record(record, path, n, "warc")
+
+    def _read_arc(self, path: str) -> Iterator[Document]:
         from warcio.archiveiterator import ArchiveIterator
 
         n = 0
@@ -312,14 +365,15 @@ class MultiFormatReader(BaseReader):
             while True:
                 try:
                     record = next(it)
-                    doc = self._warc_record(record, path, n, fmt)
+                    doc = self._warc_record(record, path, n, "warc")
                 except StopIteration:
                     return
                 except _COMPRESSION_ERRORS as e:
                     self._bad("broken_compression", f"{path} record {n}", f"({type(e).__name__}: {e})")
                     return
                 except Exception as e:  # warcio raises ArchiveLoadFailed and parse errors on junk
-                    self._bad("bad_warc_record", f"{path} record {n}", f"({type(e).__name__}: {e})")
+                    self._bad("bad_warc_record", f"{path} record {n}", f"({type(e).__name__}: {e}); rest of the ARC "
+                              "file skipped")
                     return
                 if doc is not None:
                     n += 1
@@ -338,11 +392,13 @@ class MultiFormatReader(BaseReader):
                 return None
             return self._doc(text.strip(), path, n, "wet", extra)
         if rtype not in ("response", "resource"):
+            self.stat_update("warc_not_document")
             return None
         headers = record.http_headers
         ctype = (headers.get_header("Content-Type") if headers else None) or \
             record.rec_headers.get_header("Content-Type") or ""
         if rtype == "response" and (not headers or headers.get_statuscode() not in ("200", None)):
+            self.stat_update("warc_http_not_ok")
             return None
         body = record.content_stream().read()
         charset = None
@@ -353,6 +409,7 @@ class MultiFormatReader(BaseReader):
         elif ctype.lower().startswith("text/plain"):
             text = body.decode(charset or "utf-8", errors="replace")
         else:
+            self.stat_update("warc_not_text")
             return None
         return self._doc(text, path, n, "warc", extra)
 
@@ -379,7 +436,7 @@ class MultiFormatReader(BaseReader):
                 self._bad("unreadable_file", path, f"({type(e).__name__}: {e})")
             return
         try:
-            f = open_binary(path)
+            f = open_binary(path, on_bad=self._bad)
         except OSError as e:
             self._bad("unreadable_file", path, f"({e})")
             return
@@ -396,7 +453,9 @@ class MultiFormatReader(BaseReader):
             for doc in gen:
                 empty = False
                 yield doc
-            if empty and f.tell() == 0:
+            raw = getattr(f, "raw", None)
+            produced = raw.produced if hasattr(raw, "produced") else f.tell()
+            if empty and produced == 0:
                 self._bad("empty_file", path, "(no content after decompression)")
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:

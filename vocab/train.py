@@ -15,7 +15,6 @@ import logging
 import os
 import random
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -189,9 +188,14 @@ def _train_vocab_unlocked(cfg: VocabTrainConfig, force: bool = False) -> Path:
         log.info("%s already holds a vocabulary trained with this config; nothing to do", out)
         return out
     inputs = resolve_inputs(cfg.inputs)
-    with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="xling-vocab-") as work:
+    remove_stale_temporaries(out)
+    with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        sample = sample_mix(inputs, Path(work) / "mix.txt", cfg.alpha, cfg.sample_sentences, cfg.seed)
+        # The sampled mix (the whole training text) lives in atomic_path's temporary folder next to
+        # `out`, not in /tmp: it goes with that folder, and a killed run's copy is removed on re-run.
+        work = tmp.parent / "work"
+        work.mkdir()
+        sample = sample_mix(inputs, work / "mix.txt", cfg.alpha, cfg.sample_sentences, cfg.seed)
         log.info("sampled %s lines (%s)", f"{sum(sample.drawn.values()):,}",
                  ", ".join(f"{k} {v:,}" for k, v in sample.drawn.items()))
         args = spm_args(cfg, str(sample.path), str(tmp / SPM_FILE.removesuffix(".model")))
@@ -210,6 +214,21 @@ def _train_vocab_unlocked(cfg: VocabTrainConfig, force: bool = False) -> Path:
         save_config(cfg, tmp / "config.yaml")
         write_train_report(tmp, cfg, inputs, sample)
     return out
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Remove what a killed run of this folder left (`atomic_path`'s `.tmp-<name>-*`/`.old-<name>-*`
+    siblings). Safe only under the folder's lock (`xling.locking`), which `train_vocab` holds."""
+    import shutil
+
+    if out.parent.is_dir():
+        for stale in out.parent.glob(f".tmp-{out.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        for stale in sorted(out.parent.glob(f".old-{out.name}-*")):
+            if not out.exists():  # killed between atomic_path's two renames: the old result comes back
+                os.replace(stale, out)
+            else:
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def write_train_report(out: Path, cfg: VocabTrainConfig, inputs: dict[str, list[Path]],
