@@ -13,11 +13,8 @@ the step's stats as `broken_<reason>` (the clean report lists them).
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
 import json
-import lzma
 import os
 import zlib
 from collections.abc import Iterator, Sequence
@@ -28,6 +25,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 from loguru import logger
 
+from corpora.rawio import COMPRESSION_ERRORS as _COMPRESSION_ERRORS
+from corpora.rawio import iter_raw_lines, open_binary
 from xling.errors import InputError
 
 FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "lines")
@@ -35,31 +34,8 @@ BROKEN_REASONS = ("broken_compression", "invalid_utf8", "malformed_json", "missi
                   "line_too_long", "doc_too_long", "unreadable_file", "bad_warc_record", "bad_warc_type",
                   "record_too_long", "unparsed_bytes", "warc_length_repaired")
 WARC_TYPES = ("warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation")
-_COMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, gzip.BadGzipFile)
 _SNIFF_BYTES = 1 << 16
 _LOG_FIRST = 5
-
-
-def open_binary(path: str | os.PathLike, on_bad=None) -> IO[bytes]:
-    """Open a file for reading bytes; `.gz`, `.xz`/`.lzma`, `.bz2` are decompressed (by magic bytes).
-
-    With `on_bad(reason, where, detail)`, gzip is read by `corpora.warc.ResyncGzip`: a corrupt
-    member is reported and skipped, the intact members after it are still read.
-    """
-    p = str(path)
-    with open(p, "rb") as f:
-        magic = f.read(6)
-    if magic[:2] == b"\x1f\x8b":
-        if on_bad is not None:
-            from corpora.warc import ResyncGzip
-
-            return io.BufferedReader(ResyncGzip(open(p, "rb"), p, on_bad), 1 << 16)
-        return gzip.open(p, "rb")
-    if magic[:6] == b"\xfd7zXZ\x00":
-        return lzma.open(p, "rb")
-    if magic[:3] == b"BZh":
-        return bz2.open(p, "rb")
-    return open(p, "rb")
 
 
 def _strip_compression(name: str) -> str:
@@ -102,34 +78,6 @@ def detect_format(path: str | os.PathLike) -> str:
     if len(blocks) >= 2 and sum(1 for b in blocks if "\n" in b.strip()) >= max(1, len(blocks) // 4):
         return "cc100"
     return "lines"
-
-
-def _iter_lines(f: IO[bytes], path: str, max_line_bytes: int, on_bad) -> Iterator[tuple[int, str]]:
-    """(line number, decoded line without newline); bad lines go to `on_bad` and are skipped."""
-    lineno = 0
-    while True:
-        try:
-            raw = f.readline(max_line_bytes + 1)
-        except _COMPRESSION_ERRORS as e:
-            on_bad("broken_compression", f"{path}:{lineno + 1}", f"({type(e).__name__}: {e}); rest of file skipped")
-            return
-        if not raw:
-            return
-        lineno += 1
-        if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
-            # drain the rest of the over-long line without holding it in memory
-            try:
-                while raw and not raw.endswith(b"\n"):
-                    raw = f.readline(max_line_bytes)
-            except _COMPRESSION_ERRORS as e:
-                on_bad("broken_compression", f"{path}:{lineno}", f"({type(e).__name__}: {e})")
-                return
-            on_bad("line_too_long", f"{path}:{lineno}", f"(over {max_line_bytes} bytes)")
-            continue
-        try:
-            yield lineno, raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as e:
-            on_bad("invalid_utf8", f"{path}:{lineno}", f"(byte {e.start})")
 
 
 def _html_to_text(html: bytes, charset: str | None) -> str:
@@ -207,7 +155,7 @@ class MultiFormatReader(BaseReader):
     # -- formats ---------------------------------------------------------------------------------
     def _read_lines(self, f: IO[bytes], path: str) -> Iterator[Document]:
         n = 0
-        for _, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+        for _, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
             if line.strip():
                 doc = self._doc(line, path, n, "lines")
                 n += 1
@@ -218,7 +166,7 @@ class MultiFormatReader(BaseReader):
         n = 0
         buf: list[str] = []
         size = 0
-        for _, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+        for _, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
             if line.strip():
                 buf.append(line)
                 size += len(line) + 1
@@ -237,7 +185,7 @@ class MultiFormatReader(BaseReader):
 
     def _read_json(self, f: IO[bytes], path: str, key: str, fmt: str) -> Iterator[Document]:
         n = 0
-        for lineno, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+        for lineno, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
             if not line.strip():
                 continue
             try:
@@ -272,7 +220,7 @@ class MultiFormatReader(BaseReader):
                      "cc_lang": headers.get("warc-identified-content-language")}
             return self._doc("\n".join(body).strip(), path, n, "wet", extra)
 
-        for _, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+        for _, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
             if line.startswith("WARC/1.") and len(line) <= 9:
                 doc = flush()
                 if doc:
@@ -316,9 +264,9 @@ class MultiFormatReader(BaseReader):
                     yield doc
 
     def _read_warc(self, path: str, fmt: str) -> Iterator[Document]:
-        """WARC records via `corpora.warc` (a bad gzip member or a wrong Content-Length costs one
+        """WARC records via `corpora.rawio` (a bad gzip member or a wrong Content-Length costs one
         record, counted); ARC files through warcio's converter."""
-        from corpora.warc import iter_warc_records
+        from corpora.rawio import iter_warc_records
 
         f = open_binary(path, on_bad=self._bad)
         with f:

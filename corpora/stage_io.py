@@ -28,9 +28,10 @@ import numpy as np
 import regex
 import xxhash
 
-from corpora.corpus import corpus_inputs
+from corpora.corpus import MAX_LINE_BYTES, corpus_inputs
+from corpora.corpus import iter_docs as corpus_iter_docs
 from xling.errors import InputError
-from xling.io import atomic_path, open_text, write_json_atomic, write_jsonl_atomic
+from xling.io import atomic_path, write_json_atomic, write_jsonl_atomic
 
 DONE_FILE = "DONE.json"
 SHARD_DOCS = 50_000  # documents per output shard
@@ -46,36 +47,12 @@ def resolve_inputs(specs: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
     return dict(sorted(corpus_inputs([str(s) for s in specs]).items()))
 
 
-def iter_docs(files: list[Path], lang: str, counts: Counter) -> Iterator[dict]:
-    """Documents of one language; broken lines are skipped and counted, never fatal.
-
-    Counted reasons: `malformed_json` (not a JSON object), `missing_text` (no non-empty string
-    `text`). Plain-text files give one document per non-empty line with id `<file>:<line>`.
-    """
-    for f in files:
-        is_jsonl = f.name.endswith(_SHARD_SUFFIXES)
-        with open_text(f, errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                if not is_jsonl:
-                    yield {"id": f"{f.name}:{lineno}", "text": line.strip(), "lang": lang, "source": f.name}
-                    continue
-                try:
-                    doc = json.loads(line)
-                except json.JSONDecodeError:
-                    counts["malformed_json"] += 1
-                    continue
-                if not isinstance(doc, dict):
-                    counts["malformed_json"] += 1
-                    continue
-                text = doc.get("text")
-                if not isinstance(text, str) or not text.strip():
-                    counts["missing_text"] += 1
-                    continue
-                doc.setdefault("id", f"{f.name}:{lineno}")
-                doc.setdefault("lang", lang)
-                yield doc
+def iter_docs(files: list[Path], lang: str, counts: Counter, max_line_bytes: int = MAX_LINE_BYTES
+              ) -> Iterator[dict]:
+    """Documents of one language; damaged input is skipped and counted, never fatal (see
+    `corpora.corpus.iter_docs` for the reasons). Plain-text files give one document per non-empty
+    line with id `<file>:<line>`."""
+    yield from corpus_iter_docs(files, lang, counts, max_line_bytes)
 
 
 # ---------------------------------------------------------------------------------------------

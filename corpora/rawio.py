@@ -1,5 +1,8 @@
-"""Tolerant low-level reading of web archives: gzip that survives a bad member, WARC records that
-survive a wrong Content-Length.
+"""Tolerant low-level reading of raw input: compressed files, over-long lines, web archives.
+
+Every reader of raw or user-given text (`corpora.readers` for clean, `corpora.corpus` for
+`LANG=file` inputs of dedup/mix/vocab) goes through here, so damage is handled one way: skipped,
+counted by reason, never a traceback, and memory bounded by a maximum line/record length.
 
 `ResyncGzip` decompresses a multi-member gzip file member by member. A corrupt member is skipped
 to the next gzip header (`1f 8b 08`) instead of ending the file, and a truncated last member
@@ -15,13 +18,18 @@ damaged by a gap in the decompressed stream are dropped and counted. Memory is b
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
 from typing import IO
 
 OnBad = Callable[[str, str, str], None]  # (reason, where, detail)
+COMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, gzip.BadGzipFile)
 GZIP_MAGIC = b"\x1f\x8b\x08"
 _CHUNK = 1 << 16
 
@@ -117,6 +125,54 @@ class ResyncGzip(io.RawIOBase):
         self.out = self.out[n:]
         self.produced += n
         return n
+
+
+def open_binary(path: str | os.PathLike, on_bad=None) -> IO[bytes]:
+    """Open a file for reading bytes; `.gz`, `.xz`/`.lzma`, `.bz2` are decompressed (by magic bytes).
+
+    With `on_bad(reason, where, detail)`, gzip is read by `ResyncGzip`: a corrupt
+    member is reported and skipped, the intact members after it are still read.
+    """
+    p = str(path)
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if magic[:2] == b"\x1f\x8b":
+        if on_bad is not None:
+            return io.BufferedReader(ResyncGzip(open(p, "rb"), p, on_bad), 1 << 16)
+        return gzip.open(p, "rb")
+    if magic[:6] == b"\xfd7zXZ\x00":
+        return lzma.open(p, "rb")
+    if magic[:3] == b"BZh":
+        return bz2.open(p, "rb")
+    return open(p, "rb")
+
+
+def iter_raw_lines(f: IO[bytes], path: str, max_line_bytes: int, on_bad) -> Iterator[tuple[int, str]]:
+    """(line number, decoded line without newline); bad lines go to `on_bad` and are skipped."""
+    lineno = 0
+    while True:
+        try:
+            raw = f.readline(max_line_bytes + 1)
+        except COMPRESSION_ERRORS as e:
+            on_bad("broken_compression", f"{path}:{lineno + 1}", f"({type(e).__name__}: {e}); rest of file skipped")
+            return
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+            # drain the rest of the over-long line without holding it in memory
+            try:
+                while raw and not raw.endswith(b"\n"):
+                    raw = f.readline(max_line_bytes)
+            except COMPRESSION_ERRORS as e:
+                on_bad("broken_compression", f"{path}:{lineno}", f"({type(e).__name__}: {e})")
+                return
+            on_bad("line_too_long", f"{path}:{lineno}", f"(over {max_line_bytes} bytes)")
+            continue
+        try:
+            yield lineno, raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as e:
+            on_bad("invalid_utf8", f"{path}:{lineno}", f"(byte {e.start})")
 
 
 _HEADER_LINE = re.compile(rb"^WARC/1\.[01]\r?\n")
