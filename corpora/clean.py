@@ -81,6 +81,19 @@ class CleanConfig:
                 raise InputError(f"lid: {e}") from None
         if self.workers < 1:
             raise InputError(f"workers: must be ≥ 1, got {self.workers}")
+        scores = {"min_lang_score": self.min_lang_score,
+                  **{f"lang_score_thresholds.{k}": v for k, v in self.lang_score_thresholds.items()}}
+        for key, value in scores.items():
+            if not 0.0 <= value <= 1.0:
+                raise InputError(f"{key}: a language-ID score is within [0, 1], got {value}")
+        for key in ("lid_max_chars", "max_line_bytes", "max_doc_chars", "decontaminate_ngram"):
+            if getattr(self, key) < 1:
+                raise InputError(f"{key}: must be ≥ 1, got {getattr(self, key)}")
+        if self.tasks < 0 or self.dedup_min_line_chars < 0:
+            raise InputError(f"tasks and dedup_min_line_chars must be ≥ 0, got {self.tasks}, "
+                             f"{self.dedup_min_line_chars}")
+        if self.limit != -1 and self.limit < 1:
+            raise InputError(f"limit: must be ≥ 1 (or -1 for no limit), got {self.limit}")
 
 
 # Settings that may change between a killed run and its resumption without changing the output.

@@ -402,8 +402,10 @@ class DecontamConfig:
     min_suffix_chars: int = 15  # short English endings ("they are funny!") are too common to match
     max_segment_span: int = 3
     shard_docs: int = stage_io.SHARD_DOCS
+    max_line_bytes: int = stage_io.MAX_LINE_BYTES  # longer input lines are skipped and counted
 
     def __post_init__(self) -> None:
+        stage_io.check_reading_limits(self)
         if self.ngram < 1:
             raise InputError(f"ngram must be ≥ 1, got {self.ngram}")
         for name in self.sets or []:
@@ -535,7 +537,7 @@ def _decontaminate_language(out: Path, lang: str, files: list[Path], index: Eval
 
     def kept():
         nonlocal n_in
-        docs = tqdm(stage_io.iter_docs(files, lang, bad), desc=f"decontaminate {lang}", unit=" docs",
+        docs = tqdm(stage_io.iter_docs(files, lang, bad, config.max_line_bytes), desc=f"decontaminate {lang}", unit=" docs",
                     disable=not progress, leave=False)
         for batch in _batched(docs, 512):
             for doc, mask in zip(batch, index.match_masks([d["text"] for d in batch]).tolist(), strict=True):

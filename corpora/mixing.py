@@ -111,8 +111,11 @@ class AlphaSchedule:
         if not self.phases:
             raise InputError("an alpha schedule needs at least one phase")
         starts = [s for s, _ in self.phases]
-        if starts != sorted(starts) or starts[0] != 0.0:
-            raise InputError(f"phase starts must be sorted and begin at 0, got {starts}")
+        if starts != sorted(starts) or starts[0] != 0.0 or starts[-1] > 1.0:
+            raise InputError(f"phase starts must be sorted, begin at 0 and lie within [0, 1], got {starts}")
+        bad = [a for _, a in self.phases if not 0.0 <= a <= 1.0]
+        if bad:
+            raise InputError(f"every phase's alpha must be within [0, 1], got {bad}")
 
     def alpha_at(self, progress: float) -> float:
         """α at training progress in [0, 1] (step / total_steps)."""

@@ -55,6 +55,14 @@ def iter_docs(files: list[Path], lang: str, counts: Counter, max_line_bytes: int
     yield from corpus_iter_docs(files, lang, counts, max_line_bytes)
 
 
+def check_reading_limits(config: Any) -> None:
+    """The size limits every stage config carries (`shard_docs`, `max_line_bytes`) must be positive."""
+    for key in ("shard_docs", "max_line_bytes"):
+        value = getattr(config, key)
+        if value < 1:
+            raise InputError(f"{key} must be ≥ 1, got {value}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Writing
 

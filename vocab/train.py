@@ -55,6 +55,9 @@ class VocabTrainConfig:
             raise InputError(f"sample_sentences must be positive, got {self.sample_sentences}")
         if not 0.9 <= self.character_coverage <= 1.0:
             raise InputError(f"character_coverage must be within [0.9, 1], got {self.character_coverage}")
+        for key in ("max_sentence_length", "num_threads", "stats_lines"):
+            if getattr(self, key) < 1:
+                raise InputError(f"{key} must be ≥ 1, got {getattr(self, key)}")
 
 
 @dataclass

@@ -78,6 +78,17 @@ class DataConfig:
             raise InputError(f"eval_fraction must be in [0, 0.5), got {self.eval_fraction}")
         if self.num_workers < 0:
             raise InputError(f"num_workers must be ≥ 0, got {self.num_workers}")
+        if self.alpha_schedule is not None:
+            try:
+                self.alpha_schedule_obj()
+            except ValueError as e:
+                raise InputError(f"alpha_schedule: {e}") from None
+        if self.max_repeats is not None and not self.max_repeats > 0:
+            raise InputError(f"max_repeats must be positive, got {self.max_repeats}")
+        if self.max_docs_per_lang is not None and self.max_docs_per_lang < 1:
+            raise InputError(f"max_docs_per_lang must be ≥ 1, got {self.max_docs_per_lang}")
+        if self.eval_max_docs < 0:
+            raise InputError(f"eval_max_docs must be ≥ 0, got {self.eval_max_docs}")
 
     def alpha_schedule_obj(self) -> Any:
         from corpora.mixing import AlphaSchedule

@@ -71,6 +71,19 @@ class TrainConfig:
             raise InputError("warmup_steps and eval_every must be ≥ 0 and keep_last ≥ 1")
         if self.max_steps_this_run is not None and self.max_steps_this_run <= 0:
             raise InputError(f"max_steps_this_run must be positive, got {self.max_steps_this_run}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"lr must be a positive number, got {self.lr}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise InputError(f"min_lr_ratio must be within [0, 1], got {self.min_lr_ratio}")
+        if self.weight_decay < 0 or self.clip_norm < 0 or not self.eps > 0:
+            raise InputError(f"weight_decay and clip_norm must be ≥ 0 and eps > 0, got {self.weight_decay}, "
+                             f"{self.clip_norm}, {self.eps}")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise InputError(f"betas must be within [0, 1), got {list(self.betas)}")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"threads must be ≥ 1, got {self.threads}")
+        if self.eval_sequences < 0:
+            raise InputError(f"eval_sequences must be ≥ 0, got {self.eval_sequences}")
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up to `lr`, then linear or cosine decay to `lr × min_lr_ratio` at `max_steps`."""
