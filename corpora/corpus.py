@@ -67,13 +67,17 @@ def parse_input_spec(spec: str) -> tuple[str | None, Path]:
     return None, Path(spec)
 
 
+class NotTextError(InputError):
+    """A file that is not text at all (Parquet, binary, another encoding than UTF-8)."""
+
+
 def sniff_text_input(path: Path, spec: str = "") -> None:
     """Refuse a `LANG=file` input that is not (compressed) UTF-8 text or JSON lines, before any work."""
     where = spec or str(path)
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic[:4] == b"PAR1":
-        raise InputError(f"{where}: a Parquet file; LANG=file inputs are text or JSON lines — run "
+        raise NotTextError(f"{where}: a Parquet file; LANG=file inputs are text or JSON lines — run "
                          "`xling corpora clean` on it (it reads Parquet's text column)")
     for suffix, expected in ((".gz", b"\x1f\x8b"), (".xz", b"\xfd7zXZ\x00")):
         if path.name.endswith(suffix) and magic and not magic.startswith(expected):
@@ -88,7 +92,7 @@ def sniff_text_input(path: Path, spec: str = "") -> None:
     if not head and lost:
         raise InputError(f"{where}: cannot read: decompression fails at the start ({lost[0]})")
     if b"\x00" in head or (head and sum(b < 32 and b not in (9, 10, 12, 13) for b in head) > len(head) // 20):
-        raise InputError(f"{where}: a binary file (control bytes in its first {len(head):,} bytes), not text")
+        raise NotTextError(f"{where}: a binary file (control bytes in its first {len(head):,} bytes), not text")
     complete = head[: head.rfind(b"\n") + 1] or head  # do not judge a character cut at the sniff limit
     lines = [ln for ln in complete.split(b"\n") if ln.strip()]
     bad = 0
@@ -98,7 +102,7 @@ def sniff_text_input(path: Path, spec: str = "") -> None:
         except UnicodeDecodeError:
             bad += 1
     if lines and bad * 2 > len(lines):
-        raise InputError(f"{where}: not UTF-8 text ({bad} of its first {len(lines)} lines are not); "
+        raise NotTextError(f"{where}: not UTF-8 text ({bad} of its first {len(lines)} lines are not); "
                          "convert it, e.g. `iconv -f cp1251 -t utf-8`")
 
 

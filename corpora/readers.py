@@ -32,7 +32,7 @@ from xling.errors import InputError
 FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "lines")
 BROKEN_REASONS = ("broken_compression", "invalid_utf8", "malformed_json", "missing_text_field", "empty_file",
                   "line_too_long", "doc_too_long", "unreadable_file", "bad_warc_record", "bad_warc_type",
-                  "record_too_long", "unparsed_bytes", "warc_length_repaired")
+                  "record_too_long", "unparsed_bytes", "warc_length_repaired", "not_text")
 WARC_TYPES = ("warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation")
 _SNIFF_BYTES = 1 << 16
 _LOG_FIRST = 5
@@ -383,6 +383,17 @@ class MultiFormatReader(BaseReader):
             except Exception as e:  # pyarrow raises ArrowInvalid/OSError on corrupt files
                 self._bad("unreadable_file", path, f"({type(e).__name__}: {e})")
             return
+        if fmt in ("lines", "cc100", "jsonl", "ccnet"):
+            from corpora.corpus import NotTextError, sniff_text_input
+            from xling.errors import InputError
+
+            try:  # `/bin/ls` named .txt must not become documents
+                sniff_text_input(Path(path))
+            except NotTextError as e:
+                self._bad("not_text", path, f"({str(e).split(': ', 1)[-1]})")
+                return
+            except InputError:  # damaged compression: the line reader below keeps what it can and counts it
+                pass
         try:
             f = open_binary(path, on_bad=self._bad)
         except OSError as e:
