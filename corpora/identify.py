@@ -30,10 +30,10 @@ def _cli(args: argparse.Namespace) -> int:
     from corpora.normalize import normalize_text
     from xling.io import open_text
 
-    lid = LanguageIdentifier(args.lid, args.languages)
     if args.file != "-" and Path(args.file).is_dir():
         raise InputError(f"{args.file} is a folder; identify reads one text file (or - for stdin)")
     stream = sys.stdin if args.file == "-" else open_text(args.file, errors="replace")
+    lid = LanguageIdentifier(args.lid, args.languages)  # after the input checks: loading a model takes seconds
     out = sys.stdout
     lineno = 0
     with stream if stream is not sys.stdin else _nullcontext(stream):
