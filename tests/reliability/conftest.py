@@ -50,5 +50,5 @@ def kk_lines(n: int, seed: int = 0) -> str:
     import random
 
     r = random.Random(seed)
-    words = "бала мектеп қала кітап жазу оқу үй жол адам тіл сөз ел жер су тау".split()
+    words = ["бала", "мектеп", "қала", "кітап", "жазу", "оқу", "үй", "жол", "адам", "тіл", "сөз", "ел", "жер", "су", "тау"]
     return "".join(" ".join(r.choice(words) for _ in range(10)) + f" {i} сөйлем.\n" for i in range(n))
