@@ -143,6 +143,7 @@ class MultiFormatReader(BaseReader):
             self._bad("doc_too_long", f"{path} doc {n}", f"({len(text)} chars > {self.max_doc_chars})")
             return None
         if not text.strip():
+            self.stat_update("empty_text")  # a record without text (an empty page, `"text": ""`): counted, not kept
             return None
         stem = Path(path).name
         meta = {"source": path, "format": fmt}
@@ -214,7 +215,16 @@ class MultiFormatReader(BaseReader):
         in_headers = False
 
         def flush() -> Document | None:
+            if not headers:  # text before the first record header
+                if any(line.strip() for line in body):
+                    self._bad("unparsed_bytes", path, "(text outside any WARC record)")
+                return None
             if headers.get("warc-type") != "conversion":
+                if headers.get("warc-type") in WARC_TYPES:
+                    self.stat_update("warc_not_document")
+                else:
+                    self._bad("bad_warc_type", f"{path} record {headers.get('warc-record-id')}",
+                              f"(WARC-Type {headers.get('warc-type')!r})")
                 return None
             extra = {"url": headers.get("warc-target-uri"), "warc_record_id": headers.get("warc-record-id"),
                      "cc_lang": headers.get("warc-identified-content-language")}
