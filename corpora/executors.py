@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xling.errors import InputError
+from xling.errors import InputError, StageError
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def _run_to_completion(executor: Any, st: Stage) -> None:
     executor.run()
     missing = executor.get_incomplete_ranks()
     if missing:
-        raise RuntimeError(f"{st.title}: tasks {missing[:10]} did not finish; see {st.logging_dir}/logs and re-run")
+        raise StageError(f"{st.title}: tasks {missing[:10]} did not finish; see {st.logging_dir}/logs and re-run")
 
 
 def _check_pickles(executor: Any, st: Stage) -> None:

@@ -28,6 +28,10 @@ class OutputError(XlingError, ValueError):
     """The output folder cannot be used: locked by another run, or holding another run's results."""
 
 
+class StageError(XlingError):
+    """A stage's tasks failed; the message says where their logs are and that a re-run resumes."""
+
+
 class OutputLockedError(OutputError):
     """Another live process holds the output folder's lock."""
 
