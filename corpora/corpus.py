@@ -134,7 +134,7 @@ def iter_docs(files: list[Path], lang: str | None, counts: Counter, max_line_byt
                     continue
                 try:
                     doc = json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):  # deeply nested junk overflows the parser
                     counts["malformed_json"] += 1
                     continue
                 if not isinstance(doc, dict):

@@ -194,6 +194,9 @@ class MultiFormatReader(BaseReader):
             except json.JSONDecodeError as e:
                 self._bad("malformed_json", f"{path}:{lineno}", f"({e.msg})")
                 continue
+            except RecursionError:  # `[[[[…` nested deeper than the parser's stack
+                self._bad("malformed_json", f"{path}:{lineno}", "(nested too deeply)")
+                continue
             text = row.get(key) if isinstance(row, dict) else None
             if not isinstance(text, str):
                 self._bad("missing_text_field", f"{path}:{lineno}", f"(no string field {key!r})")

@@ -68,6 +68,7 @@ def _files_outside(top: Path, dest: Path) -> set[str]:
     return {str(p.relative_to(top)) for p in top.rglob("*") if dest not in (p, *p.parents)}
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # the overwrite case repeats `q` on purpose
 @pytest.mark.parametrize("kind", ["tar", "zip"])
 @pytest.mark.parametrize("members", [CLIMB, OVERWRITE], ids=["climb", "overwrite"])
 @pytest.mark.parametrize("precheck", [True, False], ids=["precheck", "write-time-only"])

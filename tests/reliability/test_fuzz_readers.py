@@ -124,6 +124,17 @@ def _check_lines_exactly(path: Path, blob: bytes, where: str) -> None:
     assert len(docs) + counted == expected, f"{where}: {len(docs)} kept + {counted} counted != {expected} lines"
 
 
+def test_deeply_nested_json_is_counted(tmp_path: Path) -> None:
+    """Found by thinking like the fuzzer: 50,000 `[` overflow json's recursion, not just its grammar."""
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(b'{"text": "fine"}\n' + b"[" * 50_000 + b"\n")
+    docs, stats = _read(path)
+    assert [d.text for d in docs] == ["fine"] and stats["malformed_json"] == 1
+    counts: Counter = Counter()
+    assert [d["text"] for d in iter_docs([path], "kaz_Cyrl", counts)] == ["fine"]
+    assert counts["malformed_json"] == 1
+
+
 @pytest.mark.parametrize("name", ["kk.txt", "docs.jsonl"])
 def test_fuzz_oracle_catches_a_silent_drop(name: str, tmp_path: Path) -> None:
     """The exact line check must be able to fail: drop a line silently and it notices."""
