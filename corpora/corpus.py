@@ -71,8 +71,9 @@ class NotTextError(InputError):
     """A file that is not text at all (Parquet, binary, another encoding than UTF-8)."""
 
 
-def sniff_text_input(path: Path, spec: str = "") -> None:
-    """Refuse a `LANG=file` input that is not (compressed) UTF-8 text or JSON lines, before any work."""
+def sniff_text_input(path: Path, spec: str = "", web_archives: bool = True) -> None:
+    """Refuse a `LANG=file` input that is not (compressed) UTF-8 text or JSON lines, before any work;
+    with `web_archives=False` also WARC/WET/ARC files (their headers would become documents)."""
     where = spec or str(path)
     with open(path, "rb") as f:
         magic = f.read(6)
@@ -89,6 +90,9 @@ def sniff_text_input(path: Path, spec: str = "") -> None:
     except COMPRESSION_ERRORS as e:
         head = b""
         lost.append(str(e))
+    if not web_archives and head.startswith((b"WARC/1.", b"filedesc://")):
+        raise NotTextError(f"{where}: a web archive (WARC/WET/ARC), not text; run `xling corpora clean` on it "
+                           "to extract its documents")
     if not head and lost:
         raise InputError(f"{where}: cannot read: decompression fails at the start ({lost[0]})")
     if b"\x00" in head or (head and sum(b < 32 and b not in (9, 10, 12, 13) for b in head) > len(head) // 20):
@@ -173,6 +177,6 @@ def corpus_inputs(specs: list[str]) -> dict[str, list[Path]]:
                                  "(its kept/<lang>/ folders name the languages) or a text file")
             if not path.is_file():
                 raise FileNotFoundError(f"{spec}: {path} is not a file")
-            sniff_text_input(path, spec)
+            sniff_text_input(path, spec, web_archives=False)
             out.setdefault(lang, []).append(path)
     return out

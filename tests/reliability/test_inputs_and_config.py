@@ -25,7 +25,7 @@ def _stats(out: Path) -> dict:
 
 
 @pytest.mark.parametrize("stage", ["dedup", "mix"])
-@pytest.mark.parametrize("kind", ["parquet", "binary"])
+@pytest.mark.parametrize("kind", ["parquet", "binary", "warc"])
 def test_non_text_inputs_are_refused_before_anything_is_written(stage: str, kind: str, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture) -> None:
     if kind == "parquet":
@@ -34,12 +34,15 @@ def test_non_text_inputs_are_refused_before_anything_is_written(stage: str, kind
 
         f = tmp_path / "data.parquet"
         pq.write_table(pa.table({"text": ["a b c", "d e f"]}), f)
+    elif kind == "warc":  # read as lines, its headers would become documents
+        f = tmp_path / "crawl.wet.gz"
+        f.write_bytes(gzip.compress(b"WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 4\r\n\r\ntext\r\n\r\n"))
     else:
         f = tmp_path / "ls.txt"  # a binary named .txt
         f.write_bytes(BIN_LS.read_bytes())
     rc = main(["corpora", stage, f"kaz_Cyrl={f}", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert rc == 2 and ("Parquet" in err if kind == "parquet" else "binary file" in err)
+    assert rc == 2 and {"parquet": "Parquet", "warc": "web archive", "binary": "binary file"}[kind] in err
     assert not (tmp_path / "out").exists()
 
 
