@@ -32,6 +32,7 @@ OnBad = Callable[[str, str, str], None]  # (reason, where, detail)
 COMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, gzip.BadGzipFile)
 GZIP_MAGIC = b"\x1f\x8b\x08"
 _CHUNK = 1 << 16
+_MAX_OUT = 1 << 20  # decompressed bytes produced per step
 
 
 class ResyncGzip(io.RawIOBase):
@@ -84,6 +85,8 @@ class ResyncGzip(io.RawIOBase):
     def _step(self) -> None:
         """Decompress some more into `self.out` (or reach the end)."""
         if not self.pending and not self._fill():
+            if self.d is not None:
+                self.out += self.d.flush()  # output zlib still holds back (max_length below)
             if self.d is not None and not self.d.eof:
                 self.gaps += 1
                 self.on_bad("broken_compression", f"{self.path} byte {self.member_start}",
@@ -104,18 +107,17 @@ class ResyncGzip(io.RawIOBase):
             self.d = zlib.decompressobj(wbits=31)
             self.member_start = self.offset
         try:
-            data = self.d.decompress(self.pending)
+            # bounded output per call: a small member may expand to gigabytes (a "zip bomb")
+            data = self.d.decompress(self.pending, _MAX_OUT)
         except zlib.error as e:
             self._skip_to_next_member("broken_compression", f"corrupt gzip member: {e}")
             return
         self.out += data
-        used = len(self.pending) - len(self.d.unused_data)
-        self.offset += used
+        rest = self.d.unused_data if self.d.eof else self.d.unconsumed_tail
+        self.offset += len(self.pending) - len(rest)
+        self.pending = rest
         if self.d.eof:
-            self.pending = self.d.unused_data
             self.d = None
-        else:
-            self.pending = b""
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         while not self.out and not self.eof:

@@ -68,7 +68,7 @@ for pid, st in known.items():
 @contextlib.contextmanager
 def no_orphans() -> Iterator[None]:
     """While the block runs, a watchdog kills this process's descendants if this process dies."""
-    if not os.path.isdir("/proc"):  # the watchdog reads /proc (Linux); elsewhere only signals help
+    if not os.path.isdir("/proc") or not sys.executable:  # the watchdog reads /proc (Linux); elsewhere only signals help
         yield
         return
     dog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid())], stdin=subprocess.DEVNULL,

@@ -110,3 +110,20 @@ def test_other_gzip_text_survives_a_corrupt_member(tmp_path: Path) -> None:
     texts = [d.text for d in reader.run()]
     assert texts == ["line 0 of member 0", "line 0 of member 2", "line 0 of member 3"]
     assert reader.stats.stats["broken_compression"].total == 1
+
+
+def test_a_gzip_bomb_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    """100 MB of one letter in a 100 KB member: decompressed 1 MiB at a time, the line counted, not held."""
+    import tracemalloc
+
+    p = tmp_path / "bomb.txt.gz"
+    p.write_bytes(gzip.compress(b"a" * (100 << 20) + b"\n", mtime=0) + gzip.compress("соңы\n".encode(), mtime=0))
+    tracemalloc.start()
+    try:
+        reader = MultiFormatReader([str(p)], "lines")
+        texts = [d.text for d in reader.run()]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert texts == ["соңы"] and reader.stats.stats["line_too_long"].total == 1
+    assert peak < 32 << 20, f"peak {peak / 2**20:.0f} MiB"
