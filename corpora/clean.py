@@ -34,6 +34,7 @@ from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
 from corpora.filters import QualityThresholds
 from xling.errors import InputError
 from xling.locking import output_lock
+from xling.procs import no_orphans
 
 _SKIP_NAMES = ("license", "copying", "readme", "notice")
 
@@ -227,8 +228,6 @@ def run_clean(config: CleanConfig) -> Path:
     """Run the clean pipeline (see `_run_clean_unlocked`), one run per OUT at a time (`xling.locking`)."""
     if not config.out:
         raise InputError("out: no output folder given")
-    from xling.procs import no_orphans
-
     with output_lock(config.out), no_orphans():  # kill -9 must not leave datatrove's workers running
         return _run_clean_unlocked(config)
 

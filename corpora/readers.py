@@ -25,8 +25,9 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 from loguru import logger
 
+from corpora.corpus import NotTextError, sniff_text_input
 from corpora.rawio import COMPRESSION_ERRORS as _COMPRESSION_ERRORS
-from corpora.rawio import iter_raw_lines, open_binary
+from corpora.rawio import iter_raw_lines, iter_warc_records, open_binary
 from xling.errors import InputError
 
 FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "lines")
@@ -279,8 +280,6 @@ class MultiFormatReader(BaseReader):
     def _read_warc(self, path: str, fmt: str) -> Iterator[Document]:
         """WARC records via `corpora.rawio` (a bad gzip member or a wrong Content-Length costs one
         record, counted); ARC files through warcio's converter."""
-        from corpora.rawio import iter_warc_records
-
         f = open_binary(path, on_bad=self._bad)
         with f:
             buffered = f if isinstance(f, io.BufferedReader) else io.BufferedReader(f, 1 << 16)
@@ -397,9 +396,6 @@ class MultiFormatReader(BaseReader):
                 self._bad("unreadable_file", path, f"({type(e).__name__}: {e})")
             return
         if fmt in ("lines", "cc100", "jsonl", "ccnet"):
-            from corpora.corpus import NotTextError, sniff_text_input
-            from xling.errors import InputError
-
             try:  # `/bin/ls` named .txt must not become documents
                 sniff_text_input(Path(path))
             except NotTextError as e:

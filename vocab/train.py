@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -222,8 +223,6 @@ def _train_vocab_unlocked(cfg: VocabTrainConfig, force: bool = False) -> Path:
 def remove_stale_temporaries(out: Path) -> None:
     """Remove what a killed run of this folder left (`atomic_path`'s `.tmp-<name>-*`/`.old-<name>-*`
     siblings). Safe only under the folder's lock (`xling.locking`), which `train_vocab` holds."""
-    import shutil
-
     if out.parent.is_dir():
         for stale in out.parent.glob(f".tmp-{out.name}-*"):
             shutil.rmtree(stale, ignore_errors=True)

@@ -13,6 +13,7 @@ import sys
 import traceback
 
 from xling.errors import XlingError
+from xling.procs import Terminated, terminate_on_sigterm
 
 # Explicit list: each module defines `register(subparsers)`. Heavy imports happen inside handlers.
 COMMAND_MODULES = [
@@ -46,8 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    from xling.procs import Terminated, terminate_on_sigterm
-
     terminate_on_sigterm()
     try:
         rc = args.func(args)

@@ -15,6 +15,7 @@ from typing import Any
 from xling.config import ConfigError, from_dict, load_config
 from xling.data import DataConfig
 from xling.errors import InputError
+from xling.locking import output_lock
 from xling.model import ModelConfig
 from xling.parallel import ParallelConfig
 from xling.trainer import TrainConfig
@@ -89,7 +90,6 @@ def load_pretrain_config(path: str | Path | None, overrides: list[str] | None = 
 def pretrain(config: PretrainConfig, out: str | Path) -> Path:
     """Train (or resume) into `out`; returns `out/final` (or `out` when stopped early by
     `train.max_steps_this_run`). Safe to call again with the same arguments: it resumes."""
-    from xling.locking import output_lock
     from xling.trainer import train
 
     with output_lock(out):  # rank 0 only under torchrun: all ranks of one job share the folder
