@@ -89,8 +89,11 @@ def test_a_50mb_line_does_not_take_gigabytes_in_dedup(tmp_path: Path) -> None:
         out.write(kk_lines(20).encode())
         out.write(("ә" * (25 << 20)).encode() + b"\n")  # 50 MB, one line
         out.write(kk_lines(20, seed=1).encode())
-    code = ("import json, resource, sys; from xling.cli import main; rc = main(sys.argv[1:]); "
-            "print(json.dumps([rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))")
+    # VmHWM, not ru_maxrss: the latter survives exec, so a child forked from a big pytest process
+    # would report the parent's size.
+    code = ("import json, re, sys; from xling.cli import main; rc = main(sys.argv[1:]); "
+            "hwm = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); "
+            "print(json.dumps([rc, hwm]))")
     res = subprocess.run([sys.executable, "-c", code, "corpora", "dedup", f"kaz_Cyrl={f}", "--out", "out"],
                          cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     rc, peak_kb = json.loads(res.stdout.strip().splitlines()[-1])
