@@ -371,7 +371,8 @@ def _latest_checkpoint(run_dir: Path) -> Path | None:
 
 def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path,
              cfg: FinetuneConfig | None = None, dev_lang: str = "en") -> FinetuneResult:
-    """Fine-tune `model` on `train`, keep the best model on `dev`; resumes from `run_dir` if interrupted."""
+    """Fine-tune `model` on `train`, keep the best model on `dev` (the final one when `dev` is empty);
+    resumes from `run_dir` if interrupted."""
     import torch
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
@@ -424,6 +425,8 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     save_every = cfg.save_every if cfg.save_every > 0 else eval_every
 
     def evaluate() -> tuple[dict[str, float], float]:
+        if not dev:  # no dev split (TyDiQA, as in XTREME): nothing to select on, the final model is kept
+            return {}, -math.inf
         preds = predict(task, net, tokenizer, dev, cfg)
         scores = score(task, preds, dev, dev_lang) or {}
         net.train()
@@ -450,7 +453,7 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
         if step % eval_every == 0 or step == total:
             scores, primary = evaluate()
             log.info("%s step %d: dev(%s) %s", task.name, step, dev_lang, scores)
-            if primary > best or not (run_dir / "best").is_dir():
+            if primary > best or not dev or not (run_dir / "best").is_dir():
                 best, best_scores = primary, scores
                 with atomic_path(run_dir / "best") as tmp:
                     net.save_pretrained(tmp)
