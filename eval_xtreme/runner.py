@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from xling.config import ConfigError, save_config, to_dict
+from xling.errors import InputError
 from xling.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from xling.locking import output_lock
 
 from .finetune import FinetuneConfig
 from .retrieval import RetrievalConfig
@@ -100,7 +102,7 @@ def plan(cfg: EvalConfig) -> list[tuple[Task, tuple[str, ...], bool]]:
             langs = tuple(lg for lg in langs if lg in cfg.languages)
             explicit = True
         if not langs:
-            raise ValueError(f"task {task.name}: none of its languages ({', '.join(task.languages)}) is in "
+            raise InputError(f"task {task.name}: none of its languages ({', '.join(task.languages)}) is in "
                              f"languages={cfg.languages}")
         out.append((task, langs, explicit))
     return out
@@ -124,6 +126,15 @@ def versions() -> dict[str, str]:
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    """Evaluate `cfg.model` on `cfg.tasks` into `cfg.out` (see `_run_eval_unlocked`), one run per
+    folder at a time (`xling.locking`)."""
+    if not cfg.out:
+        raise ConfigError("out: no output folder given (--out)")
+    with output_lock(cfg.out):
+        return _run_eval_unlocked(cfg)
+
+
+def _run_eval_unlocked(cfg: EvalConfig) -> dict[str, Any]:
     if not cfg.model:
         raise ConfigError("model: give a from_pretrained model folder or name (--model)")
     if cfg.threads > 0:
@@ -407,7 +418,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
             dev, dev_df = load_split(task, "dev", lang, _root(cfg), cfg.allow_fixtures)
             reasons[lang] += file_reasons(dev_df)
             if not dev.gold:
-                raise ValueError(f"task {task.name}, language {lang}: the dev split has no gold pairs to tune "
+                raise InputError(f"task {task.name}, language {lang}: the dev split has no gold pairs to tune "
                                  f"the threshold on ({dev_df.describe()})")
             threshold = tune_threshold(bucc_candidates(dev, encoder, rc.margin_k, rc.chunk_size), dev.gold)
             cands = bucc_candidates(rs, encoder, rc.margin_k, rc.chunk_size)
