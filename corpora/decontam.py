@@ -36,7 +36,9 @@ import regex
 
 from corpora import stage_io
 from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
+from xling.errors import InputError
 from xling.io import atomic_path, open_text
+from xling.locking import output_lock
 from xling.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -118,7 +120,7 @@ def read_json(path: Path) -> Iterator[str]:
                 try:
                     yield from _walk_json(json.loads(line))
                 except json.JSONDecodeError:
-                    raise ValueError(f"{path}:{lineno}: malformed JSON line") from None
+                    raise InputError(f"{path}:{lineno}: malformed JSON line") from None
 
 
 def read_arrow(path: Path) -> Iterator[str]:
@@ -290,7 +292,7 @@ class EvalIndex:
               min_sentence_chars: int = 12, min_suffix_words: int = 3, min_suffix_chars: int = 15,
               max_segment_span: int = 3, progress: bool = False) -> EvalIndex:
         if len(sources) > 64:
-            raise ValueError(f"at most 64 evaluation sets per index, got {len(sources)}")
+            raise InputError(f"at most 64 evaluation sets per index, got {len(sources)}")
         from tqdm import tqdm
 
         names = sorted(sources)
@@ -400,10 +402,12 @@ class DecontamConfig:
     min_suffix_chars: int = 15  # short English endings ("they are funny!") are too common to match
     max_segment_span: int = 3
     shard_docs: int = stage_io.SHARD_DOCS
+    max_line_bytes: int = stage_io.MAX_LINE_BYTES  # longer input lines are skipped and counted
 
     def __post_init__(self) -> None:
+        stage_io.check_reading_limits(self)
         if self.ngram < 1:
-            raise ValueError(f"ngram must be ≥ 1, got {self.ngram}")
+            raise InputError(f"ngram must be ≥ 1, got {self.ngram}")
         for name in self.sets or []:
             EVAL_SETS.get(name)  # unknown names fail now, with a suggestion
 
@@ -422,7 +426,7 @@ class DecontamConfig:
             out.setdefault(name, [])
             out[name] = sorted(set(out[name]) | set(files))
         if not out:
-            raise ValueError("no evaluation text to decontaminate against: give --against files or keep auto on "
+            raise InputError("no evaluation text to decontaminate against: give --against files or keep auto on "
                              "with a data root that holds the evaluation sets")
         return out
 
@@ -533,7 +537,7 @@ def _decontaminate_language(out: Path, lang: str, files: list[Path], index: Eval
 
     def kept():
         nonlocal n_in
-        docs = tqdm(stage_io.iter_docs(files, lang, bad), desc=f"decontaminate {lang}", unit=" docs",
+        docs = tqdm(stage_io.iter_docs(files, lang, bad, config.max_line_bytes), desc=f"decontaminate {lang}", unit=" docs",
                     disable=not progress, leave=False)
         for batch in _batched(docs, 512):
             for doc, mask in zip(batch, index.match_masks([d["text"] for d in batch]).tolist(), strict=True):
@@ -553,6 +557,14 @@ def _decontaminate_language(out: Path, lang: str, files: list[Path], index: Eval
 
 
 def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
+                         overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
+    """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run.
+    One run per `out` at a time (`xling.locking`)."""
+    with output_lock(out):
+        return _decontaminate_corpus_unlocked(inputs, out, config, overwrite, progress, index)
+
+
+def _decontaminate_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
                          overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
     """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run."""
     from xling.config import save_config, to_dict

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import gzip
+import lzma
 import sys
+import zlib
+from pathlib import Path
+
+from xling.errors import InputError
 
 
 def add_cli(subparsers) -> None:
@@ -24,22 +30,24 @@ def _cli(args: argparse.Namespace) -> int:
     from corpora.normalize import normalize_text
     from xling.io import open_text
 
-    lid = LanguageIdentifier(args.lid, args.languages)
-    if args.file == "-":
-        stream = sys.stdin
-    else:
-        try:
-            stream = open_text(args.file, errors="replace")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{args.file}: no such file") from None
+    if args.file != "-" and Path(args.file).is_dir():
+        raise InputError(f"{args.file} is a folder; identify reads one text file (or - for stdin)")
+    stream = sys.stdin if args.file == "-" else open_text(args.file, errors="replace")
+    lid = LanguageIdentifier(args.lid, args.languages)  # after the input checks: loading a model takes seconds
     out = sys.stdout
+    lineno = 0
     with stream if stream is not sys.stdin else _nullcontext(stream):
-        for line in stream:
-            text = line.rstrip("\r\n")
-            if args.normalize:
-                text = normalize_text(text)
-            res = lid.identify(text)
-            out.write(f"{res.lang}\t{res.score:.4f}\n")
+        try:
+            for lineno, line in enumerate(stream, 1):  # noqa: B007 (lineno names the failing line)
+                text = line.rstrip("\r\n")
+                if args.normalize:
+                    text = normalize_text(text)
+                res = lid.identify(text)
+                out.write(f"{res.lang}\t{res.score:.4f}\n")
+        except (EOFError, lzma.LZMAError, zlib.error, gzip.BadGzipFile) as e:
+            out.flush()
+            raise InputError(f"{args.file}: cannot decompress after line {lineno} ({type(e).__name__}: {e}); "
+                             "the file is truncated or corrupt") from None
     return 0
 
 

@@ -29,6 +29,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpora.document import XlingFilter
+from xling.errors import InputError
 from xling.registry import Registry
 
 UNDETERMINED = "und_Zyyy"
@@ -301,7 +302,7 @@ def _langid_model(languages: tuple[str, ...]):
     if languages:
         unknown = sorted(set(languages) - set(ident.nb_classes))
         if unknown:
-            raise ValueError(f"langid does not know language(s) {unknown}; it knows "
+            raise InputError(f"langid does not know language(s) {unknown}; it knows "
                              f"{', '.join(sorted(ident.nb_classes))}")
         ident.set_languages(list(languages))
     return ident

@@ -26,6 +26,9 @@ import numpy as np
 
 from corpora import stage_io
 from corpora.mixing import AlphaSchedule, sampling_plan
+from corpora.stage_io import check_reading_limits
+from xling.errors import InputError
+from xling.locking import output_lock
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +51,24 @@ class MixConfig:
     schedule: list[tuple[float, float]] | None = None
     anneal: bool = True
     shard_docs: int = stage_io.SHARD_DOCS
+    max_line_bytes: int = stage_io.MAX_LINE_BYTES  # longer input lines are skipped and counted
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], got {self.alpha}")
+            raise InputError(f"alpha must be within [0, 1], got {self.alpha}")
         if self.unit not in UNITS:
-            raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+            raise InputError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
         if self.tokenizer and self.unit != "tokens":
-            raise ValueError(f"tokenizer is only used with unit=tokens (unit is {self.unit!r})")
+            raise InputError(f"tokenizer is only used with unit=tokens (unit is {self.unit!r})")
         if self.schedule is not None:
             AlphaSchedule([tuple(p) for p in self.schedule], anneal=self.anneal)
+        if self.total is not None and not self.total > 0:
+            raise InputError(f"total must be a positive number of {self.unit}, got {self.total}")
+        if self.max_repeats is not None and not self.max_repeats > 0:
+            raise InputError(f"max_repeats must be positive (passes over one language's data), got {self.max_repeats}")
+        if self.seed < 0:
+            raise InputError(f"seed must be ≥ 0, got {self.seed}")
+        check_reading_limits(self)
 
 
 def doc_units(text: str, unit: str) -> int:
@@ -116,8 +127,8 @@ def select_copies(units: np.ndarray, target: float, rng: np.random.Generator) ->
     return np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64)
 
 
-def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter
-                 ) -> tuple[dict[str, float], dict[str, Counter]]:
+def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter,
+                 max_line_bytes: int = stage_io.MAX_LINE_BYTES) -> tuple[dict[str, float], dict[str, Counter]]:
     """Units per language (and broken-input counts) from a first streaming pass."""
     count = unit if isinstance(unit, UnitCounter) else UnitCounter(unit)
     sizes: dict[str, float] = {}
@@ -126,7 +137,7 @@ def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter
         bad[lang] = Counter()
         total = 0.0
         batch: list[str] = []
-        for d in stage_io.iter_docs(files, lang, bad[lang]):
+        for d in stage_io.iter_docs(files, lang, bad[lang], max_line_bytes):
             batch.append(d["text"])
             if len(batch) == 1024:
                 total += float(count(batch).sum())
@@ -136,6 +147,14 @@ def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter
 
 
 def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
+               overwrite: bool = False, progress: bool = True) -> Path:
+    """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run.
+    One run per `out` at a time (`xling.locking`)."""
+    with output_lock(out):
+        return _mix_corpus_unlocked(inputs, out, config, overwrite, progress)
+
+
+def _mix_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
                overwrite: bool = False, progress: bool = True) -> Path:
     """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run."""
     from xling.config import save_config, to_dict
@@ -147,17 +166,17 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
     if config.languages:
         missing = sorted(set(config.languages) - set(files))
         if missing:
-            raise ValueError(f"languages: {', '.join(missing)} not found in {', '.join(map(str, inputs))} "
+            raise InputError(f"languages: {', '.join(missing)} not found in {', '.join(map(str, inputs))} "
                              f"(found: {', '.join(files)})")
         files = {k: v for k, v in files.items() if k in config.languages}
     cfg = to_dict(config)
     stage_io.prepare_out(out, cfg, files, overwrite)
     save_config(config, out / "config.yaml")
     counter = UnitCounter(config.unit, config.tokenizer)
-    sizes, bad = corpus_sizes(files, counter)
+    sizes, bad = corpus_sizes(files, counter, config.max_line_bytes)
     empty = [k for k, v in sizes.items() if not v]
     if empty:
-        raise ValueError(f"languages with no usable documents in {', '.join(map(str, inputs))}: {', '.join(empty)}")
+        raise InputError(f"languages with no usable documents in {', '.join(map(str, inputs))}: {', '.join(empty)}")
     plan = sampling_plan(sizes, config.alpha, total=config.total, max_repeats=config.max_repeats, unit=config.unit)
     plan_json = plan.to_json() | {"seed": config.seed}
     if config.schedule is not None:
@@ -195,7 +214,7 @@ def _mix_language(out: Path, lang: str, files: list[Path], target: float, config
 
     from xling.io import atomic_path
 
-    docs = list(stage_io.iter_docs(files, lang, Counter()))
+    docs = list(stage_io.iter_docs(files, lang, Counter(), config.max_line_bytes))
     units = counter([d["text"] for d in docs]) if docs else np.empty(0)
     rng = _lang_rng(config.seed, lang)
     pairs = select_copies(units, target, rng)
@@ -243,7 +262,7 @@ def parse_schedule(spec: str) -> list[tuple[float, float]]:
     try:
         return [(float(a), float(b)) for a, b in (item.split(":") for item in spec.split(","))]
     except ValueError:
-        raise ValueError(f"--alpha-schedule {spec!r}: expected START:ALPHA pairs like 0:0.7,1:0.3") from None
+        raise InputError(f"--alpha-schedule {spec!r}: expected START:ALPHA pairs like 0:0.7,1:0.3") from None
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:

@@ -163,15 +163,17 @@ def _identity(text: str) -> str:
     return text
 
 
-def retrieval_baseline_scores(task, rs, view: TextView = _identity) -> dict | None:
-    """Scores of the char-n-gram baseline on one retrieval set, in both directions and with the task's
-    primary direction as `accuracy`, exactly as a model is scored (None without gold)."""
+def retrieval_baseline_scores(task, rs, both_directions: bool = False, view: TextView = _identity) -> dict | None:
+    """Scores of the char-n-gram baseline on one retrieval set (None without gold), computed like the
+    model's: both directions searched, `accuracy` being the task's primary direction (en → xx for
+    XTREME's Tatoeba, as its leaderboard). `both_directions` is kept for callers; both are always scored."""
     from .retrieval import SearchResult, retrieval_scores
 
     if rs.gold is None:
         return None
-    xx_en, en_xx = char_ngram_search([view(s) for s in rs.source], [view(t) for t in rs.target], True)
-    return retrieval_scores(rs, SearchResult(xx_en, en_xx), task.retrieval_query)
+    fwd, bwd = char_ngram_search([view(s) for s in rs.source], [view(t) for t in rs.target], True)
+    assert bwd is not None
+    return retrieval_scores(rs, SearchResult(fwd, bwd), getattr(task, "retrieval_query", "source"))
 
 
 def train_mft(train: Sequence, view: TextView = _identity) -> MostFrequentTagTagger:
@@ -189,7 +191,8 @@ def mft_scores(task, tagger: MostFrequentTagTagger, examples: Sequence, lang: st
 
 
 def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], Any], load_train: Callable[[], Any],
-                       max_eval_examples: int | dict[str, int] = 0, view: TextView = _identity) -> dict[str, dict[str, dict]]:
+                       max_eval_examples: int | dict[str, int] = 0, both_directions: bool = False,
+                       view: TextView = _identity) -> dict[str, dict[str, dict]]:
     """`{baseline: {lang: scores}}` for one task; `load_test(lang)` returns the test examples or None.
 
     `max_eval_examples`: keep the first N test examples (one N, or one per language: the counts the
@@ -207,8 +210,9 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
             rs = load_test(lang)
             if rs is None:
                 continue
-            rs = rs.first(limit(lang))  # the model's `--max-eval` cut: first n pairs and their English side
-            s = retrieval_baseline_scores(task, rs, view)
+            if limit(lang) > 0:
+                rs = rs.first(limit(lang))  # the model's --max-eval subset, exactly
+            s = retrieval_baseline_scores(task, rs, both_directions, view)
             if s is not None:
                 out.setdefault(CHAR_NGRAM, {})[lang] = s
     elif task.kind == "token_classification":
@@ -244,8 +248,9 @@ def baselines_for_task(task, data: dict[str, dict], cfg) -> dict[str, dict[str, 
     def load_train():
         return load_split(task, "train", task.train_lang, root, cfg.allow_fixtures)[0]
 
+    both = bool(getattr(cfg.retrieval, "both_directions", False))
     counts = {lg: int(d["examples"]) for lg, d in data.items()}
-    return evaluate_baselines(task, list(data), load_test, load_train, counts)
+    return evaluate_baselines(task, list(data), load_test, load_train, counts, both)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from xling.errors import InputError
+
 
 def register(subparsers) -> None:
     group_parser = subparsers.add_parser("eval", help="XTREME and Uyghur/Kazakh evaluation",
@@ -74,7 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.strict:
         overrides.append("strict=true")
     if args.no_fixtures and args.allow_fixtures:
-        raise ValueError("--no-fixtures and --allow-fixtures contradict each other")
+        raise InputError("--no-fixtures and --allow-fixtures contradict each other")
     if args.no_fixtures:
         overrides.append("allow_fixtures=false")
     if args.allow_fixtures:

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from xling.config import ConfigError, save_config, to_dict
+from xling.errors import InputError
 from xling.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from xling.locking import output_lock
 
 from .finetune import FinetuneConfig
 from .retrieval import RetrievalConfig
@@ -50,19 +52,23 @@ class EvalConfig:
     strict: bool = False  # a language without test data is an error (default: skipped and listed)
     max_eval_examples: int = 0  # > 0: first N test examples per language (CPU runs)
     threads: int = 0  # > 0: torch intra-op threads (1 is much faster on a busy shared CPU)
-    no_model_baselines: bool = True  # also score the no-model baselines (eval_xtreme/baselines.py) on the same data
-    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
-    task_file: str = ""  # YAML of the user's own tasks (eval_xtreme/user_tasks.py), run after `tasks`
     # Fine-tune once per seed and report mean ± std; the first seed's model gives `tasks` and the
     # predictions (what a submission holds). Empty: one run with finetune.seed.
     seeds: list[int] = field(default_factory=list)
     bootstrap_resamples: int = 1000  # resamples per 95% interval (0: no intervals)
+    no_model_baselines: bool = True  # also score the no-model baselines (eval_xtreme/baselines.py) on the same data
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
+    task_file: str = ""  # YAML of the user's own tasks (eval_xtreme/user_tasks.py), run after `tasks`
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self) -> None:
         if not self.tasks and not self.task_file:
             raise ConfigError("tasks: name at least one task (see `xling eval ls`) or give a task_file")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: {self.seeds} repeats a seed")
+        if self.bootstrap_resamples < 0:
+            raise ConfigError("bootstrap_resamples: must be >= 0")
         if self.view:
             from xling.translit import check_view_languages
 
@@ -70,10 +76,6 @@ class EvalConfig:
                 check_view_languages(self.view, "view")
             except ValueError as e:
                 raise ConfigError(str(e)) from None
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"seeds: {self.seeds} repeats a seed")
-        if self.bootstrap_resamples < 0:
-            raise ConfigError("bootstrap_resamples: must be >= 0")
 
 
 def _root(cfg: EvalConfig) -> Path | None:
@@ -100,7 +102,7 @@ def plan(cfg: EvalConfig) -> list[tuple[Task, tuple[str, ...], bool]]:
             langs = tuple(lg for lg in langs if lg in cfg.languages)
             explicit = True
         if not langs:
-            raise ValueError(f"task {task.name}: none of its languages ({', '.join(task.languages)}) is in "
+            raise InputError(f"task {task.name}: none of its languages ({', '.join(task.languages)}) is in "
                              f"languages={cfg.languages}")
         out.append((task, langs, explicit))
     return out
@@ -124,6 +126,15 @@ def versions() -> dict[str, str]:
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    """Evaluate `cfg.model` on `cfg.tasks` into `cfg.out` (see `_run_eval_unlocked`), one run per
+    folder at a time (`xling.locking`)."""
+    if not cfg.out:
+        raise ConfigError("out: no output folder given (--out)")
+    with output_lock(cfg.out):
+        return _run_eval_unlocked(cfg)
+
+
+def _run_eval_unlocked(cfg: EvalConfig) -> dict[str, Any]:
     if not cfg.model:
         raise ConfigError("model: give a from_pretrained model folder or name (--model)")
     if cfg.threads > 0:
@@ -181,8 +192,8 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
     """What a finished task's numbers depend on (besides model and languages)."""
     part = cfg.retrieval if task.kind == "retrieval" else cfg.finetune
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
-            "no_model_baselines": cfg.no_model_baselines, "view": list(cfg.view),
             "bootstrap_resamples": cfg.bootstrap_resamples,
+            "no_model_baselines": cfg.no_model_baselines, "view": list(cfg.view),
             **({"seeds": cfg.seeds} if cfg.seeds and task.needs_finetuning else {}), **to_dict(part)}
 
 
@@ -407,7 +418,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
             dev, dev_df = load_split(task, "dev", lang, _root(cfg), cfg.allow_fixtures)
             reasons[lang] += file_reasons(dev_df)
             if not dev.gold:
-                raise ValueError(f"task {task.name}, language {lang}: the dev split has no gold pairs to tune "
+                raise InputError(f"task {task.name}, language {lang}: the dev split has no gold pairs to tune "
                                  f"the threshold on ({dev_df.describe()})")
             threshold = tune_threshold(bucc_candidates(dev, encoder, rc.margin_k, rc.chunk_size), dev.gold)
             cands = bucc_candidates(rs, encoder, rc.margin_k, rc.chunk_size)
@@ -515,8 +526,8 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str],
     for name in task_names:
         summary = json.loads((out / "tasks" / f"{name}.json").read_text(encoding="utf-8"))
         per = tasks[name] = summary.pop("scores")
-        for base, per_lang in summary.pop("baselines", {}).items():
-            baselines.setdefault(base, {})[name] = per_lang
+        for base, bper in summary.pop("baselines", {}).items():
+            baselines.setdefault(base, {})[name] = bper
         iv = summary.pop("intervals", {})
         reps[name] = {lg: v["replicates"] for lg, v in iv.items()}
         comp = summary.pop("comparability", {"task": [], "languages": {}})
@@ -547,9 +558,9 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str],
     suite_aggregate = leaderboard_aggregate(suite, suite_groups, {}) if suite else None
     _aggregate_intervals(suite_aggregate, reps, suite_groups)
     return {"config": to_dict(cfg), "model": cfg.model, "tasks": tasks, "aggregate": aggregate,
-            "suite_aggregate": suite_aggregate, "not_comparable": not_comparable, "announced": announced or {},
+            "suite_aggregate": suite_aggregate, "baselines": baselines, "not_comparable": not_comparable, "announced": announced or {},
             "intervals": {"method": INTERVAL_METHOD.format(n=cfg.bootstrap_resamples), "tasks": intervals},
-            "seeds": seeds, "baselines": baselines, "details": details, "versions": versions()}
+            "seeds": seeds, "details": details, "versions": versions()}
 
 
 def not_comparable_lines(results: dict[str, Any]) -> list[str]:
@@ -616,9 +627,6 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
             overall = agg.get("overall")
             shown = format_ci(overall, agg.get("overall_ci95"), 2) if overall is not None else "(needs all tasks)"
             lines += ["", f"Groups: {groups or '(none complete)'}; overall: {shown}", ""]
-    from .baselines import report_lines
-
-    lines += report_lines(results)
     if nc_lines:
         lines += ["## Not comparable (kept out of every aggregate)", "", *(f"- {x}" for x in nc_lines), ""]
     seeds = results.get("seeds") or {}
@@ -633,6 +641,9 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                           ", ".join(f"{lg} {v['mean']:.1f} ± {v['std']:.1f}" for lg, v in sm["languages"].items())])
         lines += [markdown_table(["task", "seeds", "task mean ± std", "task mean per seed", "per language"], srows),
                   ""]
+    from .baselines import report_lines
+
+    lines += report_lines(results)
     if notes:
         lines += ["## Data notes", "", *notes, ""]
     method = (results.get("intervals") or {}).get("method")

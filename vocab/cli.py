@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from xling.errors import InputError
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("vocab", help="train, extend and measure shared SentencePiece vocabularies")
@@ -110,7 +112,7 @@ def _extend(args: argparse.Namespace) -> int:
         "seed": args.seed, "num_threads": args.num_threads, "stats_lines": args.stats_lines,
     })
     if not cfg.base or not cfg.add:
-        raise ValueError("extend needs --base DIR and --add INPUT...")
+        raise InputError("extend needs --base DIR and --add INPUT...")
     out = extend_vocab(cfg, force=args.force)
     m = json.loads((Path(out) / "mapping.json").read_text(encoding="utf-8"))
     ch = json.loads((Path(out) / "fertility_change.json").read_text(encoding="utf-8"))

@@ -6,44 +6,34 @@ newlines; SentencePiece trains on lines, so that is the natural unit to sample).
 
 from __future__ import annotations
 
-import lzma
 import os
-import zlib
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from corpora.corpus import corpus_inputs, iter_documents
+from xling.errors import InputError
 
 
 def resolve_inputs(specs: list[str]) -> dict[str, list[Path]]:
     """{lang: files} for CLI inputs; errors name the bad spec (unknown folder names, missing files)."""
     if not specs:
-        raise ValueError("no inputs given: pass corpus folders or LANG=file (e.g. kaz_Cyrl=kk.txt)")
+        raise InputError("no inputs given: pass corpus folders or LANG=file (e.g. kaz_Cyrl=kk.txt)")
     out = corpus_inputs(specs)
     if not out:
-        raise ValueError(f"no language data found in {', '.join(specs)}")
+        raise InputError(f"no language data found in {', '.join(specs)}")
     return out
 
 
-def iter_lines(files: list[Path]) -> Iterator[str]:
-    """Non-empty, stripped lines of every document in `files`; non-text input fails naming the file."""
-    for f in files:
-        try:
-            for n, doc in enumerate(iter_documents([f]), 1):
-                text = doc.get("text") if isinstance(doc, dict) else None
-                if not isinstance(text, str):
-                    raise ValueError(f"{f}: document {n} has no string field 'text'")
-                for line in text.split("\n"):
-                    line = line.strip()
-                    if line:
-                        yield line
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{f}: not UTF-8 text (byte {e.start}: {e.reason}); pass text or .jsonl(.gz) "
-                             "files") from None
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
-            if isinstance(e, FileNotFoundError):
-                raise
-            raise ValueError(f"{f}: cannot read as (compressed) text: {e}") from None
+def iter_lines(files: list[Path], counts: Counter | None = None) -> Iterator[str]:
+    """Non-empty, stripped lines of every document in `files`. Damaged input (invalid UTF-8,
+    over-long lines, malformed JSON, truncated compression) is skipped and counted in `counts`
+    (or logged when not given), as `corpora.corpus.iter_docs` does for every stage."""
+    for doc in iter_documents(files, counts):
+        for line in doc["text"].split("\n"):
+            line = line.strip()
+            if line:
+                yield line
 
 
 def count_lines(files: list[Path]) -> int:
@@ -60,6 +50,6 @@ def lines_by_lang(inputs: dict[str, list[Path]], max_lines: int | None = None) -
             if max_lines is not None and len(lines) >= max_lines:
                 break
         if not lines:
-            raise ValueError(f"{lang}: no text in {', '.join(os.fspath(f) for f in files)} (empty input)")
+            raise InputError(f"{lang}: no text in {', '.join(os.fspath(f) for f in files)} (empty input)")
         out[lang] = lines
     return out

@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xling.config import to_dict
+from xling.errors import InputError
+from xling.locking import output_lock
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,9 @@ class VocabExtendConfig:
 
     def __post_init__(self) -> None:
         if self.new_pieces <= 0:
-            raise ValueError(f"new_pieces must be positive, got {self.new_pieces}")
+            raise InputError(f"new_pieces must be positive, got {self.new_pieces}")
         if self.add_vocab_size is not None and self.add_vocab_size < 16:
-            raise ValueError(f"add_vocab_size must be at least 16, got {self.add_vocab_size}")
+            raise InputError(f"add_vocab_size must be at least 16, got {self.add_vocab_size}")
 
 
 def _learn_added(cfg: VocabExtendConfig, base_proto: Any, inputs: dict[str, list[Path]], work: Path
@@ -133,16 +134,24 @@ def _cfg_key(cfg: VocabExtendConfig) -> dict:
 
 
 def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
+    """Extend into `cfg.out` (see `_extend_vocab_unlocked`), one run per folder at a time (`xling.locking`)."""
+    if not cfg.out:
+        raise InputError("no output folder given (--out)")
+    with output_lock(cfg.out):
+        return _extend_vocab_unlocked(cfg, force)
+
+
+def _extend_vocab_unlocked(cfg: VocabExtendConfig, force: bool = False) -> Path:
     """Write the extended vocabulary folder `cfg.out` (atomically) and return it."""
     from vocab.data import lines_by_lang, resolve_inputs
     from vocab.export import SPM_FILE, SPM_VOCAB_FILE, check_xlmr_ids, export_hf, load_proto, write_vocab_file
     from vocab.stats import compute_stats, model_file_of
-    from vocab.train import _versions
+    from vocab.train import _versions, remove_stale_temporaries
     from xling.config import save_config
     from xling.io import atomic_path, write_json_atomic
 
     if not cfg.out:
-        raise ValueError("no output folder given (--out)")
+        raise InputError("no output folder given (--out)")
     out = Path(cfg.out)
     if not force and is_complete(out, cfg):
         log.info("%s already holds this extension; nothing to do", out)
@@ -151,12 +160,15 @@ def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
     base_proto = load_proto(base_file)
     check_xlmr_ids(base_proto, str(base_file))
     inputs = resolve_inputs(cfg.add)
-    with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="xling-extend-") as work:
+    remove_stale_temporaries(out)
+    with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        added_proto, args, sample = _learn_added(cfg, base_proto, inputs, Path(work))
+        work = tmp.parent / "work"  # the sampled text goes with atomic_path's folder, not to /tmp
+        work.mkdir()
+        added_proto, args, sample = _learn_added(cfg, base_proto, inputs, work)
         new = select_new_pieces(base_proto, added_proto, cfg.new_pieces)
         if not new:
-            raise ValueError(f"the added text yields no piece missing from {base_file}; nothing to extend")
+            raise InputError(f"the added text yields no piece missing from {base_file}; nothing to extend")
         proto = extended_proto(base_proto, new)
         (tmp / SPM_FILE).write_bytes(proto.SerializeToString())
         write_vocab_file(proto, tmp / SPM_VOCAB_FILE)

@@ -15,12 +15,14 @@ import logging
 import os
 import random
 import re
-import tempfile
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from xling.config import to_dict
+from xling.errors import InputError
+from xling.locking import output_lock
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +50,16 @@ class VocabTrainConfig:
 
     def __post_init__(self) -> None:
         if self.vocab_size < 16:
-            raise ValueError(f"vocab_size must be at least 16, got {self.vocab_size}")
+            raise InputError(f"vocab_size must be at least 16, got {self.vocab_size}")
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], got {self.alpha}")
+            raise InputError(f"alpha must be within [0, 1], got {self.alpha}")
         if self.sample_sentences is not None and self.sample_sentences <= 0:
-            raise ValueError(f"sample_sentences must be positive, got {self.sample_sentences}")
+            raise InputError(f"sample_sentences must be positive, got {self.sample_sentences}")
         if not 0.9 <= self.character_coverage <= 1.0:
-            raise ValueError(f"character_coverage must be within [0.9, 1], got {self.character_coverage}")
+            raise InputError(f"character_coverage must be within [0.9, 1], got {self.character_coverage}")
+        for key in ("max_sentence_length", "num_threads", "stats_lines"):
+            if getattr(self, key) < 1:
+                raise InputError(f"{key} must be ≥ 1, got {getattr(self, key)}")
 
 
 @dataclass
@@ -83,7 +88,7 @@ def sample_mix(inputs: dict[str, list[Path]], out_file: str | os.PathLike, alpha
     for lang, files in sorted(inputs.items()):
         sizes[lang] = count_lines(files)
         if sizes[lang] == 0:
-            raise ValueError(f"{lang}: no text in {', '.join(map(str, files))} (empty input)")
+            raise InputError(f"{lang}: no text in {', '.join(map(str, files))} (empty input)")
     plan = sampling_plan(sizes, alpha=alpha, total=total or sum(sizes.values()), unit="lines")
     drawn: dict[str, int] = {}
     digest = hashlib.sha256()
@@ -131,10 +136,10 @@ def run_spm_trainer(args: dict[str, Any], what: str = "--vocab-size") -> None:
     except RuntimeError as e:
         m = _TOO_HIGH.search(str(e))
         if m:
-            raise ValueError(f"{what} {m.group(1)} is larger than the training text supports: SentencePiece "
+            raise InputError(f"{what} {m.group(1)} is larger than the training text supports: SentencePiece "
                              f"can build at most {m.group(2)} pieces from it; lower {what} to "
                              f"≤ {m.group(2)} or add text") from None
-        raise ValueError(f"SentencePiece training failed: {e}") from None
+        raise InputError(f"SentencePiece training failed: {e}") from None
 
 
 def max_vocab_from_error(e: Exception) -> int | None:
@@ -169,6 +174,14 @@ def _cfg_key(cfg: VocabTrainConfig) -> dict:
 
 
 def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
+    """Train into `cfg.out` (see `_train_vocab_unlocked`), one run per folder at a time (`xling.locking`)."""
+    if not cfg.out:
+        raise InputError("no output folder given (--out)")
+    with output_lock(cfg.out):
+        return _train_vocab_unlocked(cfg, force)
+
+
+def _train_vocab_unlocked(cfg: VocabTrainConfig, force: bool = False) -> Path:
     """Train into `cfg.out` (atomically); returns the folder. Skips work if it is already complete."""
     from vocab.data import resolve_inputs
     from vocab.export import SPM_FILE, export_hf
@@ -176,15 +189,20 @@ def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
     from xling.io import atomic_path, write_json_atomic
 
     if not cfg.out:
-        raise ValueError("no output folder given (--out)")
+        raise InputError("no output folder given (--out)")
     out = Path(cfg.out)
     if not force and is_complete(out, cfg):
         log.info("%s already holds a vocabulary trained with this config; nothing to do", out)
         return out
     inputs = resolve_inputs(cfg.inputs)
-    with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="xling-vocab-") as work:
+    remove_stale_temporaries(out)
+    with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        sample = sample_mix(inputs, Path(work) / "mix.txt", cfg.alpha, cfg.sample_sentences, cfg.seed, cfg.view)
+        # The sampled mix (the whole training text) lives in atomic_path's temporary folder next to
+        # `out`, not in /tmp: it goes with that folder, and a killed run's copy is removed on re-run.
+        work = tmp.parent / "work"
+        work.mkdir()
+        sample = sample_mix(inputs, work / "mix.txt", cfg.alpha, cfg.sample_sentences, cfg.seed, cfg.view)
         log.info("sampled %s lines (%s)", f"{sum(sample.drawn.values()):,}",
                  ", ".join(f"{k} {v:,}" for k, v in sample.drawn.items()))
         args = spm_args(cfg, str(sample.path), str(tmp / SPM_FILE.removesuffix(".model")))
@@ -203,6 +221,19 @@ def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
         save_config(cfg, tmp / "config.yaml")
         write_train_report(tmp, cfg, inputs, sample)
     return out
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Remove what a killed run of this folder left (`atomic_path`'s `.tmp-<name>-*`/`.old-<name>-*`
+    siblings). Safe only under the folder's lock (`xling.locking`), which `train_vocab` holds."""
+    if out.parent.is_dir():
+        for stale in out.parent.glob(f".tmp-{out.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        for stale in sorted(out.parent.glob(f".old-{out.name}-*")):
+            if not out.exists():  # killed between atomic_path's two renames: the old result comes back
+                os.replace(stale, out)
+            else:
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def write_train_report(out: Path, cfg: VocabTrainConfig, inputs: dict[str, list[Path]],

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from xling.errors import InputError, XlingError
 from xling.io import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ STEP_RE = re.compile(r"^step-(\d{6,})$")
 FORMAT = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(XlingError, ValueError):
     pass
 
 
@@ -66,7 +67,7 @@ def list_checkpoints(root: Path) -> list[Checkpoint]:
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             if not isinstance(meta, dict) or int(meta["step"]) != int(m.group(1)):
-                raise ValueError("meta.json step does not match the folder name")
+                raise InputError("meta.json step does not match the folder name")
         except (ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"corrupted checkpoint {d}: unreadable meta.json ({e}). Delete the folder to "
                                   "resume from the previous checkpoint.") from None

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from xling.errors import InputError
 from xling.io import atomic_path, write_json_atomic
 from xling.objectives.base import MonoExample, Objective
 
@@ -71,13 +72,24 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.max_len < 8:
-            raise ValueError(f"max_len must be at least 8, got {self.max_len}")
+            raise InputError(f"max_len must be at least 8, got {self.max_len}")
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+            raise InputError(f"alpha must be in [0, 1], got {self.alpha}")
         if not 0.0 <= self.eval_fraction < 0.5:
-            raise ValueError(f"eval_fraction must be in [0, 0.5), got {self.eval_fraction}")
+            raise InputError(f"eval_fraction must be in [0, 0.5), got {self.eval_fraction}")
         if self.num_workers < 0:
-            raise ValueError(f"num_workers must be ≥ 0, got {self.num_workers}")
+            raise InputError(f"num_workers must be ≥ 0, got {self.num_workers}")
+        if self.alpha_schedule is not None:
+            try:
+                self.alpha_schedule_obj()
+            except ValueError as e:
+                raise InputError(f"alpha_schedule: {e}") from None
+        if self.max_repeats is not None and not self.max_repeats > 0:
+            raise InputError(f"max_repeats must be positive, got {self.max_repeats}")
+        if self.max_docs_per_lang is not None and self.max_docs_per_lang < 1:
+            raise InputError(f"max_docs_per_lang must be ≥ 1, got {self.max_docs_per_lang}")
+        if self.eval_max_docs < 0:
+            raise InputError(f"eval_max_docs must be ≥ 0, got {self.eval_max_docs}")
 
     def alpha_schedule_obj(self) -> Any:
         from corpora.mixing import AlphaSchedule
@@ -102,7 +114,7 @@ class DataConfig:
             out.setdefault(lang, []).extend(files)
         for lang, paths in self.files.items():
             if not is_lang_code(lang):
-                raise ValueError(f"data.files: {lang!r} is not a language code like kaz_Cyrl")
+                raise InputError(f"data.files: {lang!r} is not a language code like kaz_Cyrl")
             for p in [paths] if isinstance(paths, str) else paths:
                 path = resolve_data_path(p)
                 if not path.is_file():
@@ -111,10 +123,10 @@ class DataConfig:
         if self.languages is not None:
             unknown = sorted(set(self.languages) - set(out))
             if unknown:
-                raise ValueError(f"data.languages: no input files for {', '.join(unknown)} (have: {', '.join(sorted(out))})")
+                raise InputError(f"data.languages: no input files for {', '.join(unknown)} (have: {', '.join(sorted(out))})")
             out = {k: v for k, v in out.items() if k in self.languages}
         if not out:
-            raise ValueError("data: no input text; set data.files ({lang: path}) or data.corpus (corpus folders)")
+            raise InputError("data: no input text; set data.files ({lang: path}) or data.corpus (corpus folders)")
         return dict(sorted(out.items()))
 
 
@@ -183,7 +195,7 @@ def _tokenise_language(lang: str, files: list[Path], tok_path: Path, folder: Pat
     tok = Tokenizer.from_file(str(tok_path))
     eos = tok.token_to_id("</s>")
     if eos is None:
-        raise ValueError(f"{tok_path}: tokenizer has no </s> token")
+        raise InputError(f"{tok_path}: tokenizer has no </s> token")
     dtype = np.uint16 if tok.get_vocab_size() <= 65535 else np.uint32
     stride = max(2, round(1 / cfg.eval_fraction)) if cfg.eval_fraction > 0 else 0
     n_docs = n_eval = 0
@@ -210,7 +222,7 @@ def _tokenise_language(lang: str, files: list[Path], tok_path: Path, folder: Pat
             for doc in tqdm(docs, desc=f"tokenise {lang}", unit=" docs", disable=not progress, leave=False):
                 text = doc.get("text")
                 if not isinstance(text, str):
-                    raise ValueError(f"{lang}: a document in {', '.join(map(str, files))} has no 'text' string")
+                    raise InputError(f"{lang}: a document in {', '.join(map(str, files))} has no 'text' string")
                 if not text.strip():
                     continue
                 batch.append(see(text))
@@ -223,7 +235,7 @@ def _tokenise_language(lang: str, files: list[Path], tok_path: Path, folder: Pat
         n_train_tokens = (tmp / "train.bin").stat().st_size // np.dtype(dtype).itemsize
         n_eval_tokens = (tmp / "eval.bin").stat().st_size // np.dtype(dtype).itemsize
         if n_train_tokens == 0:
-            raise ValueError(f"language {lang}: no text in {', '.join(map(str, files))} (empty shard); "
+            raise InputError(f"language {lang}: no text in {', '.join(map(str, files))} (empty shard); "
                              "remove the language from data.files/data.corpus or fix the input")
         write_json_atomic(tmp / "meta.json", {
             "format": SHARD_FORMAT, "lang": lang, "dtype": np.dtype(dtype).name, "files": [str(f) for f in files],
@@ -247,7 +259,7 @@ def load_shards(folders: dict[str, Path]) -> dict[str, LangShard]:
                 return np.zeros(0, dtype=dtype)
             arr = np.memmap(folder / name, dtype=dtype, mode="r")
             if len(arr) != n:
-                raise ValueError(f"token shard {folder / name}: {len(arr)} tokens, meta.json says {n}; delete {folder}")
+                raise InputError(f"token shard {folder / name}: {len(arr)} tokens, meta.json says {n}; delete {folder}")
             return arr
 
         shards[lang] = LangShard(lang, mm("train.bin", meta["train_tokens"]), mm("eval.bin", meta["eval_tokens"]),
@@ -370,7 +382,7 @@ class MonoPlan:
 def take_wrapped(stream: np.ndarray, start: int, n: int) -> np.ndarray:
     """n tokens from `stream` starting at `start`, wrapping to the beginning (no padding ever)."""
     if len(stream) == 0:
-        raise ValueError("empty token stream")
+        raise InputError("empty token stream")
     out = stream[start:start + n]
     while len(out) < n:
         out = np.concatenate([out, stream[: n - len(out)]])
@@ -392,7 +404,7 @@ class MicroSchedule:
     def __init__(self, weights: list[float], is_mono: list[bool], n_micro: int, seed: int) -> None:
         w = np.asarray(weights, dtype=np.float64)
         if len(w) == 0 or (w <= 0).any():
-            raise ValueError(f"objective weights must be positive, got {weights}")
+            raise InputError(f"objective weights must be positive, got {weights}")
         self.n_micro = n_micro
         self.objective = (_rng(seed, 3).choice(len(w), size=n_micro, p=w / w.sum()) if len(w) > 1
                           else np.zeros(n_micro, dtype=np.int64))

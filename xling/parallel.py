@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from corpora.corpus import is_lang_code
+from xling.errors import InputError
 from xling.io import open_text
 from xling.paths import resolve_data_path
 
@@ -58,10 +59,10 @@ class ParallelSource:
     def __post_init__(self) -> None:
         for key in ("src_lang", "tgt_lang"):
             if not is_lang_code(getattr(self, key)):
-                raise ValueError(f"{key}: {getattr(self, key)!r} is not a language code like kaz_Cyrl "
+                raise InputError(f"{key}: {getattr(self, key)!r} is not a language code like kaz_Cyrl "
                                  "(ISO 639-3 + script)")
         if self.format not in FORMATS:
-            raise ValueError(f"format: expected one of {list(FORMATS)}, got {self.format!r}")
+            raise InputError(f"format: expected one of {list(FORMATS)}, got {self.format!r}")
 
     @property
     def pair_key(self) -> str:
@@ -109,11 +110,11 @@ class ParallelConfig:
 
     def __post_init__(self) -> None:
         if self.max_length_ratio < 1.0:
-            raise ValueError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
+            raise InputError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
         if not 0.0 <= self.swap_prob <= 1.0:
-            raise ValueError(f"swap_prob must be within [0, 1], got {self.swap_prob}")
+            raise InputError(f"swap_prob must be within [0, 1], got {self.swap_prob}")
         if not 0.0 <= self.min_script_fraction <= 1.0:
-            raise ValueError(f"min_script_fraction must be within [0, 1], got {self.min_script_fraction}")
+            raise InputError(f"min_script_fraction must be within [0, 1], got {self.min_script_fraction}")
 
 
 # --------------------------------------------------------------------------------------- readers
@@ -124,7 +125,7 @@ def read_aligned(src: str | Path, tgt: str | Path, unescape: bool = False) -> li
     a = _read_text_lines(src, unescape)
     b = _read_text_lines(tgt, unescape)
     if len(a) != len(b):
-        raise ValueError(f"misaligned parallel files: {src} has {len(a)} lines but {tgt} has {len(b)} lines; "
+        raise InputError(f"misaligned parallel files: {src} has {len(a)} lines but {tgt} has {len(b)} lines; "
                          "line i of one must translate line i of the other")
     return list(zip(a, b, strict=True))
 
@@ -139,7 +140,7 @@ def read_tsv(path: str | Path, unescape: bool = False) -> list[tuple[str, str]]:
                 continue
             cols = line.split("\t")
             if len(cols) != 2:
-                raise ValueError(f"{path}:{lineno}: expected 2 tab-separated columns (src, tgt), got {len(cols)}")
+                raise InputError(f"{path}:{lineno}: expected 2 tab-separated columns (src, tgt), got {len(cols)}")
             out.append((_clean_text(cols[0], unescape), _clean_text(cols[1], unescape)))
     return out
 
@@ -150,7 +151,7 @@ def read_tmx(path: str | Path, langs: Sequence[str] = ()) -> list[tuple[str, str
     xml_lang = "{http://www.w3.org/XML/1998/namespace}lang"
     wanted = [lg.lower() for lg in langs]
     if wanted and len(wanted) != 2:
-        raise ValueError(f"{path}: tmx_langs must name exactly two languages, got {list(langs)}")
+        raise InputError(f"{path}: tmx_langs must name exactly two languages, got {list(langs)}")
     out = []
     try:
         with open_text(path) as f:
@@ -172,7 +173,7 @@ def read_tmx(path: str | Path, langs: Sequence[str] = ()) -> list[tuple[str, str
                         out.append((_clean_text(sides[0]), _clean_text(sides[1])))
                 elem.clear()
     except ET.ParseError as e:
-        raise ValueError(f"{path}: not a valid TMX file ({e})") from None
+        raise InputError(f"{path}: not a valid TMX file ({e})") from None
     return out
 
 
@@ -186,7 +187,7 @@ def read_source(source: ParallelSource) -> list[tuple[str, str]]:
         fmt = _sniff_format(src, bool(source.tgt))
     if fmt == "aligned":
         if not source.tgt:
-            raise ValueError(f"parallel source {source.label}: aligned format needs `tgt` (the other side's file)")
+            raise InputError(f"parallel source {source.label}: aligned format needs `tgt` (the other side's file)")
         tgt = resolve_data_path(source.tgt)
         if not tgt.is_file():
             raise FileNotFoundError(f"parallel source {source.label}: {tgt} does not exist")
@@ -312,7 +313,7 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
     """Read and clean every source; pairs of the same language pair share one group (and dedup)."""
     sources = cfg.all_sources()
     if not sources:
-        raise ValueError("parallel.sources is empty: list at least one aligned pair, TSV or TMX file")
+        raise InputError("parallel.sources is empty: list at least one aligned pair, TSV or TMX file")
     groups: dict[str, list[tuple[str, str]]] = {}
     langs: dict[str, tuple[str, str]] = {}
     seen: dict[str, set] = {}
@@ -344,7 +345,7 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
         log.info("parallel %s (%s): %d read, %d kept %s", label, key, len(raw), len(kept), dict(reasons))
     empty = [k for k, v in groups.items() if not v]
     if empty:
-        raise ValueError(f"no pairs left after cleaning for {', '.join(empty)}; see the drop reasons "
+        raise InputError(f"no pairs left after cleaning for {', '.join(empty)}; see the drop reasons "
                          f"{stats.to_json()['removed']} and loosen the parallel.* filters")
     return ParallelData(groups=dict(sorted(groups.items())), langs=langs, stats=stats)
 
@@ -384,7 +385,7 @@ class PairStream:
         from corpora.mixing import sampling_plan
 
         if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} outside world_size {world_size}")
+            raise InputError(f"rank {rank} outside world_size {world_size}")
         self.keys = list(data.groups)
         self.langs = [data.langs[k] for k in self.keys]
         self.ids: list[tuple[list[list[int]], list[list[int]]]] = []
@@ -453,7 +454,7 @@ class PairStream:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         keys, sizes = list(state["keys"]), [int(s) for s in state["sizes"]]
         if keys != self.keys or sizes != [len(i[0]) for i in self.ids]:
-            raise ValueError(f"parallel data changed since the checkpoint: it had {dict(zip(keys, sizes, strict=False))}, "
+            raise InputError(f"parallel data changed since the checkpoint: it had {dict(zip(keys, sizes, strict=False))}, "
                              f"now {dict(zip(self.keys, [len(i[0]) for i in self.ids], strict=True))}; "
                              "resume with the same parallel sources and filters")
         self.drawn = int(state["drawn"])

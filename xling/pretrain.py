@@ -14,6 +14,8 @@ from typing import Any
 
 from xling.config import ConfigError, from_dict, load_config
 from xling.data import DataConfig
+from xling.errors import InputError
+from xling.locking import output_lock
 from xling.model import ModelConfig
 from xling.parallel import ParallelConfig
 from xling.trainer import TrainConfig
@@ -90,7 +92,8 @@ def pretrain(config: PretrainConfig, out: str | Path) -> Path:
     `train.max_steps_this_run`). Safe to call again with the same arguments: it resumes."""
     from xling.trainer import train
 
-    return train(config, Path(out))
+    with output_lock(out):  # rank 0 only under torchrun: all ranks of one job share the folder
+        return train(config, Path(out))
 
 
 # ------------------------------------------------------------------------------------------ dry run
@@ -134,7 +137,7 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
     from xling.trainer import accumulation_steps
 
     if nproc < 1:
-        raise ValueError(f"nproc must be ≥ 1, got {nproc}")
+        raise InputError(f"nproc must be ≥ 1, got {nproc}")
     notes: list[str] = []
     specs = cfg.objective_specs()
     tc, max_len = cfg.train, cfg.data.max_len
@@ -146,7 +149,7 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
         hf_config = XLMRobertaConfig.from_pretrained(str(init))
         shape_source = f"model.init_from {init}/config.json"
         if hf_config.vocab_size != vocab:
-            raise ValueError(f"model.init_from {init}: vocabulary mismatch — the model has {hf_config.vocab_size} "
+            raise InputError(f"model.init_from {init}: vocabulary mismatch — the model has {hf_config.vocab_size} "
                              f"embeddings but the tokenizer has {vocab} pieces")
     else:
         if init is not None:

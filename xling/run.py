@@ -40,6 +40,7 @@ from xling.config import (
     parse_overrides,
     to_dict,
 )
+from xling.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,9 @@ class EvalStage(EvalConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.model:
-            raise ValueError("model: the run evaluates its own arms; list other models under `baselines`")
+            raise InputError("model: the run evaluates its own arms; list other models under `baselines`")
         if self.out != EvalConfig.out:
-            raise ValueError("out: the run writes evaluations to RUN/eval/<model>; leave `out` unset")
+            raise InputError("out: the run writes evaluations to RUN/eval/<model>; leave `out` unset")
 
 
 @dataclass
@@ -104,11 +105,11 @@ class RunRecipe:
 
             check_view_languages(self.view, "view")
         if self.corpus is None:
-            raise ValueError("corpus: every run starts from a corpus recipe (the `corpus:` section)")
+            raise InputError("corpus: every run starts from a corpus recipe (the `corpus:` section)")
         if "pretrain" in self.stages and not self.pretrain.arms:
-            raise ValueError("pretrain.arms: name at least one pretraining arm")
+            raise InputError("pretrain.arms: name at least one pretraining arm")
         if "eval" in self.stages and self.eval is None:
-            raise ValueError("eval: the eval stage needs an `eval:` section (tasks, ...)")
+            raise InputError("eval: the eval stage needs an `eval:` section (tasks, ...)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,7 +392,7 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
             folder = out / "pretrain" / name
             parent = plan.arm_parent.get(name)
             if parent and not _arm_finished(out / "pretrain" / parent, plan.arms[parent]):
-                raise ValueError(f"pretrain arm {name} starts from {parent}, which did not finish; run its stage first")
+                raise InputError(f"pretrain arm {name} starts from {parent}, which did not finish; run its stage first")
             finished = _arm_finished(folder, cfg)
             if finished:
                 timed(f"pretrain/{name}", True, lambda: None)

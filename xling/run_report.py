@@ -196,8 +196,9 @@ class _Deltas:
 
         key = (label, task, lang)
         if key not in self._stats:
-            # No-model baselines (eval_xtreme.baselines) have scores but no prediction folder.
-            f = self.folders[label] / "predictions" / task / f"{lang}.jsonl" if label in self.folders else None
+            # No-model baselines are report columns without a run folder: no per-example records.
+            folder = self.folders.get(label)
+            f = folder / "predictions" / task / f"{lang}.jsonl" if folder is not None else None
             recs = list(read_jsonl(f)) if f is not None and f.is_file() else []
             st = record_stats(TASKS.get(task).metric, lang, recs) if recs else None
             self._stats[key] = (st, [r.get("id") for r in recs])

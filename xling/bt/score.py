@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xling.errors import InputError
+
 log = logging.getLogger(__name__)
 
 
@@ -18,9 +20,9 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[
     from sacrebleu.metrics import BLEU, CHRF
 
     if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references; they must align line by line")
+        raise InputError(f"{len(hypotheses)} hypotheses but {len(references)} references; they must align line by line")
     if not hypotheses:
-        raise ValueError("nothing to score: the test set is empty")
+        raise InputError("nothing to score: the test set is empty")
     refs = [list(references)]
     bleu, chrf, chrfpp = BLEU(), CHRF(), CHRF(word_order=2)
     out = {"bleu": bleu.corpus_score(list(hypotheses), refs).score,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from xling.bt.model import BTModelConfig
+from xling.errors import InputError
 from xling.parallel import ParallelConfig
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,9 @@ class BTTrainConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("steps and batch_size must be ≥ 1")
+            raise InputError("steps and batch_size must be ≥ 1")
         if self.eval_pairs > self.valid_pairs:
-            raise ValueError(f"eval_pairs ({self.eval_pairs}) must be ≤ valid_pairs ({self.valid_pairs})")
+            raise InputError(f"eval_pairs ({self.eval_pairs}) must be ≤ valid_pairs ({self.valid_pairs})")
 
 
 @dataclass
@@ -75,7 +76,7 @@ def split_pairs(groups: dict[str, list[tuple[str, str]]], langs: dict[str, tuple
             train.append((s, t, a, b))
             train.append((t, s, b, a))
     if not train:
-        raise ValueError("no training pairs left after holding out the validation pairs")
+        raise InputError("no training pairs left after holding out the validation pairs")
     return Split(train, valid)
 
 

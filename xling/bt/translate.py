@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xling.errors import InputError
 from xling.io import open_text, read_jsonl, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,9 @@ class TranslateConfig:
 
     def __post_init__(self) -> None:
         if self.beams < 1 or self.batch_size < 1 or self.chunk_lines < 1:
-            raise ValueError("beams, batch_size and chunk_lines must be ≥ 1")
+            raise InputError("beams, batch_size and chunk_lines must be ≥ 1")
         if self.max_length_ratio < 1:
-            raise ValueError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
+            raise InputError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
 
 
 def iter_input_lines(inputs: list[str], min_chars: int, max_chars: int) -> Iterator[str]:
