@@ -29,6 +29,7 @@ from corpora.dedup import DedupConfig, dedup_corpus
 from corpora.executors import ExecutionResult, StagesPending
 from corpora.mix import MixConfig, mix_corpus
 from xling.core.config import check_stages, load_config, save_config, to_dict
+from xling.core.errors import InputError
 from xling.core.io import read_json, write_text_atomic
 from xling.core.paths import resolve_data_path
 from xling.core.report import markdown_table
@@ -55,11 +56,11 @@ class CorpusRecipe:
     def __post_init__(self) -> None:
         check_stages(self.stages, STAGES)
         if not self.stages:
-            raise ValueError("stages: nothing to do")
+            raise InputError("stages: nothing to do")
         if "clean" in self.stages and not self.clean.inputs:
-            raise ValueError("clean.inputs: the clean stage needs input files")
+            raise InputError("clean.inputs: the clean stage needs input files")
         if "clean" not in self.stages and not self.inputs:
-            raise ValueError("inputs: without a clean stage, give the corpus to start from")
+            raise InputError("inputs: without a clean stage, give the corpus to start from")
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> CorpusRecipe:
@@ -82,7 +83,7 @@ def _clean_finished(folder: Path, config: CleanConfig) -> bool:
     # `tasks` is filled in by run_clean (0 = one per input file), so the recipe's value may differ
     diff = changed_settings(config, folder, also_ignore=("tasks",))
     if diff:
-        raise ValueError(f"{folder} holds a finished clean run with other settings ({', '.join(diff)}); "
+        raise InputError(f"{folder} holds a finished clean run with other settings ({', '.join(diff)}); "
                          "use another build folder or delete it")
     return True
 
@@ -92,7 +93,7 @@ def _stage_finished(folder: Path, config) -> bool:
     if done is None:
         return False
     if done.get("config") != json.loads(json.dumps(to_dict(config))):
-        raise ValueError(f"{folder} holds a finished run with another config ({folder / stage_io.DONE_FILE}); "
+        raise InputError(f"{folder} holds a finished run with another config ({folder / stage_io.DONE_FILE}); "
                          "use another build folder or delete it")
     return True
 
@@ -104,7 +105,7 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
     or a dry run); `report.md` then says so, and the same call once the jobs ended continues."""
     out = Path(out or recipe.out or "")
     if not str(out) or str(out) == ".":
-        raise ValueError("out: no build folder given (set `out:` in the recipe or pass --out)")
+        raise InputError("out: no build folder given (set `out:` in the recipe or pass --out)")
     out.mkdir(parents=True, exist_ok=True)
     save_config(recipe, out / "recipe.yaml")
     current = resolve_input_specs(recipe.inputs) if recipe.inputs else []
@@ -204,7 +205,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, [*args.overrides, *(["clean.executor.dry_run=true"] if args.dry_run else [])])
     if args.dry_run and "clean" not in recipe.stages:
-        raise ValueError("--dry-run plans the clean stage's cluster jobs, and this recipe has no clean stage")
+        raise InputError("--dry-run plans the clean stage's cluster jobs, and this recipe has no clean stage")
     out = args.out or Path(recipe.out)
     try:
         final = build_corpus(recipe, out)

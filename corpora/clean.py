@@ -39,7 +39,10 @@ from corpora.lid import LID_BACKENDS, IdentifyLanguage, LanguageFilter
 from corpora.normalize import Normalize
 from corpora.readers import FORMATS, MultiFormatReader
 from xling.core.config import load_config, load_yaml_dict, save_config, to_dict
+from xling.core.errors import InputError
 from xling.core.io import read_json, read_jsonl, write_json_atomic
+from xling.core.locking import output_lock
+from xling.core.procs import no_orphans
 
 _SKIP_NAMES = ("license", "copying", "readme", "notice")
 
@@ -76,14 +79,27 @@ class CleanConfig:
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
-            raise ValueError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
+            raise InputError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
         if self.lid not in LID_BACKENDS:
             try:
                 LID_BACKENDS.get(self.lid)
             except KeyError as e:  # RegistryError's "did you mean" message, as a config error
-                raise ValueError(f"lid: {e}") from None
+                raise InputError(f"lid: {e}") from None
         if self.workers < 1:
-            raise ValueError(f"workers: must be ≥ 1, got {self.workers}")
+            raise InputError(f"workers: must be ≥ 1, got {self.workers}")
+        scores = {"min_lang_score": self.min_lang_score,
+                  **{f"lang_score_thresholds.{k}": v for k, v in self.lang_score_thresholds.items()}}
+        for key, value in scores.items():
+            if not 0.0 <= value <= 1.0:
+                raise InputError(f"{key}: a language-ID score is within [0, 1], got {value}")
+        for key in ("lid_max_chars", "max_line_bytes", "max_doc_chars", "decontaminate_ngram"):
+            if getattr(self, key) < 1:
+                raise InputError(f"{key}: must be ≥ 1, got {getattr(self, key)}")
+        if self.tasks < 0 or self.dedup_min_line_chars < 0:
+            raise InputError(f"tasks and dedup_min_line_chars must be ≥ 0, got {self.tasks}, "
+                             f"{self.dedup_min_line_chars}")
+        if self.limit != -1 and self.limit < 1:
+            raise InputError(f"limit: must be ≥ 1 (or -1 for no limit), got {self.limit}")
 
 
 # Settings that may change between a killed run and its resumption without changing the output.
@@ -139,7 +155,7 @@ def _decontaminate_step(config: CleanConfig, removed_writer):
     try:
         from corpora.decontam import Decontaminate
     except ImportError as e:
-        raise ValueError(f"decontaminate_against is set but corpora.decontam cannot be imported ({e})") from None
+        raise InputError(f"decontaminate_against is set but corpora.decontam cannot be imported ({e})") from None
     step = Decontaminate(against=list(config.decontaminate_against or []), ngram=config.decontaminate_ngram)
     if removed_writer is not None and hasattr(step, "exclusion_writer") and step.exclusion_writer is None:
         step.exclusion_writer = removed_writer
@@ -195,20 +211,28 @@ def _check_same_settings(config: CleanConfig, out: Path) -> None:
     """Refuse to resume into OUT with different settings: completion markers would mix two runs."""
     diff = changed_settings(config, out)
     if diff:
-        raise ValueError(f"{out} holds a run with different settings ({', '.join(diff)}); "
+        raise InputError(f"{out} holds a run with different settings ({', '.join(diff)}); "
                          "use a new --out folder (or delete the old one) to start over")
 
 
 def run_clean(config: CleanConfig) -> Path:
+    """Run the clean pipeline (see `_run_clean_unlocked`), one run per OUT at a time (`xling.core.locking`)."""
+    if not config.out:
+        raise InputError("out: no output folder given")
+    with output_lock(config.out), no_orphans():  # kill -9 must not leave datatrove's workers running
+        return _run_clean_unlocked(config)
+
+
+def _run_clean_unlocked(config: CleanConfig) -> Path:
     """Run the clean pipeline; returns OUT. Safe to call again after a crash (resumes).
 
     Raises `StagesPending` (with what was submitted or planned) when the stages did not finish in
     this call: a dry run, or Slurm jobs submitted; call again with the same config once they ended.
     """
     if not config.out:
-        raise ValueError("out: no output folder given")
+        raise InputError("out: no output folder given")
     if not config.inputs:
-        raise ValueError("inputs: no input files given")
+        raise InputError("inputs: no input files given")
     # langid/numpy workers must not each start a BLAS thread pool (ENVIRONMENT.md)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     out = Path(config.out)

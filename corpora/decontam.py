@@ -42,7 +42,9 @@ from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
 from eval_xtreme.loaders import data_file, read_texts
 from eval_xtreme.tasks import HELDOUT, TASKS, DataFile, evaluation_files
 from xling.core.config import load_config, save_config, to_dict
+from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_text_atomic
+from xling.core.locking import output_lock
 from xling.core.paths import DataRootError, data_root, resolve_data_path
 from xling.core.report import bar_chart, markdown_table
 
@@ -251,10 +253,12 @@ class DecontamConfig:
     min_suffix_chars: int = 15  # short English endings ("they are funny!") are too common to match
     max_segment_span: int = 3
     shard_docs: int = stage_io.SHARD_DOCS
+    max_line_bytes: int = stage_io.MAX_LINE_BYTES  # longer input lines are skipped and counted
 
     def __post_init__(self) -> None:
+        stage_io.check_reading_limits(self)
         if self.ngram < 1:
-            raise ValueError(f"ngram must be ≥ 1, got {self.ngram}")
+            raise InputError(f"ngram must be ≥ 1, got {self.ngram}")
         for name in self.sets or []:
             _check_set_name(name)  # unknown names fail now, with a suggestion
 
@@ -273,7 +277,7 @@ class DecontamConfig:
             have = {df.paths for df in out.get(name, [])}
             out[name] = [*out.get(name, []), *(df for df in files if df.paths not in have)]
         if not out:
-            raise ValueError("no evaluation text to decontaminate against: give --against files or keep auto on "
+            raise InputError("no evaluation text to decontaminate against: give --against files or keep auto on "
                              "with a data root that holds the evaluation sets")
         return out
 
@@ -383,7 +387,7 @@ def _decontaminate_language(out: Path, lang: str, files: list[Path], index: Eval
 
     def kept():
         nonlocal n_in
-        docs = tqdm(stage_io.iter_docs(files, lang, bad), desc=f"decontaminate {lang}", unit=" docs",
+        docs = tqdm(stage_io.iter_docs(files, lang, bad, config.max_line_bytes), desc=f"decontaminate {lang}", unit=" docs",
                     disable=not progress, leave=False)
         for batch in _batched(docs, 512):
             for doc, mask in zip(batch, index.match_masks([d["text"] for d in batch]).tolist(), strict=True):
@@ -403,6 +407,14 @@ def _decontaminate_language(out: Path, lang: str, files: list[Path], index: Eval
 
 
 def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
+                         overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
+    """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run.
+    One run per `out` at a time (`xling.core.locking`)."""
+    with output_lock(out):
+        return _decontaminate_corpus_unlocked(inputs, out, config, overwrite, progress, index)
+
+
+def _decontaminate_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
                          overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
     """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run."""
     config = config or DecontamConfig()

@@ -24,6 +24,7 @@ from corpora.corpus import corpus_inputs
 from corpora.minhash import MinHashConfig, MinHasher, choose_representatives, find_clusters
 from xling.core.config import load_config, save_config, to_dict
 from xling.core.io import read_json, write_text_atomic
+from xling.core.locking import output_lock
 from xling.core.report import bar_chart, markdown_table
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,21 @@ log = logging.getLogger(__name__)
 class DedupConfig:
     minhash: MinHashConfig = field(default_factory=MinHashConfig)
     shard_docs: int = stage_io.SHARD_DOCS
+    max_line_bytes: int = stage_io.MAX_LINE_BYTES  # longer input lines are skipped and counted (bounds memory)
+
+    def __post_init__(self) -> None:
+        stage_io.check_reading_limits(self)
 
 
 def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
+                 overwrite: bool = False, progress: bool = True) -> Path:
+    """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run.
+    One run per `out` at a time (`xling.core.locking`)."""
+    with output_lock(out):
+        return _dedup_corpus_unlocked(inputs, out, config, overwrite, progress)
+
+
+def _dedup_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
                  overwrite: bool = False, progress: bool = True) -> Path:
     """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run."""
     config = config or DedupConfig()
@@ -67,8 +80,8 @@ def _dedup_language(out: Path, lang: str, files: list[Path], config: DedupConfig
     lengths: list[int] = []
 
     def texts():
-        for doc in tqdm(stage_io.iter_docs(files, lang, bad), desc=f"minhash {lang}", unit=" docs",
-                        disable=not progress, leave=False):
+        docs = stage_io.iter_docs(files, lang, bad, config.max_line_bytes)
+        for doc in tqdm(docs, desc=f"minhash {lang}", unit=" docs", disable=not progress, leave=False):
             lengths.append(len(doc["text"]))
             yield doc["text"]
 
@@ -82,14 +95,14 @@ def _dedup_language(out: Path, lang: str, files: list[Path], config: DedupConfig
     kept_ids: dict[int, str] = {}  # filled while writing kept documents, read while writing removed ones
 
     def kept():
-        for i, doc in enumerate(stage_io.iter_docs(files, lang, Counter())):
+        for i, doc in enumerate(stage_io.iter_docs(files, lang, Counter(), config.max_line_bytes)):
             if kept_idx[i] == i:
                 kept_ids[i] = str(doc.get("id"))
                 meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
                 yield {**doc, "metadata": {**meta, "dup_cluster_size": int(sizes[i])}}
 
     def removed():
-        for i, doc in enumerate(stage_io.iter_docs(files, lang, Counter())):
+        for i, doc in enumerate(stage_io.iter_docs(files, lang, Counter(), config.max_line_bytes)):
             if kept_idx[i] != i:
                 yield {**doc, "reason": "near_duplicate", "duplicate_of": kept_ids[int(kept_idx[i])]}
 

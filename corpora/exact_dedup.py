@@ -32,6 +32,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpora.document import XlingFilter
+from xling.core.errors import InputError
 from xling.core.io import write_json_atomic
 
 _DIGITS_RE = re.compile(r"\d")
@@ -117,7 +118,7 @@ class FindDuplicates(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if world_size != 1:
-            raise ValueError(f"FindDuplicates needs exactly one task (got world_size={world_size})")
+            raise InputError(f"FindDuplicates needs exactly one task (got world_size={world_size})")
 
         seen_docs: set[int] = set()
         seen_lines: set[int] = set()

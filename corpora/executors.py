@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xling.core.errors import InputError, StageError
 from xling.core.io import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -62,16 +63,16 @@ class SlurmOptions:
 
     def check(self) -> None:
         if not self.partition:
-            raise ValueError("executor.slurm.partition: required for executor.kind=slurm (e.g. cpu)")
+            raise InputError("executor.slurm.partition: required for executor.kind=slurm (e.g. cpu)")
         if self.env_command and self.venv_path:
-            raise ValueError("executor.slurm: set env_command or venv_path, not both")
+            raise InputError("executor.slurm: set env_command or venv_path, not both")
         for key in ("cpus_per_task", "mem_per_cpu_gb", "tasks_per_job"):
             if getattr(self, key) < 1:
-                raise ValueError(f"executor.slurm.{key}: must be ≥ 1, got {getattr(self, key)}")
+                raise InputError(f"executor.slurm.{key}: must be ≥ 1, got {getattr(self, key)}")
         if self.max_array_size == 0 or self.max_array_size < -1:
-            raise ValueError(f"executor.slurm.max_array_size: must be ≥ 1 or -1, got {self.max_array_size}")
+            raise InputError(f"executor.slurm.max_array_size: must be ≥ 1 or -1, got {self.max_array_size}")
         if self.max_concurrent == 0 or self.max_concurrent < -1:
-            raise ValueError(f"executor.slurm.max_concurrent: must be ≥ 1 or -1, got {self.max_concurrent}")
+            raise InputError(f"executor.slurm.max_concurrent: must be ≥ 1 or -1, got {self.max_concurrent}")
 
 
 @dataclass
@@ -87,9 +88,9 @@ class RayOptions:
 
     def check(self) -> None:
         if self.cpus_per_task < 1 or self.mem_per_cpu_gb <= 0 or self.tasks_per_job < 1:
-            raise ValueError("executor.ray: cpus_per_task and tasks_per_job must be ≥ 1 and mem_per_cpu_gb > 0")
+            raise InputError("executor.ray: cpus_per_task and tasks_per_job must be ≥ 1 and mem_per_cpu_gb > 0")
         if self.max_concurrent == 0 or self.max_concurrent < -1:
-            raise ValueError(f"executor.ray.max_concurrent: must be ≥ 1 or -1, got {self.max_concurrent}")
+            raise InputError(f"executor.ray.max_concurrent: must be ≥ 1 or -1, got {self.max_concurrent}")
 
 
 @dataclass
@@ -202,7 +203,7 @@ def _run_to_completion(executor: Any, st: Stage) -> None:
     executor.run()
     missing = executor.get_incomplete_ranks()
     if missing:
-        raise RuntimeError(f"{st.title}: tasks {missing[:10]} did not finish; see {st.logging_dir}/logs and re-run")
+        raise StageError(f"{st.title}: tasks {missing[:10]} did not finish; see {st.logging_dir}/logs and re-run")
 
 
 def _check_pickles(executor: Any, st: Stage) -> None:
@@ -211,7 +212,7 @@ def _check_pickles(executor: Any, st: Stage) -> None:
     try:
         dill.dumps(executor)
     except Exception as e:  # any pickling failure means the stage cannot be shipped
-        raise ValueError(f"{st.title}: the pipeline cannot be pickled for other processes/nodes ({e})") from e
+        raise InputError(f"{st.title}: the pipeline cannot be pickled for other processes/nodes ({e})") from e
 
 
 # ------------------------------------------------------------------------------------------ slurm
@@ -298,11 +299,11 @@ def _run_slurm(stages: list[Stage], opts: SlurmOptions, dry_run: bool) -> Execut
         # dry run, which rewrites both) must not touch them while the last submission is in the queue
         pending = _pending_jobs(jobs_file)
         if pending:
-            raise ValueError(f"Slurm jobs {', '.join(pending)} of the last submission (recorded in {jobs_file}) are "
+            raise InputError(f"Slurm jobs {', '.join(pending)} of the last submission (recorded in {jobs_file}) are "
                              f"still queued or running; wait for them (squeue -j {','.join(pending)}) or cancel them "
                              f"(scancel {' '.join(pending)}) before running this command again")
     if not dry_run and any(incomplete) and shutil.which("sbatch") is None:
-        raise ValueError("sbatch not found on PATH: submit from a Slurm login node, or check the plan with "
+        raise InputError("sbatch not found on PATH: submit from a Slurm login node, or check the plan with "
                          "--dry-run (executor.dry_run=true)")
     outcomes: list[StageOutcome] = []
     if dry_run:
@@ -382,7 +383,7 @@ def _run_ray(stages: list[Stage], opts: RayOptions, dry_run: bool) -> ExecutionR
             result.notes.append("the `ray` package is not installed here; a real run needs it (pip install 'ray[default]')")
         return result
     if not have_ray:
-        raise ValueError("executor.kind=ray needs the `ray` package, which is not installed "
+        raise InputError("executor.kind=ray needs the `ray` package, which is not installed "
                          "(pip install 'ray[default]'); check the plan with --dry-run, or use kind local/slurm")
     import ray
 

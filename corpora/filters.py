@@ -19,6 +19,7 @@ from datatrove.data import Document
 from corpora.document import XlingFilter
 from corpora.lid import detect_script, script_counts
 from xling.core.config import from_dict, to_dict
+from xling.core.errors import InputError
 
 UNSEGMENTED_SCRIPTS = {"Hani", "Jpan", "Thai", "Laoo", "Khmr", "Mymr", "Tibt"}
 
@@ -49,7 +50,7 @@ def thresholds_for(base: QualityThresholds, override: dict | None) -> QualityThr
     names = {f.name for f in fields(QualityThresholds)}
     unknown = sorted(set(override) - names)
     if unknown:
-        raise ValueError(f"unknown quality threshold(s) {unknown}; known: {', '.join(sorted(names))}")
+        raise InputError(f"unknown quality threshold(s) {unknown}; known: {', '.join(sorted(names))}")
     return from_dict(QualityThresholds, merged, "quality_by_lang")
 
 

@@ -19,19 +19,24 @@ under a "Ukrainian" prediction) is replaced by the first language whose alphabet
 from __future__ import annotations
 
 import argparse
+import gzip
+import lzma
 import os
 import re
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpora.document import XlingFilter
 from corpora.normalize import normalize_text
+from xling.core.errors import InputError
 from xling.core.io import open_text
 from xling.core.langs import to_iso1, to_iso3
 from xling.core.registry import Registry
@@ -269,7 +274,7 @@ def _langid_model(languages: tuple[str, ...]):
     if languages:
         unknown = sorted(set(languages) - set(ident.nb_classes))
         if unknown:
-            raise ValueError(f"langid does not know language(s) {unknown}; it knows "
+            raise InputError(f"langid does not know language(s) {unknown}; it knows "
                              f"{', '.join(sorted(ident.nb_classes))}")
         ident.set_languages(list(languages))
     return ident
@@ -414,22 +419,24 @@ def register(subparsers) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    lid = LanguageIdentifier(args.lid, args.languages)
-    if args.file == "-":
-        stream = sys.stdin
-    else:
-        try:
-            stream = open_text(args.file, errors="replace")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{args.file}: no such file") from None
+    if args.file != "-" and Path(args.file).is_dir():
+        raise InputError(f"{args.file} is a folder; identify reads one text file (or - for stdin)")
+    stream = sys.stdin if args.file == "-" else open_text(args.file, errors="replace")
+    lid = LanguageIdentifier(args.lid, args.languages)  # after the input checks: loading a model takes seconds
     out = sys.stdout
+    lineno = 0
     with stream if stream is not sys.stdin else _nullcontext(stream):
-        for line in stream:
-            text = line.rstrip("\r\n")
-            if args.normalize:
-                text = normalize_text(text)
-            res = lid.identify(text)
-            out.write(f"{res.lang}\t{res.score:.4f}\n")
+        try:
+            for lineno, line in enumerate(stream, 1):  # noqa: B007 (lineno names the failing line)
+                text = line.rstrip("\r\n")
+                if args.normalize:
+                    text = normalize_text(text)
+                res = lid.identify(text)
+                out.write(f"{res.lang}\t{res.score:.4f}\n")
+        except (EOFError, lzma.LZMAError, zlib.error, gzip.BadGzipFile) as e:
+            out.flush()
+            raise InputError(f"{args.file}: cannot decompress after line {lineno} ({type(e).__name__}: {e}); "
+                             "the file is truncated or corrupt") from None
     return 0
 
 

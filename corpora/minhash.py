@@ -17,6 +17,7 @@ import numpy as np
 import xxhash
 
 from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
+from xling.core.errors import InputError
 
 _MIX = np.uint64(0xBF58476D1CE4E5B9)
 
@@ -36,9 +37,9 @@ class MinHashConfig:
     def __post_init__(self) -> None:
         for name in ("ngram", "num_bands", "rows_per_band", "batch_shingles"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+            raise InputError(f"threshold must be in (0, 1], got {self.threshold}")
 
     @property
     def num_hashes(self) -> int:
@@ -142,7 +143,7 @@ def choose_representatives(roots: np.ndarray, lengths: np.ndarray, keep: str) ->
     if keep == "first":
         return roots.copy(), sizes
     if keep != "longest":
-        raise ValueError(f"keep must be 'first' or 'longest', got {keep!r}")
+        raise InputError(f"keep must be 'first' or 'longest', got {keep!r}")
     # Longest text wins; ties go to the earlier document.
     order = np.lexsort((np.arange(n), -lengths, roots))
     first_of_root = np.flatnonzero(np.concatenate([[True], roots[order][1:] != roots[order][:-1]]))

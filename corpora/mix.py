@@ -27,8 +27,11 @@ from tqdm import tqdm
 from corpora import stage_io
 from corpora.corpus import corpus_inputs
 from corpora.sampling import AlphaSchedule, check_alpha, sampling_plan
+from corpora.stage_io import check_reading_limits
 from xling.core.config import load_config, save_config, to_dict
+from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from xling.core.locking import output_lock
 from xling.core.paths import resolve_data_path
 from xling.core.report import bar_chart, line_chart, markdown_table
 
@@ -53,15 +56,23 @@ class MixConfig:
     schedule: list[tuple[float, float]] | None = None
     anneal: bool = True
     shard_docs: int = stage_io.SHARD_DOCS
+    max_line_bytes: int = stage_io.MAX_LINE_BYTES  # longer input lines are skipped and counted
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
         if self.unit not in UNITS:
-            raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+            raise InputError(f"unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
         if self.tokenizer and self.unit != "tokens":
-            raise ValueError(f"tokenizer is only used with unit=tokens (unit is {self.unit!r})")
+            raise InputError(f"tokenizer is only used with unit=tokens (unit is {self.unit!r})")
         if self.schedule is not None:
             AlphaSchedule([tuple(p) for p in self.schedule], anneal=self.anneal)
+        if self.total is not None and not self.total > 0:
+            raise InputError(f"total must be a positive number of {self.unit}, got {self.total}")
+        if self.max_repeats is not None and not self.max_repeats > 0:
+            raise InputError(f"max_repeats must be positive (passes over one language's data), got {self.max_repeats}")
+        if self.seed < 0:
+            raise InputError(f"seed must be ≥ 0, got {self.seed}")
+        check_reading_limits(self)
 
 
 def doc_units(text: str, unit: str) -> int:
@@ -118,8 +129,8 @@ def select_copies(units: np.ndarray, target: float, rng: np.random.Generator) ->
     return np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64)
 
 
-def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter
-                 ) -> tuple[dict[str, float], dict[str, Counter]]:
+def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter,
+                 max_line_bytes: int = stage_io.MAX_LINE_BYTES) -> tuple[dict[str, float], dict[str, Counter]]:
     """Units per language (and broken-input counts) from a first streaming pass."""
     count = unit if isinstance(unit, UnitCounter) else UnitCounter(unit)
     sizes: dict[str, float] = {}
@@ -128,7 +139,7 @@ def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter
         bad[lang] = Counter()
         total = 0.0
         batch: list[str] = []
-        for d in stage_io.iter_docs(files, lang, bad[lang]):
+        for d in stage_io.iter_docs(files, lang, bad[lang], max_line_bytes):
             batch.append(d["text"])
             if len(batch) == 1024:
                 total += float(count(batch).sum())
@@ -139,6 +150,14 @@ def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter
 
 def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
                overwrite: bool = False, progress: bool = True) -> Path:
+    """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run.
+    One run per `out` at a time (`xling.core.locking`)."""
+    with output_lock(out):
+        return _mix_corpus_unlocked(inputs, out, config, overwrite, progress)
+
+
+def _mix_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
+               overwrite: bool = False, progress: bool = True) -> Path:
     """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run."""
     config = config or MixConfig()
     out = Path(out)
@@ -146,17 +165,17 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
     if config.languages:
         missing = sorted(set(config.languages) - set(files))
         if missing:
-            raise ValueError(f"languages: {', '.join(missing)} not found in {', '.join(map(str, inputs))} "
+            raise InputError(f"languages: {', '.join(missing)} not found in {', '.join(map(str, inputs))} "
                              f"(found: {', '.join(files)})")
         files = {k: v for k, v in files.items() if k in config.languages}
     cfg = to_dict(config)
     stage_io.prepare_out(out, cfg, files, overwrite)
     save_config(config, out / "config.yaml")
     counter = UnitCounter(config.unit, config.tokenizer)
-    sizes, bad = corpus_sizes(files, counter)
+    sizes, bad = corpus_sizes(files, counter, config.max_line_bytes)
     empty = [k for k, v in sizes.items() if not v]
     if empty:
-        raise ValueError(f"languages with no usable documents in {', '.join(map(str, inputs))}: {', '.join(empty)}")
+        raise InputError(f"languages with no usable documents in {', '.join(map(str, inputs))}: {', '.join(empty)}")
     plan = sampling_plan(sizes, config.alpha, total=config.total, max_repeats=config.max_repeats, unit=config.unit)
     plan_json = plan.to_json() | {"seed": config.seed}
     if config.schedule is not None:
@@ -190,7 +209,7 @@ def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | No
 def _mix_language(out: Path, lang: str, files: list[Path], target: float, config: MixConfig,
                   counter: UnitCounter, progress: bool) -> dict:
     """Write `out/<lang>/` with `target` units of the language's documents, shuffled; returns its stats."""
-    docs = list(stage_io.iter_docs(files, lang, Counter()))
+    docs = list(stage_io.iter_docs(files, lang, Counter(), config.max_line_bytes))
     units = counter([d["text"] for d in docs]) if docs else np.empty(0)
     rng = _lang_rng(config.seed, lang)
     pairs = select_copies(units, target, rng)
@@ -235,7 +254,7 @@ def parse_schedule(spec: str) -> list[tuple[float, float]]:
     try:
         return [(float(a), float(b)) for a, b in (item.split(":") for item in spec.split(","))]
     except ValueError:
-        raise ValueError(f"--alpha-schedule {spec!r}: expected START:ALPHA pairs like 0:0.7,1:0.3") from None
+        raise InputError(f"--alpha-schedule {spec!r}: expected START:ALPHA pairs like 0:0.7,1:0.3") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -133,16 +133,16 @@ def normalize_text(text: str, counts: Counter | None = None) -> str:
 
 # --- Uyghur Latin (ULY) → Uyghur Arabic (UEY) ---------------------------------------------------
 
-_ULY_DIGRAPHS = {"ch": "چ", "gh": "غ", "ng": "ڭ", "sh": "ش", "zh": "ژ"}
-_ULY_VOWELS = {"a": "ا", "e": "ە", "é": "ې", "i": "ى", "o": "و", "u": "ۇ", "ö": "ۆ", "ü": "ۈ"}
-_ULY_CONSONANTS = {
+ULY_DIGRAPHS = {"ch": "چ", "gh": "غ", "ng": "ڭ", "sh": "ش", "zh": "ژ"}
+ULY_VOWELS = {"a": "ا", "e": "ە", "é": "ې", "i": "ى", "o": "و", "u": "ۇ", "ö": "ۆ", "ü": "ۈ"}
+ULY_CONSONANTS = {
     "b": "ب", "p": "پ", "t": "ت", "j": "ج", "x": "خ", "d": "د", "r": "ر", "z": "ز", "s": "س", "f": "ف",
     "q": "ق", "k": "ك", "g": "گ", "l": "ل", "m": "م", "n": "ن", "h": "ھ", "w": "ۋ", "v": "ۋ", "y": "ي",
     "c": "چ",  # some writers use c for ch
 }
-_ULY_PUNCT = {",": "،", "?": "؟", ";": "؛"}
-_HAMZA = "ئ"
-_APOSTROPHES = "'’ʼ`´"
+ULY_PUNCT = {",": "،", "?": "؟", ";": "؛"}
+HAMZA = "ئ"
+APOSTROPHES = "'’ʼ`´"
 
 
 def uly_to_uey(text: str) -> str:
@@ -161,28 +161,28 @@ def uly_to_uey(text: str) -> str:
     while i < n:
         ch = text[i]
         low = ch.lower()
-        if low in _APOSTROPHES:
+        if low in APOSTROPHES:
             # n'g and the like: separate letters; before a vowel it stands for the hamza carrier.
-            if i + 1 < n and text[i + 1].lower() in _ULY_VOWELS:
+            if i + 1 < n and text[i + 1].lower() in ULY_VOWELS:
                 prev_letter = "v"
             i += 1
             continue
         pair = text[i:i + 2].lower()
-        if pair in _ULY_DIGRAPHS:
-            out.append(_ULY_DIGRAPHS[pair])
+        if pair in ULY_DIGRAPHS:
+            out.append(ULY_DIGRAPHS[pair])
             prev_letter = "c"
             i += 2
             continue
-        if low in _ULY_VOWELS:
+        if low in ULY_VOWELS:
             if prev_letter in ("", "v"):
-                out.append(_HAMZA)
-            out.append(_ULY_VOWELS[low])
+                out.append(HAMZA)
+            out.append(ULY_VOWELS[low])
             prev_letter = "v"
-        elif low in _ULY_CONSONANTS:
-            out.append(_ULY_CONSONANTS[low])
+        elif low in ULY_CONSONANTS:
+            out.append(ULY_CONSONANTS[low])
             prev_letter = "c"
         else:
-            out.append(_ULY_PUNCT.get(ch, ch))
+            out.append(ULY_PUNCT.get(ch, ch))
             prev_letter = ""
         i += 1
     return "".join(out)

@@ -13,10 +13,8 @@ the step's stats as `broken_<reason>` (the clean report lists them).
 
 from __future__ import annotations
 
-import bz2
-import gzip
+import io
 import json
-import lzma
 import os
 import zlib
 from collections.abc import Iterator, Sequence
@@ -28,26 +26,18 @@ from datatrove.pipeline.readers.base import BaseReader
 from loguru import logger
 from tqdm import tqdm
 
+from corpora.corpus import NotTextError, sniff_text_input
+from corpora.rawio import COMPRESSION_ERRORS as _COMPRESSION_ERRORS
+from corpora.rawio import iter_raw_lines, iter_warc_records, open_binary
+from xling.core.errors import InputError
+
 FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "lines")
 BROKEN_REASONS = ("broken_compression", "invalid_utf8", "malformed_json", "missing_text_field", "empty_file",
-                  "line_too_long", "doc_too_long", "unreadable_file", "bad_warc_record")
-_COMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, gzip.BadGzipFile)
+                  "line_too_long", "doc_too_long", "unreadable_file", "bad_warc_record", "bad_warc_type",
+                  "record_too_long", "unparsed_bytes", "warc_length_repaired", "not_text")
+WARC_TYPES = ("warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation")
 _SNIFF_BYTES = 1 << 16
 _LOG_FIRST = 5
-
-
-def open_binary(path: str | os.PathLike) -> IO[bytes]:
-    """Open a file for reading bytes; `.gz`, `.xz`/`.lzma`, `.bz2` are decompressed (by magic bytes)."""
-    p = str(path)
-    with open(p, "rb") as f:
-        magic = f.read(6)
-    if magic[:2] == b"\x1f\x8b":
-        return gzip.open(p, "rb")
-    if magic[:6] == b"\xfd7zXZ\x00":
-        return lzma.open(p, "rb")
-    if magic[:3] == b"BZh":
-        return bz2.open(p, "rb")
-    return open(p, "rb")
 
 
 def _strip_compression(name: str) -> str:
@@ -92,34 +82,6 @@ def detect_format(path: str | os.PathLike) -> str:
     return "lines"
 
 
-def _iter_lines(f: IO[bytes], path: str, max_line_bytes: int, on_bad) -> Iterator[tuple[int, str]]:
-    """(line number, decoded line without newline); bad lines go to `on_bad` and are skipped."""
-    lineno = 0
-    while True:
-        try:
-            raw = f.readline(max_line_bytes + 1)
-        except _COMPRESSION_ERRORS as e:
-            on_bad("broken_compression", f"{path}:{lineno + 1}", f"({type(e).__name__}: {e}); rest of file skipped")
-            return
-        if not raw:
-            return
-        lineno += 1
-        if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
-            # drain the rest of the over-long line without holding it in memory
-            try:
-                while raw and not raw.endswith(b"\n"):
-                    raw = f.readline(max_line_bytes)
-            except _COMPRESSION_ERRORS as e:
-                on_bad("broken_compression", f"{path}:{lineno}", f"({type(e).__name__}: {e})")
-                return
-            on_bad("line_too_long", f"{path}:{lineno}", f"(over {max_line_bytes} bytes)")
-            continue
-        try:
-            yield lineno, raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as e:
-            on_bad("invalid_utf8", f"{path}:{lineno}", f"(byte {e.start})")
-
-
 def _html_to_text(html: bytes, charset: str | None) -> str:
     import lxml.html
 
@@ -155,15 +117,16 @@ class MultiFormatReader(BaseReader):
 
     def __init__(self, files: Sequence[str], fmt: str = "auto", hints: dict[str, str] | None = None,
                  max_line_bytes: int = 1 << 20, max_doc_chars: int = 1_000_000, limit: int = -1,
-                 progress: bool = False) -> None:
+                 progress: bool = False, max_record_bytes: int = 64 << 20) -> None:
         super().__init__(limit=limit)
         if fmt not in FORMATS:
-            raise ValueError(f"unknown input format {fmt!r}; choose one of {', '.join(FORMATS)}")
+            raise InputError(f"unknown input format {fmt!r}; choose one of {', '.join(FORMATS)}")
         self.files = list(files)
         self.fmt = fmt
         self.hints = dict(hints or {})
         self.max_line_bytes = max_line_bytes
         self.max_doc_chars = max_doc_chars
+        self.max_record_bytes = max_record_bytes
         self.progress = progress
         self._logged: dict[tuple[str, str], int] = {}
 
@@ -182,6 +145,7 @@ class MultiFormatReader(BaseReader):
             self._bad("doc_too_long", f"{path} doc {n}", f"({len(text)} chars > {self.max_doc_chars})")
             return None
         if not text.strip():
+            self.stat_update("empty_text")  # a record without text (an empty page, `"text": ""`): counted, not kept
             return None
         stem = Path(path).name
         meta = {"source": path, "format": fmt}
@@ -194,7 +158,7 @@ class MultiFormatReader(BaseReader):
     # -- formats ---------------------------------------------------------------------------------
     def _read_lines(self, f: IO[bytes], path: str) -> Iterator[Document]:
         n = 0
-        for _, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+        for _, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
             if line.strip():
                 doc = self._doc(line, path, n, "lines")
                 n += 1
@@ -205,7 +169,7 @@ class MultiFormatReader(BaseReader):
         n = 0
         buf: list[str] = []
         size = 0
-        for _, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+        for _, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
             if line.strip():
                 buf.append(line)
                 size += len(line) + 1
@@ -224,13 +188,16 @@ class MultiFormatReader(BaseReader):
 
     def _read_json(self, f: IO[bytes], path: str, key: str, fmt: str) -> Iterator[Document]:
         n = 0
-        for lineno, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+        for lineno, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 self._bad("malformed_json", f"{path}:{lineno}", f"({e.msg})")
+                continue
+            except RecursionError:  # `[[[[…` nested deeper than the parser's stack
+                self._bad("malformed_json", f"{path}:{lineno}", "(nested too deeply)")
                 continue
             text = row.get(key) if isinstance(row, dict) else None
             if not isinstance(text, str):
@@ -253,13 +220,22 @@ class MultiFormatReader(BaseReader):
         in_headers = False
 
         def flush() -> Document | None:
+            if not headers:  # text before the first record header
+                if any(line.strip() for line in body):
+                    self._bad("unparsed_bytes", path, "(text outside any WARC record)")
+                return None
             if headers.get("warc-type") != "conversion":
+                if headers.get("warc-type") in WARC_TYPES:
+                    self.stat_update("warc_not_document")
+                else:
+                    self._bad("bad_warc_type", f"{path} record {headers.get('warc-record-id')}",
+                              f"(WARC-Type {headers.get('warc-type')!r})")
                 return None
             extra = {"url": headers.get("warc-target-uri"), "warc_record_id": headers.get("warc-record-id"),
                      "cc_lang": headers.get("warc-identified-content-language")}
             return self._doc("\n".join(body).strip(), path, n, "wet", extra)
 
-        for _, line in _iter_lines(f, path, self.max_line_bytes, self._bad):
+        for _, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
             if line.startswith("WARC/1.") and len(line) <= 9:
                 doc = flush()
                 if doc:
@@ -303,6 +279,45 @@ class MultiFormatReader(BaseReader):
                     yield doc
 
     def _read_warc(self, path: str, fmt: str) -> Iterator[Document]:
+        """WARC records via `corpora.rawio` (a bad gzip member or a wrong Content-Length costs one
+        record, counted); ARC files through warcio's converter."""
+        f = open_binary(path, on_bad=self._bad)
+        with f:
+            buffered = f if isinstance(f, io.BufferedReader) else io.BufferedReader(f, 1 << 16)
+            if buffered.peek(11)[:11] == b"filedesc://":
+                yield from self._read_arc(path)
+                return
+            raw = getattr(f, "raw", None)
+            gaps = (lambda: raw.gaps) if hasattr(raw, "gaps") else (lambda: 0)
+            n = 0
+            for headers, body in iter_warc_records(buffered, path, self._bad, self.max_record_bytes, gaps):
+                try:
+                    doc = self._warc_block(headers, body, path, n)
+                except Exception as e:  # warcio raises several types on a malformed HTTP block
+                    self._bad("bad_warc_record", f"{path} record {headers.get('warc-record-id')}",
+                              f"({type(e).__name__}: {e})")
+                    continue
+                if doc is not None:
+                    n += 1
+                    yield doc
+
+    def _warc_block(self, headers: dict[str, str], body: bytes, path: str, n: int) -> Document | None:
+        from warcio.archiveiterator import ArchiveIterator
+
+        rtype = headers.get("warc-type", "")
+        if rtype not in WARC_TYPES:
+            self._bad("bad_warc_type", f"{path} record {headers.get('warc-record-id')}", f"(WARC-Type {rtype!r})")
+            return None
+        if rtype not in ("response", "resource", "conversion"):
+            self.stat_update("warc_not_document")  # warcinfo, request, metadata, revisit: no text to keep
+            return None
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k != "content-length")
+        record_bytes = (f"WARC/1.0\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode()
+                        + body + b"\r\n\r\n")
+        record = next(iter(ArchiveIterator(io.BytesIO(record_bytes))))
+        return self._warc_record(record, path, n, "warc")
+
+    def _read_arc(self, path: str) -> Iterator[Document]:
         from warcio.archiveiterator import ArchiveIterator
 
         n = 0
@@ -311,14 +326,15 @@ class MultiFormatReader(BaseReader):
             while True:
                 try:
                     record = next(it)
-                    doc = self._warc_record(record, path, n, fmt)
+                    doc = self._warc_record(record, path, n, "warc")
                 except StopIteration:
                     return
                 except _COMPRESSION_ERRORS as e:
                     self._bad("broken_compression", f"{path} record {n}", f"({type(e).__name__}: {e})")
                     return
                 except Exception as e:  # warcio raises ArchiveLoadFailed and parse errors on junk
-                    self._bad("bad_warc_record", f"{path} record {n}", f"({type(e).__name__}: {e})")
+                    self._bad("bad_warc_record", f"{path} record {n}", f"({type(e).__name__}: {e}); rest of the ARC "
+                              "file skipped")
                     return
                 if doc is not None:
                     n += 1
@@ -337,11 +353,13 @@ class MultiFormatReader(BaseReader):
                 return None
             return self._doc(text.strip(), path, n, "wet", extra)
         if rtype not in ("response", "resource"):
+            self.stat_update("warc_not_document")
             return None
         headers = record.http_headers
         ctype = (headers.get_header("Content-Type") if headers else None) or \
             record.rec_headers.get_header("Content-Type") or ""
         if rtype == "response" and (not headers or headers.get_statuscode() not in ("200", None)):
+            self.stat_update("warc_http_not_ok")
             return None
         body = record.content_stream().read()
         charset = None
@@ -352,6 +370,7 @@ class MultiFormatReader(BaseReader):
         elif ctype.lower().startswith("text/plain"):
             text = body.decode(charset or "utf-8", errors="replace")
         else:
+            self.stat_update("warc_not_text")
             return None
         return self._doc(text, path, n, "warc", extra)
 
@@ -377,8 +396,16 @@ class MultiFormatReader(BaseReader):
             except Exception as e:  # pyarrow raises ArrowInvalid/OSError on corrupt files
                 self._bad("unreadable_file", path, f"({type(e).__name__}: {e})")
             return
+        if fmt in ("lines", "cc100", "jsonl", "ccnet"):
+            try:  # `/bin/ls` named .txt must not become documents
+                sniff_text_input(Path(path))
+            except NotTextError as e:
+                self._bad("not_text", path, f"({str(e).split(': ', 1)[-1]})")
+                return
+            except InputError:  # damaged compression: the line reader below keeps what it can and counts it
+                pass
         try:
-            f = open_binary(path)
+            f = open_binary(path, on_bad=self._bad)
         except OSError as e:
             self._bad("unreadable_file", path, f"({e})")
             return
@@ -395,7 +422,9 @@ class MultiFormatReader(BaseReader):
             for doc in gen:
                 empty = False
                 yield doc
-            if empty and f.tell() == 0:
+            raw = getattr(f, "raw", None)
+            produced = raw.produced if hasattr(raw, "produced") else f.tell()
+            if empty and produced == 0:
                 self._bad("empty_file", path, "(no content after decompression)")
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:

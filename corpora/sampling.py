@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from xling.core.errors import InputError
+
 
 @dataclass(frozen=True)
 class LanguagePlan:
@@ -49,17 +51,17 @@ def check_alpha(alpha: float, key: str = "alpha") -> float:
     Every config that takes an α (mix, pretraining data, vocabulary sampling, parallel pairs) and every
     `AlphaSchedule` phase is checked here once, when it is built, so the error names its key."""
     if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
-        raise ValueError(f"{key} must be within [0, 1], got {alpha}")
+        raise InputError(f"{key} must be within [0, 1], got {alpha}")
     return float(alpha)
 
 
 def temperature_probs(sizes: Mapping[str, float], alpha: float) -> dict[str, float]:
     """p_i = n_i^α / Σ_j n_j^α (α = 1: natural shares; α → 0: uniform)."""
     if not sizes:
-        raise ValueError("no languages to sample from")
+        raise InputError("no languages to sample from")
     bad = [k for k, n in sizes.items() if not n or n < 0 or not math.isfinite(n)]
     if bad:
-        raise ValueError(f"languages with no data (size 0 or invalid): {', '.join(sorted(bad))}")
+        raise InputError(f"languages with no data (size 0 or invalid): {', '.join(sorted(bad))}")
     weights = {k: float(n) ** alpha for k, n in sizes.items()}
     z = sum(weights.values())
     return {k: w / z for k, w in sorted(weights.items())}
@@ -77,12 +79,12 @@ def sampling_plan(sizes: Mapping[str, float], alpha: float = 0.3, total: float |
     n_total = float(sum(sizes.values()))
     total = n_total if total is None else float(total)
     if total <= 0:
-        raise ValueError(f"total must be positive, got {total}")
+        raise InputError(f"total must be positive, got {total}")
     if max_repeats is not None:
         if max_repeats <= 0:
-            raise ValueError(f"max_repeats must be positive, got {max_repeats}")
+            raise InputError(f"max_repeats must be positive, got {max_repeats}")
         if total > max_repeats * n_total * (1 + 1e-12):
-            raise ValueError(f"total {total:g} {unit} exceeds max_repeats × corpus size "
+            raise InputError(f"total {total:g} {unit} exceeds max_repeats × corpus size "
                              f"({max_repeats:g} × {n_total:g}); raise --max-repeats or lower --total")
         capped: dict[str, float] = {}
         while True:
@@ -117,10 +119,10 @@ class AlphaSchedule:
 
     def __post_init__(self) -> None:
         if not self.phases:
-            raise ValueError("an alpha schedule needs at least one phase")
+            raise InputError("an alpha schedule needs at least one phase")
         starts = [s for s, _ in self.phases]
-        if starts != sorted(starts) or starts[0] != 0.0:
-            raise ValueError(f"phase starts must be sorted and begin at 0, got {starts}")
+        if starts != sorted(starts) or starts[0] != 0.0 or starts[-1] > 1.0:
+            raise InputError(f"phase starts must be sorted, begin at 0 and lie within [0, 1], got {starts}")
         for i, (_, alpha) in enumerate(self.phases):
             check_alpha(alpha, f"alpha of schedule phase {i}")
 
@@ -145,7 +147,7 @@ def plan_from_json(data: Mapping) -> SamplingPlan:
             v.size for v in langs.values())), languages=langs, unit=str(data.get("unit", "chars")),
             max_repeats=data.get("max_repeats"))
     except (KeyError, TypeError) as e:
-        raise ValueError(f"not a sampling plan: missing or bad field {e}") from None
+        raise InputError(f"not a sampling plan: missing or bad field {e}") from None
 
 
 def scheduled_plan(sizes: Mapping[str, float], schedule: AlphaSchedule, progress: float,
@@ -167,13 +169,13 @@ def sample_languages(probs: Mapping[str, float], n: int, seed: int, start: int =
     Languages are ordered by name before the inverse-CDF lookup, so dict order does not matter.
     """
     if n < 0 or start < 0:
-        raise ValueError(f"n and start must be ≥ 0, got n={n}, start={start}")
+        raise InputError(f"n and start must be ≥ 0, got n={n}, start={start}")
     langs = sorted(probs)
     if not langs:
-        raise ValueError("no languages to sample from")
+        raise InputError("no languages to sample from")
     p = np.array([float(probs[k]) for k in langs])
     if (p < 0).any() or not p.sum() > 0:
-        raise ValueError(f"probabilities must be ≥ 0 with a positive sum, got {dict(zip(langs, p, strict=True))}")
+        raise InputError(f"probabilities must be ≥ 0 with a positive sum, got {dict(zip(langs, p, strict=True))}")
     cdf = np.cumsum(p / p.sum())
     out: list[str] = []
     first, last = start // _BLOCK, (start + n - 1) // _BLOCK

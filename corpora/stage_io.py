@@ -28,7 +28,10 @@ import numpy as np
 import regex
 import xxhash
 
-from xling.core.io import atomic_path, open_text, read_json, write_json_atomic, write_jsonl_atomic
+from corpora.corpus import MAX_LINE_BYTES
+from corpora.corpus import iter_docs as corpus_iter_docs
+from xling.core.errors import InputError
+from xling.core.io import atomic_path, read_json, write_json_atomic, write_jsonl_atomic
 
 DONE_FILE = "DONE.json"
 SHARD_DOCS = 50_000  # documents per output shard
@@ -39,36 +42,20 @@ SHARD_DOCS = 50_000  # documents per output shard
 _SHARD_SUFFIXES = (".jsonl.gz", ".jsonl", ".jsonl.xz")
 
 
-def iter_docs(files: list[Path], lang: str, counts: Counter) -> Iterator[dict]:
-    """Documents of one language; broken lines are skipped and counted, never fatal.
+def iter_docs(files: list[Path], lang: str, counts: Counter, max_line_bytes: int = MAX_LINE_BYTES
+              ) -> Iterator[dict]:
+    """Documents of one language; damaged input is skipped and counted, never fatal (see
+    `corpora.corpus.iter_docs` for the reasons). Plain-text files give one document per non-empty
+    line with id `<file>:<line>`."""
+    yield from corpus_iter_docs(files, lang, counts, max_line_bytes)
 
-    Counted reasons: `malformed_json` (not a JSON object), `missing_text` (no non-empty string
-    `text`). Plain-text files give one document per non-empty line with id `<file>:<line>`.
-    """
-    for f in files:
-        is_jsonl = f.name.endswith(_SHARD_SUFFIXES)
-        with open_text(f, errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                if not is_jsonl:
-                    yield {"id": f"{f.name}:{lineno}", "text": line.strip(), "lang": lang, "source": f.name}
-                    continue
-                try:
-                    doc = json.loads(line)
-                except json.JSONDecodeError:
-                    counts["malformed_json"] += 1
-                    continue
-                if not isinstance(doc, dict):
-                    counts["malformed_json"] += 1
-                    continue
-                text = doc.get("text")
-                if not isinstance(text, str) or not text.strip():
-                    counts["missing_text"] += 1
-                    continue
-                doc.setdefault("id", f"{f.name}:{lineno}")
-                doc.setdefault("lang", lang)
-                yield doc
+
+def check_reading_limits(config: Any) -> None:
+    """The size limits every stage config carries (`shard_docs`, `max_line_bytes`) must be positive."""
+    for key in ("shard_docs", "max_line_bytes"):
+        value = getattr(config, key)
+        if value < 1:
+            raise InputError(f"{key} must be ≥ 1, got {value}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,12 +125,12 @@ def prepare_out(out: Path, config: dict[str, Any], inputs: dict[str, list[Path]]
     if run_file.is_file():
         old = read_json(run_file)
         if old != json.loads(json.dumps(meta)):
-            raise ValueError(f"{out} holds a run with another config or inputs ({run_file}); "
+            raise InputError(f"{out} holds a run with another config or inputs ({run_file}); "
                              "pass --overwrite or choose another --out")
         _clear_partial_writes(out)
         return
     if out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} exists and is not a run of this stage; pass --overwrite or choose another --out")
+        raise InputError(f"{out} exists and is not a run of this stage; pass --overwrite or choose another --out")
     write_json_atomic(run_file, meta)
 
 

@@ -10,3 +10,7 @@ Modules (imports stay light here; torch/transformers load inside the functions t
 - `metrics`, `submission`, `fetch`: official metrics and aggregate, leaderboard files, data download;
 - `cli`: the `xling eval` command group (`run`, `ls`, `submit`, `validate`).
 """
+
+# Registers the Tatoeba-Challenge retrieval task, the Turkish-source UD-POS task and their loader
+# (light: no torch), so every entry point sees the same task registry.
+from . import transfer_tasks  # noqa: F401

@@ -25,6 +25,7 @@ def register(subparsers) -> None:
     run.add_argument("--model", help="model folder or name (from_pretrained)")
     run.add_argument("--tasks", help="comma-separated task specs: name or name:l1+l2 (see `xling eval ls`)")
     run.add_argument("--out", help="output folder")
+    run.add_argument("--task-file", help="YAML defining your own retrieval/tagging tasks (see eval_xtreme/user_tasks.py)")
     run.add_argument("--languages", help="comma-separated languages to keep in every task")
     run.add_argument("--data-root", help="data root (default: $XLING_DATA, else ../shared/data)")
     run.add_argument("--max-train", type=int, help="subsample the English training set to N examples")
@@ -78,6 +79,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                           + (" [{:.1f}, {:.1f}]".format(*ivs[lg]["ci95"]) if lg in ivs else "")
                           + ("*" if lg in marked else "") for lg, s in per.items())
         print(f"  {task:16s} {shown or '(no gold labels: predictions only)'}")
+        for base, per_task in (results.get("baselines") or {}).items():
+            if per_task.get(task):
+                print(f"  {'':16s} {base}: " + ", ".join(f"{lg}={_primary(task, s):.1f}"
+                                                        for lg, s in per_task[task].items()))
         if det.get("skipped"):
             print(f"  {'':16s} skipped (no test data): {', '.join(det['skipped'])}")
     agg = results.get("aggregate")

@@ -10,8 +10,11 @@ base URL) must hold the files at the same relative paths (`xquad/xquad.de.json`,
 
 Archives are unpacked into a temporary folder first and only moved into place once every member
 is written (merged into existing folders: same-named files are replaced, nothing else is
-deleted); any member whose path (or link target) would land outside the destination, and any
-device or FIFO member, makes the whole archive refused before anything is written.
+deleted). Any member whose path (or link target) would land outside the destination, any device
+or FIFO member, and any member whose path passes through a symlink member is refused before
+anything is written; every write then checks the real (symlink-resolved) parent folder of its
+target, so a chain of links that each look harmless cannot lead outside either. Every download
+is capped in size (the manifest's size, or `--max-bytes`): a mirror cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
+from xling.core.errors import InputError
 from xling.core.report import markdown_table
 
 MANIFEST_PATH = Path(__file__).with_name("data_manifest.json")
@@ -65,7 +69,7 @@ class Source:
         if self.extract is not None:
             _check_relative(self.extract.get("to", "") or ".", f"source {self.name}: extract.to")
         if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
-            raise ValueError(f"source {self.name}: sha256 must be 64 lowercase hex digits")
+            raise InputError(f"source {self.name}: sha256 must be 64 lowercase hex digits")
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class Manifest:
 def _check_relative(path: str, what: str) -> None:
     p = PurePosixPath(path)
     if p.is_absolute() or ".." in p.parts or "\\" in path:
-        raise ValueError(f"{what} {path!r} must be a relative path inside the destination")
+        raise InputError(f"{what} {path!r} must be a relative path inside the destination")
 
 
 def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
@@ -95,11 +99,11 @@ def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
                                   lang=entry.get("lang"), extract=entry.get("extract"),
                                   license=entry.get("license", ""), note=entry.get("note", "")))
         except KeyError as e:
-            raise ValueError(f"{p}: sources[{i}] lacks the field {e.args[0]!r}") from None
+            raise InputError(f"{p}: sources[{i}] lacks the field {e.args[0]!r}") from None
     names = [s.name for s in sources]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ValueError(f"{p}: duplicate source names {', '.join(dup)}")
+        raise InputError(f"{p}: duplicate source names {', '.join(dup)}")
     return Manifest(tuple(sources), dict(raw.get("manual", {})))
 
 
@@ -116,12 +120,12 @@ def select_sources(manifest: Manifest, specs: Sequence[str] | None) -> list[Sour
                    and (wanted is None or s.lang is None or s.lang in wanted)]
         if not matches:
             if task in manifest.manual:
-                raise ValueError(f"{task}: {manifest.manual[task]}")
+                raise InputError(f"{task}: {manifest.manual[task]}")
             if task not in known:
                 close = difflib.get_close_matches(task, known, n=3)
                 hint = f" Did you mean {', '.join(close)}?" if close else ""
-                raise ValueError(f"no data source for task {task!r}.{hint} Known: {', '.join(known)}")
-            raise ValueError(f"task {task} has no source for language(s) {langs}")
+                raise InputError(f"no data source for task {task!r}.{hint} Known: {', '.join(known)}")
+            raise InputError(f"task {task} has no source for language(s) {langs}")
         for s in matches:
             chosen.setdefault(s.name, s)
     return list(chosen.values())
@@ -160,12 +164,29 @@ class HTTPStatusError(OSError):
         self.code = code
 
 
+class TooLargeError(InputError):
+    """A download grew past its size cap (the manifest's size, or `--max-bytes`)."""
+
+
+def size_cap(source: Source, compressed: bool, max_bytes: int | None = None) -> int:
+    """Most bytes a download of `source` may take: `max_bytes` when given, else the manifest's size.
+
+    The exact size is known for the published bytes; a compressed mirror copy of a text file is
+    smaller in practice, but xz/gzip framing can add a little to incompressible data.
+    """
+    if max_bytes is not None:
+        return max_bytes
+    return source.size + (source.size // 100 + 4096 if compressed else 0)
+
+
 def download(url: str, part: Path, *, timeout: float = 60.0, progress: bool = False,
-             total: int | None = None) -> None:
+             total: int | None = None, max_bytes: int | None = None) -> None:
     """Fetch `url` into `part`, resuming from the bytes `part` already holds (HTTP Range).
 
     A server that ignores Range answers 200 with the whole file: `part` is then rewritten from
-    the start. 416 (range not satisfiable) means `part` is already complete.
+    the start. 416 (range not satisfiable) means `part` is already complete. With `max_bytes`,
+    a response announcing more, or a body growing past it, stops the download and removes `part`
+    (`TooLargeError`): a hostile or broken server cannot fill the disk before the checksum runs.
     """
     part.parent.mkdir(parents=True, exist_ok=True)
     have = part.stat().st_size if part.exists() else 0
@@ -182,10 +203,23 @@ def download(url: str, part: Path, *, timeout: float = 60.0, progress: bool = Fa
         resuming = have and resp.status == 206
         mode = "ab" if resuming else "wb"
         done = have if resuming else 0
+
+        def too_large(n: int) -> TooLargeError:
+            part.unlink(missing_ok=True)
+            return TooLargeError(f"{url}: more than {max_bytes:,} bytes ({n:,} announced or received), the size "
+                                 "cap of this source; refused and removed (raise it with --max-bytes if the "
+                                 "source really grew)")
+
+        if max_bytes is not None and resp.length is not None and done + resp.length > max_bytes:
+            raise too_large(done + resp.length)
         bar = _progress(total, done, part.name) if progress else None
         try:
             with open(part, mode) as out:
                 for block in iter(lambda: resp.read(CHUNK), b""):
+                    done += len(block)
+                    if max_bytes is not None and done > max_bytes:
+                        out.close()
+                        raise too_large(done)
                     out.write(block)
                     if bar is not None:
                         bar.update(len(block))
@@ -210,16 +244,16 @@ def _member_target(dest: Path, name: str, strip: int, archive: Path) -> Path | N
     """Where an archive member goes, or None when stripping leaves nothing; refuses escapes."""
     pure = PurePosixPath(name.replace("\\", "/"))
     if pure.is_absolute() or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise ValueError(f"{archive}: member {name!r} has an absolute path; refusing to extract the archive")
+        raise InputError(f"{archive}: member {name!r} has an absolute path; refusing to extract the archive")
     if ".." in pure.parts:
-        raise ValueError(f"{archive}: member {name!r} would be written outside {dest}; refusing to extract "
+        raise InputError(f"{archive}: member {name!r} would be written outside {dest}; refusing to extract "
                          "the archive")
     parts = [p for p in pure.parts if p not in ("", ".")][strip:]
     if not parts:
         return None
     target = dest.joinpath(*parts)
     if not _inside(target, dest):
-        raise ValueError(f"{archive}: member {name!r} would be written outside {dest}; refusing to extract")
+        raise InputError(f"{archive}: member {name!r} would be written outside {dest}; refusing to extract")
     return target
 
 
@@ -233,21 +267,89 @@ def _check_link(archive: Path, dest: Path, member: str, target: Path, link: str,
     resolved = Path(os.path.normpath(base / link))
     if link.startswith("/") or not _inside(resolved, dest):
         kind = "hard link" if hard else "symlink"
-        raise ValueError(f"{archive}: {kind} {member!r} → {link!r} points outside {dest}; refusing to extract "
+        raise InputError(f"{archive}: {kind} {member!r} → {link!r} points outside {dest}; refusing to extract "
                          "the archive")
+
+
+def _refuse_paths_through_links(archive: Path, members: list[tuple[str, Path | None, bool]]) -> None:
+    """Refuse any member whose path passes through (or replaces) a symlink member of the archive.
+
+    Each link may look harmless on its own (`s → .`, `x → s/..`), yet a chain of them climbs out;
+    a later member written *through* a link is how that becomes a write outside. Archives we fetch
+    never need this, so it is refused outright, before anything is written.
+    """
+    links = {target for _, target, is_link in members if is_link and target is not None}
+    for name, target, is_link in members:
+        if target is None:
+            continue
+        for parent in target.parents:
+            if parent in links:
+                raise InputError(f"{archive}: member {name!r} passes through the symlink member "
+                                 f"{parent.name!r}; refusing to extract the archive")
+        if not is_link and target in links:
+            raise InputError(f"{archive}: member {name!r} would be written over the symlink member of the same "
+                             "name; refusing to extract the archive")
+
+
+def _writable_target(archive: Path, root: Path, name: str, target: Path) -> Path:
+    """Check at write time that `target`'s real parent folder lies inside `root` and that `target`
+    is not a symlink (opening it would follow the link); returns the path to write."""
+    parent = os.path.realpath(target.parent)
+    root_r = os.path.realpath(root)
+    if os.path.commonpath([parent, root_r]) != root_r or os.path.islink(target):
+        raise InputError(f"{archive}: member {name!r} would be written outside {root} through a symlink; "
+                         "refusing to extract the archive")
+    return Path(parent) / target.name
+
+
+def _mkdirs(archive: Path, root: Path, name: str, folder: Path) -> None:
+    """`folder.mkdir(parents=True)` that never follows a symlink on the way down from `root`."""
+    cur = root
+    for part in folder.relative_to(root).parts:
+        cur = cur / part
+        if os.path.islink(cur):
+            raise InputError(f"{archive}: member {name!r} passes through the symlink {cur.relative_to(root)}; "
+                             "refusing to extract the archive")
+        if not cur.is_dir():
+            cur.mkdir()
+
+
+def _make_symlink(archive: Path, root: Path, name: str, target: Path, link: str) -> None:
+    """Create a symlink member, checking where it *really* points once its parent exists."""
+    where = _writable_target(archive, root, name, target)
+    if link.startswith("/") or not _inside(where.parent / link, root):
+        raise InputError(f"{archive}: symlink {name!r} → {link!r} resolves outside {root}; refusing to extract "
+                         "the archive")
+    os.symlink(link, where)
+
+
+def _check_final_links(archive: Path, root: Path) -> None:
+    """After unpacking: every symlink under `root` must resolve inside it (a link may point at a
+    member written after it, so its real target is only known now)."""
+    for folder, dirs, files in os.walk(root):
+        for entry in dirs + files:
+            p = Path(folder) / entry
+            if p.is_symlink() and not _inside(p, root):
+                raise InputError(f"{archive}: symlink {p.relative_to(root)} → {os.readlink(p)!r} resolves outside "
+                                 "the destination; refusing to extract the archive")
 
 
 def safe_extract(archive: Path, dest: Path, strip: int = 0) -> list[Path]:
     """Unpack a zip or tar archive into `dest` (created), refusing anything that escapes it.
 
-    All members are checked before anything is written; the archive is unpacked into a
-    temporary folder inside `dest` and its files are then moved into place one by one (merged
-    into existing folders, replacing same-named files, never deleting anything else), so a
-    killed run never leaves half-written files under their final names. Returns the top-level
-    entries written.
+    Member names and link targets are checked first (absolute paths, `..`, devices, members that
+    pass through a symlink member: refused before anything is written). The archive is then
+    unpacked into a temporary folder inside `dest`, where every write checks the *real* parent
+    folder of its target (so no chain of symlinks can lead outside), and the files are moved into
+    place one by one (merged into existing folders, replacing same-named files, never deleting
+    anything else) only when all members are written: a refused or killed extraction leaves
+    nothing under `dest` but the temporary folder, which the next attempt removes. Returns the
+    top-level entries written.
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    for stale in dest.glob(f".tmp-extract-{archive.name}-*"):  # a killed earlier attempt
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-extract-{archive.name}-", dir=dest))
     try:
         if zipfile.is_zipfile(archive):
@@ -255,7 +357,8 @@ def safe_extract(archive: Path, dest: Path, strip: int = 0) -> list[Path]:
         elif tarfile.is_tarfile(archive):
             _extract_tar(archive, tmp, strip)
         else:
-            raise ValueError(f"{archive}: not a zip or tar archive")
+            raise InputError(f"{archive}: not a zip or tar archive")
+        _check_final_links(archive, tmp)
         top = sorted(dest / entry.name for entry in tmp.iterdir())
         _merge_into(tmp, dest)
         return top
@@ -287,17 +390,18 @@ def _extract_zip(archive: Path, dest: Path, strip: int) -> None:
             if target is not None and link is not None:
                 _check_link(archive, dest, info.filename, target, link, hard=False)
             plan.append((info, target, link))
+        _refuse_paths_through_links(archive, [(i.filename, t, lk is not None) for i, t, lk in plan])
         for info, target, link in plan:
             if target is None:
                 continue
+            _mkdirs(archive, dest, info.filename, target if info.is_dir() else target.parent)
             if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif link is not None:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink(link, target)
+                continue
+            if link is not None:
+                _make_symlink(archive, dest, info.filename, target, link)
             else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as out:
+                where = _writable_target(archive, dest, info.filename, target)
+                with zf.open(info) as src, open(where, "wb") as out:
                     shutil.copyfileobj(src, out, CHUNK)
 
 
@@ -307,7 +411,7 @@ def _extract_tar(archive: Path, dest: Path, strip: int) -> None:
         for m in tf.getmembers():
             target = _member_target(dest, m.name, strip, archive)
             if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
-                raise ValueError(f"{archive}: member {m.name!r} is a device or FIFO; refusing to extract the archive")
+                raise InputError(f"{archive}: member {m.name!r} is a device or FIFO; refusing to extract the archive")
             if target is None:
                 continue
             if m.issym():
@@ -315,24 +419,30 @@ def _extract_tar(archive: Path, dest: Path, strip: int) -> None:
             if m.islnk():
                 link_target = _member_target(dest, m.linkname, strip, archive)
                 if link_target is None:
-                    raise ValueError(f"{archive}: hard link {m.name!r} → {m.linkname!r} is stripped away")
+                    raise InputError(f"{archive}: hard link {m.name!r} → {m.linkname!r} is stripped away")
                 _check_link(archive, dest, m.name, target, str(link_target.relative_to(dest)), hard=True)
             plan.append((m, target))
+        _refuse_paths_through_links(archive, [(m.name, t, m.issym()) for m, t in plan])
         for m, target in plan:
+            _mkdirs(archive, dest, m.name, target if m.isdir() else target.parent)
             if m.isdir():
-                target.mkdir(parents=True, exist_ok=True)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
             if m.issym():
-                os.symlink(m.linkname, target)
+                _make_symlink(archive, dest, m.name, target, m.linkname)
             elif m.islnk():
-                os.link(_member_target(dest, m.linkname, strip, archive), target)  # type: ignore[arg-type]
+                source = _member_target(dest, m.linkname, strip, archive)
+                assert source is not None  # checked in the plan
+                if os.path.islink(source) or not _inside(source, dest):
+                    raise InputError(f"{archive}: hard link {m.name!r} → {m.linkname!r} resolves outside {dest}; "
+                                     "refusing to extract the archive")
+                os.link(source, _writable_target(archive, dest, m.name, target), follow_symlinks=False)
             else:
                 src = tf.extractfile(m)
                 assert src is not None
-                with src, open(target, "wb") as out:
+                where = _writable_target(archive, dest, m.name, target)
+                with src, open(where, "wb") as out:
                     shutil.copyfileobj(src, out, CHUNK)
-                os.chmod(target, 0o644 | (m.mode & 0o111))
+                os.chmod(where, 0o644 | (m.mode & 0o111))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,17 +486,18 @@ def _locations(source: Source, mirror: str | None) -> Iterator[tuple[str, str]]:
 
 
 def _fetch_one(source: Source, dest: Path, mirror: str | None, retries: int, timeout: float,
-               progress: bool) -> tuple[Path, int]:
+               progress: bool, max_bytes: int | None = None) -> tuple[Path, int]:
     tried = []
     for location, suffix in _locations(source, mirror):
         final = dest / (source.path + suffix)
         part = final.with_name(final.name + ".part")
+        cap = size_cap(source, bool(suffix), max_bytes)
         if _is_url(location):
             fetched = False
             for attempt in range(1, retries + 1):
                 try:
                     download(location, part, timeout=timeout, progress=progress,
-                             total=source.size if not suffix else None)
+                             total=source.size if not suffix else None, max_bytes=cap)
                     fetched = True
                     break
                 except HTTPStatusError as e:
@@ -405,12 +516,15 @@ def _fetch_one(source: Source, dest: Path, mirror: str | None, retries: int, tim
             if not Path(location).is_file():
                 tried.append(location)
                 continue
+            if Path(location).stat().st_size > cap:
+                raise TooLargeError(f"{location}: {Path(location).stat().st_size:,} bytes, more than the size cap "
+                                    f"{cap:,} of source {source.name}; refused")
             part.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(location, part)
         got = sha256_of(part, suffix)
         if got != source.sha256:
             part.unlink()
-            raise ValueError(f"{source.name}: checksum mismatch for {location}: expected sha256 {source.sha256}, "
+            raise InputError(f"{source.name}: checksum mismatch for {location}: expected sha256 {source.sha256}, "
                              f"got {got}; the partial download was removed")
         size = part.stat().st_size
         os.replace(part, final)
@@ -424,7 +538,7 @@ def _extract_marker(dest: Path, source: Source) -> Path:
 
 def fetch(specs: Sequence[str] | None = None, dest: str | os.PathLike = "data", mirror: str | None = None,
           *, sources: Iterable[Source] | None = None, extract: bool = True, retries: int = 3,
-          timeout: float = 60.0, progress: bool = False) -> FetchReport:
+          timeout: float = 60.0, progress: bool = False, max_bytes: int | None = None) -> FetchReport:
     """Fetch the sources of the given tasks (all when none) into `dest`; re-runs skip finished work.
 
     Errors of one source don't stop the others; they are collected in `report.failed`.
@@ -439,7 +553,7 @@ def fetch(specs: Sequence[str] | None = None, dest: str | os.PathLike = "data", 
             if have is not None:
                 report.present.append(source.name)
             else:
-                have, size = _fetch_one(source, dest_p, mirror, retries, timeout, progress)
+                have, size = _fetch_one(source, dest_p, mirror, retries, timeout, progress, max_bytes)
                 report.downloaded.append(source.name)
                 report.bytes_downloaded += size
             if extract and source.extract is not None:
@@ -473,6 +587,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-extract", action="store_true", help="download archives but do not unpack them")
     p.add_argument("--retries", type=int, default=3, help="attempts per file on network errors")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--max-bytes", type=int, default=None,
+                   help="size cap per download in bytes (default: each source's size in the manifest)")
     p.set_defaults(func=_cmd_fetch)
 
 
@@ -490,6 +606,8 @@ def _human(n: float) -> str:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
+    if args.max_bytes is not None and args.max_bytes <= 0:
+        raise InputError(f"--max-bytes: must be a positive number of bytes, got {args.max_bytes}")
     manifest = load_manifest()
     chosen = select_sources(manifest, args.tasks)
     dest = Path(args.dest) if args.dest else _default_dest()
@@ -509,7 +627,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     print(f"fetching {len(chosen)} sources ({_human(total)}) into {dest}"
           + (f" from mirror {args.mirror}" if args.mirror else " from their canonical URLs"))
     rep = fetch(dest=dest, mirror=args.mirror, sources=chosen, extract=not args.no_extract,
-                retries=args.retries, progress=not args.quiet)
+                retries=args.retries, progress=not args.quiet, max_bytes=args.max_bytes)
     print(f"wrote to {rep.dest}: {len(rep.downloaded)} downloaded ({_human(rep.bytes_downloaded)}), "
           f"{len(rep.present)} already present, {len(rep.extracted)} unpacked, {len(rep.failed)} failed")
     for name, err in rep.failed:

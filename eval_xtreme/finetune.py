@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic
 
 from .loaders import PairExample, QAExample, TaggedSentence
@@ -73,7 +74,7 @@ def load_model(task: Task, model: str):
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as e:
-        raise ValueError(f"model {model}: no usable tokenizer/vocabulary ({e})") from None
+        raise InputError(f"model {model}: no usable tokenizer/vocabulary ({e})") from None
     kwargs: dict[str, Any] = {}
     if task.kind != "qa":
         kwargs = {"num_labels": len(task.labels), "id2label": dict(enumerate(task.labels)),
@@ -81,19 +82,19 @@ def load_model(task: Task, model: str):
     try:
         net = cls.from_pretrained(model, **kwargs)
     except ValueError as e:
-        raise ValueError(f"model {model}: its architecture has no {HEAD_CLASSES[task.kind]} head "
+        raise InputError(f"model {model}: its architecture has no {HEAD_CLASSES[task.kind]} head "
                          f"needed by task {task.name} ({str(e).splitlines()[0]})") from None
     except OSError as e:
-        raise ValueError(f"model {model}: cannot load weights with from_pretrained ({e})") from None
+        raise InputError(f"model {model}: cannot load weights with from_pretrained ({e})") from None
     except RuntimeError as e:
-        raise ValueError(f"model {model}: its weights do not fit its config.json ({str(e).splitlines()[0]})") \
+        raise InputError(f"model {model}: its weights do not fit its config.json ({str(e).splitlines()[0]})") \
             from None
     if task.kind != "classification" and not getattr(tokenizer, "is_fast", False):
-        raise ValueError(f"model {model}: task {task.name} needs a fast tokenizer (word ids / character "
+        raise InputError(f"model {model}: task {task.name} needs a fast tokenizer (word ids / character "
                          "offsets); save a tokenizer.json with the model")
     n_emb = net.get_input_embeddings().num_embeddings
     if len(tokenizer) > n_emb:
-        raise ValueError(f"model {model}: tokenizer has {len(tokenizer)} tokens but the embedding matrix "
+        raise InputError(f"model {model}: tokenizer has {len(tokenizer)} tokens but the embedding matrix "
                          f"{n_emb} rows; the vocabulary does not belong to this model")
     return tokenizer, net
 
@@ -111,7 +112,7 @@ def usable_length(config) -> int | None:
 def check_length(net, cfg: FinetuneConfig, model: str) -> None:
     limit = usable_length(net.config)
     if limit is not None and cfg.max_seq_length > limit:
-        raise ValueError(f"finetune.max_seq_length={cfg.max_seq_length} exceeds what model {model} can take "
+        raise InputError(f"finetune.max_seq_length={cfg.max_seq_length} exceeds what model {model} can take "
                          f"({limit} tokens); lower it, e.g. --set finetune.max_seq_length={limit}")
 
 
@@ -129,7 +130,7 @@ def classification_features(examples: Sequence[PairExample], tokenizer, task: Ta
         f = {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "example": i}
         if ex.label is not None:
             if ex.label not in label2id:
-                raise ValueError(f"task {task.name}: example {ex.id} has label {ex.label!r}, not one of {task.labels}")
+                raise InputError(f"task {task.name}: example {ex.id} has label {ex.label!r}, not one of {task.labels}")
             f["labels"] = label2id[ex.label]
         feats.append(f)
     return feats
@@ -173,7 +174,7 @@ def token_features(examples: Sequence[TaggedSentence], tokenizer, task: Task, cf
                 if w is not None and w != prev:
                     tag = ex.tags[w0 + w] if ex.tags is not None else None
                     if tag is not None and tag not in label2id:
-                        raise ValueError(f"task {task.name}: sentence {ex.id} has tag {tag!r}, not one of "
+                        raise InputError(f"task {task.name}: sentence {ex.id} has tag {tag!r}, not one of "
                                          f"{task.labels}")
                     labels.append(label2id[tag] if tag is not None else 0)
                     words_here.append(w0 + w)
@@ -200,7 +201,7 @@ def qa_features(examples: Sequence[QAExample], tokenizer, cfg: FinetuneConfig, t
     # absorbs re-tokenisation differences of a question cut at max_query_length pieces.
     room = cfg.max_seq_length - cfg.max_query_length - tokenizer.num_special_tokens_to_add(pair=True) - 8
     if room < 16:
-        raise ValueError(f"finetune.max_seq_length={cfg.max_seq_length} leaves no room for context after "
+        raise InputError(f"finetune.max_seq_length={cfg.max_seq_length} leaves no room for context after "
                          f"max_query_length={cfg.max_query_length}; raise max_seq_length")
     enc = tokenizer(questions, [e.context for e in examples], truncation="only_second",
                     max_length=cfg.max_seq_length, stride=min(cfg.doc_stride, room - 1),
@@ -395,7 +396,7 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     net.to(device)
     feats = make_features(task, train, tokenizer, cfg, train=True)
     if not feats:
-        raise ValueError(f"task {task.name}: no training features (empty training set?)")
+        raise InputError(f"task {task.name}: no training features (empty training set?)")
     steps_per_epoch = math.ceil(len(feats) / cfg.batch_size)
     total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * steps_per_epoch))
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
@@ -469,7 +470,7 @@ def _check_settings(run_dir: Path, settings: dict) -> None:
         old = read_json(path)
         diff = [f"{k}: {old.get(k)!r} → {v!r}" for k, v in settings.items() if old.get(k) != v]
         if diff:
-            raise ValueError(f"{run_dir} holds a fine-tuning run with other settings ({'; '.join(diff)}); "
+            raise InputError(f"{run_dir} holds a fine-tuning run with other settings ({'; '.join(diff)}); "
                              "use another output folder or delete that one to start over")
         return
     write_json_atomic(path, settings)

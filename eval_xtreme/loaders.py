@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xling.core.errors import InputError
 from xling.core.io import open_text
 from xling.core.registry import Registry
 
@@ -73,7 +74,7 @@ class RetrievalSet:
         if n <= 0 or n >= len(self.source):
             return self
         if self.gold is None:
-            raise ValueError(f"max_eval_examples={n}: this retrieval set has no gold alignment, so its first "
+            raise InputError(f"max_eval_examples={n}: this retrieval set has no gold alignment, so its first "
                              f"{n} source sentences cannot be matched with their English side; drop --max-eval")
         keep = sorted({self.gold[i] for i in range(n)})
         new = {t: k for k, t in enumerate(keep)}
@@ -98,7 +99,7 @@ def load_split(task: Task, split: str, lang: str, root: str | os.PathLike | None
     df = task.resolve(split, lang, root, allow_fixtures)
     examples = LOADERS.get(df.format)(df)
     if isinstance(examples, list) and not examples:
-        raise ValueError(f"task {task.name}, language {lang}, split {split}: {df.describe()} holds no examples")
+        raise InputError(f"task {task.name}, language {lang}, split {split}: {df.describe()} holds no examples")
     return examples, df
 
 
@@ -479,10 +480,10 @@ def load_squad_json(df: DataFile) -> list[QAExample]:
             with open_text(path) as f:
                 data = json.load(f)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+            raise InputError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
         articles = data.get("data") if isinstance(data, dict) else None
         if not isinstance(articles, list):
-            raise ValueError(f"{path}: not SQuAD JSON (expected a top-level object with a `data` list)")
+            raise InputError(f"{path}: not SQuAD JSON (expected a top-level object with a `data` list)")
         pidx = -1
         for a_i, article in enumerate(articles):
             for p_i, para in enumerate(article.get("paragraphs", [])):
@@ -491,10 +492,10 @@ def load_squad_json(df: DataFile) -> list[QAExample]:
                     continue
                 where = f"{path}: data[{a_i}].paragraphs[{p_i}]"
                 if "context" not in para or "qas" not in para:
-                    raise ValueError(f"{where}: missing `context` or `qas`")
+                    raise InputError(f"{where}: missing `context` or `qas`")
                 for qa in para["qas"]:
                     if "id" not in qa or "question" not in qa:
-                        raise ValueError(f"{where}: a question lacks `id` or `question`")
+                        raise InputError(f"{where}: a question lacks `id` or `question`")
                     if prefix and not qa["id"].startswith(prefix):
                         continue
                     answers = qa.get("answers", [])
@@ -537,7 +538,7 @@ def load_hf_arrow_qa(df: DataFile) -> list[QAExample]:
     ds = load_from_disk(str(folder))
     need = {"id", "question", "context", "answers"}
     if not need <= set(ds.column_names):
-        raise ValueError(f"{folder}: Arrow dataset lacks column(s) {sorted(need - set(ds.column_names))}")
+        raise InputError(f"{folder}: Arrow dataset lacks column(s) {sorted(need - set(ds.column_names))}")
     return [QAExample(str(r["id"]), r["question"], r["context"], list(r["answers"]["text"]),
                       [int(s) for s in r["answers"]["answer_start"]]) for r in ds]
 
@@ -555,7 +556,7 @@ def _aligned(src: Path, trg: Path) -> tuple[list[str], list[str]]:
     while s and t and not s[-1] and not t[-1]:
         s, t = s[:-1], t[:-1]
     if len(s) != len(t):
-        raise ValueError(f"{src} has {len(s)} lines but {trg} has {len(t)}; line-aligned files must match")
+        raise InputError(f"{src} has {len(s)} lines but {trg} has {len(t)}; line-aligned files must match")
     return s, t
 
 

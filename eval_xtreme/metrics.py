@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from xling.core.errors import InputError
 from xling.core.registry import Registry
 
 # ---------------------------------------------------------------------------------------------
@@ -40,10 +41,10 @@ from xling.core.registry import Registry
 
 def _check_lengths(predictions: Sequence, references: Sequence, what: str) -> None:
     if len(predictions) != len(references):
-        raise ValueError(f"{what}: {len(predictions)} predictions but {len(references)} references; "
+        raise InputError(f"{what}: {len(predictions)} predictions but {len(references)} references; "
                          "they must be aligned one to one (same test-set order)")
     if not references:
-        raise ValueError(f"{what}: no examples to score")
+        raise InputError(f"{what}: no examples to score")
 
 
 def accuracy(predictions: Sequence, references: Sequence) -> dict[str, float]:
@@ -143,12 +144,12 @@ def _chunk_starts(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
 def seqeval_entities(tags: Sequence[str], chunking: str = "seqeval1") -> list[tuple[str, int, int]]:
     """Chunks `(type, start, end)` (end inclusive) of one tag sequence, seqeval default mode."""
     if chunking not in CHUNKINGS:
-        raise ValueError(f"chunking {chunking!r} is not one of {', '.join(CHUNKINGS)}")
+        raise InputError(f"chunking {chunking!r} is not one of {', '.join(CHUNKINGS)}")
     chunks: list[tuple[str, int, int]] = []
     prev_tag, prev_type, begin = "O", "", 0
     for i, label in enumerate([*tags, "O"]):
         if not label:
-            raise ValueError(f"empty tag at position {i}")
+            raise InputError(f"empty tag at position {i}")
         tag, type_ = _split_tag(label, chunking)
         if _chunk_ends(prev_tag, tag, prev_type, type_):
             chunks.append((prev_type, begin, i - 1))
@@ -163,9 +164,9 @@ def _check_sentences(predictions: Sequence[Sequence[str]], references: Sequence[
     _check_lengths(predictions, references, what)
     for i, (p, r) in enumerate(zip(predictions, references, strict=True)):
         if isinstance(p, str) or isinstance(r, str):
-            raise ValueError(f"{what}: sentence {i} must be a list of tags, got a string")
+            raise InputError(f"{what}: sentence {i} must be a list of tags, got a string")
         if len(p) != len(r):
-            raise ValueError(f"{what}: sentence {i} has {len(p)} predicted tags but {len(r)} gold tags")
+            raise InputError(f"{what}: sentence {i} has {len(p)} predicted tags but {len(r)} gold tags")
 
 
 def _flatten(sentences: Sequence[Sequence[str]]) -> list[str]:
@@ -209,7 +210,7 @@ def pos_accuracy(predictions: list[list[str]], references: list[list[str]],
     _check_sentences(predictions, references, "pos_accuracy")
     total = sum(len(r) for r in references)
     if total == 0:
-        raise ValueError("pos_accuracy: no tokens to score")
+        raise InputError("pos_accuracy: no tokens to score")
     correct = sum(1 for p, r in zip(predictions, references, strict=True)
                   for pt, rt in zip(p, r, strict=True) if pt == rt)
     return {"accuracy": 100.0 * correct / total, **seqeval_f1(predictions, references, chunking)}
@@ -266,7 +267,7 @@ def normalize_answer(text: str, lang: str | None = None) -> str:
         text = "".join(ch for ch in text if ch not in _ASCII_PUNCT)
         return " ".join(_EN_ARTICLES.sub(" ", text).split())
     if lang not in _MLQA_ARTICLES:
-        raise ValueError(f"MLQA normalisation has no rules for language {lang!r}; it supports "
+        raise InputError(f"MLQA normalisation has no rules for language {lang!r}; it supports "
                          f"{', '.join(MLQA_LANGUAGES)} (use lang=None for SQuAD v1.1 normalisation)")
     text = "".join(ch for ch in text if ch not in _MLQA_PUNCT)
     articles = _MLQA_ARTICLES[lang]
@@ -301,13 +302,13 @@ def squad_em_f1(predictions: Mapping[str, str], references: Mapping[str, Sequenc
     ignored. `lang` switches to MLQA's language-specific normalisation.
     """
     if not references:
-        raise ValueError("squad_em_f1: no gold questions to score")
+        raise InputError("squad_em_f1: no gold questions to score")
     em_total = f1_total = 0.0
     for qid, golds in references.items():
         if isinstance(golds, str):
-            raise ValueError(f"squad_em_f1: gold answers for question {qid!r} must be a list of strings")
+            raise InputError(f"squad_em_f1: gold answers for question {qid!r} must be a list of strings")
         if not golds:
-            raise ValueError(f"squad_em_f1: question {qid!r} has no gold answer")
+            raise InputError(f"squad_em_f1: question {qid!r} has no gold answer")
         if qid not in predictions:
             continue
         pred = predictions[qid]
@@ -321,7 +322,7 @@ def mlqa_em_f1(predictions: Mapping[str, str], references: Mapping[str, Sequence
                lang: str) -> dict[str, float]:
     """MLQA's official scoring: `squad_em_f1` with the answer language's normalisation."""
     if lang is None:
-        raise ValueError("mlqa_em_f1 needs the answer language (one of " + ", ".join(MLQA_LANGUAGES) + ")")
+        raise InputError("mlqa_em_f1 needs the answer language (one of " + ", ".join(MLQA_LANGUAGES) + ")")
     return squad_em_f1(predictions, references, lang=lang)
 
 
@@ -410,7 +411,7 @@ def _language_score(scores: Mapping[str, float], task: str, lang: str) -> float:
     for key in ("f1", "accuracy"):
         if key in scores:
             return float(scores[key])
-    raise ValueError(f"results[{task!r}][{lang!r}] has no f1, accuracy or exact_match score "
+    raise InputError(f"results[{task!r}][{lang!r}] has no f1, accuracy or exact_match score "
                      f"(got {', '.join(sorted(scores)) or 'nothing'})")
 
 
@@ -457,7 +458,7 @@ def leaderboard_aggregate(results: Mapping[str, Mapping[str, Mapping[str, float]
         elif "avg_accuracy" in averages:
             task_score = averages["avg_accuracy"]
         else:
-            raise ValueError(f"results[{task!r}] has no f1, accuracy or exact_match scores")
+            raise InputError(f"results[{task!r}] has no f1, accuracy or exact_match scores")
         missing = [lg for lg in expected if lg not in per_lang] if expected is not None else []
         tasks_out[task] = {
             "avg_metric": task_score,

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xling.core.errors import InputError
+
 from .finetune import usable_length
 from .loaders import BuccSet, RetrievalSet
 from .metrics import bucc_best_threshold, retrieval_accuracy
@@ -55,7 +57,7 @@ class Encoder:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             self.model = AutoModel.from_pretrained(model)
         except (OSError, ValueError) as e:
-            raise ValueError(f"model {model}: cannot load an encoder and tokenizer with from_pretrained ({e})") \
+            raise InputError(f"model {model}: cannot load an encoder and tokenizer with from_pretrained ({e})") \
                 from None
         n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
         self.hidden_index = hidden_state_index(layer, n_layers, model)
@@ -89,7 +91,7 @@ def hidden_state_index(layer: int, n_layers: int, model: str = "model") -> int:
     """`hidden_states` index of XTREME's layer number: K >= 0 → K + 1 (index 0, the embedding output,
     is not a layer), negative K counts from the last layer (-1 → the last)."""
     if not -n_layers <= layer < n_layers:
-        raise ValueError(f"model {model}: retrieval layer {layer} is out of range; it has {n_layers} layers, "
+        raise InputError(f"model {model}: retrieval layer {layer} is out of range; it has {n_layers} layers, "
                          f"numbered as XTREME's specific_layer: 0..{n_layers - 1} (K → hidden_states[K+1]) "
                          f"or -1..-{n_layers} from the last")
     return layer + 1 if layer >= 0 else layer
@@ -98,7 +100,7 @@ def hidden_state_index(layer: int, n_layers: int, model: str = "model") -> int:
 def _check_vocab(model: str, tokenizer, net) -> None:
     n_emb = net.get_input_embeddings().num_embeddings
     if len(tokenizer) > n_emb:
-        raise ValueError(f"model {model}: tokenizer has {len(tokenizer)} tokens but the model's embedding "
+        raise InputError(f"model {model}: tokenizer has {len(tokenizer)} tokens but the model's embedding "
                          f"matrix only {n_emb}; save the tokenizer that belongs to this model")
 
 

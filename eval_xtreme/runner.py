@@ -34,11 +34,14 @@ from typing import Any
 import numpy as np
 
 from xling.core.config import ConfigError, save_config, to_dict
+from xling.core.errors import InputError
 from xling.core.io import read_json, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from xling.core.locking import output_lock
 from xling.core.paths import resolve_data_path
 from xling.core.report import bar_chart, markdown_table
 from xling.core.versions import versions
 
+from .baselines import baselines_for_task, report_lines
 from .finetune import FinetuneConfig, finetune, load_model, predict, score
 from .loaders import load_split
 from .metrics import bucc_prf, leaderboard_aggregate, primary_score
@@ -54,6 +57,7 @@ from .retrieval import (
 )
 from .tasks import TASKS, Task, parse_task_spec, task_groups
 from .uncertainty import bucc_stats, format_ci, interval, mean_replicates, record_stats, summarize
+from .user_tasks import TaskFileError, load_task_file
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +77,26 @@ class EvalConfig:
     # predictions (what a submission holds). Empty: one run with finetune.seed.
     seeds: list[int] = field(default_factory=list)
     bootstrap_resamples: int = 1000  # resamples per 95% interval (0: no intervals)
+    no_model_baselines: bool = True  # also score the no-model baselines (eval_xtreme/baselines.py) on the same data
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
+    task_file: str = ""  # YAML of the user's own tasks (eval_xtreme/user_tasks.py), run after `tasks`
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self) -> None:
-        if not self.tasks:
-            raise ConfigError("tasks: name at least one task (see `xling eval ls`)")
+        if not self.tasks and not self.task_file:
+            raise ConfigError("tasks: name at least one task (see `xling eval ls`) or give a task_file")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds: {self.seeds} repeats a seed")
         if self.bootstrap_resamples < 0:
             raise ConfigError("bootstrap_resamples: must be >= 0")
+        if self.view:
+            from xling.translit import check_view_languages
+
+            try:
+                check_view_languages(self.view, "view")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
 
 
 def eval_data_root(cfg: EvalConfig) -> Path | None:
@@ -93,20 +107,35 @@ def eval_data_root(cfg: EvalConfig) -> Path | None:
 def plan(cfg: EvalConfig) -> list[tuple[Task, tuple[str, ...], bool]]:
     """(task, languages, explicit) for every task spec; languages filtered by `cfg.languages`."""
     out = []
-    for spec in cfg.tasks:
+    specs = list(cfg.tasks)
+    if cfg.task_file:
+        try:
+            specs += [t.name for t in load_task_file(cfg.task_file) if t.name not in specs]
+        except TaskFileError as e:
+            raise ConfigError(str(e)) from None
+    for spec in specs:
         task, langs = parse_task_spec(spec)
         explicit = ":" in spec
         if cfg.languages:
             langs = tuple(lg for lg in langs if lg in cfg.languages)
             explicit = True
         if not langs:
-            raise ValueError(f"task {task.name}: none of its languages ({', '.join(task.languages)}) is in "
+            raise InputError(f"task {task.name}: none of its languages ({', '.join(task.languages)}) is in "
                              f"languages={cfg.languages}")
         out.append((task, langs, explicit))
     return out
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    """Evaluate `cfg.model` on `cfg.tasks` into `cfg.out` (see `_run_eval_unlocked`), one run per
+    folder at a time (`xling.core.locking`)."""
+    if not cfg.out:
+        raise ConfigError("out: no output folder given (--out)")
+    with output_lock(cfg.out):
+        return _run_eval_unlocked(cfg)
+
+
+def _run_eval_unlocked(cfg: EvalConfig) -> dict[str, Any]:
     if not cfg.model:
         raise ConfigError("model: give a from_pretrained model folder or name (--model)")
     if cfg.threads > 0:
@@ -145,6 +174,8 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         if not summary["data"]:
             first = next(iter(summary["skipped"].values()), "")
             raise FileNotFoundError(f"task {task.name}: no test data for any of {', '.join(langs)}. {first}")
+        if cfg.no_model_baselines:
+            summary["baselines"] = baselines_for_task(task, summary["data"], cfg)
         summary.update({"model": cfg.model, "languages": list(langs), "settings": settings,
                         "seconds": round(time.time() - t0, 2)})
         write_json_atomic(marker, summary)
@@ -159,6 +190,7 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
     part = cfg.retrieval if task.kind == "retrieval" else cfg.finetune
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
             "bootstrap_resamples": cfg.bootstrap_resamples,
+            "no_model_baselines": cfg.no_model_baselines, "view": list(cfg.view),
             **({"seeds": cfg.seeds} if cfg.seeds and task.needs_finetuning else {}), **to_dict(part)}
 
 
@@ -230,13 +262,18 @@ def overlap_reasons(task: Task, train: list, dev: list, test: list) -> list[str]
 
 def _test_split(task: Task, lang: str, explicit: bool, cfg: EvalConfig, skipped: dict[str, str]):
     try:
-        return load_split(task, "test", lang, eval_data_root(cfg), cfg.allow_fixtures)
+        examples, df = load_split(task, "test", lang, eval_data_root(cfg), cfg.allow_fixtures)
     except (FileNotFoundError, ValueError) as e:
         if cfg.strict or explicit:
             raise
         log.warning("%s/%s: skipped (%s)", task.name, lang, e)
         skipped[lang] = str(e)
         return None, None
+    if cfg.view:
+        from .views import apply_view
+
+        examples = apply_view(task, lang, examples, cfg.view)
+    return examples, df
 
 
 def _write_predictions(out: Path, task: Task, lang: str, records: list[dict], sub: str = "") -> None:
@@ -351,7 +388,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
             dev, dev_df = load_split(task, "dev", lang, eval_data_root(cfg), cfg.allow_fixtures)
             reasons[lang] += file_reasons(dev_df)
             if not dev.gold:
-                raise ValueError(f"task {task.name}, language {lang}: the dev split has no gold pairs to tune "
+                raise InputError(f"task {task.name}, language {lang}: the dev split has no gold pairs to tune "
                                  f"the threshold on ({dev_df.describe()})")
             threshold = tune_threshold(bucc_candidates(dev, encoder, rc.margin_k, rc.chunk_size), dev.gold)
             cands = bucc_candidates(rs, encoder, rc.margin_k, rc.chunk_size)
@@ -444,9 +481,12 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str],
     not_comparable: dict[str, dict] = {}
     seeds: dict[str, Any] = {}
     comparable: dict[str, dict] = {}
+    baselines: dict[str, dict] = {}
     for name in task_names:
         summary = read_json(out / "tasks" / f"{name}.json")
         per = tasks[name] = summary.pop("scores")
+        for base, bper in summary.pop("baselines", {}).items():
+            baselines.setdefault(base, {})[name] = bper
         iv = summary.pop("intervals", {})
         reps[name] = {lg: v["replicates"] for lg, v in iv.items()}
         comp = summary.pop("comparability", {"task": [], "languages": {}})
@@ -477,7 +517,7 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str],
     suite_aggregate = leaderboard_aggregate(suite, suite_groups, {}) if suite else None
     _aggregate_intervals(suite_aggregate, reps, suite_groups)
     return {"config": to_dict(cfg), "model": cfg.model, "tasks": tasks, "aggregate": aggregate,
-            "suite_aggregate": suite_aggregate, "not_comparable": not_comparable, "announced": announced or {},
+            "suite_aggregate": suite_aggregate, "baselines": baselines, "not_comparable": not_comparable, "announced": announced or {},
             "intervals": {"method": INTERVAL_METHOD.format(n=cfg.bootstrap_resamples), "tasks": intervals},
             "seeds": seeds, "details": details, "versions": versions()}
 
@@ -555,6 +595,8 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                           ", ".join(f"{lg} {v['mean']:.1f} ± {v['std']:.1f}" for lg, v in sm["languages"].items())])
         lines += [markdown_table(["task", "seeds", "task mean ± std", "task mean per seed", "per language"], srows),
                   ""]
+
+    lines += report_lines(results)
     if notes:
         lines += ["## Data notes", "", *notes, ""]
     method = (results.get("intervals") or {}).get("method")

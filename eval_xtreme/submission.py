@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xling.core.errors import InputError
 from xling.core.io import atomic_path, open_text, read_json, write_json_atomic
 
 from . import metrics as M
@@ -89,9 +90,9 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: malformed JSON line ({e.msg})") from None
+                raise InputError(f"{path}:{lineno}: malformed JSON line ({e.msg})") from None
             if not isinstance(rec, dict) or "id" not in rec or "prediction" not in rec:
-                raise ValueError(f"{path}:{lineno}: a prediction record needs the fields 'id' and 'prediction'")
+                raise InputError(f"{path}:{lineno}: a prediction record needs the fields 'id' and 'prediction'")
             records.append(rec)
     return records
 
@@ -99,7 +100,7 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
 def _one_line(value: Any, path: Path, rec_no: int, what: str) -> str:
     text = str(value)
     if "\n" in text or "\r" in text or "\t" in text or not text.strip():
-        raise ValueError(f"{path}: record {rec_no}: {what} {text!r} is empty or contains a tab/newline; "
+        raise InputError(f"{path}: record {rec_no}: {what} {text!r} is empty or contains a tab/newline; "
                          "it cannot be written as one line")
     return text
 
@@ -113,14 +114,14 @@ def format_predictions(task: Task, records: Sequence[dict[str, Any]], path: Path
         for i, r in enumerate(records, 1):
             tags = r["prediction"]
             if not isinstance(tags, list):
-                raise ValueError(f"{path}: record {i}: a tagging prediction must be a list of tags")
+                raise InputError(f"{path}: record {i}: a tagging prediction must be a list of tags")
             sentences.append("".join(_one_line(t, path, i, "tag") + "\n" for t in tags))
         return "\n".join(sentences)
     if task.kind == "qa":
         answers: dict[str, str] = {}
         for i, r in enumerate(records, 1):
             if not isinstance(r["prediction"], str):
-                raise ValueError(f"{path}: record {i}: a QA prediction must be the answer text")
+                raise InputError(f"{path}: record {i}: a QA prediction must be the answer text")
             answers[str(r["id"])] = r["prediction"]
         return json.dumps(answers, ensure_ascii=False, indent=2) + "\n"
     if task.name.startswith("bucc"):
@@ -138,7 +139,7 @@ def format_predictions(task: Task, records: Sequence[dict[str, Any]], path: Path
     for i, r in enumerate(records, 1):
         pred = r["prediction"]
         if isinstance(pred, bool) or not isinstance(pred, int) or pred < 0:
-            raise ValueError(f"{path}: record {i}: a retrieval prediction must be a non-negative integer index")
+            raise InputError(f"{path}: record {i}: a retrieval prediction must be a non-negative integer index")
         out.append(f"{pred}\n")
     return "".join(out)
 
@@ -150,11 +151,11 @@ def _check_query_side(task: Task, records: Sequence[dict[str, Any]], path: Path)
     if sides and sides != {want}:
         got = "/".join(sorted(sides))
         if want == "target":
-            raise ValueError(f"{path}: these predictions are one English index per source sentence (query side "
+            raise InputError(f"{path}: these predictions are one English index per source sentence (query side "
                              f"{got}, xx → en), but {task.name} submissions hold one source index per sorted "
                              "English sentence (en → xx, as XTREME searches); re-run `xling eval run` for "
                              f"{task.name} with this version to get them")
-        raise ValueError(f"{path}: these predictions have query side {got}; {task.name} expects {want}")
+        raise InputError(f"{path}: these predictions have query side {got}; {task.name} expects {want}")
 
 
 def _write_zip(folder: Path, zip_path: Path) -> None:
@@ -595,14 +596,14 @@ def _read_json(path: Path) -> Any:
         with path.open(encoding="utf-8") as f:
             obj = json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        raise InputError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
     return obj["data"] if isinstance(obj, dict) and "data" in obj else obj
 
 
 def _qa_references(path: Path) -> dict[str, list[str]]:
     articles = _read_json(path)
     if not isinstance(articles, list):
-        raise ValueError(f"{path}: gold QA file must be SQuAD JSON with a `data` list of articles")
+        raise InputError(f"{path}: gold QA file must be SQuAD JSON with a `data` list of articles")
     return {str(qa["id"]): [a["text"] for a in qa["answers"]]
             for article in articles for para in article["paragraphs"] for qa in para["qas"]}
 
@@ -612,7 +613,7 @@ def score_file(task: Task, prediction: Path, label: Path, lang: str, chunking: s
     if task.kind == "qa":
         predictions = _read_json(prediction)
         if not isinstance(predictions, dict):
-            raise ValueError(f"{prediction}: must be one JSON object mapping question id → answer text")
+            raise InputError(f"{prediction}: must be one JSON object mapping question id → answer text")
         references = _qa_references(label)
         if task.metric == "mlqa":
             return M.mlqa_em_f1(predictions, references, lang)
@@ -624,7 +625,7 @@ def score_file(task: Task, prediction: Path, label: Path, lang: str, chunking: s
     if task.name.startswith("bucc"):
         return M.bucc_prf({tuple(x.split("\t")) for x in preds}, {tuple(x.split("\t")) for x in golds})
     if len(preds) != len(golds):
-        raise ValueError(f"{prediction}: {len(preds)} lines but {label} has {len(golds)}")
+        raise InputError(f"{prediction}: {len(preds)} lines but {label} has {len(golds)}")
     return M.accuracy(preds, golds)
 
 

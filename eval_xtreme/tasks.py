@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xling.core.errors import InputError
 from xling.core.langs import tatoeba_code
 from xling.core.paths import data_root
 from xling.core.registry import Registry
@@ -128,14 +129,14 @@ class Task:
 
     def __post_init__(self) -> None:
         if self.retrieval_query not in ("source", "target"):
-            raise ValueError(f"task {self.name}: retrieval_query {self.retrieval_query!r} is not source or target")
+            raise InputError(f"task {self.name}: retrieval_query {self.retrieval_query!r} is not source or target")
         if self.kind not in KINDS:
-            raise ValueError(f"task {self.name}: kind {self.kind!r} is not one of {KINDS}")
+            raise InputError(f"task {self.name}: kind {self.kind!r} is not one of {KINDS}")
         if self.group not in GROUPS:
-            raise ValueError(f"task {self.name}: group {self.group!r} is not one of {GROUPS}")
+            raise InputError(f"task {self.name}: group {self.group!r} is not one of {GROUPS}")
         for split in self.files:
             if split not in SPLITS:
-                raise ValueError(f"task {self.name}: split {split!r} is not one of {SPLITS}")
+                raise InputError(f"task {self.name}: split {split!r} is not one of {SPLITS}")
 
     @property
     def head(self) -> str:
@@ -604,6 +605,6 @@ def parse_task_spec(spec: str) -> tuple[Task, tuple[str, ...]]:
     chosen = tuple(x.strip() for x in langs.replace(",", "+").split("+") if x.strip())
     bad = [x for x in chosen if x not in task.languages]
     if bad:
-        raise ValueError(f"task {task.name}: language(s) {', '.join(bad)} not in its languages "
+        raise InputError(f"task {task.name}: language(s) {', '.join(bad)} not in its languages "
                          f"({', '.join(task.languages)})")
     return task, chosen

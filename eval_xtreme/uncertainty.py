@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from xling.core.errors import InputError
+
 from .metrics import _check_sentences, _flatten, qa_exact_match, qa_f1, seqeval_entities
 
 N_RESAMPLES = 1000
@@ -44,9 +46,9 @@ class ExampleStats:
 
     def __post_init__(self) -> None:
         if self.kind not in ("mean", "f1"):
-            raise ValueError(f"ExampleStats.kind must be 'mean' or 'f1', not {self.kind!r}")
+            raise InputError(f"ExampleStats.kind must be 'mean' or 'f1', not {self.kind!r}")
         if len(self.values) == 0:
-            raise ValueError("ExampleStats: no examples")
+            raise InputError("ExampleStats: no examples")
 
     @property
     def n(self) -> int:
@@ -74,7 +76,7 @@ def replicates(stats: ExampleStats, key: str, n_resamples: int = N_RESAMPLES, se
                other: ExampleStats | None = None) -> np.ndarray:
     """`n_resamples` resampled scores of `stats` (minus those of `other` on the same indices, if given)."""
     if other is not None and other.n != stats.n:
-        raise ValueError(f"{key}: a paired bootstrap needs the same examples ({stats.n} vs {other.n})")
+        raise InputError(f"{key}: a paired bootstrap needs the same examples ({stats.n} vs {other.n})")
     rng = _rng(seed, key)
     out = []
     for start in range(0, n_resamples, _CHUNK):
@@ -93,7 +95,7 @@ def interval(reps: Sequence[float] | np.ndarray, level: float = LEVEL) -> list[f
 def mean_replicates(per_language: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
     """Replicate-wise mean over languages: the bootstrap distribution of a task mean."""
     if not per_language:
-        raise ValueError("mean_replicates: no languages")
+        raise InputError("mean_replicates: no languages")
     return np.mean(np.stack([np.asarray(v, dtype=float) for v in per_language.values()]), axis=0)
 
 
@@ -132,7 +134,7 @@ def bucc_stats(source_ids: Sequence[str], predicted: set[tuple[str, str]],
     for col, pairs in ((1, predicted), (2, gold), (0, predicted & gold)):
         for src, _ in pairs:
             if src not in row:
-                raise ValueError(f"bucc_stats: pair source id {src!r} is not a test sentence")
+                raise InputError(f"bucc_stats: pair source id {src!r} is not a test sentence")
             counts[row[src], col] += 1
     return ExampleStats("f1", counts)
 

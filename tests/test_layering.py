@@ -3,9 +3,11 @@
 Layers, lowest first (a module may import its own layer and those below, never above):
 
     0  xling.core (and the `xling` package root, which holds only `__version__`)
-    1  eval_xtreme  ←  corpora  ←  vocab      (one DAG inside this layer: corpora reads evaluation
-                                               files through eval_xtreme to decontaminate; vocab reads
-                                               corpora's documents; never the other way)
+    1  corpora.normalize, xling.translit  ←  eval_xtreme  ←  corpora  ←  vocab
+                                              (one DAG inside this layer: text normalisation and the
+                                               transliteration views at its foot, which evaluation applies;
+                                               corpora reads evaluation files through eval_xtreme to
+                                               decontaminate; vocab reads corpora's documents)
     2  pretraining, objectives, back-translation (xling.model, xling.objectives, xling.data, …, xling.bt)
     3  the pipeline: xling.run, xling.run_report
     4  the CLI: xling.cli
@@ -40,9 +42,10 @@ HEAVY = frozenset({
 LAYERS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("xling.core", (0, 0)),
     ("xling", (0, 0)),  # the package root only: __init__ holds __version__ and imports nothing
-    ("eval_xtreme", (1, 0)),
-    ("corpora", (1, 1)),
-    ("vocab", (1, 2)),
+    ("corpora.normalize", (1, 0)), ("xling.translit", (1, 0)),  # text normalisation and transliteration views
+    ("eval_xtreme", (1, 1)),
+    ("corpora", (1, 2)),
+    ("vocab", (1, 3)),
     ("xling.model", (2, 0)), ("xling.objectives", (2, 0)), ("xling.data", (2, 0)),
     ("xling.parallel", (2, 0)), ("xling.checkpoint", (2, 0)), ("xling.trainer", (2, 0)),
     ("xling.pretrain", (2, 0)), ("xling.pretrain_cli", (2, 0)), ("xling.bt", (2, 0)),
@@ -243,9 +246,9 @@ def test_core_imports_nothing_of_ours():
 
 
 @pytest.mark.parametrize(("src", "code", "message"), [
-    ("corpora.decontam", "import vocab.train\n", "imports vocab.train (layer (1, 2)), upward"),
+    ("corpora.decontam", "import vocab.train\n", "imports vocab.train (layer (1, 3)), upward"),
     ("eval_xtreme.tasks", "from corpora.corpus import corpus_inputs\n", "upward"),
-    ("xling.core.io", "from corpora import corpus\n", "imports corpora.corpus (layer (1, 1)), upward"),
+    ("xling.core.io", "from corpora import corpus\n", "imports corpora.corpus (layer (1, 2)), upward"),
     ("xling.trainer", "from xling.run import plan_run\n", "upward"),
     ("xling.run", "from eval_xtreme.runner import _secret\n", "imports private _secret from eval_xtreme.runner"),
     ("xling.run", "def f():\n    from corpora.corpus import corpus_inputs\n", "inside a function"),

@@ -11,6 +11,7 @@ from vocab.extend import VocabExtendConfig, extend_vocab
 from vocab.stats import model_file_of, stats_for_inputs, write_stats
 from vocab.train import VocabTrainConfig, train_vocab
 from xling.core.config import load_config
+from xling.core.errors import InputError
 from xling.core.io import read_json
 
 
@@ -101,7 +102,7 @@ def _extend(args: argparse.Namespace) -> int:
         "seed": args.seed, "num_threads": args.num_threads, "stats_lines": args.stats_lines,
     })
     if not cfg.base or not cfg.add:
-        raise ValueError("extend needs --base DIR and --add INPUT...")
+        raise InputError("extend needs --base DIR and --add INPUT...")
     out = extend_vocab(cfg, force=args.force)
     m = read_json(Path(out) / "mapping.json")
     ch = read_json(Path(out) / "fertility_change.json")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vocab.export import SPM_FILE, SPM_VOCAB_FILE
+from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def new_row_sources(base_tok: Any, new_tok: Any) -> tuple[dict[int, int], dict[i
     base_vocab, new_vocab = base_tok.get_vocab(), new_tok.get_vocab()
     missing = [p for p in base_vocab if p not in new_vocab]
     if missing:
-        raise ValueError(f"the new tokenizer lacks {len(missing)} base pieces (e.g. {missing[:5]}); it is "
+        raise InputError(f"the new tokenizer lacks {len(missing)} base pieces (e.g. {missing[:5]}); it is "
                          "not an extension of the base vocabulary")
     kept = {new_vocab[p]: i for p, i in base_vocab.items()}
     unk = base_tok.unk_token_id
@@ -78,7 +79,7 @@ def resize_embeddings(model_dir: str | os.PathLike, base_tok_dir: str | os.PathL
     model = XLMRobertaForMaskedLM.from_pretrained(str(model_dir))
     n_old_rows = model.get_input_embeddings().weight.shape[0]
     if n_old_rows < len(base_tok):
-        raise ValueError(f"{model_dir}: model has {n_old_rows} embedding rows but the base tokenizer "
+        raise InputError(f"{model_dir}: model has {n_old_rows} embedding rows but the base tokenizer "
                          f"{base_tok_dir} has {len(base_tok)} tokens; is it the model's tokenizer?")
     kept, built = new_row_sources(base_tok, new_tok)
     n_new = len(new_tok)

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from xling.core.errors import InputError
 from xling.core.io import read_json, write_json_atomic, write_text_atomic
 
 SPM_FILE = "sentencepiece.bpe.model"  # XLM-R's file name
@@ -43,9 +44,9 @@ def load_proto(model_file: str | os.PathLike) -> Any:
     try:
         proto.ParseFromString(p.read_bytes())
     except Exception as e:  # protobuf raises its own DecodeError type
-        raise ValueError(f"{p}: not a SentencePiece model ({e})") from None
+        raise InputError(f"{p}: not a SentencePiece model ({e})") from None
     if not proto.pieces:
-        raise ValueError(f"{p}: SentencePiece model has no pieces")
+        raise InputError(f"{p}: SentencePiece model has no pieces")
     return proto
 
 
@@ -54,7 +55,7 @@ def check_xlmr_ids(proto: Any, where: str) -> None:
     got = [p.piece for p in proto.pieces[:4]]
     want = [s for s, _ in SPECIALS.values()]
     if got != want:
-        raise ValueError(f"{where}: first pieces are {got}, expected XLM-R's {want}; train with "
+        raise InputError(f"{where}: first pieces are {got}, expected XLM-R's {want}; train with "
                          "bos_id=0 pad_id=1 eos_id=2 unk_id=3 (as `xling vocab train` does)")
 
 
@@ -69,7 +70,7 @@ def build_backend(proto: Any) -> Any:
 
     ns = proto.normalizer_spec
     if not ns.escape_whitespaces or proto.trainer_spec.treat_whitespace_as_suffix:
-        raise ValueError("only SentencePiece models with escape_whitespaces=true and whitespace as prefix "
+        raise InputError("only SentencePiece models with escape_whitespaces=true and whitespace as prefix "
                          "(the defaults) can be exported")
     byte_fallback = proto.trainer_spec.byte_fallback
     model_type = proto.trainer_spec.model_type  # 1 = UNIGRAM, 2 = BPE
@@ -81,7 +82,7 @@ def build_backend(proto: Any) -> Any:
         model = models.BPE(*_bpe_vocab_merges(proto), unk_token=proto.pieces[unk_id].piece,
                            byte_fallback=byte_fallback, fuse_unk=True)
     else:
-        raise ValueError(f"SentencePiece model_type {model_type} is not supported (unigram or bpe only)")
+        raise InputError(f"SentencePiece model_type {model_type} is not supported (unigram or bpe only)")
     tok = Tokenizer(model)
 
     norm = []

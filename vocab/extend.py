@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,11 @@ from vocab.export import (
 )
 from vocab.lines import lines_by_lang
 from vocab.stats import compute_stats, model_file_of, stats_markdown, write_stats
-from vocab.train import max_vocab_from_error, run_spm_trainer, sample_mix
+from vocab.train import max_vocab_from_error, remove_stale_temporaries, run_spm_trainer, sample_mix
 from xling.core.config import save_config, to_dict
+from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from xling.core.locking import output_lock
 from xling.core.report import markdown_table
 from xling.core.versions import versions
 
@@ -66,9 +67,9 @@ class VocabExtendConfig:
 
     def __post_init__(self) -> None:
         if self.new_pieces <= 0:
-            raise ValueError(f"new_pieces must be positive, got {self.new_pieces}")
+            raise InputError(f"new_pieces must be positive, got {self.new_pieces}")
         if self.add_vocab_size is not None and self.add_vocab_size < 16:
-            raise ValueError(f"add_vocab_size must be at least 16, got {self.add_vocab_size}")
+            raise InputError(f"add_vocab_size must be at least 16, got {self.add_vocab_size}")
         check_alpha(self.alpha)
 
 
@@ -145,9 +146,17 @@ def _cfg_key(cfg: VocabExtendConfig) -> dict:
 
 
 def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
+    """Extend into `cfg.out` (see `_extend_vocab_unlocked`), one run per folder at a time (`xling.core.locking`)."""
+    if not cfg.out:
+        raise InputError("no output folder given (--out)")
+    with output_lock(cfg.out):
+        return _extend_vocab_unlocked(cfg, force)
+
+
+def _extend_vocab_unlocked(cfg: VocabExtendConfig, force: bool = False) -> Path:
     """Write the extended vocabulary folder `cfg.out` (atomically) and return it."""
     if not cfg.out:
-        raise ValueError("no output folder given (--out)")
+        raise InputError("no output folder given (--out)")
     out = Path(cfg.out)
     if not force and is_complete(out, cfg):
         log.info("%s already holds this extension; nothing to do", out)
@@ -156,12 +165,15 @@ def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
     base_proto = load_proto(base_file)
     check_xlmr_ids(base_proto, str(base_file))
     inputs = corpus_inputs(cfg.add)
-    with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="xling-extend-") as work:
+    remove_stale_temporaries(out)
+    with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        added_proto, args, sample = _learn_added(cfg, base_proto, inputs, Path(work))
+        work = tmp.parent / "work"  # the sampled text goes with atomic_path's folder, not to /tmp
+        work.mkdir()
+        added_proto, args, sample = _learn_added(cfg, base_proto, inputs, work)
         new = select_new_pieces(base_proto, added_proto, cfg.new_pieces)
         if not new:
-            raise ValueError(f"the added text yields no piece missing from {base_file}; nothing to extend")
+            raise InputError(f"the added text yields no piece missing from {base_file}; nothing to extend")
         proto = extended_proto(base_proto, new)
         (tmp / SPM_FILE).write_bytes(proto.SerializeToString())
         write_vocab_file(proto, tmp / SPM_VOCAB_FILE)

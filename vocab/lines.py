@@ -6,34 +6,24 @@ newlines; SentencePiece trains on lines, so that is the natural unit to sample).
 
 from __future__ import annotations
 
-import lzma
 import os
-import zlib
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from corpora.corpus import iter_documents
+from xling.core.errors import InputError
 
 
-def iter_lines(files: list[Path]) -> Iterator[str]:
-    """Non-empty, stripped lines of every document in `files`; non-text input fails naming the file."""
-    for f in files:
-        try:
-            for n, doc in enumerate(iter_documents([f]), 1):
-                text = doc.get("text") if isinstance(doc, dict) else None
-                if not isinstance(text, str):
-                    raise ValueError(f"{f}: document {n} has no string field 'text'")
-                for line in text.split("\n"):
-                    line = line.strip()
-                    if line:
-                        yield line
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{f}: not UTF-8 text (byte {e.start}: {e.reason}); pass text or .jsonl(.gz) "
-                             "files") from None
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
-            if isinstance(e, FileNotFoundError):
-                raise
-            raise ValueError(f"{f}: cannot read as (compressed) text: {e}") from None
+def iter_lines(files: list[Path], counts: Counter | None = None) -> Iterator[str]:
+    """Non-empty, stripped lines of every document in `files`. Damaged input (invalid UTF-8,
+    over-long lines, malformed JSON, truncated compression) is skipped and counted in `counts`
+    (or logged when not given), as `corpora.corpus.iter_docs` does for every stage."""
+    for doc in iter_documents(files, counts):
+        for line in doc["text"].split("\n"):
+            line = line.strip()
+            if line:
+                yield line
 
 
 def count_lines(files: list[Path]) -> int:
@@ -50,6 +40,6 @@ def lines_by_lang(inputs: dict[str, list[Path]], max_lines: int | None = None) -
             if max_lines is not None and len(lines) >= max_lines:
                 break
         if not lines:
-            raise ValueError(f"{lang}: no text in {', '.join(os.fspath(f) for f in files)} (empty input)")
+            raise InputError(f"{lang}: no text in {', '.join(os.fspath(f) for f in files)} (empty input)")
         out[lang] = lines
     return out

@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import re
-import tempfile
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +28,9 @@ from vocab.export import SPM_FILE, export_hf
 from vocab.lines import count_lines, iter_lines, lines_by_lang
 from vocab.stats import compute_stats, stats_markdown, write_stats
 from xling.core.config import save_config, to_dict
+from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from xling.core.locking import output_lock
 from xling.core.report import markdown_table
 from xling.core.versions import versions
 
@@ -54,15 +56,19 @@ class VocabTrainConfig:
     max_sentence_length: int = 4192  # bytes; SentencePiece skips longer lines
     num_threads: int = 2
     stats_lines: int = 2000  # lines per language measured for the report
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
 
     def __post_init__(self) -> None:
         if self.vocab_size < 16:
-            raise ValueError(f"vocab_size must be at least 16, got {self.vocab_size}")
+            raise InputError(f"vocab_size must be at least 16, got {self.vocab_size}")
         check_alpha(self.alpha)
         if self.sample_sentences is not None and self.sample_sentences <= 0:
-            raise ValueError(f"sample_sentences must be positive, got {self.sample_sentences}")
+            raise InputError(f"sample_sentences must be positive, got {self.sample_sentences}")
         if not 0.9 <= self.character_coverage <= 1.0:
-            raise ValueError(f"character_coverage must be within [0.9, 1], got {self.character_coverage}")
+            raise InputError(f"character_coverage must be within [0.9, 1], got {self.character_coverage}")
+        for key in ("max_sentence_length", "num_threads", "stats_lines"):
+            if getattr(self, key) < 1:
+                raise InputError(f"{key} must be ≥ 1, got {getattr(self, key)}")
 
 
 @dataclass
@@ -74,18 +80,21 @@ class SampledText:
 
 
 def sample_mix(inputs: dict[str, list[Path]], out_file: str | os.PathLike, alpha: float = 0.3,
-               total: int | None = None, seed: int = 0) -> SampledText:
+               total: int | None = None, seed: int = 0, view: list[str] | None = None) -> SampledText:
     """Write a temperature-sampled mix of lines to `out_file`, deterministic in `seed`.
 
     Language `l` gets round(p_l · total) lines: whole passes over its lines when that exceeds its size
     (upsampling a low-resource language), plus a seeded sample without replacement for the rest.
     Two streaming passes (count, then copy), so memory does not grow with the corpus.
     """
+
+    from xling.translit import text_view
+
     sizes = {}
     for lang, files in sorted(inputs.items()):
         sizes[lang] = count_lines(files)
         if sizes[lang] == 0:
-            raise ValueError(f"{lang}: no text in {', '.join(map(str, files))} (empty input)")
+            raise InputError(f"{lang}: no text in {', '.join(map(str, files))} (empty input)")
     plan = sampling_plan(sizes, alpha=alpha, total=total or sum(sizes.values()), unit="lines")
     drawn: dict[str, int] = {}
     digest = hashlib.sha256()
@@ -96,11 +105,12 @@ def sample_mix(inputs: dict[str, list[Path]], out_file: str | os.PathLike, alpha
             passes, rest = divmod(want, n)
             # Seeded per language so adding a language does not reshuffle the others' draws.
             extra = set(random.Random(f"{seed}:{lang}").sample(range(n), rest))
+            see = text_view(lang, view or [])
             for i, line in enumerate(tqdm(iter_lines(files), total=n, desc=f"sample {lang}", unit="line",
                                           leave=False, disable=None)):
                 k = passes + (i in extra)
                 if k:
-                    data = (line + "\n") * k
+                    data = (see(line) + "\n") * k
                     out.write(data)
                     digest.update(data.encode("utf-8"))
             drawn[lang] = want
@@ -132,10 +142,10 @@ def run_spm_trainer(args: dict[str, Any], what: str = "--vocab-size") -> None:
     except RuntimeError as e:
         m = _TOO_HIGH.search(str(e))
         if m:
-            raise ValueError(f"{what} {m.group(1)} is larger than the training text supports: SentencePiece "
+            raise InputError(f"{what} {m.group(1)} is larger than the training text supports: SentencePiece "
                              f"can build at most {m.group(2)} pieces from it; lower {what} to "
                              f"≤ {m.group(2)} or add text") from None
-        raise ValueError(f"SentencePiece training failed: {e}") from None
+        raise InputError(f"SentencePiece training failed: {e}") from None
 
 
 def max_vocab_from_error(e: Exception) -> int | None:
@@ -161,17 +171,30 @@ def _cfg_key(cfg: VocabTrainConfig) -> dict:
 
 
 def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
+    """Train into `cfg.out` (see `_train_vocab_unlocked`), one run per folder at a time (`xling.core.locking`)."""
+    if not cfg.out:
+        raise InputError("no output folder given (--out)")
+    with output_lock(cfg.out):
+        return _train_vocab_unlocked(cfg, force)
+
+
+def _train_vocab_unlocked(cfg: VocabTrainConfig, force: bool = False) -> Path:
     """Train into `cfg.out` (atomically); returns the folder. Skips work if it is already complete."""
     if not cfg.out:
-        raise ValueError("no output folder given (--out)")
+        raise InputError("no output folder given (--out)")
     out = Path(cfg.out)
     if not force and is_complete(out, cfg):
         log.info("%s already holds a vocabulary trained with this config; nothing to do", out)
         return out
     inputs = corpus_inputs(cfg.inputs)
-    with atomic_path(out) as tmp, tempfile.TemporaryDirectory(prefix="xling-vocab-") as work:
+    remove_stale_temporaries(out)
+    with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        sample = sample_mix(inputs, Path(work) / "mix.txt", cfg.alpha, cfg.sample_sentences, cfg.seed)
+        # The sampled mix (the whole training text) lives in atomic_path's temporary folder next to
+        # `out`, not in /tmp: it goes with that folder, and a killed run's copy is removed on re-run.
+        work = tmp.parent / "work"
+        work.mkdir()
+        sample = sample_mix(inputs, work / "mix.txt", cfg.alpha, cfg.sample_sentences, cfg.seed, cfg.view)
         log.info("sampled %s lines (%s)", f"{sum(sample.drawn.values()):,}",
                  ", ".join(f"{k} {v:,}" for k, v in sample.drawn.items()))
         args = spm_args(cfg, str(sample.path), str(tmp / SPM_FILE.removesuffix(".model")))
@@ -192,10 +215,26 @@ def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
     return out
 
 
+def remove_stale_temporaries(out: Path) -> None:
+    """Remove what a killed run of this folder left (`atomic_path`'s `.tmp-<name>-*`/`.old-<name>-*`
+    siblings). Safe only under the folder's lock (`xling.core.locking`), which `train_vocab` holds."""
+    if out.parent.is_dir():
+        for stale in out.parent.glob(f".tmp-{out.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        for stale in sorted(out.parent.glob(f".old-{out.name}-*")):
+            if not out.exists():  # killed between atomic_path's two renames: the old result comes back
+                os.replace(stale, out)
+            else:
+                shutil.rmtree(stale, ignore_errors=True)
+
+
 def write_train_report(out: Path, cfg: VocabTrainConfig, inputs: dict[str, list[Path]],
                        sample: SampledText) -> Path:
     """`report.md` with the sampling plan and per-language statistics (+ `stats.*`, fertility PNG)."""
-    stats = compute_stats(out, lines_by_lang(inputs, cfg.stats_lines))
+    from xling.translit import text_view
+
+    stats = compute_stats(out, {lang: [text_view(lang, cfg.view)(x) for x in lines]
+                                for lang, lines in lines_by_lang(inputs, cfg.stats_lines).items()})
     write_stats(stats, out, "stats", title=f"Fertility, {cfg.model_type} {cfg.vocab_size:,} pieces")
     plan_rows = [[k, int(v.size), v.p_natural * 100, v.p_sampled * 100, sample.drawn[k], v.repeats]
                  for k, v in sample.plan.languages.items()]

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from xling.core.errors import InputError, XlingError
 from xling.core.io import atomic_path, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ STEP_RE = re.compile(r"^step-(\d{6,})$")
 FORMAT = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(XlingError, ValueError):
     pass
 
 
@@ -65,7 +66,7 @@ def list_checkpoints(root: Path) -> list[Checkpoint]:
         try:
             meta = read_json(meta_path)
             if not isinstance(meta, dict) or int(meta["step"]) != int(m.group(1)):
-                raise ValueError("meta.json step does not match the folder name")
+                raise InputError("meta.json step does not match the folder name")
         except (ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"corrupted checkpoint {d}: unreadable meta.json ({e}). Delete the folder to "
                                   "resume from the previous checkpoint.") from None

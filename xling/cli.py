@@ -10,9 +10,11 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
 from xling import __version__
-from xling.core.config import ConfigError
+from xling.core.errors import XlingError
+from xling.core.procs import Terminated, terminate_on_sigterm
 
 # Explicit list: each module defines `register(subparsers)`. Heavy imports happen inside handlers.
 COMMAND_MODULES = [
@@ -39,25 +41,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. This is the one error boundary of the CLI (see `xling.core.errors`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    terminate_on_sigterm()
     try:
         rc = args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        if os_debug() or not isinstance(e, (ConfigError, ValueError, FileNotFoundError, KeyError)):
+        sys.stdout.flush()  # a closed pipe shows up here for buffered output: handle it inside the boundary
+    except KeyboardInterrupt as e:
+        print(f"{'stopped by SIGTERM' if isinstance(e, Terminated) else 'interrupted'}; re-run the same command "
+              "to resume", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except (XlingError, OSError) as e:
+        if os.environ.get("XLING_DEBUG") == "1":
             raise
-        print(f"xling: error: {e}", file=sys.stderr)
+        print(f"xling: error: {user_message(e)}", file=sys.stderr)
         return 2
+    except Exception:
+        traceback.print_exc()
+        print("xling: internal error (the traceback above is a bug in xling, not in your input); please "
+              f"report it with the command you ran: {' '.join(sys.argv)}", file=sys.stderr)
+        return 1
     return int(rc or 0)
 
 
-def os_debug() -> bool:
-    return os.environ.get("XLING_DEBUG") == "1"
+def user_message(e: BaseException) -> str:
+    """One line for a user-fixable error; an OSError names its path (`strerror: path`)."""
+    if isinstance(e, OSError) and not isinstance(e, XlingError) and e.strerror and e.filename:
+        what = f"{e.filename} → {e.filename2}" if e.filename2 else str(e.filename)
+        return f"{what}: {e.strerror}"
+    return str(e) or type(e).__name__
+
+
+def _quiet_broken_pipe() -> int:
+    """`xling ... | head`: the reader left; exit quietly like other Unix tools do."""
+    # Python would report the failed flush of stdout at exit; point it at /dev/null instead.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
 
 
 if __name__ == "__main__":

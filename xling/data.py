@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from corpora.corpus import corpus_inputs, is_lang_code, iter_documents
 from corpora.sampling import AlphaSchedule, check_alpha, sampling_plan
+from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic
 from xling.core.paths import resolve_data_path
 from xling.objectives.base import MonoExample, Objective
@@ -71,16 +72,28 @@ class DataConfig:
     eval_max_docs: int = 500  # ... but at most this many
     cache_dir: str | None = None  # token shard cache; default OUT/token-shards
     num_workers: int = 0  # DataLoader workers building batches
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
 
     def __post_init__(self) -> None:
         if self.max_len < 8:
-            raise ValueError(f"max_len must be at least 8, got {self.max_len}")
+            raise InputError(f"max_len must be at least 8, got {self.max_len}")
         # α, or each schedule phase's α, by corpora.sampling's one rule
         check_alpha(self.alpha) if self.alpha_schedule is None else self.alpha_schedule_obj()
         if not 0.0 <= self.eval_fraction < 0.5:
-            raise ValueError(f"eval_fraction must be in [0, 0.5), got {self.eval_fraction}")
+            raise InputError(f"eval_fraction must be in [0, 0.5), got {self.eval_fraction}")
         if self.num_workers < 0:
-            raise ValueError(f"num_workers must be ≥ 0, got {self.num_workers}")
+            raise InputError(f"num_workers must be ≥ 0, got {self.num_workers}")
+        if self.alpha_schedule is not None:
+            try:
+                self.alpha_schedule_obj()
+            except ValueError as e:
+                raise InputError(f"alpha_schedule: {e}") from None
+        if self.max_repeats is not None and not self.max_repeats > 0:
+            raise InputError(f"max_repeats must be positive, got {self.max_repeats}")
+        if self.max_docs_per_lang is not None and self.max_docs_per_lang < 1:
+            raise InputError(f"max_docs_per_lang must be ≥ 1, got {self.max_docs_per_lang}")
+        if self.eval_max_docs < 0:
+            raise InputError(f"eval_max_docs must be ≥ 0, got {self.eval_max_docs}")
 
     def alpha_schedule_obj(self) -> Any:
         phases = self.alpha_schedule or [(0.0, self.alpha)]
@@ -92,7 +105,7 @@ class DataConfig:
             if self.corpus else {}
         for lang, paths in self.files.items():
             if not is_lang_code(lang):
-                raise ValueError(f"data.files: {lang!r} is not a language code like kaz_Cyrl")
+                raise InputError(f"data.files: {lang!r} is not a language code like kaz_Cyrl")
             for p in [paths] if isinstance(paths, str) else paths:
                 path = resolve_data_path(p)
                 if not path.is_file():
@@ -101,10 +114,10 @@ class DataConfig:
         if self.languages is not None:
             unknown = sorted(set(self.languages) - set(out))
             if unknown:
-                raise ValueError(f"data.languages: no input files for {', '.join(unknown)} (have: {', '.join(sorted(out))})")
+                raise InputError(f"data.languages: no input files for {', '.join(unknown)} (have: {', '.join(sorted(out))})")
             out = {k: v for k, v in out.items() if k in self.languages}
         if not out:
-            raise ValueError("data: no input text; set data.files ({lang: path}) or data.corpus (corpus folders)")
+            raise InputError("data: no input text; set data.files ({lang: path}) or data.corpus (corpus folders)")
         return dict(sorted(out.items()))
 
 
@@ -143,6 +156,10 @@ def shard_key(lang: str, files: list[Path], tokenizer_sha: str, cfg: DataConfig)
         stats.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
     payload = {"format": SHARD_FORMAT, "lang": lang, "files": stats, "tokenizer": tokenizer_sha,
                "max_docs": cfg.max_docs_per_lang, "eval_fraction": cfg.eval_fraction, "eval_max_docs": cfg.eval_max_docs}
+    if cfg.view:  # only when set, so existing shard caches stay valid
+        from xling.translit import active_view
+
+        payload["view"] = active_view(lang, cfg.view)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -166,7 +183,7 @@ def _tokenise_language(lang: str, files: list[Path], tok_path: Path, folder: Pat
     tok = Tokenizer.from_file(str(tok_path))
     eos = tok.token_to_id("</s>")
     if eos is None:
-        raise ValueError(f"{tok_path}: tokenizer has no </s> token")
+        raise InputError(f"{tok_path}: tokenizer has no </s> token")
     dtype = np.uint16 if tok.get_vocab_size() <= 65535 else np.uint32
     stride = max(2, round(1 / cfg.eval_fraction)) if cfg.eval_fraction > 0 else 0
     n_docs = n_eval = 0
@@ -186,14 +203,17 @@ def _tokenise_language(lang: str, files: list[Path], tok_path: Path, folder: Pat
                     n_docs += 1
                 batch.clear()
 
+            from xling.translit import text_view
+
+            see = text_view(lang, cfg.view)
             docs = iter_documents(files)
             for doc in tqdm(docs, desc=f"tokenise {lang}", unit=" docs", disable=not progress, leave=False):
                 text = doc.get("text")
                 if not isinstance(text, str):
-                    raise ValueError(f"{lang}: a document in {', '.join(map(str, files))} has no 'text' string")
+                    raise InputError(f"{lang}: a document in {', '.join(map(str, files))} has no 'text' string")
                 if not text.strip():
                     continue
-                batch.append(text)
+                batch.append(see(text))
                 if len(batch) >= 2048:
                     flush()
                 if cfg.max_docs_per_lang and n_docs + len(batch) >= cfg.max_docs_per_lang:
@@ -203,7 +223,7 @@ def _tokenise_language(lang: str, files: list[Path], tok_path: Path, folder: Pat
         n_train_tokens = (tmp / "train.bin").stat().st_size // np.dtype(dtype).itemsize
         n_eval_tokens = (tmp / "eval.bin").stat().st_size // np.dtype(dtype).itemsize
         if n_train_tokens == 0:
-            raise ValueError(f"language {lang}: no text in {', '.join(map(str, files))} (empty shard); "
+            raise InputError(f"language {lang}: no text in {', '.join(map(str, files))} (empty shard); "
                              "remove the language from data.files/data.corpus or fix the input")
         write_json_atomic(tmp / "meta.json", {
             "format": SHARD_FORMAT, "lang": lang, "dtype": np.dtype(dtype).name, "files": [str(f) for f in files],
@@ -227,7 +247,7 @@ def load_shards(folders: dict[str, Path]) -> dict[str, LangShard]:
                 return np.zeros(0, dtype=dtype)
             arr = np.memmap(folder / name, dtype=dtype, mode="r")
             if len(arr) != n:
-                raise ValueError(f"token shard {folder / name}: {len(arr)} tokens, meta.json says {n}; delete {folder}")
+                raise InputError(f"token shard {folder / name}: {len(arr)} tokens, meta.json says {n}; delete {folder}")
             return arr
 
         shards[lang] = LangShard(lang, mm("train.bin", meta["train_tokens"]), mm("eval.bin", meta["eval_tokens"]),
@@ -348,7 +368,7 @@ class MonoPlan:
 def take_wrapped(stream: np.ndarray, start: int, n: int) -> np.ndarray:
     """n tokens from `stream` starting at `start`, wrapping to the beginning (no padding ever)."""
     if len(stream) == 0:
-        raise ValueError("empty token stream")
+        raise InputError("empty token stream")
     out = stream[start:start + n]
     while len(out) < n:
         out = np.concatenate([out, stream[: n - len(out)]])
@@ -370,7 +390,7 @@ class MicroSchedule:
     def __init__(self, weights: list[float], is_mono: list[bool], n_micro: int, seed: int) -> None:
         w = np.asarray(weights, dtype=np.float64)
         if len(w) == 0 or (w <= 0).any():
-            raise ValueError(f"objective weights must be positive, got {weights}")
+            raise InputError(f"objective weights must be positive, got {weights}")
         self.n_micro = n_micro
         self.objective = (_rng(seed, 3).choice(len(w), size=n_micro, p=w / w.sum()) if len(w) > 1
                           else np.zeros(n_micro, dtype=np.int64))

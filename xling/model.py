@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from xling.core.errors import InputError
+
 if TYPE_CHECKING:
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
@@ -48,11 +50,11 @@ class ModelConfig:
     def __post_init__(self) -> None:
         layers, hidden, heads, ffn = self.shape()
         if hidden % heads:
-            raise ValueError(f"hidden_size {hidden} is not divisible by num_heads {heads}")
+            raise InputError(f"hidden_size {hidden} is not divisible by num_heads {heads}")
         if self.type_vocab_size < 1:
-            raise ValueError(f"type_vocab_size must be ≥ 1, got {self.type_vocab_size}")
+            raise InputError(f"type_vocab_size must be ≥ 1, got {self.type_vocab_size}")
         if min(layers, hidden, heads, ffn) <= 0:
-            raise ValueError(f"model shape must be positive, got layers={layers} hidden={hidden} heads={heads} ffn={ffn}")
+            raise InputError(f"model shape must be positive, got layers={layers} hidden={hidden} heads={heads} ffn={ffn}")
 
     def shape(self) -> tuple[int, int, int, int]:
         layers, hidden, heads, ffn = PRESETS[self.size]
@@ -86,7 +88,7 @@ def build_model(cfg: ModelConfig, special: SpecialIds, max_len: int) -> XLMRober
         check_vocab(model.config.vocab_size, special.vocab_size, f"model.init_from {path}")
         needed = max_len + special.pad + 1
         if model.config.max_position_embeddings < needed:
-            raise ValueError(f"model.init_from {path}: max_position_embeddings={model.config.max_position_embeddings} "
+            raise InputError(f"model.init_from {path}: max_position_embeddings={model.config.max_position_embeddings} "
                              f"is too small for max_len={max_len} (needs {needed}); lower data.max_len")
         return model
     return XLMRobertaForMaskedLM(cfg.hf_config(special, max_len))
@@ -94,7 +96,7 @@ def build_model(cfg: ModelConfig, special: SpecialIds, max_len: int) -> XLMRober
 
 def check_vocab(model_vocab: int, tokenizer_vocab: int, where: str) -> None:
     if model_vocab != tokenizer_vocab:
-        raise ValueError(f"{where}: vocabulary mismatch — the model has {model_vocab} embeddings but the tokenizer has "
+        raise InputError(f"{where}: vocabulary mismatch — the model has {model_vocab} embeddings but the tokenizer has "
                          f"{tokenizer_vocab} pieces. Use the tokenizer this model was trained with, or start a new run.")
 
 

@@ -33,13 +33,15 @@ import numpy as np
 from corpora.corpus import is_lang_code
 from corpora.sampling import check_alpha, sampling_plan
 from xling.core.config import ConfigError, from_dict, load_yaml_dict
+from xling.core.errors import InputError
 from xling.core.io import open_text, write_text_atomic
 from xling.core.paths import resolve_data_path
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("auto", "aligned", "tsv", "tmx")
-REASONS = ("empty_side", "too_long", "length_ratio", "wrong_script_src", "wrong_script_tgt", "duplicate")
+REASONS = ("empty_side", "too_long", "length_ratio", "wrong_script_src", "wrong_script_tgt", "duplicate",
+           "contaminated")
 
 
 @dataclass
@@ -59,10 +61,10 @@ class ParallelSource:
     def __post_init__(self) -> None:
         for key in ("src_lang", "tgt_lang"):
             if not is_lang_code(getattr(self, key)):
-                raise ValueError(f"{key}: {getattr(self, key)!r} is not a language code like kaz_Cyrl "
+                raise InputError(f"{key}: {getattr(self, key)!r} is not a language code like kaz_Cyrl "
                                  "(ISO 639-3 + script)")
         if self.format not in FORMATS:
-            raise ValueError(f"format: expected one of {list(FORMATS)}, got {self.format!r}")
+            raise InputError(f"format: expected one of {list(FORMATS)}, got {self.format!r}")
 
     @property
     def pair_key(self) -> str:
@@ -89,6 +91,10 @@ class ParallelConfig:
     min_script_fraction: float = 0.5  # of a side's letters that must be in its language's script
     dedup: bool = True
     swap_prob: float = 0.5  # chance a draw is returned tgt→src, so both directions are trained
+    view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
+    # Drop pairs with either side in an evaluation set under the data root (corpora.decontam's test,
+    # the same as for the monolingual corpus), so parallel objectives never train on test text.
+    decontaminate: bool = False
     seed: int = 0
 
     def all_sources(self) -> list[ParallelSource]:
@@ -104,12 +110,12 @@ class ParallelConfig:
 
     def __post_init__(self) -> None:
         if self.max_length_ratio < 1.0:
-            raise ValueError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
+            raise InputError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
         check_alpha(self.alpha)
         if not 0.0 <= self.swap_prob <= 1.0:
-            raise ValueError(f"swap_prob must be within [0, 1], got {self.swap_prob}")
+            raise InputError(f"swap_prob must be within [0, 1], got {self.swap_prob}")
         if not 0.0 <= self.min_script_fraction <= 1.0:
-            raise ValueError(f"min_script_fraction must be within [0, 1], got {self.min_script_fraction}")
+            raise InputError(f"min_script_fraction must be within [0, 1], got {self.min_script_fraction}")
 
 
 # --------------------------------------------------------------------------------------- readers
@@ -120,7 +126,7 @@ def read_aligned(src: str | Path, tgt: str | Path, unescape: bool = False) -> li
     a = _read_text_lines(src, unescape)
     b = _read_text_lines(tgt, unescape)
     if len(a) != len(b):
-        raise ValueError(f"misaligned parallel files: {src} has {len(a)} lines but {tgt} has {len(b)} lines; "
+        raise InputError(f"misaligned parallel files: {src} has {len(a)} lines but {tgt} has {len(b)} lines; "
                          "line i of one must translate line i of the other")
     return list(zip(a, b, strict=True))
 
@@ -135,7 +141,7 @@ def read_tsv(path: str | Path, unescape: bool = False) -> list[tuple[str, str]]:
                 continue
             cols = line.split("\t")
             if len(cols) != 2:
-                raise ValueError(f"{path}:{lineno}: expected 2 tab-separated columns (src, tgt), got {len(cols)}")
+                raise InputError(f"{path}:{lineno}: expected 2 tab-separated columns (src, tgt), got {len(cols)}")
             out.append((_clean_text(cols[0], unescape), _clean_text(cols[1], unescape)))
     return out
 
@@ -146,7 +152,7 @@ def read_tmx(path: str | Path, langs: Sequence[str] = ()) -> list[tuple[str, str
     xml_lang = "{http://www.w3.org/XML/1998/namespace}lang"
     wanted = [lg.lower() for lg in langs]
     if wanted and len(wanted) != 2:
-        raise ValueError(f"{path}: tmx_langs must name exactly two languages, got {list(langs)}")
+        raise InputError(f"{path}: tmx_langs must name exactly two languages, got {list(langs)}")
     out = []
     try:
         with open_text(path) as f:
@@ -168,7 +174,7 @@ def read_tmx(path: str | Path, langs: Sequence[str] = ()) -> list[tuple[str, str
                         out.append((_clean_text(sides[0]), _clean_text(sides[1])))
                 elem.clear()
     except ET.ParseError as e:
-        raise ValueError(f"{path}: not a valid TMX file ({e})") from None
+        raise InputError(f"{path}: not a valid TMX file ({e})") from None
     return out
 
 
@@ -182,7 +188,7 @@ def read_source(source: ParallelSource) -> list[tuple[str, str]]:
         fmt = _sniff_format(src, bool(source.tgt))
     if fmt == "aligned":
         if not source.tgt:
-            raise ValueError(f"parallel source {source.label}: aligned format needs `tgt` (the other side's file)")
+            raise InputError(f"parallel source {source.label}: aligned format needs `tgt` (the other side's file)")
         tgt = resolve_data_path(source.tgt)
         if not tgt.is_file():
             raise FileNotFoundError(f"parallel source {source.label}: {tgt} does not exist")
@@ -308,16 +314,30 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
     """Read and clean every source; pairs of the same language pair share one group (and dedup)."""
     sources = cfg.all_sources()
     if not sources:
-        raise ValueError("parallel.sources is empty: list at least one aligned pair, TSV or TMX file")
+        raise InputError("parallel.sources is empty: list at least one aligned pair, TSV or TMX file")
     groups: dict[str, list[tuple[str, str]]] = {}
     langs: dict[str, tuple[str, str]] = {}
     seen: dict[str, set] = {}
     stats = ParallelStats()
+    index = None  # the evaluation-text index, built on first use
     for i, source in enumerate(sources):
         key = source.pair_key
         label = source.label if source.label not in stats.read else f"{source.label}#{i}"
         raw = read_source(source)
         kept, reasons = clean_pairs(raw, source.src_lang, source.tgt_lang, cfg, seen.setdefault(key, set()))
+        if cfg.decontaminate:
+            if index is None:
+                from corpora.decontam import DecontamConfig
+
+                index = DecontamConfig().build_index()
+            kept, n = drop_contaminated(kept, index)
+            if n:
+                reasons["contaminated"] += n
+        if cfg.view:  # after cleaning: its script check reads the original script
+            from xling.translit import text_view
+
+            vs, vt = text_view(source.src_lang, cfg.view), text_view(source.tgt_lang, cfg.view)
+            kept = [(vs(s), vt(t)) for s, t in kept]
         groups.setdefault(key, []).extend(kept)
         langs[key] = (source.src_lang, source.tgt_lang)
         stats.read[label] = len(raw)
@@ -326,9 +346,17 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
         log.info("parallel %s (%s): %d read, %d kept %s", label, key, len(raw), len(kept), dict(reasons))
     empty = [k for k, v in groups.items() if not v]
     if empty:
-        raise ValueError(f"no pairs left after cleaning for {', '.join(empty)}; see the drop reasons "
+        raise InputError(f"no pairs left after cleaning for {', '.join(empty)}; see the drop reasons "
                          f"{stats.to_json()['removed']} and loosen the parallel.* filters")
     return ParallelData(groups=dict(sorted(groups.items())), langs=langs, stats=stats)
+
+
+def drop_contaminated(pairs: list[tuple[str, str]], index) -> tuple[list[tuple[str, str]], int]:
+    """Pairs whose sides share no text with the evaluation index (`corpora.decontam.EvalIndex`)."""
+    if not pairs:
+        return pairs, 0
+    hit = index.match_masks([s for s, _ in pairs]) | index.match_masks([t for _, t in pairs])
+    return [p for p, m in zip(pairs, hit, strict=True) if not m], int((hit != 0).sum())
 
 
 # -------------------------------------------------------------------------------------- sampling
@@ -356,7 +384,7 @@ class PairStream:
     def __init__(self, data: ParallelData, encode: Encoder, seed: int = 0, alpha: float = 0.3,
                  swap_prob: float = 0.5, rank: int = 0, world_size: int = 1) -> None:
         if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} outside world_size {world_size}")
+            raise InputError(f"rank {rank} outside world_size {world_size}")
         self.keys = list(data.groups)
         self.langs = [data.langs[k] for k in self.keys]
         self.ids: list[tuple[list[list[int]], list[list[int]]]] = []
@@ -425,7 +453,7 @@ class PairStream:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         keys, sizes = list(state["keys"]), [int(s) for s in state["sizes"]]
         if keys != self.keys or sizes != [len(i[0]) for i in self.ids]:
-            raise ValueError(f"parallel data changed since the checkpoint: it had {dict(zip(keys, sizes, strict=False))}, "
+            raise InputError(f"parallel data changed since the checkpoint: it had {dict(zip(keys, sizes, strict=False))}, "
                              f"now {dict(zip(self.keys, [len(i[0]) for i in self.ids], strict=True))}; "
                              "resume with the same parallel sources and filters")
         self.drawn = int(state["drawn"])

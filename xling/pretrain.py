@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from xling.core.config import ConfigError, from_dict, load_config
+from xling.core.errors import InputError
 from xling.core.io import read_json
+from xling.core.locking import output_lock
 from xling.core.paths import resolve_data_path
 from xling.data import DataConfig
 from xling.model import ModelConfig, count_parameters
@@ -89,7 +91,9 @@ def load_pretrain_config(path: str | Path | None, overrides: list[str] | None = 
 def pretrain(config: PretrainConfig, out: str | Path) -> Path:
     """Train (or resume) into `out`; returns `out/final` (or `out` when stopped early by
     `train.max_steps_this_run`). Safe to call again with the same arguments: it resumes."""
-    return train(config, Path(out))
+
+    with output_lock(out):  # rank 0 only under torchrun: all ranks of one job share the folder
+        return train(config, Path(out))
 
 
 # ------------------------------------------------------------------------------------------ dry run
@@ -128,7 +132,7 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
     from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
     if nproc < 1:
-        raise ValueError(f"nproc must be ≥ 1, got {nproc}")
+        raise InputError(f"nproc must be ≥ 1, got {nproc}")
     notes: list[str] = []
     specs = cfg.objective_specs()
     tc, max_len = cfg.train, cfg.data.max_len
@@ -140,7 +144,7 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
         hf_config = XLMRobertaConfig.from_pretrained(str(init))
         shape_source = f"model.init_from {init}/config.json"
         if hf_config.vocab_size != vocab:
-            raise ValueError(f"model.init_from {init}: vocabulary mismatch — the model has {hf_config.vocab_size} "
+            raise InputError(f"model.init_from {init}: vocabulary mismatch — the model has {hf_config.vocab_size} "
                              f"embeddings but the tokenizer has {vocab} pieces")
     else:
         if init is not None:

@@ -44,10 +44,12 @@ from xling.core.config import (
     save_config,
     to_dict,
 )
+from xling.core.errors import InputError
 from xling.core.io import read_json, read_jsonl, write_json_atomic
 from xling.core.paths import resolve_data_path
 from xling.core.versions import git_commit
 from xling.run_report import stage_commands, write_run_report
+from xling.translit import check_view_languages
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +90,9 @@ class EvalStage(EvalConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.model:
-            raise ValueError("model: the run evaluates its own arms; list other models under `baselines`")
+            raise InputError("model: the run evaluates its own arms; list other models under `baselines`")
         if self.out != EvalConfig.out:
-            raise ValueError("out: the run writes evaluations to RUN/eval/<model>; leave `out` unset")
+            raise InputError("out: the run writes evaluations to RUN/eval/<model>; leave `out` unset")
 
 
 @dataclass
@@ -101,15 +103,21 @@ class RunRecipe:
     vocab: VocabTrainConfig = field(default_factory=VocabTrainConfig)
     pretrain: PretrainStage = field(default_factory=PretrainStage)
     eval: EvalStage | None = None
+    # Languages every stage after the corpus reads through their Latin view (xling.translit): the
+    # vocabulary, pretraining (monolingual and parallel text) and evaluation. The corpus itself stays
+    # in the original script, so decontamination compares like with like.
+    view: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         check_stages(self.stages, STAGES)
+        if self.view:
+            check_view_languages(self.view, "view")
         if self.corpus is None:
-            raise ValueError("corpus: every run starts from a corpus recipe (the `corpus:` section)")
+            raise InputError("corpus: every run starts from a corpus recipe (the `corpus:` section)")
         if "pretrain" in self.stages and not self.pretrain.arms:
-            raise ValueError("pretrain.arms: name at least one pretraining arm")
+            raise InputError("pretrain.arms: name at least one pretraining arm")
         if "eval" in self.stages and self.eval is None:
-            raise ValueError("eval: the eval stage needs an `eval:` section (tasks, ...)")
+            raise InputError("eval: the eval stage needs an `eval:` section (tasks, ...)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,7 +192,12 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
     training_corpus = out / "corpus" / STAGE_DIRS[kept[-1]]
 
     vocab_dir = out / "vocab"
-    vocab = replace(recipe.vocab, inputs=list(recipe.vocab.inputs) or [str(training_corpus)], out=str(vocab_dir))
+    for where, own in (("vocab.view", recipe.vocab.view), ("eval.view", recipe.eval.view if recipe.eval else [])):
+        if own and own != recipe.view:
+            raise ConfigError(f"{where}: set the transliteration view once, at the top level (`view:`), so "
+                              "every stage reads the same script")
+    vocab = replace(recipe.vocab, inputs=list(recipe.vocab.inputs) or [str(training_corpus)], out=str(vocab_dir),
+                    view=list(recipe.view))
 
     # The shared section is completed and checked once, so an error names `pretrain.common...`.
     shared = copy.deepcopy(recipe.pretrain.common)
@@ -198,6 +211,10 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
         if key not in data and not (key == "alpha" and "alpha_schedule" in data):
             data[key] = value
     data["corpus"] = [str(training_corpus)]
+    if "view" in data:
+        raise ConfigError("pretrain.common.data.view: set the transliteration view at the top level (`view:`)")
+    if recipe.view:
+        data["view"] = list(recipe.view)
     shared["tokenizer"] = str(vocab_dir)
     from_dict(PretrainConfig, shared, "pretrain.common")
 
@@ -210,7 +227,7 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
         cfg = merge(copy.deepcopy(shared), nest(arm.set, f"{where}.set"))
         cfg["objectives"] = arm.objectives
         if arm.parallel is not None:
-            cfg["parallel"] = arm.parallel
+            cfg["parallel"] = dict(arm.parallel, **({"view": list(recipe.view)} if recipe.view else {}))
         if arm.init_from:
             if arm.init_from in arms:
                 parents[arm.name] = arm.init_from
@@ -238,7 +255,8 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
             targets[label] = model
         base = {f.name: getattr(ev, f.name) for f in fields(EvalConfig)}
         for label, model in targets.items():
-            evals[label] = replace(EvalConfig(**base), model=model, out=str(out / "eval" / label))
+            evals[label] = replace(EvalConfig(**base), model=model, out=str(out / "eval" / label),
+                                   view=list(recipe.view))
 
     plan = RunPlan(recipe, out, corpus, training_corpus, vocab, arms, parents, evals)
     if check_inputs:
@@ -371,7 +389,7 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
             folder = out / "pretrain" / name
             parent = plan.arm_parent.get(name)
             if parent and not _arm_finished(out / "pretrain" / parent, plan.arms[parent]):
-                raise ValueError(f"pretrain arm {name} starts from {parent}, which did not finish; run its stage first")
+                raise InputError(f"pretrain arm {name} starts from {parent}, which did not finish; run its stage first")
             finished = _arm_finished(folder, cfg)
             if finished:
                 timed(f"pretrain/{name}", True, lambda: None)

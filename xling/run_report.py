@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpora.build import STAGE_DIRS
+from eval_xtreme.baselines import as_model_results
 from eval_xtreme.metrics import primary_name, primary_score
 from eval_xtreme.tasks import TASKS
 from eval_xtreme.uncertainty import format_ci, format_delta, paired_delta, record_stats, unpaired_delta
+from eval_xtreme.user_tasks import load_task_file
 from xling.core.io import read_json, read_jsonl, write_text_atomic
 from xling.core.report import bar_chart, line_chart, markdown_table, markdown_to_html
 from xling.core.versions import versions
@@ -187,8 +189,10 @@ class _Deltas:
     def stats(self, label: str, task: str, lang: str):
         key = (label, task, lang)
         if key not in self._stats:
-            f = self.folders[label] / "predictions" / task / f"{lang}.jsonl"
-            recs = list(read_jsonl(f)) if f.is_file() else []
+            # No-model baselines are report columns without a run folder: no per-example records.
+            folder = self.folders.get(label)
+            f = folder / "predictions" / task / f"{lang}.jsonl" if folder is not None else None
+            recs = list(read_jsonl(f)) if f is not None and f.is_file() else []
             st = record_stats(TASKS.get(task).metric, lang, recs) if recs else None
             self._stats[key] = (st, [r.get("id") for r in recs])
         return self._stats[key]
@@ -238,6 +242,17 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     results = {k: v for k, v in results.items() if v}
     if not results:
         return ["## Evaluation", "", "The evaluation stage has not run yet.", ""]
+
+    for r in results.values():  # a user task file's tasks must be known to read their metric
+        if (r.get("config") or {}).get("task_file"):
+            load_task_file(r["config"]["task_file"])
+
+    # The no-model baselines (same test data for every model) become extra columns, so every model
+    # score is read against "no model at all".
+    extra: dict[str, Any] = {}
+    for r in results.values():
+        extra.update({k: v for k, v in as_model_results(r).items() if k not in extra})
+    results.update(extra)
     labels = list(results)
     # The last pretraining arm is the model under study; every other evaluated model is a baseline.
     arms = [lb for lb in labels if lb in plan.arms]

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from xling.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from xling.core.config import save_config
+from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.report import line_chart, markdown_table
 from xling.data import (
@@ -88,11 +89,24 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for key in ("max_steps", "global_batch_size", "micro_batch_size", "log_every", "save_every"):
             if getattr(self, key) <= 0:
-                raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
+                raise InputError(f"{key} must be positive, got {getattr(self, key)}")
         if self.warmup_steps < 0 or self.eval_every < 0 or self.keep_last < 1:
-            raise ValueError("warmup_steps and eval_every must be ≥ 0 and keep_last ≥ 1")
+            raise InputError("warmup_steps and eval_every must be ≥ 0 and keep_last ≥ 1")
         if self.max_steps_this_run is not None and self.max_steps_this_run <= 0:
-            raise ValueError(f"max_steps_this_run must be positive, got {self.max_steps_this_run}")
+            raise InputError(f"max_steps_this_run must be positive, got {self.max_steps_this_run}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"lr must be a positive number, got {self.lr}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise InputError(f"min_lr_ratio must be within [0, 1], got {self.min_lr_ratio}")
+        if self.weight_decay < 0 or self.clip_norm < 0 or not self.eps > 0:
+            raise InputError(f"weight_decay and clip_norm must be ≥ 0 and eps > 0, got {self.weight_decay}, "
+                             f"{self.clip_norm}, {self.eps}")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise InputError(f"betas must be within [0, 1), got {list(self.betas)}")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"threads must be ≥ 1, got {self.threads}")
+        if self.eval_sequences < 0:
+            raise InputError(f"eval_sequences must be ≥ 0, got {self.eval_sequences}")
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up to `lr`, then linear or cosine decay to `lr × min_lr_ratio` at `max_steps`."""
@@ -140,7 +154,7 @@ def init_distributed(cfg: TrainConfig) -> Dist:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
     if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device: cuda requested but no GPU is visible")
+        raise InputError("train.device: cuda requested but no GPU is visible")
     device = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)
@@ -275,7 +289,7 @@ def accumulation_steps(tc: TrainConfig, processes: int) -> int:
     """Micro-batches per optimizer step so that processes × micro-batch × steps = the global batch."""
     per_step = tc.micro_batch_size * processes
     if tc.global_batch_size % per_step:
-        raise ValueError(f"train.global_batch_size={tc.global_batch_size} is not a multiple of micro_batch_size × "
+        raise InputError(f"train.global_batch_size={tc.global_batch_size} is not a multiple of micro_batch_size × "
                          f"processes = {tc.micro_batch_size} × {processes}")
     return tc.global_batch_size // per_step
 
@@ -337,7 +351,7 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
     if ckpt is not None:
         state = load_checkpoint(ckpt, model, expect)
         if ckpt.meta.get("global_batch_size") not in (None, tc.global_batch_size):
-            raise ValueError(f"{ckpt.path}: trained with global_batch_size={ckpt.meta['global_batch_size']}, now "
+            raise InputError(f"{ckpt.path}: trained with global_batch_size={ckpt.meta['global_batch_size']}, now "
                              f"{tc.global_batch_size}; resume with the same global batch (any process count)")
     start = ckpt.step if ckpt else 0
     model.to(dist.device)
@@ -475,7 +489,7 @@ def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
 def _rank_state(states: Any, dist: Dist, path: Path) -> Any:
     if not isinstance(states, list) or len(states) != dist.world:
         n = len(states) if isinstance(states, list) else 0
-        raise ValueError(f"{path}: the parallel stream was saved by {n} process(es), now {dist.world}; resume "
+        raise InputError(f"{path}: the parallel stream was saved by {n} process(es), now {dist.world}; resume "
                          "runs with parallel data on the same number of processes")
     return states[dist.rank]
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from xling.core.errors import InputError
+
 if TYPE_CHECKING:
     from transformers import MarianMTModel
 
@@ -41,9 +43,9 @@ class BTModelConfig:
     def __post_init__(self) -> None:
         layers, d, heads, ffn = self.shape()
         if d % heads:
-            raise ValueError(f"d_model {d} is not divisible by heads {heads}")
+            raise InputError(f"d_model {d} is not divisible by heads {heads}")
         if min(layers, d, heads, ffn, self.max_len) <= 0:
-            raise ValueError("model shape and max_len must be positive")
+            raise InputError("model shape and max_len must be positive")
 
 
 def lang_tag(lang: str) -> str:
@@ -83,7 +85,7 @@ def encode_sources(tokenizer: Any, texts: list[str], tgt_lang: str, max_len: int
     """`>>tgt<< pieces </s>` per text, truncated to `max_len` tokens."""
     tag = tokenizer.convert_tokens_to_ids(lang_tag(tgt_lang))
     if tag is None or tag == tokenizer.unk_token_id:
-        raise ValueError(f"the model has no tag for target language {tgt_lang!r}; it was trained for "
+        raise InputError(f"the model has no tag for target language {tgt_lang!r}; it was trained for "
                          f"{known_targets(tokenizer)}")
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
     return [[tag, *x[:max_len - 2], tokenizer.eos_token_id] for x in ids]

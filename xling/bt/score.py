@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from xling.core.errors import InputError
 from xling.core.paths import resolve_data_path
 from xling.parallel import read_aligned, read_tsv
 
@@ -16,9 +17,9 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[
     from sacrebleu.metrics import BLEU, CHRF
 
     if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references; they must align line by line")
+        raise InputError(f"{len(hypotheses)} hypotheses but {len(references)} references; they must align line by line")
     if not hypotheses:
-        raise ValueError("nothing to score: the test set is empty")
+        raise InputError("nothing to score: the test set is empty")
     refs = [list(references)]
     bleu, chrf, chrfpp = BLEU(), CHRF(), CHRF(word_order=2)
     out = {"bleu": bleu.corpus_score(list(hypotheses), refs).score,

@@ -33,6 +33,7 @@ from xling.bt.model import (
 from xling.bt.score import TestSet
 from xling.bt.translate import score_model
 from xling.core.config import save_config
+from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.paths import resolve_data_path
 from xling.core.report import line_chart, markdown_table
@@ -63,9 +64,9 @@ class BTTrainConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("steps and batch_size must be ≥ 1")
+            raise InputError("steps and batch_size must be ≥ 1")
         if self.eval_pairs > self.valid_pairs:
-            raise ValueError(f"eval_pairs ({self.eval_pairs}) must be ≤ valid_pairs ({self.valid_pairs})")
+            raise InputError(f"eval_pairs ({self.eval_pairs}) must be ≤ valid_pairs ({self.valid_pairs})")
 
 
 @dataclass
@@ -88,7 +89,7 @@ def split_pairs(groups: dict[str, list[tuple[str, str]]], langs: dict[str, tuple
             train.append((s, t, a, b))
             train.append((t, s, b, a))
     if not train:
-        raise ValueError("no training pairs left after holding out the validation pairs")
+        raise InputError("no training pairs left after holding out the validation pairs")
     return Split(train, valid)
 
 

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from xling.bt.model import encode_sources, load_model
 from xling.bt.score import TestSet, corpus_scores, sentence_chrf
 from xling.core.config import save_config
+from xling.core.errors import InputError
 from xling.core.io import open_text, read_json, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.paths import resolve_data_path
 from xling.parallel import script_fraction
@@ -59,9 +60,9 @@ class TranslateConfig:
 
     def __post_init__(self) -> None:
         if self.beams < 1 or self.batch_size < 1 or self.chunk_lines < 1:
-            raise ValueError("beams, batch_size and chunk_lines must be ≥ 1")
+            raise InputError("beams, batch_size and chunk_lines must be ≥ 1")
         if self.max_length_ratio < 1:
-            raise ValueError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
+            raise InputError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
 
 
 def iter_input_lines(inputs: list[str], min_chars: int, max_chars: int) -> Iterator[str]:

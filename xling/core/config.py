@@ -18,13 +18,12 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 
+from xling.core.errors import ConfigError, InputError
 from xling.core.io import write_text_atomic
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    pass
 
 
 def _type_name(tp: Any) -> str:
@@ -243,9 +242,9 @@ def check_stages(stages: list[str], known: tuple[str, ...]) -> None:
     """A recipe's `stages`: known names, in the pipeline's order (a subset may be run)."""
     unknown = [s for s in stages if s not in known]
     if unknown:
-        raise ValueError(f"stages: unknown stage(s) {unknown}; known: {', '.join(known)}")
+        raise InputError(f"stages: unknown stage(s) {unknown}; known: {', '.join(known)}")
     if list(stages) != [s for s in known if s in stages]:
-        raise ValueError(f"stages: must keep the order {' → '.join(known)}, got {stages}")
+        raise InputError(f"stages: must keep the order {' → '.join(known)}, got {stages}")
 
 
 def dump_yaml(obj: Any) -> str:

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from xling.core.errors import InputError
+
 
 def open_text(path: str | os.PathLike, mode: str = "rt", errors: str = "strict") -> IO[str]:
     """Open a text file, decompressing `.gz`, `.xz`/`.lzma` and `.bz2` by suffix."""
@@ -90,7 +92,7 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: malformed JSON line ({e.msg})") from None
+                raise InputError(f"{path}:{lineno}: malformed JSON line ({e.msg})") from None
 
 
 def write_jsonl_atomic(path: str | os.PathLike, rows: Any) -> Path:

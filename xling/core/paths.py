@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from xling.core.errors import XlingError
+
 ENV_VAR = "XLING_DATA"
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-class DataRootError(FileNotFoundError):
+class DataRootError(XlingError, FileNotFoundError):
     pass
 
 

@@ -6,10 +6,12 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from xling.core.errors import XlingError
+
 T = TypeVar("T")
 
 
-class RegistryError(KeyError):
+class RegistryError(XlingError, KeyError):
     def __str__(self) -> str:  # KeyError would print the message with quotes
         return str(self.args[0])
 

@@ -5,6 +5,7 @@ from xling.objectives import (  # noqa: F401  (each import registers its objecti
     camlm,
     mlm,
     tlm,
+    xlco,
 )
 from xling.objectives.base import (
     IGNORE_INDEX,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import torch
 
+from xling.core.errors import InputError
 from xling.core.registry import Registry
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class SpecialIds:
         ids = {name: getattr(tokenizer, f"{name}_token_id", None) for name in ("bos", "eos", "pad", "unk", "mask")}
         missing = [k for k, v in ids.items() if v is None]
         if missing:
-            raise ValueError(f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no "
+            raise InputError(f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no "
                              f"{', '.join(missing)} token; XLM-R style pretraining needs <s> </s> <pad> <unk> <mask>")
         vocab_size = len(tokenizer)
         pieces = tokenizer.convert_ids_to_tokens(list(range(vocab_size)))
@@ -71,7 +72,7 @@ class SpecialIds:
     def word_starts(self, input_ids: torch.Tensor) -> torch.Tensor:
         """True where a token begins a word (needs `word_start`; see `from_tokenizer`)."""
         if self.word_start is None:
-            raise ValueError("whole-word masking needs SpecialIds.word_start (build SpecialIds.from_tokenizer)")
+            raise InputError("whole-word masking needs SpecialIds.word_start (build SpecialIds.from_tokenizer)")
         return self.word_start.to(input_ids.device)[input_ids]
 
 
@@ -146,7 +147,7 @@ def mask_tokens(input_ids: torch.Tensor, maskable: torch.Tensor, special: Specia
     all of its maskable tokens are predicted; the 80/10/10 choice is still made per token.
     """
     if not 0.0 <= select_prob <= 1.0 or mask_prob < 0 or random_prob < 0 or mask_prob + random_prob > 1.0 + 1e-9:
-        raise ValueError(f"bad masking probabilities: select={select_prob}, mask={mask_prob}, random={random_prob} "
+        raise InputError(f"bad masking probabilities: select={select_prob}, mask={mask_prob}, random={random_prob} "
                          "(need 0 ≤ select ≤ 1 and mask + random ≤ 1)")
     maskable = maskable & ~special.special_mask(input_ids)
     shape = input_ids.shape
@@ -188,10 +189,10 @@ def attention_mask_for(model: XLMRobertaForMaskedLM, attention_mask: torch.Tenso
     if attention_mask is None or attention_mask.dim() == 2:
         return attention_mask
     if attention_mask.dim() != 3:
-        raise ValueError(f"attention_mask must be 2-D (batch, seq) or 3-D (batch, seq, seq), got {tuple(attention_mask.shape)}")
+        raise InputError(f"attention_mask must be 2-D (batch, seq) or 3-D (batch, seq, seq), got {tuple(attention_mask.shape)}")
     _, q, k = attention_mask.shape
     if q != k:
-        raise ValueError(f"3-D attention_mask must be square per example, got {tuple(attention_mask.shape)}")
+        raise InputError(f"3-D attention_mask must be square per example, got {tuple(attention_mask.shape)}")
     visible = attention_mask.bool() | torch.eye(q, dtype=torch.bool, device=attention_mask.device)
     visible = visible[:, None, :, :]
     if getattr(model.config, "_attn_implementation", "sdpa") == "eager":

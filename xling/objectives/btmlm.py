@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 
+from xling.core.errors import InputError
 from xling.objectives.base import (
     OBJECTIVES,
     MonoExample,
@@ -61,14 +62,14 @@ class BTMLMConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.select_prob <= 1.0:
-            raise ValueError(f"select_prob must be in (0, 1], got {self.select_prob}")
+            raise InputError(f"select_prob must be in (0, 1], got {self.select_prob}")
         if self.mask_prob < 0 or self.random_prob < 0 or self.mask_prob + self.random_prob > 1.0:
-            raise ValueError(f"need mask_prob, random_prob ≥ 0 and mask_prob + random_prob ≤ 1, "
+            raise InputError(f"need mask_prob, random_prob ≥ 0 and mask_prob + random_prob ≤ 1, "
                              f"got {self.mask_prob} + {self.random_prob}")
         if self.placeholder_ratio <= 0:
-            raise ValueError(f"placeholder_ratio must be positive, got {self.placeholder_ratio}")
+            raise InputError(f"placeholder_ratio must be positive, got {self.placeholder_ratio}")
         if self.src_max_tokens < 0:
-            raise ValueError(f"src_max_tokens must be ≥ 0, got {self.src_max_tokens}")
+            raise InputError(f"src_max_tokens must be ≥ 0, got {self.src_max_tokens}")
 
 
 def generation_mask(segment: torch.Tensor) -> torch.Tensor:
@@ -89,21 +90,21 @@ class BTMLM(Objective):
     def _target_lang(self, lang: str) -> str:
         cfg: BTMLMConfig = self.cfg
         if lang not in cfg.target_langs:
-            raise ValueError(f"btmlm.target_langs has no entry for {lang!r}; with lang_embeddings every "
+            raise InputError(f"btmlm.target_langs has no entry for {lang!r}; with lang_embeddings every "
                              f"monolingual language needs a pseudo-translation language, e.g. {{{lang}: rus_Cyrl}}")
         return cfg.target_langs[lang]
 
     def collate(self, examples: list[MonoExample], generator: torch.Generator) -> dict[str, torch.Tensor]:
         if not examples:
-            raise ValueError("btmlm.collate got an empty list of examples")
+            raise InputError("btmlm.collate got an empty list of examples")
         cfg: BTMLMConfig = self.cfg
         room = self.max_len - 4
         src_max = cfg.src_max_tokens or room // 2
         if src_max >= room:
-            raise ValueError(f"btmlm.src_max_tokens={src_max} leaves no room for placeholders in max_len={self.max_len}")
+            raise InputError(f"btmlm.src_max_tokens={src_max} leaves no room for placeholders in max_len={self.max_len}")
         srcs = [[int(t) for t in e.ids[:src_max]] for e in examples]
         if any(not s for s in srcs):
-            raise ValueError("btmlm.collate got an empty monolingual sequence")
+            raise InputError("btmlm.collate got an empty monolingual sequence")
         ks = [min(max(1, math.ceil(cfg.placeholder_ratio * len(s))), room - len(s)) for s in srcs]
         placeholders = [[self.special.mask] * k for k in ks]
         langs = [(e.lang, self._target_lang(e.lang) if cfg.lang_embeddings else e.lang) for e in examples]

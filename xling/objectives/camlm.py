@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from xling.core.errors import InputError
 from xling.objectives.base import OBJECTIVES, Objective, PairExample, masked_lm_loss
 from xling.objectives.tlm import (
     PairMaskingConfig,
@@ -56,7 +57,7 @@ class CAMLM(Objective):
 
     def collate(self, examples: list[PairExample], generator: torch.Generator) -> dict[str, torch.Tensor]:
         if not examples:
-            raise ValueError("camlm.collate got an empty list of examples")
+            raise InputError("camlm.collate got an empty list of examples")
         cfg: PairMaskingConfig = self.cfg
         framed = frame_pairs([list(e.src) for e in examples], [list(e.tgt) for e in examples],
                              [(e.src_lang, e.tgt_lang) for e in examples], self.special, self.max_len,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from xling.core.errors import InputError
 from xling.objectives.base import OBJECTIVES, MonoExample, Objective, SpecialIds, mask_tokens, masked_lm_loss
 
 if TYPE_CHECKING:
@@ -23,9 +24,9 @@ class MLMConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.select_prob <= 1.0:
-            raise ValueError(f"select_prob must be in (0, 1], got {self.select_prob}")
+            raise InputError(f"select_prob must be in (0, 1], got {self.select_prob}")
         if self.mask_prob < 0 or self.random_prob < 0 or self.mask_prob + self.random_prob > 1.0:
-            raise ValueError(f"need mask_prob, random_prob ≥ 0 and mask_prob + random_prob ≤ 1, "
+            raise InputError(f"need mask_prob, random_prob ≥ 0 and mask_prob + random_prob ≤ 1, "
                              f"got {self.mask_prob} + {self.random_prob}")
 
 
@@ -33,7 +34,7 @@ def frame_sequences(seqs: list[list[int] | np.ndarray], special: SpecialIds, max
     """`<s> ids </s>` per sequence, right-padded to the longest; returns (input_ids, attention_mask)."""
     width = max(len(s) for s in seqs) + 2
     if width > max_len:
-        raise ValueError(f"a sequence of {width - 2} tokens does not fit max_len={max_len} with <s> and </s>")
+        raise InputError(f"a sequence of {width - 2} tokens does not fit max_len={max_len} with <s> and </s>")
     input_ids = torch.full((len(seqs), width), special.pad, dtype=torch.long)
     attn = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
@@ -55,7 +56,7 @@ class MLM(Objective):
 
     def collate(self, examples: list[MonoExample], generator: torch.Generator) -> dict[str, torch.Tensor]:
         if not examples:
-            raise ValueError("mlm.collate got an empty list of examples")
+            raise InputError("mlm.collate got an empty list of examples")
         input_ids, attn = frame_sequences([e.ids for e in examples], self.special, self.max_len)
         cfg: MLMConfig = self.cfg
         starts = self.special.word_starts(input_ids) if cfg.whole_word else None

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from xling.core.errors import InputError
 from xling.objectives.base import OBJECTIVES, Objective, PairExample, SpecialIds, mask_tokens, masked_lm_loss
 
 if TYPE_CHECKING:
@@ -40,9 +41,9 @@ class PairMaskingConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.select_prob <= 1.0:
-            raise ValueError(f"select_prob must be in (0, 1], got {self.select_prob}")
+            raise InputError(f"select_prob must be in (0, 1], got {self.select_prob}")
         if self.mask_prob < 0 or self.random_prob < 0 or self.mask_prob + self.random_prob > 1.0:
-            raise ValueError(f"need mask_prob, random_prob ≥ 0 and mask_prob + random_prob ≤ 1, "
+            raise InputError(f"need mask_prob, random_prob ≥ 0 and mask_prob + random_prob ≤ 1, "
                              f"got {self.mask_prob} + {self.random_prob}")
 
 
@@ -83,7 +84,7 @@ def frame_pairs(srcs: list[list[int]], tgts: list[list[int]], langs: list[tuple[
     """`<s> src </s> </s> tgt </s>` per pair, right-padded to the longest; sides truncated to fit
     `max_len` with `fit_pair`. `lang_ids` (or None) gives per-side token types `1 + lang_ids[lang]`."""
     if max_len < 6:
-        raise ValueError(f"max_len={max_len} leaves no room for a pair (4 special tokens + both sides)")
+        raise InputError(f"max_len={max_len} leaves no room for a pair (4 special tokens + both sides)")
     kept = [fit_pair(len(s), len(t), max_len - 4) for s, t in zip(srcs, tgts, strict=True)]
     width = max(a + b for a, b in kept) + 4
     n = len(srcs)
@@ -115,7 +116,7 @@ def frame_pairs(srcs: list[list[int]], tgts: list[list[int]], langs: list[tuple[
 
 def _lang_id(lang_ids: dict[str, int], lang: str) -> int:
     if lang not in lang_ids:
-        raise ValueError(f"lang_embeddings: language {lang!r} has no id; known: {sorted(lang_ids)} "
+        raise InputError(f"lang_embeddings: language {lang!r} has no id; known: {sorted(lang_ids)} "
                          "(add it to the run's languages)")
     return lang_ids[lang]
 
@@ -128,7 +129,7 @@ def check_lang_embeddings(model: XLMRobertaForMaskedLM, token_type_ids: torch.Te
     size = int(inner.config.type_vocab_size)
     needed = int(token_type_ids.max()) + 1
     if needed > size:
-        raise ValueError(f"lang_embeddings needs type_vocab_size ≥ {needed} (1 + number of languages) but the "
+        raise InputError(f"lang_embeddings needs type_vocab_size ≥ {needed} (1 + number of languages) but the "
                          f"model has {size}; build the model with a larger type_vocab_size or set "
                          "lang_embeddings: false")
 
@@ -156,7 +157,7 @@ class TLM(Objective):
 
     def collate(self, examples: list[PairExample], generator: torch.Generator) -> dict[str, torch.Tensor]:
         if not examples:
-            raise ValueError("tlm.collate got an empty list of examples")
+            raise InputError("tlm.collate got an empty list of examples")
         cfg: PairMaskingConfig = self.cfg
         framed = frame_pairs([list(e.src) for e in examples], [list(e.tgt) for e in examples],
                              [(e.src_lang, e.tgt_lang) for e in examples], self.special, self.max_len,

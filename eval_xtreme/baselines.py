@@ -1,0 +1,289 @@
+"""Non-neural baselines evaluated beside every model: what "no model at all" scores on the same test data.
+
+- `baseline:char-ngram` (retrieval): character 1–3-gram TF-IDF vectors, cosine nearest neighbour.
+  Many Turkic/Russian/English pairs share names, numbers, loanwords and cognates, so surface overlap
+  alone retrieves a sizeable share of translations; a model score means little until it beats this.
+  The vectoriser matches scikit-learn's `TfidfVectorizer(analyzer="char", ngram_range=(1, 3))`
+  (lowercase, whitespace runs collapsed, raw counts, idf = ln((1 + N) / (1 + df)) + 1, L2 rows) and is
+  fitted on the two sides of the set being searched (unsupervised, no labels involved).
+- `baseline:mft` (tagging): a source-trained most-frequent-tag tagger learned from the task's
+  fine-tuning data: the word's most frequent tag (exact form, then lowercased), else the most frequent
+  tag of its longest known suffix (≤ 4 characters, lowercased), else the most frequent tag overall.
+
+`evaluate_baselines` loads a task's test data as the runner does and returns
+`{baseline name: {language: scores}}`; the runner stores that in `results.json["baselines"]`, and both
+the eval report and the run report show the baselines as extra rows/columns.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from xling.core.paths import resolve_data_path
+from xling.core.report import markdown_table
+
+from .loaders import load_split
+from .metrics import compute, primary_score
+from .retrieval import SearchResult, retrieval_scores
+from .tasks import TASKS
+
+log = logging.getLogger(__name__)
+
+CHAR_NGRAM = "baseline:char-ngram"
+MFT = "baseline:mft"
+NAMES = (CHAR_NGRAM, MFT)
+
+_WHITESPACE = re.compile(r"\s\s+")
+
+# A view maps text into the script the model sees (transliteration); identity when none is switched on.
+TextView = Callable[[str], str]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Character n-gram TF-IDF retrieval
+# ---------------------------------------------------------------------------------------------------
+
+def char_ngrams(text: str, n_min: int = 1, n_max: int = 3) -> Counter[str]:
+    """Counts of every character n-gram, n_min ≤ n ≤ n_max, of the lowercased, whitespace-collapsed text."""
+    text = _WHITESPACE.sub(" ", text.lower())
+    out: Counter[str] = Counter()
+    for n in range(n_min, n_max + 1):
+        for i in range(len(text) - n + 1):
+            out[text[i:i + n]] += 1
+    return out
+
+
+@dataclass
+class CharNgramTfidf:
+    n_min: int = 1
+    n_max: int = 3
+
+    def fit(self, docs: Sequence[str]) -> CharNgramTfidf:
+        df: Counter[str] = Counter()
+        for d in docs:
+            df.update(char_ngrams(d, self.n_min, self.n_max).keys())
+        self.vocab = {g: i for i, g in enumerate(sorted(df))}
+        n = len(docs)
+        # Smoothed idf: as if one extra document contained every n-gram, so none gets a zero weight.
+        self.idf = np.array([math.log((1 + n) / (1 + df[g])) + 1.0 for g in sorted(df)], dtype=np.float64)
+        return self
+
+    def transform(self, docs: Sequence[str]):
+        rows, cols, vals = [], [], []
+        for r, d in enumerate(docs):
+            for g, c in char_ngrams(d, self.n_min, self.n_max).items():
+                j = self.vocab.get(g)
+                if j is not None:
+                    rows.append(r)
+                    cols.append(j)
+                    vals.append(c * self.idf[j])
+        m = csr_matrix((vals, (rows, cols)), shape=(len(docs), len(self.vocab)), dtype=np.float64)
+        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        return csr_matrix(m.multiply(inv[:, None]))
+
+
+def char_ngram_search(source: Sequence[str], target: Sequence[str], both_directions: bool = False,
+                      n_max: int = 3, chunk_size: int = 1024) -> tuple[list[int], list[int] | None]:
+    """(index of the most similar target per source, and per target the most similar source if asked)."""
+    vec = CharNgramTfidf(1, n_max).fit([*source, *target])
+    s, t = vec.transform(source), vec.transform(target)
+
+    def nearest(a, b) -> list[int]:
+        out: list[int] = []
+        for start in range(0, a.shape[0], chunk_size):
+            sims = (a[start:start + chunk_size] @ b.T).toarray()
+            out.extend(int(i) for i in sims.argmax(axis=1))  # ties → lowest index, as the model search
+        return out
+
+    return nearest(s, t), (nearest(t, s) if both_directions else None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Most-frequent-tag tagger
+# ---------------------------------------------------------------------------------------------------
+
+class MostFrequentTagTagger:
+    """Word → its most frequent training tag; unknown words back off to suffixes, then the global default."""
+
+    def __init__(self, max_suffix: int = 4) -> None:
+        self.max_suffix = max_suffix
+        self.words: dict[str, str] = {}
+        self.lower: dict[str, str] = {}
+        self.suffixes: dict[str, str] = {}
+        self.default = "O"
+
+    @staticmethod
+    def _best(counts: Counter[str]) -> str:
+        # Ties broken by tag name so the tagger does not depend on the order of the training data.
+        return min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+
+    def fit(self, sentences: Sequence[tuple[Sequence[str], Sequence[str]]]) -> MostFrequentTagTagger:
+        words: dict[str, Counter[str]] = defaultdict(Counter)
+        lower: dict[str, Counter[str]] = defaultdict(Counter)
+        suffixes: dict[str, Counter[str]] = defaultdict(Counter)
+        total: Counter[str] = Counter()
+        for tokens, tags in sentences:
+            for tok, tag in zip(tokens, tags, strict=True):
+                words[tok][tag] += 1
+                low = tok.lower()
+                lower[low][tag] += 1
+                for k in range(1, min(self.max_suffix, len(low)) + 1):
+                    suffixes[low[-k:]][tag] += 1
+                total[tag] += 1
+        if not total:
+            raise ValueError("most-frequent-tag baseline: the training data has no tagged tokens")
+        self.words = {w: self._best(c) for w, c in words.items()}
+        self.lower = {w: self._best(c) for w, c in lower.items()}
+        self.suffixes = {s: self._best(c) for s, c in suffixes.items()}
+        self.default = self._best(total)
+        return self
+
+    def tag(self, tokens: Sequence[str]) -> list[str]:
+        out = []
+        for tok in tokens:
+            tag = self.words.get(tok) or self.lower.get(tok.lower())
+            if tag is None:
+                low = tok.lower()
+                for k in range(min(self.max_suffix, len(low)), 0, -1):
+                    tag = self.suffixes.get(low[-k:])
+                    if tag is not None:
+                        break
+            out.append(tag or self.default)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Evaluation beside a model
+# ---------------------------------------------------------------------------------------------------
+
+def _identity(text: str) -> str:
+    return text
+
+
+def retrieval_baseline_scores(task, rs, both_directions: bool = False, view: TextView = _identity) -> dict | None:
+    """Scores of the char-n-gram baseline on one retrieval set (None without gold), computed like the
+    model's: both directions searched, `accuracy` being the task's primary direction (en → xx for
+    XTREME's Tatoeba, as its leaderboard). `both_directions` is kept for callers; both are always scored."""
+    if rs.gold is None:
+        return None
+    fwd, bwd = char_ngram_search([view(s) for s in rs.source], [view(t) for t in rs.target], True)
+    assert bwd is not None
+    return retrieval_scores(rs, SearchResult(fwd, bwd), getattr(task, "retrieval_query", "source"))
+
+
+def train_mft(train: Sequence, view: TextView = _identity) -> MostFrequentTagTagger:
+    return MostFrequentTagTagger().fit([([view(t) for t in ex.tokens], ex.tags) for ex in train if ex.tags])
+
+
+def mft_scores(task, tagger: MostFrequentTagTagger, examples: Sequence, lang: str,
+               view: TextView = _identity) -> dict | None:
+    if any(ex.tags is None for ex in examples):
+        return None
+    preds = [tagger.tag([view(t) for t in ex.tokens]) for ex in examples]
+    return compute(task.metric, preds, [ex.tags for ex in examples], lang=lang)
+
+
+def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], Any], load_train: Callable[[], Any],
+                       max_eval_examples: int | dict[str, int] = 0, both_directions: bool = False,
+                       view: TextView = _identity) -> dict[str, dict[str, dict]]:
+    """`{baseline: {lang: scores}}` for one task; `load_test(lang)` returns the test examples or None.
+
+    `max_eval_examples`: keep the first N test examples (one N, or one per language: the counts the
+    model was scored on, so model and baseline always see the same examples).
+
+    BUCC (margin mining with a dev-tuned threshold), classification and QA have no baseline here.
+    """
+    out: dict[str, dict[str, dict]] = {}
+
+    def limit(lang: str) -> int:
+        return max_eval_examples.get(lang, 0) if isinstance(max_eval_examples, dict) else max_eval_examples
+
+    if task.kind == "retrieval" and not task.name.startswith("bucc"):
+        for lang in langs:
+            rs = load_test(lang)
+            if rs is None:
+                continue
+            if limit(lang) > 0:
+                rs = rs.first(limit(lang))  # the model's --max-eval subset, exactly
+            s = retrieval_baseline_scores(task, rs, both_directions, view)
+            if s is not None:
+                out.setdefault(CHAR_NGRAM, {})[lang] = s
+    elif task.kind == "token_classification":
+        tagger = train_mft(load_train(), view)
+        for lang in langs:
+            examples = load_test(lang)
+            if examples is None:
+                continue
+            if limit(lang) > 0:
+                examples = examples[:limit(lang)]
+            s = mft_scores(task, tagger, examples, lang, view)
+            if s is not None:
+                out.setdefault(MFT, {})[lang] = s
+    return out
+
+
+def baselines_for_task(task, data: dict[str, dict], cfg) -> dict[str, dict[str, dict]]:
+    """The runner's hook: baselines on the test files an `EvalConfig` run read, `data` being its
+    `{lang: {"examples": n, ...}}` summary (the languages and example counts the model was scored on)."""
+    root = resolve_data_path(cfg.data_root) if cfg.data_root else None
+
+    def load_test(lang: str):
+        from .views import apply_view
+
+        # The model's input view (transliteration) applies to the baselines too: same text, same test.
+        return apply_view(task, lang, load_split(task, "test", lang, root, cfg.allow_fixtures)[0],
+                          getattr(cfg, "view", []))
+
+    def load_train():
+        return load_split(task, "train", task.train_lang, root, cfg.allow_fixtures)[0]
+
+    both = bool(getattr(cfg.retrieval, "both_directions", False))
+    counts = {lg: int(d["examples"]) for lg, d in data.items()}
+    return evaluate_baselines(task, list(data), load_test, load_train, counts, both)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------------------
+
+def as_model_results(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each baseline in `results["baselines"]` shaped like a model's results (`tasks`, `details`), so
+    reports that compare models show it as one more column."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, per_task in (results.get("baselines") or {}).items():
+        details = {t: {"data": results.get("details", {}).get(t, {}).get("data", {})} for t in per_task}
+        out[name] = {"model": name, "tasks": per_task, "details": details}
+    return out
+
+
+def report_lines(results: dict[str, Any]) -> list[str]:
+    """The eval report's baseline section: the model's primary score beside each baseline's."""
+    base = results.get("baselines") or {}
+    if not base:
+        return []
+    names = [n for n in NAMES if n in base]
+    rows = []
+    for task, per in results["tasks"].items():
+        metric = TASKS.get(task).metric
+        langs = sorted({lg for n in names for lg in base[n].get(task, {})})
+        for lg in langs:
+            model = primary_score(metric, per[lg]) if lg in per else None
+            vals = [primary_score(metric, base[n][task][lg]) if lg in base[n].get(task, {}) else None for n in names]
+            best = max((v for v in vals if v is not None), default=None)
+            rows.append([task, lg, model, *vals, round(model - best, 2) if model is not None and best is not None
+                         else None])
+    return ["## No-model baselines", "",
+            f"`{CHAR_NGRAM}`: character 1–3-gram TF-IDF cosine nearest neighbour; `{MFT}`: most frequent "
+            "tag per word / suffix learned from the fine-tuning data. A model score below its baseline "
+            "means the model adds nothing over surface overlap.", "",
+            markdown_table(["task", "language", "model", *names, "model − best baseline"], rows), ""]

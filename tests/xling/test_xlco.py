@@ -1,0 +1,163 @@
+"""XLCo / translation ranking: the loss against a hand computation, gradients on both sides, the
+queue of negatives, and a pretraining run that mixes it with MLM."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from xobj_helpers import LANG_IDS, SPECIAL, tiny_model
+
+from xling.objectives import OBJECTIVES, PairExample
+from xling.objectives.xlco import XLCo, XLCoConfig
+
+EXAMPLES = [PairExample([5, 6, 7], [8, 9], "kaz_Cyrl", "rus_Cyrl"),
+            PairExample([10, 11], [12, 13, 14, 15], "kaz_Cyrl", "rus_Cyrl"),
+            PairExample([16], [17, 18, 19], "kaz_Cyrl", "rus_Cyrl")]
+MORE = [PairExample([20, 21], [22], "kaz_Cyrl", "rus_Cyrl"),
+        PairExample([23, 24, 25], [26, 27], "kaz_Cyrl", "rus_Cyrl")]
+
+
+def _vector(model, content: list[int]) -> list[float]:
+    """One sentence alone (no padding): <s> content </s>, mean of its states, unit length."""
+    ids = torch.tensor([[SPECIAL.bos, *content, SPECIAL.eos]])
+    with torch.no_grad():
+        h = model.roberta(ids).last_hidden_state[0].double()
+    v = h.mean(0)
+    return (v / v.norm()).tolist()
+
+
+def _hand_loss(qs: list[list[float]], ks: list[list[float]], extra: list[list[float]], tau: float,
+               margin: float) -> float:
+    total = 0.0
+    for i, q in enumerate(qs):
+        logits = [(sum(a * b for a, b in zip(q, k, strict=True)) - (margin if j == i else 0.0)) / tau
+                  for j, k in enumerate(ks + extra)]
+        top = max(logits)
+        total += -(logits[i] - top - math.log(sum(math.exp(x - top) for x in logits)))
+    return total / len(qs)
+
+
+def test_registered_and_options_checked():
+    assert OBJECTIVES.get("xlco") is XLCo and XLCo.data == "parallel"
+    for bad in ({"temperature": 0}, {"margin": -0.1}, {"queue_size": -1}, {"pooling": "max"}, {"momentum": 1.0}):
+        with pytest.raises(ValueError):
+            XLCoConfig(**bad)
+
+
+@pytest.mark.parametrize("margin,symmetric", [(0.0, False), (0.3, True)])
+def test_loss_equals_hand_computation(margin, symmetric):
+    model = tiny_model()
+    obj = XLCo(XLCoConfig(temperature=0.5, margin=margin, symmetric=symmetric), SPECIAL, 32, LANG_IDS)
+    loss, metrics = obj.loss(model, obj.collate(EXAMPLES, torch.Generator()))
+    s = [_vector(model, e.src) for e in EXAMPLES]
+    t = [_vector(model, e.tgt) for e in EXAMPLES]
+    expected = _hand_loss(s, t, [], 0.5, margin)
+    if symmetric:
+        expected = (expected + _hand_loss(t, s, [], 0.5, margin)) / 2
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+    assert metrics["n_pairs"] == 3 and 0.0 <= metrics["xlco_acc"] <= 1.0
+
+
+def test_gradients_reach_both_sides():
+    model = tiny_model()
+    obj = XLCo(XLCoConfig(symmetric=False), SPECIAL, 32, LANG_IDS)
+    loss, _ = obj.loss(model, obj.collate(EXAMPLES, torch.Generator()))
+    loss.backward()
+    grad = model.roberta.embeddings.word_embeddings.weight.grad
+    src_only = [t for e in EXAMPLES for t in e.src]
+    tgt_only = [t for e in EXAMPLES for t in e.tgt]
+    # Even the one-directional loss trains the source and the target encoder pass.
+    assert all(grad[t].abs().sum() > 0 for t in src_only)
+    assert all(grad[t].abs().sum() > 0 for t in tgt_only)
+    assert grad[30].abs().sum() == 0  # a token in no sentence gets nothing
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.999])
+def test_queue_adds_the_previous_batch_as_negatives(momentum):
+    model = tiny_model()
+    obj = XLCo(XLCoConfig(temperature=0.5, queue_size=2, symmetric=False, momentum=momentum), SPECIAL, 32,
+               LANG_IDS)
+    obj.loss(model, obj.collate(EXAMPLES, torch.Generator()))
+    assert obj.queues["tgt"].shape == (2, 32)  # 3 targets seen, the 2 newest kept
+    loss, _ = obj.loss(model, obj.collate(MORE, torch.Generator()))
+    s = [_vector(model, e.src) for e in MORE]
+    t = [_vector(model, e.tgt) for e in MORE]
+    queued = [_vector(model, e.tgt) for e in EXAMPLES[:2]]  # padding-free vectors equal the batched ones
+    assert float(loss.detach()) == pytest.approx(_hand_loss(s, t, queued, 0.5, 0.0), rel=1e-4)
+
+
+def test_momentum_encoder_is_an_ema_of_the_model_and_fills_the_queue():
+    import copy
+
+    model = tiny_model()
+    obj = XLCo(XLCoConfig(queue_size=8, momentum=0.9, symmetric=False), SPECIAL, 32, LANG_IDS)
+    obj.loss(model, obj.collate(EXAMPLES, torch.Generator()))
+    w0 = model.roberta.embeddings.word_embeddings.weight.detach().clone()
+    step = torch.randn(w0.shape, generator=torch.Generator().manual_seed(0))  # stands in for an optimizer step
+    with torch.no_grad():
+        model.roberta.embeddings.word_embeddings.weight.add_(step)
+    obj.loss(model, obj.collate(MORE, torch.Generator()))
+    key_w = obj.key_encoder.embeddings.word_embeddings.weight
+    torch.testing.assert_close(key_w, 0.9 * w0 + 0.1 * (w0 + step))
+    assert not key_w.requires_grad
+    # The newest queued targets are the key encoder's vectors of MORE's targets, not the online model's.
+    key_model = copy.deepcopy(model)
+    key_model.roberta = obj.key_encoder
+    expected = [_vector(key_model, e.tgt) for e in MORE]
+    torch.testing.assert_close(obj.queues["tgt"][:2].double(), torch.tensor(expected, dtype=torch.float64), rtol=1e-4, atol=1e-5)
+    online = [_vector(model, e.tgt) for e in MORE]
+    assert not torch.allclose(obj.queues["tgt"][:2].double(), torch.tensor(online, dtype=torch.float64), atol=1e-3)
+
+
+def test_single_pair_without_queue_is_refused():
+    obj = XLCo(XLCoConfig(), SPECIAL, 32, LANG_IDS)
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        obj.collate(EXAMPLES[:1], torch.Generator())
+
+
+@pytest.fixture
+def kk_ru_pairs(tmp_path, data_root):
+    from xling.core.io import read_lines
+
+    base = data_root / "parallel" / "kk-ru" / "apertium_kaz_rus_CORPUS"
+    kk, ru = tmp_path / "pairs.kk", tmp_path / "pairs.ru"
+    kk.write_text("\n".join(read_lines(base / "afn-kaz-1550.xz")[:120]) + "\n", encoding="utf-8")
+    ru.write_text("\n".join(read_lines(base / "afn-ru.xz")[:120]) + "\n", encoding="utf-8")
+    return {"sources": [{"src": str(kk), "tgt": str(ru), "src_lang": "kaz_Cyrl", "tgt_lang": "rus_Cyrl"}]}
+
+
+def test_long_recipe_checks_out_with_a_same_budget_control(data_root, tmp_path):
+    from pathlib import Path
+
+    from xling.run import load_run_recipe, plan_run
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "kk-ug-cpu-long.yaml"
+    plan = plan_run(load_run_recipe(recipe), tmp_path / "run")  # every input file is looked up
+    studied, control = plan.arms["xling"], plan.arms["mlm-continued"]
+    assert [o["name"] for o in studied.objectives] == ["mlm", "tlm", "xlco"]
+    assert [o["name"] for o in control.objectives] == ["mlm"]
+    assert plan.arm_parent == {"mlm-continued": "mlm", "xling": "mlm"}
+    for key in ("max_steps", "global_batch_size", "lr", "warmup_steps"):
+        assert getattr(studied.train, key) == getattr(control.train, key), key
+    assert studied.data.view == control.data.view == ["ug"] and plan.vocab.view == ["ug"]
+    assert all(ev.view == ["ug"] and "udpos_turkic_tr" in ev.tasks for ev in plan.evals.values())
+
+
+def test_in_batch_xlco_run_resumes_exactly(tiny_pretrain, tmp_path, kk_ru_pairs):
+    from xling.pretrain import pretrain
+
+    kw = {"objectives": [{"name": "mlm"}, {"name": "xlco", "weight": 1.0}], "parallel": kk_ru_pairs}
+    full, part = tmp_path / "full", tmp_path / "part"
+    pretrain(tiny_pretrain("data.max_len=48", **kw), full)
+    pretrain(tiny_pretrain("data.max_len=48", "train.max_steps_this_run=2", **kw), part)
+    pretrain(tiny_pretrain("data.max_len=48", **kw), part)
+
+    def losses(out):
+        return [json.loads(x)["loss"] for x in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
+
+    assert len(losses(full)) == 4 and losses(full) == pytest.approx(losses(part), rel=1e-5)
+    rows = [json.loads(x) for x in (full / "metrics.jsonl").read_text().splitlines()]
+    assert any("loss_xlco" in r and math.isfinite(r["loss_xlco"]) for r in rows)  # mixed with mlm

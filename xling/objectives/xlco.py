@@ -1,0 +1,156 @@
+"""Sentence-level cross-lingual contrast: InfoXLM's XLCo and LaBSE's additive-margin translation ranking.
+
+Each side of a translation pair is encoded on its own (`<s> src </s>` and `<s> tgt </s>`, no
+cross-attention) and pooled into one vector (mean over real tokens, or the `<s>` state). With
+L2-normalised vectors s_i, t_j, temperature τ and margin m the source → target loss of pair i is
+
+    -log  exp((s_i·t_i − m)/τ) / ( exp((s_i·t_i − m)/τ) + Σ_{j≠i} exp(s_i·t_j/τ) + Σ_q exp(s_i·q/τ) )
+
+over the in-batch targets j and the queued targets q of earlier batches (InfoNCE with negatives
+from a queue, as XLCo; m > 0 is LaBSE's additive margin, m = 0 plain InfoNCE). `symmetric` adds the
+target → source direction (LaBSE's bidirectional loss) and averages the two.
+
+Queued keys come, as in InfoXLM (and MoCo), from a momentum encoder: an EMA copy of the encoder,
+θ_k ← μ θ_k + (1 − μ) θ, updated at every XLCo micro-batch (`momentum` μ, default 0.999). With
+`momentum: 0` the queue holds detached vectors of the online encoder instead (a memory bank: no second
+model, but keys from an encoder that has moved on; measured to hurt at CPU scale, see
+docs/experiments.md). The in-batch keys are always the online encoder's, with gradients on both sides.
+The queue and the momentum encoder live in memory only: after a resume they start again from the
+resumed model, so a resumed run with `queue_size > 0` is not bit-identical to an uninterrupted one
+(in-batch-only runs are). The momentum encoder is a plain copy, so it is not for FSDP-sharded runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import torch
+
+from xling.objectives.base import OBJECTIVES, Objective, PairExample, attention_mask_for
+
+if TYPE_CHECKING:
+    from transformers import XLMRobertaForMaskedLM
+
+
+@dataclass
+class XLCoConfig:
+    temperature: float = 0.1  # τ; LaBSE's scale s is 1/τ
+    margin: float = 0.0  # additive margin on the positive's cosine (LaBSE uses 0.3)
+    queue_size: int = 0  # negatives kept from earlier batches (per direction); 0: in-batch only
+    symmetric: bool = True  # also rank sources given each target
+    pooling: Literal["mean", "cls"] = "mean"  # mean: what eval_xtreme's retrieval encoder uses
+    momentum: float = 0.999  # EMA rate of the key encoder that fills the queue; 0: online encoder (memory bank)
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.margin < 2.0:
+            raise ValueError(f"margin must be in [0, 2) (a cosine margin), got {self.margin}")
+        if self.queue_size < 0:
+            raise ValueError(f"queue_size must be ≥ 0, got {self.queue_size}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
+
+
+def _frame(seqs: list[list[int]], bos: int, eos: int, pad: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = [[bos, *s[:max_len - 2], eos] for s in seqs]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, :len(r)] = 1
+    return ids, mask
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "cls":
+        return hidden[:, 0]
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def info_nce(queries: torch.Tensor, keys: torch.Tensor, extra: torch.Tensor | None, temperature: float,
+             margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean InfoNCE of row i of `queries` against key i (positive) among all `keys` and `extra`
+    negatives; all inputs L2-normalised. Returns (loss, number of rows whose positive ranks first)."""
+    sims = queries @ keys.T
+    if margin:
+        sims = sims - margin * torch.eye(len(queries), dtype=sims.dtype, device=sims.device)
+    if extra is not None and len(extra):
+        sims = torch.cat([sims, queries @ extra.T], dim=1)
+    target = torch.arange(len(queries), device=queries.device)
+    loss = torch.nn.functional.cross_entropy(sims.float() / temperature, target)
+    return loss, (sims.detach().argmax(1) == target).sum()
+
+
+@OBJECTIVES.register("xlco")
+class XLCo(Objective):
+    """InfoNCE over translation pairs, in-batch and queued negatives; optional additive margin."""
+
+    name = "xlco"
+    data = "parallel"
+    Config = XLCoConfig
+
+    def __init__(self, cfg: XLCoConfig, special, max_len: int, lang_ids: dict[str, int]) -> None:
+        super().__init__(cfg, special, max_len, lang_ids)
+        self.queues: dict[str, torch.Tensor | None] = {"tgt": None, "src": None}
+        self.key_encoder: torch.nn.Module | None = None
+
+    def collate(self, examples: list[PairExample], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        if len(examples) < 2 and self.cfg.queue_size == 0:
+            raise ValueError("xlco needs at least 2 pairs per micro-batch (in-batch negatives) or queue_size > 0")
+        sp = self.special
+        src_ids, src_mask = _frame([list(e.src) for e in examples], sp.bos, sp.eos, sp.pad, self.max_len)
+        tgt_ids, tgt_mask = _frame([list(e.tgt) for e in examples], sp.bos, sp.eos, sp.pad, self.max_len)
+        return {"src_ids": src_ids, "src_mask": src_mask, "tgt_ids": tgt_ids, "tgt_mask": tgt_mask}
+
+    def n_tokens(self, batch: dict[str, torch.Tensor]) -> int:
+        return int(batch["src_mask"].sum() + batch["tgt_mask"].sum())
+
+    def embed(self, model: XLMRobertaForMaskedLM, ids: torch.Tensor, mask: torch.Tensor,
+              encoder: torch.nn.Module | None = None) -> torch.Tensor:
+        emb_dtype = model.roberta.embeddings.word_embeddings.weight.dtype
+        enc = encoder if encoder is not None else model.roberta
+        hidden = enc(ids, attention_mask=attention_mask_for(model, mask, emb_dtype)).last_hidden_state
+        return torch.nn.functional.normalize(pool(hidden, mask, self.cfg.pooling).float(), dim=-1)
+
+    @torch.no_grad()
+    def _momentum_update(self, model: XLMRobertaForMaskedLM) -> torch.nn.Module:
+        if self.key_encoder is None:
+            self.key_encoder = copy.deepcopy(model.roberta).requires_grad_(False)
+        else:
+            mu = self.cfg.momentum
+            for k, q in zip(self.key_encoder.parameters(), model.roberta.parameters(), strict=True):
+                k.mul_(mu).add_(q.detach(), alpha=1.0 - mu)
+        self.key_encoder.train(model.training)
+        return self.key_encoder
+
+    def loss(self, model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg: XLCoConfig = self.cfg
+        s = self.embed(model, batch["src_ids"], batch["src_mask"])
+        t = self.embed(model, batch["tgt_ids"], batch["tgt_mask"])
+        loss, correct = info_nce(s, t, self.queues["tgt"], cfg.temperature, cfg.margin)
+        if cfg.symmetric:
+            back, _ = info_nce(t, s, self.queues["src"], cfg.temperature, cfg.margin)
+            loss = (loss + back) / 2
+        if cfg.queue_size:
+            if cfg.momentum > 0:
+                key = self._momentum_update(model)
+                with torch.no_grad():
+                    t_key = self.embed(model, batch["tgt_ids"], batch["tgt_mask"], key)
+                    s_key = self.embed(model, batch["src_ids"], batch["src_mask"], key)
+            else:
+                t_key, s_key = t, s
+            self._enqueue("tgt", t_key)
+            self._enqueue("src", s_key)
+        return loss, {"xlco_loss": float(loss.detach()), "xlco_acc": int(correct) / len(s), "n_pairs": len(s)}
+
+    def _enqueue(self, side: str, vectors: torch.Tensor) -> None:
+        old = self.queues[side]
+        new = vectors.detach() if old is None else torch.cat([vectors.detach(), old])
+        self.queues[side] = new[:self.cfg.queue_size]  # newest first; the oldest fall off
