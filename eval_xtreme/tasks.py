@@ -555,30 +555,30 @@ def evaluation_files(root: str | os.PathLike | None = None,
 
     `names` picks held-out sets or tasks by name; by default every default held-out set, then every
     task's dev and test files for each of its languages (real data, not fixtures) that no held-out
-    set already holds. Each file appears under one name only, so a hit is counted once.
+    set already holds. A split whose files were all listed already is left out, so a hit is counted under
+    the first name that holds the text.
     """
     base = Path(root) if root is not None else data_root()
     chosen = list(names) if names is not None else [n for n, s in HELDOUT.items() if s.default] + list(TASKS)
     out: dict[str, list[DataFile]] = {}
-    seen: set[tuple[Path, ...]] = set()
-    for name in chosen:
-        if name in HELDOUT:
-            found = HELDOUT.get(name).data_files(base)
-        elif name in TASKS:
+    seen: set[Path] = set()
+    for name in dict.fromkeys(chosen):
+        if name not in HELDOUT and name not in TASKS:
+            HELDOUT.get(name)  # an unknown name fails with "did you mean"
+        found = HELDOUT.get(name).data_files(base) if name in HELDOUT else []
+        if name in TASKS:
             task = TASKS.get(name)
-            found = []
             for split in ("dev", "test"):
                 for lang in task.languages if split in task.files else ():
                     try:
                         found.append(task.resolve(split, lang, base, allow_fixtures=False))
                     except FileNotFoundError:
                         continue
-        else:
-            HELDOUT.get(name)  # an unknown name fails with "did you mean"
-            continue
-        fresh = [df for df in found if df.paths not in seen and not seen.intersection((p,) for p in df.paths)]
-        seen.update(df.paths for df in fresh)
-        seen.update((p,) for df in fresh for p in df.paths)
+        fresh = []
+        for df in found:  # a split whose files were all read already (under this or an earlier name) adds nothing
+            if not seen.issuperset(df.paths):
+                fresh.append(df)
+                seen.update(df.paths)
         if fresh:
             out[name] = fresh
     return out

@@ -87,3 +87,15 @@ def tiny_encoder(tiny_spm, tmp_path_factory):
     XLMRobertaForMaskedLM(cfg).save_pretrained(str(d))
     tok.save_pretrained(str(d))
     return d
+
+
+@pytest.fixture(scope="module")
+def index_cache(tmp_path_factory):
+    """Keep decontamination's on-disk index cache inside the test session's tmp folder."""
+    old = os.environ.get("XLING_CACHE")
+    os.environ["XLING_CACHE"] = str(tmp_path_factory.getbasetemp() / "xling_cache")  # shared by modules
+    yield
+    if old is None:
+        os.environ.pop("XLING_CACHE", None)
+    else:
+        os.environ["XLING_CACHE"] = old

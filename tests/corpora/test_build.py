@@ -13,6 +13,8 @@ from corpora.mix import MixConfig
 from xling.core.config import ConfigError
 from xling.core.io import read_json, read_lines, write_jsonl_atomic
 
+pytestmark = pytest.mark.usefixtures("index_cache")  # decontamination indexes stay in tmp
+
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "corpus-kk-ug-cpu.yaml"
 

@@ -12,6 +12,8 @@ import pytest
 from corpora.clean import CleanConfig, run_clean
 from xling.core.io import read_json, read_jsonl, read_lines
 
+pytestmark = pytest.mark.usefixtures("index_cache")  # decontamination indexes stay in tmp
+
 
 @pytest.fixture(scope="module")
 def inputs(data_root, tmp_path_factory) -> Path:

@@ -78,12 +78,12 @@ def test_plain_file_where_a_corpus_folder_is_expected(tmp_path: Path, capsys: py
 
 def test_a_bug_prints_the_traceback_and_asks_for_a_report(monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture) -> None:
-    import corpora.identify
+    import corpora.lid
 
     def broken(args):  # an internal KeyError must not pass for a user error
         return {}["missing"]
 
-    monkeypatch.setattr(corpora.identify, "_cli", broken)
+    monkeypatch.setattr(corpora.lid, "_cli", broken)
     rc, err = run(["corpora", "identify", "-"], capsys)
     assert rc == 1 and "Traceback" in err and "KeyError" in err and "please report it" in err
 
