@@ -93,10 +93,11 @@ def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch):
 
 
 def test_a_half_written_checkpoint_is_ignored(tmp_path):
+    from xling.core.checkpoint import latest_checkpoint, save_checkpoint
+
+    save_checkpoint(tmp_path / "checkpoints", 2, None, {"data": {"step": 2}}, {})
     (tmp_path / "checkpoints" / "step-000004").mkdir(parents=True)  # no meta.json: never finished
-    (tmp_path / "checkpoints" / "step-000002").mkdir()
-    (tmp_path / "checkpoints" / "step-000002" / "meta.json").write_text("{}")
-    assert ft._latest_checkpoint(tmp_path).name == "step-000002"
+    assert latest_checkpoint(tmp_path / "checkpoints").path.name == "step-000002"
 
 
 def test_token_chunks_cover_every_word_once(tiny_encoder):

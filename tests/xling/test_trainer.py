@@ -123,7 +123,7 @@ def test_vocab_mismatch_with_checkpoint_is_a_clear_error(tiny_pretrain, tmp_path
     from sentencepiece import sentencepiece_model_pb2
     from transformers import XLMRobertaTokenizer
 
-    from xling.checkpoint import CheckpointError
+    from xling.core.checkpoint import CheckpointError
     from xling.pretrain import pretrain
 
     out = tmp_path / "run"
