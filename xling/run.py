@@ -291,15 +291,6 @@ def _check_eval_data(cfg: EvalConfig) -> None:
 # Running
 
 
-def _arm_finished(folder: Path, cfg: Any) -> bool:
-    from xling.io import read_jsonl
-
-    if not (folder / "final" / "config.json").is_file() or not (folder / "metrics.jsonl").is_file():
-        return False
-    steps = [r["step"] for r in read_jsonl(folder / "metrics.jsonl") if "loss" in r]
-    return bool(steps) and steps[-1] >= cfg.train.max_steps
-
-
 def _eval_finished(cfg: EvalConfig) -> bool:
     results = Path(cfg.out) / "results.json"
     if not results.is_file():
@@ -337,13 +328,15 @@ class RunState:
         write_json_atomic(self.path, self.data)
 
 
-def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progress: bool = True) -> Path:
-    """Run (or continue) every stage of `recipe` into `out`; returns `out/report.md`."""
+def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progress: bool = True,
+        force: bool = False) -> Path:
+    """Run (or continue) every stage of `recipe` into `out`; returns `out/report.md`. A stage whose
+    settings changed since it ran is refused (naming the keys) unless `force`, which redoes it."""
     from corpora.build import build_corpus
     from eval_xtreme.runner import run_eval
     from vocab.train import is_complete, train_vocab
     from xling.config import save_config
-    from xling.pretrain import pretrain
+    from xling.pretrain import pretrain, pretrain_stage
 
     out = Path(out)
     plan = plan_run(recipe, out)
@@ -369,16 +362,17 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
         for name, cfg in plan.arms.items():
             folder = out / "pretrain" / name
             parent = plan.arm_parent.get(name)
-            if parent and not _arm_finished(out / "pretrain" / parent, plan.arms[parent]):
+            if parent and not pretrain_stage(plan.arms[parent], out / "pretrain" / parent).is_finished():
                 raise ValueError(f"pretrain arm {name} starts from {parent}, which did not finish; run its stage first")
-            finished = _arm_finished(folder, cfg)
-            if finished:
+            stage = pretrain_stage(cfg, folder)
+            if stage.is_finished():
                 timed(f"pretrain/{name}", True, lambda: None)
             else:
                 t0 = time.time()
                 print(f"== pretrain/{name}: running", flush=True)
-                pretrain(cfg, folder)
-                finished = _arm_finished(folder, cfg)
+                # --force redoes a stage whose settings changed; one that is merely unfinished resumes
+                pretrain(cfg, folder, force=force and stage.state() in ("changed", "foreign"))
+                finished = stage.is_finished()
                 state.record(f"pretrain/{name}", "ran" if finished else "paused", time.time() - t0)
                 if not finished:
                     # train.max_steps_this_run stopped it after a checkpoint: the next run resumes here
@@ -414,6 +408,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true",
                    help="load the recipe, check every stage's config and inputs, print the plan, run nothing")
     p.add_argument("--report-only", action="store_true", help="rewrite RUN/report.{md,html} from what RUN holds")
+    p.add_argument("--force", action="store_true",
+                   help="redo the stages whose settings or inputs changed since they ran (without it they are "
+                        "refused, naming what changed); unchanged finished stages are still skipped")
     p.set_defaults(func=_cli)
 
 
@@ -443,7 +440,7 @@ def _cli_inner(args: argparse.Namespace) -> int:
         argv = ["xling", "run", str(args.recipe), "--out", str(args.out),
                 *(f"--set={o}" for o in args.overrides)]
         try:
-            report = run(recipe, args.out, argv)
+            report = run(recipe, args.out, argv, force=args.force)
         except StagesPending as pending:
             # a cluster corpus recipe: jobs were submitted; the same command continues once they end
             print(f"{pending}\nre-run `{' '.join(argv)}` when the jobs have finished")

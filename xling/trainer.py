@@ -191,7 +191,7 @@ def accumulation_steps(tc: TrainConfig, processes: int) -> int:
     return tc.global_batch_size // per_step
 
 
-def train(cfg: PretrainConfig, out: Path) -> Path:
+def train(cfg: PretrainConfig, out: Path, force: bool = False) -> Path:
     from transformers import AutoTokenizer
 
     from xling.config import save_config
@@ -211,6 +211,7 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
     from xling.model import build_model, count_parameters
     from xling.objectives import SpecialIds
     from xling.objectives.mlm import MLM, MLMConfig
+    from xling.pretrain import pretrain_stage
 
     tc = cfg.train
     out = Path(out)
@@ -224,9 +225,17 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
 
     accum = accumulation_steps(tc, dist.world)
 
+    # The stage contract decides before anything is written: finished with this config → nothing
+    # to do; started or finished with another config → refused, naming the changed keys.
+    stage = pretrain_stage(cfg, out)
+    if stage.begin(force, write=False) == "finished":
+        if dist.main:
+            print(f"{out}: finished with this config (stage.json); nothing to do")
+        return out / "final"
     if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
+        stage.begin(force)
         save_config(cfg, out / "config.yaml")
+    dist.barrier()
     cache = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else out / "token-shards"
     if dist.main:
         folders = prepare_shards(cfg.data, tok_dir, cache, progress=tc.progress)
@@ -392,6 +401,8 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
         if dist.main:
             write_final(model, tokenizer, tok_dir, final, full_state)
             write_report(out)
+    if dist.main:
+        stage.finish({"steps": tc.max_steps, "tokens_seen": tokens_seen, "final": "final"})
     dist.barrier()
     if dist.main:
         print(f"wrote {final} (AutoModelForMaskedLM/AutoTokenizer), {out / 'metrics.jsonl'}, {out / 'report.md'}")
