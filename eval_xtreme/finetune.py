@@ -11,12 +11,12 @@ One short loop serves the three heads XTREME uses:
 Runs resume like pretraining, through the shared loop core (`xling.core.train_loop`):
 `RUN/checkpoints/step-NNNNNN/` folders in the one checkpoint format of `xling.core.checkpoint`
 (safetensors weights via `save_pretrained`, optimizer/RNG state as safetensors + JSON, never
-unpickled, `meta.json` with the sha256 of every file) appear atomically, the best-on-dev model is kept in `RUN/best/`, and `RUN/done.json` marks a finished run.
+unpickled, `meta.json` with the sha256 of every file) appear atomically, the best-on-dev model is kept in `RUN/best/`, and `RUN/stage.json` (the stage contract of
+`xling.core.stage`) marks a finished run and refuses a resume with other settings.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from xling.core.stage import Stage, StageSpec
 from xling.core.train_loop import OptimizerStep, lr_at, restore_rng, resume_training, save_training
 from xling.io import atomic_path, write_json_atomic
 
@@ -364,9 +365,21 @@ def subsample(examples: list, n: int, seed: int) -> list:
     return [examples[i] for i in keep]
 
 
+FINETUNE_OUTPUTS = ("checkpoints", "best")
+
+
+def finetune_stage(task: Task, model: str, n_train: int, n_dev: int, run_dir: Path, cfg: FinetuneConfig) -> Stage:
+    """The fine-tuning run's stage contract (`xling.core.stage`): a run folder belongs to one set of
+    settings; resuming it with others would mix two runs."""
+    config = {"task": task.name, "model": model, "train_examples": n_train, "dev_examples": n_dev, **asdict(cfg)}
+    inputs = {"model": model if Path(model).exists() else None}
+    return Stage(StageSpec("finetune", run_dir, config, inputs, FINETUNE_OUTPUTS))
+
+
 def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path,
-             cfg: FinetuneConfig | None = None, dev_lang: str = "en") -> FinetuneResult:
-    """Fine-tune `model` on `train`, keep the best model on `dev`; resumes from `run_dir` if interrupted."""
+             cfg: FinetuneConfig | None = None, dev_lang: str = "en", force: bool = False) -> FinetuneResult:
+    """Fine-tune `model` on `train`, keep the best model on `dev`; resumes from `run_dir` if interrupted.
+    A finished run with the same settings is reused; other settings are refused unless `force`."""
     import torch
     from tqdm.auto import tqdm
 
@@ -374,12 +387,10 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
 
     cfg = cfg or FinetuneConfig()
     run_dir = Path(run_dir)
-    _check_settings(run_dir, {"task": task.name, "model": model, "train_examples": len(train),
-                              "dev_examples": len(dev), **asdict(cfg)})
-    done = run_dir / "done.json"
-    if done.is_file():
-        info = json.loads(done.read_text(encoding="utf-8"))
-        log.info("%s: fine-tuning already finished (%s), reusing %s", task.name, done, run_dir / "best")
+    stage = finetune_stage(task, model, len(train), len(dev), run_dir, cfg)
+    if stage.begin(force) == "finished":
+        info = stage.result()
+        log.info("%s: fine-tuning already finished (%s), reusing %s", task.name, stage.path, run_dir / "best")
         return FinetuneResult(run_dir / "best", info["dev_scores"], info["dev_primary"], info["steps"], info["steps"])
     train = subsample(train, cfg.max_train_examples, cfg.seed)
     dev = subsample(dev, cfg.max_dev_examples, cfg.seed + 1)
@@ -456,22 +467,9 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
         if step % save_every == 0 or step == total:
             _save_checkpoint(run_dir, step, net, tokenizer, optim, best, best_scores)
     bar.close()
-    write_json_atomic(done, {"steps": step, "dev_scores": best_scores, "dev_primary": best,
-                             "train_examples": len(train), "dev_examples": len(dev)})
+    stage.finish({"steps": step, "dev_scores": best_scores, "dev_primary": best, "train_examples": len(train),
+                  "dev_examples": len(dev)})
     return FinetuneResult(run_dir / "best", best_scores, best, step, resumed_from)
-
-
-def _check_settings(run_dir: Path, settings: dict) -> None:
-    """A run folder belongs to one set of settings: resuming it with others would mix two runs."""
-    path = run_dir / "settings.json"
-    if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        diff = [f"{k}: {old.get(k)!r} → {v!r}" for k, v in settings.items() if old.get(k) != v]
-        if diff:
-            raise ValueError(f"{run_dir} holds a fine-tuning run with other settings ({'; '.join(diff)}); "
-                             "use another output folder or delete that one to start over")
-        return
-    write_json_atomic(path, settings)
 
 
 def _save_checkpoint(run_dir: Path, step: int, net, tokenizer, optim, best: float, best_scores: dict) -> None:

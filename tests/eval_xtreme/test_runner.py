@@ -55,7 +55,7 @@ def test_run_writes_results_predictions_report(eval_run, data_root, capsys):
     assert "pawsx" in report and "format fixture" in report and "XTREME leaderboard aggregate" in report
     for task in ("tatoeba_turkic", "udpos_turkic", "pawsx"):
         assert (out / "charts" / f"{task}.png").stat().st_size > 1000
-        assert (out / "finetune" / task / "done.json").is_file() or task == "tatoeba_turkic"
+        assert (out / "finetune" / task / "stage.json").is_file() or task == "tatoeba_turkic"
 
     # Engineer B's submit/validate accept what the run wrote.
     sub = out.parent / "submission"

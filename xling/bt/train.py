@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from xling.bt.model import BTModelConfig
+from xling.core.stage import Stage, StageSpec
 from xling.core.train_loop import (
     MetricsLog,
     OptimizerStep,
@@ -109,8 +110,26 @@ def _epoch_perm(seed: int, epoch: int, n: int) -> np.ndarray:
     return _PERMS[key]
 
 
-def train_bt(cfg: BTTrainConfig, out: str | Path) -> Path:
-    """Train (or resume) into `out`; returns `out/model`."""
+BT_TRAIN_OUTPUTS = ("checkpoints", "model", "config.yaml", "parallel_stats.json", "valid", "valid_scores",
+                    "metrics.jsonl", "scores.json", "report.md", "loss.png")
+
+
+def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
+    """The stage contract of `xling bt train` (`xling.core.stage`)."""
+    from xling.config import to_dict
+    from xling.paths import resolve_data_path
+
+    inputs: dict[str, str | None] = {"tokenizer": str(resolve_data_path(cfg.tokenizer))}
+    for i, src in enumerate(cfg.parallel.sources):
+        for attr in ("src", "tgt"):
+            if getattr(src, attr, ""):
+                inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
+    return Stage(StageSpec("bt-train", Path(out), to_dict(cfg), inputs, BT_TRAIN_OUTPUTS, ignore=("threads",)))
+
+
+def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
+    """Train (or resume) into `out`; returns `out/model`. Finished with this config: nothing to do;
+    started or finished with another: refused naming the changes, unless `force` (redo)."""
     import torch
     from tqdm import tqdm
 
@@ -121,7 +140,10 @@ def train_bt(cfg: BTTrainConfig, out: str | Path) -> Path:
     from xling.paths import resolve_data_path
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    stage = bt_train_stage(cfg, out)
+    if stage.begin(force) == "finished":
+        log.info("%s: finished with this config (stage.json); nothing to do", out)
+        return out / "model"
     save_config(cfg, out / "config.yaml")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -193,6 +215,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path) -> Path:
         tok.save_pretrained(str(tmp))
     scores = _score_valid(cfg, out, model_dir, split)
     _write_report(cfg, out, metrics.path, scores, data.stats.to_json(), len(split.train))
+    stage.finish({"steps": cfg.steps, "scores": scores})
     return model_dir
 
 
