@@ -25,6 +25,8 @@ def register(subparsers) -> None:
     run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--strict", action="store_true", help="a language without test data is an error")
     run.add_argument("--no-fixtures", action="store_true", help="never use the official-layout format fixtures")
+    run.add_argument("--force", action="store_true",
+                     help="redo tasks that finished or started with other settings (refused without it)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override any config field, e.g. --set finetune.learning_rate=3e-5")
     run.set_defaults(func=_cmd_run)
@@ -66,7 +68,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.no_fixtures:
         overrides.append("allow_fixtures=false")
     cfg = load_config(EvalConfig, args.config, overrides)
-    results = run_eval(cfg)
+    results = run_eval(cfg, force=args.force)
     out = cfg.out
     print(f"wrote {out}/results.json, {out}/report.md, {out}/predictions/, {out}/charts/")
     for task, per in results["tasks"].items():

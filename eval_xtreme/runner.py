@@ -9,8 +9,10 @@ Outputs under `OUT/`:
 - `predictions/<task>/<lang>.jsonl` — one record per test example in test-set order:
   `{"id", "prediction", "gold"?}` (what `xling eval submit` converts into the leaderboard layout).
 - `config.yaml`, `report.md`, `charts/<task>.png` (per-language bar chart).
-- `finetune/<task>/` — resumable fine-tuning runs; `tasks/<task>.json` marks a finished task, so
-  re-running the same command skips finished tasks and resumes an interrupted fine-tuning run.
+- `finetune/<task>/` — resumable fine-tuning runs; `tasks/<task>.json` holds a finished task's
+  summary and `tasks/<task>.stage.json` its completion record (`xling.core.stage`), so re-running
+  the same command skips finished tasks, resumes an interrupted fine-tuning run, and refuses a task
+  whose settings changed (naming them) unless `--force`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from xling.config import ConfigError, save_config, to_dict
+from xling.core.stage import Stage, StageSpec
 from xling.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 from .finetune import FinetuneConfig
@@ -91,7 +94,22 @@ def versions() -> dict[str, str]:
     return v
 
 
-def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+def eval_task_stage(cfg: EvalConfig, task: Task, langs: tuple[str, ...], out: Path) -> Stage:
+    """One evaluation task's stage contract (`xling.core.stage`); its record is `tasks/<task>.stage.json`."""
+    config = {"task": task.name, "model": cfg.model, "languages": list(langs), "settings": _settings(cfg, task)}
+    inputs = {"model": cfg.model if Path(cfg.model).exists() else None}
+    outputs = (f"tasks/{task.name}.json", f"finetune/{task.name}", f"predictions/{task.name}")
+    return Stage(StageSpec("eval-task", out, config, inputs, outputs, record=f"tasks/{task.name}.stage.json"))
+
+
+def eval_finished(cfg: EvalConfig) -> bool:
+    """Every task of `cfg` finished with these settings (what `xling run` asks before skipping)."""
+    out = Path(cfg.out)
+    return (out / "results.json").is_file() and all(eval_task_stage(cfg, task, langs, out).is_finished()
+                                                    for task, langs, _ in plan(cfg))
+
+
+def run_eval(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
     if not cfg.model:
         raise ConfigError("model: give a from_pretrained model folder or name (--model)")
     if cfg.threads > 0:
@@ -107,13 +125,11 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     for task, langs, explicit in jobs:
         marker = done_dir / f"{task.name}.json"
         settings = _settings(cfg, task)
-        if marker.is_file():
-            prev = json.loads(marker.read_text(encoding="utf-8"))
-            if prev.get("model") == cfg.model and prev.get("languages") == list(langs) \
-                    and prev.get("settings") == settings:
-                log.info("%s: already evaluated (%s), skipping", task.name, marker)
-                continue
-            log.info("%s: settings changed since %s, evaluating again", task.name, marker)
+        stage = eval_task_stage(cfg, task, langs, out)
+        # finished with these settings: skip; other settings: refused naming them (unless force)
+        if stage.begin(force) == "finished":
+            log.info("%s: already evaluated (%s), skipping", task.name, marker)
+            continue
         t0 = time.time()
         if task.kind == "retrieval":
             if encoder is None:
@@ -129,6 +145,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         summary.update({"model": cfg.model, "languages": list(langs), "settings": settings,
                         "seconds": round(time.time() - t0, 2)})
         write_json_atomic(marker, summary)
+        stage.finish({"summary": f"tasks/{task.name}.json"})
     results = collect_results(cfg, out, [t.name for t, _, _ in jobs])
     write_json_atomic(out / "results.json", results)
     write_report(results, out)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from xling.config import ConfigError, from_dict, load_config, to_dict
-from xling.core.stage import Stage, StageSpec
+from xling.core.stage import Stage, StageSpec, require_finished_inputs
 from xling.data import DataConfig
 from xling.model import ModelConfig
 from xling.parallel import ParallelConfig
@@ -86,12 +86,13 @@ def load_pretrain_config(path: str | Path | None, overrides: list[str] | None = 
     return load_config(PretrainConfig, path, overrides)
 
 
-def pretrain(config: PretrainConfig, out: str | Path, force: bool = False) -> Path:
+def pretrain(config: PretrainConfig, out: str | Path, force: bool = False, allow_partial: bool = False) -> Path:
     """Train (or resume) into `out`; returns `out/final` (or `out` when stopped early by
     `train.max_steps_this_run`). Safe to call again with the same arguments: it resumes, or does
     nothing once finished; other settings are refused (`force`: delete the outputs and redo)."""
     from xling.trainer import train
 
+    require_finished_inputs(config.data.corpus, allow_partial)
     return train(config, Path(out), force=force)
 
 

@@ -17,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="redo the run in --out even if it finished or was started with other settings "
                         "(its checkpoints, final/ and metrics are deleted first)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="read data.corpus folders whose stage has not finished (refused without it)")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the config and print the plan (parameters, batch split, tokens, memory per process) "
                         "without reading data or allocating the model; writes only OUT/dry_run.json")
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_pretrain_config(args.config, args.overrides)  # fails on bad keys before any work
     if getattr(args, "dry_run", False):
         return _dry_run(cfg, args)
-    pretrain(cfg, args.out, force=getattr(args, "force", False))
+    pretrain(cfg, args.out, force=getattr(args, "force", False), allow_partial=getattr(args, "allow_partial", False))
     return 0
 
 

@@ -38,7 +38,6 @@ from xling.config import (
     load_yaml_dict,
     merge,
     parse_overrides,
-    to_dict,
 )
 
 log = logging.getLogger(__name__)
@@ -291,14 +290,6 @@ def _check_eval_data(cfg: EvalConfig) -> None:
 # Running
 
 
-def _eval_finished(cfg: EvalConfig) -> bool:
-    results = Path(cfg.out) / "results.json"
-    if not results.is_file():
-        return False
-    saved = json.loads(results.read_text(encoding="utf-8"))
-    return saved.get("config") == json.loads(json.dumps(to_dict(cfg)))
-
-
 class RunState:
     """RUN/run.json: what each stage did in the latest invocation, how long it took when it really
     ran, and at which commit (the report's versions are those of the run that wrote it)."""
@@ -333,9 +324,10 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
     """Run (or continue) every stage of `recipe` into `out`; returns `out/report.md`. A stage whose
     settings changed since it ran is refused (naming the keys) unless `force`, which redoes it."""
     from corpora.build import build_corpus
-    from eval_xtreme.runner import run_eval
+    from eval_xtreme.runner import eval_finished, run_eval
     from vocab.train import is_complete, train_vocab
     from xling.config import save_config
+    from xling.core.stage import upstream_state
     from xling.pretrain import pretrain, pretrain_stage
 
     out = Path(out)
@@ -353,9 +345,8 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
 
     if "corpus" in stages:
         finished = (out / "corpus" / "report.md").is_file() and all(
-            (out / "corpus" / STAGE_DIRS[s] / ("stats.json" if s == "clean" else "DONE.json")).is_file()
-            for s in plan.corpus.stages)
-        timed("corpus", finished, lambda: build_corpus(plan.corpus, out / "corpus", progress=progress))
+            upstream_state(out / "corpus" / STAGE_DIRS[s]) == "finished" for s in plan.corpus.stages)
+        timed("corpus", finished, lambda: build_corpus(plan.corpus, out / "corpus", progress=progress, force=force))
     if "vocab" in stages:
         timed("vocab", is_complete(Path(plan.vocab.out), plan.vocab), lambda: train_vocab(plan.vocab))
     if "pretrain" in stages:
@@ -383,7 +374,7 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
         for label, cfg in plan.evals.items():
             if not Path(cfg.model).exists() and cfg.model.startswith(str(out)):
                 raise FileNotFoundError(f"eval {label}: {cfg.model} does not exist; run the pretrain stage first")
-            timed(f"eval/{label}", _eval_finished(cfg), lambda cfg=cfg: run_eval(cfg))
+            timed(f"eval/{label}", eval_finished(cfg), lambda cfg=cfg: run_eval(cfg, force=force))
     return _report(plan, state)
 
 

@@ -258,8 +258,9 @@ class Stage:
                 p.unlink()
         self.path.unlink(missing_ok=True)
 
-    def _write(self, status: str, result: Mapping[str, Any] | None = None) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
+    def _write(self, status: str, result: Mapping[str, Any] | None = None, folder: Path | None = None) -> None:
+        path = self.path if folder is None else Path(folder) / self.spec.record
+        path.parent.mkdir(parents=True, exist_ok=True)
         body = {k: v for k, v in self.fp.items() if k != "sha256"}
         rec: dict[str, Any] = {"format": RECORD_FORMAT, "kind": self.spec.kind, "status": status,
                                "fingerprint": self.fp["sha256"], "fingerprint_body": body,
@@ -267,13 +268,15 @@ class Stage:
                                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if result is not None:
             rec["result"] = dict(result)
-        write_json_atomic(self.path, rec)
+        write_json_atomic(path, rec)
 
     def start(self) -> None:
         self._write("running")
 
-    def finish(self, result: Mapping[str, Any] | None = None) -> None:
-        self._write("finished", result)
+    def finish(self, result: Mapping[str, Any] | None = None, folder: Path | None = None) -> None:
+        """The last write of a finished stage. `folder`: write the record there instead (a stage
+        that assembles its output in a temporary folder renamed onto OUT at the end)."""
+        self._write("finished", result, folder)
 
     def result(self) -> dict[str, Any]:
         rec = self.record
@@ -309,3 +312,24 @@ def require_finished(folder: str | os.PathLike, finish_command: str, allow_parti
     if not allow_partial:
         raise StageError(msg)
     log.warning("reading a partial stage output (--allow-partial): %s", msg)
+
+
+def input_paths(specs: Iterable[str | os.PathLike]) -> list[str]:
+    """The file or folder of each input spec (`LANG=file` → file; a plain path stays as it is)."""
+    out = []
+    for s in map(str, specs):
+        head, sep, tail = s.partition("=")
+        out.append(tail if sep and "/" not in head else s)
+    return out
+
+
+def require_finished_inputs(specs: Iterable[str | os.PathLike], allow_partial: bool = False) -> None:
+    """Refuse input folders written by a stage of ours that has not finished."""
+    for path in input_paths(specs):
+        require_finished(_expand(path), f"re-run the command that writes {path} until it finishes", allow_partial)
+
+
+def _expand(path: str) -> Path:
+    from xling.paths import resolve_data_path
+
+    return resolve_data_path(path)
