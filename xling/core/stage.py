@@ -24,8 +24,9 @@ and writes `OUT/stage.json` (atomically) twice: `"status": "running"` before any
 - outputs but no record (an older version, or another tool) → refused unless forced.
 
 Downstream stages read only finished upstream outputs: `require_finished(folder, command)` refuses
-a folder whose record says `running` (or which has stage outputs but no record), naming the command
-that finishes it, unless `allow_partial` (`--allow-partial`) is given.
+a folder whose record says `running`, naming the command that finishes it, unless `allow_partial`
+(`--allow-partial`) is given. A folder without any record (raw data, a hand-made `kept/` tree, or
+output of a version before this contract) is read as it is.
 """
 
 from __future__ import annotations
@@ -286,9 +287,10 @@ class Stage:
 # ------------------------------------------------------------------------------------------- upstream
 
 
-def upstream_state(folder: str | os.PathLike, stage_outputs: Iterable[str] = ("kept",)) -> str:
-    """'finished' / 'running' for a stage output folder, 'legacy' for stage outputs without a record,
-    'external' for anything else (raw data, which no stage of ours wrote)."""
+def upstream_state(folder: str | os.PathLike, stage_outputs: Iterable[str] = ()) -> str:
+    """'finished' / 'running' for a stage output folder; 'external' for a folder without a record
+    (raw data, a hand-made corpus); 'legacy' when it has none of a record but one of `stage_outputs`
+    (for callers that know such a folder can only come from a stage)."""
     p = Path(folder)
     rec_path = find_record(p) if p.exists() else None
     if rec_path is not None:
@@ -300,7 +302,7 @@ def upstream_state(folder: str | os.PathLike, stage_outputs: Iterable[str] = ("k
 
 
 def require_finished(folder: str | os.PathLike, finish_command: str, allow_partial: bool = False,
-                     stage_outputs: Iterable[str] = ("kept",)) -> None:
+                     stage_outputs: Iterable[str] = ()) -> None:
     """Refuse to read an unfinished stage's output; `allow_partial` turns the refusal into a warning."""
     state = upstream_state(folder, stage_outputs)
     if state in ("finished", "external"):
