@@ -1,10 +1,11 @@
 """`xling run RECIPE.yaml --out RUN`: corpus → vocabulary → pretraining arms → evaluation → report.
 
 One recipe names every stage. Each stage writes into its own folder under RUN and is skipped when
-it already finished (each stage's own completion check: corpus stage markers, the vocabulary's
-`train_args.json`, a pretraining arm's `final/`, an evaluation task's `tasks/<task>.json`); an
-interrupted stage resumes. Every stage's config is built and checked, and every input file is
-looked up, before any work starts, so a wrong key or a missing file costs nothing.
+it already finished — the run asks each stage (`xling.core.stage`: its `stage.json` record and
+fingerprint), it holds no rules of its own; a stage whose settings or inputs changed is refused
+naming them unless `--force`; an interrupted stage resumes. Every stage's config is built and
+checked, and every input file is looked up, before any work starts, so a wrong key or a missing
+file costs nothing.
 
     RUN/recipe.yaml            the resolved recipe (reproduce with `xling run RUN/recipe.yaml --out RUN`)
     RUN/corpus/                `xling corpora build` output (clean/ dedup/ decontam/ mix/)
@@ -348,7 +349,8 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
             upstream_state(out / "corpus" / STAGE_DIRS[s]) == "finished" for s in plan.corpus.stages)
         timed("corpus", finished, lambda: build_corpus(plan.corpus, out / "corpus", progress=progress, force=force))
     if "vocab" in stages:
-        timed("vocab", is_complete(Path(plan.vocab.out), plan.vocab), lambda: train_vocab(plan.vocab))
+        vocab_done = is_complete(Path(plan.vocab.out), plan.vocab)
+        timed("vocab", vocab_done, lambda: train_vocab(plan.vocab, force=force and not vocab_done))
     if "pretrain" in stages:
         for name, cfg in plan.arms.items():
             folder = out / "pretrain" / name
