@@ -201,7 +201,7 @@ def clean_stage(config: CleanConfig) -> StageContract:
     resolved = dataclasses.replace(config, tasks=config.tasks or min(len(files), 64))
     inputs = {f"inputs.{i}": f for i, f in enumerate(files)}
     return StageContract(StageSpec("corpus-clean", Path(config.out), to_dict(resolved), inputs, CLEAN_OUTPUTS,
-                                   ignore=(*_RUNTIME_ONLY, "out")))
+                                   ignore=(*_RUNTIME_ONLY, "out"), refuse_unrecorded=False))
 
 
 def run_clean(config: CleanConfig, force: bool = False) -> Path:

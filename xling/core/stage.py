@@ -67,6 +67,9 @@ class StageSpec:
     ignore: tuple[str, ...] = ()  # dotted config keys (or prefixes) that do not change the output
     version: int = 1  # bump when the stage's output changes for the same config
     record: str = RECORD_FILE  # record file name under `out` (several stages may share a folder)
+    # False: outputs without a record are resumed over, not refused (clean: a dry run's launch
+    # scripts, and the cluster jobs they ran, write into OUT before any record exists)
+    refuse_unrecorded: bool = True
 
 
 # ---------------------------------------------------------------------------------------- fingerprint
@@ -208,7 +211,7 @@ class Stage:
         """What `begin` would find, without writing or refusing anything."""
         rec = self.record
         if rec is None:
-            return "foreign" if self._existing_outputs() else "new"
+            return "foreign" if self.spec.refuse_unrecorded and self._existing_outputs() else "new"
         if rec.get("fingerprint") != self.fp["sha256"]:
             return "changed"
         return rec["status"]
