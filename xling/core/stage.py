@@ -231,7 +231,7 @@ class Stage:
             return "finished"
         if state in ("changed", "foreign") and not force:
             raise StageError(self._refusal(state))
-        if force and state != "new":
+        if force and (state != "new" or self._existing_outputs()):
             if write:  # a dry check (other processes of a distributed run) leaves the files alone
                 self.clear()
             status: Status = "redo"
