@@ -85,6 +85,15 @@ def test_unfinished_upstream_is_refused_unless_allow_partial(tmp_path, caplog):
     require_finished(tmp_path / "no-record-here", "x")  # raw data: no record, read as it is
 
 
+def test_the_refusal_names_the_command_that_finishes_the_upstream_stage(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/xling", "corpora", "clean", "raw dir", "--out", str(tmp_path),
+                                      "--force"])
+    Stage(StageSpec("corpus-clean", tmp_path, {})).begin()
+    monkeypatch.setattr(sys, "argv", ["pytest"])
+    with pytest.raises(StageError, match=r"Finish it first: xling corpora clean 'raw dir' --out \S+ — or pass "):
+        require_finished(tmp_path, "generic hint")
+
+
 def test_killed_clean_is_refused_by_dedup_mix_and_vocab(tmp_path):
     """Issue #17 item 4: a killed clean's folder (record still `running`) feeds no later stage."""
     from corpora.dedup import dedup_corpus

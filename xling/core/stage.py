@@ -268,7 +268,7 @@ class Stage:
         body = {k: v for k, v in self.fp.items() if k != "sha256"}
         rec: dict[str, Any] = {"format": RECORD_FORMAT, "kind": self.spec.kind, "status": status,
                                "fingerprint": self.fp["sha256"], "fingerprint_body": body,
-                               "outputs": list(self.spec.outputs),
+                               "outputs": list(self.spec.outputs), "command": _command(),
                                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if result is not None:
             rec["result"] = dict(result)
@@ -288,6 +288,18 @@ class Stage:
 
 
 # ------------------------------------------------------------------------------------------- upstream
+
+
+def _command() -> str | None:
+    """The xling command line of this process (None when called from Python, e.g. a test)."""
+    import shlex
+    import sys
+
+    name = Path(sys.argv[0]).name if sys.argv else ""
+    if name != "xling" and not (name in ("cli.py", "__main__.py") and "xling" in sys.argv[0]):
+        return None
+    # without --force: re-running the recorded command must resume the stage, not redo it
+    return shlex.join(["xling", *(a for a in sys.argv[1:] if a not in ("--force", "--overwrite"))])
 
 
 def upstream_state(folder: str | os.PathLike, stage_outputs: Iterable[str] = ()) -> str:
@@ -310,6 +322,10 @@ def require_finished(folder: str | os.PathLike, finish_command: str, allow_parti
     state = upstream_state(folder, stage_outputs)
     if state in ("finished", "external"):
         return
+    rec_path = find_record(Path(folder))
+    recorded = (read_record(rec_path) or {}).get("command") if rec_path else None
+    if recorded:  # the command that started it: re-running it resumes and finishes the stage
+        finish_command = recorded
     why = ("its stage has not finished (stage.json says running)" if state == "running"
            else "it holds stage outputs but no completion record (stage.json)")
     msg = (f"{folder}: {why}, so it may hold only part of its output. Finish it first: {finish_command} — or "
