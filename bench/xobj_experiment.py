@@ -202,7 +202,7 @@ def evaluate() -> dict:
         results[name] = {}
         for task, (src, tgt) in sets.items():
             rs = RetrievalSet(source=src, target=tgt, gold=list(range(len(src))))
-            pred = similarity_search(rs, enc).predictions
+            pred = similarity_search(rs, enc).xx_en
             results[name][task] = float(np.mean([p == g for p, g in zip(pred, rs.gold, strict=True)])) * 100
         results[name]["mean"] = float(np.mean([results[name][t] for t in sets]))
         print(name, json.dumps({k: round(v, 1) for k, v in results[name].items()}), flush=True)

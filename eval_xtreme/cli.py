@@ -24,7 +24,12 @@ def register(subparsers) -> None:
     run.add_argument("--max-eval", type=int, help="first N test examples per language")
     run.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--strict", action="store_true", help="a language without test data is an error")
-    run.add_argument("--no-fixtures", action="store_true", help="never use the official-layout format fixtures")
+    run.add_argument("--no-fixtures", action="store_true",
+                     help="never use the official-layout format fixtures (the default)")
+    run.add_argument("--allow-fixtures", action="store_true",
+                     help="let format fixtures stand in for missing data (plumbing checks: not comparable, "
+                     "never aggregated)")
+    run.add_argument("--seeds", help="comma-separated fine-tuning seeds: one run each, mean ± std reported")
     run.add_argument("--force", action="store_true",
                      help="redo tasks that finished or started with other settings (refused without it)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -65,26 +70,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides.append("languages=[" + ",".join(s.strip() for s in args.languages.split(",") if s.strip()) + "]")
     if args.strict:
         overrides.append("strict=true")
+    if args.no_fixtures and args.allow_fixtures:
+        raise ValueError("--no-fixtures and --allow-fixtures contradict each other")
     if args.no_fixtures:
         overrides.append("allow_fixtures=false")
+    if args.allow_fixtures:
+        overrides.append("allow_fixtures=true")
+    if args.seeds:
+        overrides.append("seeds=[" + ",".join(s.strip() for s in args.seeds.split(",") if s.strip()) + "]")
     cfg = load_config(EvalConfig, args.config, overrides)
     results = run_eval(cfg, force=args.force)
     out = cfg.out
     print(f"wrote {out}/results.json, {out}/report.md, {out}/predictions/, {out}/charts/")
+    from .runner import not_comparable_lines
+
+    nc = results.get("not_comparable") or {}
     for task, per in results["tasks"].items():
         det = results["details"][task]
-        shown = ", ".join(f"{lg}={_primary(task, s):.1f}{'*' if det['data'][lg]['fixture'] else ''}"
-                          for lg, s in per.items())
+        bad = nc.get(task, {})
+        marked = set(per) if bad.get("task") else set(bad.get("languages", {}))
+        ivs = results.get("intervals", {}).get("tasks", {}).get(task, {}).get("languages", {})
+        shown = ", ".join(f"{lg}={_primary(task, s):.1f}"
+                          + (" [{:.1f}, {:.1f}]".format(*ivs[lg]["ci95"]) if lg in ivs else "")
+                          + ("*" if lg in marked else "") for lg, s in per.items())
         print(f"  {task:16s} {shown or '(no gold labels: predictions only)'}")
         if det.get("skipped"):
             print(f"  {'':16s} skipped (no test data): {', '.join(det['skipped'])}")
     agg = results.get("aggregate")
     if agg:
         overall = agg.get("overall")
-        per_task = ", ".join(f"{t}={v['avg_metric']:.1f}" for t, v in agg["tasks"].items())
-        shown_overall = f"{overall:.2f}" if overall is not None else "n/a (needs all nine tasks)"
+        per_task = ", ".join(f"{t}={v['avg_metric']:.1f}" + (" [{:.1f}, {:.1f}]".format(*v["ci95"])
+                                                              if v.get("ci95") else "")
+                             for t, v in agg["tasks"].items())
+        shown_overall = (f"{overall:.2f}" + (" [{:.2f}, {:.2f}]".format(*agg["overall_ci95"])
+                                             if agg.get("overall_ci95") else "")
+                         if overall is not None else "n/a (needs all nine tasks)")
         print(f"  XTREME aggregate: {per_task}; overall {shown_overall}")
-    print("  (* = format fixture, excluded from aggregates)")
+    for line in not_comparable_lines(results):
+        print(f"  * {line}")
+    print("  ([lo, hi] = 95% bootstrap interval; * = not comparable, kept out of every aggregate)")
     return 0
 
 

@@ -378,8 +378,9 @@ def finetune_stage(task: Task, model: str, n_train: int, n_dev: int, run_dir: Pa
 
 def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path,
              cfg: FinetuneConfig | None = None, dev_lang: str = "en", force: bool = False) -> FinetuneResult:
-    """Fine-tune `model` on `train`, keep the best model on `dev`; resumes from `run_dir` if interrupted.
-    A finished run with the same settings is reused; other settings are refused unless `force`."""
+    """Fine-tune `model` on `train`, keep the best model on `dev` (the final one when `dev` is empty);
+    resumes from `run_dir` if interrupted. A finished run with the same settings is reused; other
+    settings are refused unless `force`."""
     import torch
     from tqdm.auto import tqdm
 
@@ -430,6 +431,8 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     save_every = cfg.save_every if cfg.save_every > 0 else eval_every
 
     def evaluate() -> tuple[dict[str, float], float]:
+        if not dev:  # no dev split (TyDiQA, as in XTREME): nothing to select on, the final model is kept
+            return {}, -math.inf
         preds = predict(task, net, tokenizer, dev, cfg)
         scores = score(task, preds, dev, dev_lang) or {}
         net.train()
@@ -458,7 +461,7 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
         if step % eval_every == 0 or step == total:
             scores, primary = evaluate()
             log.info("%s step %d: dev(%s) %s", task.name, step, dev_lang, scores)
-            if primary > best or not (run_dir / "best").is_dir():
+            if primary > best or not dev or not (run_dir / "best").is_dir():
                 best, best_scores = primary, scores
                 with atomic_path(run_dir / "best") as tmp:
                     net.save_pretrained(tmp)

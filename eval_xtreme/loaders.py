@@ -63,6 +63,23 @@ class RetrievalSet:
         if not self.source_ids:
             self.source_ids = [str(i) for i in range(len(self.source))]
 
+    def first(self, n: int) -> RetrievalSet:
+        """The first n source sentences against just their gold English sentences (`--max-eval`).
+
+        The kept English side stays in its order (sorted stays sorted) and gold is re-indexed, so
+        the smaller set is scored exactly like the full one. Needs a gold alignment: without one
+        there is no telling which English sentences belong to the first n.
+        """
+        if n <= 0 or n >= len(self.source):
+            return self
+        if self.gold is None:
+            raise ValueError(f"max_eval_examples={n}: this retrieval set has no gold alignment, so its first "
+                             f"{n} source sentences cannot be matched with their English side; drop --max-eval")
+        keep = sorted({self.gold[i] for i in range(n)})
+        new = {t: k for k, t in enumerate(keep)}
+        return RetrievalSet(self.source[:n], [self.target[t] for t in keep], [new[g] for g in self.gold[:n]],
+                            self.source_ids[:n])
+
 
 @dataclass
 class BuccSet:
@@ -196,22 +213,49 @@ def load_xtreme_pair_tsv(df: DataFile) -> list[PairExample]:
 # Token classification
 # ---------------------------------------------------------------------------------------------------
 
+# Span-head precedence of ud-conversion-tools (XTREME's `third_party/ud-conversion-tools/conllu_to_conll.py`,
+# POSRANKPRECEDENCEDICT), keyed by the treebank file's language prefix: when several words of a
+# multiword token are equally high in the tree, the first of them with the best-ranked UPOS is the head.
+FUSED_HEAD_PRECEDENCE: dict[str, tuple[str, ...]] = {
+    "default": ("VERB", "NOUN", "PROPN", "PRON", "ADJ", "NUM", "ADV", "INTJ", "AUX", "ADP", "DET", "PART",
+                "CCONJ", "SCONJ", "X", "PUNCT"),
+    "es": ("VERB", "AUX", "PRON", "ADP", "DET"),
+    "fr": ("VERB", "AUX", "PRON", "NOUN", "ADJ", "ADV", "ADP", "DET", "PART", "SCONJ", "CONJ"),
+    "it": ("VERB", "AUX", "ADV", "PRON", "ADP", "DET", "INTJ"),
+}
+
+
+@dataclass
+class _UdWord:
+    form: str
+    upos: str
+    parents: tuple[int, ...]  # basic head and enhanced-graph heads (-1: head `_`)
+
+
 @LOADERS.register("conllu")
 def load_conllu(df: DataFile) -> list[TaggedSentence]:
-    """UD `.conllu`: word lines only (multi-word token ranges `1-2` and empty nodes `1.1` skipped).
+    """UD `.conllu` converted as XTREME's `download/udpos` is (`conllu_to_conll.py
+    --replace_subtokens_with_fused_forms`, then `utils_preprocess.py --task udpos`).
 
-    Like XTREME's udpos_preprocess: ZWNJ and spaces inside a word are removed, and sentences whose
-    words are (almost) all `_` (treebanks distributed without text) are dropped.
+    - A multiword token (`1-2 do`) becomes one token with the surface form, tagged with the UPOS
+      of its head word (see `fused_span_head`); its syntactic words disappear. Empty nodes (`1.1`)
+      are skipped.
+    - Files are read in file-name order (XTREME sorts each language's files by name), so a
+      language with several treebanks is their concatenation in that order.
+    - ZWNJ and spaces inside a token are removed, and sentences whose tokens are (almost) all `_`
+      (treebanks distributed without text) are dropped, as `udpos_preprocess` does.
     """
     out: list[TaggedSentence] = []
-    for path in df.paths:
-        tokens: list[str] = []
-        tags: list[str] = []
+    for path in sorted(df.paths, key=lambda p: p.name):
+        precedence = FUSED_HEAD_PRECEDENCE.get(path.name.split("_", 1)[0], FUSED_HEAD_PRECEDENCE["default"])
+        words: dict[int, _UdWord] = {}
+        spans: list[tuple[int, int, str, int]] = []  # (first, last, surface form, line number)
         sent_id = ""
         for lineno, line in _lines(path):
             if not line.strip():
-                _add_ud_sentence(out, sent_id or f"{path.name}-{len(out)}", tokens, tags)
-                tokens, tags, sent_id = [], [], ""
+                _add_ud_sentence(out, sent_id or f"{path.name}-{len(out)}",
+                                 *_fuse(path, words, spans, precedence))
+                words, spans, sent_id = {}, [], ""
                 continue
             if line.startswith("#"):
                 if line.startswith("# sent_id"):
@@ -220,14 +264,80 @@ def load_conllu(df: DataFile) -> list[TaggedSentence]:
             cols = line.split("\t")
             if len(cols) != 10:
                 raise _err(path, lineno, f"CoNLL-U word line must have 10 tab-separated columns, got {len(cols)}")
-            if "-" in cols[0] or "." in cols[0]:
+            wid = cols[0]
+            if "." in wid:
                 continue
-            if not cols[0].isdigit():
-                raise _err(path, lineno, f"bad CoNLL-U ID {cols[0]!r}")
-            tokens.append("".join(cols[1].replace("\u200c", "").split(" ")) or cols[1])
-            tags.append(cols[3])
-        _add_ud_sentence(out, sent_id or f"{path.name}-{len(out)}", tokens, tags)
+            if "-" in wid:
+                first, _, last = wid.partition("-")
+                if not (first.isdigit() and last.isdigit() and int(first) < int(last)):
+                    raise _err(path, lineno, f"bad multiword token range {wid!r}")
+                spans.append((int(first), int(last), cols[1], lineno))
+                continue
+            if not wid.isdigit():
+                raise _err(path, lineno, f"bad CoNLL-U ID {wid!r}")
+            head = cols[6]
+            if not (head.isdigit() or head == "_"):
+                raise _err(path, lineno, f"bad HEAD {head!r}")
+            parents = [int(head) if head.isdigit() else -1]
+            if cols[8] != "_":
+                for dep in cols[8].split("|"):
+                    h = dep.split(":", 1)[0]
+                    if h.isdigit():  # heads that are empty nodes (`8.1:nsubj`) are not in the graph
+                        parents.append(int(h))
+            words[int(wid)] = _UdWord(cols[1], cols[3], tuple(parents))
+        _add_ud_sentence(out, sent_id or f"{path.name}-{len(out)}", *_fuse(path, words, spans, precedence))
     return out
+
+
+def fused_span_head(words: dict[int, _UdWord], first: int, last: int, precedence: tuple[str, ...]) -> int:
+    """The word of span first..last that keeps its tag, by ud-conversion-tools' two heuristics.
+
+    1. The word with the fewest ancestors in the sentence graph (basic tree plus enhanced
+       dependencies), if only one word has that count.
+    2. Otherwise, among the words with that count, the first whose UPOS ranks best in
+       `precedence`. (ud-conversion-tools stops with an error on a UPOS missing from its list;
+       such a word ranks last here.)
+    """
+    def n_ancestors(w: int) -> int:
+        seen: set[int] = set()
+        todo = [w]
+        while todo:
+            word = words.get(todo.pop())
+            for p in word.parents if word else ():  # the root (0) and a `_` head have none
+                if p != w and p not in seen:
+                    seen.add(p)
+                    todo.append(p)
+        return len(seen)
+
+    span = range(first, last + 1)
+    depth = {w: n_ancestors(w) for w in span}
+    top = min(depth.values())
+    highest = [w for w in span if depth[w] == top]
+    if len(highest) == 1:
+        return highest[0]
+    rank = {tag: i for i, tag in enumerate(precedence)}
+    return min(highest, key=lambda w: (rank.get(words[w].upos, len(precedence)), w))
+
+
+def _fuse(path: Path, words: dict[int, _UdWord], spans: list[tuple[int, int, str, int]],
+          precedence: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Tokens and tags of one sentence with every multiword token replaced by its fused form."""
+    replaced: dict[int, str] = {}  # span head → surface form
+    dropped: set[int] = set()
+    for first, last, form, lineno in spans:
+        if any(w not in words for w in range(first, last + 1)):
+            raise _err(path, lineno, f"multiword token {first}-{last} {form!r} covers words that are missing")
+        head = fused_span_head(words, first, last, precedence)
+        replaced[head] = form
+        dropped.update(w for w in range(first, last + 1) if w != head)
+    tokens, tags = [], []
+    for wid in sorted(words):
+        if wid in dropped:
+            continue
+        form = replaced.get(wid, words[wid].form)
+        tokens.append("".join(form.replace("\u200c", "").split(" ")) or form)
+        tags.append(words[wid].upos)
+    return tokens, tags
 
 
 def _add_ud_sentence(out: list[TaggedSentence], sid: str, tokens: list[str], tags: list[str]) -> None:

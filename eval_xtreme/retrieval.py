@@ -1,9 +1,15 @@
 """Sentence retrieval without fine-tuning: Tatoeba-style nearest neighbour and BUCC-style mining.
 
 - Sentences are embedded by mean-pooling (over real tokens) the hidden states of one configurable
-  layer of any `from_pretrained` encoder (`layer=-1` is the last; 0 the embedding output).
-- Tatoeba, FLORES, X-WMT: cosine nearest neighbour from each source sentence to the English side
-  (optionally also en → source, reported as a second accuracy).
+  layer of any `from_pretrained` encoder, numbered as XTREME's `--specific_layer`: layer K >= 0 is
+  the output of transformer block K+1, i.e. `hidden_states[K + 1]` (XTREME keeps the last
+  `num_layers` hidden states, dropping the embedding output); -1 is the last layer. XTREME's
+  default `specific_layer 7` is `hidden_states[8]`.
+- Tatoeba, FLORES, X-WMT: cosine nearest neighbour in both directions. XTREME's leaderboard queries
+  from each (sorted) English sentence to the source side (`utils_retrieve.similarity_search` adds
+  the source embeddings to the index and searches it with the English ones), so its `test-<lang>.tsv`
+  holds one source index per English line; xx → en is reported beside it. A task's
+  `retrieval_query` says which direction is its primary `accuracy`.
 - BUCC 2018: margin-based scoring (ratio margin over the k nearest neighbours in both directions,
   Artetxe & Schwenk 2019, as XTREME's `mine_bitext` with `retrieval=max`), one-to-one greedy
   selection, and the score threshold tuned for F1 on the dev ("sample") split.
@@ -28,16 +34,15 @@ EncodeFn = Callable[[Sequence[str]], np.ndarray]
 
 @dataclass
 class RetrievalConfig:
-    layer: int = -1  # hidden_states index: 0 = embeddings, -1 = last layer
+    layer: int = -1  # XTREME's specific_layer: K >= 0 → hidden_states[K + 1]; -1 = last layer
     batch_size: int = 32
     max_length: int = 128
-    both_directions: bool = False
     margin_k: int = 4  # neighbours for the BUCC ratio margin (XTREME uses 4)
     chunk_size: int = 1024  # rows per similarity block, bounds memory on large BUCC sets
 
 
 class Encoder:
-    """Mean-pooled hidden states of one layer of a Hugging Face encoder."""
+    """Mean-pooled hidden states of one layer (XTREME numbering, see `hidden_state_index`) of an encoder."""
 
     def __init__(self, model: str, layer: int = -1, max_length: int = 128, batch_size: int = 32,
                  device: str | None = None) -> None:
@@ -51,9 +56,7 @@ class Encoder:
             raise ValueError(f"model {model}: cannot load an encoder and tokenizer with from_pretrained ({e})") \
                 from None
         n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
-        if not -(n_layers + 1) <= layer <= n_layers:
-            raise ValueError(f"model {model}: layer {layer} is out of range; it has {n_layers} layers "
-                             f"(valid: 0..{n_layers} or -1..-{n_layers + 1})")
+        self.hidden_index = hidden_state_index(layer, n_layers, model)
         _check_vocab(model, self.tokenizer, self.model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
@@ -74,11 +77,21 @@ class Encoder:
                 idx = order[start:start + self.batch_size]
                 batch = self.tokenizer([sentences[i] for i in idx], padding=True, truncation=True,
                                        max_length=self.max_length, return_tensors="pt").to(self.device)
-                hidden = self.model(**batch, output_hidden_states=True).hidden_states[self.layer]
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[self.hidden_index]
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
                 out[idx] = pooled.float().cpu().numpy()
         return out
+
+
+def hidden_state_index(layer: int, n_layers: int, model: str = "model") -> int:
+    """`hidden_states` index of XTREME's layer number: K >= 0 → K + 1 (index 0, the embedding output,
+    is not a layer), negative K counts from the last layer (-1 → the last)."""
+    if not -n_layers <= layer < n_layers:
+        raise ValueError(f"model {model}: retrieval layer {layer} is out of range; it has {n_layers} layers, "
+                         f"numbered as XTREME's specific_layer: 0..{n_layers - 1} (K → hidden_states[K+1]) "
+                         f"or -1..-{n_layers} from the last")
+    return layer + 1 if layer >= 0 else layer
 
 
 def _check_vocab(model: str, tokenizer, net) -> None:
@@ -121,16 +134,13 @@ def nearest_neighbours(source: np.ndarray, target: np.ndarray, chunk_size: int =
 
 @dataclass
 class SearchResult:
-    predictions: list[int]  # per source sentence: index into the target list
-    reverse_predictions: list[int] | None  # per target sentence: index into the source list
+    xx_en: list[int]  # per source sentence: index of its nearest English sentence
+    en_xx: list[int]  # per English sentence: index of its nearest source sentence (XTREME's direction)
 
 
-def similarity_search(rs: RetrievalSet, encode: EncodeFn, both_directions: bool = False,
-                      chunk_size: int = 1024) -> SearchResult:
+def similarity_search(rs: RetrievalSet, encode: EncodeFn, chunk_size: int = 1024) -> SearchResult:
     src, trg = encode(rs.source), encode(rs.target)
-    fwd = nearest_neighbours(src, trg, chunk_size)
-    bwd = nearest_neighbours(trg, src, chunk_size) if both_directions else None
-    return SearchResult(fwd, bwd)
+    return SearchResult(nearest_neighbours(src, trg, chunk_size), nearest_neighbours(trg, src, chunk_size))
 
 
 def reverse_gold(gold: Sequence[int], n_target: int) -> list[int]:
@@ -139,6 +149,40 @@ def reverse_gold(gold: Sequence[int], n_target: int) -> list[int]:
     for s, t in enumerate(gold):
         out[t] = s
     return out
+
+
+def retrieval_records(rs: RetrievalSet, res: SearchResult, query: str) -> list[dict]:
+    """Prediction records in the order of the queries of the task's primary direction.
+
+    `query="target"` (XTREME's Tatoeba): one record per English sentence holding its predicted
+    source index (what `test-<lang>.tsv` holds line by line); `query="source"`: one per source
+    sentence holding an English index. Each record names its `query` side, so `xling eval submit`
+    can refuse a file in the other layout.
+    """
+    if query == "target":
+        gold = reverse_gold(rs.gold, len(rs.target)) if rs.gold is not None else None
+        return [{"id": f"en-{k}", "query": "target", "prediction": p,
+                 **({"gold": gold[k]} if gold is not None and gold[k] >= 0 else {})}
+                for k, p in enumerate(res.en_xx)]
+    return [{"id": sid, "query": "source", "prediction": p, **({"gold": rs.gold[i]} if rs.gold is not None else {})}
+            for i, (sid, p) in enumerate(zip(rs.source_ids, res.xx_en, strict=True))]
+
+
+def retrieval_scores(rs: RetrievalSet, res: SearchResult, query: str) -> dict[str, float] | None:
+    """`accuracy_xx_en`, `accuracy_en_xx` and `accuracy` (the primary direction's), ×100.
+
+    en → xx is scored over the English sentences that are some source sentence's gold (all of
+    them in Tatoeba, whose pairs are one to one). None without a gold alignment.
+    """
+    from .metrics import retrieval_accuracy
+
+    if rs.gold is None:
+        return None
+    xx_en = retrieval_accuracy(res.xx_en, rs.gold)["accuracy"]
+    back = reverse_gold(rs.gold, len(rs.target))
+    keep = [k for k, g in enumerate(back) if g >= 0]
+    en_xx = retrieval_accuracy([res.en_xx[k] for k in keep], [back[k] for k in keep])["accuracy"]
+    return {"accuracy": en_xx if query == "target" else xx_en, "accuracy_xx_en": xx_en, "accuracy_en_xx": en_xx}
 
 
 # ---------------------------------------------------------------------------------------------------

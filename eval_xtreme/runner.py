@@ -3,11 +3,17 @@
 Outputs under `OUT/`:
 
 - `results.json` — `{"config", "model", "tasks": {task: {lang: {metric: value}}}, "aggregate",
-  "suite_aggregate", "details", "versions"}`. `aggregate` is the XTREME leaderboard computation over
-  the XTREME tasks run, on real (non-fixture) test data only; `details` names every data file used,
-  fixture/substitute flags, skipped languages and the fine-tuning summary.
+  "suite_aggregate", "not_comparable", "announced", "intervals", "seeds", "details", "versions"}`.
+  `aggregate` is the XTREME leaderboard computation over the XTREME tasks run, from comparable
+  scores only: a score whose training, dev or test data is not the benchmark's own split (fixture,
+  substitute, dev-as-test, test-as-dev, training data overlapping the test set) is listed under
+  `not_comparable` with its reasons instead (`announced`: the reasons known before the run started).
+  `intervals` holds a 95% bootstrap interval for every per-language score, task mean and aggregate
+  score (`eval_xtreme.uncertainty`); `seeds` the per-seed scores with mean ± std when `seeds` lists
+  several fine-tuning seeds; `details` names every data file used and the fine-tuning summary.
 - `predictions/<task>/<lang>.jsonl` — one record per test example in test-set order:
-  `{"id", "prediction", "gold"?}` (what `xling eval submit` converts into the leaderboard layout).
+  `{"id", "prediction", "gold"?}` (what `xling eval submit` converts into the leaderboard layout);
+  with several `seeds`, these are the first seed's and `predictions/<task>/seed-<s>/` the others'.
 - `config.yaml`, `report.md`, `charts/<task>.png` (per-language bar chart).
 - `finetune/<task>/` — resumable fine-tuning runs; `tasks/<task>.json` holds a finished task's
   summary and `tasks/<task>.stage.json` its completion record (`xling.core.stage`), so re-running
@@ -43,16 +49,24 @@ class EvalConfig:
     out: str = "runs/eval"
     languages: list[str] = field(default_factory=list)  # keep only these languages in every task
     data_root: str = ""  # default: $XLING_DATA, else ../shared/data
-    allow_fixtures: bool = True  # official-layout format fixtures may stand in (flagged, never aggregated)
+    allow_fixtures: bool = False  # official-layout format fixtures may stand in (plumbing checks; never aggregated)
     strict: bool = False  # a language without test data is an error (default: skipped and listed)
     max_eval_examples: int = 0  # > 0: first N test examples per language (CPU runs)
     threads: int = 0  # > 0: torch intra-op threads (1 is much faster on a busy shared CPU)
+    # Fine-tune once per seed and report mean ± std; the first seed's model gives `tasks` and the
+    # predictions (what a submission holds). Empty: one run with finetune.seed.
+    seeds: list[int] = field(default_factory=list)
+    bootstrap_resamples: int = 1000  # resamples per 95% interval (0: no intervals)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self) -> None:
         if not self.tasks:
             raise ConfigError("tasks: name at least one task (see `xling eval ls`)")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: {self.seeds} repeats a seed")
+        if self.bootstrap_resamples < 0:
+            raise ConfigError("bootstrap_resamples: must be >= 0")
 
 
 def _root(cfg: EvalConfig) -> Path | None:
@@ -120,6 +134,12 @@ def run_eval(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     jobs = plan(cfg)
+    for task, _, _ in jobs:
+        if cfg.max_eval_examples > 0 and task.name.startswith("bucc"):
+            # Mining margins and the tuned threshold depend on the whole corpus: a subset is another task.
+            raise ConfigError(f"max_eval_examples={cfg.max_eval_examples}: {task.name} mines the whole corpus and "
+                              "cannot be cut to its first examples; drop --max-eval or the task")
+    announced = announce(cfg, jobs)
     encoder = None
     done_dir = out / "tasks"
     for task, langs, explicit in jobs:
@@ -146,7 +166,7 @@ def run_eval(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
                         "seconds": round(time.time() - t0, 2)})
         write_json_atomic(marker, summary)
         stage.finish({"summary": f"tasks/{task.name}.json"})
-    results = collect_results(cfg, out, [t.name for t, _, _ in jobs])
+    results = collect_results(cfg, out, [t.name for t, _, _ in jobs], announced)
     write_json_atomic(out / "results.json", results)
     write_report(results, out)
     return results
@@ -156,7 +176,72 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
     """What a finished task's numbers depend on (besides model and languages)."""
     part = cfg.retrieval if task.kind == "retrieval" else cfg.finetune
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
-            **to_dict(part)}
+            "bootstrap_resamples": cfg.bootstrap_resamples,
+            **({"seeds": cfg.seeds} if cfg.seeds and task.needs_finetuning else {}), **to_dict(part)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Comparability: which scores may enter an aggregate
+# ---------------------------------------------------------------------------------------------------
+
+def file_reasons(df) -> list[str]:
+    """Why a resolved split is not the benchmark's own split (empty: it is)."""
+    if df.fixture:
+        return [f"fixture: the {df.split} data is an official-layout format fixture "
+                f"({df.paths[0].name}), a plumbing check"]
+    if df.split_used and df.split_used != df.split:
+        return [f"{df.split_used}-as-{df.split}: {df.substitute or ', '.join(p.name for p in df.paths)}"]
+    if df.substitute:
+        return [f"substitute {df.split} data: {df.substitute}"]
+    return []
+
+
+def announce(cfg: EvalConfig, jobs: list[tuple[Task, tuple[str, ...], bool]]) -> dict[str, list[str]]:
+    """Before anything runs: every task whose data can only be a fixture or substitute, printed."""
+    import sys
+
+    root = _root(cfg)
+    out: dict[str, list[str]] = {}
+    for task, langs, _ in jobs:
+        reasons: list[str] = []
+        if task.needs_finetuning:
+            for split in ("train", "dev"):
+                if split in task.files:
+                    with contextlib.suppress(FileNotFoundError):
+                        reasons += file_reasons(task.resolve(split, task.train_lang, root, cfg.allow_fixtures))
+        for lang in langs:
+            with contextlib.suppress(FileNotFoundError):
+                reasons += [f"{lang}: {r}" for r in file_reasons(task.resolve("test", lang, root, cfg.allow_fixtures))]
+        if reasons:
+            out[task.name] = reasons
+            for r in reasons:
+                print(f"NOT COMPARABLE (kept out of every aggregate): {task.name}: {r}", file=sys.stderr)
+    return out
+
+
+def _example_key(task: Task, ex: Any) -> Any:
+    # QA ids are global (SQuAD/XQuAD share one id per question across translations); other tasks'
+    # ids are row numbers, so the example's text is what identifies it.
+    if task.kind == "qa":
+        return ex.id
+    if task.kind == "classification":
+        return (" ".join(ex.text_a.lower().split()), " ".join(ex.text_b.lower().split()))
+    return tuple(ex.tokens)
+
+
+def overlap_reasons(task: Task, train: list, dev: list, test: list) -> list[str]:
+    """A training (or model-selection) set that shares examples with the test set."""
+    how = "question id" if task.kind == "qa" else "text"
+    test_keys = [_example_key(task, ex) for ex in test]
+    out = []
+    for what, data, label in (("training set overlaps the test set", train, "are in the training set"),
+                              ("test-as-dev", dev, "are in the dev set the model was selected on")):
+        keys = {_example_key(task, ex) for ex in data}
+        k = sum(1 for key in test_keys if key in keys)
+        if k:
+            out.append(f"{what}: {k} of {len(test_keys)} test examples ({100 * k / len(test_keys):.0f}%) "
+                       f"{label} (same {how})")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -176,73 +261,140 @@ def _test_split(task: Task, lang: str, explicit: bool, cfg: EvalConfig, skipped:
         return None, None
 
 
-def _write_predictions(out: Path, task: Task, lang: str, records: list[dict]) -> None:
-    write_jsonl_atomic(out / "predictions" / task.name / f"{lang}.jsonl", records)
+def _write_predictions(out: Path, task: Task, lang: str, records: list[dict], sub: str = "") -> None:
+    folder = out / "predictions" / task.name / sub if sub else out / "predictions" / task.name
+    write_jsonl_atomic(folder / f"{lang}.jsonl", records)
+
+
+def _interval(cfg: EvalConfig, task: Task, lang: str, stats, scores: dict) -> dict | None:
+    """The language's bootstrap summary; its full-sample score must be the metric's own number."""
+    from .metrics import primary_score
+    from .uncertainty import summarize
+
+    if stats is None or cfg.bootstrap_resamples <= 0:
+        return None
+    official = primary_score(task.metric, scores)
+    if abs(stats.score() - official) > 1e-6:
+        # An interval around another number would be worse than none: say so and leave it out.
+        log.error("%s/%s: no interval: the prediction records give %r but the metric %r", task.name, lang,
+                  stats.score(), official)
+        return None
+    return summarize(stats, f"{task.name}/{lang}", cfg.bootstrap_resamples)
 
 
 def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: EvalConfig, out: Path) -> dict:
+    import dataclasses
+
     from .finetune import finetune, load_model, predict, score
     from .loaders import load_split
+    from .metrics import primary_score
+    from .uncertainty import record_stats
 
     root = _root(cfg)
     train, train_df = load_split(task, "train", task.train_lang, root, cfg.allow_fixtures)
-    dev, dev_df = load_split(task, "dev", task.train_lang, root, cfg.allow_fixtures)
-    result = finetune(task, cfg.model, train, dev, out / "finetune" / task.name, cfg.finetune, task.train_lang)
-    tokenizer, net = load_model(task, str(result.model_dir))
-    import torch
-
-    net.to("cuda" if torch.cuda.is_available() else "cpu")
+    dev: list = []
+    dev_df = None
+    if "dev" in task.files:
+        dev, dev_df = load_split(task, "dev", task.train_lang, root, cfg.allow_fixtures)
+    task_reasons = file_reasons(train_df) + (file_reasons(dev_df) if dev_df is not None else [])
+    seeds = cfg.seeds or [cfg.finetune.seed]
     scores: dict[str, dict] = {}
     data: dict[str, dict] = {}
     skipped: dict[str, str] = {}
+    reasons: dict[str, list[str]] = {}
+    intervals: dict[str, dict] = {}
+    tests: dict[str, list] = {}
     for lang in langs:
         examples, df = _test_split(task, lang, explicit, cfg, skipped)
         if examples is None:
             continue
         if cfg.max_eval_examples > 0:
             examples = examples[:cfg.max_eval_examples]
-        preds = predict(task, net, tokenizer, examples, cfg.finetune)
-        records = []
-        for ex, p in zip(examples, preds, strict=True):
-            rec: dict[str, Any] = {"id": ex.id, "prediction": p}
-            gold = ex.answers if task.kind == "qa" else (ex.label if task.kind == "classification" else ex.tags)
-            if gold:
-                rec["gold"] = gold
-            records.append(rec)
-        _write_predictions(out, task, lang, records)
-        s = score(task, preds, examples, lang)
-        if s is not None:
-            scores[lang] = s
+        tests[lang] = examples
         data[lang] = _data_info(df, len(examples))
-        log.info("%s/%s: %s", task.name, lang, s)
-    return {"task": task.name, "scores": scores, "data": data, "skipped": skipped,
-            "finetune": {"steps": result.steps, "resumed_from": result.resumed_from, "dev_scores": result.dev_scores,
+        reasons[lang] = file_reasons(df) + overlap_reasons(task, train, dev, examples)
+    if not tests:  # nothing to test: no fine-tuning (the caller names what is missing)
+        return {"task": task.name, "scores": {}, "data": {}, "skipped": skipped}
+    import torch
+
+    per_seed: dict[str, dict[str, float]] = {}
+    first = None
+    for k, seed in enumerate(seeds):
+        fcfg = dataclasses.replace(cfg.finetune, seed=seed)
+        run_dir = out / "finetune" / task.name / (f"seed-{seed}" if cfg.seeds else "")
+        result = finetune(task, cfg.model, train, dev, run_dir, fcfg, task.train_lang)
+        if k == 0:
+            first = result
+        tokenizer, net = load_model(task, str(result.model_dir))
+        net.to("cuda" if torch.cuda.is_available() else "cpu")
+        per_seed[str(seed)] = {}
+        for lang, examples in tests.items():
+            preds = predict(task, net, tokenizer, examples, fcfg)
+            records = []
+            for ex, p in zip(examples, preds, strict=True):
+                rec: dict[str, Any] = {"id": ex.id, "prediction": p}
+                gold = ex.answers if task.kind == "qa" else (ex.label if task.kind == "classification" else ex.tags)
+                if gold:
+                    rec["gold"] = gold
+                records.append(rec)
+            _write_predictions(out, task, lang, records, f"seed-{seed}" if k else "")
+            s = score(task, preds, examples, lang)
+            if s is None:
+                continue
+            per_seed[str(seed)][lang] = primary_score(task.metric, s)
+            if k == 0:
+                scores[lang] = s
+                iv = _interval(cfg, task, lang, record_stats(task.metric, lang, records), s)
+                if iv is not None:
+                    intervals[lang] = iv
+            log.info("%s/%s seed %d: %s", task.name, lang, seed, s)
+    assert first is not None
+    return {"task": task.name, "scores": scores, "data": data, "skipped": skipped, "intervals": intervals,
+            "comparability": {"task": task_reasons, "languages": {lg: r for lg, r in reasons.items() if r}},
+            **({"seeds": per_seed} if cfg.seeds else {}),
+            "finetune": {"steps": first.steps, "resumed_from": first.resumed_from, "dev_scores": first.dev_scores,
                          "train": _data_info(train_df, min(len(train), cfg.finetune.max_train_examples or len(train))),
-                         "dev": _data_info(dev_df, min(len(dev), cfg.finetune.max_dev_examples or len(dev)))}}
+                         "dev": (_data_info(dev_df, min(len(dev), cfg.finetune.max_dev_examples or len(dev)))
+                                 if dev_df is not None else None),
+                         "selection": "best on English dev" if dev else
+                         "none: the task has no dev split, the final model is kept (as XTREME)"}}
 
 
 def _data_info(df, n: int) -> dict:
     return {"files": [str(p) for p in df.paths], "format": df.format, "examples": n, "fixture": df.fixture,
-            "substitute": df.substitute}
+            "substitute": df.substitute, "split_used": df.split_used or df.split}
 
 
 def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: EvalConfig, encoder, out: Path) -> dict:
-    from .metrics import bucc_prf, compute
-    from .retrieval import bucc_candidates, reverse_gold, select_pairs, similarity_search, tune_threshold
+    from .metrics import bucc_prf
+    from .retrieval import (
+        bucc_candidates,
+        retrieval_records,
+        retrieval_scores,
+        select_pairs,
+        similarity_search,
+        tune_threshold,
+    )
+    from .uncertainty import bucc_stats, record_stats
 
     rc = cfg.retrieval
     scores: dict[str, dict] = {}
     data: dict[str, dict] = {}
     skipped: dict[str, str] = {}
+    reasons: dict[str, list[str]] = {}
+    intervals: dict[str, dict] = {}
     extra: dict[str, Any] = {}
     for lang in langs:
         rs, df = _test_split(task, lang, explicit, cfg, skipped)
         if rs is None:
             continue
+        reasons[lang] = file_reasons(df)
+        stats = None
         if task.name.startswith("bucc"):
             from .loaders import load_split
 
             dev, dev_df = load_split(task, "dev", lang, _root(cfg), cfg.allow_fixtures)
+            reasons[lang] += file_reasons(dev_df)
             if not dev.gold:
                 raise ValueError(f"task {task.name}, language {lang}: the dev split has no gold pairs to tune "
                                  f"the threshold on ({dev_df.describe()})")
@@ -253,99 +405,222 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
             _write_predictions(out, task, lang, records)
             if rs.gold is not None:
                 scores[lang] = bucc_prf(set(chosen.items()), rs.gold)
+                stats = bucc_stats(list(rs.source), set(chosen.items()), rs.gold)
             extra.setdefault("thresholds", {})[lang] = threshold
             n = len(rs.source)
         else:
-            res = similarity_search(rs, encoder, rc.both_directions, rc.chunk_size)
-            records = [{"id": sid, "prediction": p, **({"gold": rs.gold[i]} if rs.gold else {})}
-                       for i, (sid, p) in enumerate(zip(rs.source_ids, res.predictions, strict=True))]
+            rs = rs.first(cfg.max_eval_examples)
+            res = similarity_search(rs, encoder, rc.chunk_size)
+            records = retrieval_records(rs, res, task.retrieval_query)
             _write_predictions(out, task, lang, records)
-            if rs.gold is not None:
-                s = compute(task.metric, res.predictions, rs.gold)
-                if res.reverse_predictions is not None:
-                    rg = reverse_gold(rs.gold, len(rs.target))
-                    keep = [i for i, g in enumerate(rg) if g >= 0]
-                    back = compute(task.metric, [res.reverse_predictions[i] for i in keep], [rg[i] for i in keep])
-                    s["reverse_accuracy"] = back["accuracy"]
+            s = retrieval_scores(rs, res, task.retrieval_query)
+            if s is not None:
                 scores[lang] = s
+                stats = record_stats(task.metric, lang, records)
             n = len(rs.source)
+        if lang in scores:
+            iv = _interval(cfg, task, lang, stats, scores[lang])
+            if iv is not None:
+                intervals[lang] = iv
         data[lang] = _data_info(df, n)
         log.info("%s/%s: %s", task.name, lang, scores.get(lang))
-    return {"task": task.name, "scores": scores, "data": data, "skipped": skipped, "layer": rc.layer, **extra}
+    return {"task": task.name, "scores": scores, "data": data, "skipped": skipped, "layer": rc.layer,
+            "intervals": intervals,
+            "comparability": {"task": [], "languages": {lg: r for lg, r in reasons.items() if r}}, **extra}
 
 
 # ---------------------------------------------------------------------------------------------------
 # Results and report
 # ---------------------------------------------------------------------------------------------------
 
-def collect_results(cfg: EvalConfig, out: Path, task_names: list[str]) -> dict[str, Any]:
-    from .metrics import leaderboard_aggregate
+INTERVAL_METHOD = ("95% percentile bootstrap: {n} resamples of the test examples (sentences, pairs, "
+                   "questions) with replacement, seeded per task/language; a mean over languages resamples "
+                   "within each language (eval_xtreme/uncertainty.py)")
+
+
+def _mean_interval(reps: dict[str, list[float]], langs: list[str]) -> list[float] | None:
+    from .uncertainty import interval, mean_replicates
+
+    if not langs or any(lg not in reps for lg in langs):
+        return None
+    return interval(mean_replicates({lg: reps[lg] for lg in langs}))
+
+
+def _aggregate_intervals(agg: dict | None, reps: dict[str, dict[str, list[float]]],
+                         groups: dict[str, list[str]]) -> None:
+    """Add `ci95` to the aggregate's task, group and overall scores, from the per-language replicates."""
+    import numpy as np
+
+    from .uncertainty import interval, mean_replicates
+
+    if not agg:
+        return
+    task_reps = {}
+    for t, v in agg["tasks"].items():
+        used = list(v["per_language"])
+        if used and all(lg in reps.get(t, {}) for lg in used):
+            task_reps[t] = mean_replicates({lg: reps[t][lg] for lg in used})
+            v["ci95"] = interval(task_reps[t])
+        else:
+            v["ci95"] = None
+    agg["groups_ci95"] = {g: interval(np.mean([task_reps[t] for t in groups[g]], axis=0))
+                          for g in agg["groups"] if all(t in task_reps for t in groups.get(g, ()))}
+    all_tasks = sorted({t for ts in groups.values() for t in ts})
+    agg["overall_ci95"] = (interval(np.mean([task_reps[t] for t in all_tasks], axis=0))
+                           if agg.get("overall") is not None and all(t in task_reps for t in all_tasks) else None)
+
+
+def _seed_summary(per_seed: dict[str, dict[str, float]]) -> dict[str, Any]:
+    import statistics
+
+    langs = sorted({lg for s in per_seed.values() for lg in s})
+    complete = [s for s in per_seed if all(lg in per_seed[s] for lg in langs)]
+
+    def ms(xs: list[float]) -> dict[str, float]:
+        return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0}
+
+    out: dict[str, Any] = {"seeds": [int(s) for s in per_seed], "per_seed": per_seed,
+                           "languages": {lg: ms([per_seed[s][lg] for s in per_seed if lg in per_seed[s]])
+                                         for lg in langs}}
+    if complete and langs:
+        task_means = {s: statistics.fmean(per_seed[s][lg] for lg in langs) for s in complete}
+        out["task_mean"] = {**ms(list(task_means.values())), "per_seed": task_means}
+    return out
+
+
+def collect_results(cfg: EvalConfig, out: Path, task_names: list[str],
+                    announced: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    from .metrics import leaderboard_aggregate, primary_score
     from .tasks import task_groups
 
     tasks: dict[str, dict] = {}
     details: dict[str, dict] = {}
+    reps: dict[str, dict[str, list[float]]] = {}
+    intervals: dict[str, Any] = {}
+    not_comparable: dict[str, dict] = {}
+    seeds: dict[str, Any] = {}
+    comparable: dict[str, dict] = {}
     for name in task_names:
         summary = json.loads((out / "tasks" / f"{name}.json").read_text(encoding="utf-8"))
-        tasks[name] = summary.pop("scores")
+        per = tasks[name] = summary.pop("scores")
+        iv = summary.pop("intervals", {})
+        reps[name] = {lg: v["replicates"] for lg, v in iv.items()}
+        comp = summary.pop("comparability", {"task": [], "languages": {}})
+        if "seeds" in summary:
+            seeds[name] = _seed_summary(summary.pop("seeds"))
         details[name] = summary
-    # The leaderboard number may only come from real test data: fixture languages are left out.
-    real = {name: {lg: s for lg, s in per.items() if not details[name]["data"][lg]["fixture"]}
-            for name, per in tasks.items()}
-    xtreme = {n: per for n, per in real.items() if TASKS.get(n).xtreme and per}
-    suite = {n: per for n, per in real.items() if not TASKS.get(n).xtreme and per}
-    aggregate = leaderboard_aggregate(xtreme, task_groups()) if xtreme else None
+        if comp["task"] or comp["languages"]:
+            not_comparable[name] = comp
+        # Only a score from the benchmark's own train, dev and test splits may enter an aggregate.
+        comparable[name] = {} if comp["task"] else {lg: s for lg, s in per.items() if lg not in comp["languages"]}
+        metric = TASKS.get(name).metric
+        # The task mean leaves out languages whose test data is not the benchmark's (a fixture's
+        # 2-row interval would swamp it); a task-level reason still marks the mean itself.
+        langs = [lg for lg in per if lg not in comp["languages"]]
+        intervals[name] = {
+            "languages": {lg: {"score": primary_score(metric, per[lg]), "ci95": v["ci95"], "n": v["n"]}
+                          for lg, v in iv.items()},
+            "mean": {"score": sum(primary_score(metric, per[lg]) for lg in langs) / len(langs) if langs else None,
+                     "ci95": _mean_interval(reps[name], langs), "languages": langs}}
+    xtreme = {n: per for n, per in comparable.items() if TASKS.get(n).xtreme and per}
+    suite = {n: per for n, per in comparable.items() if not TASKS.get(n).xtreme and per}
+    groups = task_groups()
+    aggregate = leaderboard_aggregate(xtreme, groups) if xtreme else None
+    _aggregate_intervals(aggregate, reps, groups)
     suite_groups: dict[str, list[str]] = {}
     for n in suite:
         suite_groups.setdefault(TASKS.get(n).group, []).append(n)
     suite_aggregate = leaderboard_aggregate(suite, suite_groups, {}) if suite else None
+    _aggregate_intervals(suite_aggregate, reps, suite_groups)
     return {"config": to_dict(cfg), "model": cfg.model, "tasks": tasks, "aggregate": aggregate,
-            "suite_aggregate": suite_aggregate, "details": details, "versions": versions()}
+            "suite_aggregate": suite_aggregate, "not_comparable": not_comparable, "announced": announced or {},
+            "intervals": {"method": INTERVAL_METHOD.format(n=cfg.bootstrap_resamples), "tasks": intervals},
+            "seeds": seeds, "details": details, "versions": versions()}
+
+
+def not_comparable_lines(results: dict[str, Any]) -> list[str]:
+    """'task[/lang]: not comparable: <reason>' for every score kept out of the aggregates."""
+    out = []
+    for name, comp in (results.get("not_comparable") or {}).items():
+        out += [f"{name}: not comparable: {r}" for r in comp.get("task", [])]
+        for lg, rs in comp.get("languages", {}).items():
+            out += [f"{name}/{lg}: not comparable: {r}" for r in rs]
+    return out
 
 
 def write_report(results: dict[str, Any], out: Path) -> Path:
     from xling.report import bar_chart, markdown_table
 
     from .metrics import primary_score
+    from .uncertainty import format_ci
 
     lines = [f"# Evaluation of `{results['model']}`", "",
-             "Primary score per language (QA: (EM + F1) / 2; tagging/BUCC: F1; others: accuracy).", ""]
+             "Primary score per language (QA: (EM + F1) / 2; tagging/BUCC: F1; others: accuracy), with its "
+             "95% bootstrap interval in brackets.", ""]
     rows = []
     notes = []
+    ivs = (results.get("intervals") or {}).get("tasks", {})
+    nc = results.get("not_comparable") or {}
     for name, per in results["tasks"].items():
         task = TASKS.get(name)
         det = results["details"][name]
+        iv = ivs.get(name, {})
         prim = {lg: primary_score(task.metric, s) for lg, s in per.items()}
-        real = [v for lg, v in prim.items() if not det["data"][lg]["fixture"]]
-        rows.append([name, task.kind, task.metric, len(per), sum(real) / len(real) if real else None,
-                     ", ".join(f"{lg} {v:.1f}" + ("*" if det["data"][lg]["fixture"] else "") for lg, v in prim.items())])
+        bad = nc.get(name, {})
+        marked = set(per) if bad.get("task") else set(bad.get("languages", {}))
+        mean = iv.get("mean", {})
+        rows.append([name, task.kind, task.metric, len(per),
+                     (format_ci(mean.get("score"), mean.get("ci95")) + ("*" if bad.get("task") else ""))
+                     if mean.get("score") is not None else None,
+                     ", ".join(f"{lg} {format_ci(v, iv.get('languages', {}).get(lg, {}).get('ci95'))}"
+                               + ("*" if lg in marked else "") for lg, v in prim.items())])
         if prim:
             bar_chart(out / "charts" / f"{name}.png", {name: prim}, f"{name} ({task.metric})", "score", "language")
-        for lg, info in det["data"].items():
-            if info["substitute"]:
-                notes.append(f"- {name}/{lg}: {info['substitute']}")
         ft = det.get("finetune")
-        if ft:
-            for split in ("train", "dev"):
-                if ft[split]["fixture"] or ft[split]["substitute"]:
-                    notes.append(f"- {name} {split}: {ft[split]['substitute'] or 'FIXTURE (format check only)'} "
-                                 f"({ft[split]['examples']} examples)")
+        if ft and not ft.get("dev"):
+            notes.append(f"- {name}: {ft.get('selection', 'no dev split')}")
         for lg, why in det.get("skipped", {}).items():
             notes.append(f"- {name}/{lg}: skipped — {why.splitlines()[0][:200]}")
-    lines.append(markdown_table(["task", "kind", "metric", "langs", "mean (real data)", "per language"], rows))
-    lines += ["", "`*` = official-layout format fixture (a few rows): checks the plumbing, excluded from means.", ""]
+        if any("accuracy_en_xx" in s for s in per.values()):
+            primary = "en→xx, the leaderboard's direction" if task.retrieval_query == "target" else "xx→en"
+            both = ", ".join(f"{lg} {s['accuracy_en_xx']:.1f} / {s['accuracy_xx_en']:.1f}" for lg, s in per.items())
+            notes.append(f"- {name}: accuracy is {primary}; en→xx / xx→en per language: {both}")
+    lines.append(markdown_table(["task", "kind", "metric", "langs", "mean [95% CI] (test data comparable)",
+                                 "per language [95% CI]"], rows))
+    lines += ["", "`*` = not comparable with the benchmark (reason below): shown, never in an aggregate.", ""]
+    nc_lines = not_comparable_lines(results)
     for key, title in (("aggregate", "XTREME leaderboard aggregate"), ("suite_aggregate", "Uyghur/Kazakh suite")):
         agg = results.get(key)
         if agg:
-            lines += [f"## {title}", ""]
-            lines.append(markdown_table(["task", "score", "languages", "complete"],
-                                        [[t, v["avg_metric"], v["n_languages"], v["complete"]]
+            lines += [f"## {title} (comparable scores only)", ""]
+            lines.append(markdown_table(["task", "score", "95% CI", "languages", "complete"],
+                                        [[t, v["avg_metric"], "[{:.2f}, {:.2f}]".format(*v["ci95"])
+                                          if v.get("ci95") else "", v["n_languages"], v["complete"]]
                                          for t, v in agg["tasks"].items()]))
-            groups = ", ".join(f"{g} {v:.2f}" for g, v in agg["groups"].items())
+            gci = agg.get("groups_ci95", {})
+            groups = ", ".join(f"{g} {format_ci(v, gci.get(g), 2)}" for g, v in agg["groups"].items())
             overall = agg.get("overall")
-            shown = f"{overall:.2f}" if overall is not None else "(needs all tasks)"
+            shown = format_ci(overall, agg.get("overall_ci95"), 2) if overall is not None else "(needs all tasks)"
             lines += ["", f"Groups: {groups or '(none complete)'}; overall: {shown}", ""]
+    if nc_lines:
+        lines += ["## Not comparable (kept out of every aggregate)", "", *(f"- {x}" for x in nc_lines), ""]
+    seeds = results.get("seeds") or {}
+    if seeds:
+        lines += ["## Fine-tuning seeds (mean ± std over seeds; `tasks` and predictions are the first seed's)", ""]
+        srows = []
+        for name, sm in seeds.items():
+            tm = sm.get("task_mean")
+            srows.append([name, ", ".join(str(s) for s in sm["seeds"]),
+                          f"{tm['mean']:.2f} ± {tm['std']:.2f}" if tm else "",
+                          ", ".join(f"{tm['per_seed'][str(s)]:.2f}" for s in sm["seeds"]) if tm else "",
+                          ", ".join(f"{lg} {v['mean']:.1f} ± {v['std']:.1f}" for lg, v in sm["languages"].items())])
+        lines += [markdown_table(["task", "seeds", "task mean ± std", "task mean per seed", "per language"], srows),
+                  ""]
     if notes:
         lines += ["## Data notes", "", *notes, ""]
+    method = (results.get("intervals") or {}).get("method")
+    if method:
+        lines += [f"Intervals: {method}.", ""]
     lines += ["Per-language charts: `charts/<task>.png`; per-example predictions: `predictions/<task>/<lang>.jsonl`.",
               ""]
     return write_text_atomic(out / "report.md", "\n".join(lines))

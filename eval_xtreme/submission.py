@@ -8,13 +8,18 @@ for QA and `tsv` otherwise. Per task, what `evaluate.py` reads:
 - udpos, panx: one tag per line, a blank line between sentences (`read_tag`);
 - xquad, mlqa, tydiqa: one JSON object `{question id: answer text}` (`read_squad`);
 - bucc2018: one mined pair `<src id>\\t<en id>` per line, order irrelevant (compared as sets);
-- tatoeba: one integer per source sentence, the index of its translation in XTREME's *sorted*
-  English file (`utils_preprocess.py --task tatoeba` sorts the English side).
+- tatoeba: one integer per line of XTREME's *sorted* English file (`utils_preprocess.py --task
+  tatoeba` sorts the English side), the index of its translation among the source sentences:
+  XTREME searches from English to the source side (`utils_retrieve.similarity_search`), and the
+  gold `labels/tatoeba/test-<lang>.tsv` holds, for sorted English line k, the LASER line number
+  of that English sentence.
 
 `write_submission` converts the per-example predictions of `xling eval run`
 (`OUT/predictions/<task>/<lang>.jsonl`, records `{"id", "prediction", "gold"?}` in test-set
 order) into that layout plus a zip; `validate_submission` checks a folder against the task
-registry and, where the test sets are in the data root, against them, and returns every problem.
+registry and, where the test sets are in the data root, against them, and returns every problem;
+`score_submission` scores a folder against gold label files in the same layout (e.g. XTREME's
+`mock_test_data/labels`) with xling's metrics and the leaderboard aggregate.
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ from xling.io import atomic_path, open_text
 from .tasks import TASKS, Task
 
 MAX_PROBLEMS_PER_FILE = 20  # beyond this a file's problems are summarised as a count
-TATOEBA_ORDERS = ("auto", "original", "sorted")
 _TEST_FILE = re.compile(r"^test-(?P<lang>[A-Za-z-]+)\.(?P<ext>tsv|json)$")
 
 
@@ -96,8 +100,7 @@ def _one_line(value: Any, path: Path, rec_no: int, what: str) -> str:
     return text
 
 
-def format_predictions(task: Task, records: Sequence[dict[str, Any]], path: Path,
-                       tatoeba_positions: Sequence[int] | None = None) -> str:
+def format_predictions(task: Task, records: Sequence[dict[str, Any]], path: Path) -> str:
     """The submission file's text for one task/language from prediction records."""
     if task.kind == "classification":
         return "".join(_one_line(r["prediction"], path, i, "label") + "\n" for i, r in enumerate(records, 1))
@@ -125,80 +128,29 @@ def format_predictions(task: Task, records: Sequence[dict[str, Any]], path: Path
             for tgt in targets if isinstance(targets, list) else [targets]:
                 lines.append(f"{_one_line(r['id'], path, i, 'source id')}\t{_one_line(tgt, path, i, 'target id')}\n")
         return "".join(lines)
-    # Tatoeba-style retrieval: one target index per source sentence.
+    # Tatoeba-style retrieval: one index per query sentence, in the query side's order.
+    _check_query_side(task, records, path)
     out = []
     for i, r in enumerate(records, 1):
         pred = r["prediction"]
         if isinstance(pred, bool) or not isinstance(pred, int) or pred < 0:
             raise ValueError(f"{path}: record {i}: a retrieval prediction must be a non-negative integer index")
-        if tatoeba_positions is not None:
-            if pred >= len(tatoeba_positions):
-                raise ValueError(f"{path}: record {i}: index {pred} is past the {len(tatoeba_positions)} "
-                                 "English sentences of the test set")
-            pred = tatoeba_positions[pred]
         out.append(f"{pred}\n")
     return "".join(out)
 
 
-def tatoeba_positions(task: Task, lang: str, order: str, root: str | os.PathLike | None,
-                      records: Sequence[dict[str, Any]] = (), run_dir: str | os.PathLike | None = None,
-                      ) -> list[int] | None:
-    """Map from an index into the English file the run used to XTREME's sorted English file.
-
-    `original`: the run retrieved from LASER's unsorted `.eng` file; `sorted`: its indices already
-    refer to XTREME's order (`download/tatoeba`, or LASER files read with `sort_english`);
-    `auto`: the records' `gold` indices tell (identity → LASER order; a permutation → already
-    sorted), else the test data the registry resolves now (format and `sort_english`).
-    Returns None when no remapping is needed.
-    """
-    if order not in TATOEBA_ORDERS:
-        raise ValueError(f"tatoeba order {order!r} is not one of {', '.join(TATOEBA_ORDERS)}")
-    if order == "sorted":
-        return None
-    if order == "auto" and records and all("gold" in r for r in records):
-        if [r["gold"] for r in records] != list(range(len(records))):
-            return None  # the run's English side was already permuted (XTREME's sorting)
-        order = "original"
-    from xling.io import read_lines
-
-    from .loaders import sort_english_side
-
-    english_file = _run_english_file(run_dir, task.name, lang)
-    if english_file is None:
-        try:
-            df = task.resolve("test", lang, root, allow_fixtures=False)
-        except FileNotFoundError as e:
-            raise FileNotFoundError(f"{task.name}/{lang}: cannot tell which English order the predictions use "
-                                    f"without the test data ({e}); pass --tatoeba-order original or sorted") from None
-        if df.format != "laser_tatoeba":
-            if order == "original":
-                raise ValueError(f"{task.name}/{lang}: the data root only has XTREME's sorted English file "
-                                 f"({df.describe()}), so the original LASER order is unknown")
-            return None  # XTREME's download/ layout: already sorted
-        if order == "auto" and df.options.get("sort_english", False):
-            return None  # the run read the LASER files with the English side sorted, as XTREME does
-        english_file = df.paths[1]
-    english = [line.strip() for line in read_lines(english_file)]
-    while english and not english[-1]:
-        english.pop()
-    return sort_english_side(english)[1]
-
-
-def _run_english_file(run_dir: str | os.PathLike | None, task: str, lang: str) -> Path | None:
-    """The LASER `.eng` file the eval run read, as recorded in its results.json (if still there)."""
-    if run_dir is None:
-        return None
-    results = Path(run_dir) / "results.json"
-    if not results.is_file():
-        return None
-    try:
-        info = json.loads(results.read_text(encoding="utf-8"))["details"][task]["data"][lang]
-    except (KeyError, TypeError, json.JSONDecodeError):
-        return None
-    files = info.get("files") or []
-    if info.get("format") != "laser_tatoeba" or len(files) < 2 or not Path(files[1]).is_file():
-        return None
-    return Path(files[1])
+def _check_query_side(task: Task, records: Sequence[dict[str, Any]], path: Path) -> None:
+    """Refuse records searched in the other direction than the task's submission layout."""
+    want = task.retrieval_query
+    sides = {r.get("query", "source") for r in records}  # records without `query` predate en → xx search
+    if sides and sides != {want}:
+        got = "/".join(sorted(sides))
+        if want == "target":
+            raise ValueError(f"{path}: these predictions are one English index per source sentence (query side "
+                             f"{got}, xx → en), but {task.name} submissions hold one source index per sorted "
+                             "English sentence (en → xx, as XTREME searches); re-run `xling eval run` for "
+                             f"{task.name} with this version to get them")
+        raise ValueError(f"{path}: these predictions have query side {got}; {task.name} expects {want}")
 
 
 def _write_zip(folder: Path, zip_path: Path) -> None:
@@ -211,9 +163,17 @@ def _write_zip(folder: Path, zip_path: Path) -> None:
             zf.writestr(info, f.read_bytes())
 
 
+def _run_max_eval(out: Path) -> int:
+    """`max_eval_examples` of the eval run in `out`, from its results.json (0 when unknown)."""
+    try:
+        cfg = json.loads((out / "results.json").read_text(encoding="utf-8")).get("config", {})
+        return int(cfg.get("max_eval_examples") or 0)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
+
+
 def write_submission(out_dir: str | os.PathLike, to: str | os.PathLike, tasks: Iterable[str] | None = None,
-                     include_suite: bool = False, tatoeba_order: str = "auto", make_zip: bool = True,
-                     root: str | os.PathLike | None = None) -> SubmissionResult:
+                     include_suite: bool = False, make_zip: bool = True) -> SubmissionResult:
     """Write `to/<task>/test-<lang>.{tsv,json}` (atomically, as one folder) and `to.zip`.
 
     By default the nine XTREME tasks are written (what the leaderboard takes); `include_suite`
@@ -229,6 +189,10 @@ def write_submission(out_dir: str | os.PathLike, to: str | os.PathLike, tasks: I
         chosen = [t for _, t in TASKS.items() if t.xtreme or include_suite]
     target = Path(to)
     result = SubmissionResult(folder=target, zip_path=None)
+    max_eval = _run_max_eval(out)
+    if max_eval:
+        result.notes.append(f"the run scored only the first {max_eval} test examples per language "
+                            "(max_eval_examples): its files are too short for the leaderboard")
     with atomic_path(target) as tmp:
         tmp.mkdir(parents=True)
         for task in chosen:
@@ -238,14 +202,9 @@ def write_submission(out_dir: str | os.PathLike, to: str | os.PathLike, tasks: I
                     result.missing.append(f"{task.name}/{lang}")
                     continue
                 records = read_predictions(pred_path)
-                positions = None
-                if task.kind == "retrieval" and not task.name.startswith("bucc") and task.xtreme:
-                    positions = tatoeba_positions(task, lang, tatoeba_order, root, records, out)
-                    if positions is not None:
-                        result.notes.append(f"{task.name}/{lang}: indices remapped to XTREME's sorted English side")
                 dest = submission_path(tmp, task, lang)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_text(format_predictions(task, records, pred_path, positions), encoding="utf-8")
+                dest.write_text(format_predictions(task, records, pred_path), encoding="utf-8")
                 result.files.append(submission_path(target, task, lang))
     if make_zip:
         result.zip_path = target.with_name(target.name + ".zip")
@@ -304,7 +263,9 @@ class _Reference:
     n_examples: int | None = None
     sentence_lengths: list[int] | None = None
     qa_ids: set[str] | None = None
-    n_targets: int | None = None
+    n_targets: int | None = None  # retrieval: how many sentences an index may point at
+    gold: list[int] | None = None  # retrieval: the gold index of each line
+    other_way: list[int] | None = None  # ... and of each query of the opposite direction
     source_ids: set[str] | None = None
     target_ids: set[str] | None = None
 
@@ -328,8 +289,15 @@ def _reference(task: Task, lang: str, root: str | os.PathLike | None) -> tuple[_
         return _Reference(n_examples=len(data)), ""
     if task.name.startswith("bucc"):
         return _Reference(source_ids=set(data.source), target_ids=set(data.target)), ""
-    # Tatoeba: sorting the English side changes indices, not counts.
-    return _Reference(n_examples=len(data.source), n_targets=len(data.target)), ""
+    from .retrieval import reverse_gold
+
+    # Tatoeba: lines follow the query side (XTREME: sorted English), indices point into the other.
+    english_gold = reverse_gold(data.gold, len(data.target)) if data.gold is not None else None
+    if task.retrieval_query == "target":
+        return _Reference(n_examples=len(data.target), n_targets=len(data.source), gold=english_gold,
+                          other_way=data.gold), ""
+    return _Reference(n_examples=len(data.source), n_targets=len(data.target), gold=data.gold,
+                      other_way=english_gold), ""
 
 
 def _check_lines(col: _Collector, text: str, task: Task, lang: str, ref: _Reference | None) -> None:
@@ -366,14 +334,40 @@ def _check_lines(col: _Collector, text: str, task: Task, lang: str, ref: _Refere
             if ref and ref.target_ids is not None and tgt not in ref.target_ids:
                 col.add(i, f"target id {tgt!r} is not in the test set")
     else:  # tatoeba-style: one index per line
+        query = task.retrieval_query
+        lines_are = "sorted English sentences" if query == "target" else "source sentences"
+        points_at = "source sentences" if query == "target" else "English sentences"
+        values: list[int] = []
         for i, line in enumerate(lines, 1):
             value = line.strip()
             if not re.fullmatch(r"\d+", value):
                 col.add(i, f"expected a non-negative integer index, got {line!r}")
-            elif ref and ref.n_targets is not None and int(value) >= ref.n_targets:
-                col.add(i, f"index {value} is past the {ref.n_targets} English sentences")
+                continue
+            values.append(int(value))
+            if ref and ref.n_targets is not None and int(value) >= ref.n_targets:
+                col.add(i, f"index {value} is past the {ref.n_targets} {points_at}")
         if ref and ref.n_examples is not None and len(lines) != ref.n_examples:
-            col.add(None, f"{len(lines)} lines but the test set has {ref.n_examples} source sentences")
+            col.add(None, f"{len(lines)} lines but the test set has {ref.n_examples} {lines_are}")
+        elif ref and ref.gold is not None and ref.other_way is not None and len(values) == len(lines):
+            _check_direction(col, values, ref.gold, ref.other_way, lines_are, points_at)
+
+
+def _check_direction(col: _Collector, values: list[int], gold: list[int], other_way: list[int],
+                     lines_are: str, points_at: str) -> None:
+    """Catch a file written in the opposite direction: its lines match the other way's gold.
+
+    Counts alone cannot tell (Tatoeba pairs are one to one), but the local gold can: a file whose
+    lines agree with the opposite direction's gold far more often than with this one's was
+    searched (or written) the wrong way round, and would score about 0 on the leaderboard.
+    """
+    if len(values) != len(other_way):
+        return
+    this = sum(v == g for v, g in zip(values, gold, strict=True))
+    other = sum(v == g for v, g in zip(values, other_way, strict=True))
+    if other > 2 * this and other >= max(5, len(values) // 10):
+        col.add(None, f"wrong direction: {other} of {len(values)} lines match the gold read the other way "
+                f"round but only {this} as the leaderboard reads them; each line must be one of the {lines_are} "
+                f"in order, holding the index of its translation among the {points_at}")
 
 
 def _check_tags(col: _Collector, text: str, task: Task, ref: _Reference | None) -> None:
@@ -514,10 +508,7 @@ def add_cli(group: Any) -> None:
     p.add_argument("--tasks", nargs="+", help="tasks to write (default: the nine XTREME tasks)")
     p.add_argument("--include-suite", action="store_true",
                    help="also write our Uyghur/Kazakh suite tasks (not part of the leaderboard)")
-    p.add_argument("--tatoeba-order", choices=TATOEBA_ORDERS, default="auto",
-                   help="which English order the Tatoeba indices refer to (auto: decide from the test data)")
     p.add_argument("--no-zip", action="store_true", help="do not write DIR.zip")
-    p.add_argument("--data-root", help="data root for the Tatoeba remapping (default: XLING_DATA)")
     p.set_defaults(func=_cmd_submit)
 
     v = group.add_parser("validate", help="check an XTREME submission folder and list every problem",
@@ -531,10 +522,22 @@ def add_cli(group: Any) -> None:
     v.add_argument("--data-root", help="data root holding the test sets (default: XLING_DATA)")
     v.set_defaults(func=_cmd_validate)
 
+    sc = group.add_parser("score", help="score a submission folder against gold label files, as XTREME's "
+                          "evaluate.py does",
+                          description="Read DIR/<task>/test-<lang>.* and LABELS/<task>/test-<lang>.* the way "
+                          "evaluate.py does (e.g. XTREME's mock_test_data) and print per-task scores and the "
+                          "leaderboard aggregate.")
+    sc.add_argument("dir", help="submission folder")
+    sc.add_argument("--labels", required=True, help="gold label folder in the same layout")
+    sc.add_argument("--chunking", choices=("seqeval1", "seqeval0"), default="seqeval1",
+                    help="seqeval release whose tag typing scores UD-POS (default: today's seqeval 1.x)")
+    sc.add_argument("--json", help="also write the scores to this JSON file")
+    sc.set_defaults(func=_cmd_score)
+
 
 def _cmd_submit(args: argparse.Namespace) -> int:
     res = write_submission(args.out, args.to, tasks=args.tasks, include_suite=args.include_suite,
-                           tatoeba_order=args.tatoeba_order, make_zip=not args.no_zip, root=args.data_root)
+                           make_zip=not args.no_zip)
     print(f"wrote {len(res.files)} prediction files to {res.folder}")
     if res.zip_path:
         print(f"wrote {res.zip_path}")
@@ -557,3 +560,120 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"checked {len(rep.checked)} files in {rep.folder} ({len(rep.against_test_set)} against local test "
           f"sets): {'OK' if rep.ok else f'{len(rep.problems)} problem(s)'}")
     return 0 if rep.ok else 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring a submission folder against gold label files
+
+
+def _read_label_lines(path: Path) -> list[str]:
+    # evaluate.py `read_label`: every line is one example, blank ones included.
+    with path.open(encoding="utf-8") as f:
+        return [line.strip() for line in f]
+
+
+def _read_tag_file(path: Path) -> list[list[str]]:
+    # evaluate.py `read_tag`: blank lines end a sentence (an empty sentence for each extra blank line).
+    sentences: list[list[str]] = []
+    current: list[str] = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                current.append(line)
+            else:
+                sentences.append(current)
+                current = []
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as f:
+            obj = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    return obj["data"] if isinstance(obj, dict) and "data" in obj else obj
+
+
+def _qa_references(path: Path) -> dict[str, list[str]]:
+    articles = _read_json(path)
+    if not isinstance(articles, list):
+        raise ValueError(f"{path}: gold QA file must be SQuAD JSON with a `data` list of articles")
+    return {str(qa["id"]): [a["text"] for a in qa["answers"]]
+            for article in articles for para in article["paragraphs"] for qa in para["qas"]}
+
+
+def score_file(task: Task, prediction: Path, label: Path, lang: str, chunking: str = "seqeval1") -> dict[str, float]:
+    """One task/language scored with xling's metrics, reading both files as XTREME's evaluate.py does."""
+    from . import metrics as M
+
+    if task.kind == "qa":
+        predictions = _read_json(prediction)
+        if not isinstance(predictions, dict):
+            raise ValueError(f"{prediction}: must be one JSON object mapping question id → answer text")
+        references = _qa_references(label)
+        if task.metric == "mlqa":
+            return M.mlqa_em_f1(predictions, references, lang)
+        return M.squad_em_f1(predictions, references)
+    if task.kind == "token_classification":
+        # The leaderboard scores UD-POS with seqeval F1, like PAN-X (see metrics.pos_accuracy).
+        return M.seqeval_f1(_read_tag_file(prediction), _read_tag_file(label), chunking)
+    preds, golds = _read_label_lines(prediction), _read_label_lines(label)
+    if task.name.startswith("bucc"):
+        return M.bucc_prf({tuple(x.split("\t")) for x in preds}, {tuple(x.split("\t")) for x in golds})
+    if len(preds) != len(golds):
+        raise ValueError(f"{prediction}: {len(preds)} lines but {label} has {len(golds)}")
+    return M.accuracy(preds, golds)
+
+
+def score_submission(folder: str | os.PathLike, labels: str | os.PathLike,
+                     chunking: str = "seqeval1") -> dict[str, Any]:
+    """Score a submission against gold files in the same layout, as the leaderboard's evaluate.py does.
+
+    Every XTREME task with a folder on both sides is scored on all of its leaderboard languages (a
+    missing file is an error, as in evaluate.py); `chunking="seqeval1"` reproduces evaluate.py
+    with today's seqeval. Returns `{"tasks": {task: {lang: scores}}, "aggregate": ...}` with the
+    aggregate from `metrics.leaderboard_aggregate`.
+    """
+    from .metrics import XTREME_TASK_LANGUAGES, leaderboard_aggregate
+
+    pred_dir, label_dir = Path(folder), Path(labels)
+    for d in (pred_dir, label_dir):
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: not a folder")
+    tasks: dict[str, dict[str, dict[str, float]]] = {}
+    for name, langs in XTREME_TASK_LANGUAGES.items():
+        if not ((pred_dir / name).is_dir() and (label_dir / name).is_dir()):
+            continue
+        task = TASKS.get(name)
+        per: dict[str, dict[str, float]] = {}
+        for lang in langs:
+            pred, gold = submission_path(pred_dir, task, lang), submission_path(label_dir, task, lang)
+            for f in (pred, gold):
+                if not f.is_file():
+                    raise FileNotFoundError(f"{f}: missing (every {name} language is scored)")
+            per[lang] = score_file(task, pred, gold, lang, chunking)
+        tasks[name] = per
+    return {"tasks": tasks, "aggregate": leaderboard_aggregate(tasks) if tasks else None}
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    res = score_submission(args.dir, args.labels, chunking=args.chunking)
+    if res["aggregate"] is None:
+        print(f"no XTREME task has a folder in both {args.dir} and {args.labels}")
+        return 1
+    agg = res["aggregate"]
+    for task, v in agg["tasks"].items():
+        print(f"{task:10s} {v['avg_metric']:.2f}  ({v['n_languages']} languages)")
+    for group, v in agg["groups"].items():
+        print(f"group {group}: {v:.2f}")
+    print(f"overall: {agg['overall']:.2f}" if agg["overall"] is not None
+          else f"overall: (needs all nine tasks; missing {', '.join(agg['missing_tasks'])})")
+    if args.json:
+        from xling.io import write_json_atomic
+
+        write_json_atomic(args.json, res)
+    return 0

@@ -261,17 +261,20 @@ def _check_inputs(plan: RunPlan) -> None:
 
 def _check_eval_data(cfg: EvalConfig) -> None:
     """Each task's English train/dev files, and test files: every named language, or at least one
-    of a task's own languages (those the data root lacks are skipped by design)."""
-    from eval_xtreme.runner import _root
+    of a task's own languages (those the data root lacks are skipped by design). Scores that can
+    only be non-comparable (fixture, substitute, dev-as-test) are announced now, before any stage."""
+    from eval_xtreme.runner import _root, announce
     from eval_xtreme.runner import plan as eval_plan
 
     try:
         jobs = eval_plan(cfg)
     except (KeyError, ValueError) as e:
         raise ConfigError(f"eval: {e}") from None
+    announce(cfg, jobs)
     root = _root(cfg)
     for task, langs, explicit in jobs:
-        needed = [("train", task.train_lang), ("dev", task.train_lang)] if task.kind != "retrieval" else []
+        needed = [(split, task.train_lang) for split in ("train", "dev")
+                  if split in task.files] if task.kind != "retrieval" else []
         missing = []
         for lang in langs:
             try:

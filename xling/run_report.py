@@ -175,11 +175,83 @@ def _primary_name(metric: str) -> str:
         _PRIMARY_KEY.get(metric, metric), metric)
 
 
+class _Deltas:
+    """Δ = target − baseline with a 95% interval and whether it excludes 0.
+
+    Paired bootstrap over the same test examples when both models' per-example predictions (with gold)
+    are in `predictions/`; otherwise a normal approximation from the two scores' own intervals in
+    results.json (independent errors assumed); otherwise the bare difference. Each cell says which.
+    """
+
+    def __init__(self, results: dict[str, dict], folders: dict[str, Path]) -> None:
+        self.results, self.folders = results, folders
+        self._stats: dict[tuple[str, str, str], Any] = {}
+        self.tested = self.significant = 0
+        self.methods: set[str] = set()
+
+    def stats(self, label: str, task: str, lang: str):
+        from eval_xtreme.tasks import TASKS
+        from eval_xtreme.uncertainty import record_stats
+        from xling.io import read_jsonl
+
+        key = (label, task, lang)
+        if key not in self._stats:
+            f = self.folders[label] / "predictions" / task / f"{lang}.jsonl"
+            recs = list(read_jsonl(f)) if f.is_file() else []
+            st = record_stats(TASKS.get(task).metric, lang, recs) if recs else None
+            self._stats[key] = (st, [r.get("id") for r in recs])
+        return self._stats[key]
+
+    def interval(self, label: str, task: str, lang: str | None) -> dict | None:
+        iv = (self.results[label].get("intervals") or {}).get("tasks", {}).get(task, {})
+        got = iv.get("mean") if lang is None else iv.get("languages", {}).get(lang)
+        return got if got and got.get("ci95") and got.get("score") is not None else None
+
+    def _paired(self, a: str, b: str, task: str, langs: list[str]):
+        from eval_xtreme.uncertainty import paired_delta
+
+        sa, sb = {}, {}
+        for lg in langs:
+            (x, ids_x), (y, ids_y) = self.stats(a, task, lg), self.stats(b, task, lg)
+            if x is None or y is None or ids_x != ids_y:
+                return None
+            sa[lg], sb[lg] = x, y
+        return paired_delta(sa, sb, task)
+
+    def cell(self, a: str, b: str, task: str, lang: str | None, langs: list[str],
+             va: float | None, vb: float | None) -> str:
+        """`lang=None`: the mean over `langs` (both models must have scored exactly those)."""
+        from eval_xtreme.uncertainty import format_delta, unpaired_delta
+
+        if va is None or vb is None:
+            return ""
+        d = None
+        paired = self._paired(a, b, task, [lang] if lang else langs) if langs else None
+        if paired is not None:
+            d = paired["languages"][lang] if lang else paired["mean"]
+            method = "paired"
+        else:
+            ia, ib = self.interval(a, task, lang), self.interval(b, task, lang)
+            if lang is None:  # a mean's interval only stands for the same languages
+                ia, ib = (i if i and sorted(i.get("languages") or []) == sorted(langs) else None for i in (ia, ib))
+            if ia and ib:
+                d, method = unpaired_delta(ia, ib), "intervals"
+        if d is None:
+            self.methods.add("none")
+            return f"{va - vb:+.2f} (no interval)".replace("-", "−")
+        self.methods.add(method)
+        self.tested += 1
+        self.significant += d["significant"]
+        return format_delta(d, 2) + ("" if method == "paired" else " (from intervals)")
+
+
 def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     from eval_xtreme.metrics import primary_score
     from eval_xtreme.tasks import TASKS
+    from eval_xtreme.uncertainty import format_ci
 
-    results = {label: _load(Path(cfg.out) / "results.json") for label, cfg in plan.evals.items()}
+    folders = {label: Path(cfg.out) for label, cfg in plan.evals.items()}
+    results = {label: _load(folders[label] / "results.json") for label in plan.evals}
     results = {k: v for k, v in results.items() if v}
     if not results:
         return ["## Evaluation", "", "The evaluation stage has not run yet.", ""]
@@ -188,9 +260,10 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     arms = [lb for lb in labels if lb in plan.arms]
     target = arms[-1] if arms else labels[-1]
     baselines = [lb for lb in labels if lb != target]
-    delta_heads = [f"Δ vs {b}" for b in baselines]
+    delta_heads = [f"Δ vs {b} [95% CI]" for b in baselines]
+    dl = _Deltas(results, folders)
 
-    def deltas(vals: dict[str, float | None]) -> list[float | None]:
+    def plain_deltas(vals: dict[str, float | None]) -> list[float | None]:
         t = vals.get(target)
         return [round(t - vals[b], 2) if t is not None and vals.get(b) is not None else None for b in baselines]
 
@@ -201,56 +274,113 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
            "Zero-shot: fine-tuned on English (tagging, NER, QA), or no fine-tuning at all (retrieval: "
            "nearest neighbour of mean-pooled states); the leaderboard's primary score per language, in % "
            "(UD-POS: F1 over tags, as XTREME's evaluate.py; NER: entity F1; QA: (EM + F1) / 2; retrieval: "
-           "top-1 accuracy xx→en). "
-           f"Δ: `{target}` minus each baseline. Fixture rows (format checks, a few lines) are marked `*` and "
-           "left out of means.", ""]
+           "top-1 accuracy, en→xx for XTREME's tatoeba as its leaderboard, xx→en for the suite), with its 95% bootstrap interval over test examples. "
+           f"Δ: `{target}` minus each baseline, with the 95% interval of the difference (paired bootstrap "
+           "over the same test examples) and whether it excludes 0. Rows marked `*` are not comparable "
+           "with the benchmark (fixture, substitute or overlapping data; reasons in each model's report) "
+           "and are left out of means.", ""]
     rows = []
     means: dict[str, dict[str, float]] = {lb: {} for lb in labels}
+    mean_rows = []
+    no_mean: list[str] = []
     for task in tasks:
         metric = TASKS.get(task).metric
         prim: dict[str, dict[str, float]] = {}
-        fixture: set[str] = set()
+        marked: set[str] = set()
         for lb, r in results.items():
             per = r["tasks"].get(task, {})
             prim[lb] = {lg: primary_score(metric, s) for lg, s in per.items()}
-            fixture |= {lg for lg, d in r["details"].get(task, {}).get("data", {}).items() if d.get("fixture")}
+            bad = (r.get("not_comparable") or {}).get(task, {})
+            marked |= set(per) if bad.get("task") else set(bad.get("languages", {}))
+            # results.json written before comparability existed: its fixture flags still count.
+            marked |= {lg for lg, d in r["details"].get(task, {}).get("data", {}).items() if d.get("fixture")}
         shown = _primary_name(metric)
-        for lg in sorted({lg for p in prim.values() for lg in p}):
+        langs = sorted({lg for p in prim.values() for lg in p})
+        for lg in langs:
             vals = {lb: prim[lb].get(lg) for lb in labels}
-            rows.append([task, lg + ("*" if lg in fixture else ""), shown, *vals.values(), *deltas(vals)])
+            cells = [format_ci(vals[lb], (dl.interval(lb, task, lg) or {}).get("ci95"), 2) or None for lb in labels]
+            rows.append([task, lg + ("*" if lg in marked else ""), shown, *cells,
+                         *(dl.cell(target, b, task, lg, [lg], vals[target], vals[b]) for b in baselines)])
+        real = [lg for lg in langs if lg not in marked]
         for lb in labels:
-            real = [v for lg, v in prim[lb].items() if lg not in fixture]
-            if real:
-                means[lb][task] = sum(real) / len(real)
+            have = [prim[lb][lg] for lg in real if lg in prim[lb]]
+            if have and len(have) == len(real):
+                means[lb][task] = sum(have) / len(have)
+        if not real:
+            no_mean.append(task)
+            bar_chart(fig / f"eval_{task}.png", {lb: dict(prim[lb]) for lb in labels},
+                      f"{task} ({metric})", "score", "language")
+            continue
+        mean_cells = []
+        for lb in labels:
+            iv = dl.interval(lb, task, None)
+            same = iv is not None and sorted(iv.get("languages") or []) == real
+            mean_cells.append(format_ci(means[lb].get(task), iv["ci95"] if same else None, 2) or None)
+        mean_rows.append([task, *mean_cells,
+                          *(dl.cell(target, b, task, None, real, means[target].get(task), means[b].get(task))
+                            for b in baselines)])
         bar_chart(fig / f"eval_{task}.png", {lb: dict(prim[lb]) for lb in labels},
                   f"{task} ({metric})", "score", "language")
-    mean_rows = [[t, *(means[lb].get(t) for lb in labels), *deltas({lb: means[lb].get(t) for lb in labels})]
-                 for t in tasks]
     out += [markdown_table(["task", "language", "score", *labels, *delta_heads], rows), "",
-            "### Mean over languages per task", "",
+            "### Mean over languages per task (comparable languages)", "",
             markdown_table(["task", *labels, *delta_heads], mean_rows), ""]
+    if no_mean:
+        out += [f"No comparable language, hence no mean: {', '.join(no_mean)}.", ""]
+    if baselines:
+        method = ("paired bootstrap over the same test examples (1,000 resamples)" if dl.methods <= {"paired"}
+                  else "paired bootstrap where both models' per-example predictions are saved, otherwise a "
+                  "normal approximation from the two scores' own intervals (marked 'from intervals')")
+        out += [f"**Significance.** Of the {dl.tested} differences above with an interval, {dl.significant} "
+                f"exclude 0 at 95% (significant); the other {dl.tested - dl.significant} are within the noise "
+                "of these test sets: read them as no measured difference. Method: " + method + ". The "
+                "intervals cover test-sample noise only; fine-tuning seed variance (`eval.seeds`) comes on "
+                "top of it, and with many rows a few 'significant' ones are expected by chance.", ""]
     dev_rows = []
     for task in tasks:
         metric = TASKS.get(task).metric
         dev = {lb: (r["details"].get(task, {}).get("finetune") or {}).get("dev_scores") for lb, r in results.items()}
         if any(dev.values()):
             vals = {lb: primary_score(metric, d) if d else None for lb, d in dev.items()}
-            dev_rows.append([task, *vals.values(), *deltas(vals)])
+            dev_rows.append([task, *vals.values(), *plain_deltas(vals)])
     if dev_rows:
         out += ["### English dev score of the fine-tuned models (the language they were fine-tuned on)", "",
-                markdown_table(["task", *labels, *delta_heads], dev_rows), ""]
+                markdown_table(["task", *labels, *(f"Δ vs {b}" for b in baselines)], dev_rows), ""]
+    seed_rows = []
+    for task in tasks:
+        sm = {lb: (r.get("seeds") or {}).get(task, {}).get("task_mean") for lb, r in results.items()}
+        if any(sm.values()):
+            seed_rows.append([task, *(f"{v['mean']:.2f} ± {v['std']:.2f} ({len(v['per_seed'])} seeds)"
+                                      if v else None for v in sm.values())])
+    if seed_rows:
+        out += ["### Task mean over fine-tuning seeds (mean ± std)", "",
+                markdown_table(["task", *labels], seed_rows), ""]
     bar_chart(fig / "eval_means.png", {lb: means[lb] for lb in labels}, "Mean score per task", "score", "task")
     out += ["![mean score per task and model](figures/eval_means.png)", ""]
-    suite = {lb: {**(r.get("suite_aggregate") or {}).get("groups", {}),
-                  **({"overall": r["suite_aggregate"]["overall"]}
-                     if (r.get("suite_aggregate") or {}).get("overall") is not None else {})}
-             for lb, r in results.items()}
+    suite: dict[str, dict[str, dict]] = {}
+    for lb, r in results.items():
+        agg = r.get("suite_aggregate") or {}
+        suite[lb] = {g: {"score": v, "ci95": (agg.get("groups_ci95") or {}).get(g)}
+                     for g, v in agg.get("groups", {}).items()}
+        if agg.get("overall") is not None:
+            suite[lb]["overall"] = {"score": agg["overall"], "ci95": agg.get("overall_ci95")}
     groups = sorted({g for s in suite.values() for g in s}, key=lambda g: (g == "overall", g))
+
+    def group_delta(g: str, b: str) -> str | float | None:
+        from eval_xtreme.uncertainty import format_delta, unpaired_delta
+
+        x, y = suite[target].get(g), suite[b].get(g)
+        if not x or not y:
+            return None
+        if not x["ci95"] or not y["ci95"]:
+            return round(x["score"] - y["score"], 2)
+        return format_delta(unpaired_delta(x, y), 2) + " (from intervals)"
+
     if groups:
-        out += ["### Uyghur/Kazakh suite by task group (mean of task means, real data only)", "",
-                markdown_table(["group", *labels, *delta_heads],
-                               [[g, *(suite[lb].get(g) for lb in labels),
-                                 *deltas({lb: suite[lb].get(g) for lb in labels})] for g in groups]), ""]
+        out += ["### Uyghur/Kazakh suite by task group (mean of task means, comparable scores only)", "",
+                markdown_table(["group", *labels, *(f"Δ vs {b} [95% CI]" for b in baselines)],
+                               [[g, *(format_ci(suite[lb][g]["score"], suite[lb][g]["ci95"], 2)
+                                      if g in suite[lb] else None for lb in labels),
+                                 *(group_delta(g, b) for b in baselines)] for g in groups]), ""]
     out += [f"![{t}](figures/eval_{t}.png)" for t in tasks] + [""]
     out += ["Per-model details (data notes, fine-tuning dev scores, predictions): "
             + ", ".join(f"[{lb}](eval/{lb}/report.md)" for lb in labels) + ".", ""]
@@ -339,7 +469,8 @@ def check_report(run_dir: str | Path) -> list[str]:
             problems.append(f"report.md: image {src} does not exist")
 
     void = {"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "source", "wbr"}
-    number = re.compile(r"^[−+-]?\d[\d,]*(\.\d+)?%?\*?$")
+    # A number, optionally with its 95% interval: "45.2", "45.2 [40.1, 50.3]", "+1.2 [−0.8, +3.1], not significant".
+    number = re.compile(r"^[−+-]?\d[\d,]*(\.\d+)?%?\*?(\[[−+-]?\d[\d.]*,[−+-]?\d[\d.]*\](,(not)?significant)?)?$")
 
     class Checker(HTMLParser):
         def __init__(self) -> None:

@@ -93,6 +93,16 @@ def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch):
         np.testing.assert_allclose(straight[k], resumed[k], rtol=1e-5, atol=1e-6, err_msg=k)
 
 
+def test_without_dev_the_final_model_is_kept(tiny_encoder, data_root, tmp_path):
+    # TyDiQA has no dev split apart from its test set: nothing is selected, the last step is kept.
+    task = get_task("kazqad")
+    train, _ = load_split(task, "train", "en", data_root)
+    cfg = FinetuneConfig(max_steps=3, eval_every=1, batch_size=2, max_train_examples=6, learning_rate=1e-3,
+                         max_seq_length=64, doc_stride=32, max_query_length=16)
+    res = finetune(task, str(tiny_encoder), train, [], tmp_path / "run", cfg)
+    assert json.loads((res.model_dir / "meta.json").read_text())["step"] == 3 and res.dev_scores == {}
+
+
 def test_a_half_written_checkpoint_is_ignored(tmp_path):
     from xling.core.checkpoint import latest_checkpoint, save_checkpoint
 

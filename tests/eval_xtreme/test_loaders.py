@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from xtreme_prep_reference import xtreme_fused_reference
 
 from eval_xtreme.loaders import LOADERS, load_split, map_entity_tags, sort_english_side
 from eval_xtreme.tasks import DataFile, get_task
@@ -30,24 +31,78 @@ def test_conllu_real_treebanks(data_root):
     kk, _ = load("udpos_turkic", "test", "kk", data_root)
     assert len(kk) == 1047
     en, _ = load("udpos", "train", "en", data_root)
-    assert len(en) == 12544 and sum(len(s.tokens) for s in en) == 204577  # official EWT train size
+    # The official EWT train has 204,577 words; its 2,614 multiword tokens (2,615 words lost: one
+    # spans three words) become one token each, as in XTREME's conversion.
+    assert len(en) == 12544 and sum(len(s.tokens) for s in en) == 204577 - 2615
     upos = set(get_task("udpos").labels)
     assert {t for s in ug + kk + en for t in s.tags} <= upos
     assert all(len(s.tokens) == len(s.tags) for s in ug)
 
 
-def test_conllu_skips_multiword_tokens_and_empty_nodes(tmp_path):
-    p = tmp_path / "x.conllu"
-    p.write_text("# sent_id = s1\n# text = Geldim.\n"
-                 "1-2\tGeldim\t_\t_\t_\t_\t_\t_\t_\t_\n"
-                 "1\tGel\tgel\tVERB\t_\t_\t0\troot\t_\t_\n"
-                 "2\tdim\ti\tAUX\t_\t_\t1\tcop\t_\t_\n"
-                 "2.1\tx\tx\tNOUN\t_\t_\t_\t_\t_\t_\n"
-                 "3\t.\t.\tPUNCT\t_\t_\t1\tpunct\t_\t_\n\n", encoding="utf-8")
+def test_conllu_fuses_multiword_tokens_and_skips_empty_nodes(tmp_path):
+    p = tmp_path / "pt_x-ud-test.conllu"
+    p.write_text("# sent_id = s1\n"
+                 # "do" = de (ADP) + o (DET), both attached to "país": a tie, broken by the default
+                 # precedence (ADP before DET).
+                 "1-2\tdo\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                 "1\tde\tde\tADP\t_\t_\t3\tcase\t_\t_\n"
+                 "2\to\to\tDET\t_\t_\t3\tdet\t_\t_\n"
+                 "3\tpaís\tpaís\tNOUN\t_\t_\t0\troot\t_\t_\n"
+                 "3.1\tx\tx\tNOUN\t_\t_\t_\t_\t_\t_\n"
+                 # "dá-lo" = dá (VERB) + lo (PRON, depends on dá): the higher word wins outright.
+                 "4-5\tdá-lo\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                 "4\tdá\tdar\tVERB\t_\t_\t3\tacl\t_\t_\n"
+                 "5\tlo\tele\tPRON\t_\t_\t4\tobj\t_\t_\n"
+                 "6\t.\t.\tPUNCT\t_\t_\t3\tpunct\t_\t_\n\n", encoding="utf-8")
     (s,) = LOADERS.get("conllu")(df_for("conllu", p))
-    assert s.id == "s1" and s.tokens == ["Gel", "dim", "."] and s.tags == ["VERB", "AUX", "PUNCT"]
+    assert s.id == "s1" and s.tokens == ["do", "país", "dá-lo", "."] and s.tags == ["ADP", "NOUN", "VERB", "PUNCT"]
+    # Spanish ranks only VERB AUX PRON ADP DET: the same tie goes to ADP there too, but an
+    # Italian "ADV vs PRON" tie goes to ADV (its list puts ADV before PRON; the default the other way).
+    tie = ("1-2\tXY\t_\t_\t_\t_\t_\t_\t_\t_\n1\tX\tx\tPRON\t_\t_\t3\tobj\t_\t_\n"
+           "2\tY\ty\tADV\t_\t_\t3\tadvmod\t_\t_\n3\tZ\tz\tVERB\t_\t_\t0\troot\t_\t_\n\n")
+    for lang, tag in (("it", "ADV"), ("de", "PRON")):
+        q = tmp_path / f"{lang}_t-ud-test.conllu"
+        q.write_text(tie, encoding="utf-8")
+        (s,) = LOADERS.get("conllu")(df_for("conllu", q))
+        assert s.tokens == ["XY", "Z"] and s.tags == [tag, "VERB"], lang
 
 
+def test_conllu_enhanced_dependencies_count_as_ancestors(tmp_path):
+    # Basic tree: both words of "ab" hang off 3 (a tie). An enhanced edge 3 → 2 → ... gives word 1
+    # an extra ancestor (2), so word 2 is the single highest word: ud-conversion-tools builds one
+    # graph from HEAD and DEPS.
+    p = tmp_path / "en_e-ud-test.conllu"
+    p.write_text("1-2\tab\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                 "1\ta\ta\tVERB\t_\t_\t3\tdep\t3:dep|2:dep\t_\n"
+                 "2\tb\tb\tDET\t_\t_\t3\tdet\t3:det\t_\n"
+                 "3\tc\tc\tNOUN\t_\t_\t0\troot\t0:root\t_\n\n", encoding="utf-8")
+    (s,) = LOADERS.get("conllu")(df_for("conllu", p))
+    assert s.tokens == ["ab", "c"] and s.tags == ["DET", "NOUN"]
+
+
+def test_conllu_files_are_read_in_file_name_order_and_english_trains_on_every_treebank(tmp_path):
+    # Directory order (UD_English-A < UD_English-B) is the opposite of file-name order (en_b < en_z).
+    word = "1\t{w}\t{w}\tNOUN\t_\t_\t0\troot\t_\t_\n\n"
+    for d, name, w in (("UD_English-A", "en_z", "zed"), ("UD_English-B", "en_b", "bee")):
+        for split in ("train", "test"):
+            f = tmp_path / "udpos" / d / f"{name}-ud-{split}.conllu"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(word.format(w=w), encoding="utf-8")
+    test, _ = load_split(get_task("udpos"), "test", "en", tmp_path)
+    assert [s.tokens for s in test] == [["bee"], ["zed"]]
+    train, df = load_split(get_task("udpos"), "train", "en", tmp_path)
+    assert [s.tokens for s in train] == [["bee"], ["zed"]] and len(df.paths) == 2
+
+
+@pytest.mark.parametrize("lang", ["pt", "it", "fr", "de", "es", "en"])
+def test_conllu_matches_an_independent_fused_form_conversion(data_root, lang):
+    sents, df = load("udpos", "test", lang, data_root)
+    expected = [pair for path in sorted(df.paths, key=lambda p: p.name) for pair in xtreme_fused_reference(path)]
+    assert [(s.tokens, s.tags) for s in sents] == expected
+    if lang == "pt":
+        # XTREME's download/udpos/test-pt.tsv has 21,917 tokens (1,490 multiword tokens fewer than
+        # the 23,407 syntactic words of pt_pud-ud-test.conllu).
+        assert sum(len(s.tokens) for s in sents) == 21917
 def test_conllu_malformed_line_names_file_and_line(tmp_path):
     p = tmp_path / "bad.conllu"
     p.write_text("# c\n1\tA\ta\tNOUN\t_\t_\t0\troot\t_\t_\n2\tB\tNOUN\n", encoding="utf-8")

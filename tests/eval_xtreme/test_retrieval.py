@@ -9,8 +9,11 @@ from eval_xtreme.loaders import BuccSet, RetrievalSet, load_split
 from eval_xtreme.metrics import bucc_prf, retrieval_accuracy
 from eval_xtreme.retrieval import (
     Encoder,
+    hidden_state_index,
     margin_candidates,
     nearest_neighbours,
+    retrieval_records,
+    retrieval_scores,
     reverse_gold,
     select_pairs,
     similarity_search,
@@ -51,16 +54,55 @@ def oracle(pairs: list[tuple[str, str]], dim: int = 0, noise: float = 0.0, seed:
 def test_oracle_gives_100_on_real_data(data_root, task, lang):
     rs, _ = load_split(get_task(task), "test", lang, data_root)
     encode = oracle([(rs.source[i], rs.target[g]) for i, g in enumerate(rs.gold)], dim=64, noise=0.01)
-    res = similarity_search(rs, encode, both_directions=True)
-    assert retrieval_accuracy(res.predictions, rs.gold) == {"accuracy": 100.0}
+    res = similarity_search(rs, encode)
+    assert retrieval_accuracy(res.xx_en, rs.gold) == {"accuracy": 100.0}
     rg = reverse_gold(rs.gold, len(rs.target))
-    assert retrieval_accuracy(res.reverse_predictions, rg)["accuracy"] == 100.0
+    assert retrieval_accuracy(res.en_xx, rg)["accuracy"] == 100.0
+    query = get_task(task).retrieval_query
+    assert retrieval_scores(rs, res, query) == {"accuracy": 100.0, "accuracy_xx_en": 100.0, "accuracy_en_xx": 100.0}
+
+
+def test_directions_are_scored_separately_and_the_task_picks_the_primary():
+    # Gold a→A, b→B, c→C; angles in one plane: a = A = 0, B = 0.1, b = 0.3. b's nearest English
+    # sentence is B (0.2 away, A is 0.3), but B's nearest source is a (0.1, b is 0.2): xx → en is
+    # all right, en → xx gets B wrong.
+    rs = RetrievalSet(["a", "b", "c"], ["A", "B", "C"], [0, 1, 2])
+
+    def at(angle: float) -> list[float]:
+        return [float(np.cos(angle)), float(np.sin(angle)), 0.0]
+
+    vec = {"a": at(0), "A": at(0), "b": at(0.3), "B": at(0.1), "c": [0, 0, 1], "C": [0, 0, 1]}
+
+    def encode(sentences):
+        return np.array([vec[s] for s in sentences], dtype=np.float32)
+
+    res = similarity_search(rs, encode)
+    assert res.xx_en == [0, 1, 2] and res.en_xx == [0, 0, 2]
+    scores = retrieval_scores(rs, res, "target")
+    assert scores["accuracy_xx_en"] == 100.0 and scores["accuracy_en_xx"] == pytest.approx(200 / 3)
+    assert scores["accuracy"] == scores["accuracy_en_xx"]
+    assert retrieval_scores(rs, res, "source")["accuracy"] == 100.0
+    # Records follow the primary direction's queries and say which side that is.
+    assert [r["prediction"] for r in retrieval_records(rs, res, "target")] == [0, 0, 2]
+    assert {r["query"] for r in retrieval_records(rs, res, "source")} == {"source"}
+    assert get_task("tatoeba").retrieval_query == "target"
+    assert get_task("tatoeba_turkic").retrieval_query == "source"
+
+
+def test_first_n_keeps_the_gold_english_side_sorted_and_reindexed():
+    # English side sorted: gold maps source i to the English index given.
+    rs = RetrievalSet(["s0", "s1", "s2", "s3"], ["A", "B", "C", "D"], [2, 0, 3, 1])
+    sub = rs.first(2)
+    assert sub.source == ["s0", "s1"] and sub.target == ["A", "C"] and sub.gold == [1, 0]
+    assert rs.first(0) is rs and rs.first(9) is rs
+    with pytest.raises(ValueError, match="no gold alignment"):
+        RetrievalSet(["x", "y"], ["X", "Y"], None).first(1)
 
 
 def test_a_shuffled_oracle_scores_zero():
     rs = RetrievalSet(["a", "b", "c"], ["A", "B", "C"], [0, 1, 2])
     encode = oracle([("a", "B"), ("b", "C"), ("c", "A")])
-    assert retrieval_accuracy(similarity_search(rs, encode).predictions, rs.gold)["accuracy"] == 0.0
+    assert retrieval_accuracy(similarity_search(rs, encode).xx_en, rs.gold)["accuracy"] == 0.0
 
 
 def test_nearest_neighbours_and_topk_are_blockwise_consistent():
@@ -82,13 +124,32 @@ def test_tiny_model_on_real_tatoeba(tiny_encoder, data_root):
     # Mean pooling ignores padding: a sentence embeds the same alone and in a padded batch.
     assert np.allclose(enc([rs.source[0]])[0], emb[0], atol=1e-5)
     res = similarity_search(rs, enc)
-    assert len(res.predictions) == 60 and all(0 <= p < 60 for p in res.predictions)
-    assert 0.0 <= retrieval_accuracy(res.predictions, rs.gold)["accuracy"] <= 100.0
+    assert len(res.xx_en) == 60 and all(0 <= p < 60 for p in res.xx_en)
+    assert 0.0 <= retrieval_accuracy(res.xx_en, rs.gold)["accuracy"] <= 100.0
+
+
+def test_layer_numbering_is_xtremes(tiny_encoder):
+    """XTREME's specific_layer K pools hidden_states[K + 1]: the embedding output is not a layer."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok, net = AutoTokenizer.from_pretrained(str(tiny_encoder)), AutoModel.from_pretrained(str(tiny_encoder)).eval()
+    batch = tok(["Сәлем әлем", "Бүгін ауа райы жақсы"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = net(**batch, output_hidden_states=True).hidden_states  # embeddings + 2 layers
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    pooled = [((h * mask).sum(1) / mask.sum(1)).numpy() for h in hidden]
+    for layer, index in ((0, 1), (1, 2), (-1, 2), (-2, 1)):
+        emb = Encoder(str(tiny_encoder), layer=layer, device="cpu")(["Сәлем әлем", "Бүгін ауа райы жақсы"])
+        assert np.allclose(emb, pooled[index], atol=1e-5), (layer, index)
+    assert hidden_state_index(7, 12) == 8  # XTREME's default specific_layer 7 on a 12-layer model
 
 
 def test_encoder_errors(tiny_encoder):
     with pytest.raises(ValueError, match="layer 5 is out of range; it has 2 layers"):
         Encoder(str(tiny_encoder), layer=5)
+    with pytest.raises(ValueError, match="layer 2 is out of range"):  # 0..1 and -1..-2 on 2 layers
+        Encoder(str(tiny_encoder), layer=2)
     with pytest.raises(ValueError, match="cannot load an encoder"):
         Encoder(str(tiny_encoder.parent / "does-not-exist"))
 

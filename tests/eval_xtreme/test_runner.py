@@ -20,7 +20,7 @@ TASKS = "tatoeba_turkic:kk,udpos_turkic:kk,pawsx:de+en"
 def eval_run(tiny_encoder, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "out"
     rc = main(["eval", "run", "--model", str(tiny_encoder), "--tasks", TASKS, "--out", str(out),
-               "--max-train", "32", "--max-steps", "2", "--threads", "1",
+               "--max-train", "32", "--max-steps", "2", "--threads", "1", "--allow-fixtures", "--seeds", "1,2",
                "--set", "finetune.batch_size=8", "--set", "finetune.max_dev_examples=16"])
     assert rc == 0
     return out
@@ -35,11 +35,27 @@ def test_run_writes_results_predictions_report(eval_run, data_root, capsys):
     assert set(results["tasks"]["pawsx"]) == {"de", "en"}
     assert results["details"]["pawsx"]["data"]["en"]["fixture"] is True
     assert results["details"]["pawsx"]["data"]["de"]["fixture"] is False
-    # The leaderboard aggregate is computed on real data only: PAWS-X de, not the en fixture.
-    assert results["aggregate"]["tasks"]["pawsx"]["n_languages"] == 1
-    assert results["aggregate"]["tasks"]["pawsx"]["avg_metric"] == pytest.approx(
-        results["tasks"]["pawsx"]["de"]["accuracy"])
+    # PAWS-X English training data is a format fixture here: no PAWS-X score is comparable, so the
+    # leaderboard aggregate has nothing to hold, and says why beside it.
+    assert results["aggregate"] is None
+    assert results["not_comparable"]["pawsx"]["task"][0].startswith("fixture: the train data")
+    assert results["announced"]["pawsx"][0].startswith("fixture: the train data")
     assert set(results["suite_aggregate"]["tasks"]) == {"tatoeba_turkic", "udpos_turkic"}
+    # Every score has a 95% interval around it; the task mean too.
+    for task, lang in (("pawsx", "de"), ("tatoeba_turkic", "kk"), ("udpos_turkic", "kk")):
+        iv = results["intervals"]["tasks"][task]["languages"][lang]
+        assert iv["ci95"][0] <= iv["score"] <= iv["ci95"][1] and iv["ci95"][0] < iv["ci95"][1]
+        assert results["intervals"]["tasks"][task]["mean"]["ci95"] is not None
+    assert results["suite_aggregate"]["tasks"]["udpos_turkic"]["ci95"] is not None
+    # Two fine-tuning seeds: per-seed scores, mean ± std; `tasks` is the first seed's.
+    seeds = results["seeds"]["udpos_turkic"]
+    assert seeds["seeds"] == [1, 2] and set(seeds["per_seed"]) == {"1", "2"}
+    s1, s2 = seeds["per_seed"]["1"]["kk"], seeds["per_seed"]["2"]["kk"]
+    assert s1 == pytest.approx(results["tasks"]["udpos_turkic"]["kk"]["f1"])
+    assert seeds["languages"]["kk"]["mean"] == pytest.approx((s1 + s2) / 2)
+    assert seeds["languages"]["kk"]["std"] == pytest.approx(abs(s1 - s2) / 2 ** 0.5)
+    assert (out / "predictions" / "udpos_turkic" / "seed-2" / "kk.jsonl").is_file()
+    assert "tatoeba_turkic" not in results["seeds"]  # retrieval has no fine-tuning seed
     for metric_scores in (results["tasks"]["tatoeba_turkic"]["kk"], results["tasks"]["udpos_turkic"]["kk"]):
         assert all(0.0 <= v <= 100.0 for v in metric_scores.values())
     # Predictions: one record per test example, in test-set order.
@@ -52,10 +68,10 @@ def test_run_writes_results_predictions_report(eval_run, data_root, capsys):
     cfg = load_config(EvalConfig, out / "config.yaml")
     assert cfg.tasks == TASKS.split(",") and cfg.finetune.max_steps == 2
     report = (out / "report.md").read_text(encoding="utf-8")
-    assert "pawsx" in report and "format fixture" in report and "XTREME leaderboard aggregate" in report
+    assert "pawsx" in report and "- pawsx: not comparable: fixture" in report and "Fine-tuning seeds" in report
     for task in ("tatoeba_turkic", "udpos_turkic", "pawsx"):
         assert (out / "charts" / f"{task}.png").stat().st_size > 1000
-        assert (out / "finetune" / task / "stage.json").is_file() or task == "tatoeba_turkic"
+        assert (out / "finetune" / task / "seed-1" / "stage.json").is_file() or task == "tatoeba_turkic"
 
     # Engineer B's submit/validate accept what the run wrote.
     sub = out.parent / "submission"
@@ -75,6 +91,24 @@ def test_rerun_skips_finished_tasks(eval_run, tiny_encoder, caplog):
     run_eval(cfg)
     assert (eval_run / "tasks" / "pawsx.json").stat().st_mtime_ns == before
     assert sum("already evaluated" in r.message for r in caplog.records) == 3
+
+
+def test_retrieval_run_scores_with_intervals(tiny_encoder, tmp_path):
+    from eval_xtreme.metrics import compute
+
+    out = tmp_path / "o"
+    rc = main(["eval", "run", "--model", str(tiny_encoder), "--tasks", "tatoeba_turkic:kk,flores_en_ug",
+               "--out", str(out), "--threads", "1", "--max-eval", "200"])
+    assert rc == 0
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    recs = [json.loads(x) for x in (out / "predictions" / "tatoeba_turkic" / "kk.jsonl").read_text().splitlines()]
+    iv = results["intervals"]["tasks"]["tatoeba_turkic"]["languages"]["kk"]
+    assert iv["score"] == pytest.approx(compute("retrieval_accuracy", [r["prediction"] for r in recs],
+                                                [r["gold"] for r in recs])["accuracy"])
+    assert iv["n"] == len(recs) and iv["ci95"][0] <= iv["score"] <= iv["ci95"][1]
+    # FLORES devtest is held out: its dev split stands in, so it stays out of the suite aggregate.
+    assert results["not_comparable"]["flores_en_ug"]["languages"]["ug"][0].startswith("dev-as-test: FLORES-200 dev")
+    assert set(results["suite_aggregate"]["tasks"]) == {"tatoeba_turkic"}
 
 
 def test_missing_data_errors_name_task_language_path(tiny_encoder, tmp_path):
@@ -113,3 +147,20 @@ def test_unknown_config_key_is_named(tmp_path):
     p.write_text("model: m\nfinetune:\n  learning_rat: 1e-5\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"finetune\.learning_rat.*did you mean 'learning_rate'"):
         load_config(EvalConfig, p)
+
+
+def test_max_eval_applies_to_retrieval_and_is_refused_for_bucc(tiny_encoder, tmp_path):
+    out = tmp_path / "o"
+    results = run_eval(EvalConfig(model=str(tiny_encoder), tasks=["tatoeba:kk"], out=str(out), threads=1,
+                                  max_eval_examples=30))
+    records = [json.loads(x) for x in (out / "predictions" / "tatoeba" / "kk.jsonl").read_text().splitlines()]
+    # en → xx: one record per kept (sorted) English sentence, naming one of the first 30 sources.
+    assert len(records) == 30 and {r["gold"] for r in records} == set(range(30))
+    assert {r["query"] for r in records} == {"target"}
+    assert results["details"]["tatoeba"]["data"]["kk"]["examples"] == 30
+    assert set(results["tasks"]["tatoeba"]["kk"]) == {"accuracy", "accuracy_xx_en", "accuracy_en_xx"}
+    assert "tatoeba: accuracy is en→xx, the leaderboard's direction; en→xx / xx→en per language: kk " \
+        in (out / "report.md").read_text(encoding="utf-8")
+    with pytest.raises(ConfigError, match="bucc2018 mines the whole corpus"):
+        run_eval(EvalConfig(model=str(tiny_encoder), tasks=["bucc2018"], out=str(tmp_path / "b"),
+                            max_eval_examples=30))

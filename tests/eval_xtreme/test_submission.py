@@ -11,7 +11,8 @@ import pytest
 
 from eval_xtreme import metrics as M
 from eval_xtreme import submission as S
-from eval_xtreme.loaders import load_split, sort_english_side
+from eval_xtreme.loaders import load_split
+from eval_xtreme.retrieval import reverse_gold
 from eval_xtreme.tasks import get_task
 
 
@@ -37,9 +38,10 @@ def test_formats_per_task_kind(tmp_path: Path) -> None:
             {"id": "de-000003", "prediction": ["en-000001", "en-000002"]}]
     assert S.format_predictions(get_task("bucc2018"), bucc, p) == (
         "de-000001\ten-000007\nde-000003\ten-000001\nde-000003\ten-000002\n")
-    assert S.format_predictions(get_task("tatoeba"), [{"id": "0", "prediction": 3}, {"id": "1", "prediction": 0}],
-                                p) == "3\n0\n"
-    assert S.format_predictions(get_task("tatoeba"), [{"id": "0", "prediction": 1}], p, [5, 9]) == "9\n"
+    en_xx = [{"id": "en-0", "query": "target", "prediction": 3}, {"id": "en-1", "query": "target", "prediction": 0}]
+    assert S.format_predictions(get_task("tatoeba"), en_xx, p) == "3\n0\n"
+    xx_en = [{"id": "0", "query": "source", "prediction": 1}]
+    assert S.format_predictions(get_task("tatoeba_turkic"), xx_en, p) == "1\n"
 
 
 def test_bad_predictions_name_file_and_record(tmp_path: Path) -> None:
@@ -47,7 +49,7 @@ def test_bad_predictions_name_file_and_record(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="record 1: label 'a\\\\tb'"):
         S.format_predictions(get_task("xnli"), [{"id": "1", "prediction": "a\tb"}], p)
     with pytest.raises(ValueError, match="non-negative integer"):
-        S.format_predictions(get_task("tatoeba"), [{"id": "0", "prediction": "3"}], p)
+        S.format_predictions(get_task("tatoeba"), [{"id": "0", "query": "target", "prediction": "3"}], p)
     p.write_text('{"id": "1", "prediction": "x"}\n{"id": 2\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"x\.jsonl:2: malformed JSON"):
         S.read_predictions(p)
@@ -67,7 +69,8 @@ def gold_run(tmp_path: Path) -> Path:
     """An eval-run folder whose predictions are the gold answers (tatoeba kk, xquad de, udpos kk)."""
     out = tmp_path / "run"
     rs, _ = load_split(get_task("tatoeba"), "test", "kk")
-    write_preds(out, "tatoeba", "kk", [{"id": str(i), "prediction": g} for i, g in enumerate(rs.gold)])
+    write_preds(out, "tatoeba", "kk", [{"id": f"en-{k}", "query": "target", "prediction": g}
+                                       for k, g in enumerate(reverse_gold(rs.gold, len(rs.target)))])
     qa, _ = load_split(get_task("xquad"), "test", "de")
     write_preds(out, "xquad", "de", [{"id": ex.id, "prediction": ex.answers[0]} for ex in qa])
     ud, _ = load_split(get_task("udpos"), "test", "kk")
@@ -95,12 +98,9 @@ def test_submit_round_trip_scores_100_and_validates(gold_run: Path, tmp_path: Pa
     assert {p.relative_to(sub).as_posix() for p in res.files} == {"tatoeba/test-kk.tsv", "xquad/test-de.json",
                                                                   "udpos/test-kk.tsv"}
     assert "xnli/ar" in res.missing
-    # Tatoeba: whichever English order the registry reads, the file names positions in XTREME's
-    # sorted English file.
-    sorted_gold = xtreme_sorted_gold()
+    # Tatoeba: one line per sorted English sentence, holding the LASER line number of its source.
     lines = [int(x) for x in (sub / "tatoeba/test-kk.tsv").read_text().split()]
-    assert lines == sorted_gold
-    assert M.retrieval_accuracy(lines, sorted_gold)["accuracy"] == 100.0
+    assert lines == laser_lines_of_sorted_english("kaz")
     # XQuAD: the JSON scores 100 with the official normalisation.
     qa, _ = load_split(get_task("xquad"), "test", "de")
     answers = json.loads((sub / "xquad/test-de.json").read_text(encoding="utf-8"))
@@ -127,24 +127,36 @@ def test_zip_is_deterministic(gold_run: Path, tmp_path: Path) -> None:
         assert sorted(zf.namelist()) == ["sub/tatoeba/test-kk.tsv", "sub/udpos/test-kk.tsv", "sub/xquad/test-de.json"]
 
 
-def xtreme_sorted_gold() -> list[int]:
-    from xling.io import read_lines
+def laser_lines_of_sorted_english(lang3: str) -> list[int]:
+    """XTREME's Tatoeba gold, built here from the LASER file: sorted English line k → its LASER line."""
     from xling.paths import data_path
 
-    return sort_english_side([x.strip() for x in read_lines(data_path("tatoeba/tatoeba.kaz-eng.eng"))])[1]
+    with open(data_path(f"tatoeba/tatoeba.{lang3}-eng.eng"), encoding="utf-8") as f:
+        english = [line.strip() for line in f]
+    return [i for _, i in sorted(zip(english, range(len(english)), strict=True), key=lambda x: x[0])]
 
 
-def test_tatoeba_order_original_and_sorted(tmp_path: Path) -> None:
+def test_tatoeba_xx_en_predictions_are_refused(tmp_path: Path) -> None:
+    # What xling wrote before en → xx search: one English index per source sentence.
     out = tmp_path / "run"
-    identity = list(range(575))  # perfect retrieval in LASER's original line order
-    write_preds(out, "tatoeba", "kk", [{"id": str(i), "prediction": i} for i in identity])
-    res = S.write_submission(out, tmp_path / "a", tasks=["tatoeba"], tatoeba_order="original", make_zip=False)
-    assert res.notes == ["tatoeba/kk: indices remapped to XTREME's sorted English side"]
-    remapped = [int(x) for x in (tmp_path / "a/tatoeba/test-kk.tsv").read_text().split()]
-    assert remapped == xtreme_sorted_gold() != identity
-    S.write_submission(out, tmp_path / "b", tasks=["tatoeba"], tatoeba_order="sorted", make_zip=False)
-    assert [int(x) for x in (tmp_path / "b/tatoeba/test-kk.tsv").read_text().split()] == identity
-    assert not (tmp_path / "b.zip").exists()
+    write_preds(out, "tatoeba", "kk", [{"id": str(i), "prediction": i} for i in range(575)])
+    with pytest.raises(ValueError, match="one source index per sorted English sentence"):
+        S.write_submission(out, tmp_path / "sub", tasks=["tatoeba"], make_zip=False)
+
+
+def test_validate_flags_a_tatoeba_file_written_the_wrong_way_round(tmp_path: Path) -> None:
+    gold = laser_lines_of_sorted_english("kaz")
+    inverse = [0] * len(gold)  # position of each LASER line in the sorted English file
+    for k, i in enumerate(gold):
+        inverse[i] = k
+    for name, lines, ok in (("right", gold, True), ("inverse", inverse, False)):
+        sub = tmp_path / name
+        (sub / "tatoeba").mkdir(parents=True)
+        (sub / "tatoeba" / "test-kk.tsv").write_text("".join(f"{x}\n" for x in lines), encoding="utf-8")
+        rep = S.validate_submission(sub, tasks=["tatoeba"], partial=True)
+        assert rep.ok == ok, [str(p) for p in rep.problems]
+    assert "wrong direction: 575 of 575 lines match the gold read the other way round but only 3" \
+        in str(rep.problems[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,8 +192,8 @@ def test_validate_reports_every_problem(tmp_path: Path) -> None:
         "udpos/test-kk.tsv: sentence 2 has 1 tags but",
         "xquad/test-de.json:1: not valid JSON",
         "tatoeba/test-kk.tsv:2: expected a non-negative integer index, got 'x'",
-        "tatoeba/test-kk.tsv:3: index 9999 is past the 575 English sentences",
-        "tatoeba/test-kk.tsv: 3 lines but the test set has 575 source sentences",
+        "tatoeba/test-kk.tsv:3: index 9999 is past the 575 source sentences",
+        "tatoeba/test-kk.tsv: 3 lines but the test set has 575 sorted English sentences",
         "bucc2018/test-de.tsv:2: duplicate pair",
         "bucc2018/test-de.tsv:3: expected '<de id>\\t<en id>'",
         "bucc2018/test-de.tsv:4: target id 'zh-3' should start with 'en-'",
@@ -232,14 +244,3 @@ def test_cli_submit_and_validate(gold_run: Path, tmp_path: Path, capsys: pytest.
     args = parser.parse_args(["validate", str(sub)])
     assert args.func(args) == 1
     assert "missing task folder for mlqa" in capsys.readouterr().out
-
-
-def test_tatoeba_auto_reads_the_order_from_record_gold(tmp_path: Path) -> None:
-    sorted_gold = xtreme_sorted_gold()
-    unsorted_run, sorted_run = tmp_path / "u", tmp_path / "s"
-    write_preds(unsorted_run, "tatoeba", "kk", [{"id": str(i), "prediction": i, "gold": i} for i in range(575)])
-    write_preds(sorted_run, "tatoeba", "kk", [{"id": str(i), "prediction": g, "gold": g}
-                                              for i, g in enumerate(sorted_gold)])
-    for run in (unsorted_run, sorted_run):
-        S.write_submission(run, run / "sub", tasks=["tatoeba"], make_zip=False)
-        assert [int(x) for x in (run / "sub/tatoeba/test-kk.tsv").read_text().split()] == sorted_gold
