@@ -33,6 +33,8 @@ def register(subparsers) -> None:
                      help="let format fixtures stand in for missing data (plumbing checks: not comparable, "
                      "never aggregated)")
     run.add_argument("--seeds", help="comma-separated fine-tuning seeds: one run each, mean ± std reported")
+    run.add_argument("--force", action="store_true",
+                     help="redo tasks that finished or started with other settings (refused without it)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override any config field, e.g. --set finetune.learning_rate=3e-5")
     run.set_defaults(func=_cmd_run)
@@ -84,7 +86,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.seeds:
         overrides.append("seeds=[" + ",".join(s.strip() for s in args.seeds.split(",") if s.strip()) + "]")
     cfg = load_config(EvalConfig, args.config, overrides)
-    results = run_eval(cfg)
+    results = run_eval(cfg, force=args.force)
     out = cfg.out
     print(f"wrote {out}/results.json, {out}/report.md, {out}/predictions/, {out}/charts/")
     from .runner import not_comparable_lines

@@ -1,0 +1,1 @@
+"""The base layer: modules that depend on nothing else of ours."""
