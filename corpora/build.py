@@ -1,9 +1,9 @@
 """`xling corpora build RECIPE.yaml`: clean → dedup → decontaminate → mix from one recipe.
 
-Each stage writes its own folder under OUT (`clean/`, `dedup/`, `decontam/`, `mix/`) and is
-skipped when it already finished: `DONE.json` for dedup/decontaminate/mix, `stats.json` +
-`report.md` for clean (both written after all its tasks completed). A finished stage recorded
-with a different config is an error, never silently reused. A stage that did not finish
+Each stage writes its own folder under OUT (`clean/`, `dedup/`, `decontam/`, `mix/`) with its
+completion record `stage.json` (`xling.core.stage`) and is skipped when it already finished with
+the same config and inputs. A finished stage recorded with a different config is refused naming
+the changed keys (`--force` redoes it), never silently reused. A stage that did not finish
 resumes from its own markers, so a killed build loses at most the language it was working on;
 once a stage has run, every later stage starts over on its new output.
 
@@ -16,23 +16,22 @@ machine. `--dry-run` stops after planning the clean stage.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from corpora import stage_io
-from corpora.clean import CleanConfig, changed_settings, run_clean
+from corpora.clean import CleanConfig, clean_stage, run_clean
 from corpora.corpus import parse_input_spec
 from corpora.decontam import DecontamConfig, decontaminate_corpus
 from corpora.dedup import DedupConfig, dedup_corpus
 from corpora.executors import ExecutionResult, StagesPending
 from corpora.mix import MixConfig, mix_corpus
-from xling.core.config import check_stages, load_config, save_config, to_dict
+from xling.core.config import check_stages, load_config, save_config
 from xling.core.errors import InputError
 from xling.core.io import read_json, write_text_atomic
 from xling.core.paths import resolve_data_path
 from xling.core.report import markdown_table
+from xling.core.stage import RECORD_FILE, StageError, read_record
 
 log = logging.getLogger(__name__)
 
@@ -77,32 +76,14 @@ def resolve_input_specs(specs: list[str]) -> list[str]:
     return out
 
 
-def _clean_finished(folder: Path, config: CleanConfig) -> bool:
-    if not ((folder / "stats.json").is_file() and (folder / "report.md").is_file()):
-        return False
-    # `tasks` is filled in by run_clean (0 = one per input file), so the recipe's value may differ
-    diff = changed_settings(config, folder, also_ignore=("tasks",))
-    if diff:
-        raise InputError(f"{folder} holds a finished clean run with other settings ({', '.join(diff)}); "
-                         "use another build folder or delete it")
-    return True
-
-
-def _stage_finished(folder: Path, config) -> bool:
-    done = stage_io.stage_done(folder)
-    if done is None:
-        return False
-    if done.get("config") != json.loads(json.dumps(to_dict(config))):
-        raise InputError(f"{folder} holds a finished run with another config ({folder / stage_io.DONE_FILE}); "
-                         "use another build folder or delete it")
-    return True
-
-
-def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: bool = True) -> Path:
+def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: bool = True,
+                 force: bool = False) -> Path:
     """Run the recipe's stages into `out` (default `recipe.out`); returns the last stage's folder.
 
     Raises `StagesPending` when the clean stage did not finish in this call (Slurm jobs submitted,
-    or a dry run); `report.md` then says so, and the same call once the jobs ended continues."""
+    or a dry run); `report.md` then says so, and the same call once the jobs ended continues.
+    Whether a stage is finished is the stage's own answer (`xling.core.stage`); a stage whose
+    settings or inputs changed is refused, naming them, unless `force` (which redoes it)."""
     out = Path(out or recipe.out or "")
     if not str(out) or str(out) == ".":
         raise InputError("out: no build folder given (set `out:` in the recipe or pass --out)")
@@ -115,11 +96,11 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
         folder = out / STAGE_DIRS[stage]
         if stage == "clean":
             config = replace(recipe.clean, inputs=resolve_input_specs(recipe.clean.inputs), out=str(folder))
-            if _clean_finished(folder, config):
+            if clean_stage(config).is_finished():
                 ran[stage] = "skipped (finished)"
             else:
                 try:
-                    run_clean(config)
+                    run_clean(config, force=force and clean_stage(config).state() in ("changed", "foreign"))
                 except StagesPending as pending:
                     _stop_after_clean(out, recipe, ran, pending)
                 ran[stage] = "ran"
@@ -129,17 +110,26 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
                     _finished_plan(config)))
         else:
             config = {"dedup": recipe.dedup, "decontaminate": recipe.decontaminate, "mix": recipe.mix}[stage]
-            if not upstream_ran and _stage_finished(folder, config):
-                ran[stage] = "skipped (finished)"
-            else:
-                fn = {"dedup": dedup_corpus, "decontaminate": decontaminate_corpus, "mix": mix_corpus}[stage]
+            fn = {"dedup": dedup_corpus, "decontaminate": decontaminate_corpus, "mix": mix_corpus}[stage]
+            # the stage itself skips when finished with this config and these inputs (its
+            # fingerprint holds the upstream record, so a re-run upstream stage changes it)
+            before = stage_record(folder)
+            try:
                 fn(current, folder, config, overwrite=upstream_ran, progress=progress)
-                ran[stage] = "ran"
+            except StageError:  # refused: its settings or inputs changed since it ran
+                if not force:
+                    raise
+                fn(current, folder, config, overwrite=True, progress=progress)
+            ran[stage] = "skipped (finished)" if before is not None and before == stage_record(folder) else "ran"
         upstream_ran = ran[stage] == "ran"
         log.info("build %s: %s %s", recipe.name, stage, ran[stage])
         current = [str(folder)]
     _write_report(out, recipe, ran)
     return Path(current[0])
+
+
+def stage_record(folder: Path) -> dict | None:
+    return read_record(folder / RECORD_FILE)
 
 
 def _finished_plan(config: CleanConfig):
@@ -199,6 +189,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="plan the clean stage on its executor (Slurm: write launch scripts and executor.pik, print "
                         "the sbatch chain) without processing data or submitting; later stages are not run")
+    p.add_argument("--force", action="store_true",
+                   help="redo the stages whose settings or inputs changed (refused without it, naming the change)")
     p.set_defaults(func=_run)
 
 
@@ -208,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError("--dry-run plans the clean stage's cluster jobs, and this recipe has no clean stage")
     out = args.out or Path(recipe.out)
     try:
-        final = build_corpus(recipe, out)
+        final = build_corpus(recipe, out, force=args.force)
     except StagesPending as pending:
         print("\n".join(pending.result.summary_lines()))
         print(pending)

@@ -38,11 +38,13 @@ from corpora.filters import QualityFilter, QualityThresholds
 from corpora.lid import LID_BACKENDS, IdentifyLanguage, LanguageFilter
 from corpora.normalize import Normalize
 from corpora.readers import FORMATS, MultiFormatReader
-from xling.core.config import load_config, load_yaml_dict, save_config, to_dict
+from xling.core.config import load_config, save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import read_json, read_jsonl, write_json_atomic
 from xling.core.locking import output_lock
 from xling.core.procs import no_orphans
+from xling.core.stage import Stage as StageContract
+from xling.core.stage import StageSpec
 
 _SKIP_NAMES = ("license", "copying", "readme", "notice")
 
@@ -196,35 +198,32 @@ def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str]
     return stage1, stage2, stage3
 
 
-def changed_settings(config: CleanConfig, out: Path, also_ignore: tuple[str, ...] = ()) -> list[str]:
-    """Settings of `config` that differ from the run saved in OUT/config.yaml (none when there is none)."""
-    saved_path = out / "config.yaml"
-    if not saved_path.is_file():
-        return []
-    saved = load_yaml_dict(saved_path)
-    now = to_dict(config)
-    ignore = (*_RUNTIME_ONLY, *also_ignore)
-    return sorted(k for k in set(saved) | set(now) if k not in ignore and saved.get(k) != now.get(k))
+CLEAN_OUTPUTS = ("kept", "removed", "work", "logs", "stats.json", "report.md", "config.yaml")
 
 
-def _check_same_settings(config: CleanConfig, out: Path) -> None:
-    """Refuse to resume into OUT with different settings: completion markers would mix two runs."""
-    diff = changed_settings(config, out)
-    if diff:
-        raise InputError(f"{out} holds a run with different settings ({', '.join(diff)}); "
-                         "use a new --out folder (or delete the old one) to start over")
+def clean_stage(config: CleanConfig) -> StageContract:
+    """The clean stage's contract (`xling.core.stage`): config (with `tasks` resolved as `run_clean`
+    does), every input file, the outputs under OUT."""
+
+    files, _ = expand_inputs(config.inputs)
+    resolved = dataclasses.replace(config, tasks=config.tasks or min(len(files), 64))
+    inputs = {f"inputs.{i}": f for i, f in enumerate(files)}
+    return StageContract(StageSpec("corpus-clean", Path(config.out), to_dict(resolved), inputs, CLEAN_OUTPUTS,
+                                   ignore=(*_RUNTIME_ONLY, "out"), refuse_unrecorded=False))
 
 
-def run_clean(config: CleanConfig) -> Path:
+def run_clean(config: CleanConfig, force: bool = False) -> Path:
     """Run the clean pipeline (see `_run_clean_unlocked`), one run per OUT at a time (`xling.core.locking`)."""
     if not config.out:
         raise InputError("out: no output folder given")
     with output_lock(config.out), no_orphans():  # kill -9 must not leave datatrove's workers running
-        return _run_clean_unlocked(config)
+        return _run_clean_unlocked(config, force)
 
 
-def _run_clean_unlocked(config: CleanConfig) -> Path:
-    """Run the clean pipeline; returns OUT. Safe to call again after a crash (resumes).
+def _run_clean_unlocked(config: CleanConfig, force: bool = False) -> Path:
+    """Run the clean pipeline; returns OUT. Safe to call again after a crash (resumes); finished
+    with the same settings and inputs it does nothing; other settings are refused naming them,
+    unless `force` (redo from scratch).
 
     Raises `StagesPending` (with what was submitted or planned) when the stages did not finish in
     this call: a dry run, or Slurm jobs submitted; call again with the same config once they ended.
@@ -242,7 +241,9 @@ def _run_clean_unlocked(config: CleanConfig) -> Path:
         files, hints = [str(Path(f).resolve()) for f in files], {str(Path(f).resolve()): h for f, h in hints.items()}
     tasks = config.tasks or min(len(files), 64)
     config = dataclasses.replace(config, tasks=tasks)
-    _check_same_settings(config, out)
+    stage = clean_stage(config)
+    if stage.begin(force, write=not config.executor.dry_run) == "finished":
+        return out
     out.mkdir(parents=True, exist_ok=True)
     if not config.executor.dry_run:  # a dry run must not tie OUT to settings that may still change
         save_config(config, out / "config.yaml")
@@ -271,6 +272,8 @@ def _run_clean_unlocked(config: CleanConfig) -> Path:
     stats["inputs"] = {"files": len(files), "tasks": tasks}
     write_json_atomic(out / "stats.json", stats)
     write_clean_report(out, stats, config)
+    if not config.executor.dry_run:
+        stage.finish({"languages": sorted(stats.get("languages", {}))})
     return out
 
 
@@ -301,6 +304,8 @@ def register(subparsers) -> None:
     p.add_argument("--decontaminate-against", nargs="+", default=None, metavar="PATH",
                    help="evaluation files whose n-grams must not appear in kept text")
     p.add_argument("--limit", type=int, default=None, help="documents per task (quick look)")
+    p.add_argument("--force", action="store_true",
+                   help="redo the run in --out even if it finished or was started with other settings or inputs")
     p.add_argument("--config", default=None, help="YAML file with CleanConfig fields")
     p.add_argument("--dry-run", action="store_true",
                    help="build the executors and write/print what would run (Slurm: launch scripts, executor.pik, "
@@ -329,7 +334,7 @@ def _cli(args: argparse.Namespace) -> int:
     if args.dry_run:
         config = dataclasses.replace(config, executor=dataclasses.replace(config.executor, dry_run=True))
     try:
-        out = run_clean(config)
+        out = run_clean(config, force=args.force)
     except StagesPending as pending:
         print("\n".join(pending.result.summary_lines()))
         print(pending)

@@ -407,21 +407,25 @@ def _decontaminate_language(out: Path, lang: str, files: list[Path], index: Eval
 
 
 def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
-                         overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
+                         overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None,
+                         allow_partial: bool = False) -> Path:
     """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run.
     One run per `out` at a time (`xling.core.locking`)."""
     with output_lock(out):
-        return _decontaminate_corpus_unlocked(inputs, out, config, overwrite, progress, index)
+        return _decontaminate_corpus_unlocked(inputs, out, config, overwrite, progress, index, allow_partial)
 
 
 def _decontaminate_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
-                         overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None) -> Path:
+                                   overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None,
+                                   allow_partial: bool = False) -> Path:
     """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run."""
     config = config or DecontamConfig()
     out = Path(out)
     files = corpus_inputs(inputs)
     cfg = to_dict(config)
-    stage_io.prepare_out(out, cfg, files, overwrite)
+    stage = stage_io.begin_stage("corpus-decontaminate", out, cfg, inputs, overwrite, allow_partial)
+    if stage is None:
+        return out
     save_config(config, out / "config.yaml")
     t0 = time.perf_counter()
     index = index or config.build_index(progress=progress)
@@ -442,7 +446,7 @@ def _decontaminate_corpus_unlocked(inputs: list[str | Path], out: str | Path, co
              "eval_sets": {n: {**s, "docs_hit": hits_total.get(n, 0)} for n, s in index.set_stats.items()},
              "index_seconds": round(index_seconds, 3), "languages": langs}
     stats["removed"] = stats["docs_in"] - stats["kept"]
-    stage_io.finish_stage(out, stats, cfg)
+    stage_io.finish_stage(out, stats, stage)
     _write_report(out, stats)
     return out
 
@@ -477,7 +481,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ngram", type=int, help="words per n-gram (default 13)")
     p.add_argument("--config", type=Path, help="YAML DecontamConfig")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--overwrite", action="store_true", help="delete OUT first instead of resuming")
+    p.add_argument("--force", "--overwrite", dest="overwrite", action="store_true",
+                   help="redo the stage in OUT even if it finished or was started with other settings or inputs")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="read input folders whose stage has not finished (refused without it)")
     p.set_defaults(func=_run)
 
 
@@ -485,7 +492,7 @@ def _run(args: argparse.Namespace) -> int:
     flags = {"against": [str(a) for a in args.against] or None, "sets": args.sets.split(",") if args.sets else None,
              "auto": False if args.no_auto else None, "ngram": args.ngram}
     config = load_config(DecontamConfig, args.config, args.overrides, flags)
-    out = decontaminate_corpus(args.inputs, args.out, config)
+    out = decontaminate_corpus(args.inputs, args.out, config, overwrite=args.overwrite, allow_partial=args.allow_partial)
     stats = read_json(out / "stats.json")
     for name, s in stats["eval_sets"].items():
         print(f"  {name}: {s['units']:,} units, {s['docs_hit']:,} documents hit")

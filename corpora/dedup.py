@@ -41,21 +41,23 @@ class DedupConfig:
 
 
 def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
-                 overwrite: bool = False, progress: bool = True) -> Path:
+                 overwrite: bool = False, progress: bool = True, allow_partial: bool = False) -> Path:
     """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run.
     One run per `out` at a time (`xling.core.locking`)."""
     with output_lock(out):
-        return _dedup_corpus_unlocked(inputs, out, config, overwrite, progress)
+        return _dedup_corpus_unlocked(inputs, out, config, overwrite, progress, allow_partial)
 
 
 def _dedup_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
-                 overwrite: bool = False, progress: bool = True) -> Path:
+                           overwrite: bool = False, progress: bool = True, allow_partial: bool = False) -> Path:
     """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run."""
     config = config or DedupConfig()
     out = Path(out)
     files = corpus_inputs(inputs)
     cfg = to_dict(config)
-    stage_io.prepare_out(out, cfg, files, overwrite)
+    stage = stage_io.begin_stage("corpus-dedup", out, cfg, inputs, overwrite, allow_partial)
+    if stage is None:
+        return out
     save_config(config, out / "config.yaml")
     hasher = MinHasher(config.minhash)
     langs: dict[str, dict] = {}
@@ -67,7 +69,7 @@ def _dedup_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: De
             log.info("dedup %s: %d → %d documents", lang, info["docs_in"], info["kept"])
         langs[lang] = info
     stats = _stats(langs, config)
-    stage_io.finish_stage(out, stats, cfg)
+    stage_io.finish_stage(out, stats, stage)
     _write_report(out, stats)
     return out
 
@@ -155,7 +157,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bands", type=int, help="number of LSH bands (minhash.num_bands)")
     p.add_argument("--rows", type=int, help="hashes per band (minhash.rows_per_band)")
     p.add_argument("--keep", choices=["first", "longest"], help="which document of a cluster survives")
-    p.add_argument("--overwrite", action="store_true", help="delete OUT first instead of resuming")
+    p.add_argument("--force", "--overwrite", dest="overwrite", action="store_true",
+                   help="redo the stage in OUT even if it finished or was started with other settings or inputs")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="read input folders whose stage has not finished (refused without it)")
     p.set_defaults(func=_run)
 
 
@@ -163,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     flags = {"minhash.ngram": args.ngram, "minhash.num_bands": args.bands, "minhash.rows_per_band": args.rows,
              "minhash.keep": args.keep}
     config = load_config(DedupConfig, args.config, args.overrides, flags)
-    out = dedup_corpus(args.inputs, args.out, config)
+    out = dedup_corpus(args.inputs, args.out, config, overwrite=args.overwrite, allow_partial=args.allow_partial)
     stats = read_json(out / "stats.json")
     for lang, v in stats["languages"].items():
         print(f"  {lang}: {v['docs_in']:,} → {v['kept']:,} documents "

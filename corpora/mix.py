@@ -148,16 +148,19 @@ def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter,
     return sizes, bad
 
 
+MIX_OUTPUTS = (".done", "plan.json", "stats.json", "report.md", "config.yaml", "shares.png", "schedule.png")
+
+
 def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
-               overwrite: bool = False, progress: bool = True) -> Path:
+               overwrite: bool = False, progress: bool = True, allow_partial: bool = False) -> Path:
     """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run.
     One run per `out` at a time (`xling.core.locking`)."""
     with output_lock(out):
-        return _mix_corpus_unlocked(inputs, out, config, overwrite, progress)
+        return _mix_corpus_unlocked(inputs, out, config, overwrite, progress, allow_partial)
 
 
 def _mix_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
-               overwrite: bool = False, progress: bool = True) -> Path:
+                         overwrite: bool = False, progress: bool = True, allow_partial: bool = False) -> Path:
     """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run."""
     config = config or MixConfig()
     out = Path(out)
@@ -169,7 +172,10 @@ def _mix_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: MixC
                              f"(found: {', '.join(files)})")
         files = {k: v for k, v in files.items() if k in config.languages}
     cfg = to_dict(config)
-    stage_io.prepare_out(out, cfg, files, overwrite)
+    stage = stage_io.begin_stage("corpus-mix", out, cfg, inputs, overwrite, allow_partial,
+                                 outputs=(*MIX_OUTPUTS, *files))
+    if stage is None:
+        return out
     save_config(config, out / "config.yaml")
     counter = UnitCounter(config.unit, config.tokenizer)
     sizes, bad = corpus_sizes(files, counter, config.max_line_bytes)
@@ -201,7 +207,7 @@ def _mix_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: MixC
     total_written = sum(v["units_written"] for v in written.values()) or 1.0
     stats = {"stage": "mix", "plan": plan_json, "languages": {
         k: v | {"share_written": v["units_written"] / total_written} for k, v in written.items()}}
-    stage_io.finish_stage(out, stats, cfg)
+    stage_io.finish_stage(out, stats, stage)
     _write_report(out, plan_json, stats)
     return out
 
@@ -273,7 +279,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-anneal", action="store_true", help="piecewise-constant schedule instead of linear")
     p.add_argument("--config", type=Path, help="YAML MixConfig")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--overwrite", action="store_true", help="delete MIX first instead of resuming")
+    p.add_argument("--force", "--overwrite", dest="overwrite", action="store_true",
+                   help="redo the stage in MIX even if it finished or was started with other settings or inputs")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="read input folders whose stage has not finished (refused without it)")
     p.set_defaults(func=_run)
 
 
@@ -283,7 +292,7 @@ def _run(args: argparse.Namespace) -> int:
              "schedule": parse_schedule(args.alpha_schedule) if args.alpha_schedule else None,
              "anneal": False if args.no_anneal else None}
     config = load_config(MixConfig, args.config, args.overrides, flags)
-    out = mix_corpus(args.inputs, args.out, config)
+    out = mix_corpus(args.inputs, args.out, config, overwrite=args.overwrite, allow_partial=args.allow_partial)
     plan = read_json(out / "plan.json")
     stats = read_json(out / "stats.json")
     print(f"α = {plan['alpha']:g}, unit = {plan['unit']}, total = {plan['total']:,.0f}")

@@ -6,8 +6,10 @@ Every stage reads `IN/kept/<lang>/*.jsonl.gz` (or `IN/<lang>/...`, or `LANG=file
 
 - `OUT/.done/<lang>.json`: the language is fully written (its shards were renamed into place
   before the marker), so a killed run redoes at most the language it was working on;
-- `OUT/DONE.json`: the whole stage finished (written last). `xling corpora build` skips a stage
-  only when this file exists and records the same config.
+- `OUT/stage.json`: the stage's completion record (`xling.core.stage`): `running` from the start,
+  `finished` as the last write, with the fingerprint of config + inputs. A finished stage with the
+  same fingerprint is skipped; another config or changed inputs are refused naming them (or redone
+  with --overwrite); an input folder whose own stage has not finished is refused (--allow-partial).
 
 Also holds the text key used for matching (near-duplicates and contamination): NFKC, lowercase,
 punctuation dropped, Kazakh/Cyrillic homoglyphs fixed, CJK/Thai split per character.
@@ -15,7 +17,7 @@ punctuation dropped, Kazakh/Cyrillic homoglyphs fixed, CJK/Thai split per charac
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import shutil
 import unicodedata
@@ -32,9 +34,10 @@ from corpora.corpus import MAX_LINE_BYTES
 from corpora.corpus import iter_docs as corpus_iter_docs
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_jsonl_atomic
+from xling.core.stage import Stage, StageSpec, input_paths, require_finished_inputs
 
-DONE_FILE = "DONE.json"
 SHARD_DOCS = 50_000  # documents per output shard
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # Reading
@@ -108,30 +111,25 @@ def mark_lang_done(out: Path, lang: str, info: dict) -> None:
     write_json_atomic(out / ".done" / f"{lang}.json", info)
 
 
-def stage_done(out: str | os.PathLike) -> dict | None:
-    """The stage's completion record, or None if the stage has not finished."""
-    p = Path(out) / DONE_FILE
-    return read_json(p) if p.is_file() else None
+CORPUS_OUTPUTS = ("kept", "removed", ".done", "stats.json", "report.md", "config.yaml")
 
 
-def prepare_out(out: Path, config: dict[str, Any], inputs: dict[str, list[Path]], overwrite: bool) -> None:
-    """Start or resume a stage in `out`; refuse to mix outputs of different configs or inputs."""
-    # Inputs are fingerprinted (size, mtime): resuming over re-written inputs would mix two corpora.
-    meta = {"config": config, "inputs": {k: [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in v]
-                                         for k, v in inputs.items()}}
-    run_file = out / ".run.json"
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
-    if run_file.is_file():
-        old = read_json(run_file)
-        if old != json.loads(json.dumps(meta)):
-            raise InputError(f"{out} holds a run with another config or inputs ({run_file}); "
-                             "pass --overwrite or choose another --out")
+def begin_stage(kind: str, out: Path, config: dict[str, Any], specs: Iterable[str | os.PathLike], overwrite: bool,
+                allow_partial: bool = False, outputs: tuple[str, ...] = CORPUS_OUTPUTS) -> Stage | None:
+    """Start, resume or skip a corpus stage in `out` under the stage contract; None = finished with
+    this config and these inputs (nothing to do). Another config or changed inputs are refused,
+    naming them, unless `overwrite` (the stage's --overwrite/--force), which redoes the stage."""
+    specs = list(specs)
+    require_finished_inputs(specs, allow_partial)
+    inputs = {f"inputs.{i}": p for i, p in enumerate(input_paths(specs))}
+    stage = Stage(StageSpec(kind, out, config, inputs, outputs))
+    status = stage.begin(force=overwrite)
+    if status == "finished":
+        log.info("%s: finished with this config and these inputs (stage.json); nothing to do", out)
+        return None
+    if status == "resume":
         _clear_partial_writes(out)
-        return
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"{out} exists and is not a run of this stage; pass --overwrite or choose another --out")
-    write_json_atomic(run_file, meta)
+    return stage
 
 
 def _clear_partial_writes(out: Path) -> None:
@@ -143,9 +141,9 @@ def _clear_partial_writes(out: Path) -> None:
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
-def finish_stage(out: Path, stats: dict, config: dict[str, Any]) -> None:
+def finish_stage(out: Path, stats: dict, stage: Stage) -> None:
     write_json_atomic(out / "stats.json", stats)
-    write_json_atomic(out / DONE_FILE, {"config": config, "languages": sorted(stats.get("languages", {}))})
+    stage.finish({"languages": sorted(stats.get("languages", {}))})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import argparse
 
 from eval_xtreme import submission
 from xling.core.config import load_config
+from xling.core.errors import InputError
 from xling.core.paths import resolve_data_path
 
 from .metrics import primary_score
@@ -39,6 +40,8 @@ def register(subparsers) -> None:
                      help="let format fixtures stand in for missing data (plumbing checks: not comparable, "
                      "never aggregated)")
     run.add_argument("--seeds", help="comma-separated fine-tuning seeds: one run each, mean ± std reported")
+    run.add_argument("--force", action="store_true",
+                     help="redo tasks that finished or started with other settings (refused without it)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override any config field, e.g. --set finetune.learning_rate=3e-5")
     run.set_defaults(func=_cmd_run)
@@ -57,7 +60,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return [x.strip() for x in s.split(",") if x.strip()] if s else None
 
     if args.no_fixtures and args.allow_fixtures:
-        raise ValueError("--no-fixtures and --allow-fixtures contradict each other")
+        raise InputError("--no-fixtures and --allow-fixtures contradict each other")
     flags = {"model": args.model, "out": args.out, "data_root": args.data_root,
              "finetune.max_train_examples": args.max_train, "finetune.max_steps": args.max_steps,
              "max_eval_examples": args.max_eval, "threads": args.threads, "tasks": items(args.tasks),
@@ -65,7 +68,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
              "allow_fixtures": False if args.no_fixtures else True if args.allow_fixtures else None,
              "seeds": [int(s) for s in items(args.seeds)] if args.seeds else None}
     cfg = load_config(EvalConfig, args.config, args.set, flags)
-    results = run_eval(cfg)
+    results = run_eval(cfg, force=args.force)
     out = cfg.out
     print(f"wrote {out}/results.json, {out}/report.md, {out}/predictions/, {out}/charts/")
 

@@ -8,9 +8,11 @@ One short loop serves the three heads XTREME uses:
 - `qa` → `AutoModelForQuestionAnswering` with a sliding window (`doc_stride`) over the context and
   SQuAD-style post-processing (n-best start/end logits, spans inside the context, max length).
 
-Runs resume like pretraining: `RUN/checkpoints/step-NNNNNN/` folders (safetensors weights via
-`save_pretrained`, optimizer/scheduler/RNG state, `meta.json` with the data position) appear
-atomically, the best-on-dev model is kept in `RUN/best/`, and `RUN/done.json` marks a finished run.
+Runs resume like pretraining, through the shared loop core (`xling.core.train_loop`):
+`RUN/checkpoints/step-NNNNNN/` folders in the one checkpoint format of `xling.core.checkpoint`
+(safetensors weights via `save_pretrained`, optimizer/RNG state as safetensors + JSON, never
+unpickled, `meta.json` with the sha256 of every file) appear atomically, the best-on-dev model is kept in `RUN/best/`, and `RUN/stage.json` (the stage contract of
+`xling.core.stage`) marks a finished run and refuses a resume with other settings.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from xling.core.errors import InputError
-from xling.core.io import atomic_path, read_json, write_json_atomic
+from xling.core.io import atomic_path, write_json_atomic
+from xling.core.stage import Stage, StageSpec
+from xling.core.train_loop import OptimizerStep, lr_at, restore_rng, resume_training, save_training
 
 from .loaders import PairExample, QAExample, TaggedSentence
 from .metrics import compute, primary_score
@@ -363,34 +366,39 @@ def subsample(examples: list, n: int, seed: int) -> list:
     return [examples[i] for i in keep]
 
 
-def _latest_checkpoint(run_dir: Path) -> Path | None:
-    ckpts = sorted(p for p in (run_dir / "checkpoints").glob("step-*") if (p / "meta.json").is_file())
-    return ckpts[-1] if ckpts else None
+FINETUNE_OUTPUTS = ("checkpoints", "best")
+
+
+def finetune_stage(task: Task, model: str, n_train: int, n_dev: int, run_dir: Path, cfg: FinetuneConfig) -> Stage:
+    """The fine-tuning run's stage contract (`xling.core.stage`): a run folder belongs to one set of
+    settings; resuming it with others would mix two runs."""
+    config = {"task": task.name, "model": model, "train_examples": n_train, "dev_examples": n_dev, **asdict(cfg)}
+    inputs = {"model": model if Path(model).exists() else None}
+    return Stage(StageSpec("finetune", run_dir, config, inputs, FINETUNE_OUTPUTS))
 
 
 def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path,
-             cfg: FinetuneConfig | None = None, dev_lang: str = "en") -> FinetuneResult:
+             cfg: FinetuneConfig | None = None, dev_lang: str = "en", force: bool = False) -> FinetuneResult:
     """Fine-tune `model` on `train`, keep the best model on `dev` (the final one when `dev` is empty);
-    resumes from `run_dir` if interrupted."""
+    resumes from `run_dir` if interrupted. A finished run with the same settings is reused; other
+    settings are refused unless `force`."""
     import torch
-    from transformers import get_linear_schedule_with_warmup
 
     cfg = cfg or FinetuneConfig()
     run_dir = Path(run_dir)
-    _check_settings(run_dir, {"task": task.name, "model": model, "train_examples": len(train),
-                              "dev_examples": len(dev), **asdict(cfg)})
-    done = run_dir / "done.json"
-    if done.is_file():
-        info = read_json(done)
-        log.info("%s: fine-tuning already finished (%s), reusing %s", task.name, done, run_dir / "best")
+    stage = finetune_stage(task, model, len(train), len(dev), run_dir, cfg)
+    if stage.begin(force) == "finished":
+        info = stage.result()
+        log.info("%s: fine-tuning already finished (%s), reusing %s", task.name, stage.path, run_dir / "best")
         return FinetuneResult(run_dir / "best", info["dev_scores"], info["dev_primary"], info["steps"], info["steps"])
     train = subsample(train, cfg.max_train_examples, cfg.seed)
     dev = subsample(dev, cfg.max_dev_examples, cfg.seed + 1)
 
-    ckpt = _latest_checkpoint(run_dir)
+    # verified (sha256 of every file) before anything of it is used, weights included
+    ckpt, state = resume_training(run_dir / "checkpoints", None)
     # Seeded before the head is initialised, so a run is reproducible (a resumed one restores the RNG below).
     torch.manual_seed(cfg.seed)
-    tokenizer, net = load_model(task, str(ckpt) if ckpt else model)
+    tokenizer, net = load_model(task, str(ckpt.path) if ckpt else model)
     check_length(net, cfg, model)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net.to(device)
@@ -405,17 +413,17 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
               {"params": [p for n, p in net.named_parameters() if any(k in n for k in no_decay)],
                "weight_decay": 0.0}]
     optim = torch.optim.AdamW(params, lr=cfg.learning_rate)
-    sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup_ratio * total), total)
+    warmup = int(cfg.warmup_ratio * total)
+    optimizer_step = OptimizerStep(optim, list(net.parameters()), lambda s: lr_at(
+        s, lr=cfg.learning_rate, warmup_steps=warmup, total_steps=total, schedule="linear"), cfg.max_grad_norm)
 
     step, best, best_scores = 0, -math.inf, {}
     if ckpt is not None:
-        meta = read_json(ckpt / "meta.json")
-        state = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=False)
         optim.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        step, best, best_scores = meta["step"], meta["best_dev_primary"], meta["best_dev_scores"]
-        log.info("%s: resuming fine-tuning from %s (step %d of %d)", task.name, ckpt, step, total)
+        restore_rng(state["rng"])
+        data = state["data"]
+        step, best, best_scores = int(data["step"]), float(data["best_dev_primary"]), data["best_dev_scores"]
+        log.info("%s: resuming fine-tuning from %s (step %d of %d)", task.name, ckpt.path, step, total)
     resumed_from = step
     eval_every = cfg.eval_every if cfg.eval_every > 0 else total
     save_every = cfg.save_every if cfg.save_every > 0 else eval_every
@@ -437,15 +445,17 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
         batch_idx = perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
         batch = collate([{k: feats[j][k] for k in MODEL_KEYS if k in feats[j]} for j in batch_idx],
                         tokenizer.pad_token_id)
-        loss = net(**{k: v.to(device) for k, v in batch.items()}).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
-        optim.step()
-        sched.step()
-        optim.zero_grad(set_to_none=True)
+        losses: list[float] = []
+
+        def micro(_: int, batch: dict = batch, losses: list = losses):
+            loss = net(**{k: v.to(device) for k, v in batch.items()}).loss
+            losses.append(loss.item())
+            return loss
+
+        optimizer_step(step, micro)
         step += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}")
+        bar.set_postfix(loss=f"{losses[0]:.4f}")
         if step % eval_every == 0 or step == total:
             scores, primary = evaluate()
             log.info("%s step %d: dev(%s) %s", task.name, step, dev_lang, scores)
@@ -456,38 +466,17 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
                     tokenizer.save_pretrained(tmp)
                     write_json_atomic(tmp / "meta.json", {"step": step, "dev_scores": scores, "dev_primary": primary})
         if step % save_every == 0 or step == total:
-            _save_checkpoint(run_dir, step, net, tokenizer, optim, sched, best, best_scores)
+            _save_checkpoint(run_dir, step, net, tokenizer, optim, best, best_scores)
     bar.close()
-    write_json_atomic(done, {"steps": step, "dev_scores": best_scores, "dev_primary": best,
-                             "train_examples": len(train), "dev_examples": len(dev)})
+    stage.finish({"steps": step, "dev_scores": best_scores, "dev_primary": best, "train_examples": len(train),
+                  "dev_examples": len(dev)})
     return FinetuneResult(run_dir / "best", best_scores, best, step, resumed_from)
 
 
-def _check_settings(run_dir: Path, settings: dict) -> None:
-    """A run folder belongs to one set of settings: resuming it with others would mix two runs."""
-    path = run_dir / "settings.json"
-    if path.is_file():
-        old = read_json(path)
-        diff = [f"{k}: {old.get(k)!r} → {v!r}" for k, v in settings.items() if old.get(k) != v]
-        if diff:
-            raise InputError(f"{run_dir} holds a fine-tuning run with other settings ({'; '.join(diff)}); "
-                             "use another output folder or delete that one to start over")
-        return
-    write_json_atomic(path, settings)
+def _save_checkpoint(run_dir: Path, step: int, net, tokenizer, optim, best: float, best_scores: dict) -> None:
+    def write_model(folder: Path) -> None:
+        net.save_pretrained(folder)  # model.safetensors + config.json: a checkpoint loads with from_pretrained
+        tokenizer.save_pretrained(folder)
 
-
-def _save_checkpoint(run_dir: Path, step: int, net, tokenizer, optim, sched, best: float,
-                     best_scores: dict) -> None:
-    import torch
-
-    target = run_dir / "checkpoints" / f"step-{step:06d}"
-    with atomic_path(target) as tmp:
-        net.save_pretrained(tmp)  # model.safetensors + config.json
-        tokenizer.save_pretrained(tmp)
-        torch.save({"optimizer": optim.state_dict(), "scheduler": sched.state_dict(),
-                    "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
-        # meta.json last: a folder counts as a checkpoint only once it is there.
-        write_json_atomic(tmp / "meta.json", {"step": step, "best_dev_primary": best, "best_dev_scores": best_scores})
-    for old in (run_dir / "checkpoints").glob("step-*"):
-        if old != target:
-            shutil.rmtree(old, ignore_errors=True)
+    save_training(run_dir / "checkpoints", step, None, optim.state_dict(),
+                  {"best_dev_primary": best, "best_dev_scores": best_scores}, keep_last=1, write_extra=write_model)

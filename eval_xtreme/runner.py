@@ -15,8 +15,10 @@ Outputs under `OUT/`:
   `{"id", "prediction", "gold"?}` (what `xling eval submit` converts into the leaderboard layout);
   with several `seeds`, these are the first seed's and `predictions/<task>/seed-<s>/` the others'.
 - `config.yaml`, `report.md`, `charts/<task>.png` (per-language bar chart).
-- `finetune/<task>/` — resumable fine-tuning runs; `tasks/<task>.json` marks a finished task, so
-  re-running the same command skips finished tasks and resumes an interrupted fine-tuning run.
+- `finetune/<task>/` — resumable fine-tuning runs; `tasks/<task>.json` holds a finished task's
+  summary and `tasks/<task>.stage.json` its completion record (`xling.core.stage`), so re-running
+  the same command skips finished tasks, resumes an interrupted fine-tuning run, and refuses a task
+  whose settings changed (naming them) unless `--force`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from xling.core.io import read_json, write_json_atomic, write_jsonl_atomic, writ
 from xling.core.locking import output_lock
 from xling.core.paths import resolve_data_path
 from xling.core.report import bar_chart, markdown_table
+from xling.core.stage import Stage, StageSpec
 from xling.core.versions import versions
 
 from .baselines import baselines_for_task, report_lines
@@ -126,16 +129,31 @@ def plan(cfg: EvalConfig) -> list[tuple[Task, tuple[str, ...], bool]]:
     return out
 
 
-def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+def eval_task_stage(cfg: EvalConfig, task: Task, langs: tuple[str, ...], out: Path) -> Stage:
+    """One evaluation task's stage contract (`xling.core.stage`); its record is `tasks/<task>.stage.json`."""
+    config = {"task": task.name, "model": cfg.model, "languages": list(langs), "settings": _settings(cfg, task)}
+    inputs = {"model": cfg.model if Path(cfg.model).exists() else None}
+    outputs = (f"tasks/{task.name}.json", f"finetune/{task.name}", f"predictions/{task.name}")
+    return Stage(StageSpec("eval-task", out, config, inputs, outputs, record=f"tasks/{task.name}.stage.json"))
+
+
+def eval_finished(cfg: EvalConfig) -> bool:
+    """Every task of `cfg` finished with these settings (what `xling run` asks before skipping)."""
+    out = Path(cfg.out)
+    return (out / "results.json").is_file() and all(eval_task_stage(cfg, task, langs, out).is_finished()
+                                                    for task, langs, _ in plan(cfg))
+
+
+def run_eval(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
     """Evaluate `cfg.model` on `cfg.tasks` into `cfg.out` (see `_run_eval_unlocked`), one run per
     folder at a time (`xling.core.locking`)."""
     if not cfg.out:
         raise ConfigError("out: no output folder given (--out)")
     with output_lock(cfg.out):
-        return _run_eval_unlocked(cfg)
+        return _run_eval_unlocked(cfg, force)
 
 
-def _run_eval_unlocked(cfg: EvalConfig) -> dict[str, Any]:
+def _run_eval_unlocked(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
     if not cfg.model:
         raise ConfigError("model: give a from_pretrained model folder or name (--model)")
     if cfg.threads > 0:
@@ -157,13 +175,11 @@ def _run_eval_unlocked(cfg: EvalConfig) -> dict[str, Any]:
     for task, langs, explicit in jobs:
         marker = done_dir / f"{task.name}.json"
         settings = _settings(cfg, task)
-        if marker.is_file():
-            prev = read_json(marker)
-            if prev.get("model") == cfg.model and prev.get("languages") == list(langs) \
-                    and prev.get("settings") == settings:
-                log.info("%s: already evaluated (%s), skipping", task.name, marker)
-                continue
-            log.info("%s: settings changed since %s, evaluating again", task.name, marker)
+        stage = eval_task_stage(cfg, task, langs, out)
+        # finished with these settings: skip; other settings: refused naming them (unless force)
+        if stage.begin(force) == "finished":
+            log.info("%s: already evaluated (%s), skipping", task.name, marker)
+            continue
         t0 = time.time()
         if task.kind == "retrieval":
             if encoder is None:
@@ -179,6 +195,7 @@ def _run_eval_unlocked(cfg: EvalConfig) -> dict[str, Any]:
         summary.update({"model": cfg.model, "languages": list(langs), "settings": settings,
                         "seconds": round(time.time() - t0, 2)})
         write_json_atomic(marker, summary)
+        stage.finish({"summary": f"tasks/{task.name}.json"})
     results = collect_results(cfg, out, [t.name for t, _, _ in jobs], announced)
     write_json_atomic(out / "results.json", results)
     write_report(results, out)

@@ -71,7 +71,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config; command-line flags override it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     p.add_argument("--stats-lines", type=int, help="lines per language measured for the report")
-    p.add_argument("--force", action="store_true", help="retrain even if --out is complete")
+    p.add_argument("--force", action="store_true",
+                   help="retrain even if --out is complete or was trained with other settings (refused without it)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="read input folders whose stage has not finished (refused without it)")
 
 
 def _load(cls: type, args: argparse.Namespace, flags: dict[str, Any]) -> Any:
@@ -86,7 +89,7 @@ def _train(args: argparse.Namespace) -> int:
         "character_coverage": args.character_coverage, "byte_fallback": args.byte_fallback,
         "normalization": args.normalization, "num_threads": args.num_threads, "stats_lines": args.stats_lines,
     })
-    out = train_vocab(cfg, force=args.force)
+    out = train_vocab(cfg, force=args.force, allow_partial=args.allow_partial)
     ta = read_json(Path(out) / "train_args.json")
     print(f"wrote {out}/ (sentencepiece.bpe.model, tokenizer.json, train_args.json, report.md)")
     print(f"{cfg.model_type} vocabulary: {cfg.vocab_size:,} pieces + <mask> (id {cfg.vocab_size}); "
@@ -103,7 +106,7 @@ def _extend(args: argparse.Namespace) -> int:
     })
     if not cfg.base or not cfg.add:
         raise InputError("extend needs --base DIR and --add INPUT...")
-    out = extend_vocab(cfg, force=args.force)
+    out = extend_vocab(cfg, force=args.force, allow_partial=args.allow_partial)
     m = read_json(Path(out) / "mapping.json")
     ch = read_json(Path(out) / "fertility_change.json")
     print(f"wrote {out}/ (sentencepiece.bpe.model, tokenizer.json, mapping.json, report.md)")

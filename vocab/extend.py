@@ -15,8 +15,8 @@ that the new pieces do not cover are unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +39,10 @@ from vocab.stats import compute_stats, model_file_of, stats_markdown, write_stat
 from vocab.train import max_vocab_from_error, remove_stale_temporaries, run_spm_trainer, sample_mix
 from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
-from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from xling.core.io import atomic_path, write_json_atomic, write_text_atomic
 from xling.core.locking import output_lock
 from xling.core.report import markdown_table
+from xling.core.stage import Stage, StageSpec, input_paths, require_finished_inputs
 from xling.core.versions import versions
 
 log = logging.getLogger(__name__)
@@ -131,34 +132,43 @@ def id_mapping(n_base: int, n_new: int) -> list[int]:
     return [*range(n_base), n_new]  # the last old id is <mask>, which stays last
 
 
+def extend_stage(cfg: VocabExtendConfig) -> Stage:
+    """The extension's stage contract: config, the base vocabulary and the added text."""
+    paths = input_paths(cfg.add)
+    inputs = {"base": cfg.base, **{f"add.{i}": p for i, p in enumerate(paths)}}
+    return Stage(StageSpec("vocab-extend", Path(cfg.out), _cfg_key(cfg), inputs, EXTEND_OUTPUTS))
+
+
+EXTEND_OUTPUTS = ("train_args.json", "sentencepiece.bpe.model", "tokenizer.json", "config.yaml", "report.md")
+
+
 def is_complete(out: Path, cfg: VocabExtendConfig) -> bool:
-    f = out / "train_args.json"
-    try:
-        return f.is_file() and read_json(f).get("config") == _cfg_key(cfg)
-    except json.JSONDecodeError:
-        return False
+    return extend_stage(dataclasses.replace(cfg, out=str(out))).is_finished()
 
 
 def _cfg_key(cfg: VocabExtendConfig) -> dict:
     d = to_dict(cfg)
     d.pop("num_threads", None)
+    d.pop("out", None)
     return d
 
 
-def extend_vocab(cfg: VocabExtendConfig, force: bool = False) -> Path:
+def extend_vocab(cfg: VocabExtendConfig, force: bool = False, allow_partial: bool = False) -> Path:
     """Extend into `cfg.out` (see `_extend_vocab_unlocked`), one run per folder at a time (`xling.core.locking`)."""
     if not cfg.out:
         raise InputError("no output folder given (--out)")
     with output_lock(cfg.out):
-        return _extend_vocab_unlocked(cfg, force)
+        return _extend_vocab_unlocked(cfg, force, allow_partial)
 
 
-def _extend_vocab_unlocked(cfg: VocabExtendConfig, force: bool = False) -> Path:
+def _extend_vocab_unlocked(cfg: VocabExtendConfig, force: bool = False, allow_partial: bool = False) -> Path:
     """Write the extended vocabulary folder `cfg.out` (atomically) and return it."""
     if not cfg.out:
         raise InputError("no output folder given (--out)")
     out = Path(cfg.out)
-    if not force and is_complete(out, cfg):
+    require_finished_inputs([cfg.base, *cfg.add], allow_partial)
+    stage = extend_stage(cfg)
+    if stage.begin(force, write=False) == "finished":
         log.info("%s already holds this extension; nothing to do", out)
         return out
     base_file = model_file_of(cfg.base)
@@ -201,6 +211,7 @@ def _extend_vocab_unlocked(cfg: VocabExtendConfig, force: bool = False) -> Path:
         texts = lines_by_lang(inputs, cfg.stats_lines)
         before, after = compute_stats(base_file, texts), compute_stats(tmp, texts)
         write_extend_report(tmp, cfg, before, after, new, n_base)
+        stage.finish({"new_pieces": len(new)}, folder=tmp)
     return out
 
 

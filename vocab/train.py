@@ -3,14 +3,15 @@
 Pipeline: resolve inputs → count lines per language → `corpora.sampling.sampling_plan` (p ∝ n^α, in
 lines) → draw each language's share deterministically (`seed`) into a temporary text file →
 SentencePiece → HF export → statistics report. Everything is written into a temporary folder that
-`xling.core.io.atomic_path` renames onto `out` only when complete; re-running with the same config on a
-finished folder does nothing.
+`xling.core.io.atomic_path` renames onto `out` only when complete, with its completion record
+`stage.json` (`xling.core.stage`) inside; re-running with the same config and inputs on a
+finished folder does nothing, other settings are refused naming them (`--force` retrains).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import logging
 import os
 import random
@@ -29,9 +30,10 @@ from vocab.lines import count_lines, iter_lines, lines_by_lang
 from vocab.stats import compute_stats, stats_markdown, write_stats
 from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
-from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
+from xling.core.io import atomic_path, write_json_atomic, write_text_atomic
 from xling.core.locking import output_lock
 from xling.core.report import markdown_table
+from xling.core.stage import Stage, StageSpec, input_paths, require_finished_inputs
 from xling.core.versions import versions
 
 log = logging.getLogger(__name__)
@@ -153,37 +155,47 @@ def max_vocab_from_error(e: Exception) -> int | None:
     return int(m.group(1)) if m else None
 
 
+VOCAB_OUTPUTS = (TRAIN_ARGS_FILE, "sentencepiece.bpe.model", "tokenizer.json", "config.yaml", "report.md")
+
+
+def vocab_stage(cfg: VocabTrainConfig, kind: str = "vocab-train", inputs: list[str] | None = None) -> Stage:
+    """The vocabulary stage's contract (`xling.core.stage`); `num_threads` does not change the result."""
+    paths = input_paths(cfg.inputs if inputs is None else inputs)
+    return Stage(StageSpec(kind, Path(cfg.out), _cfg_key(cfg), {f"inputs.{i}": p for i, p in enumerate(paths)},
+                           VOCAB_OUTPUTS))
+
+
 def is_complete(out: Path, cfg: VocabTrainConfig) -> bool:
-    """A finished folder trained with the same config (the resume check)."""
-    f = out / TRAIN_ARGS_FILE
-    if not f.is_file():
-        return False
-    try:
-        return read_json(f).get("config") == _cfg_key(cfg)
-    except json.JSONDecodeError:
-        return False
+    """A finished folder trained with the same config and inputs (what `xling run` asks)."""
+    return vocab_stage(dataclasses.replace(cfg, out=str(out))).is_finished()
 
 
 def _cfg_key(cfg: VocabTrainConfig) -> dict:
     d = to_dict(cfg)
     d.pop("num_threads", None)  # does not change the result
+    d.pop("out", None)
     return d
 
 
-def train_vocab(cfg: VocabTrainConfig, force: bool = False) -> Path:
+def train_vocab(cfg: VocabTrainConfig, force: bool = False, allow_partial: bool = False) -> Path:
     """Train into `cfg.out` (see `_train_vocab_unlocked`), one run per folder at a time (`xling.core.locking`)."""
     if not cfg.out:
         raise InputError("no output folder given (--out)")
     with output_lock(cfg.out):
-        return _train_vocab_unlocked(cfg, force)
+        return _train_vocab_unlocked(cfg, force, allow_partial)
 
 
-def _train_vocab_unlocked(cfg: VocabTrainConfig, force: bool = False) -> Path:
-    """Train into `cfg.out` (atomically); returns the folder. Skips work if it is already complete."""
+def _train_vocab_unlocked(cfg: VocabTrainConfig, force: bool = False, allow_partial: bool = False) -> Path:
+    """Train into `cfg.out` (atomically); returns the folder. Finished with this config and inputs:
+    nothing to do; finished with others: refused naming them, unless `force` (retrain). Input
+    folders of an unfinished stage are refused unless `allow_partial`."""
+
     if not cfg.out:
         raise InputError("no output folder given (--out)")
     out = Path(cfg.out)
-    if not force and is_complete(out, cfg):
+    require_finished_inputs(cfg.inputs, allow_partial)
+    stage = vocab_stage(cfg)
+    if stage.begin(force, write=False) == "finished":
         log.info("%s already holds a vocabulary trained with this config; nothing to do", out)
         return out
     inputs = corpus_inputs(cfg.inputs)
@@ -212,6 +224,8 @@ def _train_vocab_unlocked(cfg: VocabTrainConfig, force: bool = False) -> Path:
         })
         save_config(cfg, tmp / "config.yaml")
         write_train_report(tmp, cfg, inputs, sample)
+        # the record goes in with the rest: the folder appears finished or not at all
+        stage.finish({"lines": sum(sample.drawn.values()), "sample_sha256": sample.sha256}, folder=tmp)
     return out
 
 

@@ -446,7 +446,7 @@ class PairStream:
         return [next(self) for _ in range(n)]
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain ints only, so checkpoints load with `torch.load(weights_only=True)`."""
+        """Plain ints only: saved in the JSON part of a checkpoint (`xling.core.checkpoint`)."""
         return {"drawn": self.drawn, "cursor": [list(c) for c in self.cursor], "keys": list(self.keys),
                 "sizes": [len(i[0]) for i in self.ids]}
 

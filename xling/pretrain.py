@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.core.config import ConfigError, from_dict, load_config
+from xling.core.config import ConfigError, from_dict, load_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import read_json
 from xling.core.locking import output_lock
 from xling.core.paths import resolve_data_path
+from xling.core.stage import Stage, StageSpec, require_finished_inputs
 from xling.data import DataConfig
 from xling.model import ModelConfig, count_parameters
 from xling.objectives import OBJECTIVES, SpecialIds
@@ -88,12 +89,38 @@ def load_pretrain_config(path: str | Path | None, overrides: list[str] | None = 
     return load_config(PretrainConfig, path, overrides)
 
 
-def pretrain(config: PretrainConfig, out: str | Path) -> Path:
+def pretrain(config: PretrainConfig, out: str | Path, force: bool = False, allow_partial: bool = False) -> Path:
     """Train (or resume) into `out`; returns `out/final` (or `out` when stopped early by
-    `train.max_steps_this_run`). Safe to call again with the same arguments: it resumes."""
+    `train.max_steps_this_run`). Safe to call again with the same arguments: it resumes, or does
+    nothing once finished; other settings are refused (`force`: delete the outputs and redo)."""
 
+    require_finished_inputs(config.data.corpus, allow_partial)
     with output_lock(out):  # rank 0 only under torchrun: all ranks of one job share the folder
-        return train(config, Path(out))
+        return train(config, Path(out), pretrain_stage(config, out), force=force)
+
+
+# Settings that change how a run goes, not what it computes: a resume may change them.
+PRETRAIN_IGNORE = ("train.max_steps_this_run", "train.progress", "train.tensorboard", "train.threads",
+                   "train.device", "data.num_workers", "data.cache_dir")
+PRETRAIN_OUTPUTS = ("checkpoints", "final", "metrics.jsonl", "report.md", "loss.png", "tensorboard",
+                    "data_plan.json", "config.yaml")
+
+
+def pretrain_stage(cfg: PretrainConfig, out: str | Path) -> Stage:
+    """The pretraining arm's stage contract (`xling.core.stage`): config, inputs, outputs."""
+    inputs: dict[str, str | None] = {"tokenizer": str(resolve_data_path(cfg.tokenizer)),
+                                     "init_from": cfg.model.init_from or None}
+    for i, spec in enumerate(cfg.data.corpus):
+        inputs[f"corpus.{i}"] = str(resolve_data_path(spec.split("=", 1)[1] if "=" in spec.split("/")[0] else spec))
+    for lang, paths in sorted(cfg.data.files.items()):
+        for i, path in enumerate([paths] if isinstance(paths, str) else paths):
+            inputs[f"files.{lang}.{i}"] = str(resolve_data_path(path))
+    if cfg.parallel is not None:
+        for i, src in enumerate(cfg.parallel.sources):
+            for attr in ("src", "tgt"):
+                if getattr(src, attr, None):
+                    inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
+    return Stage(StageSpec("pretrain", Path(out), to_dict(cfg), inputs, PRETRAIN_OUTPUTS, PRETRAIN_IGNORE))
 
 
 # ------------------------------------------------------------------------------------------ dry run

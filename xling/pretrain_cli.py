@@ -21,6 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (checkpoints, metrics.jsonl, report.md, final/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.max_steps=50 (repeatable)")
+    p.add_argument("--force", action="store_true",
+                   help="redo the run in --out even if it finished or was started with other settings "
+                        "(its checkpoints, final/ and metrics are deleted first)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="read data.corpus folders whose stage has not finished (refused without it)")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the config and print the plan (parameters, batch split, tokens, memory per process) "
                         "without reading data or allocating the model; writes only OUT/dry_run.json")
@@ -38,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_pretrain_config(args.config, args.overrides)  # fails on bad keys before any work
     if getattr(args, "dry_run", False):
         return _dry_run(cfg, args)
-    pretrain(cfg, args.out)
+    pretrain(cfg, args.out, force=getattr(args, "force", False), allow_partial=getattr(args, "allow_partial", False))
     return 0
 
 

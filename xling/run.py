@@ -1,10 +1,11 @@
 """`xling run RECIPE.yaml --out RUN`: corpus → vocabulary → pretraining arms → evaluation → report.
 
 One recipe names every stage. Each stage writes into its own folder under RUN and is skipped when
-it already finished (each stage's own completion check: corpus stage markers, the vocabulary's
-`train_args.json`, a pretraining arm's `final/`, an evaluation task's `tasks/<task>.json`); an
-interrupted stage resumes. Every stage's config is built and checked, and every input file is
-looked up, before any work starts, so a wrong key or a missing file costs nothing.
+it already finished — the run asks each stage (`xling.core.stage`: its `stage.json` record and
+fingerprint), it holds no rules of its own; a stage whose settings or inputs changed is refused
+naming them unless `--force`; an interrupted stage resumes. Every stage's config is built and
+checked, and every input file is looked up, before any work starts, so a wrong key or a missing
+file costs nothing.
 
     RUN/recipe.yaml            the resolved recipe (reproduce with `xling run RUN/recipe.yaml --out RUN`)
     RUN/corpus/                `xling corpora build` output (clean/ dedup/ decontam/ mix/)
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import sys
 import time
@@ -30,7 +30,7 @@ from typing import Any
 from corpora.build import STAGE_DIRS, CorpusRecipe, build_corpus, resolve_input_specs
 from corpora.clean import expand_inputs
 from corpora.executors import StagesPending
-from eval_xtreme.runner import EvalConfig, announce, eval_data_root, run_eval
+from eval_xtreme.runner import EvalConfig, announce, eval_data_root, eval_finished, run_eval
 from eval_xtreme.runner import plan as eval_plan
 from vocab.train import VocabTrainConfig, is_complete, train_vocab
 from xling.core.config import (
@@ -42,12 +42,13 @@ from xling.core.config import (
     merge,
     nest,
     save_config,
-    to_dict,
 )
 from xling.core.errors import InputError
-from xling.core.io import read_json, read_jsonl, write_json_atomic
+from xling.core.io import read_json, write_json_atomic
 from xling.core.paths import resolve_data_path
+from xling.core.stage import upstream_state
 from xling.core.versions import git_commit
+from xling.pretrain import PretrainConfig, pretrain, pretrain_stage
 from xling.run_report import stage_commands, write_run_report
 from xling.translit import check_view_languages
 
@@ -182,8 +183,6 @@ def _mix_defaults(recipe: RunRecipe) -> dict[str, Any]:
 
 def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> RunPlan:
     """Build every stage's config for `out`; with `check_inputs`, every input file must exist."""
-    from xling.pretrain import PretrainConfig
-
     out = Path(out)
     corpus = replace(recipe.corpus, out=str(out / "corpus"))
     kept = [s for s in corpus.stages if s != "mix"]
@@ -320,21 +319,6 @@ def _check_eval_data(cfg: EvalConfig) -> None:
 # Running
 
 
-def _arm_finished(folder: Path, cfg: Any) -> bool:
-    if not (folder / "final" / "config.json").is_file() or not (folder / "metrics.jsonl").is_file():
-        return False
-    steps = [r["step"] for r in read_jsonl(folder / "metrics.jsonl") if "loss" in r]
-    return bool(steps) and steps[-1] >= cfg.train.max_steps
-
-
-def _eval_finished(cfg: EvalConfig) -> bool:
-    results = Path(cfg.out) / "results.json"
-    if not results.is_file():
-        return False
-    saved = read_json(results)
-    return saved.get("config") == json.loads(json.dumps(to_dict(cfg)))
-
-
 class RunState:
     """RUN/run.json: what each stage did in the latest invocation, how long it took when it really
     ran, and at which commit (the report's versions are those of the run that wrote it)."""
@@ -360,10 +344,10 @@ class RunState:
         write_json_atomic(self.path, self.data)
 
 
-def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progress: bool = True) -> Path:
-    """Run (or continue) every stage of `recipe` into `out`; returns `out/report.md`."""
-    from xling.pretrain import pretrain
-
+def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progress: bool = True,
+        force: bool = False) -> Path:
+    """Run (or continue) every stage of `recipe` into `out`; returns `out/report.md`. A stage whose
+    settings changed since it ran is refused (naming the keys) unless `force`, which redoes it."""
     out = Path(out)
     plan = plan_run(recipe, out)
     out.mkdir(parents=True, exist_ok=True)
@@ -379,25 +363,26 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
 
     if "corpus" in stages:
         finished = (out / "corpus" / "report.md").is_file() and all(
-            (out / "corpus" / STAGE_DIRS[s] / ("stats.json" if s == "clean" else "DONE.json")).is_file()
-            for s in plan.corpus.stages)
-        timed("corpus", finished, lambda: build_corpus(plan.corpus, out / "corpus", progress=progress))
+            upstream_state(out / "corpus" / STAGE_DIRS[s]) == "finished" for s in plan.corpus.stages)
+        timed("corpus", finished, lambda: build_corpus(plan.corpus, out / "corpus", progress=progress, force=force))
     if "vocab" in stages:
-        timed("vocab", is_complete(Path(plan.vocab.out), plan.vocab), lambda: train_vocab(plan.vocab))
+        vocab_done = is_complete(Path(plan.vocab.out), plan.vocab)
+        timed("vocab", vocab_done, lambda: train_vocab(plan.vocab, force=force and not vocab_done))
     if "pretrain" in stages:
         for name, cfg in plan.arms.items():
             folder = out / "pretrain" / name
             parent = plan.arm_parent.get(name)
-            if parent and not _arm_finished(out / "pretrain" / parent, plan.arms[parent]):
+            if parent and not pretrain_stage(plan.arms[parent], out / "pretrain" / parent).is_finished():
                 raise InputError(f"pretrain arm {name} starts from {parent}, which did not finish; run its stage first")
-            finished = _arm_finished(folder, cfg)
-            if finished:
+            stage = pretrain_stage(cfg, folder)
+            if stage.is_finished():
                 timed(f"pretrain/{name}", True, lambda: None)
             else:
                 t0 = time.time()
                 print(f"== pretrain/{name}: running", flush=True)
-                pretrain(cfg, folder)
-                finished = _arm_finished(folder, cfg)
+                # --force redoes a stage whose settings changed; one that is merely unfinished resumes
+                pretrain(cfg, folder, force=force and stage.state() in ("changed", "foreign"))
+                finished = stage.is_finished()
                 state.record(f"pretrain/{name}", "ran" if finished else "paused", time.time() - t0)
                 if not finished:
                     # train.max_steps_this_run stopped it after a checkpoint: the next run resumes here
@@ -408,7 +393,7 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
         for label, cfg in plan.evals.items():
             if not Path(cfg.model).exists() and cfg.model.startswith(str(out)):
                 raise FileNotFoundError(f"eval {label}: {cfg.model} does not exist; run the pretrain stage first")
-            timed(f"eval/{label}", _eval_finished(cfg), lambda cfg=cfg: run_eval(cfg))
+            timed(f"eval/{label}", eval_finished(cfg), lambda cfg=cfg: run_eval(cfg, force=force))
     return _report(plan, state)
 
 
@@ -431,6 +416,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true",
                    help="load the recipe, check every stage's config and inputs, print the plan, run nothing")
     p.add_argument("--report-only", action="store_true", help="rewrite RUN/report.{md,html} from what RUN holds")
+    p.add_argument("--force", action="store_true",
+                   help="redo the stages whose settings or inputs changed since they ran (without it they are "
+                        "refused, naming what changed); unchanged finished stages are still skipped")
     p.set_defaults(func=_cli)
 
 
@@ -456,7 +444,7 @@ def _cli_inner(args: argparse.Namespace) -> int:
         argv = ["xling", "run", str(args.recipe), "--out", str(args.out),
                 *(f"--set={o}" for o in args.overrides)]
         try:
-            report = run(recipe, args.out, argv)
+            report = run(recipe, args.out, argv, force=args.force)
         except StagesPending as pending:
             # a cluster corpus recipe: jobs were submitted; the same command continues once they end
             print(f"{pending}\nre-run `{' '.join(argv)}` when the jobs have finished")

@@ -16,7 +16,6 @@ uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -31,11 +30,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from tqdm import tqdm
 
-from xling.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from xling.core.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from xling.core.config import save_config
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.report import line_chart, markdown_table
+from xling.core.stage import Stage
+from xling.core.train_loop import MetricsLog, OptimizerStep, lr_at, rng_state
 from xling.data import (
     MicroSchedule,
     MonoBatches,
@@ -109,17 +110,8 @@ class TrainConfig:
             raise InputError(f"eval_sequences must be ≥ 0, got {self.eval_sequences}")
 
     def lr_at(self, step: int) -> float:
-        """Linear warm-up to `lr`, then linear or cosine decay to `lr × min_lr_ratio` at `max_steps`."""
-        if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        if self.schedule == "constant":
-            return self.lr
-        span = max(1, self.max_steps - self.warmup_steps)
-        progress = min(1.0, (step - self.warmup_steps) / span)
-        floor = self.lr * self.min_lr_ratio
-        if self.schedule == "cosine":
-            return floor + (self.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        return floor + (self.lr - floor) * (1.0 - progress)
+        return lr_at(step, lr=self.lr, warmup_steps=self.warmup_steps, total_steps=self.max_steps,
+                     schedule=self.schedule, min_lr_ratio=self.min_lr_ratio)
 
 
 # ------------------------------------------------------------------------------------- distributed
@@ -215,62 +207,6 @@ def seed_micro_batch(seed: int, m: int, device: torch.device) -> None:
 # --------------------------------------------------------------------------------------- training
 
 
-class _Logger:
-    """metrics.jsonl (rank 0), TensorBoard, and a plain-text echo every `log_every` steps."""
-
-    def __init__(self, out: Path, enabled: bool, tensorboard: bool, resume_step: int) -> None:
-        self.path = out / "metrics.jsonl"
-        self.enabled = enabled
-        self.tb = None
-        if not enabled:
-            return
-        out.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            # rows after the checkpoint we resume from are replayed by this run: drop them
-            kept = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if _row_step(ln) <= resume_step]
-            self.path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(out / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
-            except ImportError:
-                log.warning("tensorboard is not installed; logging to metrics.jsonl only")
-
-    def write(self, row: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        if self.tb is not None:
-            for key, value in _flatten(row).items():
-                if key != "step" and isinstance(value, (int, float)):
-                    self.tb.add_scalar(key, value, row["step"])
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
-
-
-def _row_step(line: str) -> float:
-    """Step of a metrics.jsonl row; a line cut short by a kill counts as after any checkpoint."""
-    try:
-        return float(json.loads(line).get("step", 0))
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return math.inf
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "/"))
-        else:
-            out[key] = v
-    return out
-
-
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -294,7 +230,8 @@ def accumulation_steps(tc: TrainConfig, processes: int) -> int:
     return tc.global_batch_size // per_step
 
 
-def train(cfg: PretrainConfig, out: Path) -> Path:
+def train(cfg: PretrainConfig, out: Path, stage: Stage, force: bool = False) -> Path:
+    """`stage`: the arm's completion record (`xling.pretrain.pretrain_stage`), passed in by its owner."""
     from transformers import AutoTokenizer
 
     tc = cfg.train
@@ -309,9 +246,16 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
 
     accum = accumulation_steps(tc, dist.world)
 
+    # The stage contract decides before anything is written: finished with this config → nothing
+    # to do; started or finished with another config → refused, naming the changed keys.
+    if stage.begin(force, write=False) == "finished":
+        if dist.main:
+            print(f"{out}: finished with this config (stage.json); nothing to do")
+        return out / "final"
     if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
+        stage.begin(force)
         save_config(cfg, out / "config.yaml")
+    dist.barrier()
     cache = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else out / "token-shards"
     if dist.main:
         folders = prepare_shards(cfg.data, tok_dir, cache, progress=tc.progress)
@@ -375,7 +319,7 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
                                                     "sequences_planned": plan.n_examples,
                                                     "plan_at_start": plan.plans[0].to_json(),
                                                     "plan_at_end": plan.plans[-1].to_json()})
-    logger = _Logger(out, dist.main, tc.tensorboard, start)
+    logger = MetricsLog(out, start, enabled=dist.main, tensorboard=tc.tensorboard)
     stop = tc.max_steps if tc.max_steps_this_run is None else min(tc.max_steps, start + tc.max_steps_this_run)
     my_micro = [MicroSchedule.index(s, a, dist.rank, accum, dist.world) for s in range(start, stop) for a in range(accum)]
     mono_iter = mono_loader(dataset, [m for m in my_micro if schedule.is_mono[m]], cfg.data.num_workers)
@@ -385,14 +329,14 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
     tokens_seen = int(state.get("data", {}).get("tokens_seen", 0)) if state else 0
     window: Counter = Counter()
     step = start
+    grad_hook = (lambda: allreduce_grads(params, dist.world)) if dist.world > 1 and not fsdp else None
+    optimizer_step = OptimizerStep(optimizer, params, tc.lr_at, tc.clip_norm, accum, grad_hook)
     model.train()
     for step in range(start, stop):
         t_step = time.perf_counter()  # tokens/s counts training time only, not evaluation or saving
-        lr = tc.lr_at(step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         step_stats: Counter = Counter()
-        for a in range(accum):
+
+        def micro(a: int, step: int = step, step_stats: Counter = step_stats) -> torch.Tensor:
             m = MicroSchedule.index(step, a, dist.rank, accum, dist.world)
             objective = objectives[int(schedule.objective[m])]
             if objective.data == "mono":
@@ -407,7 +351,6 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
                     loss, metrics = loss_model(objective, batch)
                 else:
                     loss, metrics = objective.loss(model, batch)
-            (loss / accum).backward()
             step_stats["loss"] += float(loss.detach())
             step_stats["tokens"] += n_tok
             step_stats[f"loss/{objective.name}"] += float(loss.detach())
@@ -417,12 +360,9 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
                     step_stats[k] += v
                 elif isinstance(v, (int, float)):
                     step_stats[f"{objective.name}/{k}"] += v
-        if dist.world > 1 and not fsdp:
-            allreduce_grads(params, dist.world)
-        grad_norm = (torch.nn.utils.clip_grad_norm_(params, tc.clip_norm) if tc.clip_norm > 0
-                     else _grad_norm(params))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+            return loss
+
+        lr, grad_norm_ = optimizer_step(step, micro)
 
         keys = sorted(step_stats)
         totals = dict(zip(keys, dist.sum([float(step_stats[k]) for k in keys]), strict=True))
@@ -435,7 +375,7 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
         if done % tc.log_every == 0 or done == stop:
             n_micro_all = accum * dist.world * window["steps"]
             row: dict[str, Any] = {"step": done, "loss": window["loss"] / n_micro_all, "lr": lr,
-                                   "grad_norm": float(grad_norm), "tokens_seen": tokens_seen,
+                                   "grad_norm": float(grad_norm_), "tokens_seen": tokens_seen,
                                    "tokens_per_s": window["tokens"] / max(window["seconds"], 1e-9)}
             for name in sorted({k.split("/", 1)[1] for k in window if k.startswith("n/")}):
                 row[f"loss_{name}"] = window[f"loss/{name}"] / window[f"n/{name}"]
@@ -475,15 +415,12 @@ def train(cfg: PretrainConfig, out: Path) -> Path:
         if dist.main:
             write_final(model, tokenizer, tok_dir, final, full_state)
             write_report(out)
+    if dist.main:
+        stage.finish({"steps": tc.max_steps, "tokens_seen": tokens_seen, "final": "final"})
     dist.barrier()
     if dist.main:
         print(f"wrote {final} (AutoModelForMaskedLM/AutoTokenizer), {out / 'metrics.jsonl'}, {out / 'report.md'}")
     return final
-
-
-def _grad_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
-    norms = [p.grad.detach().norm() for p in params if p.grad is not None]
-    return torch.stack(norms).norm() if norms else torch.zeros(())
 
 
 def _rank_state(states: Any, dist: Dist, path: Path) -> Any:
@@ -532,10 +469,7 @@ def _save(out: Path, root: Path, step: int, model: torch.nn.Module, optimizer: t
     else:
         model_state, optim_state = None, optimizer.state_dict()
     if dist.main:
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        state = {"optimizer": optim_state, "rng": rng, "data": {"step": step, "tokens_seen": tokens_seen},
+        state = {"optimizer": optim_state, "rng": rng_state(), "data": {"step": step, "tokens_seen": tokens_seen},
                  "parallel": parallel}
         meta = {**expect, "tokens_seen": tokens_seen, "world_size": dist.world,
                 "global_batch_size": tc.global_batch_size, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

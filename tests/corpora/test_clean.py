@@ -148,7 +148,8 @@ def test_workers_give_the_same_output(inputs, reference, tmp_path):
 
 
 def test_changed_settings_are_refused_in_the_same_folder(inputs, reference):
-    with pytest.raises(ValueError, match="different settings"):
+    with pytest.raises(ValueError, match=r"finished with other settings: min_lang_score: 0\.[0-9]+ → 0\.9\. Re-run with "
+                                         r"--force"):
         run_clean(config(inputs, reference, min_lang_score=0.9))
 
 

@@ -111,7 +111,7 @@ def test_dedup_stage_layout_and_stats(small_corpus, tmp_path):
     assert kk["removed"]["near_duplicate"] > 0.2 * kk["docs_in"]
     kk_texts = [" ".join(d["text"].split()) for d in iter_documents(shards["kaz_Cyrl"])]
     assert len(kk_texts) == len(set(kk_texts)) == kk["kept"]  # no exact copy survives
-    assert (out / "report.md").is_file() and (out / "dedup.png").is_file() and (out / "DONE.json").is_file()
+    assert (out / "report.md").is_file() and (out / "dedup.png").is_file() and (out / "stage.json").is_file()
 
 
 def test_dedup_deterministic_and_resumes(small_corpus, tmp_path):
@@ -121,12 +121,12 @@ def test_dedup_deterministic_and_resumes(small_corpus, tmp_path):
     # Simulate a run killed while writing kaz_Cyrl: its marker and folder are gone, stage not done.
     shutil.rmtree(b / "kept" / "kaz_Cyrl")
     (b / ".done" / "kaz_Cyrl.json").unlink()
-    (b / "DONE.json").unlink()
+    _mark_unfinished(b)
     uig_before = (b / "kept" / "uig_Arab" / "00000.jsonl.gz").stat().st_mtime_ns
     dedup_corpus([small_corpus], b, progress=False)
     assert _read_tree(a) == _read_tree(b)
     assert (b / "kept" / "uig_Arab" / "00000.jsonl.gz").stat().st_mtime_ns == uig_before  # not redone
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match="other settings"):
         dedup_corpus([small_corpus], b, DedupConfig(minhash=MinHashConfig(ngram=3)), progress=False)
 
 
@@ -152,7 +152,13 @@ def test_refuses_to_resume_over_changed_inputs(small_corpus, tmp_path):
     shard = corpus / "kept" / "kaz_Cyrl" / "00000.jsonl.gz"
     rows = list(read_jsonl(shard))[:-5]
     write_jsonl_atomic(shard, rows)  # the cleaned corpus was rewritten
-    with pytest.raises(ValueError, match="other config or inputs"):
+    with pytest.raises(ValueError, match=r"finished with other settings: input inputs\.0: \"folder \d+ files [0-9a-f]+\" → "):
         dedup_corpus([corpus], out, progress=False)
     dedup_corpus([corpus], out, progress=False, overwrite=True)
     assert read_json(out / "stats.json")["languages"]["kaz_Cyrl"]["docs_in"] == len(rows)
+
+
+def _mark_unfinished(folder):
+    """What a kill before the end leaves: the stage record still says running."""
+    rec = folder / "stage.json"
+    rec.write_text(rec.read_text().replace('"status": "finished"', '"status": "running"'))

@@ -129,7 +129,7 @@ def test_subword_token_unit(corpus, tmp_path, tiny_spm):
 
 def _tree(p: Path) -> dict[str, bytes]:
     return {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()
-            and f.suffix in (".gz", ".json") and f.parent.name != ".done" and f.name != "DONE.json"}
+            and f.suffix in (".gz", ".json") and f.parent.name != ".done" and f.name != "stage.json"}
 
 
 def test_deterministic_and_resumes(corpus, tmp_path):
@@ -142,14 +142,14 @@ def test_deterministic_and_resumes(corpus, tmp_path):
     # Killed while writing kaz_Cyrl: no marker, folder gone → the re-run writes exactly it.
     shutil.rmtree(b / "kaz_Cyrl")
     (b / ".done" / "kaz_Cyrl.json").unlink()
-    (b / "DONE.json").unlink()
+    _mark_unfinished(b)
     before = (b / "uig_Arab" / "00000.jsonl.gz").stat().st_mtime_ns
     mix_corpus([corpus], b, cfg, progress=False)
     assert _tree(a) == _tree(b)
     assert (b / "uig_Arab" / "00000.jsonl.gz").stat().st_mtime_ns == before
     ids = Counter((d["id"], d["repeat"]) for d in iter_documents(find_language_shards(b)["kaz_Cyrl"]))
     assert max(ids.values()) == 1  # no document copy written twice
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match="other settings"):
         mix_corpus([corpus], b, MixConfig(alpha=0.7), progress=False)
 
 
@@ -221,3 +221,9 @@ def test_mix_cli(corpus, tmp_path, capsys):
     assert set(read_json(tmp_path / "two" / "plan.json")["languages"]) == {"uig_Arab", "kaz_Cyrl"}
     with pytest.raises(ValueError, match="tat_Cyrl not found"):
         mix_corpus([corpus], tmp_path / "x", MixConfig(languages=["tat_Cyrl"]), progress=False)
+
+
+def _mark_unfinished(folder):
+    """What a kill before the end leaves: the stage record still says running."""
+    rec = folder / "stage.json"
+    rec.write_text(rec.read_text().replace('"status": "finished"', '"status": "running"'))

@@ -38,7 +38,8 @@ def test_smoke_each_head_on_real_data(tiny_encoder, data_root, tmp_path, task_na
     res = finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", SMOKE)
     assert res.steps == 2 and res.resumed_from == 0
     assert (res.model_dir / "model.safetensors").is_file() and (res.model_dir / "meta.json").is_file()
-    assert read_json(tmp_path / "run" / "done.json")["train_examples"] == min(16, len(train))
+    record = read_json(tmp_path / "run" / "stage.json")
+    assert record["status"] == "finished" and record["result"]["train_examples"] == min(16, len(train))
     tokenizer, net = load_model(task, str(res.model_dir))
     test = test[:12]
     preds = predict(task, net, tokenizer, test, SMOKE)
@@ -84,7 +85,7 @@ def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch):
     monkeypatch.setattr(ft, "_save_checkpoint", real_save)
     ckpt = tmp_path / "resumed" / "checkpoints" / "step-000002"
     assert read_json(ckpt / "meta.json")["step"] == 2
-    assert not (tmp_path / "resumed" / "done.json").exists()
+    assert read_json(tmp_path / "resumed" / "stage.json")["status"] == "running"
     res = finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
     assert res.resumed_from == 2 and res.steps == 4
     resumed = _weights(tmp_path / "resumed" / "checkpoints" / "step-000004")
@@ -104,10 +105,11 @@ def test_without_dev_the_final_model_is_kept(tiny_encoder, data_root, tmp_path):
 
 
 def test_a_half_written_checkpoint_is_ignored(tmp_path):
+    from xling.core.checkpoint import latest_checkpoint, save_checkpoint
+
+    save_checkpoint(tmp_path / "checkpoints", 2, None, {"data": {"step": 2}}, {})
     (tmp_path / "checkpoints" / "step-000004").mkdir(parents=True)  # no meta.json: never finished
-    (tmp_path / "checkpoints" / "step-000002").mkdir()
-    (tmp_path / "checkpoints" / "step-000002" / "meta.json").write_text("{}")
-    assert ft._latest_checkpoint(tmp_path).name == "step-000002"
+    assert latest_checkpoint(tmp_path / "checkpoints").path.name == "step-000002"
 
 
 def test_token_chunks_cover_every_word_once(tiny_encoder):
@@ -199,8 +201,11 @@ def test_run_folder_refuses_other_settings(tiny_encoder, data_root, tmp_path):
     dev, _ = load_split(task, "dev", "en", data_root)
     finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", SMOKE)
     other = FinetuneConfig(**{**SMOKE.__dict__, "learning_rate": 5e-5})
-    with pytest.raises(ValueError, match=r"other settings \(learning_rate: 0\.001 → 5e-05\)"):
+    with pytest.raises(ValueError, match=r"finished with other settings: learning_rate: 0\.001 → 5e-05\. Re-run with "
+                                         r"--force"):
         finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", other)
+    redone = finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", other, force=True)
+    assert redone.resumed_from == 0 and redone.steps == 2
 
 
 def test_architecture_without_the_head(tiny_encoder, tmp_path):

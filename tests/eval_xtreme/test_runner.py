@@ -71,7 +71,7 @@ def test_run_writes_results_predictions_report(eval_run, data_root, capsys):
     assert "pawsx" in report and "- pawsx: not comparable: fixture" in report and "Fine-tuning seeds" in report
     for task in ("tatoeba_turkic", "udpos_turkic", "pawsx"):
         assert (out / "charts" / f"{task}.png").stat().st_size > 1000
-        assert (out / "finetune" / task / "seed-1" / "done.json").is_file() or task == "tatoeba_turkic"
+        assert (out / "finetune" / task / "seed-1" / "stage.json").is_file() or task == "tatoeba_turkic"
 
     # Engineer B's submit/validate accept what the run wrote.
     sub = out.parent / "submission"

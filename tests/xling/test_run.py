@@ -12,6 +12,7 @@ from report_check import check_report
 from xling.cli import main
 from xling.core.config import ConfigError
 from xling.core.io import read_json, read_jsonl
+from xling.core.stage import StageError
 from xling.run import load_run_recipe, plan_run, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,7 +135,7 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     assert check_report(out) == []  # a partial run still has a valid report
 
     # A failing stage keeps what earlier stages wrote; the next run continues from there.
-    def broken(cfg):
+    def broken(cfg, force=False):
         raise RuntimeError("evaluation crashed")
 
     monkeypatch.setattr(eval_xtreme.runner, "run_eval", broken)
@@ -182,6 +183,15 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     assert all(v["status"] == "skipped (finished)" for v in state["stages"].values())
     assert main(["run", str(tmp_path / "recipe.yaml"), "--out", str(out), "--report-only"]) == 0
     assert check_report(out) == []
+
+    # Editing a finished arm's setting is refused, naming the key (it used to say "skipped (finished)"
+    # and a resumed arm overwrote config.yaml); nothing of the arm is touched.
+    config_before = (out / "pretrain/mlm/config.yaml").read_bytes()
+    edited = load_run_recipe(tmp_path / "recipe.yaml", ["pretrain.common.train.lr=0.000123"])
+    with pytest.raises(StageError, match=r"pretrain stage in .*pretrain/mlm finished with other settings: "
+                                         r"train\.lr: [0-9.e-]+ → 0\.000123\. Re-run with --force"):
+        run(edited, out, argv=["xling", "run", "reduced.yaml"], progress=False)
+    assert (out / "pretrain/mlm/config.yaml").read_bytes() == config_before
 
 
 def test_check_report_finds_problems(tmp_path):

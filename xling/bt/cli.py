@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("train", help="train the Marian-style BT model on parallel data")
     p.add_argument("config", help="YAML BTTrainConfig (e.g. recipes/bt-train-kk-ru.yaml)")
-    p.add_argument("--out", required=True, help="output folder (re-running resumes from OUT/checkpoint)")
+    p.add_argument("--out", required=True, help="output folder (re-running resumes from OUT/checkpoints)")
+    p.add_argument("--force", action="store_true",
+                   help="redo the run in --out even if it finished or was started with other settings")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set steps=100")
     p.set_defaults(func=_train)
@@ -25,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate monolingual text into filtered pseudo-parallel pairs")
     p.add_argument("config", help="YAML TranslateConfig (e.g. recipes/bt-translate-kk-ru.yaml)")
     p.add_argument("--out", required=True, help="output folder (pairs.tsv, removed.tsv, progress.json); resumable")
+    p.add_argument("--force", action="store_true",
+                   help="redo the translation in --out even if it finished or was started with other settings")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="translate with a model whose `bt train` has not finished (its stage.json says running)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=_translate)
 
@@ -42,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     cfg = load_config(BTTrainConfig, args.config, args.overrides)
-    model_dir = train_bt(cfg, args.out)
+    model_dir = train_bt(cfg, args.out, force=args.force)
     scores = read_json(model_dir.parent / "scores.json")
     print(f"wrote {model_dir} (report: {model_dir.parent / 'report.md'})")
     for direction, s in scores.items():
@@ -52,7 +58,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _translate(args: argparse.Namespace) -> int:
     cfg = load_config(TranslateConfig, args.config, args.overrides)
-    progress = run_translate(cfg, args.out)
+    progress = run_translate(cfg, args.out, force=args.force, allow_partial=args.allow_partial)
     print(f"wrote {args.out}/pairs.tsv: {progress['kept']} of {progress['lines_done']} lines kept "
           f"(removed: {progress['reasons'] or 'none'}); parallel source entry in {args.out}/source.yaml")
     return 0

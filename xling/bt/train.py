@@ -4,8 +4,10 @@ Pairs come from `xling.parallel` (same readers and cleaning as the pretraining p
 A held-out slice per language pair (`valid_pairs`) is written to `OUT/valid/<a>-<b>.tsv` and
 never trained on; the final model is scored on it in both directions. Every pair trains both
 directions (`>>tgt<<`-tagged sources). The batch order is a function of (seed, step), so a
-resumed run (from `OUT/checkpoint/`, written atomically every `save_every` steps) sees exactly
-the batches the uninterrupted run would have.
+resumed run (from `OUT/checkpoints/step-NNNNNN/`, written atomically every `save_every` steps
+in the one checkpoint format of `xling.core.checkpoint`, RNG included) repeats exactly what the
+uninterrupted run would have done. The loop itself (lr schedule, clipping, logging, checkpoints)
+is the shared core of `xling.core.train_loop`.
 
 Outputs: `OUT/model/` (MarianMTModel + tokenizer with language tags), `OUT/config.yaml`,
 `OUT/metrics.jsonl`, `OUT/scores.json`, `OUT/report.md` + `OUT/loss.png`.
@@ -13,7 +15,6 @@ Outputs: `OUT/model/` (MarianMTModel + tokenizer with language tags), `OUT/confi
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,11 +33,20 @@ from xling.bt.model import (
 )
 from xling.bt.score import TestSet
 from xling.bt.translate import score_model
-from xling.core.config import save_config
+from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.paths import resolve_data_path
 from xling.core.report import line_chart, markdown_table
+from xling.core.stage import Stage, StageSpec
+from xling.core.train_loop import (
+    MetricsLog,
+    OptimizerStep,
+    lr_at,
+    restore_rng,
+    resume_training,
+    save_training,
+)
 from xling.parallel import ParallelConfig, load_parallel, write_tsv_pairs
 
 log = logging.getLogger(__name__)
@@ -114,21 +124,30 @@ def _epoch_perm(seed: int, epoch: int, n: int) -> np.ndarray:
     return _PERMS[key]
 
 
-def _lr_lambda(cfg: BTTrainConfig):
-    def f(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / max(cfg.warmup_steps, 1)
-        return max(0.0, (cfg.steps - step) / max(cfg.steps - cfg.warmup_steps, 1))
-
-    return f
+BT_TRAIN_OUTPUTS = ("checkpoints", "model", "config.yaml", "parallel_stats.json", "valid", "valid_scores",
+                    "metrics.jsonl", "scores.json", "report.md", "loss.png")
 
 
-def train_bt(cfg: BTTrainConfig, out: str | Path) -> Path:
-    """Train (or resume) into `out`; returns `out/model`."""
+def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
+    """The stage contract of `xling bt train` (`xling.core.stage`)."""
+    inputs: dict[str, str | None] = {"tokenizer": str(resolve_data_path(cfg.tokenizer))}
+    for i, src in enumerate(cfg.parallel.sources):
+        for attr in ("src", "tgt"):
+            if getattr(src, attr, ""):
+                inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
+    return Stage(StageSpec("bt-train", Path(out), to_dict(cfg), inputs, BT_TRAIN_OUTPUTS, ignore=("threads",)))
+
+
+def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
+    """Train (or resume) into `out`; returns `out/model`. Finished with this config: nothing to do;
+    started or finished with another: refused naming the changes, unless `force` (redo)."""
     import torch
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    stage = bt_train_stage(cfg, out)
+    if stage.begin(force) == "finished":
+        log.info("%s: finished with this config (stage.json); nothing to do", out)
+        return out / "model"
     save_config(cfg, out / "config.yaml")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -153,21 +172,17 @@ def train_bt(cfg: BTTrainConfig, out: str | Path) -> Path:
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, tok)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    optimizer_step = OptimizerStep(opt, list(model.parameters()), lambda s: lr_at(
+        s, lr=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps, schedule="linear"), cfg.clip_norm)
+    ckpt_root = out / "checkpoints"
+    ckpt, state = resume_training(ckpt_root, model)
     step = 0
-    ckpt = out / "checkpoint"
-    if (ckpt / "state.pt").is_file():
-        from safetensors.torch import load_model as load_safetensors
-
-        state = torch.load(ckpt / "state.pt", weights_only=True)
-        load_safetensors(model, str(ckpt / "model.safetensors"))
+    if ckpt is not None:
         opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step = int(state["step"])
-        log.info("resumed from %s at step %d", ckpt, step)
-    metrics_path = out / "metrics.jsonl"
-    if step == 0 and metrics_path.exists():
-        metrics_path.unlink()
+        restore_rng(state["rng"])
+        step = int(state["data"]["step"])
+        log.info("resumed from %s at step %d", ckpt.path, step)
+    metrics = MetricsLog(out, step)
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100, label_smoothing=cfg.label_smoothing)
     pad = tok.pad_token_id
@@ -177,40 +192,34 @@ def train_bt(cfg: BTTrainConfig, out: str | Path) -> Path:
         idx = batch_indices(step, cfg.batch_size, len(split.train), cfg.seed)
         x = _pad([src_ids[i] for i in idx], pad)
         y = _pad([tgt_ids[i] for i in idx], -100)
-        logits = model(input_ids=x, attention_mask=(x != pad).long(), labels=y).logits
-        loss = loss_fn(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
-        opt.step()
-        sched.step()
+
+        def micro(_: int, x=x, y=y, run_loss=run_loss):
+            logits = model(input_ids=x, attention_mask=(x != pad).long(), labels=y).logits
+            loss = loss_fn(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+            run_loss.append(float(loss.detach()))
+            return loss
+
+        lr, _ = optimizer_step(step, micro)
         step += 1
         tokens += int((x != pad).sum() + (y != -100).sum())
-        run_loss.append(float(loss.detach()))
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
-            rec = {"step": step, "loss": sum(run_loss) / len(run_loss), "lr": sched.get_last_lr()[0],
+            rec = {"step": step, "loss": sum(run_loss) / len(run_loss), "lr": lr,
                    "tokens_per_s": tokens / max(time.time() - t0, 1e-9)}
-            with open(metrics_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(rec) + "\n")
+            metrics.write(rec)
             bar.set_postfix(loss=f"{rec['loss']:.3f}")
             run_loss = []
         if step % cfg.save_every == 0 and step < cfg.steps:
-            with atomic_path(ckpt) as tmp:
-                tmp.mkdir()
-                from safetensors.torch import save_model as save_safetensors
-
-                # save_model stores tied (shared) embeddings once, which save_file refuses.
-                save_safetensors(model, str(tmp / "model.safetensors"))
-                torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step},
-                           tmp / "state.pt")
+            # save_model (inside) stores tied (shared) embeddings once, which save_file refuses
+            save_training(ckpt_root, step, model, opt.state_dict(), {}, keep_last=1)
     bar.close()
     model_dir = out / "model"
     with atomic_path(model_dir) as tmp:
         model.save_pretrained(str(tmp))
         tok.save_pretrained(str(tmp))
     scores = _score_valid(cfg, out, model_dir, split)
-    _write_report(cfg, out, metrics_path, scores, data.stats.to_json(), len(split.train))
+    _write_report(cfg, out, metrics.path, scores, data.stats.to_json(), len(split.train))
+    stage.finish({"steps": cfg.steps, "scores": scores})
     return model_dir
 
 

@@ -32,10 +32,11 @@ from tqdm import tqdm
 
 from xling.bt.model import encode_sources, load_model
 from xling.bt.score import TestSet, corpus_scores, sentence_chrf
-from xling.core.config import save_config
+from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import open_text, read_json, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.paths import resolve_data_path
+from xling.core.stage import Stage, StageSpec, require_finished
 from xling.parallel import script_fraction
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,29 @@ def _tsv(*cols: str) -> str:
     return "\t".join(" ".join(c.split()) for c in cols) + "\n"
 
 
-def run_translate(cfg: TranslateConfig, out: str | Path) -> dict[str, Any]:
-    """Translate `cfg.inputs` into `out` (resumable); returns the final progress record."""
+TRANSLATE_OUTPUTS = ("pairs.tsv", "removed.tsv", "progress.json", "config.yaml", "source.yaml")
+
+
+def translate_stage(cfg: TranslateConfig, out: str | Path) -> Stage:
+    """The stage contract of `xling bt translate`. `max_lines` is left out of the fingerprint: the
+    first N lines come out the same whatever N, so raising it continues a finished run."""
+    inputs: dict[str, str | None] = {"model": str(resolve_data_path(cfg.model))}
+    inputs.update({f"inputs.{i}": str(resolve_data_path(p)) for i, p in enumerate(cfg.inputs)})
+    return Stage(StageSpec("bt-translate", Path(out), to_dict(cfg), inputs, TRANSLATE_OUTPUTS, ignore=("max_lines",)))
+
+
+def run_translate(cfg: TranslateConfig, out: str | Path, force: bool = False,
+                  allow_partial: bool = False) -> dict[str, Any]:
+    """Translate `cfg.inputs` into `out` (resumable); returns the final progress record. Other
+    settings than the folder was started with are refused, naming them, unless `force` (redo)."""
+
     out = Path(out)
+    stage = translate_stage(cfg, out)
+    # a model folder of a `bt train` that has not finished is refused; a foreign model is trusted
+    require_finished(cfg.model, f"xling bt train CONFIG --out {Path(cfg.model).parent}", allow_partial,
+                     stage_outputs=())
+    if stage.begin(force, write=False) == "redo":
+        stage.clear()
     out.mkdir(parents=True, exist_ok=True)
     pairs_path, removed_path, progress_path = out / "pairs.tsv", out / "removed.tsv", out / "progress.json"
     progress: dict[str, Any] = {"lines_done": 0, "pairs_bytes": 0, "removed_bytes": 0, "kept": 0, "reasons": {},
@@ -170,9 +191,10 @@ def run_translate(cfg: TranslateConfig, out: str | Path) -> dict[str, Any]:
     save_config(cfg, out / "config.yaml")
     write_text_atomic(out / "source.yaml", f"# parallel.sources entry for these pseudo-parallel pairs\n"
                       f"- {{src: {pairs_path}, src_lang: {cfg.src_lang}, tgt_lang: {cfg.tgt_lang}, format: tsv}}\n")
-    if progress.get("finished") and progress.get("max_lines") == cfg.max_lines:
+    if progress.get("finished") and progress.get("max_lines") == cfg.max_lines and stage.is_finished():
         log.info("already finished: %s", progress_path)
         return progress
+    stage.start()
 
     model, tok = load_model(cfg.model)
     lang_ok = OutputLanguageCheck(cfg.tgt_lang, cfg.lid, cfg.min_script_fraction)
@@ -206,6 +228,8 @@ def run_translate(cfg: TranslateConfig, out: str | Path) -> dict[str, Any]:
     bar.close()
     progress.update(finished=True, max_lines=cfg.max_lines)
     write_json_atomic(progress_path, progress)
+    stage.finish({"lines_done": done, "kept": progress["kept"], "reasons": progress["reasons"],
+                  "max_lines": cfg.max_lines})
     return progress
 
 
