@@ -107,7 +107,7 @@ def main() -> int:
         # One folder per setting: a finished arm is reused, never silently continued with other settings.
         folder = out / (f"mlm-{args.steps}" if name == "mlm" else f"xlco-{args.steps}-t{args.temperature}-m{args.margin}"
                         f"-q{args.queue}-mu{args.momentum}-w{args.xlco_weight}")
-        pretrain(load_config(PretrainConfig, None, [], base={**base, **extra}), folder)
+        pretrain(load_config(PretrainConfig, None, [], flags={**base, **extra}), folder)
         enc = Encoder(str(folder / "final"), layer=-1, max_length=64, batch_size=64)
         s, t = enc(src), enc(trg)
         print(f"| {name} ({args.steps} steps) | {acc(nearest_neighbours(s, t)):.1f} | "
