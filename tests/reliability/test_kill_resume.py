@@ -68,8 +68,10 @@ def _inputs(tmp_path: Path, n: int = 3, lines: int = 2000) -> list[str]:
 # Files whose content records time (logs, timings, per-language markers with seconds) or the output
 # folder's own name (config.yaml) rather than results. The SentencePiece model embeds the path of
 # its (temporary) training file, so it is compared by its pieces (`_spm_pieces`).
+# The stage record (stage.json) holds timings and the command line (with the --out folder): its
+# status and fingerprint are compared instead (`_record`).
 VOLATILE = ("logs", "stats.json", "metrics.jsonl", "tensorboard", "train_args.json", "config.yaml", ".done",
-            "sentencepiece.bpe.model")
+            "sentencepiece.bpe.model", "stage.json")
 
 
 @pytest.mark.parametrize("stage", ["clean", "dedup", "mix", "vocab"])
@@ -84,6 +86,7 @@ def test_corpus_stages_resume_byte_identical(stage: str, tmp_path: Path) -> None
     ref, run = _files(tmp_path / "ref", VOLATILE), _files(tmp_path / "run", VOLATILE)
     assert ref and ref.keys() == run.keys(), (delays, sorted(set(ref) ^ set(run)))
     assert [k for k in ref if ref[k] != run[k]] == [], delays
+    assert _record(tmp_path / "run") == ("finished", _record(tmp_path / "ref")[1])
     if stage == "vocab":
         assert _spm_pieces(tmp_path / "ref") == _spm_pieces(tmp_path / "run")
     if stage in ("dedup", "mix"):
@@ -91,6 +94,13 @@ def test_corpus_stages_resume_byte_identical(stage: str, tmp_path: Path) -> None
             assert _without_seconds(tmp_path / "ref" / name) == _without_seconds(tmp_path / "run" / name)
     leftovers = [p.name for p in tmp_path.rglob(".tmp-*")] + [p.name for p in tmp_path.glob(".*.lock")]
     assert leftovers == []
+
+
+def _record(out: Path) -> tuple[str, str]:
+    import json
+
+    rec = json.loads((out / "stage.json").read_text(encoding="utf-8"))
+    return rec["status"], rec["fingerprint"]
 
 
 def _spm_pieces(out: Path) -> list[tuple[str, float, int]]:
