@@ -97,9 +97,7 @@ def test_corpus_stages_resume_byte_identical(stage: str, tmp_path: Path) -> None
 
 
 def _record(out: Path) -> tuple[str, str]:
-    import json
-
-    rec = json.loads((out / "stage.json").read_text(encoding="utf-8"))
+    rec = read_json(out / "stage.json")
     return rec["status"], rec["fingerprint"]
 
 
