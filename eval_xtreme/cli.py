@@ -66,7 +66,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
              "max_eval_examples": args.max_eval, "threads": args.threads, "tasks": items(args.tasks),
              "languages": items(args.languages), "strict": True if args.strict else None,
              "allow_fixtures": False if args.no_fixtures else True if args.allow_fixtures else None,
-             "seeds": [int(s) for s in items(args.seeds)] if args.seeds else None}
+             "seeds": [int(s) for s in items(args.seeds)] if args.seeds else None,
+             "task_file": args.task_file}
+    if args.task_file and not args.tasks and not args.config:
+        flags["tasks"] = []  # only the file's tasks, not the default task list
     cfg = load_config(EvalConfig, args.config, args.set, flags)
     results = run_eval(cfg, force=args.force)
     out = cfg.out

@@ -78,7 +78,13 @@ class DataConfig:
         if self.max_len < 8:
             raise InputError(f"max_len must be at least 8, got {self.max_len}")
         # α, or each schedule phase's α, by corpora.sampling's one rule
-        check_alpha(self.alpha) if self.alpha_schedule is None else self.alpha_schedule_obj()
+        if self.alpha_schedule is None:
+            check_alpha(self.alpha)
+        else:
+            try:
+                self.alpha_schedule_obj()
+            except ValueError as e:
+                raise InputError(f"alpha_schedule: {e}") from None
         if not 0.0 <= self.eval_fraction < 0.5:
             raise InputError(f"eval_fraction must be in [0, 0.5), got {self.eval_fraction}")
         if self.num_workers < 0:
