@@ -120,7 +120,10 @@ def build_corpus(recipe: CorpusRecipe, out: str | Path | None = None, progress: 
                 if not force:
                     raise
                 fn(current, folder, config, overwrite=True, progress=progress)
-            ran[stage] = "skipped (finished)" if before is not None and before == stage_record(folder) else "ran"
+            # Redone on purpose (its input was rewritten) counts as ran even when the new record equals the
+            # old one: a fast stage can finish within the record's one-second time stamp.
+            same = before is not None and before == stage_record(folder)
+            ran[stage] = "skipped (finished)" if same and not upstream_ran else "ran"
         upstream_ran = ran[stage] == "ran"
         log.info("build %s: %s %s", recipe.name, stage, ran[stage])
         current = [str(folder)]

@@ -120,7 +120,7 @@ def _reduced(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkeypatch):
-    import eval_xtreme.runner
+    import xling.run
 
     recipe = load_run_recipe(_reduced(tmp_path))
     out = tmp_path / "run"
@@ -138,7 +138,7 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     def broken(cfg, force=False):
         raise RuntimeError("evaluation crashed")
 
-    monkeypatch.setattr(eval_xtreme.runner, "run_eval", broken)
+    monkeypatch.setattr(xling.run, "run_eval", broken)  # the name the pipeline calls
     with pytest.raises(RuntimeError, match="evaluation crashed"):
         run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
     state = read_json(out / "run.json")
