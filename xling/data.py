@@ -39,7 +39,7 @@ from tqdm import tqdm
 from corpora.corpus import corpus_inputs, is_lang_code, iter_documents
 from corpora.sampling import AlphaSchedule, check_alpha, sampling_plan
 from xling.core.errors import InputError
-from xling.core.io import atomic_path, read_json, write_json_atomic
+from xling.core.io import atomic_path, read_json, sha256_file, write_json_atomic
 from xling.core.paths import resolve_data_path
 from xling.objectives.base import MonoExample, Objective
 
@@ -139,13 +139,6 @@ class LangShard:
     n_eval_docs: int
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def tokenizer_file(tokenizer_dir: Path) -> Path:
     p = Path(tokenizer_dir) / "tokenizer.json"
@@ -172,7 +165,7 @@ def shard_key(lang: str, files: list[Path], tokenizer_sha: str, cfg: DataConfig)
 def prepare_shards(cfg: DataConfig, tokenizer_dir: Path, cache_dir: Path, progress: bool = True) -> dict[str, Path]:
     """Tokenise every language once (cached); returns {lang: shard folder}."""
     tok_path = tokenizer_file(tokenizer_dir)
-    tok_sha = file_sha256(tok_path)
+    tok_sha = sha256_file(tok_path)
     out = {}
     for lang, files in cfg.input_files().items():
         folder = Path(cache_dir) / f"{lang}-{shard_key(lang, files, tok_sha, cfg)}"

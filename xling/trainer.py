@@ -33,7 +33,7 @@ from tqdm import tqdm
 from xling.core.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from xling.core.config import save_config
 from xling.core.errors import InputError
-from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
+from xling.core.io import atomic_path, read_jsonl, sha256_file, write_json_atomic, write_text_atomic
 from xling.core.report import line_chart, markdown_table
 from xling.core.stage import Stage
 from xling.core.train_loop import MetricsLog, OptimizerStep, lr_at, rng_state
@@ -43,7 +43,6 @@ from xling.data import (
     MonoPlan,
     batch_generator,
     eval_batches,
-    file_sha256,
     load_shards,
     mono_loader,
     prepare_shards,
@@ -238,7 +237,7 @@ def train(cfg: PretrainConfig, out: Path, stage: Stage, force: bool = False) -> 
     out = Path(out)
     dist = init_distributed(tc)
     tok_dir = Path(cfg.tokenizer)
-    tok_sha = file_sha256(tokenizer_file(tok_dir))
+    tok_sha = sha256_file(tokenizer_file(tok_dir))
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     special = SpecialIds.from_tokenizer(tokenizer)
     specs = cfg.objective_specs()

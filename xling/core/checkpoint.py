@@ -20,7 +20,6 @@ older version) is refused with a message naming the folder and the file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -33,7 +32,7 @@ from typing import Any
 import torch
 
 from xling.core.errors import XlingError
-from xling.core.io import atomic_path, read_json, write_json_atomic
+from xling.core.io import atomic_path, read_json, sha256_file, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +147,6 @@ def decode_state(obj: Any, tensors: dict[str, torch.Tensor], where: str = "state
     return {k: decode_state(v, tensors, f"{where}.{k}") for k, v in val}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != META_FILE)
@@ -185,7 +177,7 @@ def save_checkpoint(root: Path, step: int, model: torch.nn.Module | None, traine
         save_file(tensors, str(tmp / STATE_TENSORS))
         # allow_nan: a best-so-far score starts at -inf; Python's json reads it back exactly
         (tmp / STATE_JSON).write_text(json.dumps(tree), encoding="utf-8")
-        files = {name: _sha256(tmp / name) for name in _files(tmp)}
+        files = {name: sha256_file(tmp / name) for name in _files(tmp)}
         write_json_atomic(tmp / META_FILE, {"format": FORMAT, "step": step, **meta, "files": files})
     if keep_last:
         for old in list_checkpoints(root)[:-keep_last]:
@@ -211,7 +203,7 @@ def verify_checkpoint(ckpt: Checkpoint) -> None:
         raise CheckpointError(f"checkpoint {ckpt.path}: {name} was added after the checkpoint was written "
                               f"(meta.json does not list it); refusing to load it. {hint}")
     for name, want in sorted(recorded.items()):
-        if _sha256(ckpt.path / name) != want:
+        if sha256_file(ckpt.path / name) != want:
             raise CheckpointError(f"checkpoint {ckpt.path}: {name} changed after the checkpoint was written (its "
                                   f"sha256 differs from meta.json); refusing to load it. {hint}")
 

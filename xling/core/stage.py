@@ -46,7 +46,7 @@ from typing import Any, Literal
 
 from xling import __version__
 from xling.core.errors import XlingError
-from xling.core.io import read_json, write_json_atomic
+from xling.core.io import read_json, sha256_file, write_json_atomic
 from xling.core.paths import resolve_data_path
 
 log = logging.getLogger(__name__)
@@ -103,13 +103,6 @@ def _ignored(key: str, ignore: Iterable[str]) -> bool:
     return any(key == k or key.startswith(k + ".") for k in ignore)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def find_record(path: Path) -> Path | None:
     """The completion record that owns `path`: `path/stage.json`, else its parent's (a stage's
@@ -133,7 +126,7 @@ def input_fingerprint(path: str | os.PathLike | None) -> str:
     if p.is_file():
         st = p.stat()
         if st.st_size <= HASH_LIMIT:
-            return f"file {st.st_size} bytes sha256 {_sha256_file(p)[:16]}"
+            return f"file {st.st_size} bytes sha256 {sha256_file(p)[:16]}"
         return f"file {st.st_size} bytes mtime {st.st_mtime_ns}"
     if p.is_dir():
         h = hashlib.sha256()
