@@ -626,7 +626,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--with-eval", action="store_true",
                    help="with --pretrain: also the evaluation data of the recipe's eval tasks (its eval stage and "
                    "decontamination read them)")
-    p.add_argument("--mirror", help="folder or http(s) base URL holding the files at the same relative paths")
+    p.add_argument("--mirror", default=os.environ.get("XLING_MIRROR") or None,
+                   help="folder or http(s) base URL holding the files at the same relative paths, e.g. a copy "
+                   "of a data root (default: $XLING_MIRROR, else each source's canonical URL)")
     p.add_argument("--dest", help="destination data root (default: $XLING_DATA, else ./data)")
     p.add_argument("--list", action="store_true", help="list the sources (and whether DEST has them) and exit")
     p.add_argument("--no-extract", action="store_true", help="download archives but do not unpack them")
