@@ -35,6 +35,7 @@ from corpora.document import AtomicJsonlWriter, Tally, row_to_doc
 from corpora.exact_dedup import DedupSignatures, ExactDedupFilter, FindDuplicates
 from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
 from corpora.filters import QualityFilter, QualityThresholds
+from corpora.hf_datasets import is_saved_dataset
 from corpora.lid import LID_BACKENDS, IdentifyLanguage, LanguageFilter
 from corpora.normalize import Normalize
 from corpora.readers import FORMATS, MultiFormatReader
@@ -55,7 +56,8 @@ class CleanConfig:
 
     inputs: list[str] = field(default_factory=list)  # files, folders (recursive) or LANG=path
     out: str = ""
-    format: str = "auto"  # auto|warc|wet|cc100|ccnet|jsonl|parquet|lines
+    format: str = "auto"  # auto|warc|wet|cc100|ccnet|jsonl|parquet|hf_dataset|lines
+    text_column: str = "text"  # the text field of jsonl, Parquet and `datasets` inputs
     lid: str = "fasttext"  # a name in corpora.lid.LID_BACKENDS
     lid_languages: list[str] = field(default_factory=list)  # restrict the LID model to these languages
     languages: list[str] = field(default_factory=list)  # keep only these labels (e.g. kaz_Cyrl); empty = all
@@ -82,6 +84,8 @@ class CleanConfig:
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise InputError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
+        if not self.text_column:
+            raise InputError("text_column: give the name of the column holding the text (default: text)")
         if self.lid not in LID_BACKENDS:
             try:
                 LID_BACKENDS.get(self.lid)
@@ -115,7 +119,12 @@ def expand_inputs(specs: list[str]) -> tuple[list[str], dict[str, str]]:
     hints: dict[str, str] = {}
     for spec in specs:
         lang, path = parse_input_spec(spec)
-        if path.is_dir():
+        url = spec.partition("=")[2] if lang else spec
+        if "://" in url:  # Parquet or a `datasets` folder behind fsspec: read as given
+            found = [url]
+        elif is_saved_dataset(path):  # a `save_to_disk` folder is one input, not its Arrow files
+            found = [str(path)]
+        elif path.is_dir():
             found = sorted(str(p) for p in path.rglob("*") if p.is_file() and not any(
                 part.startswith(".") for part in p.relative_to(path).parts)
                 and not p.name.lower().startswith(_SKIP_NAMES) and not p.name.endswith(".md"))
@@ -175,6 +184,7 @@ def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str]
 
     stage1: list = [
         MultiFormatReader(files, config.format, hints, config.max_line_bytes, config.max_doc_chars, config.limit,
+                          text_column=config.text_column,
                           progress=config.workers == 1 and config.executor.kind == "local"),
         Normalize(transliterate_uly=config.transliterate_uly),
         IdentifyLanguage(config.lid, config.lid_languages, config.lid_max_chars),
@@ -294,7 +304,9 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None, help="parallel worker processes (default 1)")
     p.add_argument("--tasks", type=int, default=None, help="number of tasks (default: one per input file, ≤64)")
     p.add_argument("--format", default=None, help="input format instead of auto-detection: "
-                   "warc, wet, cc100, ccnet, jsonl, parquet, lines")
+                   "warc, wet, cc100, ccnet, jsonl, parquet, hf_dataset, lines")
+    p.add_argument("--text-column", default=None,
+                   help="the text field of JSON lines, Parquet and datasets inputs (default: text)")
     p.add_argument("--languages", nargs="+", default=None, metavar="LANG",
                    help="keep only these labels, e.g. kaz_Cyrl uig_Arab")
     p.add_argument("--min-lang-score", type=float, default=None)
@@ -318,7 +330,7 @@ def register(subparsers) -> None:
 def config_from_args(args: argparse.Namespace) -> CleanConfig:
     base: dict[str, Any] = {"inputs": list(args.inputs), "out": args.out}
     for key, value in (("lid", args.lid), ("lid_languages", args.lid_languages), ("workers", args.workers), ("tasks", args.tasks),
-                       ("format", args.format), ("languages", args.languages),
+                       ("format", args.format), ("text_column", args.text_column), ("languages", args.languages),
                        ("min_lang_score", args.min_lang_score), ("transliterate_uly", args.transliterate_uly),
                        ("decontaminate_against", args.decontaminate_against), ("limit", args.limit)):
         if value is not None:
