@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval_xtreme.tasks import SPLITS, TASKS
+from eval_xtreme.tasks import TASKS
 from xling.core.langs import LanguageProfile, profile, registry
 from xling.core.paths import data_root
 
@@ -32,9 +32,10 @@ def language_report(lang: str, root: Path | None) -> LanguageReport:
     codes = {prof.short, prof.code}
     for name, task in TASKS.items():
         for code in sorted(codes & set(task.languages)):
-            for split in SPLITS:
-                # a train split is the source language's (English for XTREME), not this language's
-                if split == "train" or split not in task.files or not task.candidates(split, code):
+            # train and dev splits are the source language's (English for XTREME: checkpoints are chosen on
+            # its dev set), so a language's evaluation sets are its test splits
+            for split in ("test",):
+                if split not in task.files or not task.candidates(split, code):
                     continue
                 where = ""
                 if root is not None:

@@ -190,8 +190,9 @@ def _check(prof: LanguageProfile, p: Path) -> None:
         if sp.alphabet is not None and sp.alphabet != sp.alphabet.lower():
             raise bad(f"scripts.{script}.alphabet: list lower-case letters only")
     for script in prof.normalize.homoglyphs:
-        if script not in prof.scripts:
-            raise bad(f"normalize.homoglyphs.{script}: not one of scripts ({', '.join(prof.scripts)})")
+        if script != "Cyrl":
+            # the repair (corpora.normalize) looks for look-alikes inside Cyrillic words only
+            raise bad(f"normalize.homoglyphs.{script}: only Cyrl look-alikes are repaired today")
     for name, tr in prof.translit.items():
         if tr.source not in prof.scripts:
             raise bad(f"translit.{name}.from: {tr.source!r} is not one of scripts ({', '.join(prof.scripts)})")
@@ -233,9 +234,9 @@ class LanguageRegistry:
                     continue
                 other = self.iso3.get(alias)
                 if other is not None and other != r.iso639_3:
-                    where = self._where(r.iso639_3)
-                    raise InputError(f"{where}: {kind} {alias!r} of {r.iso639_3} is already {other}'s "
-                                     f"({self._where(other)})")
+                    raise InputError(f"{kind} {alias!r} is claimed by both {other} ({self._where(other)}) and "
+                                     f"{r.iso639_3} ({self._where(r.iso639_3)}); one language-code table "
+                                     "allows one")
                 self.iso3[alias] = r.iso639_3
                 if kind.startswith("ISO"):
                     self.part1[alias] = r.iso639_3
