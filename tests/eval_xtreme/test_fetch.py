@@ -417,7 +417,8 @@ def test_pretrain_lists_cover_every_data_root_input_of_their_recipe() -> None:
         listed = {s.path for s in pm.sources if name in s.tasks}
         missing = wanted - listed
         # What a list cannot fetch must be said in `manual`, naming the file.
-        assert all(name in pm.manual and m in pm.manual[name] for m in missing), (name, missing)
+        assert all(name in pm.manual and m in pm.manual[name] for m in missing), \
+            (name, missing, "rebuild eval_xtreme/pretrain_manifest.json with scripts/pretrain_manifest.py")
         assert listed <= wanted, (name, listed - wanted)
         # The eval tasks it fetches with --with-eval are the recipe's own.
         import yaml
