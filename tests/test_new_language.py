@@ -110,11 +110,14 @@ def test_new_language_from_a_profile_file_end_to_end(udhr, profile_dir, tmp_path
                                               "languages": ["oss_Cyrl"], "min_lang_score": 0.0,
                                               "quality": {"min_words": 3}}))
     kept = [d["text"] for f in sorted((clean / "kept" / "oss_Cyrl").glob("*.jsonl.gz")) for d in read_jsonl(f)]
-    # every paragraph with ӕ is Ossetian by its letters: the profile's rule kept them all
-    assert len(kept) >= sum("ӕ" in p for p in corpus if len(p.split()) >= 3) >= 10
+    # A paragraph with ӕ is Ossetian by its letters; the profile's rule gives those labelled Russian to
+    # Ossetian. Not all: the check only reconsiders labels of languages with a `lid.cyrillic` profile,
+    # and fastText calls 2 of the 18 `krc` and `mrj` (no profile: left as they are, dropped by --languages).
+    with_ae = [p for p in corpus if "ӕ" in p and len(p.split()) >= 3]
+    assert all("ӕ" in t for t in kept) and len(kept) >= 0.8 * len(with_ae) and len(with_ae) >= 10
 
     # 2. vocabulary extension + embedding initialisation of the new pieces
-    ext = extend_vocab(VocabExtendConfig(base=str(tiny_spm), add=[f"oss_Cyrl={clean / 'kept' / 'oss_Cyrl'}"],
+    ext = extend_vocab(VocabExtendConfig(base=str(tiny_spm), add=[str(clean)],
                                          new_pieces=40, out=str(tmp_path / "ext"), stats_lines=200,
                                          num_threads=1))
     stats = read_json(ext / "stats.json")
