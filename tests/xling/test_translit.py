@@ -101,7 +101,7 @@ def test_one_recipe_switch_reaches_every_stage_after_the_corpus(data_root, tmp_p
     plan = plan_run(load_run_recipe(demo, ["view=[ug]"]), tmp_path / "run", check_inputs=False)
     assert plan.vocab.view == ["ug"]
     assert all(cfg.data.view == ["ug"] for cfg in plan.arms.values())
-    assert plan.arms["mlm-tlm"].parallel.view == ["ug"]
+    assert plan.arms["xling"].parallel.view == ["ug"]
     assert all(ev.view == ["ug"] for ev in plan.evals.values())
     assert not plan.corpus.clean.transliterate_uly  # the corpus keeps its script (decontamination)
     with pytest.raises(ConfigError, match="at the top level"):
