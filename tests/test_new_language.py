@@ -72,6 +72,25 @@ def test_ossetian_has_no_shipped_profile_and_fasttext_calls_it_russian(udhr, mon
     assert len(with_ae) >= 40 and with_ae.count("rus_Cyrl") >= 0.7 * len(with_ae)
 
 
+def test_profile_file_takes_effect_without_code_edits(udhr, profile_dir, data_root):
+    """The fast variant of the end-to-end test: what the profile changes, without training anything."""
+    from corpora.lid import LanguageIdentifier
+    from vocab.alphabets import alphabet
+    from xling.core.langs import to_iso1, to_iso3
+    from xling.lang_cli import language_report
+
+    oss, _ = udhr
+    with_ae = [p for n in sorted(oss) for p in oss[n] if "ӕ" in p]
+    labels = [LanguageIdentifier("fasttext").identify(p).lang for p in with_ae]
+    assert labels.count("oss_Cyrl") >= 0.8 * len(with_ae)  # was ≤ 30% (the test above: ≥ 70% rus_Cyrl)
+    assert alphabet("oss_Cyrl") == "абвгдеёжзийклмнопрстуфхцчшщъыьэюяӕ"
+    assert to_iso3("os") == "oss" and to_iso1("oss") == "os"
+    rep = language_report("os", data_root)
+    assert rep.profile.path == profile_dir / "oss.yaml"
+    assert any(m.startswith("evaluation: no registered task") for m in rep.missing)
+    assert any(m.startswith("lid.labels.langid") for m in rep.missing)
+
+
 def test_bad_profile_names_file_and_key(tmp_path, monkeypatch):
     from xling.core.errors import InputError
     from xling.core.langs import registry
