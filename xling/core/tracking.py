@@ -170,9 +170,12 @@ class _MLflow:
         uri = os.environ.get("MLFLOW_TRACKING_URI") or (out / "mlruns").resolve().as_uri()
         self.client = MlflowClient(tracking_uri=uri)
         if "mlflow" in ids:
-            self.run_id = ids["mlflow"]
-            self.client.update_run(self.run_id, status="RUNNING")
-            return
+            try:
+                self.client.update_run(ids["mlflow"], status="RUNNING")
+                self.run_id = ids["mlflow"]
+                return
+            except Exception as e:  # the store was moved or deleted: start a new run there
+                log.warning("MLflow run %s not found in %s (%s); starting a new run", ids["mlflow"], uri, e)
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME", PROJECT)
         experiment = self.client.get_experiment_by_name(name)
         experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
