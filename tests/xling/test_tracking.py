@@ -129,3 +129,26 @@ def test_pretraining_reports_to_wandb_and_mlflow(tiny_pretrain, tmp_path):
     ((_, items),) = wandb_history(tmp_path / "arm")
     assert [(i["_step"], i["loss"]) for i in items if "loss" in i] == expected
     assert not (tmp_path / "arm" / "tensorboard").exists()  # only what report_to names
+
+
+@pytest.mark.slow  # a 2-step fine-tuning run on real data
+def test_finetuning_reports_its_loss_and_dev_scores(tiny_encoder, data_root, tmp_path):
+    from eval_xtreme.finetune import FinetuneConfig, finetune
+    from eval_xtreme.loaders import load_split
+    from eval_xtreme.tasks import get_task
+
+    task = get_task("xnli")
+    train, _ = load_split(task, "train", "en", data_root)
+    dev, _ = load_split(task, "dev", "en", data_root)
+    cfg = FinetuneConfig(max_steps=2, batch_size=4, eval_batch_size=16, max_train_examples=16, max_dev_examples=8,
+                         learning_rate=1e-3, report_to=["tensorboard", "mlflow"])
+    finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", cfg)
+    rows = list(read_jsonl(tmp_path / "run" / "metrics.jsonl"))
+    losses = [(r["step"], pytest.approx(r["loss"])) for r in rows if "loss" in r]
+    assert [s for s, _ in losses] == [1, 2] and any("dev_en" in r for r in rows)
+    assert tensorboard_scalars(tmp_path / "run" / "tensorboard")["loss"] == losses
+    (run,) = mlflow_runs(tmp_path / "run")
+    assert run["name"] == "xnli/run" and run["tags"]["xling.kind"] == "finetune" and run["params"]["task"] == "xnli"
+    assert run["history"]["loss"] == losses
+    dev_keys = [k for k in run["history"] if k.startswith("dev_en/")]
+    assert dev_keys and all(run["history"][k][0][0] == 2 for k in dev_keys)
