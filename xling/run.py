@@ -393,11 +393,12 @@ class Progress:
         work = sum(w for _, w in timed)
         return sum(s for s, _ in timed) / work if work else None
 
-    def eta(self, start: int) -> tuple[float, list[str]]:
-        """(seconds the stages from index `start` on will take, by the known rates; kinds with no rate)."""
+    def eta(self, start: int, running: bool = False) -> tuple[float, list[str]]:
+        """(seconds the stages from index `start` on will take, by the known rates; kinds with no rate).
+        `running`: stage `start` runs now even if it finished before (its settings changed, --force)."""
         seconds, unknown = 0.0, []
-        for key in self.keys[start:]:
-            if key in self.done_before:
+        for i, key in enumerate(self.keys[start:]):
+            if key in self.done_before and not (running and i == 0):
                 continue
             kind = key.partition("/")[0]
             rate = self.rate(kind)
@@ -407,9 +408,9 @@ class Progress:
                 seconds += rate * stage_work(self.plan, key)
         return seconds, unknown
 
-    def line(self, key: str) -> str:
+    def line(self, key: str, running: bool = False) -> str:
         i = self.keys.index(key)
-        seconds, unknown = self.eta(i)
+        seconds, unknown = self.eta(i, running)
         if unknown and not seconds:
             eta = f"ETA after the first {', '.join(unknown)} stage has run"
         else:
@@ -417,7 +418,7 @@ class Progress:
         return f"[stage {i + 1}/{len(self.keys)} {key}] elapsed {_clock(time.time() - self.t0)}, {eta}"
 
     def start(self, key: str, status: str) -> None:
-        print(f"== {key}: {status}   {self.line(key)}", flush=True)
+        print(f"== {key}: {status}   {self.line(key, running=status == 'running')}", flush=True)
 
     def finish(self) -> None:
         print(f"[run] {len(self.keys)}/{len(self.keys)} stages done in {_clock(time.time() - self.t0)}", flush=True)

@@ -46,3 +46,7 @@ def test_finished_stages_count_as_nothing_and_nothing_timed_says_so():
     progress = Progress(_plan(), _state([], stages))
     assert progress.eta(0) == (0.0, ["pretrain", "eval"])
     assert progress.line("corpus").endswith("ETA after the first pretrain, eval stage has run")
+    # a finished stage that runs again (changed settings, --force) counts with its kind's rate
+    progress = Progress(_plan(), _state([{"stage": "vocab", "status": "ran", "seconds": 30.0}], stages))
+    assert progress.eta(1) == (0.0, ["pretrain", "eval"])
+    assert progress.eta(1, running=True) == (30.0, ["pretrain", "eval"])
