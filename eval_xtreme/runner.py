@@ -159,7 +159,9 @@ def eval_task_stage(cfg: EvalConfig, task: Task, langs: tuple[str, ...], out: Pa
     config = {"task": task.name, "model": cfg.model, "languages": list(langs), "settings": _settings(cfg, task)}
     inputs = {"model": cfg.model if Path(cfg.model).exists() else None}
     outputs = (f"tasks/{task.name}.json", f"finetune/{task.name}", f"predictions/{task.name}")
-    return Stage(StageSpec("eval-task", out, config, inputs, outputs, record=f"tasks/{task.name}.stage.json"))
+    # report_to only says where fine-tuning curves are also sent; a finished task stays finished
+    return Stage(StageSpec("eval-task", out, config, inputs, outputs, record=f"tasks/{task.name}.stage.json",
+                           ignore=("settings.report_to",)))
 
 
 def eval_finished(cfg: EvalConfig) -> bool:
