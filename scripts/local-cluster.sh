@@ -115,9 +115,13 @@ start_munge() {
 node_state() { sinfo -h -N -o %T 2>/dev/null | head -1; }
 
 up() {
+    local before=""
     install_packages
+    [[ -f $CONF ]] && before=$(md5sum <"$CONF")
     write_conf
     start_munge
+    # already running with another configuration (e.g. XLING_SLURM_CPUS changed): reload it
+    if pid_alive "$RUN/slurmctld.pid" && [[ $before != "$(md5sum <"$CONF")" ]]; then scontrol reconfigure; fi
     pid_alive "$RUN/slurmctld.pid" || slurmctld || die "slurmctld did not start (see $LOGS/slurmctld.log)"
     pid_alive "$RUN/slurmd.pid" || slurmd || die "slurmd did not start (see $LOGS/slurmd.log)"
     local state=""
