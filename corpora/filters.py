@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from datatrove.data import Document
 
 from corpora.document import XlingFilter
-from corpora.lid import detect_script, script_counts
+from corpora.lid import detect_script, letter_count
 from xling.core.config import from_dict, to_dict
 from xling.core.errors import InputError
 
@@ -198,7 +198,7 @@ class QualityFilter(XlingFilter):
         words = text.split()
         if script not in UNSEGMENTED_SCRIPTS and len(words) < t.min_words:
             return self.drop(doc, "too_few_words")
-        letters = sum(script_counts(text).values())
+        letters = letter_count(text)
         non_space = len("".join(words)) or 1
         if letters / non_space < t.min_letter_ratio:
             return self.drop(doc, "too_few_letters")
