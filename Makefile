@@ -32,8 +32,9 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/xling run recipes/kk-ug-demo.yaml --out $(DEMO_OUT)
 
+# one table of every speed ratio (bench/table.py runs each benchmark under `nice -n 15`, logs in runs/bench)
 bench: $(STAMP)
-	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	PYTHONPATH=. $(PY) bench/table.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
