@@ -22,7 +22,7 @@ from xling.data import DataConfig
 from xling.model import ModelConfig, count_parameters
 from xling.objectives import OBJECTIVES, SpecialIds
 from xling.parallel import ParallelConfig
-from xling.trainer import TrainConfig, accumulation_steps, train
+from xling.trainer import TrainConfig, accumulation_steps, resolve_precision, train
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +254,6 @@ def _plan_device(tc: TrainConfig) -> tuple[str, str]:
     """(device, precision) the trainer would pick for `tc` on this machine; `train.device: cuda` on a
     machine without one plans for a GPU with bf16 units (A100/H100 class)."""
     import torch
-
-    from xling.trainer import resolve_precision
 
     device = "cuda" if tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available()) else "cpu"
     if tc.precision != "auto":
