@@ -45,8 +45,9 @@ demo: $(STAMP)
 	fi; \
 	$(VENV)/bin/xling run recipes/kk-ug-demo.yaml --out $(DEMO_OUT)
 
+# one table of every speed ratio (bench/table.py runs each benchmark under `nice -n 15`, logs in runs/bench)
 bench: $(STAMP)
-	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	PYTHONPATH=. $(PY) bench/table.py
 
 # After a tested upgrade of the venv: write its exact versions back (the header comment is kept; torch
 # loses its local label, +cpu/+cuXXX, so the pin fits every build).

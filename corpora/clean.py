@@ -194,7 +194,7 @@ def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str]
     ]
     if config.dedup:
         stage1.append(DedupSignatures(work / "sig", config.dedup_min_line_chars))
-    stage1.append(AtomicJsonlWriter(work / "docs", "${rank}.jsonl.gz"))
+    stage1.append(AtomicJsonlWriter(work / "docs", "${rank}.jsonl.gz", compresslevel=1))  # read back once
 
     stage2 = [FindDuplicates(work / "sig", work / "dedup", tasks)] if config.dedup else None
 
