@@ -55,13 +55,14 @@ class LidTrainConfig:
     inputs: list[str] = field(default_factory=list)  # LABEL=FILE, e.g. uig_Latn=thuyg20_train.tsv.xz
     out: str = ""
     heldout: float = 0.2  # share of each label's distinct lines kept out of training, for the report
-    max_lines: int = 6000  # training lines per label at most (the rest are not used)
+    max_lines: int = 3000  # training lines per label at most (the rest are not used)
     minn: int = 1  # character n-gram lengths (1 = single letters, the letter evidence the model sees)
     maxn: int = 4
     bucket: int = 1 << 17  # hashed n-gram rows; the model file is bucket × labels float32
     c: float = 10.0  # inverse L2 strength of the logistic regression
+    max_iter: int = 150  # L-BFGS iterations
     balance: float = 0.5  # label weight ∝ lines^-balance: 0 = as many as given, 1 = every label equal
-    chunks: bool = True  # also train on a 2–6 word piece of each longer line (short web lines)
+    chunks: int = 1000  # also train on a 2–6 word piece of this many longer lines per label (short web lines)
     alphabet_min_share: float = 2e-4  # a letter belongs to a label's alphabet from this share of its letters
     marker_coverage: float = 0.95  # marker letters: in this share of a label's training lines …
     marker_min_words: int = 5  # … of at least this many words (and only such lines are judged by them)
@@ -74,12 +75,14 @@ class LidTrainConfig:
             raise InputError(f"heldout: a share in (0, 1), got {self.heldout}")
         if not 1 <= self.minn <= self.maxn <= 8:
             raise InputError(f"minn/maxn: need 1 ≤ minn ≤ maxn ≤ 8, got {self.minn}/{self.maxn}")
-        for key in ("max_lines", "bucket", "marker_min_words"):
+        for key in ("max_lines", "bucket", "marker_min_words", "max_iter"):
             if getattr(self, key) < 1:
                 raise InputError(f"{key}: must be ≥ 1, got {getattr(self, key)}")
         for key in ("marker_coverage", "foreign_word_share", "trust_base", "balance"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise InputError(f"{key}: must be within [0, 1], got {getattr(self, key)}")
+        if self.chunks < 0:
+            raise InputError(f"chunks: must be ≥ 0, got {self.chunks}")
         if self.c <= 0:
             raise InputError(f"c: must be > 0, got {self.c}")
 
@@ -214,8 +217,7 @@ def fit(texts: dict[str, list[str]], config: LidTrainConfig) -> tuple[list[str],
     weights: list[float] = []
     for i, label in enumerate(labels):
         own = [prepare(t) for t in texts[label]]
-        if config.chunks:
-            own += [c for c in (_chunk(t, rng) for t in own) if c]
+        own += [c for c in (_chunk(t, rng) for t in own[:config.chunks]) if c]
         w = len(own) ** -config.balance
         lines += own
         y += [i] * len(own)
@@ -223,7 +225,7 @@ def fit(texts: dict[str, list[str]], config: LidTrainConfig) -> tuple[list[str],
     x = feature_matrix(lines, config.minn, config.maxn, config.bucket)
     used = np.unique(x.indices)  # only rows some line touches get weights; the rest hold the intercept
     sw = np.asarray(weights) * len(weights) / sum(weights)
-    clf = LogisticRegression(C=config.c, max_iter=300, tol=1e-4)
+    clf = LogisticRegression(C=config.c, max_iter=config.max_iter, tol=1e-4)
     clf.fit(x[:, used], np.asarray(y), sample_weight=sw)
     coef = clf.coef_ if len(labels) > 2 else np.vstack([-clf.coef_ / 2, clf.coef_ / 2])
     intercept = clf.intercept_ if len(labels) > 2 else np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
