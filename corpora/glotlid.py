@@ -11,8 +11,9 @@ datatrove's `GlotLID` step fetches `hf://cis-lmu/glotlid/model_v3.bin` and reads
 
 Like every backend it answers language codes; `corpora.lid.LanguageIdentifier` takes the script from
 the text's letters and applies the same Arabic-script Kazakh/Uyghur and Cyrillic alphabet rules on top.
-A language GlotLID lists under several scripts (`uig_Arab`, `uig_Latn`, `uig_Cyrl`) is one code with the
-summed probability.
+GlotLID labels map to our codes through the language profiles' `lid.labels.glotlid` lists (GlotLID
+names individual languages: `uzn_Latn` is our `uzb`, `azj_Latn` our `aze`); a language GlotLID lists
+under several scripts (`uig_Arab`, `uig_Latn`, `uig_Cyrl`) is one code with the summed probability.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from xling.core.errors import InputError
-from xling.core.langs import to_iso3
+from xling.core.langs import registry, to_iso3
 
 GLOTLID_REPO = "cis-lmu/glotlid"
 GLOTLID_FILES = ("model.bin", "model_v3.bin")
@@ -56,9 +57,16 @@ def _load(path: str):
     return fasttext.load_model(path)
 
 
+@lru_cache(maxsize=1)
+def _profile_labels() -> dict[str, str]:
+    """{GlotLID label: our code} from the language profiles (`uzn_Latn` → `uzb`, `azj_Latn` → `aze`)."""
+    return {label: prof.code for prof in registry() for label in prof.lid.labels.glotlid}
+
+
 def _language(label: str) -> str:
-    """`__label__uig_Latn` → `uig` (ISO 639-3; a two-letter code is mapped)."""
-    return to_iso3(label.removeprefix("__label__").split("_")[0])
+    """`__label__uig_Latn` → `uig`: the profile that lists the label, else its ISO 639-3 part."""
+    label = label.removeprefix("__label__")
+    return _profile_labels().get(label) or to_iso3(label.split("_")[0])
 
 
 class GlotLid:

@@ -41,6 +41,7 @@ from eval_xtreme.tasks import evaluation_files
 from xling.core.config import load_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, open_text, sha256_file, write_json_atomic, write_text_atomic
+from xling.core.langs import registry
 from xling.core.paths import data_root
 from xling.core.report import heatmap, markdown_table
 
@@ -63,7 +64,8 @@ class LidTrainConfig:
     max_iter: int = 150  # L-BFGS iterations
     balance: float = 0.5  # label weight ∝ lines^-balance: 0 = as many as given, 1 = every label equal
     chunks: int = 1000  # also train on a 2–6 word piece of this many longer lines per label (short web lines)
-    alphabet_min_share: float = 2e-4  # a letter belongs to a label's alphabet from this share of its letters
+    # labels without a profile alphabet: a letter belongs to the alphabet from this share of its letters
+    alphabet_min_share: float = 2e-4
     marker_coverage: float = 0.95  # marker letters: in this share of a label's training lines …
     marker_min_words: int = 5  # … of at least this many words (and only such lines are judged by them)
     foreign_word_share: float = 0.25  # a label is ruled out when this share of words has letters it lacks
@@ -149,6 +151,15 @@ def _char_script(ch: str) -> str:
 
 def _letters_of_script(text: str, script: str) -> list[str]:
     return [ch for ch in prepare(text) if _char_script(ch) == script]
+
+
+def label_alphabets(texts: dict[str, list[str]], min_share: float) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """({label: alphabet}, {label: where it came from}): the language profile's alphabet of the label's
+    script (`xling.core.langs`) where it has one, else the letters measured on the training text."""
+    profiled = registry().alphabets()
+    measured = measure_alphabets({k: v for k, v in texts.items() if k not in profiled}, min_share)
+    alphabets = {k: sorted(profiled[k]) if k in profiled else measured[k] for k in texts}
+    return alphabets, {k: "profile" if k in profiled else "training text" for k in texts}
 
 
 def measure_alphabets(texts: dict[str, list[str]], min_share: float) -> dict[str, list[str]]:
@@ -280,11 +291,12 @@ def train_lid(config: LidTrainConfig) -> Path:
 
     labels, matrix = fit(train, config)
     out = Path(config.out)
-    alphabets = measure_alphabets(train, config.alphabet_min_share)
+    alphabets, alphabet_source = label_alphabets(train, config.alphabet_min_share)
     markers = measure_markers(train, alphabets, config.marker_coverage, config.marker_min_words)
     meta = {
         "labels": labels,
         "alphabets": {k: "".join(v) for k, v in alphabets.items()},
+        "alphabet_source": alphabet_source,
         "markers": {k: {r: "".join(m) for r, m in v.items()} for k, v in markers.items()},
         "decision": {"trust_base": config.trust_base, "marker_min_words": config.marker_min_words,
                      "foreign_word_share": config.foreign_word_share},
@@ -338,7 +350,8 @@ def _report_markdown(meta: dict, report: dict, seconds: float) -> str:
         markers = "; ".join(f"vs {rv}: {m}" for rv, m in sorted(meta["markers"].get(k, {}).items()))
         rows.append([k, meta["lines"][k]["train"], r["heldout_lines"],
                      "—" if r["precision"] is None else f"{r['precision']:.3f}",
-                     "—" if r["recall"] is None else f"{r['recall']:.3f}", meta["alphabets"][k], markers or "—"])
+                     "—" if r["recall"] is None else f"{r['recall']:.3f}",
+                     f"{meta['alphabets'][k]} ({meta['alphabet_source'][k]})", markers or "—"])
     return "\n".join([
         "# Supplementary LID model", "",
         f"Trained in {seconds:.0f} s on {sum(v['train'] for v in meta['lines'].values()):,} lines "

@@ -10,7 +10,14 @@ import pytest
 from corpora.fasttext_format import fnv1a, line_features, write_model
 from corpora.lid import LanguageIdentifier
 from corpora.lid_supplement import SupplementaryLid, prepare
-from corpora.lid_train import LidTrainConfig, fit, read_training_text, split_heldout, train_lid
+from corpora.lid_train import (
+    LidTrainConfig,
+    fit,
+    measure_alphabets,
+    read_training_text,
+    split_heldout,
+    train_lid,
+)
 from xling.core.errors import InputError
 from xling.core.io import read_lines
 
@@ -67,6 +74,12 @@ def test_readers_and_split(tmp_path):
     assert set(split_heldout(lines[::-1], 0.2)[1]) == set(held)  # by the line's hash, not its position
 
 
+def test_measured_alphabet_for_a_label_without_profile():
+    # hand count: 'a' 6, 'b' 3, 'ß' 3, 'x' once (below 3 occurrences), Cyrillic 'д' is another script
+    lines = ["aab ß", "aab ß x", "aab ß д"]
+    assert measure_alphabets({"xyz_Latn": lines}, 0.0) == {"xyz_Latn": ["a", "b", "ß"]}
+
+
 def test_prepare_unifies_apostrophes():
     assert prepare("Oʻzbek TILI\nva g’oya") == "o'zbek tili va g'oya"
 
@@ -91,9 +104,12 @@ def test_train_writes_model_report_and_confusion(small_model):
         assert (small_model / name).is_file(), name
     meta = json.loads((small_model / "lid_model.json").read_text())
     assert meta["labels"] == ["eng_Latn", "tur_Latn", "uig_Latn"]
-    # letters measured on the text: Turkish has ı ş ğ, Uyghur Latin é and no ı
+    # alphabets from the language profiles: Turkish has ı ş ğ, Uyghur Latin é and no ı
     assert {"ı", "ş", "ğ"} <= set(meta["alphabets"]["tur_Latn"])
     assert "é" in meta["alphabets"]["uig_Latn"] and "ı" not in meta["alphabets"]["uig_Latn"]
+    assert meta["alphabet_source"]["uig_Latn"] == "profile"
+    # markers of Uyghur Latin against Turkish: letters Turkish lacks (q, w, x, é) in ≥ 95 % of long lines
+    assert set(meta["markers"]["uig_Latn"]["tur_Latn"]) <= set("qwxé")
     held = json.loads((small_model / "heldout.json").read_text())
     confusion = np.array(held["confusion"])
     assert confusion.sum() == sum(v["heldout"] for v in meta["lines"].values())
