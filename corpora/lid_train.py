@@ -35,7 +35,7 @@ import numpy as np
 
 from corpora.corpus import parse_input_spec
 from corpora.fasttext_format import feature_matrix, write_model
-from corpora.lid import detect_script, script_counts
+from corpora.lid import LanguageIdentifier, detect_script, script_counts
 from corpora.lid_supplement import META_FILE, MODEL_FILE, SupplementaryLid, prepare
 from eval_xtreme.tasks import evaluation_files
 from xling.core.config import load_config, to_dict
@@ -62,12 +62,12 @@ class LidTrainConfig:
     bucket: int = 1 << 17  # hashed n-gram rows; the model file is bucket × labels float32
     c: float = 10.0  # inverse L2 strength of the logistic regression
     max_iter: int = 150  # L-BFGS iterations
-    balance: float = 0.5  # label weight ∝ lines^-balance: 0 = as many as given, 1 = every label equal
-    chunks: int = 1000  # also train on a 2–6 word piece of this many longer lines per label (short web lines)
+    balance: float = 1.0  # label weight ∝ lines^-balance: 0 = as many as given, 1 = every label equal
+    chunks: int = 300  # also train on a 2–6 word piece of this many longer lines per label (short web lines)
     # labels without a profile alphabet: a letter belongs to the alphabet from this share of its letters
     alphabet_min_share: float = 2e-4
     marker_coverage: float = 0.95  # marker letters: in this share of a label's training lines …
-    marker_min_words: int = 5  # … of at least this many words (and only such lines are judged by them)
+    marker_min_words: int = 8  # … of at least this many words (and only such lines are judged by them)
     foreign_word_share: float = 0.25  # a label is ruled out when this share of words has letters it lacks
     trust_base: float = 0.9  # the base model's label stands above this score unless it is one of ours
     seed: int = 0
@@ -290,6 +290,11 @@ def train_lid(config: LidTrainConfig) -> Path:
         held[label] = he
 
     labels, matrix = fit(train, config)
+    base = LanguageIdentifier("fasttext")
+    base_recall = {}
+    for k in labels:  # which labels the base model lacks (the supplementary model may overrule it there)
+        sample = train[k][:300]
+        base_recall[k] = sum(base.identify(t).lang == k for t in sample) / len(sample)
     out = Path(config.out)
     alphabets, alphabet_source = label_alphabets(train, config.alphabet_min_share)
     markers = measure_markers(train, alphabets, config.marker_coverage, config.marker_min_words)
@@ -297,6 +302,7 @@ def train_lid(config: LidTrainConfig) -> Path:
         "labels": labels,
         "alphabets": {k: "".join(v) for k, v in alphabets.items()},
         "alphabet_source": alphabet_source,
+        "base_recall": base_recall,
         "markers": {k: {r: "".join(m) for r, m in v.items()} for k, v in markers.items()},
         "decision": {"trust_base": config.trust_base, "marker_min_words": config.marker_min_words,
                      "foreign_word_share": config.foreign_word_share},
