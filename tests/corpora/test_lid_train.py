@@ -124,6 +124,23 @@ def test_letters_rule_out_a_label(small_model):
     assert sup.possible("tur_Latn", ["kışın", "şarkı", "yazılı"])
 
 
+def test_a_confident_base_label_is_replaced_only_by_a_label_the_base_lacks(small_model):
+    sup = SupplementaryLid(small_model)
+    meta = json.loads((small_model / "lid_model.json").read_text())
+    assert meta["base_recall"]["uig_Latn"] == 0.0 and meta["base_recall"]["eng_Latn"] > 0.9
+    assert sup.base_lacks == {"uig_Latn"}
+    uyghur = "biz nechche yil tirishish arqiliq bu qaqas yerni axiri munbet étizgha aylandurduq"  # THUYG line 1
+    assert sup.decide(uyghur, "Latn", "tur_Latn", 0.99)[0] == "uig_Latn"
+    # no marker letter of Uyghur against Turkish (q w x é): a confident Turkish label stands
+    got = sup.decide("biz bu yil keldi", "Latn", "tur_Latn", 0.99)
+    assert got is None or got[0] == "tur_Latn"
+    # a label the base model has (Turkish) never replaces a confident English one
+    got = sup.decide("Bu sabah hava çok güzel", "Latn", "eng_Latn", 0.99)
+    assert got is None or got[0] == "eng_Latn"
+    # unsure base model: the supplementary model decides
+    assert sup.decide(uyghur, "Latn", "hun_Latn", 0.3)[0] == "uig_Latn"
+
+
 def test_base_plus_supplementary_on_held_out_uyghur(small_model, data_root):
     """lid.176 has no Latin Uyghur; with the supplementary model, held-out THUYG lines become uig_Latn while
     English and Turkish Leipzig lines the model never saw keep their label."""
