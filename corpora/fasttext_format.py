@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 MAGIC = 793712314
 VERSION = 12
@@ -79,8 +80,6 @@ def line_features(text: str, minn: int, maxn: int, bucket: int) -> list[int]:
 
 def feature_matrix(lines: Sequence[str], minn: int, maxn: int, bucket: int):
     """scipy CSR (len(lines) × bucket): n-gram counts divided by the line's feature count (fastText's mean)."""
-    from scipy.sparse import csr_matrix
-
     indptr = [0]
     indices: list[int] = []
     data: list[float] = []

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from huggingface_hub import try_to_load_from_cache
+
 from xling.core.errors import InputError
 from xling.core.langs import registry, to_iso3
 
@@ -39,8 +41,6 @@ def glotlid_model_path(explicit: str | os.PathLike | None = None) -> Path:
             if not path.is_file():
                 raise InputError(f"{where}: GlotLID model {path} is not a file")
             return path
-    from huggingface_hub import try_to_load_from_cache
-
     for filename in GLOTLID_FILES:
         cached = try_to_load_from_cache(GLOTLID_REPO, filename)
         if isinstance(cached, str) and os.path.isfile(cached):

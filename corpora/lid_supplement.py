@@ -104,20 +104,19 @@ class SupplementaryLid:
         """The supplementary label and its probability, or None where the base model's label stands."""
         if script not in self.scripts:
             return None
-        confident = base_score >= self.trust_base
-        if confident and base_label not in self.scripts[script]:
+        if base_score < self.trust_base:
+            return self.choose(text, script)
+        if base_label not in self.scripts[script]:
             return None
-        choice = self.choose(text, script)
-        if choice is None or not confident or choice[0] == base_label:
-            return choice
         # a confident base label is replaced only by a label the base model lacks (it cannot have meant
         # it), and only with that label's marker letters against the base label in the line
-        if choice[0] not in self.base_lacks:
+        letters = set(prepare(text))
+        wanted = {lab for lab in self.base_lacks & self.scripts[script]
+                  if not (need := self.markers.get(lab, {}).get(base_label)) or need & letters}
+        if not wanted:  # nothing could replace it: spare the prediction
             return None
-        need = self.markers.get(choice[0], {}).get(base_label)
-        if need and not need & set(prepare(text)):
-            return None
-        return choice
+        choice = self.choose(text, script)
+        return choice if choice is not None and choice[0] in wanted else None
 
     def choose(self, text: str, script: str) -> tuple[str, float] | None:
         """The best of this script's labels that the letters allow (None: the script has no labels)."""

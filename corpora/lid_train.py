@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from corpora.corpus import parse_input_spec
 from corpora.fasttext_format import feature_matrix, write_model
@@ -219,8 +220,6 @@ def _chunk(line: str, rng: random.Random) -> str | None:
 
 def fit(texts: dict[str, list[str]], config: LidTrainConfig) -> tuple[list[str], np.ndarray]:
     """Logistic regression over hashed n-grams → (labels, input matrix bucket × labels)."""
-    from sklearn.linear_model import LogisticRegression
-
     rng = random.Random(config.seed)
     labels = sorted(texts)
     lines: list[str] = []

@@ -167,7 +167,7 @@ def test_training_refuses_evaluation_files(data_root, tmp_path):
 
 def test_training_input_errors(tmp_path):
     p = tmp_path / "t.txt"
-    p.write_text("Ақ көңілдің аты арып\n" * 3, encoding="utf-8")
+    p.write_text("".join(f"Ақ көңілдің аты арып {i}\n" for i in range(40)), encoding="utf-8")
     with pytest.raises(InputError, match="give the label"):
         train_lid(LidTrainConfig(inputs=[str(p)], out=str(tmp_path / "m")))
     with pytest.raises(InputError, match="not in the Latn script"):
