@@ -109,14 +109,20 @@ class SupplementaryLid:
         if base_label not in self.scripts[script]:
             return None
         # a confident base label is replaced only by a label the base model lacks (it cannot have meant
-        # it), and only with that label's marker letters against the base label in the line
+        # it), and only when the line has letters of that label which the base label's alphabet lacks
         letters = set(prepare(text))
-        wanted = {lab for lab in self.base_lacks & self.scripts[script]
-                  if not (need := self.markers.get(lab, {}).get(base_label)) or need & letters}
+        wanted = {lab for lab in self.base_lacks & self.scripts[script] if self._evidence(lab, base_label) & letters}
         if not wanted:  # nothing could replace it: spare the prediction
             return None
         choice = self.choose(text, script)
         return choice if choice is not None and choice[0] in wanted else None
+
+    def _evidence(self, label: str, against: str) -> frozenset[str]:
+        """Letters of `label` that `against` lacks (alphabets where both are known, else its markers)."""
+        mine, theirs = self.alphabets.get(label), self.alphabets.get(against)
+        if mine and theirs:
+            return mine - theirs
+        return self.markers.get(label, {}).get(against, frozenset())
 
     def choose(self, text: str, script: str) -> tuple[str, float] | None:
         """The best of this script's labels that the letters allow (None: the script has no labels)."""
