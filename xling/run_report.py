@@ -339,10 +339,12 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
         dev = {lb: (r["details"].get(task, {}).get("finetune") or {}).get("dev_scores") for lb, r in results.items()}
         if any(dev.values()):
             vals = {lb: primary_score(metric, d) if d else None for lb, d in dev.items()}
-            dev_rows.append([task, *vals.values(), *plain_deltas(vals)])
+            dev_rows.append([task, TASKS.get(task).train_lang, *vals.values(), *plain_deltas(vals)])
     if dev_rows:
-        out += ["### English dev score of the fine-tuned models (the language they were fine-tuned on)", "",
-                markdown_table(["task", *labels, *(f"Δ vs {b}" for b in baselines)], dev_rows), ""]
+        out += ["### Source-language dev score of the fine-tuned models (the language each task fine-tunes on)",
+                "", "Transfer is read against this: a zero-shot score means little while the model is weak in its "
+                "own source language.", "",
+                markdown_table(["task", "source", *labels, *(f"Δ vs {b}" for b in baselines)], dev_rows), ""]
     seed_rows = []
     for task in tasks:
         sm = {lb: (r.get("seeds") or {}).get(task, {}).get("task_mean") for lb, r in results.items()}

@@ -42,6 +42,8 @@ def test_demo_recipe_checks_out(data_root, tmp_path):
     assert plan.vocab.inputs == [str(tmp_path / "run" / "corpus" / "decontam")]
     assert set(plan.evals) == {"mlm-continued", "xling"}  # the control and the studied arm
     assert [o["name"] for o in tlm.objectives] == ["mlm", "tlm", "xlco"]
+    for key in ("max_steps", "global_batch_size", "micro_batch_size", "lr", "warmup_steps"):  # the same budget
+        assert getattr(tlm.train, key) == getattr(plan.arms["mlm-continued"].train, key), key
     assert not (tmp_path / "run").exists()  # checking writes nothing
 
 
