@@ -70,7 +70,7 @@ class LidTrainConfig:
     marker_coverage: float = 0.95  # marker letters: in this share of a label's training lines …
     marker_min_words: int = 8  # … of at least this many words (and only such lines are judged by them)
     foreign_word_share: float = 0.25  # a label is ruled out when this share of words has letters it lacks
-    trust_base: float = 0.9  # the base model's label stands above this score unless it is one of ours
+    trust_base: float = 0.5  # at or above this score the base label is "confident" (corpora.lid_supplement)
     seed: int = 0
 
     def __post_init__(self) -> None:
