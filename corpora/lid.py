@@ -40,6 +40,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpora.document import XlingFilter
+from corpora.glotlid import GlotLid
+from corpora.lid_supplement import load_supplementary
 from corpora.normalize import normalize_text
 from xling.core.errors import InputError
 from xling.core.io import open_text
@@ -266,6 +268,7 @@ class LidBackend:
 
 
 LID_BACKENDS: Registry[type[LidBackend]] = Registry("LID backend")
+LID_BACKENDS.register("glotlid", GlotLid)  # corpora/glotlid.py: a LidBackend by shape
 
 
 def fasttext_model_path() -> str:
@@ -340,8 +343,13 @@ def _langid_model(languages: tuple[str, ...]):
     return ident
 
 
-def make_backend(name: str, languages: Sequence[str] = ()) -> LidBackend:
-    return LID_BACKENDS.get(name)(languages)
+def make_backend(name: str, languages: Sequence[str] = (), model: str | None = None) -> LidBackend:
+    """A backend by name; `model` is a model file for backends that load one (glotlid)."""
+    if not model:
+        return LID_BACKENDS.get(name)(languages)
+    if name != "glotlid":
+        raise InputError(f"a LID model file (--lid-model / lid_model) is for --lid glotlid, not {name!r}")
+    return LID_BACKENDS.get(name)(languages, model=model)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,12 +364,16 @@ class LidResult:
 
 
 class LanguageIdentifier:
-    """`identify(text) -> LidResult` with script from characters and kaz/uig Arabic separation."""
+    """`identify(text) -> LidResult` with script from characters and kaz/uig Arabic separation.
+
+    `supplementary` is a folder from `xling lid train` (`corpora.lid_supplement`): it decides among
+    its own labels where the base model names one of them or is unsure."""
 
     def __init__(self, backend: str | LidBackend = "fasttext", languages: Sequence[str] = (),
-                 max_chars: int = 2000) -> None:
-        self.backend = make_backend(backend, languages) if isinstance(backend, str) else backend
+                 max_chars: int = 2000, supplementary: str | None = None, model: str | None = None) -> None:
+        self.backend = make_backend(backend, languages, model) if isinstance(backend, str) else backend
         self.max_chars = max_chars
+        self.supplementary = load_supplementary(str(supplementary)) if supplementary else None
 
     def identify(self, text: str) -> LidResult:
         script, share = detect_script(text)
@@ -386,6 +398,10 @@ class LanguageIdentifier:
             fitting = [to_iso3(c) for c, _ in candidates[1:] if cyrillic_orthography(sample, to_iso3(c)) is None
                        and to_iso3(c) in rules.cyrl_extra]
             iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score) or iso
+        if self.supplementary is not None:
+            decided = self.supplementary.decide(sample, script, f"{iso}_{script}", score)
+            if decided is not None:
+                iso, score = decided[0].split("_")[0], decided[1]
         return LidResult(f"{iso}_{script}", round(score, 4), round(share, 4), code)
 
 
@@ -399,11 +415,14 @@ class IdentifyLanguage(PipelineStep):
     name = "identify language"
     type = "🔤 - LID"
 
-    def __init__(self, backend: str = "fasttext", languages: Sequence[str] = (), max_chars: int = 2000) -> None:
+    def __init__(self, backend: str = "fasttext", languages: Sequence[str] = (), max_chars: int = 2000,
+                 supplementary: str | None = None, model: str | None = None) -> None:
         super().__init__()
         self.backend = backend
         self.languages = list(languages)
         self.max_chars = max_chars
+        self.supplementary = supplementary
+        self.model = model
         self._lid: LanguageIdentifier | None = None
 
     def __getstate__(self) -> dict:
@@ -414,7 +433,8 @@ class IdentifyLanguage(PipelineStep):
     @property
     def lid(self) -> LanguageIdentifier:
         if self._lid is None:
-            self._lid = LanguageIdentifier(self.backend, self.languages, self.max_chars)
+            self._lid = LanguageIdentifier(self.backend, self.languages, self.max_chars, self.supplementary,
+                                           self.model)
         return self._lid
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -473,7 +493,11 @@ def register(subparsers) -> None:
         description="Print `<lang>\\t<score>` (e.g. `kaz_Cyrl\\t0.98`) for each line of FILE (or stdin). "
                     "Lines without letters print `und_Zyyy\\t0.0`.")
     p.add_argument("file", nargs="?", default="-", help="text file (.gz/.xz/.bz2 fine) or - for stdin")
-    p.add_argument("--lid", default="fasttext", help="LID backend: fasttext (default) or langid")
+    p.add_argument("--lid", default="fasttext", help="LID backend: fasttext (default), langid or glotlid")
+    p.add_argument("--lid-model", default=None, metavar="PATH",
+                   help="model file for --lid glotlid (default: $XLING_GLOTLID_MODEL, then the Hub cache)")
+    p.add_argument("--lid-supplementary", default=None, metavar="DIR",
+                   help="a model folder from `xling lid train`: decides among its labels (e.g. uig_Latn)")
     p.add_argument("--languages", nargs="+", default=(), metavar="LANG",
                    help="restrict the model to these languages (e.g. kaz uig rus eng)")
     p.add_argument("--normalize", action="store_true", help="normalise each line first (as `clean` does)")
@@ -484,7 +508,8 @@ def _cli(args: argparse.Namespace) -> int:
     if args.file != "-" and Path(args.file).is_dir():
         raise InputError(f"{args.file} is a folder; identify reads one text file (or - for stdin)")
     stream = sys.stdin if args.file == "-" else open_text(args.file, errors="replace")
-    lid = LanguageIdentifier(args.lid, args.languages)  # after the input checks: loading a model takes seconds
+    lid = LanguageIdentifier(args.lid, args.languages, supplementary=args.lid_supplementary,
+                             model=args.lid_model)  # after the input checks: loading a model takes seconds
     out = sys.stdout
     lineno = 0
     with stream if stream is not sys.stdin else _nullcontext(stream):
