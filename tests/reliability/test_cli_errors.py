@@ -27,7 +27,7 @@ class _Result:
 class StubLid:
     """Stands in for a LID model (seconds to load): these tests are about errors, not labels."""
 
-    def __init__(self, *args: object) -> None:
+    def __init__(self, *args: object, **kwargs: object) -> None:
         pass
 
     def identify(self, text: str) -> _Result:
