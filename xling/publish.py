@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, metadata_load
+from huggingface_hub.repocard_data import model_index_to_eval_results
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
 from eval_xtreme.metrics import primary_name
 from eval_xtreme.tasks import TASKS
 from vocab.export import portable_config
@@ -236,8 +240,6 @@ def eval_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def card_data(facts: CardFacts, repo_id: str, license: str) -> Any:
-    from huggingface_hub import EvalResult, ModelCardData
-
     results = []
     for r in eval_rows(facts.results) if facts.results else []:
         ci = r["ci95"]
@@ -261,8 +263,6 @@ def _metric_id(name: str) -> str:
 
 
 def card_text(facts: CardFacts, repo_id: str, license: str = "other") -> str:
-    from huggingface_hub import ModelCard
-
     data = card_data(facts, repo_id, license)
     mc = facts.model_config
     size = (f"{mc.get('num_hidden_layers')} layers, hidden size {mc.get('hidden_size')}, "
@@ -341,9 +341,6 @@ def write_run_cards(run: Path, arms: list[str], repo_prefix: str = "") -> list[P
 
 def validate_card(path: str | os.PathLike, expected_results: int | None = None) -> Any:
     """Parse the card as the Hub library does; raise InputError naming what is wrong."""
-    from huggingface_hub import ModelCard, metadata_load
-    from huggingface_hub.repocard_data import model_index_to_eval_results
-
     try:
         card = ModelCard.load(path, ignore_metadata_errors=False)
     except Exception as e:  # huggingface_hub raises ValueError/yaml errors of several kinds
@@ -387,8 +384,6 @@ def build_folder(target: str | os.PathLike, repo_id: str, out: str | os.PathLike
 
 
 def check_repo_id(repo_id: str) -> None:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
     if repo_id.count("/") != 1:
         raise InputError(f"--repo-id {repo_id!r}: expected ORG/NAME")
     try:
@@ -399,8 +394,6 @@ def check_repo_id(repo_id: str) -> None:
 
 def upload(folder: Path, repo_id: str, private: bool = False, endpoint: str | None = None) -> str:
     """Create the repo if needed and upload `folder` (one commit); returns the commit URL."""
-    from huggingface_hub import HfApi
-
     api = HfApi(endpoint=endpoint)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     info = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
