@@ -181,3 +181,20 @@ def test_run_hook_writes_the_card_into_final(run_dir):
     (card,) = write_run_cards(run_dir, ["mlm-tlm", "never-ran"])
     assert card == run_dir / "pretrain" / "mlm-tlm" / "final" / "README.md"
     assert len(ModelCard.load(card).data.eval_results) == 4
+
+
+def test_readme_trainer_snippet(run_dir, tmp_path, monkeypatch):
+    """The README's "Using xling with the Hugging Face ecosystem" block, run as written on a tiny arm."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Using xling with the Hugging Face ecosystem", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "Trainer(" in code and 'model_dir = "runs/demo/pretrain/mlm/final"' in code
+    code = code.replace('"runs/demo/pretrain/mlm/final"', repr(str(run_dir / "pretrain" / "mlm-tlm" / "final")))
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["model"].num_labels == 2
+    assert (tmp_path / "ft-out").is_dir()
