@@ -79,6 +79,31 @@ def test_snapped_scores_are_on_the_grid_and_written_back(tmp_path):
     assert dict(vocab)["00"] == got["00"]
 
 
+def test_pretraining_shards_evaluation_and_sentencepiece_give_the_same_ids(tmp_path):
+    """Where the pipeline encodes: pretraining shards (`xling.data`, tokenizers over tokenizer.json),
+    evaluation/fine-tuning (`AutoTokenizer`, eval_xtreme) and SentencePiece (`vocab stats`, corpus
+    token counts): the tie line and a few others give one id sequence in all three."""
+    import numpy as np
+    import sentencepiece as spm
+    from transformers import AutoTokenizer
+
+    from vocab.export import export_hf
+    from xling.data import DataConfig, prepare_shards
+
+    (tmp_path / "raw.model").write_bytes(hand_model(TIE_SCORES).SerializeToString())
+    vocab = export_hf(tmp_path / "raw.model", tmp_path / "vocab")
+    docs = [TIE_LINE, "000 000 а", "а 00 000 0000"]
+    (tmp_path / "kk.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    cfg = DataConfig(files={"kaz_Cyrl": str(tmp_path / "kk.txt")}, eval_fraction=0.0)
+    shard = prepare_shards(cfg, vocab, tmp_path / "shards", progress=False)["kaz_Cyrl"]
+    flat = np.fromfile(shard / "train.bin", dtype=np.uint16).tolist()
+    sp = spm.SentencePieceProcessor(model_file=str(vocab / "sentencepiece.bpe.model"))
+    tok = AutoTokenizer.from_pretrained(str(vocab))
+    eos = 2
+    assert flat == [i for d in docs for i in (*sp.encode(d), eos)]
+    assert flat == [i for d in docs for i in (*tok(d, add_special_tokens=False)["input_ids"], eos)]
+
+
 # ------------------------------------------------------------------------------------ full sweep
 
 LANGS = ("kk", "ug", "ru", "en", "tr", "kaz", "uig", "rus", "eng", "tur")
