@@ -239,7 +239,7 @@ def eval_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------- the card
 
 
-def card_data(facts: CardFacts, repo_id: str, license: str) -> Any:
+def card_data(facts: CardFacts, name: str, license: str) -> Any:
     results = []
     for r in eval_rows(facts.results) if facts.results else []:
         ci = r["ci95"]
@@ -255,19 +255,21 @@ def card_data(facts: CardFacts, repo_id: str, license: str) -> Any:
     return ModelCardData(
         language=facts.languages or None, license=license, library_name="transformers", pipeline_tag="fill-mask",
         tags=list(dict.fromkeys(tags)), datasets=sorted({s.upstream for s in facts.sources if s.upstream}) or None,
-        model_name=repo_id.split("/")[-1], eval_results=results or None, **extra)
+        model_name=name, eval_results=results or None, **extra)
 
 
 def _metric_id(name: str) -> str:
     return {"accuracy": "accuracy", "F1": "f1", "(EM + F1) / 2": "exact_match"}.get(name, name.lower())
 
 
-def card_text(facts: CardFacts, repo_id: str, license: str = "other") -> str:
-    data = card_data(facts, repo_id, license)
+def card_text(facts: CardFacts, repo_id: str | None, license: str = "other") -> str:
+    """The card; `repo_id` None (a run's final/, not published yet): the usage example loads the folder."""
+    name = repo_id.split("/")[-1] if repo_id else (f"{facts.recipe_name}-{facts.arm}" if facts.run else facts.model.name)
+    where = repo_id or str(facts.model)
+    data = card_data(facts, name, license)
     mc = facts.model_config
     size = (f"{mc.get('num_hidden_layers')} layers, hidden size {mc.get('hidden_size')}, "
             f"{mc.get('num_attention_heads')} heads, vocabulary {mc.get('vocab_size'):,}") if mc else ""
-    name = repo_id.split("/")[-1]
     what = (f"the `{facts.arm}` arm of the xling recipe `{facts.recipe_name}`" if facts.run
             else "a model folder trained or prepared with xling")
     lines = [f"# {name}", "",
@@ -275,8 +277,8 @@ def card_text(facts: CardFacts, repo_id: str, license: str = "other") -> str:
              + (f", pretrained with {' + '.join(facts.objectives)}" if facts.objectives else "") + ". "
              + (f"Architecture: {size}." if size else ""), "",
              "## Use", "", "```python", "from transformers import AutoModelForMaskedLM, AutoTokenizer", "",
-             f'tok = AutoTokenizer.from_pretrained("{repo_id}")',
-             f'model = AutoModelForMaskedLM.from_pretrained("{repo_id}")', "```", "",
+             f"tok = AutoTokenizer.from_pretrained({where!r})",
+             f"model = AutoModelForMaskedLM.from_pretrained({where!r})", "```", "",
              "The tokenizer loads in transformers 4.x and 5.x (`PreTrainedTokenizerFast` over `tokenizer.json`) and "
              "gives exactly the SentencePiece ids of `sentencepiece.bpe.model`, the ids the model was pretrained on; "
              "ids follow XLM-R's layout (`<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, `<mask>` last).", ""]
@@ -322,20 +324,19 @@ def source_rows(sources: list[Source]) -> list[list[str]]:
     return rows
 
 
-def write_card(folder: str | os.PathLike, model: Path, run: Path | None, arm: str | None, repo_id: str,
+def write_card(folder: str | os.PathLike, model: Path, run: Path | None, arm: str | None, repo_id: str | None,
                license: str = "other") -> Path:
     """Write README.md (the model card) into `folder`; returns its path."""
     return write_text_atomic(Path(folder) / CARD, card_text(gather(model, run, arm), repo_id, license))
 
 
-def write_run_cards(run: Path, arms: list[str], repo_prefix: str = "") -> list[Path]:
-    """`xling run`'s hook: a card in every finished arm's `final/` (repo id `<prefix><recipe>-<arm>`)."""
+def write_run_cards(run: Path, arms: list[str]) -> list[Path]:
+    """`xling run`'s hook: a card in every finished arm's `final/` (`xling publish` adds the repo id)."""
     out = []
     for arm in arms:
         final = run / "pretrain" / arm / "final"
         if (final / "config.json").is_file():
-            name = load_yaml_dict(run / "recipe.yaml").get("name", run.name)
-            out.append(write_card(final, final, run, arm, f"{repo_prefix or 'xling/'}{name}-{arm}"))
+            out.append(write_card(final, final, run, arm, None))
     return out
 
 

@@ -180,7 +180,9 @@ def test_run_hook_writes_the_card_into_final(run_dir):
 
     (card,) = write_run_cards(run_dir, ["mlm-tlm", "never-ran"])
     assert card == run_dir / "pretrain" / "mlm-tlm" / "final" / "README.md"
-    assert len(ModelCard.load(card).data.eval_results) == 4
+    loaded = ModelCard.load(card)
+    assert len(loaded.data.eval_results) == 4 and loaded.data.model_name == "t-mlm-tlm"
+    assert f"AutoModelForMaskedLM.from_pretrained({str(card.parent)!r})" in loaded.text  # not published yet
 
 
 def test_readme_trainer_snippet(run_dir, tmp_path, monkeypatch):
