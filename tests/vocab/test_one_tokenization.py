@@ -139,14 +139,14 @@ def train_text(real_lines, tmp_path_factory):
     return p
 
 
-@pytest.mark.slow  # trains six vocabularies and encodes ~150k lines with each (~4 min on 2 cores)
+@pytest.mark.slow  # trains six vocabularies and encodes 378,738 lines with each (see docs/vocab.md)
 @pytest.mark.parametrize("model_type", ["unigram", "bpe"])
 @pytest.mark.parametrize("vocab_size", [1000, 3000, 8000])
 def test_hf_equals_sentencepiece_on_every_line(tmp_path, train_text, sweep_lines, model_type, vocab_size):
     import sentencepiece as spm
     from transformers import AutoTokenizer
 
-    from vocab.export import export_hf
+    from vocab.export import SCORE_GRID_BITS, export_hf
     from vocab.train import VocabTrainConfig, run_spm_trainer, spm_args
 
     cfg = VocabTrainConfig(vocab_size=vocab_size, model_type=model_type, byte_fallback=vocab_size == 3000)
@@ -157,4 +157,12 @@ def test_hf_equals_sentencepiece_on_every_line(tmp_path, train_text, sweep_lines
     ref = sp.encode(sweep_lines)
     hf = tok(sweep_lines, add_special_tokens=False)["input_ids"]
     bad = [(line, a, b) for line, a, b in zip(sweep_lines, hf, ref, strict=True) if a != b]
-    assert not bad, f"{len(bad)} of {len(sweep_lines)} lines differ, first: {bad[0][0][:80]!r}"
+    # SentencePiece adds the whole line's scores in float32: once |sum| reaches 2**16 its spacing
+    # exceeds the 2**-8 grid and it rounds again (a 30,167-character gov-web line of 15,854 pieces
+    # does, at piece 12,216). HF sums per word and stays exact. Only such lines may differ.
+    limit = 2.0 ** (24 - SCORE_GRID_BITS)
+    long_sum = [line for line, a, _ in bad if model_type == "unigram"  # BPE sums no scores
+                and abs(sum(sp.get_score(i) for i in a if i < len(sp))) >= limit]
+    unexplained = [line for line, _, _ in bad if line not in long_sum]
+    assert not unexplained, f"{len(unexplained)} of {len(sweep_lines)} lines differ, first: {unexplained[0][:80]!r}"
+    assert len(long_sum) <= 2, f"{len(long_sum)} lines past float32's exact range"
