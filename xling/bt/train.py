@@ -39,6 +39,7 @@ from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text
 from xling.core.paths import resolve_data_path
 from xling.core.report import line_chart, markdown_table
 from xling.core.stage import Stage, StageSpec
+from xling.core.tracking import TRACKING_OUTPUTS, Backend, check_report_to
 from xling.core.train_loop import (
     MetricsLog,
     OptimizerStep,
@@ -71,8 +72,10 @@ class BTTrainConfig:
     log_every: int = 50
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+    report_to: list[Backend] = field(default_factory=list)  # trackers beside metrics.jsonl (xling.core.tracking)
 
     def __post_init__(self) -> None:
+        check_report_to(self.report_to)
         if self.steps < 1 or self.batch_size < 1:
             raise InputError("steps and batch_size must be ≥ 1")
         if self.eval_pairs > self.valid_pairs:
@@ -125,7 +128,7 @@ def _epoch_perm(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 BT_TRAIN_OUTPUTS = ("checkpoints", "model", "config.yaml", "parallel_stats.json", "valid", "valid_scores",
-                    "metrics.jsonl", "scores.json", "report.md", "loss.png")
+                    "metrics.jsonl", "scores.json", "report.md", "loss.png", *TRACKING_OUTPUTS)
 
 
 def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
@@ -135,7 +138,8 @@ def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
         for attr in ("src", "tgt"):
             if getattr(src, attr, ""):
                 inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
-    return Stage(StageSpec("bt-train", Path(out), to_dict(cfg), inputs, BT_TRAIN_OUTPUTS, ignore=("threads",)))
+    return Stage(StageSpec("bt-train", Path(out), to_dict(cfg), inputs, BT_TRAIN_OUTPUTS,
+                           ignore=("threads", "report_to")))
 
 
 def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
@@ -182,7 +186,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
         restore_rng(state["rng"])
         step = int(state["data"]["step"])
         log.info("resumed from %s at step %d", ckpt.path, step)
-    metrics = MetricsLog(out, step)
+    metrics = MetricsLog(out, step, report_to=cfg.report_to, config=to_dict(cfg), kind="bt-train")
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100, label_smoothing=cfg.label_smoothing)
     pad = tok.pad_token_id
@@ -213,6 +217,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
             # save_model (inside) stores tied (shared) embeddings once, which save_file refuses
             save_training(ckpt_root, step, model, opt.state_dict(), {}, keep_last=1)
     bar.close()
+    metrics.close()
     model_dir = out / "model"
     with atomic_path(model_dir) as tmp:
         model.save_pretrained(str(tmp))
