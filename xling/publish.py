@@ -32,13 +32,13 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from eval_xtreme.metrics import primary_name
 from eval_xtreme.tasks import TASKS
 from vocab.export import portable_config
-from xling.core.config import load_yaml_dict
+from xling.core.config import from_dict, load_yaml_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_text_atomic
 from xling.core.langs import to_iso1
 from xling.core.paths import data_root, resolve_data_path
 from xling.core.report import markdown_table
-from xling.pretrain import load_pretrain_config
+from xling.parallel import ParallelConfig
 from xling.run_report import commands_for
 
 CARD = "README.md"
@@ -173,12 +173,15 @@ def gather(model: Path, run: Path | None, arm: str | None) -> CardFacts:
     inputs = [str(s) for s in (clean.get("inputs") or []) + (corpus.get("inputs") or [])]
     arm_dir = run / "pretrain" / arm
     if (arm_dir / "config.yaml").is_file():
-        cfg = load_pretrain_config(arm_dir / "config.yaml")
-        facts.objectives = [o["name"] for o in cfg.objectives]
-        for paths in cfg.data.files.values():
+        # Only the sections the card needs are typed: an arm written by an older version (other train
+        # keys) still gets its card.
+        raw = load_yaml_dict(arm_dir / "config.yaml")
+        facts.objectives = [str(o["name"]) for o in raw.get("objectives") or [] if isinstance(o, dict) and "name" in o]
+        for paths in ((raw.get("data") or {}).get("files") or {}).values():
             inputs += [paths] if isinstance(paths, str) else list(paths)
-        if cfg.parallel is not None:  # sources listed in the arm and in its `include` files
-            inputs += [str(getattr(src, side)) for src in cfg.parallel.all_sources() for side in ("src", "tgt")
+        if raw.get("parallel"):  # sources listed in the arm and in its `include` files
+            par = from_dict(ParallelConfig, raw["parallel"], f"{arm_dir / 'config.yaml'}: parallel")
+            inputs += [str(getattr(src, side)) for src in par.all_sources() for side in ("src", "tgt")
                        if getattr(src, side, None)]
     seen: set[str] = set()
     facts.sources = [license_of(s) for s in inputs if not (s in seen or seen.add(s))]
