@@ -32,11 +32,22 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Without a data root ($$XLING_DATA unset and no ../shared/data) the demo first fetches its inputs
+# (pretraining text and evaluation sets, sha256-checked) into DEMO_DATA, from their public URLs or,
+# when XLING_MIRROR is set, from that folder or http(s) URL laid out like a data root.
+DEMO_DATA ?= data
 demo: $(STAMP)
+	@if [ -z "$$XLING_DATA" ] && [ ! -d ../shared/data ]; then \
+	  echo "make demo: no data root (XLING_DATA unset, no ../shared/data): fetching the demo's inputs into" \
+	    "$(DEMO_DATA)/ from $${XLING_MIRROR:-their public URLs}"; \
+	  $(VENV)/bin/xling data fetch --pretrain demo --with-eval --dest $(DEMO_DATA) --quiet || exit 1; \
+	  export XLING_DATA=$(abspath $(DEMO_DATA)); \
+	fi; \
 	$(VENV)/bin/xling run recipes/kk-ug-demo.yaml --out $(DEMO_OUT)
 
+# one table of every speed ratio (bench/table.py runs each benchmark under `nice -n 15`, logs in runs/bench)
 bench: $(STAMP)
-	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	PYTHONPATH=. $(PY) bench/table.py
 
 # After a tested upgrade of the venv: write its exact versions back (the header comment is kept; torch
 # loses its local label, +cpu/+cuXXX, so the pin fits every build).

@@ -124,6 +124,11 @@ def main() -> int:
         shown = ", ".join(f"{lg} {v:.1f}" for lg, v in r["scores"].items())
         print(f"| {r['task']} | {r['test_examples']:,} | {r['seconds']:.1f} | {r['seconds'] / base['seconds']:.2f} "
               f"| {shown} |")
+    from benchlib import conditions, emit, peak_rss_mb
+
+    for r in rows[1:]:
+        emit("eval_tasks", f"{r['task']} time / Tatoeba kk→en time", round(r["seconds"] / base["seconds"], 3), None,
+             higher_is_better=False, peak_rss_mb=round(peak_rss_mb()), **conditions())
     return 0
 
 

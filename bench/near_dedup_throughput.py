@@ -206,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{memory['xling_minhash_docs_per_s']:,.0f} docs/s "
               f"({memory['xling_minhash_docs_per_s'] / memory['exact_docs_per_s']:.2f}× exact)")
         print(json.dumps({"docs": n, "planted": len(planted), "results": results, "in_memory": memory}))
+        from benchlib import conditions, emit, peak_rss_mb
+
+        if "datatrove" in results:
+            emit("near_dedup_throughput", "xling MinHash / datatrove MinHash (docs/s)",
+                 round(results["xling"]["docs_per_s"] / results["datatrove"]["docs_per_s"], 3), None,
+                 recall=results["xling"]["recall_planted"], peak_rss_mb=round(peak_rss_mb()), **conditions())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -10,6 +10,16 @@ is a warm-up and is not timed.
 
 Without --tokenizer a SentencePiece unigram model of --vocab-size pieces is trained on the same
 text first (XLM-R special ids). Prints one line per side and the ratio.
+
+MFU (model FLOPs utilisation): model FLOPs per token × tokens/s ÷ this CPU's peak matmul FLOP/s
+(`bench/matmul_peak.py`, same thread count, the precision the run used), measured in the same run.
+Model FLOPs per token count what an MLM step needs, 3 × the forward pass (backward = 2 × forward)
+at 2 FLOPs per multiply-add: per layer the QKV/output projections and the FFN, 2·(4h² + 2hf), and
+attention's scores and weighted sum, 4sh; the MLM head (h×h transform + h×V decoder) at the 15%
+selected positions only. Both sides are charged the same FLOPs per token (HF's head computes logits
+at every position; that extra work counts as waste, not as model FLOPs).
+
+    .venv/bin/python bench/pretrain_throughput.py --layers 6 --hidden 384   # the 6-layer/384 model
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import peak_rss_mb
+
 from xling.core.io import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,12 +46,11 @@ SOURCES = {
 }
 
 
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+def model_flops_per_token(layers: int, hidden: int, ffn: int, vocab: int, seq: int, select: float = 0.15) -> float:
+    """Training FLOPs per token of an XLM-R MLM step (see the module docstring for the count)."""
+    forward = layers * (2 * (4 * hidden ** 2 + 2 * hidden * ffn) + 4 * seq * hidden)
+    forward += select * 2 * (hidden ** 2 + hidden * vocab)
+    return 3 * forward
 
 
 def build_tokenizer(folder: Path, vocab_size: int) -> Path:
@@ -70,7 +81,9 @@ def xling_config(args: argparse.Namespace, work: Path) -> object:
     files = {lang: str(data_root() / rel) for lang, rel in SOURCES.items()}
     base = {"tokenizer": args.tokenizer, "seed": 0,
             "data": {"files": files, "max_len": args.seq, "cache_dir": str(work / "cache"), "alpha": 0.3},
-            "model": {"size": args.model},
+            "model": {"size": args.model, "num_layers": args.layers, "hidden_size": args.hidden,
+                      "num_heads": args.hidden // 64 if args.hidden else None,
+                      "intermediate_size": 4 * args.hidden if args.hidden else None},
             "train": {"max_steps": args.steps, "global_batch_size": args.batch, "micro_batch_size": args.batch,
                       "lr": 5e-4, "warmup_steps": 1, "log_every": 1, "eval_every": 0, "save_every": 10**9,
                       "progress": False, "report_to": [], "threads": args.threads}}
@@ -151,6 +164,8 @@ def main() -> int:
     p.add_argument("--tokenizer", help="HF tokenizer folder (XLM-R special ids); default: train one")
     p.add_argument("--vocab-size", type=int, default=32000)
     p.add_argument("--model", default="debug", choices=["tiny", "debug", "base", "large"])
+    p.add_argument("--layers", type=int, default=None, help="override the preset's layer count")
+    p.add_argument("--hidden", type=int, default=None, help="override the hidden size (heads = hidden/64, ffn = 4×)")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq", type=int, default=128)
@@ -174,22 +189,50 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--side", side, "--work", str(work), "--tokenizer", args.tokenizer,
                    "--model", args.model, "--steps", str(args.steps), "--batch", str(args.batch),
                    "--seq", str(args.seq), "--threads", str(args.threads)]
+            cmd += [*(["--layers", str(args.layers)] if args.layers else []),
+                    *(["--hidden", str(args.hidden)] if args.hidden else [])]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
             line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if proc.returncode or line is None:
                 print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
                 raise SystemExit(f"{side} side failed (exit {proc.returncode})")
             results[side] = json.loads(line[len("RESULT "):])
+        from matmul_peak import peak_matmul_flops
         from transformers import AutoTokenizer
 
+        from xling.model import ModelConfig
+
         vocab = len(AutoTokenizer.from_pretrained(args.tokenizer))
-        print(f"model {args.model}, vocab {vocab}, batch {args.batch} × {args.seq} tokens, {args.steps} steps "
-              f"(first not timed), {args.threads} threads")
+        layers, hidden, _, ffn = ModelConfig(size=args.model, num_layers=args.layers, hidden_size=args.hidden,
+                                             num_heads=args.hidden // 64 if args.hidden else None,
+                                             intermediate_size=4 * args.hidden if args.hidden else None).shape()
+        flops_token = model_flops_per_token(layers, hidden, ffn, vocab, args.seq)
+        precision = results["ours"]["precision"]
+        peak = peak_matmul_flops(precision, args.threads)
+        name = f"{layers}x{hidden}"
+        print(f"model {args.model} ({layers} layers × {hidden}, ffn {ffn}), vocab {vocab}, batch {args.batch} × "
+              f"{args.seq} tokens, {args.steps} steps (first not timed), {args.threads} threads")
+        print(f"model FLOPs/token {flops_token / 1e6:.1f} M; peak {precision} matmul {peak / 1e9:.1f} GFLOP/s "
+              f"(2048², {args.threads} threads, best of 5)")
         for r in results.values():
-            print(f"  {r['side']:<46} {r['tokens_per_s']:8.0f} tokens/s   peak RSS {r['peak_rss_mb']:7.0f} MB   "
-                  f"({r['precision']})")
+            r["mfu"] = flops_token * r["tokens_per_s"] / peak
+            print(f"  {r['side']:<46} {r['tokens_per_s']:8.0f} tokens/s   MFU {r['mfu']:6.1%}   peak RSS "
+                  f"{r['peak_rss_mb']:7.0f} MB   ({r['precision']})")
         ratio = results["ours"]["tokens_per_s"] / results["hf"]["tokens_per_s"]
-        print(f"ratio xling / HF Trainer: {ratio:.2f}×  (target ≥ 2.5×)")
+        print(f"ratio xling / HF Trainer: {ratio:.2f}×  (target ≥ 3×); xling MFU {results['ours']['mfu']:.1%} "
+              "(target ≥ 50%)")
+        from benchlib import conditions, emit
+
+        common = {"threads": args.threads, "precision": precision, "peak_gflops": round(peak / 1e9, 1), **conditions()}
+        emit("pretrain_throughput", f"xling / HF Trainer tokens/s ({name}, vocab {vocab})", round(ratio, 3), 3.0,
+             peak_rss_mb=round(results["ours"]["peak_rss_mb"]), hf_peak_rss_mb=round(results["hf"]["peak_rss_mb"]),
+             **common)
+        emit("pretrain_throughput", f"xling MFU ({name}, vocab {vocab})", round(results["ours"]["mfu"], 3), 0.5,
+             tokens_per_s=round(results["ours"]["tokens_per_s"]), peak_rss_mb=round(results["ours"]["peak_rss_mb"]),
+             **common)
+        emit("pretrain_throughput", f"HF Trainer MFU ({name}, vocab {vocab})", round(results["hf"]["mfu"], 3), None,
+             tokens_per_s=round(results["hf"]["tokens_per_s"]), peak_rss_mb=round(results["hf"]["peak_rss_mb"]),
+             **common)
     return 0
 
 

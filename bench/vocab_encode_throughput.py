@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'method':32s} {'lines/s':>12s} {'vs sentencepiece list, 2 threads':>34s}")
         for name, r in rates.items():
             print(f"{name:32s} {r:12,.0f} {r / base:33.2f}x")
+        from benchlib import conditions, emit, peak_rss_mb
+
+        emit("vocab_encode_throughput", "HF tokenizer batch / sentencepiece list, 2 threads (lines/s)",
+             round(rates["HF tokenizer, batch"] / base, 3), None, peak_rss_mb=round(peak_rss_mb()), **conditions())
     return 0
 
 

@@ -35,7 +35,9 @@ from corpora.document import AtomicJsonlWriter, Tally, row_to_doc
 from corpora.exact_dedup import DedupSignatures, ExactDedupFilter, FindDuplicates
 from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
 from corpora.filters import QualityFilter, QualityThresholds
+from corpora.hf_datasets import is_saved_dataset
 from corpora.lid import LID_BACKENDS, IdentifyLanguage, LanguageFilter
+from corpora.lid_supplement import META_FILE
 from corpora.normalize import Normalize
 from corpora.readers import FORMATS, MultiFormatReader
 from xling.core.config import load_config, save_config, to_dict
@@ -55,9 +57,12 @@ class CleanConfig:
 
     inputs: list[str] = field(default_factory=list)  # files, folders (recursive) or LANG=path
     out: str = ""
-    format: str = "auto"  # auto|warc|wet|cc100|ccnet|jsonl|parquet|lines
+    format: str = "auto"  # auto|warc|wet|cc100|ccnet|jsonl|parquet|hf_dataset|lines
+    text_column: str = "text"  # the text field of jsonl, Parquet and `datasets` inputs
     lid: str = "fasttext"  # a name in corpora.lid.LID_BACKENDS
     lid_languages: list[str] = field(default_factory=list)  # restrict the LID model to these languages
+    lid_model: str = ""  # model file for lid: glotlid (default: $XLING_GLOTLID_MODEL, then the Hub cache)
+    lid_supplementary: str = ""  # folder from `xling lid train`: decides among its labels (corpora.lid_supplement)
     languages: list[str] = field(default_factory=list)  # keep only these labels (e.g. kaz_Cyrl); empty = all
     min_lang_score: float = 0.5
     lang_score_thresholds: dict[str, float] = field(default_factory=dict)  # per-language override
@@ -82,11 +87,16 @@ class CleanConfig:
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise InputError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
+        if not self.text_column:
+            raise InputError("text_column: give the name of the column holding the text (default: text)")
         if self.lid not in LID_BACKENDS:
             try:
                 LID_BACKENDS.get(self.lid)
             except KeyError as e:  # RegistryError's "did you mean" message, as a config error
                 raise InputError(f"lid: {e}") from None
+        if self.lid_supplementary and not (Path(self.lid_supplementary) / META_FILE).is_file():
+            raise InputError(f"lid_supplementary: {self.lid_supplementary} is not a model folder from "
+                             f"`xling lid train` (no {META_FILE})")
         if self.workers < 1:
             raise InputError(f"workers: must be ≥ 1, got {self.workers}")
         scores = {"min_lang_score": self.min_lang_score,
@@ -115,7 +125,12 @@ def expand_inputs(specs: list[str]) -> tuple[list[str], dict[str, str]]:
     hints: dict[str, str] = {}
     for spec in specs:
         lang, path = parse_input_spec(spec)
-        if path.is_dir():
+        url = spec.partition("=")[2] if lang else spec
+        if "://" in url:  # Parquet or a `datasets` folder behind fsspec: read as given
+            found = [url]
+        elif is_saved_dataset(path):  # a `save_to_disk` folder is one input, not its Arrow files
+            found = [str(path)]
+        elif path.is_dir():
             found = sorted(str(p) for p in path.rglob("*") if p.is_file() and not any(
                 part.startswith(".") for part in p.relative_to(path).parts)
                 and not p.name.lower().startswith(_SKIP_NAMES) and not p.name.endswith(".md"))
@@ -175,16 +190,18 @@ def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str]
 
     stage1: list = [
         MultiFormatReader(files, config.format, hints, config.max_line_bytes, config.max_doc_chars, config.limit,
+                          text_column=config.text_column,
                           progress=config.workers == 1 and config.executor.kind == "local"),
         Normalize(transliterate_uly=config.transliterate_uly),
-        IdentifyLanguage(config.lid, config.lid_languages, config.lid_max_chars),
+        IdentifyLanguage(config.lid, config.lid_languages, config.lid_max_chars, config.lid_supplementary or None,
+                         config.lid_model or None),
         LanguageFilter(config.languages, config.min_lang_score, config.lang_score_thresholds,
                        exclusion_writer=removed("lid")),
         QualityFilter(config.quality, config.quality_by_lang, exclusion_writer=removed("quality")),
     ]
     if config.dedup:
         stage1.append(DedupSignatures(work / "sig", config.dedup_min_line_chars))
-    stage1.append(AtomicJsonlWriter(work / "docs", "${rank}.jsonl.gz"))
+    stage1.append(AtomicJsonlWriter(work / "docs", "${rank}.jsonl.gz", compresslevel=1))  # read back once
 
     stage2 = [FindDuplicates(work / "sig", work / "dedup", tasks)] if config.dedup else None
 
@@ -288,13 +305,18 @@ def register(subparsers) -> None:
                    help="files or folders (WARC/WET, CC-100 .txt(.xz/.gz), CCNet/JSONL, Parquet, plain lines); "
                         "LANG=path declares a file's language, e.g. uig_Latn=transcripts.txt")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--lid", default=None, help="LID backend: fasttext (default) or langid")
+    p.add_argument("--lid", default=None, help="LID backend: fasttext (default), langid or glotlid")
+    p.add_argument("--lid-model", default=None, metavar="PATH", help="model file for --lid glotlid")
+    p.add_argument("--lid-supplementary", default=None, metavar="DIR",
+                   help="a model folder from `xling lid train`; decides among its labels (e.g. uig_Latn)")
     p.add_argument("--lid-languages", nargs="+", default=None, metavar="LANG",
                    help="restrict the LID model to these languages (e.g. kaz uig rus eng; faster with langid)")
     p.add_argument("--workers", type=int, default=None, help="parallel worker processes (default 1)")
     p.add_argument("--tasks", type=int, default=None, help="number of tasks (default: one per input file, ≤64)")
     p.add_argument("--format", default=None, help="input format instead of auto-detection: "
-                   "warc, wet, cc100, ccnet, jsonl, parquet, lines")
+                   "warc, wet, cc100, ccnet, jsonl, parquet, hf_dataset, lines")
+    p.add_argument("--text-column", default=None,
+                   help="the text field of JSON lines, Parquet and datasets inputs (default: text)")
     p.add_argument("--languages", nargs="+", default=None, metavar="LANG",
                    help="keep only these labels, e.g. kaz_Cyrl uig_Arab")
     p.add_argument("--min-lang-score", type=float, default=None)
@@ -317,8 +339,9 @@ def register(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace) -> CleanConfig:
     base: dict[str, Any] = {"inputs": list(args.inputs), "out": args.out}
-    for key, value in (("lid", args.lid), ("lid_languages", args.lid_languages), ("workers", args.workers), ("tasks", args.tasks),
-                       ("format", args.format), ("languages", args.languages),
+    for key, value in (("lid", args.lid), ("lid_languages", args.lid_languages), ("lid_model", args.lid_model),
+                       ("lid_supplementary", args.lid_supplementary), ("workers", args.workers), ("tasks", args.tasks),
+                       ("format", args.format), ("text_column", args.text_column), ("languages", args.languages),
                        ("min_lang_score", args.min_lang_score), ("transliterate_uly", args.transliterate_uly),
                        ("decontaminate_against", args.decontaminate_against), ("limit", args.limit)):
         if value is not None:

@@ -12,6 +12,7 @@ COMMANDS = [
     "corpora.decontam",
     "corpora.mix",
     "corpora.build",
+    "corpora.hf_datasets",  # publish
 ]
 
 

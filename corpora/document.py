@@ -38,9 +38,15 @@ METADATA_FIELDS: dict[str, type] = {
 }
 
 
+# json.dumps with keyword arguments builds a new encoder per call; the writer encodes every document
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _typed(value, tp: type):
     if value is None:
         return tp()
+    if type(value) is tp:
+        return value
     if tp is str:
         return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
     try:
@@ -86,11 +92,16 @@ class AtomicJsonlWriter(PipelineStep):
     type = "💽 - WRITER"
 
     def __init__(self, folder: str | os.PathLike, filename: str = "${rank}.jsonl.gz",
-                 count_kept: bool = False) -> None:
+                 count_kept: bool = False, compresslevel: int = 6) -> None:
         super().__init__()
         self.folder = str(folder)
         self.filename = filename
         self.count_kept = count_kept
+        # gzip's own default, 9, spent as long compressing as fastText spends on LID for ~3% smaller
+        # files; 6 is zlib's default, and a shard read back once in the same run can take 1
+        self.compresslevel = compresslevel
+        self._template = Template(filename)
+        self._by_rank_only = set(self._template.get_identifiers()) <= {"rank"}
         self._files: dict[str, tuple[IO[bytes], gzip.GzipFile, Path, Path]] = {}
         self._buffers: dict[str, list[bytes]] = {}
         self._counts: Counter = Counter()
@@ -106,7 +117,7 @@ class AtomicJsonlWriter(PipelineStep):
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
             raw = open(tmp, "wb")  # noqa: SIM115 - stays open across write() calls until close()
-            gz = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="")
+            gz = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=self.compresslevel, mtime=0, filename="")
             self._files[name] = (raw, gz, tmp, final)
             self._buffers[name] = []
         return self._files[name][1]
@@ -118,11 +129,15 @@ class AtomicJsonlWriter(PipelineStep):
             self._buffers[name] = []
 
     def write(self, doc: Document, rank: int = 0) -> None:
-        name = Template(self.filename).substitute({**doc.metadata, "rank": f"{rank:05d}"})
+        if self._by_rank_only:  # the common case: no per-document substitution
+            name = self._template.substitute(rank=f"{rank:05d}")
+        else:
+            name = self._template.substitute({**doc.metadata, "rank": f"{rank:05d}"})
         row = doc_to_row(doc)
-        self._handle(name)
+        if name not in self._files:
+            self._handle(name)
         buf = self._buffers[name]
-        buf.append((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+        buf.append((_ENCODE(row) + "\n").encode("utf-8"))
         if len(buf) >= 1000:
             self._flush(name)
         if self.count_kept:

@@ -2,8 +2,10 @@
 
 Formats (`FORMATS`): `warc` (HTML responses, text extracted), `wet` (Common Crawl WET conversion
 records), `cc100` (plain text, documents separated by blank lines), `ccnet` (JSON lines with
-`raw_content`), `jsonl` (JSON lines with `text`), `parquet` (`text` column), `lines` (one
-document per line). `detect_format` sniffs the first bytes of the decompressed file, so a WET
+`raw_content`), `jsonl` (JSON lines with `text`), `parquet` (`text` column), `hf_dataset` (a
+`datasets` `save_to_disk` folder), `lines` (one document per line). The text field of `jsonl`,
+`parquet` and `hf_dataset` is `text_column`. Parquet files and dataset folders may also be fsspec
+URLs (`corpora.hf_datasets`). `detect_format` sniffs the first bytes of the decompressed file, so a WET
 file named `.txt` is still read as WET; `--format` overrides.
 
 Broken input never stops a run: a truncated/corrupt `.gz`/`.xz`, invalid UTF-8, a malformed JSON
@@ -27,11 +29,12 @@ from loguru import logger
 from tqdm import tqdm
 
 from corpora.corpus import NotTextError, sniff_text_input
+from corpora.hf_datasets import iter_rows
 from corpora.rawio import COMPRESSION_ERRORS as _COMPRESSION_ERRORS
 from corpora.rawio import iter_raw_lines, iter_warc_records, open_binary
 from xling.core.errors import InputError
 
-FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "lines")
+FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "hf_dataset", "lines")
 BROKEN_REASONS = ("broken_compression", "invalid_utf8", "malformed_json", "missing_text_field", "empty_file",
                   "line_too_long", "doc_too_long", "unreadable_file", "bad_warc_record", "bad_warc_type",
                   "record_too_long", "unparsed_bytes", "warc_length_repaired", "not_text")
@@ -117,7 +120,7 @@ class MultiFormatReader(BaseReader):
 
     def __init__(self, files: Sequence[str], fmt: str = "auto", hints: dict[str, str] | None = None,
                  max_line_bytes: int = 1 << 20, max_doc_chars: int = 1_000_000, limit: int = -1,
-                 progress: bool = False, max_record_bytes: int = 64 << 20) -> None:
+                 progress: bool = False, max_record_bytes: int = 64 << 20, text_column: str = "text") -> None:
         super().__init__(limit=limit)
         if fmt not in FORMATS:
             raise InputError(f"unknown input format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -128,6 +131,7 @@ class MultiFormatReader(BaseReader):
         self.max_doc_chars = max_doc_chars
         self.max_record_bytes = max_record_bytes
         self.progress = progress
+        self.text_column = text_column
         self._logged: dict[tuple[str, str], int] = {}
 
     # -- bookkeeping -----------------------------------------------------------------------------
@@ -255,28 +259,23 @@ class MultiFormatReader(BaseReader):
         if doc:
             yield doc
 
-    def _read_parquet(self, path: str) -> Iterator[Document]:
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(path)
-        names = pf.schema_arrow.names
-        if "text" not in names:
-            self._bad("missing_text_field", path, f"(columns: {names})")
-            return
-        cols = [c for c in ("text", "id", "url") if c in names]
+    def _read_table(self, path: str, fmt: str) -> Iterator[Document]:
+        """A Parquet file or a `datasets` folder, local or at an fsspec URL (`corpora.hf_datasets`)."""
         n = 0
-        for batch in pf.iter_batches(columns=cols, batch_size=1024):
-            for row in batch.to_pylist():
-                text = row.get("text")
+        try:
+            for row in iter_rows(path, fmt, self.text_column):
+                text = row["text"]
                 if not isinstance(text, str):
-                    self._bad("missing_text_field", f"{path} row {n}")
+                    self._bad("missing_text_field", f"{path} row {n}", f"(column {self.text_column!r} is not text)")
                     n += 1
                     continue
-                doc = self._doc(text, path, n, "parquet", {"url": row.get("url"),
-                                                            "orig_id": str(row["id"]) if row.get("id") else None})
+                doc = self._doc(text, path, n, fmt, {"url": row.get("url"),
+                                                     "orig_id": str(row["id"]) if row.get("id") else None})
                 n += 1
                 if doc:
                     yield doc
+        except InputError as e:  # no such column: counted and logged like any unreadable input
+            self._bad("missing_text_field", path, f"({str(e).split(': ', 1)[-1]})")
 
     def _read_warc(self, path: str, fmt: str) -> Iterator[Document]:
         """WARC records via `corpora.rawio` (a bad gzip member or a wrong Content-Length costs one
@@ -376,6 +375,18 @@ class MultiFormatReader(BaseReader):
 
     # -- driver ----------------------------------------------------------------------------------
     def read_file(self, path: str) -> Iterator[Document]:
+        if "://" in path or os.path.isdir(path):  # a `datasets` folder, or Parquet/datasets at an fsspec URL
+            fmt = self.fmt if self.fmt != "auto" else (
+                "parquet" if path.rstrip("/").endswith(".parquet") else "hf_dataset")
+            if fmt not in ("parquet", "hf_dataset"):
+                self._bad("unreadable_file", path, f"(a folder or URL is read as Parquet or a datasets folder, "
+                          f"not {fmt})")
+                return
+            try:
+                yield from self._read_table(path, fmt)
+            except Exception as e:  # fsspec/pyarrow/datasets raise many types on a missing or corrupt input
+                self._bad("unreadable_file", path, f"({type(e).__name__}: {e})")
+            return
         if not os.path.isfile(path):
             self._bad("unreadable_file", path, "(not a file)")
             return
@@ -390,9 +401,9 @@ class MultiFormatReader(BaseReader):
         if fmt == "warc":
             yield from self._read_warc(path, fmt)
             return
-        if fmt == "parquet":
+        if fmt in ("parquet", "hf_dataset"):
             try:
-                yield from self._read_parquet(path)
+                yield from self._read_table(path, fmt)
             except Exception as e:  # pyarrow raises ArrowInvalid/OSError on corrupt files
                 self._bad("unreadable_file", path, f"({type(e).__name__}: {e})")
             return
@@ -417,7 +428,7 @@ class MultiFormatReader(BaseReader):
             elif fmt == "cc100":
                 gen = self._read_cc100(f, path)
             else:
-                gen = self._read_json(f, path, "raw_content" if fmt == "ccnet" else "text", fmt)
+                gen = self._read_json(f, path, "raw_content" if fmt == "ccnet" else self.text_column, fmt)
             empty = True
             for doc in gen:
                 empty = False

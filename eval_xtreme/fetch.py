@@ -15,6 +15,12 @@ or FIFO member, and any member whose path passes through a symlink member is ref
 anything is written; every write then checks the real (symlink-resolved) parent folder of its
 target, so a chain of links that each look harmless cannot lead outside either. Every download
 is capped in size (the manifest's size, or `--max-bytes`): a mirror cannot fill the disk.
+
+The same machinery fetches the pretraining inputs of the shipped recipes (`--pretrain LIST`, from
+`pretrain_manifest.json`): those sources are kept xz-compressed at their data-root path (`store`),
+as the recipes name them; the checksum is always that of the upstream (decompressed) bytes, so a
+canonical download is compressed after it is checked, and a mirror of a data root serves the `.xz`
+file as it is.
 """
 
 from __future__ import annotations
@@ -44,9 +50,11 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from xling.core.errors import InputError
+from xling.core.io import atomic_path
 from xling.core.report import markdown_table
 
 MANIFEST_PATH = Path(__file__).with_name("data_manifest.json")
+PRETRAIN_MANIFEST_PATH = Path(__file__).with_name("pretrain_manifest.json")
 CHUNK = 1 << 20
 COMPRESSED_VARIANTS = (".xz", ".gz")
 
@@ -63,9 +71,18 @@ class Source:
     extract: dict[str, Any] | None = None  # {"to": relative folder, "strip": leading components to drop}
     license: str = ""
     note: str = ""
+    # "" = stored as published; ".xz" = stored xz-compressed at `path` (sha256/size stay those of the
+    # published bytes), the way the data root keeps the pretraining text the recipes read.
+    store: str = ""
 
     def __post_init__(self) -> None:
         _check_relative(self.path, f"source {self.name}: path")
+        if self.store not in ("", *COMPRESSED_VARIANTS):
+            raise InputError(f"source {self.name}: store must be one of '', {', '.join(COMPRESSED_VARIANTS)}; "
+                             f"got {self.store!r}")
+        if self.store and (self.extract is not None or not self.path.endswith(self.store)):
+            raise InputError(f"source {self.name}: a source stored as {self.store} must be a single file whose "
+                             f"path ends in {self.store} (path {self.path!r})")
         if self.extract is not None:
             _check_relative(self.extract.get("to", "") or ".", f"source {self.name}: extract.to")
         if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
@@ -76,6 +93,8 @@ class Source:
 class Manifest:
     sources: tuple[Source, ...]
     manual: dict[str, str]
+    # pretraining lists: name → {"recipe": shipped recipe, "eval_tasks": the evaluation tasks it runs}
+    lists: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def tasks(self) -> list[str]:
         return sorted({t for s in self.sources for t in s.tasks} | set(self.manual))
@@ -97,14 +116,15 @@ def load_manifest(path: str | os.PathLike | None = None) -> Manifest:
             sources.append(Source(name=entry["name"], tasks=tuple(entry["tasks"]), url=entry["url"],
                                   path=entry["path"], size=int(entry["size"]), sha256=entry["sha256"],
                                   lang=entry.get("lang"), extract=entry.get("extract"),
-                                  license=entry.get("license", ""), note=entry.get("note", "")))
+                                  license=entry.get("license", ""), note=entry.get("note", ""),
+                                  store=entry.get("store", "")))
         except KeyError as e:
             raise InputError(f"{p}: sources[{i}] lacks the field {e.args[0]!r}") from None
     names = [s.name for s in sources]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise InputError(f"{p}: duplicate source names {', '.join(dup)}")
-    return Manifest(tuple(sources), dict(raw.get("manual", {})))
+    return Manifest(tuple(sources), dict(raw.get("manual", {})), dict(raw.get("lists", {})))
 
 
 def select_sources(manifest: Manifest, specs: Sequence[str] | None) -> list[Source]:
@@ -465,6 +485,9 @@ class FetchReport:
 
 def _existing_copy(dest: Path, source: Source) -> Path | None:
     """A file at the source's path (or a compressed sibling) whose content has the right checksum."""
+    if source.store:
+        stored = dest / source.path
+        return stored if stored.is_file() and sha256_of(stored, source.store) == source.sha256 else None
     base = dest / source.path
     suffixes = ("",) if source.extract else ("", *COMPRESSED_VARIANTS)
     for suffix in suffixes:
@@ -479,6 +502,9 @@ def _locations(source: Source, mirror: str | None) -> Iterator[tuple[str, str]]:
     if mirror is None:
         yield source.url, ""
         return
+    if source.store:  # a mirror of a data root holds the compressed file at `path`
+        yield (_join_url(mirror, source.path) if _is_url(mirror) else str(Path(mirror) / source.path)), source.store
+        return
     suffixes = ("",) if source.extract else ("", *COMPRESSED_VARIANTS)
     for suffix in suffixes:
         rel = source.path + suffix
@@ -489,7 +515,7 @@ def _fetch_one(source: Source, dest: Path, mirror: str | None, retries: int, tim
                progress: bool, max_bytes: int | None = None) -> tuple[Path, int]:
     tried = []
     for location, suffix in _locations(source, mirror):
-        final = dest / (source.path + suffix)
+        final = dest / source.path if source.store else dest / (source.path + suffix)
         part = final.with_name(final.name + ".part")
         cap = size_cap(source, bool(suffix), max_bytes)
         if _is_url(location):
@@ -527,9 +553,20 @@ def _fetch_one(source: Source, dest: Path, mirror: str | None, retries: int, tim
             raise InputError(f"{source.name}: checksum mismatch for {location}: expected sha256 {source.sha256}, "
                              f"got {got}; the partial download was removed")
         size = part.stat().st_size
-        os.replace(part, final)
+        if source.store and suffix != source.store:
+            _compress(part, final, source.store)
+            part.unlink()
+        else:
+            os.replace(part, final)
         return final, size
     raise FileNotFoundError(f"{source.name}: not found at {'; '.join(tried)}")
+
+
+def _compress(plain: Path, final: Path, store: str) -> None:
+    """Write `plain` compressed to `final`, atomically (a killed run leaves no half-written `final`)."""
+    opener: Any = {".xz": lzma.open, ".gz": gzip.open}[store]
+    with atomic_path(final) as tmp, open(plain, "rb") as src, opener(tmp, "wb") as out:
+        shutil.copyfileobj(src, out, CHUNK)
 
 
 def _extract_marker(dest: Path, source: Source) -> Path:
@@ -574,14 +611,24 @@ def fetch(specs: Sequence[str] | None = None, dest: str | os.PathLike = "data", 
 
 
 def register(subparsers: Any) -> None:
-    data = subparsers.add_parser("data", help="evaluation data: download public task data")
+    data = subparsers.add_parser("data", help="download public evaluation data and pretraining inputs")
     sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     p = sub.add_parser("fetch", help="download task data from canonical sources or a mirror, with checksums",
-                       description="Download the public data of XTREME tasks and the Uyghur/Kazakh suite. "
+                       description="Download the public data of XTREME tasks and the Uyghur/Kazakh suite, and (--pretrain) "
+                       "the pretraining inputs of the shipped recipes. "
                        "Files are checked against sha256 sums, downloads resume, archives are unpacked "
                        "safely. TASK may be `task:l1+l2` to limit languages.")
-    p.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to fetch (default: all with public sources)")
-    p.add_argument("--mirror", help="folder or http(s) base URL holding the files at the same relative paths")
+    p.add_argument("tasks", nargs="*", metavar="TASK", help="tasks to fetch (default: all with public sources, "
+                   "unless --pretrain is given)")
+    p.add_argument("--pretrain", action="append", default=[], metavar="LIST",
+                   help="also fetch the pretraining inputs of a shipped recipe (demo, cpu-long, xobj, ...; "
+                   "`--list --pretrain all` shows them); repeatable")
+    p.add_argument("--with-eval", action="store_true",
+                   help="with --pretrain: also the evaluation data of the recipe's eval tasks (its eval stage and "
+                   "decontamination read them)")
+    p.add_argument("--mirror", default=os.environ.get("XLING_MIRROR") or None,
+                   help="folder or http(s) base URL holding the files at the same relative paths, e.g. a copy "
+                   "of a data root (default: $XLING_MIRROR, else each source's canonical URL)")
     p.add_argument("--dest", help="destination data root (default: $XLING_DATA, else ./data)")
     p.add_argument("--list", action="store_true", help="list the sources (and whether DEST has them) and exit")
     p.add_argument("--no-extract", action="store_true", help="download archives but do not unpack them")
@@ -605,11 +652,48 @@ def _human(n: float) -> str:
     return f"{n:.1f} GB"
 
 
+def select_pretrain(lists: Sequence[str], with_eval: bool = False,
+                    eval_manifest: Manifest | None = None) -> tuple[list[Source], list[str], list[str]]:
+    """Sources of the named pretraining lists (`all`: every list), the evaluation task specs they
+    add with `with_eval` (only those with public sources), and notes on what cannot be fetched."""
+    pm = load_manifest(PRETRAIN_MANIFEST_PATH)
+    names = sorted(pm.lists) if "all" in lists else list(dict.fromkeys(lists))
+    for name in names:
+        if name not in pm.lists:
+            close = difflib.get_close_matches(name, list(pm.lists), n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise InputError(f"--pretrain {name}: no such list.{hint} Lists: {', '.join(sorted(pm.lists))}")
+    sources = select_sources(pm, names)
+    notes = [f"{name}: {pm.manual[name]}" for name in names if name in pm.manual]
+    specs: list[str] = []
+    if with_eval:
+        em = eval_manifest or load_manifest()
+        known = {t for s in em.sources for t in s.tasks}
+        for name in names:
+            for spec in pm.lists[name].get("eval_tasks", []):
+                if spec.partition(":")[0] in known:
+                    specs.append(spec)
+                elif spec not in specs:
+                    notes.append(f"{name}: evaluation task {spec} has no public source in the manifest; "
+                                 "its evaluation needs the data root")
+    return sources, list(dict.fromkeys(specs)), list(dict.fromkeys(notes))
+
+
 def _cmd_fetch(args: argparse.Namespace) -> int:
     if args.max_bytes is not None and args.max_bytes <= 0:
         raise InputError(f"--max-bytes: must be a positive number of bytes, got {args.max_bytes}")
+    if args.with_eval and not args.pretrain:
+        raise InputError("--with-eval: only with --pretrain LIST (it adds that recipe's evaluation tasks)")
     manifest = load_manifest()
-    chosen = select_sources(manifest, args.tasks)
+    notes: list[str] = []
+    if args.pretrain:
+        chosen, eval_specs, notes = select_pretrain(args.pretrain, args.with_eval, manifest)
+        specs = list(args.tasks) + eval_specs
+        if specs:
+            have = {s.name for s in chosen}
+            chosen += [s for s in select_sources(manifest, specs) if s.name not in have]
+    else:
+        chosen = select_sources(manifest, args.tasks)
     dest = Path(args.dest) if args.dest else _default_dest()
     if args.list:
         def stored(s: Source) -> str:
@@ -620,8 +704,10 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         print(markdown_table(["source", "tasks", "lang", "path", "size", f"in {dest}"], rows))
         asked = {spec.partition(":")[0] for spec in args.tasks}
         for task, how in sorted(manifest.manual.items()):
-            if not asked or task in asked:
+            if (not asked and not args.pretrain) or task in asked:
                 print(f"\nmanual: {task}: {how}")
+        for note in notes:
+            print(f"\nmanual: {note}")
         return 0
     total = sum(s.size for s in chosen)
     print(f"fetching {len(chosen)} sources ({_human(total)}) into {dest}"
@@ -632,6 +718,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
           f"{len(rep.present)} already present, {len(rep.extracted)} unpacked, {len(rep.failed)} failed")
     for name, err in rep.failed:
         print(f"  FAILED {name}: {err}")
+    for note in notes:
+        print(f"  not fetched: {note}")
     if rep.ok and not args.dest and not os.environ.get("XLING_DATA"):
         print(f"point the evaluation at it with: export XLING_DATA={dest.resolve()}")
     return 0 if rep.ok else 1

@@ -29,6 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from xling.core.errors import InputError
+from xling.core.hub import resolve_model
 from xling.core.io import atomic_path, write_json_atomic
 from xling.core.stage import Stage, StageSpec
 from xling.core.tracking import TRACKING_OUTPUTS, Backend, check_report_to
@@ -90,8 +91,9 @@ def load_model(task: Task, model: str):
     import transformers
 
     cls = getattr(transformers, HEAD_CLASSES[task.kind])
+    where = resolve_model(model)  # a Hub id without network fails here at once, not after retries
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(where)
     except (OSError, ValueError) as e:
         raise InputError(f"model {model}: no usable tokenizer/vocabulary ({e})") from None
     kwargs: dict[str, Any] = {}
@@ -99,7 +101,7 @@ def load_model(task: Task, model: str):
         kwargs = {"num_labels": len(task.labels), "id2label": dict(enumerate(task.labels)),
                   "label2id": {lab: i for i, lab in enumerate(task.labels)}}
     try:
-        net = cls.from_pretrained(model, **kwargs)
+        net = cls.from_pretrained(where, **kwargs)
     except ValueError as e:
         raise InputError(f"model {model}: its architecture has no {HEAD_CLASSES[task.kind]} head "
                          f"needed by task {task.name} ({str(e).splitlines()[0]})") from None

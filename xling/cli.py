@@ -19,6 +19,7 @@ from xling.core.procs import Terminated, terminate_on_sigterm
 # Explicit list: each module defines `register(subparsers)`. Heavy imports happen inside handlers.
 COMMAND_MODULES = [
     "corpora.cli",
+    "corpora.lid_train",  # xling lid train
     "vocab.cli",
     "xling.pretrain_cli",
     "xling.bt.cli",

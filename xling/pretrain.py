@@ -23,7 +23,7 @@ from xling.data import DataConfig
 from xling.model import ModelConfig, count_parameters
 from xling.objectives import OBJECTIVES, SpecialIds
 from xling.parallel import ParallelConfig
-from xling.trainer import TrainConfig, accumulation_steps, train
+from xling.trainer import TrainConfig, accumulation_steps, resolve_precision, train
 
 log = logging.getLogger(__name__)
 
@@ -190,17 +190,29 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
     layers, hidden, heads = hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.num_attention_heads
     fsdp = tc.distributed == "fsdp" and nproc > 1
     state_bytes = 16 * params / (nproc if fsdp else 1)  # fp32 weights 4 + grads 4 + AdamW m, v 8
-    act_bytes = 4 if tc.precision == "fp32" else 2  # auto: bf16 autocast on GPUs with bf16 units
+    device, precision = _plan_device(tc)
+    act_bytes = 4 if precision == "fp32" else 2
     tokens_micro = tc.micro_batch_size * max_len
     # Korthikanti et al. 2022: 34·s·b·h bytes per layer at 2-byte activations, plus 5·a·s²·b for the
-    # attention scores that fused (SDPA/flash) kernels do not keep
+    # attention scores that fused (SDPA/flash) kernels do not keep. PyTorch's CPU SDPA has no fused
+    # kernel with dropout, so on CPU training keeps the scores too.
     per_layer = tokens_micro * hidden * 34 * act_bytes / 2
-    if cfg.model.attn_implementation == "eager":
+    scores_kept = cfg.model.attn_implementation == "eager" or (device == "cpu" and cfg.model.attention_dropout > 0)
+    if scores_kept:
         per_layer += 5 * heads * max_len * tokens_micro * act_bytes / 2
     select = max((getattr(s.options, "select_prob", 0.15) for s in specs), default=0.15)
     # the LM head runs at selected positions only: bf16 logits + their fp32 log-softmax
     head_bytes = tokens_micro * select * vocab * (act_bytes + 4)
     activations = layers * per_layer + head_bytes
+    if device == "cpu":
+        # Measured (docs/benchmarks.md): a CPU step's resident memory grew 1.75× the saved activations
+        # the formula counts: glibc keeps freed activation blocks, and backward holds transient
+        # gradient buffers beside them.
+        activations *= CPU_ACTIVATION_SLACK
+    # On CPU the figure is compared with the process's resident memory, which also holds the Python
+    # runtime with torch and transformers loaded (measured here, in this process: ~0.37 GiB) and
+    # the allocator's slack; a GPU's figure excludes its CUDA context instead.
+    runtime = _runtime_rss_bytes() if device == "cpu" else 0
     gib = 1024 ** 3
     plan: dict[str, Any] = {
         "model": {"layers": layers, "hidden": hidden, "heads": heads, "ffn": hf_config.intermediate_size,
@@ -217,16 +229,52 @@ def plan_pretrain(cfg: PretrainConfig, nproc: int = 1, vocab_size: int | None = 
         "memory_gib_per_process": {
             "weights_grads_adam": round(state_bytes / gib, 2),
             "activations_estimate": round(activations / gib, 2),
-            "total_estimate": round((state_bytes + activations) / gib, 2),
+            "runtime": round(runtime / gib, 2),
+            "total_estimate": round((state_bytes + activations + runtime) / gib, 2),
+            "device": device, "precision": precision,
             "basis": ("16 B/parameter (fp32 weights, grads, AdamW m and v)" + (f", sharded over {nproc}" if fsdp else "")
                       + f"; activations 34·s·b·h B per layer at 2-byte precision, ×{act_bytes // 2} here "
                       "(Korthikanti et al. 2022)"
-                      + f" + LM head at {select:.0%} of positions; excludes CUDA context and allocator slack"),
+                      + f" + LM head at {select:.0%} of positions"
+                      + (" + attention scores (5·a·s²·b)" if scores_kept else "")
+                      + (f", ×{CPU_ACTIVATION_SLACK} allocator slack (measured on CPU)" if device == "cpu" else "")
+                      + (f"; {device}, {precision}"
+                         + ("; + this process's resident torch/transformers runtime" if device == "cpu"
+                            else "; excludes CUDA context and allocator slack"))),
         },
         "inputs": _plan_inputs(cfg),
         "notes": notes,
     }
     return plan
+
+
+CPU_ACTIVATION_SLACK = 1.75
+
+
+def _plan_device(tc: TrainConfig) -> tuple[str, str]:
+    """(device, precision) the trainer would pick for `tc` on this machine; `train.device: cuda` on a
+    machine without one plans for a GPU with bf16 units (A100/H100 class)."""
+    import torch
+
+    device = "cuda" if tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available()) else "cpu"
+    if tc.precision != "auto":
+        return device, tc.precision
+    if device == "cuda" and not torch.cuda.is_available():
+        return device, "bf16"
+    return device, resolve_precision(tc, torch.device(device))
+
+
+def _runtime_rss_bytes() -> int:
+    """Resident memory of this process (Linux VmRSS), 0 where unknown: a dry run has imported what
+    training imports, so this is the runtime's share of a CPU run's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _plan_inputs(cfg: PretrainConfig) -> dict[str, Any]:

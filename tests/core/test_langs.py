@@ -56,6 +56,17 @@ def test_profiles_are_found_by_every_code_they_go_by():
     assert {p.iso639_1 for p in registry() if p.iso639_1} <= set(registry().part1)
 
 
+def test_glotlid_labels_map_to_ours():
+    from xling.core.langs import registry
+
+    reg = registry()
+    # GlotLID names individual languages of a macrolanguage (ISO 639-3 `uzn` Northern Uzbek, `azj`
+    # North Azerbaijani, `khk` Halh Mongolian); our labels use the macrolanguage, as lid.176 does
+    assert reg.from_glotlid("__label__uzn_Latn") == "uzb_Latn" and reg.from_glotlid("azj_Latn") == "aze_Latn"
+    assert reg.from_glotlid("khk_Cyrl") == "mon_Cyrl" and reg.from_glotlid("uig_Latn") == "uig_Latn"
+    assert reg.from_glotlid("deu_Latn") == "deu_Latn"  # no profile: the label's own code
+
+
 def test_unknown_language_names_the_profiles_and_the_env_var():
     from xling.core.langs import profile
     from xling.core.registry import RegistryError

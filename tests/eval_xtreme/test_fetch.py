@@ -256,7 +256,7 @@ def test_directory_mirror(mirror_dir: Path, tmp_path: Path) -> None:
 def test_data_root_counts_as_complete_for_its_sources(data_root: Path) -> None:
     # Read-only check (never fetch *into* the shared data root): compressed copies count as present.
     chosen = F.select_sources(F.load_manifest(), ["tatoeba_turkic", "xwmt_en_kk", "flores_en_ug", "kazqad"])
-    assert len(chosen) == 13
+    assert len(chosen) == 14  # kazqad: its validation set and XQuAD-en (the English training stand-in)
     assert all(F._existing_copy(data_root, s) is not None for s in chosen)
 
 
@@ -374,3 +374,164 @@ def test_cli_fetch_and_list(server: LoopbackServer, tmp_path: Path, capsys: pyte
                               "--quiet"])
     assert args.func(args) == 1
     assert "FAILED UD_Kazakh-KTB-train" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# Pretraining inputs (`--pretrain LIST`, pretrain_manifest.json)
+
+
+def _recipe_data_paths(recipe: Path, repo: Path) -> set[str]:
+    """Every `$XLING_DATA/...` path a recipe names, following `include:` files (read as plain text
+    and YAML here, independently of xling's config loader)."""
+    import yaml
+
+    found: set[str] = set()
+
+    def walk(obj: object) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if k == "include":
+                    for inc in v:
+                        walk(yaml.safe_load((repo / inc).read_text(encoding="utf-8")))
+                else:
+                    walk(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+        elif isinstance(obj, str) and "$XLING_DATA/" in obj:
+            found.add(obj.split("$XLING_DATA/", 1)[1])
+
+    walk(yaml.safe_load(recipe.read_text(encoding="utf-8")))
+    return found
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_pretrain_lists_cover_every_data_root_input_of_their_recipe() -> None:
+    pm = F.load_manifest(F.PRETRAIN_MANIFEST_PATH)
+    assert {"demo", "cpu-long"} <= set(pm.lists)
+    for name, meta in pm.lists.items():
+        wanted = _recipe_data_paths(REPO / meta["recipe"], REPO)
+        assert wanted, name
+        listed = {s.path for s in pm.sources if name in s.tasks}
+        missing = wanted - listed
+        # What a list cannot fetch must be said in `manual`, naming the file.
+        assert all(name in pm.manual and m in pm.manual[name] for m in missing), \
+            (name, missing, "rebuild eval_xtreme/pretrain_manifest.json with scripts/pretrain_manifest.py")
+        assert listed <= wanted, (name, listed - wanted)
+        # The eval tasks it fetches with --with-eval are the recipe's own.
+        import yaml
+
+        raw = yaml.safe_load((REPO / meta["recipe"]).read_text(encoding="utf-8"))
+        assert meta["eval_tasks"] == ((raw.get("eval") or {}).get("tasks") or []), name
+    demo = {s.path for s in pm.sources if "demo" in s.tasks}
+    assert "mono/ug/common_voice/sentence-collector.txt.xz" in demo and "manual" not in pm.lists["demo"]
+    assert "demo" not in pm.manual  # the demo's pretraining inputs are all fetchable
+
+
+def test_pretrain_manifest_checksums_match_the_data_root(data_root: Path) -> None:
+    """sha256/size are of the upstream bytes; the data root keeps a text file xz-compressed at `path`
+    (`store`), an XML file as published."""
+    import lzma
+
+    pm = F.load_manifest(F.PRETRAIN_MANIFEST_PATH)
+    assert len(pm.sources) >= 50
+    for s in pm.sources:
+        assert s.url.startswith("https://raw.githubusercontent.com/") and s.license, s.name
+        assert s.store == (".xz" if s.path.endswith(".xz") else ""), s.name
+        if s.store:
+            with lzma.open(data_root / s.path, "rb") as f:
+                data = f.read()
+        else:
+            data = (data_root / s.path).read_bytes()
+        assert (len(data), sha(data)) == (s.size, s.sha256), s.path
+    # The data root counts as complete for every list.
+    assert all(F._existing_copy(data_root, s) is not None for s in pm.sources)
+
+
+@pytest.fixture
+def pretrain_mirror(tmp_path: Path, data_root: Path) -> tuple[Path, list[F.Source]]:
+    """A data-root mirror (compressed files at their paths) of the `pretrain-debug` list."""
+    chosen, _, _ = F.select_pretrain(["pretrain-debug"])
+    mirror = tmp_path / "pmirror"
+    for s in chosen:
+        (mirror / s.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data_root / s.path, mirror / s.path)
+    return mirror, chosen
+
+
+def test_pretrain_fetch_from_loopback_mirror(pretrain_mirror: tuple[Path, list[F.Source]], data_root: Path,
+                                             tmp_path: Path) -> None:
+    import lzma
+
+    mirror, chosen = pretrain_mirror
+    assert {s.path for s in chosen} == {"mono/kk/common_voice/sentence-collector.txt.xz",
+                                        "mono/ug/common_voice/sentence-collector.txt.xz",
+                                        *(f"lid/lingua_testdata/sentences/{ll}.txt.xz" for ll in ("kk", "ru", "en"))}
+    srv = LoopbackServer(mirror)
+    try:
+        dest = tmp_path / "dest"
+        rep = F.fetch(dest=dest, mirror=srv.url, sources=chosen)
+        assert rep.ok and len(rep.downloaded) == 5, rep.failed
+        for s in chosen:  # kept compressed at the recipe's path, with the upstream text inside
+            with lzma.open(dest / s.path) as a, lzma.open(data_root / s.path) as b:
+                assert a.read() == b.read()
+        n = len(srv.requests)
+        again = F.fetch(dest=dest, mirror=srv.url, sources=chosen)
+        assert again.ok and len(again.present) == 5 and len(srv.requests) == n
+    finally:
+        srv.stop()
+
+
+def test_pretrain_fetch_from_canonical_plain_file_is_compressed_after_the_check(data_root: Path,
+                                                                                tmp_path: Path) -> None:
+    """A canonical URL serves the upstream (plain) bytes: checked, then stored xz-compressed."""
+    import dataclasses
+    import lzma
+
+    pm = F.load_manifest(F.PRETRAIN_MANIFEST_PATH)
+    src = next(s for s in pm.sources if s.path.endswith("apertium_kaz_rus_CORPUS/udp+kaz.xz"))
+    upstream = tmp_path / "upstream"
+    upstream.mkdir()
+    with lzma.open(data_root / src.path) as f:
+        (upstream / "udp+kaz.").write_bytes(f.read())
+    srv = LoopbackServer(upstream)
+    try:
+        local = dataclasses.replace(src, url=srv.url + "/udp%2Bkaz.")
+        dest = tmp_path / "dest"
+        rep = F.fetch(dest=dest, sources=[local])
+        assert rep.ok and rep.bytes_downloaded == src.size, rep.failed
+        stored = dest / src.path
+        assert stored.name == "udp+kaz.xz" and not stored.with_name(stored.name + ".part").exists()
+        with lzma.open(stored) as f:
+            assert hashlib.sha256(f.read()).hexdigest() == src.sha256
+        # A wrong checksum leaves nothing under the recipe's path.
+        bad = dataclasses.replace(local, sha256="0" * 64, path="x/bad.xz")
+        rep = F.fetch(dest=dest, sources=[bad])
+        assert not rep.ok and "checksum mismatch" in rep.failed[0][1]
+        assert not (dest / "x/bad.xz").exists()
+    finally:
+        srv.stop()
+
+
+def test_cli_pretrain_list_and_with_eval(pretrain_mirror: tuple[Path, list[F.Source]], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture) -> None:
+    parser = argparse.ArgumentParser(prog="xling")
+    F.register(parser.add_subparsers(dest="command", required=True))
+    mirror, _ = pretrain_mirror
+    dest = tmp_path / "dest"
+    args = parser.parse_args(["data", "fetch", "--pretrain", "pretrain-debug", "--mirror", str(mirror),
+                              "--dest", str(dest), "--quiet"])
+    assert args.func(args) == 0
+    assert "5 downloaded" in capsys.readouterr().out
+    args = parser.parse_args(["data", "fetch", "--list", "--pretrain", "cpu-long", "--with-eval", "--dest",
+                              str(dest)])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "apertium_kaz_segmentation_corpus" in out and "tatoeba_challenge" in out  # not fetchable: said
+    assert "| UD_Turkish-IMST-train | udpos_turkic,udpos_turkic_tr |" in out
+    for argv, error in ((["--pretrain", "dem", "--list"], "Did you mean demo"), (["--with-eval"], "only with --pretrain")):
+        args = parser.parse_args(["data", "fetch", *argv])
+        with pytest.raises(ValueError, match=error):
+            args.func(args)

@@ -241,6 +241,8 @@ class LanguageRegistry:
                 if kind.startswith("ISO"):
                     self.part1[alias] = r.iso639_3
         self._iso1 = {v: k for k, v in self.part1.items()}
+        self._glotlid = {label: f"{p.code}_{label.partition('_')[2]}" for p in self.profiles.values()
+                         for label in p.lid.labels.glotlid}
 
     def _where(self, code: str) -> str:
         prof = self.profiles.get(code)
@@ -262,6 +264,16 @@ class LanguageRegistry:
     def flores_code(self, lang: str) -> str | None:
         row = self.rows.get(self.to_iso3(lang))
         return row.flores if row else None
+
+    def from_glotlid(self, label: str) -> str:
+        """A GlotLID label (`uzn_Latn`, `__label__uzn_Latn`) → ours (`uzb_Latn`): the profile that lists it
+        under `lid.labels.glotlid`, else the label's language through the code table."""
+        label = label.removeprefix("__label__")
+        ours = self._glotlid.get(label)
+        if ours is None:
+            code, _, script = label.partition("_")
+            ours = f"{self.to_iso3(code)}_{script}" if script else self.to_iso3(code)
+        return ours
 
     # profiles ---------------------------------------------------------------------------------
     def find(self, lang: str) -> LanguageProfile | None:

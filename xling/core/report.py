@@ -120,3 +120,27 @@ def markdown_to_html(md_text: str, base_dir: Path, title: str) -> str:
     body = re.sub(r'(<img[^>]*?src=)"([^"]+)"', inline, body)
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def heatmap(path: str | os.PathLike, matrix: Sequence[Sequence[float]], rows: Sequence[str],
+            cols: Sequence[str], title: str, xlabel: str = "", ylabel: str = "") -> Path:
+    """A labelled matrix (e.g. a confusion matrix: gold rows × predicted columns), counts written in cells."""
+    plt = _plt()
+    m = np.asarray(matrix, dtype=float)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(cols) + 2.5), max(4.0, 0.45 * len(rows) + 2)))
+    ax.imshow(m / np.maximum(m.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            if m[i, j]:
+                ax.text(j, i, f"{m[i, j]:g}", ha="center", va="center", fontsize=7)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,397 @@
+"""`xling lid train LABEL=FILE... --out DIR`: a supplementary LID model for what the base model misses.
+
+lid.176 has no Latin-script Uyghur (it calls THUYG transcripts Turkish, Hungarian or English) and
+mixes up Uzbek, Turkish and Turkmen. This trains a character n-gram linear classifier on labelled
+text — multinomial logistic regression over fastText's own hashed n-grams of `<word>`, saved as a
+fastText `.bin` (`corpora.fasttext_format`), so it predicts through the same C++ code as the base
+model — and measures the letter evidence per label (alphabet, marker letters against each rival)
+that `corpora.lid_supplement` applies on top. `identify` and `corpora clean` use the folder with
+`--lid-supplementary DIR` (recipe: `clean.lid_supplementary`).
+
+Each label's lines are deduplicated and split by a hash of the line: `heldout` of them are never
+trained on and give the report (per-label precision/recall, confusion matrix). Files that the
+evaluation registry (`eval_xtreme.tasks.evaluation_files`) lists are refused: LID is trained on
+pretraining-safe text only.
+
+Readers by file name: `*.conllu*` (the `# text =` lines), UDHR `*.xml` (titles and paragraphs, cut
+into sentences), `*.tsv*` (the last column, e.g. THUYG's `wav\\ttext`), anything else one line per
+text (`.gz`/`.xz`/`.bz2` fine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import random
+import re
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from corpora.corpus import parse_input_spec
+from corpora.fasttext_format import feature_matrix, write_model
+from corpora.lid import LanguageIdentifier, detect_script, script_counts
+from corpora.lid_supplement import META_FILE, MODEL_FILE, SupplementaryLid, prepare
+from eval_xtreme.tasks import evaluation_files
+from xling.core.config import load_config, to_dict
+from xling.core.errors import InputError
+from xling.core.io import atomic_path, open_text, sha256_file, write_json_atomic, write_text_atomic
+from xling.core.langs import registry
+from xling.core.paths import data_root
+from xling.core.report import heatmap, markdown_table
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:።])\s+")
+_UDHR_TEXT = re.compile(r"<(?:para|title)>(.*?)</(?:para|title)>", re.S)
+
+
+@dataclass
+class LidTrainConfig:
+    """Settings of `xling lid train` (saved in `lid_model.json`)."""
+
+    inputs: list[str] = field(default_factory=list)  # LABEL=FILE, e.g. uig_Latn=thuyg20_train.tsv.xz
+    out: str = ""
+    heldout: float = 0.2  # share of each label's distinct lines kept out of training, for the report
+    max_lines: int = 3000  # training lines per label at most (the rest are not used)
+    minn: int = 1  # character n-gram lengths (1 = single letters, the letter evidence the model sees)
+    maxn: int = 4
+    bucket: int = 1 << 17  # hashed n-gram rows; the model file is bucket × labels float32
+    c: float = 10.0  # inverse L2 strength of the logistic regression
+    max_iter: int = 150  # L-BFGS iterations
+    balance: float = 1.0  # label weight ∝ lines^-balance: 0 = as many as given, 1 = every label equal
+    chunks: int = 300  # also train on a 2–6 word piece of this many longer lines per label (short web lines)
+    # labels without a profile alphabet: a letter belongs to the alphabet from this share of its letters
+    alphabet_min_share: float = 2e-4
+    marker_coverage: float = 0.95  # marker letters: in this share of a label's training lines …
+    marker_min_words: int = 8  # … of at least this many words (and only such lines are judged by them)
+    foreign_word_share: float = 0.25  # a label is ruled out when this share of words has letters it lacks
+    trust_base: float = 0.5  # at or above this score the base label is "confident" (corpora.lid_supplement)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.heldout < 1.0:
+            raise InputError(f"heldout: a share in (0, 1), got {self.heldout}")
+        if not 1 <= self.minn <= self.maxn <= 8:
+            raise InputError(f"minn/maxn: need 1 ≤ minn ≤ maxn ≤ 8, got {self.minn}/{self.maxn}")
+        for key in ("max_lines", "bucket", "marker_min_words", "max_iter"):
+            if getattr(self, key) < 1:
+                raise InputError(f"{key}: must be ≥ 1, got {getattr(self, key)}")
+        for key in ("marker_coverage", "foreign_word_share", "trust_base", "balance"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise InputError(f"{key}: must be within [0, 1], got {getattr(self, key)}")
+        if self.chunks < 0:
+            raise InputError(f"chunks: must be ≥ 0, got {self.chunks}")
+        if self.c <= 0:
+            raise InputError(f"c: must be > 0, got {self.c}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading labelled text
+
+def read_training_text(path: str | Path) -> list[str]:
+    """The texts of one file (reader chosen by the file name, see the module docstring)."""
+    path = Path(path)
+    name = path.name.lower()
+    try:
+        with open_text(path) as f:
+            raw = f.read()
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except (OSError, EOFError) as e:
+        raise InputError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
+    if ".conllu" in name:
+        return [line[len("# text = "):] for line in raw.splitlines() if line.startswith("# text = ")]
+    if name.endswith(".xml"):
+        if "<udhr" not in raw[:2000]:
+            raise InputError(f"{path}: an .xml file that is not a UDHR translation (no <udhr> element)")
+        paragraphs = [html.unescape(re.sub(r"<[^>]+>", " ", p)) for p in _UDHR_TEXT.findall(raw)]
+        return [s.strip() for p in paragraphs for s in _SENTENCE_END.split(" ".join(p.split())) if s.strip()]
+    if ".tsv" in name:
+        return [line.rsplit("\t", 1)[-1] for line in raw.splitlines()]
+    return raw.splitlines()
+
+
+def is_heldout(line: str, share: float) -> bool:
+    """Deterministic split by a hash of the line, so a line is held out in every run and file."""
+    return zlib.crc32(line.encode("utf-8")) % 10_000 < share * 10_000
+
+
+def split_heldout(lines: list[str], share: float) -> tuple[list[str], list[str]]:
+    """Distinct non-empty lines → (train, held out)."""
+    distinct = list(dict.fromkeys(" ".join(line.split()) for line in lines))
+    distinct = [t for t in distinct if t and script_counts(t)]
+    return [t for t in distinct if not is_heldout(t, share)], [t for t in distinct if is_heldout(t, share)]
+
+
+def refuse_evaluation_files(paths: list[Path]) -> None:
+    """Training on evaluation text would leak it into every corpus the model cleans."""
+    root = data_root(required=False)
+    if root is None:
+        return
+    wanted = {p.resolve() for p in paths}
+    for name, files in evaluation_files(root).items():
+        for df in files:
+            for p in df.paths:
+                if Path(p).resolve() in wanted:
+                    raise InputError(f"{p} is evaluation data ({name!r} in eval_xtreme's registry): LID must "
+                                     "not be trained on it; use pretraining-safe text (see mono/README.md)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Letter evidence
+
+@lru_cache(maxsize=1 << 16)
+def _char_script(ch: str) -> str:
+    return detect_script(ch)[0] if ch.isalpha() else ""
+
+
+def _letters_of_script(text: str, script: str) -> list[str]:
+    return [ch for ch in prepare(text) if _char_script(ch) == script]
+
+
+def label_alphabets(texts: dict[str, list[str]], min_share: float) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """({label: alphabet}, {label: where it came from}): the language profile's alphabet of the label's
+    script (`xling.core.langs`) where it has one, else the letters measured on the training text."""
+    profiled = registry().alphabets()
+    measured = measure_alphabets({k: v for k, v in texts.items() if k not in profiled}, min_share)
+    alphabets = {k: sorted(profiled[k]) if k in profiled else measured[k] for k in texts}
+    return alphabets, {k: "profile" if k in profiled else "training text" for k in texts}
+
+
+def measure_alphabets(texts: dict[str, list[str]], min_share: float) -> dict[str, list[str]]:
+    """{label: letters of its script with ≥ `min_share` of its letters (and ≥ 3 occurrences)}."""
+    out = {}
+    for label, lines in texts.items():
+        script = label.split("_")[1]
+        counts = Counter(ch for line in lines for ch in _letters_of_script(line, script))
+        total = sum(counts.values())
+        out[label] = sorted(ch for ch, n in counts.items() if n >= max(3, min_share * total))
+    return out
+
+
+def measure_markers(texts: dict[str, list[str]], alphabets: dict[str, list[str]], coverage: float,
+                    min_words: int) -> dict[str, dict[str, list[str]]]:
+    """{label: {rival: letters}}: letters the rival's alphabet lacks, one of which occurs in ≥ `coverage`
+    of the label's training lines of ≥ `min_words` words. Found greedily (most frequent letter first),
+    for rivals of the same script only."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for label, lines in texts.items():
+        script = label.split("_")[1]
+        long_lines = [set(prepare(t)) for t in lines if len(t.split()) >= min_words]
+        if len(long_lines) < 20:
+            continue
+        for rival, rival_alphabet in alphabets.items():
+            if rival == label or rival.split("_")[1] != script:
+                continue
+            own = sorted(set(alphabets[label]) - set(rival_alphabet))
+            chosen: list[str] = []
+            covered = 0
+            remaining = list(long_lines)
+            while own and remaining:
+                best = max(own, key=lambda ch: sum(ch in s for s in remaining))
+                hits = sum(best in s for s in remaining)
+                if not hits:
+                    break
+                chosen.append(best)
+                own.remove(best)
+                covered += hits
+                remaining = [s for s in remaining if best not in s]
+            if chosen and covered >= coverage * len(long_lines):
+                out.setdefault(label, {})[rival] = sorted(chosen)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+def _chunk(line: str, rng: random.Random) -> str | None:
+    words = line.split()
+    if len(words) < 7:
+        return None
+    n = rng.randint(2, 6)
+    start = rng.randint(0, len(words) - n)
+    return " ".join(words[start:start + n])
+
+
+def fit(texts: dict[str, list[str]], config: LidTrainConfig) -> tuple[list[str], np.ndarray]:
+    """Logistic regression over hashed n-grams → (labels, input matrix bucket × labels)."""
+    rng = random.Random(config.seed)
+    labels = sorted(texts)
+    lines: list[str] = []
+    y: list[int] = []
+    weights: list[float] = []
+    for i, label in enumerate(labels):
+        own = [prepare(t) for t in texts[label]]
+        own += [c for c in (_chunk(t, rng) for t in own[:config.chunks]) if c]
+        w = len(own) ** -config.balance
+        lines += own
+        y += [i] * len(own)
+        weights += [w] * len(own)
+    x = feature_matrix(lines, config.minn, config.maxn, config.bucket)
+    used = np.unique(x.indices)  # only rows some line touches get weights; the rest hold the intercept
+    sw = np.asarray(weights) * len(weights) / sum(weights)
+    clf = LogisticRegression(C=config.c, max_iter=config.max_iter, tol=1e-4)
+    clf.fit(x[:, used], np.asarray(y), sample_weight=sw)
+    coef = clf.coef_ if len(labels) > 2 else np.vstack([-clf.coef_ / 2, clf.coef_ / 2])
+    intercept = clf.intercept_ if len(labels) > 2 else np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
+    # fastText averages the rows of a line's n-grams; adding the intercept to every row adds it once
+    matrix = np.tile(intercept.astype(np.float32), (config.bucket, 1))
+    matrix[used] += coef.T.astype(np.float32)
+    return labels, matrix
+
+
+def train_lid(config: LidTrainConfig) -> Path:
+    """Train, evaluate on the held-out lines, write OUT (model.bin, lid_model.json, report.md,
+    confusion.png, heldout.json); returns OUT."""
+    if not config.out:
+        raise InputError("out: no output folder given")
+    if not config.inputs:
+        raise InputError("inputs: give LABEL=FILE pairs, e.g. uig_Latn=thuyg20_train.tsv.xz")
+    t0 = time.time()
+    sources: dict[str, list[Path]] = {}
+    for spec in config.inputs:
+        label, path = parse_input_spec(spec)
+        if label is None:
+            raise InputError(f"{spec!r}: give the label, LABEL=FILE (e.g. tuk_Latn={spec})")
+        if not path.is_file():
+            raise InputError(f"{spec!r}: {path} is not a file")
+        sources.setdefault(label, []).append(path)
+    refuse_evaluation_files([p for ps in sources.values() for p in ps])
+
+    train: dict[str, list[str]] = {}
+    held: dict[str, list[str]] = {}
+    provenance = []
+    for label, paths in sorted(sources.items()):
+        script = label.split("_")[1]
+        lines: list[str] = []
+        for p in paths:
+            got = read_training_text(p)
+            if not got:
+                raise InputError(f"{p}: no text read (label {label})")
+            lines += got
+            provenance.append({"label": label, "path": str(p), "sha256": sha256_file(p), "lines": len(got)})
+        tr, he = split_heldout(lines, config.heldout)
+        off_script = sum(1 for t in tr if detect_script(t)[0] != script)
+        if off_script > 0.5 * len(tr):
+            raise InputError(f"{label}: {off_script} of {len(tr)} lines are not in the {script} script "
+                             f"({', '.join(map(str, paths))}); is the label right?")
+        tr = [t for t in tr if detect_script(t)[0] == script]
+        he = [t for t in he if detect_script(t)[0] == script]
+        if len(tr) < 10:
+            raise InputError(f"{label}: only {len(tr)} training lines after the held-out split; give more text")
+        rng = random.Random(config.seed)
+        train[label] = tr if len(tr) <= config.max_lines else rng.sample(tr, config.max_lines)
+        held[label] = he
+
+    labels, matrix = fit(train, config)
+    base = LanguageIdentifier("fasttext")
+    base_recall = {}
+    for k in labels:  # which labels the base model lacks (the supplementary model may overrule it there)
+        sample = train[k][:300]
+        base_recall[k] = sum(base.identify(t).lang == k for t in sample) / len(sample)
+    out = Path(config.out)
+    alphabets, alphabet_source = label_alphabets(train, config.alphabet_min_share)
+    markers = measure_markers(train, alphabets, config.marker_coverage, config.marker_min_words)
+    meta = {
+        "labels": labels,
+        "alphabets": {k: "".join(v) for k, v in alphabets.items()},
+        "alphabet_source": alphabet_source,
+        "base_recall": base_recall,
+        "markers": {k: {r: "".join(m) for r, m in v.items()} for k, v in markers.items()},
+        "decision": {"trust_base": config.trust_base, "marker_min_words": config.marker_min_words,
+                     "foreign_word_share": config.foreign_word_share},
+        "lines": {k: {"train": len(train[k]), "heldout": len(held[k])} for k in labels},
+        "sources": provenance,
+        "config": to_dict(config),
+    }
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        write_model(tmp / MODEL_FILE, labels, matrix, np.eye(len(labels), dtype=np.float32),
+                    config.minn, config.maxn, [len(train[k]) for k in labels])
+        write_json_atomic(tmp / META_FILE, meta)
+        report = evaluate_heldout(SupplementaryLid(tmp), held, tmp)
+        report_md = _report_markdown(meta, report, time.time() - t0)
+        write_text_atomic(tmp / "report.md", report_md)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation on held-out lines
+
+def evaluate_heldout(model: SupplementaryLid, held: dict[str, list[str]], out: Path) -> dict:
+    """Per-label precision/recall of the model alone (its labels of the line's script, after letter
+    evidence) on held-out lines; writes heldout.json and confusion.png into `out`."""
+    labels = model.labels
+    index = {k: i for i, k in enumerate(labels)}
+    confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for gold, lines in held.items():
+        script = gold.split("_")[1]
+        for line in lines:
+            got = model.choose(line, script) if model.covers(script) else (gold, 1.0)
+            confusion[index[gold], index[got[0] if got else gold]] += 1
+    per_label = {}
+    for k, i in index.items():
+        tp = int(confusion[i, i])
+        n_gold = int(confusion[i].sum())
+        n_pred = int(confusion[:, i].sum())
+        per_label[k] = {"heldout_lines": n_gold, "precision": tp / n_pred if n_pred else None,
+                        "recall": tp / n_gold if n_gold else None}
+    result = {"labels": labels, "confusion": confusion.tolist(), "per_label": per_label}
+    write_json_atomic(out / "heldout.json", result)
+    heatmap(out / "confusion.png", confusion, labels, labels, "supplementary LID on held-out lines",
+            xlabel="predicted", ylabel="gold")
+    return result
+
+
+def _report_markdown(meta: dict, report: dict, seconds: float) -> str:
+    rows = []
+    for k in meta["labels"]:
+        r = report["per_label"][k]
+        markers = "; ".join(f"vs {rv}: {m}" for rv, m in sorted(meta["markers"].get(k, {}).items()))
+        rows.append([k, meta["lines"][k]["train"], r["heldout_lines"],
+                     "—" if r["precision"] is None else f"{r['precision']:.3f}",
+                     "—" if r["recall"] is None else f"{r['recall']:.3f}",
+                     f"{meta['alphabets'][k]} ({meta['alphabet_source'][k]})", markers or "—"])
+    return "\n".join([
+        "# Supplementary LID model", "",
+        f"Trained in {seconds:.0f} s on {sum(v['train'] for v in meta['lines'].values()):,} lines "
+        f"({len(meta['labels'])} labels). Held-out lines (split by a hash of the line) were never trained on.",
+        "A script with a single label has nothing to decide among (its recall is trivially 1).", "",
+        markdown_table(["label", "train lines", "held-out lines", "precision", "recall", "alphabet",
+                        "marker letters"], rows),
+        "", "![confusion matrix](confusion.png)", "",
+        "Sources: " + ", ".join(f"`{s['label']}={s['path']}` ({s['lines']:,} lines)" for s in meta["sources"]), "",
+    ])
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("lid", help="language identification models (train a supplementary model)")
+    group = p.add_subparsers(dest="lid_command", required=True, metavar="COMMAND")
+    t = group.add_parser(
+        "train", help="train a supplementary LID model from LABEL=FILE text",
+        description="Train a character n-gram classifier for labels the base LID model lacks or confuses "
+                    "(e.g. uig_Latn, uzb_Latn, tuk_Latn). Writes OUT/model.bin, lid_model.json, report.md "
+                    "and confusion.png; use it with `--lid-supplementary OUT` in identify/clean.")
+    t.add_argument("inputs", nargs="+", metavar="LABEL=FILE",
+                   help="labelled text: plain lines, .tsv (last column), .conllu (# text), UDHR .xml")
+    t.add_argument("--out", required=True, help="output folder")
+    t.add_argument("--config", default=None, help="YAML file with LidTrainConfig fields")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set heldout=0.3")
+    t.set_defaults(func=_cli_train)
+
+
+def _cli_train(args: argparse.Namespace) -> int:
+    config = load_config(LidTrainConfig, args.config, args.set, {"inputs": list(args.inputs), "out": args.out})
+    out = train_lid(config)
+    print((out / "report.md").read_text(encoding="utf-8").split("![")[0].rstrip())
+    print(f"wrote {out}/ ({MODEL_FILE}, {META_FILE}, report.md, confusion.png, heldout.json)")
+    return 0

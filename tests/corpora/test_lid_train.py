@@ -1,0 +1,246 @@
+"""Supplementary LID (`xling lid train`), its fastText file format, and the GlotLID backend."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from corpora.fasttext_format import fnv1a, line_features, write_model
+from corpora.lid import LanguageIdentifier
+from corpora.lid_supplement import SupplementaryLid, prepare
+from corpora.lid_train import (
+    LidTrainConfig,
+    fit,
+    measure_alphabets,
+    read_training_text,
+    split_heldout,
+    train_lid,
+)
+from xling.core.errors import InputError
+from xling.core.io import read_lines
+
+THUYG = "mono/ug/thuyg20_transcripts_latin/thuyg20_train.tsv.xz"
+LEIPZIG = "lid/lingua_testdata/sentences/{}.txt.xz"
+
+
+def test_fnv1a_is_fasttexts_hash():
+    # FNV-1a reference values (ASCII bytes: fastText's signed-char folding changes nothing there)
+    assert fnv1a(b"") == 2166136261
+    assert fnv1a(b"a") == 0xE40C292C
+    assert fnv1a(b"foobar") == 0xBF9CF968
+
+
+def test_written_model_predicts_like_fasttext(tmp_path):
+    """fasttext-predict's C++ (its own hashing, n-grams and softmax) must agree with ours on every line:
+    wrong hashing, n-gram boundaries or file layout would change its probabilities."""
+    import fasttext
+
+    rng = np.random.default_rng(0)
+    labels = ["uig_Latn", "tur_Latn", "kaz_Cyrl", "uig_Arab"]
+    bucket, dim = 5000, 4
+    inp = rng.normal(size=(bucket, dim)).astype(np.float32)
+    out = rng.normal(size=(len(labels), dim)).astype(np.float32)
+    path = write_model(tmp_path / "m.bin", labels, inp, out, minn=1, maxn=4)
+    model = fasttext.load_model(str(path))
+    lines = ["biz nechche yil tirishish arqiliq", "Bugün hava çok güzel", "Ақ көңілдің аты арып",
+             "قاغا خۇشال ھالدا شاخقا قونۇپتۇ.", "x", "oʻzbek   tili\tva  ’apostrof’", "中文 😀 e\u0301"]
+    for line in lines:
+        got_labels, got = model.predict(line, k=len(labels))
+        got_p = dict(zip((g.removeprefix("__label__") for g in got_labels), got, strict=True))
+        hidden = inp[line_features(line, 1, 4, bucket)].mean(axis=0)
+        z = out @ hidden
+        ours = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        for label, p in zip(labels, ours, strict=True):
+            assert got_p[label] == pytest.approx(p, abs=1e-4), (line, label)
+
+
+def test_readers_and_split(tmp_path):
+    (tmp_path / "a.tsv").write_text("x.wav\tbiz keldi\ny.wav\tsiz keldingiz\n", encoding="utf-8")
+    (tmp_path / "a.conllu").write_text("# sent_id = 1\n# text = Ali geldi.\n1\tAli\n\n", encoding="utf-8")
+    (tmp_path / "u.xml").write_text("<udhr key='x'><title>Baş</title><para>Birinji. Ikinji; üç</para></udhr>",
+                                    encoding="utf-8")
+    assert read_training_text(tmp_path / "a.tsv") == ["biz keldi", "siz keldingiz"]
+    assert read_training_text(tmp_path / "a.conllu") == ["Ali geldi."]
+    assert read_training_text(tmp_path / "u.xml") == ["Baş", "Birinji.", "Ikinji;", "üç"]
+    (tmp_path / "bad.xml").write_text("<html></html>", encoding="utf-8")
+    with pytest.raises(InputError, match="not a UDHR"):
+        read_training_text(tmp_path / "bad.xml")
+    lines = [f"line {i}" for i in range(1000)] + ["line 1", "   ", "123"]
+    train, held = split_heldout(lines, 0.2)
+    assert not set(train) & set(held) and len(train) + len(held) == 1000  # distinct, letters only
+    assert 150 < len(held) < 250
+    assert set(split_heldout(lines[::-1], 0.2)[1]) == set(held)  # by the line's hash, not its position
+
+
+def test_measured_alphabet_for_a_label_without_profile():
+    # hand count: 'a' 6, 'b' 3, 'ß' 3, 'x' once (below 3 occurrences), Cyrillic 'д' is another script
+    lines = ["aab ß", "aab ß x", "aab ß д"]
+    assert measure_alphabets({"xyz_Latn": lines}, 0.0) == {"xyz_Latn": ["a", "b", "ß"]}
+
+
+def test_prepare_unifies_apostrophes():
+    assert prepare("Oʻzbek TILI\nva g’oya") == "o'zbek tili va g'oya"
+
+
+@pytest.fixture(scope="module")
+def small_model(data_root, tmp_path_factory):
+    """Uyghur Latin (THUYG train) vs Turkish and English (Leipzig), 600 lines each."""
+    d = tmp_path_factory.mktemp("lid_train")
+    inputs = []
+    for label, rel in (("uig_Latn", THUYG), ("tur_Latn", LEIPZIG.format("tr")), ("eng_Latn", LEIPZIG.format("en"))):
+        lines = read_training_text(data_root / rel)
+        lines = list(dict.fromkeys(lines))[:600]
+        p = d / f"{label}.txt"
+        p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        inputs.append(f"{label}={p}")
+    config = LidTrainConfig(inputs=inputs, out=str(d / "model"), bucket=1 << 14)
+    return train_lid(config)
+
+
+def test_train_writes_model_report_and_confusion(small_model):
+    for name in ("model.bin", "lid_model.json", "report.md", "confusion.png", "heldout.json"):
+        assert (small_model / name).is_file(), name
+    meta = json.loads((small_model / "lid_model.json").read_text())
+    assert meta["labels"] == ["eng_Latn", "tur_Latn", "uig_Latn"]
+    # alphabets from the language profiles: Turkish has ı ş ğ, Uyghur Latin é and no ı
+    assert {"ı", "ş", "ğ"} <= set(meta["alphabets"]["tur_Latn"])
+    assert "é" in meta["alphabets"]["uig_Latn"] and "ı" not in meta["alphabets"]["uig_Latn"]
+    assert meta["alphabet_source"]["uig_Latn"] == "profile"
+    # markers of Uyghur Latin against Turkish: letters Turkish lacks (q, w, x, é) in ≥ 95 % of long lines
+    assert set(meta["markers"]["uig_Latn"]["tur_Latn"]) <= set("qwxé")
+    held = json.loads((small_model / "heldout.json").read_text())
+    confusion = np.array(held["confusion"])
+    assert confusion.sum() == sum(v["heldout"] for v in meta["lines"].values())
+    assert held["per_label"]["uig_Latn"]["recall"] > 0.9
+    assert "| uig_Latn |" in (small_model / "report.md").read_text()
+
+
+def test_letters_rule_out_a_label(small_model):
+    sup = SupplementaryLid(small_model)
+    # Turkish dotless ı and ş in every word: Uyghur Latin has neither
+    assert not sup.possible("uig_Latn", ["kışın", "şarkı", "yazılı"])
+    assert sup.possible("tur_Latn", ["kışın", "şarkı", "yazılı"])
+
+
+def test_a_confident_base_label_is_replaced_only_by_a_label_the_base_lacks(small_model):
+    sup = SupplementaryLid(small_model)
+    meta = json.loads((small_model / "lid_model.json").read_text())
+    assert meta["base_recall"]["uig_Latn"] == 0.0 and meta["base_recall"]["eng_Latn"] > 0.9
+    assert sup.base_lacks == {"uig_Latn"}
+    uyghur = "biz nechche yil tirishish arqiliq bu qaqas yerni axiri munbet étizgha aylandurduq"  # THUYG line 1
+    assert sup.decide(uyghur, "Latn", "tur_Latn", 0.99)[0] == "uig_Latn"
+    # no marker letter of Uyghur against Turkish (q w x é): a confident Turkish label stands
+    got = sup.decide("biz bu yil keldi", "Latn", "tur_Latn", 0.99)
+    assert got is None or got[0] == "tur_Latn"
+    # a label the base model has (Turkish) never replaces a confident English one
+    got = sup.decide("Bu sabah hava çok güzel", "Latn", "eng_Latn", 0.99)
+    assert got is None or got[0] == "eng_Latn"
+    # unsure base model: the supplementary model decides
+    assert sup.decide(uyghur, "Latn", "hun_Latn", 0.3)[0] == "uig_Latn"
+
+
+def test_base_plus_supplementary_on_held_out_uyghur(small_model, data_root):
+    """lid.176 has no Latin Uyghur; with the supplementary model, held-out THUYG lines become uig_Latn while
+    English and Turkish Leipzig lines the model never saw keep their label."""
+    config = LidTrainConfig()
+    thuyg = split_heldout(read_training_text(data_root / THUYG), config.heldout)[1][:200]
+    english = read_training_text(data_root / LEIPZIG.format("en"))[700:800]
+    turkish = read_training_text(data_root / LEIPZIG.format("tr"))[700:800]
+    base = LanguageIdentifier("fasttext")
+    both = LanguageIdentifier("fasttext", supplementary=str(small_model))
+    assert sum(base.identify(t).lang == "uig_Latn" for t in thuyg) == 0
+    assert sum(both.identify(t).lang == "uig_Latn" for t in thuyg) >= 0.9 * len(thuyg)
+    for lines, gold in ((english, "eng_Latn"), (turkish, "tur_Latn")):
+        base_right = sum(base.identify(t).lang == gold for t in lines)
+        assert sum(both.identify(t).lang == gold for t in lines) >= base_right - 2, gold
+    # scripts the model has no two labels of are left to the base model
+    assert both.identify("Ақ көңілдің аты арып, тоны тозбас.").lang == "kaz_Cyrl"
+
+
+def test_training_refuses_evaluation_files(data_root, tmp_path):
+    with pytest.raises(InputError, match="evaluation data"):
+        train_lid(LidTrainConfig(inputs=[f"tur_Latn={data_root / 'tatoeba/tatoeba.tur-eng.tur'}",
+                                         f"eng_Latn={data_root / LEIPZIG.format('en')}"], out=str(tmp_path / "m")))
+
+
+def test_training_input_errors(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text("".join(f"Ақ көңілдің аты арып {i}\n" for i in range(40)), encoding="utf-8")
+    with pytest.raises(InputError, match="give the label"):
+        train_lid(LidTrainConfig(inputs=[str(p)], out=str(tmp_path / "m")))
+    with pytest.raises(InputError, match="not in the Latn script"):
+        train_lid(LidTrainConfig(inputs=[f"eng_Latn={p}"], out=str(tmp_path / "m")))
+    with pytest.raises(InputError, match="heldout"):
+        LidTrainConfig(heldout=1.5)
+
+
+def test_cli_train(tmp_path, data_root, capsys):
+    from xling.cli import main
+
+    files = []
+    for label, code in (("tur_Latn", "tr"), ("aze_Latn", "az")):
+        p = tmp_path / f"{code}.txt"
+        p.write_text("\n".join(read_training_text(data_root / LEIPZIG.format(code))[:300]) + "\n", encoding="utf-8")
+        files.append(f"{label}={p}")
+    assert main(["lid", "train", *files, "--out", str(tmp_path / "m"), "--set", "bucket=4096"]) == 0
+    out = capsys.readouterr().out
+    assert "| aze_Latn |" in out and "wrote" in out
+    assert (tmp_path / "m" / "model.bin").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# GlotLID backend, offline: a small fastText model with GlotLID's label style in a Hub-cache layout
+
+@pytest.fixture(scope="module")
+def glotlid_like(data_root, tmp_path_factory):
+    texts = {
+        "uig_Latn": read_training_text(data_root / THUYG)[:300],
+        "uig_Arab": read_training_text(data_root / "mono/ug/common_voice/sentence-collector.txt.xz")[:300],
+        "kaz_Cyrl": read_training_text(data_root / "mono/kk/common_voice/sentence-collector.txt.xz")[:300],
+        "eng_Latn": read_training_text(data_root / LEIPZIG.format("en"))[:300],
+    }
+    config = LidTrainConfig(bucket=1 << 13)
+    labels, matrix = fit(texts, config)
+    d = tmp_path_factory.mktemp("glotlid")
+    path = write_model(d / "model.bin", labels, matrix, np.eye(len(labels), dtype=np.float32), config.minn,
+                       config.maxn)
+    return path
+
+
+def test_glotlid_from_hub_cache(glotlid_like, data_root, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    snapshot = tmp_path / "hub" / "models--cis-lmu--glotlid" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.bin").write_bytes(glotlid_like.read_bytes())
+    (tmp_path / "hub" / "models--cis-lmu--glotlid" / "refs").mkdir()
+    (tmp_path / "hub" / "models--cis-lmu--glotlid" / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("XLING_GLOTLID_MODEL", raising=False)
+    lid = LanguageIdentifier("glotlid")
+    assert lid.identify("biz nechche yil tirishish arqiliq bu yerni étizgha aylandurduq").lang == "uig_Latn"
+    assert lid.identify("قاغا خۇشال ھالدا شاخقا قونۇپتۇ.").lang == "uig_Arab"
+    # the orthography rule on top: Arabic-script Kazakh (OSCAR's "ug" sample: hamza ء, ع, ح) that the
+    # model, which has no kaz_Arab, calls Uyghur
+    kazakh_arabic = read_lines(data_root / "mono/ug/oscar2019_hf_dummy/ug_dedup.txt.gz")[1][:300]
+    res = lid.identify(kazakh_arabic)
+    assert res.lang == "kaz_Arab" and res.model_lang == "uig"
+
+
+def test_glotlid_explicit_path_and_errors(glotlid_like, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.delenv("XLING_GLOTLID_MODEL", raising=False)
+    with pytest.raises(InputError, match="GlotLID model not found"):
+        LanguageIdentifier("glotlid")
+    with pytest.raises(InputError, match="is not a file"):
+        LanguageIdentifier("glotlid", model=str(tmp_path / "missing.bin"))
+    with pytest.raises(InputError, match="for --lid glotlid"):
+        LanguageIdentifier("fasttext", model=str(glotlid_like))
+    lid = LanguageIdentifier("glotlid", model=str(glotlid_like), languages=["kaz", "eng"])
+    assert lid.identify("Ақ көңілдің аты арып, тоны тозбас.").lang == "kaz_Cyrl"
+    monkeypatch.setenv("XLING_GLOTLID_MODEL", str(glotlid_like))
+    assert LanguageIdentifier("glotlid").identify("The weather is nice today.").lang == "eng_Latn"
