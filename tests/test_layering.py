@@ -9,7 +9,7 @@ Layers, lowest first (a module may import its own layer and those below, never a
                                                corpora reads evaluation files through eval_xtreme to
                                                decontaminate; vocab reads corpora's documents)
     2  pretraining, objectives, back-translation (xling.model, xling.objectives, xling.data, …, xling.bt)
-    3  the pipeline: xling.run, xling.run_report
+    3  the pipeline: xling.run, xling.run_report, xling.publish
     4  the CLI: xling.cli
 
 Checked with the AST, so a failure names file:line and the edge. Also: no module imports another
@@ -49,7 +49,7 @@ LAYERS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("xling.model", (2, 0)), ("xling.objectives", (2, 0)), ("xling.data", (2, 0)),
     ("xling.parallel", (2, 0)), ("xling.checkpoint", (2, 0)), ("xling.trainer", (2, 0)),
     ("xling.pretrain", (2, 0)), ("xling.pretrain_cli", (2, 0)), ("xling.bt", (2, 0)),
-    ("xling.run", (3, 0)), ("xling.run_report", (3, 0)), ("xling.recipes_cli", (3, 0)),
+    ("xling.run", (3, 0)), ("xling.run_report", (3, 0)), ("xling.publish", (3, 0)), ("xling.recipes_cli", (3, 0)),
     ("xling.cli", (4, 0)), ("xling.lang_cli", (4, 0)),
 )
 

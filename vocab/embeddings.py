@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vocab.export import SPM_FILE, SPM_VOCAB_FILE
+from vocab.export import SPM_FILE, SPM_VOCAB_FILE, save_tokenizer
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic
 
@@ -98,7 +98,7 @@ def resize_embeddings(model_dir: str | os.PathLike, base_tok_dir: str | os.PathL
         setattr(model.config, name, getattr(new_tok, name))
     with atomic_path(out_dir) as tmp:
         model.save_pretrained(str(tmp))
-        new_tok.save_pretrained(str(tmp))
+        save_tokenizer(new_tok, tmp)
         for f in (SPM_FILE, SPM_VOCAB_FILE, "mapping.json"):
             if (Path(new_tok_dir) / f).is_file():
                 shutil.copy2(Path(new_tok_dir) / f, tmp / f)

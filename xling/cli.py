@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "eval_xtreme.cli",
     "eval_xtreme.fetch",
     "xling.run",
+    "xling.publish",
     "xling.recipes_cli",
     "xling.lang_cli",
 ]

@@ -10,7 +10,8 @@ file costs nothing.
     RUN/recipe.yaml            the resolved recipe (reproduce with `xling run RUN/recipe.yaml --out RUN`)
     RUN/corpus/                `xling corpora build` output (clean/ dedup/ decontam/ mix/)
     RUN/vocab/                 `xling vocab train` output (SentencePiece + HF tokenizer)
-    RUN/pretrain/<arm>/        `xling pretrain` output per arm (final/ loads with from_pretrained)
+    RUN/pretrain/<arm>/        `xling pretrain` output per arm (final/ loads with from_pretrained; its
+                               README.md is the model card `xling publish` uploads)
     RUN/eval/<model>/          `xling eval run` output per evaluated model
     RUN/run.json               stage status, timings, commands, versions
     RUN/report.md, report.html the run report (the HTML is self-contained)
@@ -49,6 +50,7 @@ from xling.core.paths import resolve_data_path
 from xling.core.stage import upstream_state
 from xling.core.versions import git_commit
 from xling.pretrain import PretrainConfig, pretrain, pretrain_stage
+from xling.publish import write_run_cards
 from xling.run_report import stage_commands, write_run_report
 from xling.translit import check_view_languages
 
@@ -480,6 +482,10 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
             if not Path(cfg.model).exists() and cfg.model.startswith(str(out)):
                 raise FileNotFoundError(f"eval {label}: {cfg.model} does not exist; run the pretrain stage first")
             timed(f"eval/{label}", eval_finished(cfg), lambda cfg=cfg: run_eval(cfg, force=force))
+    # Every finished arm's final/ gets its model card (README.md, with this run's results so far);
+    # final/'s fingerprint is its stage record's, so the card does not make evaluation stale.
+    for card in write_run_cards(out, list(plan.arms)):
+        print(f"wrote model card {card}", flush=True)
     overall.finish()
     return _report(plan, state)
 

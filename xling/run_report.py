@@ -430,13 +430,18 @@ def write_run_report(plan: RunPlan, state: dict[str, Any]) -> Path:
 
 def stage_commands(plan: RunPlan) -> list[tuple[str, str]]:
     """(stage, the stand-alone command that redoes it from the configs saved in RUN)."""
-    out = plan.out
+    return commands_for(plan.out, list(plan.arms), [cfg.out for cfg in plan.evals.values()])
+
+
+def commands_for(out: Path, arms: list[str], eval_outs: list[str]) -> list[tuple[str, str]]:
+    """`stage_commands` for a run folder `out` with these arms and evaluation folders (a model card
+    names only its own arm's, from the folder alone)."""
     q = shlex.quote
     cmds = [("corpus", f"xling corpora build {q(str(out / 'corpus' / 'recipe.yaml'))} --out {q(str(out / 'corpus'))}"),
             ("vocab", f"xling vocab train --config {q(str(out / 'vocab' / 'config.yaml'))}")]
-    for name in plan.arms:
+    for name in arms:
         folder = out / "pretrain" / name
         cmds.append((f"pretrain/{name}", f"xling pretrain {q(str(folder / 'config.yaml'))} --out {q(str(folder))}"))
-    for label, cfg in plan.evals.items():
-        cmds.append((f"eval/{label}", f"xling eval run --config {q(str(Path(cfg.out) / 'config.yaml'))}"))
+    for ev in eval_outs:
+        cmds.append((f"eval/{Path(ev).name}", f"xling eval run --config {q(str(Path(ev) / 'config.yaml'))}"))
     return cmds

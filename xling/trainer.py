@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from tqdm import tqdm
 
+from vocab.export import save_tokenizer
 from xling.core.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
@@ -544,7 +545,7 @@ def write_final(model: torch.nn.Module, tokenizer: Any, tok_dir: Path, final: Pa
     with atomic_path(final) as tmp:
         target = model if state is None else _full_cpu_model(model, state)
         target.save_pretrained(str(tmp), safe_serialization=True)
-        tokenizer.save_pretrained(str(tmp))
+        save_tokenizer(tokenizer, tmp)
         spm = Path(tok_dir) / "sentencepiece.bpe.model"
         if spm.is_file():
             shutil.copy2(spm, tmp / spm.name)

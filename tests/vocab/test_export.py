@@ -87,3 +87,85 @@ def test_export_rejects_models_without_xlmr_ids(tmp_path, tiny_text):
     (tmp_path / "junk.model").write_bytes(b"\x00\xffnot a model")
     with pytest.raises(ValueError, match=r"not a SentencePiece model|no pieces"):
         export_hf(tmp_path / "junk.model", tmp_path / "hf2")
+
+
+# ------------------------------------------------------------------ transformers 4.x and 5.x configs
+
+PROBE = ["Ақ көңілдің 😀 аты арып", "а а 000", "a\tb  c", "х\u00a0ы", "ﻗﺎﻏﺎ خۇشال"]
+
+
+def _tiny_export(tmp_path, tiny_text):
+    from vocab.export import export_hf
+    from vocab.train import VocabTrainConfig, run_spm_trainer, spm_args
+
+    cfg = VocabTrainConfig(vocab_size=400, byte_fallback=True)
+    run_spm_trainer(spm_args(cfg, str(tiny_text["kaz_Cyrl"]), str(tmp_path / "sentencepiece.bpe")))
+    return export_hf(tmp_path / "sentencepiece.bpe.model", tmp_path / "hf")
+
+
+def test_config_names_a_class_both_transformers_versions_load(tmp_path, tiny_text):
+    import json
+
+    import sentencepiece as spm
+    from transformers import AutoTokenizer
+
+    from vocab.export import save_tokenizer
+
+    out = _tiny_export(tmp_path, tiny_text)
+    cfg = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
+    # transformers 4.57 has no TokenizersBackend; PreTrainedTokenizerFast exists in 4 and is 5's alias for it.
+    assert cfg["tokenizer_class"] == "PreTrainedTokenizerFast"
+    tok = AutoTokenizer.from_pretrained(str(out))
+    sp = spm.SentencePieceProcessor(model_file=str(out / "sentencepiece.bpe.model"))
+    assert [tok(t, add_special_tokens=False)["input_ids"] for t in PROBE] == sp.encode(PROBE)
+    assert set(tok("бір", "екі")) == {"input_ids", "attention_mask"}  # XLM-R's inputs: no token_type_ids
+    # A re-save (what `final/` and fine-tuning checkpoints do) keeps the portable name.
+    save_tokenizer(tok, tmp_path / "resaved")
+    cfg2 = json.loads((tmp_path / "resaved/tokenizer_config.json").read_text(encoding="utf-8"))
+    assert cfg2["tokenizer_class"] == "PreTrainedTokenizerFast" and "is_local" not in cfg2
+
+
+TF4_SCRIPT = """
+import json, sys
+import transformers
+from transformers import AutoTokenizer
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+lines = json.loads(sys.argv[2])
+print(json.dumps({"version": transformers.__version__, "class": type(tok).__name__, "mask": tok.mask_token_id,
+                  "ids": [tok(t, add_special_tokens=False)["input_ids"] for t in lines],
+                  "pair": tok("бір", "екі")["input_ids"], "keys": sorted(tok("бір"))}))
+"""
+
+
+@pytest.mark.slow  # creates a venv and installs transformers<5 from PyPI (~1 min with a warm pip cache)
+def test_exported_folder_loads_in_transformers_4(tmp_path, tiny_text):
+    """`XLING_TF4_PYTHON` may name an interpreter that already has transformers 4 (skips the install)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import sentencepiece as spm
+
+    out = _tiny_export(tmp_path, tiny_text)
+    python = os.environ.get("XLING_TF4_PYTHON")
+    if not python:
+        venv = tmp_path / "tf4"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        python = str(venv / "bin" / "python")
+        pip = subprocess.run([python, "-m", "pip", "install", "-q", "transformers<5", "tokenizers"],
+                             capture_output=True, text=True)
+        if pip.returncode:
+            pytest.skip(f"could not install transformers<5 from the package index: {pip.stderr[-300:]}")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing of ours in that venv
+    run = subprocess.run([python, "-c", TF4_SCRIPT, str(out), json.dumps(PROBE)], capture_output=True,
+                         text=True, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["version"].startswith("4."), got["version"]
+    sp = spm.SentencePieceProcessor(model_file=str(out / "sentencepiece.bpe.model"))
+    assert got["ids"] == sp.encode(PROBE)
+    assert got["class"] == "PreTrainedTokenizerFast" and got["mask"] == 400
+    assert got["keys"] == ["attention_mask", "input_ids"]
+    bir, eki = sp.encode("бір"), sp.encode("екі")
+    assert got["pair"] == [0, *bir, 2, 2, *eki, 2]  # XLM-R's pair layout <s> A </s></s> B </s>

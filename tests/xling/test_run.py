@@ -180,6 +180,13 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     for png in ("language_shares", "fertility", "loss_curves", "eval_means", "eval_udpos_turkic"):
         assert (out / "figures" / f"{png}.png").is_file()
     assert (out / "recipe.yaml").is_file()
+    from huggingface_hub import ModelCard
+
+    for label in ("mlm", "xling"):  # the model card `xling run` writes into every arm's final/
+        card = ModelCard.load(out / "pretrain" / label / "final" / "README.md")
+        assert {"kk", "ug"} <= set(card.data.language)
+        assert card.data.eval_results and {r.task_name for r in card.data.eval_results} == {"tatoeba_turkic",
+                                                                                            "udpos_turkic"}
 
     # Everything finished: a third run only redraws the report.
     run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
