@@ -40,6 +40,16 @@ def _plt():
     return plt
 
 
+def _save(fig, path: str | os.PathLike) -> Path:
+    """Every figure the same way: tight layout, 110 dpi PNG, parent folders made, figure closed."""
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    _plt().close(fig)
+    return out
+
+
 def bar_chart(path: str | os.PathLike, series: Mapping[str, Mapping[str, float]], title: str,
               ylabel: str, xlabel: str = "") -> Path:
     """Grouped bars: `series` maps a series name (e.g. "before") to {category: value}."""
@@ -60,12 +70,7 @@ def bar_chart(path: str | os.PathLike, series: Mapping[str, Mapping[str, float]]
         ax.set_xlabel(xlabel)
     if len(series) > 1:
         ax.legend()
-    fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(fig, path)
 
 
 def line_chart(path: str | os.PathLike, series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
@@ -81,12 +86,7 @@ def line_chart(path: str | os.PathLike, series: Mapping[str, tuple[Sequence[floa
     if len(series) > 1:
         ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(fig, path)
 
 
 _CSS = """
@@ -138,9 +138,4 @@ def heatmap(path: str | os.PathLike, matrix: Sequence[Sequence[float]], rows: Se
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
