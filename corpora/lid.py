@@ -14,6 +14,10 @@ confuse them (OSCAR's "ug" sample is Kazakh):
 
 Cyrillic gets a similar check: a label whose alphabet lacks a letter in the text (Kazakh `қ`, `ұ`
 under a "Ukrainian" prediction) is replaced by the first language whose alphabet has them all.
+
+The letters and the languages taking part come from the language profiles (`lid.arabic`,
+`lid.cyrillic` in `xling/core/lang_profiles/*.yaml`), so a new language joins these checks by its
+profile, without a code edit.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from corpora.document import XlingFilter
 from corpora.normalize import normalize_text
 from xling.core.errors import InputError
 from xling.core.io import open_text
-from xling.core.langs import to_iso1, to_iso3
+from xling.core.langs import LanguageRegistry, to_iso1, to_iso3
+from xling.core.langs import registry as lang_registry
 from xling.core.registry import Registry
 
 UNDETERMINED = "und_Zyyy"
@@ -118,54 +123,87 @@ def detect_script(text: str) -> tuple[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Orthography rules, from the language profiles (`xling.core.langs`): which languages take part in
+# the Arabic-script and Cyrillic checks, and with which letters
+
+@dataclass(frozen=True)
+class OrthographyRules:
+    arab_marks: dict[str, frozenset[str]]  # language → letters that are evidence for it
+    arab_bare_vowels: dict[str, re.Pattern]  # language → bare word-initial vowels (evidence for it)
+    turkic_arab: frozenset[str]  # languages of the Arabic-script check
+    reclaim: re.Pattern | None  # letters Arabic, Persian and Urdu never use
+    arab_default: str  # the language a reclaimed line gets when the model has no Turkic guess
+    cyrl_extra: dict[str, frozenset[str]]  # language → Cyrillic letters beyond Russian's
+    cyrl_extra_all: frozenset[str]
+    cyrl_lacks: dict[str, frozenset[str]]  # language → Russian letters its alphabet lacks
+    cyrl_preference: tuple[str, ...]  # fitting languages are tried in this order
+
+
+@lru_cache(maxsize=8)
+def _rules_for(reg: LanguageRegistry) -> OrthographyRules:
+    arab = {p.code: p.lid.arabic for p in reg if p.lid.arabic is not None}
+    cyrl = {p.code: p.lid.cyrillic for p in reg if p.lid.cyrillic is not None}
+    reclaim = "".join(sorted({ch for a in arab.values() for ch in a.reclaim_letters}))
+    ranked = sorted((a.fallback_rank, code) for code, a in arab.items() if a.fallback_rank is not None)
+    cyrl_extra = {code: frozenset(c.marks) for code, c in cyrl.items()}
+    return OrthographyRules(
+        arab_marks={code: frozenset(a.marks) for code, a in arab.items() if a.marks},
+        # UEY writes every word-initial vowel after `ئ`; Kazakh Arabic starts such words with the bare vowel.
+        arab_bare_vowels={code: re.compile(f"(?<![\u0600-\u06ff])[{re.escape(a.bare_initial_vowels)}]")
+                          for code, a in arab.items() if a.bare_initial_vowels},
+        turkic_arab=frozenset(arab),
+        reclaim=re.compile(f"[{re.escape(reclaim)}]") if reclaim else None,
+        arab_default=ranked[0][1] if ranked else next((c for c, a in arab.items() if a.reclaim_letters), ""),
+        cyrl_extra=cyrl_extra,
+        cyrl_extra_all=frozenset().union(*cyrl_extra.values()),
+        cyrl_lacks={code: frozenset(c.lacks) for code, c in cyrl.items() if c.lacks},
+        cyrl_preference=tuple(code for _, code in sorted((c.fallback_rank, code) for code, c in cyrl.items()
+                                                         if c.fallback_rank is not None)),
+    )
+
+
+def orthography_rules() -> OrthographyRules:
+    """The rules of the current language profiles (rebuilt when `$XLING_LANG_PROFILES` changes)."""
+    return _rules_for(lang_registry())
+
+
+# ---------------------------------------------------------------------------------------------
 # Kazakh vs Uyghur in Arabic script
 
-_KAZ_ARAB_MARKS = frozenset("ءعحٵٷٸ")
-_UIG_ARAB_MARKS = frozenset("ئېۈغھ")
-_TURKIC_ARAB = {"kaz", "uig", "kir"}
-_TURKIC_VOWELS_RE = re.compile("[ۇۈې]")
-
-
-# UEY writes every word-initial vowel after `ئ`; Kazakh Arabic starts such words with the bare vowel.
-_BARE_INITIAL_VOWEL_RE = re.compile("(?<![\u0600-\u06ff])[اەوۇۆۈېى]")
-
-
 def arabic_turkic_orthography(text: str) -> str | None:
-    """'kaz', 'uig' or None (no evidence) from orthographic marks in Arabic-script text."""
-    kz = sum(1 for ch in text if ch in _KAZ_ARAB_MARKS) + len(_BARE_INITIAL_VOWEL_RE.findall(text))
-    ug = sum(1 for ch in text if ch in _UIG_ARAB_MARKS)
-    if kz > ug:
-        return "kaz"
-    if ug > kz:
-        return "uig"
-    return None
+    """'kaz', 'uig' (or another profiled Turkic Arabic-script language) or None (no evidence) from
+    orthographic marks in Arabic-script text: the language with the most evidence, if only one has it."""
+    rules = orthography_rules()
+    scores = {lang: sum(1 for ch in text if ch in marks) for lang, marks in rules.arab_marks.items()}
+    for lang, regex in rules.arab_bare_vowels.items():
+        scores[lang] = scores.get(lang, 0) + len(regex.findall(text))
+    if not scores:
+        return None
+    best = max(scores.values())
+    winners = [lang for lang, n in scores.items() if n == best]
+    return winners[0] if best > 0 and len(winners) == 1 else None
 
 
-# Cyrillic letters beyond Russian's, per language. A short Kazakh sentence often reaches the model
-# as Ukrainian or Russian; a letter the predicted language does not have settles it.
-_CYRL_EXTRA = {
-    "kaz": set("әғқңөұүһі"), "tat": set("әөүҗңһ"), "kir": set("ңөү"), "bak": set("әғҙҡңөҫүһ"),
-    "uzb": set("ўқғҳ"), "tgk": set("ғӣқӯҳҷ"), "mon": set("өү"), "ukr": set("іїєґ"), "bel": set("іў"),
-    "rus": set(), "bul": set(), "mkd": set("ѓѕјљњќџ"), "srp": set("ђјљњћџ"),
-}
-_CYRL_EXTRA_ALL = set().union(*_CYRL_EXTRA.values())
-# Russian letters some alphabets do not have (Ukrainian has no ы э ъ ё; Belarusian no и щ ъ).
-_CYRL_LACKS = {"ukr": set("ыэъё"), "bel": set("ищъ")}
+# Cyrillic letters beyond Russian's, per language (profile `lid.cyrillic.marks`). A short Kazakh
+# sentence often reaches the model as Ukrainian or Russian; a letter the predicted language does not
+# have settles it. Russian letters some alphabets do not have (`lid.cyrillic.lacks`: Ukrainian has no
+# ы э ъ ё; Belarusian no и щ ъ) count the other way.
 _CYRL_WORD_RE = re.compile("[\u0400-\u04ff]+")
-_CYRL_PREFERENCE = ("kaz", "tat", "kir", "bak", "uzb", "tgk", "mon", "ukr", "bel", "mkd", "srp")
 
 
-def _cyrl_possible(lang: str, extras: set[str], text: str, score: float = 0.0) -> bool:
+def _cyrl_possible(lang: str, extras: set[str], text: str, score: float = 0.0,
+                   rules: OrthographyRules | None = None) -> bool:
     """Whether `lang`'s alphabet fits `text`. A few foreign letters are no evidence: Russian text
     names Kazakh places and medals ("«Ұлттық қауіпсіздік қалқаны» I степени"), Ukrainian text quotes
     Russian ("выпуск"). Foreign letters count once they occur in a quarter of the Cyrillic words:
     quoted names stay below that, while Kazakh's own letters are spread over its words."""
-    foreign = extras - _CYRL_EXTRA[lang]
+    rules = rules or orthography_rules()
+    foreign = extras - rules.cyrl_extra[lang]
     if foreign:
         words = [w for w in _CYRL_WORD_RE.findall(text)]
         if sum(1 for w in words if not foreign.isdisjoint(w)) >= 0.25 * len(words):
             return False
-    lacks = _CYRL_LACKS.get(lang)
+    lacks = rules.cyrl_lacks.get(lang)
     if not lacks:
         return True
     cyr = sum(1 for c in text if "\u0400" <= c <= "\u04ff") or 1
@@ -177,14 +215,15 @@ def cyrillic_orthography(text: str, predicted: str, score: float = 0.0) -> str |
     """A language whose Cyrillic alphabet fits `text` when `predicted`'s alphabet does not (letters it
     lacks, e.g. Kazakh `қ` or Russian `ы` under "Ukrainian"; `score` is the model's confidence in
     `predicted`); None when `predicted` fits or nothing does."""
-    if predicted not in _CYRL_EXTRA:
+    rules = orthography_rules()
+    if predicted not in rules.cyrl_extra:
         return None
     text = text.lower()
-    extras = set(text) & _CYRL_EXTRA_ALL
-    if _cyrl_possible(predicted, extras, text, score):
+    extras = set(text) & rules.cyrl_extra_all
+    if _cyrl_possible(predicted, extras, text, score, rules):
         return None
-    for lang in _CYRL_PREFERENCE:
-        if _cyrl_possible(lang, extras, text):
+    for lang in rules.cyrl_preference:
+        if _cyrl_possible(lang, extras, text, 0.0, rules):
             return lang if extras else None
     return None
 
@@ -311,18 +350,20 @@ class LanguageIdentifier:
         candidates = self.backend.predict_topk(sample, 5 if script in ("Cyrl", "Arab") else 1)
         code, score = candidates[0]
         iso = to_iso3(code)
-        if script == "Arab" and iso not in _TURKIC_ARAB and _TURKIC_VOWELS_RE.search(sample):
+        rules = orthography_rules()
+        if (script == "Arab" and iso not in rules.turkic_arab and rules.reclaim is not None
+                and rules.reclaim.search(sample)):
             # ۇ ۈ ې are Turkic letters Arabic, Persian and Urdu never use: short Uyghur lines often
             # reach the model as "ar"/"fa"; take the model's best Turkic guess (or let spelling decide)
-            turkic = [to_iso3(c) for c, _ in candidates[1:] if to_iso3(c) in _TURKIC_ARAB]
-            iso = turkic[0] if turkic else "uig"
-        if script == "Arab" and iso in _TURKIC_ARAB:
+            turkic = [to_iso3(c) for c, _ in candidates[1:] if to_iso3(c) in rules.turkic_arab]
+            iso = turkic[0] if turkic else rules.arab_default
+        if script == "Arab" and iso in rules.turkic_arab:
             iso = arabic_turkic_orthography(sample) or iso
         elif script == "Cyrl" and cyrillic_orthography(sample, iso, score):
             # the model's best guess lacks a letter of the text: take its best guess that fits,
             # keeping the top score as the confidence (as for the Arabic-script relabelling)
             fitting = [to_iso3(c) for c, _ in candidates[1:] if cyrillic_orthography(sample, to_iso3(c)) is None
-                       and to_iso3(c) in _CYRL_EXTRA]
+                       and to_iso3(c) in rules.cyrl_extra]
             iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score) or iso
         return LidResult(f"{iso}_{script}", round(score, 4), round(share, 4), code)
 

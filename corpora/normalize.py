@@ -16,20 +16,47 @@ import html
 import re
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-# Latin letters that render identically (or nearly) to a Cyrillic letter. Inside a word that
-# already has Cyrillic letters they can only be typing/OCR noise. `i`→`і` is the Kazakh case
-# (64 of 575 Tatoeba Kazakh lines); `h`→`һ` and the schwa/barred-o forms are Kazakh letters too.
-LATIN_TO_CYRILLIC = {
-    "a": "а", "c": "с", "e": "е", "i": "і", "o": "о", "p": "р", "x": "х", "y": "у", "k": "к", "h": "һ",
-    "A": "А", "B": "В", "C": "С", "E": "Е", "H": "Н", "I": "І", "K": "К", "M": "М", "O": "О",
-    "P": "Р", "T": "Т", "X": "Х", "Y": "У",
-    "ə": "ә", "Ə": "Ә", "ǝ": "ә", "Ǝ": "Ә", "ɵ": "ө", "Ɵ": "Ө", "ŋ": "ң", "Ŋ": "Ң",
-}
-_LOOKALIKE_CLASS = "".join(sorted(LATIN_TO_CYRILLIC))
+from xling.core.errors import InputError
+from xling.core.langs import LanguageRegistry, Translit
+from xling.core.langs import registry as lang_registry
+
+
+# Latin letters that render identically (or nearly) to a Cyrillic letter, from the language profiles
+# (`normalize.homoglyphs.Cyrl`: Russian's shared look-alikes, Kazakh's `i`→`і`, `h`→`һ` and schwa /
+# barred-o forms). Inside a word that already has Cyrillic letters they can only be typing/OCR noise;
+# `i`→`і` is the Kazakh case (64 of 575 Tatoeba Kazakh lines).
+@dataclass(frozen=True)
+class _Lookalikes:
+    table: dict[str, str]
+    lookalike_re: re.Pattern
+    latin_re: re.Pattern  # Latin letters, look-alikes outside the Latin blocks included
+
+
+@lru_cache(maxsize=8)
+def _lookalikes_for(reg: LanguageRegistry) -> _Lookalikes:
+    table: dict[str, str] = {}
+    for prof in reg:
+        for latin, cyr in prof.normalize.homoglyphs.get("Cyrl", {}).items():
+            if table.get(latin, cyr) != cyr:
+                raise InputError(f"{prof.path}: normalize.homoglyphs.Cyrl.{latin}: {cyr!r}, but another profile "
+                                 f"repairs {latin!r} as {table[latin]!r}")
+            table[latin] = cyr
+    cls = re.escape("".join(sorted(table)))
+    beyond = re.escape("".join(sorted(ch for ch in table if not re.match("[A-Za-z\u00c0-\u024f]", ch))))
+    return _Lookalikes(table, re.compile(f"[{cls}]") if table else re.compile("(?!)"),
+                       re.compile(f"[A-Za-z\u00c0-\u024f{beyond}]"))
+
+
+def latin_to_cyrillic() -> dict[str, str]:
+    """{Latin look-alike: Cyrillic letter} repaired inside Cyrillic words (all profiles together)."""
+    return dict(_lookalikes_for(lang_registry()).table)
+
 
 # Removed outright: zero-width spaces/joiners that carry no meaning in these scripts, BOMs, soft
 # hyphens. ZWNJ (U+200C) is kept because Persian orthography needs it.
@@ -47,8 +74,6 @@ _SPACE_RE = re.compile("[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _ODD_SPACE_RE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 _WORD_RE = re.compile(r"\w+")
 _CYR_RE = re.compile("[\u0400-\u04ff\u0500-\u052f]")
-_LATIN_LOOKALIKE_RE = re.compile(f"[{_LOOKALIKE_CLASS}]")
-_LATIN_RE = re.compile("[A-Za-z\u00c0-\u024f\u0259\u0275\u014b\u014a\u018f\u019f]")
 _MANY_BLANKS_RE = re.compile(r"\n{3,}")
 # any whitespace that the line-by-line cleanup would change: odd spaces, runs, spaces at line edges
 _MESSY_SPACE_RE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|  |^ | $| \n|\n ", re.MULTILINE)
@@ -61,10 +86,12 @@ NORM_FIXES = ("html_entity", "nfc", "latin_in_cyrillic", "arabic_presentation", 
 
 
 def _fix_lookalikes(text: str, counts: Counter) -> str:
-    if not _CYR_RE.search(text) or not _LATIN_LOOKALIKE_RE.search(text):
+    look = _lookalikes_for(lang_registry())
+    if not _CYR_RE.search(text) or not look.lookalike_re.search(text):
         return text
+    table = look.table
     cyr = len(_CYR_RE.findall(text))
-    lat = len(_LATIN_RE.findall(text))
+    lat = len(look.latin_re.findall(text))
     # In mostly-Cyrillic text, a short all-look-alike word between Cyrillic words ("Ac", "cay", "Kөп")
     # is Cyrillic noise too; a Latin word next to another Latin word ("Astana Tech") is left alone.
     cyrillic_text = cyr >= 4 * max(lat, 1)
@@ -74,8 +101,8 @@ def _fix_lookalikes(text: str, counts: Counter) -> str:
     last = 0
     for i, m in enumerate(words):
         word = m.group(0)
-        latin = _LATIN_RE.findall(word)
-        if not latin or not all(ch in LATIN_TO_CYRILLIC for ch in latin):
+        latin = look.latin_re.findall(word)
+        if not latin or not all(ch in table for ch in latin):
             continue
         if not has_cyr[i]:
             neighbours = [has_cyr[j] for j in (i - 1, i + 1) if 0 <= j < len(words)]
@@ -84,7 +111,7 @@ def _fix_lookalikes(text: str, counts: Counter) -> str:
                 continue
         counts["latin_in_cyrillic"] += len(latin)
         out.append(text[last:m.start()])
-        out.append("".join(LATIN_TO_CYRILLIC.get(ch, ch) for ch in word))
+        out.append("".join(table.get(ch, ch) for ch in word))
         last = m.end()
     if not out:
         return text
@@ -133,16 +160,13 @@ def normalize_text(text: str, counts: Counter | None = None) -> str:
 
 # --- Uyghur Latin (ULY) → Uyghur Arabic (UEY) ---------------------------------------------------
 
-ULY_DIGRAPHS = {"ch": "چ", "gh": "غ", "ng": "ڭ", "sh": "ش", "zh": "ژ"}
-ULY_VOWELS = {"a": "ا", "e": "ە", "é": "ې", "i": "ى", "o": "و", "u": "ۇ", "ö": "ۆ", "ü": "ۈ"}
-ULY_CONSONANTS = {
-    "b": "ب", "p": "پ", "t": "ت", "j": "ج", "x": "خ", "d": "د", "r": "ر", "z": "ز", "s": "س", "f": "ف",
-    "q": "ق", "k": "ك", "g": "گ", "l": "ل", "m": "م", "n": "ن", "h": "ھ", "w": "ۋ", "v": "ۋ", "y": "ي",
-    "c": "چ",  # some writers use c for ch
-}
-ULY_PUNCT = {",": "،", "?": "؟", ";": "؛"}
-HAMZA = "ئ"
-APOSTROPHES = "'’ʼ`´"
+def uly_table() -> Translit:
+    """Uyghur's `uly` transliteration table (profile `uig`, `translit.uly`): Latin → Arabic letters."""
+    prof = lang_registry().get("uig")
+    for tr in prof.translit.values():
+        if tr.kind == "uly":
+            return tr
+    raise InputError(f"{prof.path}: Uyghur's profile has no translit table of kind 'uly'")
 
 
 def uly_to_uey(text: str) -> str:
@@ -153,6 +177,8 @@ def uly_to_uey(text: str) -> str:
     with the hamza carrier `ئ`, as UEY orthography requires. Characters outside the alphabet
     (digits, other scripts) pass through.
     """
+    t = uly_table()
+    digraphs, vowels, consonants, punct, apostrophes = t.digraphs, t.vowels, t.consonants, t.punct, t.apostrophes
     text = unicodedata.normalize("NFC", text)
     out: list[str] = []
     i = 0
@@ -161,28 +187,28 @@ def uly_to_uey(text: str) -> str:
     while i < n:
         ch = text[i]
         low = ch.lower()
-        if low in APOSTROPHES:
+        if low in apostrophes:
             # n'g and the like: separate letters; before a vowel it stands for the hamza carrier.
-            if i + 1 < n and text[i + 1].lower() in ULY_VOWELS:
+            if i + 1 < n and text[i + 1].lower() in vowels:
                 prev_letter = "v"
             i += 1
             continue
         pair = text[i:i + 2].lower()
-        if pair in ULY_DIGRAPHS:
-            out.append(ULY_DIGRAPHS[pair])
+        if pair in digraphs:
+            out.append(digraphs[pair])
             prev_letter = "c"
             i += 2
             continue
-        if low in ULY_VOWELS:
+        if low in vowels:
             if prev_letter in ("", "v"):
-                out.append(HAMZA)
-            out.append(ULY_VOWELS[low])
+                out.append(t.hamza)
+            out.append(vowels[low])
             prev_letter = "v"
-        elif low in ULY_CONSONANTS:
-            out.append(ULY_CONSONANTS[low])
+        elif low in consonants:
+            out.append(consonants[low])
             prev_letter = "c"
         else:
-            out.append(ULY_PUNCT.get(ch, ch))
+            out.append(punct.get(ch, ch))
             prev_letter = ""
         i += 1
     return "".join(out)

@@ -57,6 +57,9 @@ class FinetuneConfig:
     n_best: int = 20
     max_train_examples: int = 0  # > 0: random subsample of the English training set
     max_dev_examples: int = 0
+    # Batches of similar-length examples (HF Trainer's group_by_length): a random batch of UD
+    # sentences is padded to its longest member, which wastes most of the compute on CPU.
+    group_by_length: bool = True
     eval_every: int = 0  # steps between dev evaluations; 0 = only at the end
     save_every: int = 0  # steps between resumable checkpoints; 0 = at every dev evaluation
     seed: int = 42
@@ -369,6 +372,27 @@ def subsample(examples: list, n: int, seed: int) -> list:
 FINETUNE_OUTPUTS = ("checkpoints", "best")
 
 
+def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group_by_length: bool,
+                  group: int = 50) -> list[np.ndarray]:
+    """The batches of one epoch, a function of (seed, epoch) only so a resumed run sees the same ones.
+    With `group_by_length` the shuffled examples are cut into runs of `group` batches, each run sorted
+    by length before it is cut into batches, and the batch order is shuffled again (as HF Trainer's
+    LengthGroupedSampler): batches hold similar lengths, yet every epoch's order differs. The number of
+    batches is ceil(n / batch_size) either way."""
+    perm = np.random.default_rng(seed + epoch).permutation(len(lengths))
+    if not group_by_length:
+        return [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]
+    span = group * batch_size
+    batches: list[np.ndarray] = []
+    for i in range(0, len(perm), span):
+        run = perm[i:i + span]
+        # stable sort, longest first: the first batch of a run shows the peak memory early
+        run = run[np.argsort([-lengths[j] for j in run], kind="stable")]
+        batches += [run[k:k + batch_size] for k in range(0, len(run), batch_size)]
+    order = np.random.default_rng([seed, epoch, 1]).permutation(len(batches))
+    return [batches[o] for o in order]
+
+
 def finetune_stage(task: Task, model: str, n_train: int, n_dev: int, run_dir: Path, cfg: FinetuneConfig) -> Stage:
     """The fine-tuning run's stage contract (`xling.core.stage`): a run folder belongs to one set of
     settings; resuming it with others would mix two runs."""
@@ -438,11 +462,13 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
 
     net.train()
     bar = tqdm(total=total, initial=step, desc=f"fine-tune {task.name}", unit="step", leave=False, disable=None)
+    lengths = [len(f["input_ids"]) for f in feats]
+    batches: dict[int, list[np.ndarray]] = {}
     while step < total:
         epoch, pos = divmod(step, steps_per_epoch)
-        # The data order is a function of (seed, epoch), so a resumed run sees the same batches.
-        perm = np.random.default_rng(cfg.seed + epoch).permutation(len(feats))
-        batch_idx = perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
+        if epoch not in batches:
+            batches = {epoch: epoch_batches(lengths, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length)}
+        batch_idx = batches[epoch][pos]
         batch = collate([{k: feats[j][k] for k in MODEL_KEYS if k in feats[j]} for j in batch_idx],
                         tokenizer.pad_token_id)
         losses: list[float] = []

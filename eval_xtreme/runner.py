@@ -84,6 +84,9 @@ class EvalConfig:
     view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
     task_file: str = ""  # YAML of the user's own tasks (eval_xtreme/user_tasks.py), run after `tasks`
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    # Per-task changes to `finetune`, e.g. {udpos_turkic: {max_steps: 600}}: tasks differ in how
+    # long their heads need (XTREME's own scripts set epochs and learning rates per task).
+    task_finetune: dict[str, dict[str, Any]] = field(default_factory=dict)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self) -> None:
@@ -93,6 +96,19 @@ class EvalConfig:
             raise ConfigError(f"seeds: {self.seeds} repeats a seed")
         if self.bootstrap_resamples < 0:
             raise ConfigError("bootstrap_resamples: must be >= 0")
+        known = {f.name for f in dataclasses.fields(FinetuneConfig)}
+        for name, changes in self.task_finetune.items():
+            if name not in TASKS and not self.task_file:  # a task file's tasks register when it is read
+                raise ConfigError(f"task_finetune.{name}: not a registered task (see `xling eval ls`)")
+            if not isinstance(changes, dict):
+                raise ConfigError(f"task_finetune.{name}: expected a mapping of finetune fields, got {changes!r}")
+            for key in changes:
+                if key not in known:
+                    raise ConfigError(f"task_finetune.{name}.{key}: not a finetune field ({', '.join(sorted(known))})")
+            try:
+                finetune_config(self, name)
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"task_finetune.{name}: {e}") from None
         if self.view:
             from xling.translit import check_view_languages
 
@@ -100,6 +116,15 @@ class EvalConfig:
                 check_view_languages(self.view, "view")
             except ValueError as e:
                 raise ConfigError(str(e)) from None
+
+
+def finetune_config(cfg: EvalConfig, task: str) -> FinetuneConfig:
+    """`cfg.finetune` with the task's `task_finetune` changes, each cast to the field's type."""
+    changes = cfg.task_finetune.get(task)
+    if not changes:
+        return cfg.finetune
+    types = {f.name: type(getattr(cfg.finetune, f.name)) for f in dataclasses.fields(FinetuneConfig)}
+    return dataclasses.replace(cfg.finetune, **{k: types[k](v) for k, v in changes.items()})
 
 
 def eval_data_root(cfg: EvalConfig) -> Path | None:
@@ -204,7 +229,7 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
 
 def _settings(cfg: EvalConfig, task: Task) -> dict:
     """What a finished task's numbers depend on (besides model and languages)."""
-    part = cfg.retrieval if task.kind == "retrieval" else cfg.finetune
+    part = cfg.retrieval if task.kind == "retrieval" else finetune_config(cfg, task.name)
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
             "bootstrap_resamples": cfg.bootstrap_resamples,
             "no_model_baselines": cfg.no_model_baselines, "view": list(cfg.view),
@@ -319,7 +344,8 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
     if "dev" in task.files:
         dev, dev_df = load_split(task, "dev", task.train_lang, root, cfg.allow_fixtures)
     task_reasons = file_reasons(train_df) + (file_reasons(dev_df) if dev_df is not None else [])
-    seeds = cfg.seeds or [cfg.finetune.seed]
+    ft = finetune_config(cfg, task.name)
+    seeds = cfg.seeds or [ft.seed]
     scores: dict[str, dict] = {}
     data: dict[str, dict] = {}
     skipped: dict[str, str] = {}
@@ -342,7 +368,7 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
     per_seed: dict[str, dict[str, float]] = {}
     first = None
     for k, seed in enumerate(seeds):
-        fcfg = dataclasses.replace(cfg.finetune, seed=seed)
+        fcfg = dataclasses.replace(ft, seed=seed)
         run_dir = out / "finetune" / task.name / (f"seed-{seed}" if cfg.seeds else "")
         result = finetune(task, cfg.model, train, dev, run_dir, fcfg, task.train_lang)
         if k == 0:
@@ -375,8 +401,8 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
             "comparability": {"task": task_reasons, "languages": {lg: r for lg, r in reasons.items() if r}},
             **({"seeds": per_seed} if cfg.seeds else {}),
             "finetune": {"steps": first.steps, "resumed_from": first.resumed_from, "dev_scores": first.dev_scores,
-                         "train": _data_info(train_df, min(len(train), cfg.finetune.max_train_examples or len(train))),
-                         "dev": (_data_info(dev_df, min(len(dev), cfg.finetune.max_dev_examples or len(dev)))
+                         "train": _data_info(train_df, min(len(train), ft.max_train_examples or len(train))),
+                         "dev": (_data_info(dev_df, min(len(dev), ft.max_dev_examples or len(dev)))
                                  if dev_df is not None else None),
                          "selection": "best on English dev" if dev else
                          "none: the task has no dev split, the final model is kept (as XTREME)"}}

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xling.core.errors import InputError
-from xling.core.langs import tatoeba_code
+from xling.core.langs import flores_code, tatoeba_code
 from xling.core.paths import data_root
 from xling.core.registry import Registry
 
@@ -46,8 +46,6 @@ UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART
         "PUNCT", "SCONJ", "SYM", "VERB", "X")
 NER_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
-FLORES_CODE = {"en": "eng_Latn", "ug": "uig_Arab", "kk": "kaz_Cyrl", "ky": "kir_Cyrl", "tt": "tat_Cyrl",
-               "uz": "uzn_Latn", "tr": "tur_Latn", "ru": "rus_Cyrl", "zh": "zho_Hans", "ar": "arb_Arab"}
 TYDIQA_NAMES = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
                 "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu"}
 
@@ -190,7 +188,7 @@ class Task:
 
 
 def _fmt(pattern: str, lang: str) -> str:
-    return pattern.format(lang=lang, lang3=tatoeba_code(lang), flores=FLORES_CODE.get(lang, lang),
+    return pattern.format(lang=lang, lang3=tatoeba_code(lang), flores=flores_code(lang),
                           tydiqa=TYDIQA_NAMES.get(lang, lang))
 
 

@@ -56,4 +56,4 @@ def test_arm_override_by_list_index(tmp_path):
     cont = plan.arms["mlm-continued"]
     # the recipe's dotted `set: {train.lr: 5.0e-4, ...}` and the nested override name the same key
     assert cont.train.lr == 3e-4 and cont.train.max_steps == 200 and cont.train.warmup_steps == 20
-    assert plan.arms["mlm-tlm"].train.lr == 5.0e-4 and plan.arms["mlm"].train.lr == 1.0e-3
+    assert plan.arms["xling"].train.lr == 5.0e-4 and plan.arms["mlm"].train.lr == 1.0e-3

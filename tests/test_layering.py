@@ -50,7 +50,7 @@ LAYERS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("xling.parallel", (2, 0)), ("xling.checkpoint", (2, 0)), ("xling.trainer", (2, 0)),
     ("xling.pretrain", (2, 0)), ("xling.pretrain_cli", (2, 0)), ("xling.bt", (2, 0)),
     ("xling.run", (3, 0)), ("xling.run_report", (3, 0)),
-    ("xling.cli", (4, 0)),
+    ("xling.cli", (4, 0)), ("xling.lang_cli", (4, 0)),
 )
 
 

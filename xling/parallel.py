@@ -4,7 +4,10 @@ Formats, one `ParallelSource` each:
 - aligned file pair: `src` and `tgt` hold line i of each other (plain, .gz, .xz, .bz2); different
   line counts are an error naming both files and both counts, never a silent truncation;
 - TSV: `src` only, two tab-separated columns per line (what `xling bt translate` writes);
-- TMX: `src` only, XML `<tu><tuv xml:lang=..><seg>` units; `tmx_langs` picks the two sides.
+- TMX: `src` only, XML `<tu><tuv xml:lang=..><seg>` units; `tmx_langs` picks the two sides;
+- UDHR: `src` and `tgt` are two translations of the Universal Declaration of Human Rights in the
+  unicode-org/udhr XML layout; units (titles, paragraphs, list items) pair up by their place in the
+  document (article number, position), so a unit only one translation has is left out.
 
 Cleaning drops pairs and counts why (`ParallelStats.reasons`): an empty side, too long a side,
 a length ratio beyond `max_length_ratio`, a side not written in its language's script, and exact
@@ -39,7 +42,7 @@ from xling.core.paths import resolve_data_path
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("auto", "aligned", "tsv", "tmx")
+FORMATS = ("auto", "aligned", "tsv", "tmx", "udhr")
 REASONS = ("empty_side", "too_long", "length_ratio", "wrong_script_src", "wrong_script_tgt", "duplicate",
            "contaminated")
 
@@ -52,7 +55,7 @@ class ParallelSource:
     src_lang: str
     tgt_lang: str
     tgt: str = ""  # the target-side file of an aligned pair; empty for TSV/TMX
-    format: Literal["auto", "aligned", "tsv", "tmx"] = "auto"
+    format: Literal["auto", "aligned", "tsv", "tmx", "udhr"] = "auto"
     # Some corpora ship text extracted from TMX with XML entities left in (`&quot;`); decode them.
     unescape_entities: bool = False
     tmx_langs: list[str] = field(default_factory=list)  # e.g. ["kk", "ru"]; default: first two seen
@@ -178,6 +181,43 @@ def read_tmx(path: str | Path, langs: Sequence[str] = ()) -> list[tuple[str, str
     return out
 
 
+def udhr_units(path: str | Path) -> dict[tuple[str, ...], str]:
+    """The text units of one UDHR translation keyed by their place in the document, e.g.
+    ("article5", "para1") or ("article2", "orderedlist1", "listitem2"); whitespace collapsed."""
+    try:
+        with open_text(path) as f:
+            root = ET.parse(f).getroot()
+    except ET.ParseError as e:
+        raise InputError(f"{path}: not a valid UDHR XML file ({e})") from None
+    if root.tag.rsplit("}", 1)[-1] != "udhr":
+        raise InputError(f"{path}: root element is <{root.tag}>, not <udhr> (unicode-org/udhr layout)")
+    units: dict[tuple[str, ...], str] = {}
+
+    def walk(elem: ET.Element, where: tuple[str, ...]) -> None:
+        seen: Counter[str] = Counter()
+        for child in elem:
+            tag = child.tag.rsplit("}", 1)[-1]
+            seen[tag] += 1
+            key = (*where, f"{tag}{child.get('number') or seen[tag]}")
+            # A list item that wraps paragraphs is a container; one holding text is a unit.
+            if tag in ("title", "para") or (tag == "listitem" and not any(
+                    c.tag.rsplit("}", 1)[-1] == "para" for c in child)):
+                text = " ".join("".join(child.itertext()).split())
+                if text:
+                    units[key] = text
+            else:
+                walk(child, key)
+
+    walk(root, ())
+    return units
+
+
+def read_udhr(src: str | Path, tgt: str | Path) -> list[tuple[str, str]]:
+    """Two UDHR translations → [(src unit, tgt unit)] for every unit both have, in document order."""
+    a, b = udhr_units(src), udhr_units(tgt)
+    return [(text, b[key]) for key, text in a.items() if key in b]
+
+
 def read_source(source: ParallelSource) -> list[tuple[str, str]]:
     """Raw pairs of one source, in file order."""
     src = resolve_data_path(source.src)
@@ -195,6 +235,12 @@ def read_source(source: ParallelSource) -> list[tuple[str, str]]:
         return read_aligned(src, tgt, source.unescape_entities)
     if fmt == "tsv":
         return read_tsv(src, source.unescape_entities)
+    if fmt == "udhr":
+        tgt = resolve_data_path(source.tgt) if source.tgt else None
+        if tgt is None or not tgt.is_file():
+            raise InputError(f"parallel source {source.label}: udhr format needs `tgt`, the other translation's "
+                             f"XML file ({source.tgt or 'not given'})")
+        return read_udhr(src, tgt)
     return read_tmx(src, source.tmx_langs)
 
 

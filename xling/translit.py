@@ -15,7 +15,7 @@ Uzbek and English. A *view* maps text of one language into that script everywher
   i for и and й, as in the 2021 table on Wikipedia's "Kazakh alphabets"); the Russian-loanword
   letters follow that table's spelling (ц ts, ч ç, щ şş, ё io, ю iu, я ia, э e, ъ/ь dropped). The
   2021 alphabet merges и/й, х/һ, е/э, so it is not invertible in general; `kk_latn_to_cyrl` is exact
-  for words made only of the letters that map one-to-one (`KK_EXACT`), which the tests check on
+  for words made only of the letters that map one-to-one (`kk_exact()`), which the tests check on
   real text, and the share of real words that round-trip is measured in docs/experiments.md.
 
 Views keep whitespace-separated words one-to-one (`view_tokens` never merges, splits or empties a
@@ -26,115 +26,168 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache, partial
 
-from corpora.normalize import (
-    APOSTROPHES,
-    HAMZA,
-    ULY_CONSONANTS,
-    ULY_DIGRAPHS,
-    ULY_PUNCT,
-    ULY_VOWELS,
-    uly_to_uey,
-)
+from corpora.normalize import uly_table, uly_to_uey
+from xling.core.langs import LanguageRegistry, Translit
+from xling.core.langs import registry as lang_registry
 
 # --- Uyghur: Arabic → ULY ------------------------------------------------------------------------
 
-# The inverse of the ULY → Arabic tables. Two Latin letters map to ۋ (w, v) and two to چ (ch, c):
-# ULY's own spelling (w, ch) is chosen.
-_UEY_LETTERS: dict[str, str] = {a: lat for lat, a in ULY_DIGRAPHS.items()}
-_UEY_LETTERS.update({a: lat for lat, a in ULY_CONSONANTS.items() if lat not in ("v", "c")})
-_UEY_VOWELS = {a: lat for lat, a in ULY_VOWELS.items()}
-_UEY_PUNCT = {a: lat for lat, a in ULY_PUNCT.items()}
+
+@dataclass(frozen=True)
+class _UlyInverse:
+    letters: dict[str, str]
+    vowels: dict[str, str]
+    punct: dict[str, str]
+    digraphs: frozenset[str]
+    hamza: str
+
+
+@lru_cache(maxsize=8)
+def _uly_inverse(table: Translit) -> _UlyInverse:
+    # The inverse of the ULY → Arabic tables. Two Latin letters map to ۋ (w, v) and two to چ (ch, c):
+    # ULY's own spelling (w, ch) is chosen (`inverse_skip` in the profile).
+    letters = {a: lat for lat, a in table.digraphs.items()}
+    letters.update({a: lat for lat, a in table.consonants.items() if lat not in table.inverse_skip})
+    return _UlyInverse(letters, {a: lat for lat, a in table.vowels.items()},
+                       {a: lat for lat, a in table.punct.items()}, frozenset(table.digraphs), table.hamza)
 
 
 def uey_to_uly(text: str) -> str:
     """Uyghur Arabic script → Uyghur Latin script (lowercase; characters outside the tables pass through)."""
+    inv = _uly_inverse(uly_table())
     text = unicodedata.normalize("NFC", text)
     out: list[str] = []
     in_word = False  # the previous character was a Uyghur letter
     for ch in text:
-        if ch == HAMZA:
+        if ch == inv.hamza:
             # A syllable-initial vowel: nothing at the start of a word, an apostrophe inside one.
             if in_word:
                 out.append("'")
             continue
-        piece = _UEY_VOWELS.get(ch) or _UEY_LETTERS.get(ch)
+        piece = inv.vowels.get(ch) or inv.letters.get(ch)
         if piece is None:
-            out.append(_UEY_PUNCT.get(ch, ch))
+            out.append(inv.punct.get(ch, ch))
             in_word = False
             continue
-        if in_word and out and (out[-1][-1] + piece[0]) in ULY_DIGRAPHS:
+        if in_word and out and (out[-1][-1] + piece[0]) in inv.digraphs:
             out.append("'")  # n + g is not ng, s + h is not sh
         out.append(piece)
         in_word = True
     return "".join(out)
 
 
-# --- Kazakh: Cyrillic → Latin (2021) ---------------------------------------------------------------
-
-_KK_LOWER = {
-    "а": "a", "ә": "ä", "б": "b", "в": "v", "г": "g", "ғ": "ğ", "д": "d", "е": "e", "ж": "j", "з": "z",
-    "и": "i", "й": "i", "к": "k", "қ": "q", "л": "l", "м": "m", "н": "n", "ң": "ñ", "о": "o", "ө": "ö",
-    "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ұ": "ū", "ү": "ü", "ф": "f", "х": "h", "һ": "h",
-    "ы": "y", "і": "ı", "ш": "ş",
-    # letters of Russian loanwords
-    "ц": "ts", "ч": "ç", "щ": "şş", "ё": "io", "ю": "iu", "я": "ia", "э": "e", "ъ": "", "ь": "",
-}
-# Cyrillic letters whose Latin image is one letter no other Cyrillic letter gets: exact round trip.
-KK_EXACT = frozenset(c for c, lat in _KK_LOWER.items()
-                     if len(lat) == 1 and sum(v == lat for v in _KK_LOWER.values()) == 1) | {"и", "х", "е"}
-_KK_INVERSE = {lat: c for c, lat in _KK_LOWER.items() if c in KK_EXACT}
+# --- Letter tables (Kazakh: Cyrillic → Latin 2021) ----------------------------------------------------
 
 
-def _upper_latin(s: str) -> str:
-    # Turkish-style dotted/dotless pairs: и → i → İ, і → ı → I.
-    return "".join({"i": "İ", "ı": "I"}.get(c, c.upper()) for c in s[:1]) + s[1:]
+@dataclass(frozen=True)
+class _Letters:
+    forward: dict[str, str]
+    upper: dict[str, str]
+    exact: frozenset[str]  # source letters whose image is one letter no other source letter gets
+    inverse: dict[str, str]
 
 
-def kk_cyrl_to_latn(text: str) -> str:
+@lru_cache(maxsize=32)
+def _letters(table: Translit) -> _Letters:
+    fwd = table.letters
+    exact = frozenset(c for c, lat in fwd.items() if len(lat) == 1 and sum(v == lat for v in fwd.values()) == 1)
+    exact |= frozenset(table.inverse_prefer.values())
+    inverse = {lat: c for c, lat in fwd.items() if c in exact and c not in table.inverse_prefer.values()}
+    inverse.update(table.inverse_prefer)
+    return _Letters(fwd, table.upper, exact, inverse)
+
+
+def _upper(s: str, upper: dict[str, str]) -> str:
+    # e.g. Turkish-style dotted/dotless pairs: и → i → İ, і → ı → I.
+    return "".join(upper.get(c, c.upper()) for c in s[:1]) + s[1:]
+
+
+def letters_forward(table: Translit, text: str) -> str:
+    """Apply a `letters` table: lower-case letters map by the table, capitals keep their case."""
+    t = _letters(table)
     out: list[str] = []
     for ch in unicodedata.normalize("NFC", text):
         low = ch.lower()
-        lat = _KK_LOWER.get(low)
+        lat = t.forward.get(low)
         if lat is None:
             out.append(ch)
         elif ch != low and lat:
-            out.append(_upper_latin(lat))
+            out.append(_upper(lat, t.upper))
         else:
             out.append(lat)
     return "".join(out)
 
 
-def kk_latn_to_cyrl(text: str) -> str:
-    """Inverse for the one-to-one letters (`KK_EXACT`); ambiguous Latin letters take their first reading."""
+def letters_inverse(table: Translit, text: str) -> str:
+    """Invert a `letters` table for its one-to-one letters; ambiguous letters take `inverse_prefer`."""
+    t = _letters(table)
+    lower = {v: k for k, v in t.upper.items()}
     out: list[str] = []
     for ch in unicodedata.normalize("NFC", text):
-        low = {"İ": "i", "I": "ı"}.get(ch, ch.lower())
-        cyr = _KK_INVERSE.get(low)
-        out.append(ch if cyr is None else (cyr.upper() if ch != low else cyr))
+        low = lower.get(ch, ch.lower())
+        src = t.inverse.get(low)
+        out.append(ch if src is None else (src.upper() if ch != low else src))
     return "".join(out)
+
+
+def _kk_table() -> Translit:
+    return lang_registry().get("kaz").translit["latn2021"]
+
+
+def kk_cyrl_to_latn(text: str) -> str:
+    return letters_forward(_kk_table(), text)
+
+
+def kk_latn_to_cyrl(text: str) -> str:
+    """Inverse for the one-to-one letters (`kk_exact()`); ambiguous Latin letters take their first reading."""
+    return letters_inverse(_kk_table(), text)
+
+
+def kk_exact() -> frozenset[str]:
+    """Cyrillic letters whose Latin image is one letter no other Cyrillic letter gets (exact round trip),
+    plus и, х, е, the readings the inverse picks for i, h, e."""
+    return _letters(_kk_table()).exact
 
 
 # --- Views --------------------------------------------------------------------------------------
 
-VIEWS: dict[str, tuple[str, Callable[[str], str]]] = {
-    "ug": ("uly", uey_to_uly),
-    "kk": ("latn2021", kk_cyrl_to_latn),
-}
-_ALIASES = {"uig_Arab": "ug", "uig": "ug", "kaz_Cyrl": "kk", "kaz": "kk"}
+@lru_cache(maxsize=8)
+def _views_for(reg: LanguageRegistry) -> dict[str, tuple[str, Callable[[str], str]]]:
+    views: dict[str, tuple[str, Callable[[str], str]]] = {}
+    for prof in reg:
+        for name, table in prof.translit.items():
+            if not table.view:
+                continue
+            if table.kind == "uly":
+                views[prof.short] = (name, uey_to_uly)
+            else:
+                views[prof.short] = (name, partial(letters_forward, table))
+    return views
+
+
+def views() -> dict[str, tuple[str, Callable[[str], str]]]:
+    """{language (ISO 639-1, else 639-3): (view name, function)}: each profile's `view: true` table."""
+    return _views_for(lang_registry())
 
 
 def view_language(lang: str) -> str | None:
     """The view key for a language code (ug, uig_Arab, kk-ru → kk, ...), None if it has no view."""
-    base = _ALIASES.get(lang, lang)
-    base = _ALIASES.get(base.split("-")[0], base.split("-")[0])
-    return base if base in VIEWS else None
+    prof = lang_registry().find(lang)
+    if prof is None or prof.short not in views():
+        return None
+    # `kaz_Latn` is not what the Cyrillic → Latin view reads: a label with a script must name the view's
+    script = lang.split("-")[0].partition("_")[2]
+    source = next(t.source for t in prof.translit.values() if t.view)
+    return prof.short if not script or script == source else None
 
 
 def view_function(lang: str) -> Callable[[str], str]:
     """The text view of a language; the identity for languages without one."""
     key = view_language(lang)
-    return VIEWS[key][1] if key else _identity
+    return views()[key][1] if key else _identity
 
 
 def _identity(text: str) -> str:
@@ -150,14 +203,14 @@ def active_view(lang: str, view: Sequence[str]) -> str | None:
 def text_view(lang: str, view: Sequence[str]) -> Callable[[str], str]:
     """`lang`'s view when `view` (a list of languages) switches it on, else the identity."""
     key = active_view(lang, view)
-    return VIEWS[key][1] if key else _identity
+    return views()[key][1] if key else _identity
 
 
 def check_view_languages(langs: Sequence[str], where: str) -> list[str]:
     bad = [lg for lg in langs if view_language(lg) is None]
     if bad:
         raise ValueError(f"{where}: no transliteration view for {', '.join(bad)} (views exist for "
-                         f"{', '.join(sorted(VIEWS))})")
+                         f"{', '.join(sorted(views()))})")
     return list(langs)
 
 
@@ -167,7 +220,8 @@ def view_tokens(tokens: Sequence[str], view: Callable[[str], str]) -> list[str]:
 
 
 def is_latin_free(text: str) -> bool:
-    return not any(("a" <= c.lower() <= "z") or c in APOSTROPHES for c in text)
+    apostrophes = uly_table().apostrophes
+    return not any(("a" <= c.lower() <= "z") or c in apostrophes for c in text)
 
 
 def uey_round_trips(text: str) -> bool:

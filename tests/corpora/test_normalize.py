@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from corpora.normalize import LATIN_TO_CYRILLIC, Normalize, normalize_text, uly_to_uey
+from corpora.normalize import Normalize, latin_to_cyrillic, normalize_text, uly_to_uey
 
 _LATIN_IN_CYRILLIC_WORD = re.compile(r"\w*[\u0400-\u04ff]\w*")
 
@@ -55,7 +55,7 @@ def test_nfc_composes_and_counts():
 
 
 def test_lookalike_table_maps_latin_to_cyrillic():
-    for latin, cyr in LATIN_TO_CYRILLIC.items():
+    for latin, cyr in latin_to_cyrillic().items():
         assert not ("\u0400" <= latin <= "\u04ff")
         assert "\u0400" <= cyr <= "\u04ff"
 

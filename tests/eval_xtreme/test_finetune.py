@@ -230,3 +230,31 @@ def test_window_longer_than_the_model_is_refused(tiny_encoder, data_root, tmp_pa
     cfg = FinetuneConfig(**{**SMOKE.__dict__, "max_seq_length": 256})
     with pytest.raises(ValueError, match=r"max_seq_length=256 exceeds what model .* can take \(128 tokens\)"):
         finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", cfg)
+
+
+def test_epoch_batches_cover_every_example_once_and_group_lengths():
+    import numpy as np
+
+    from eval_xtreme.finetune import epoch_batches
+
+    rng = np.random.default_rng(0)
+    lengths = [int(x) for x in rng.integers(3, 120, size=1003)]
+    for grouped in (False, True):
+        batches = epoch_batches(lengths, 32, seed=7, epoch=2, group_by_length=grouped)
+        assert len(batches) == -(-1003 // 32)  # ceil(n / batch): the step arithmetic of resume relies on it
+        flat = np.concatenate(batches)
+        assert sorted(flat.tolist()) == list(range(1003))
+        # a function of (seed, epoch): a resumed run sees the same batches, another epoch others
+        again = epoch_batches(lengths, 32, seed=7, epoch=2, group_by_length=grouped)
+        assert all((a == b).all() for a, b in zip(batches, again, strict=True))
+        assert not all((a == b).all() for a, b in zip(batches, epoch_batches(lengths, 32, 7, 3, grouped), strict=True))
+    # ungrouped: exactly the old order, consecutive slices of one seeded permutation
+    perm = np.random.default_rng(9).permutation(1003)
+    assert (np.concatenate(epoch_batches(lengths, 32, seed=7, epoch=2, group_by_length=False)) == perm).all()
+
+    def padded(bs):
+        return sum(len(b) * max(lengths[j] for j in b) for b in bs)
+
+    # grouping pads far less than random batches (here: to within 10% of the real token count)
+    grouped = epoch_batches(lengths, 32, 7, 2, True)
+    assert padded(grouped) < 1.1 * sum(lengths) < padded(epoch_batches(lengths, 32, 7, 2, False))

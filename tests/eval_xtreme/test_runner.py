@@ -164,3 +164,23 @@ def test_max_eval_applies_to_retrieval_and_is_refused_for_bucc(tiny_encoder, tmp
     with pytest.raises(ConfigError, match="bucc2018 mines the whole corpus"):
         run_eval(EvalConfig(model=str(tiny_encoder), tasks=["bucc2018"], out=str(tmp_path / "b"),
                             max_eval_examples=30))
+
+
+def test_task_finetune_changes_one_task_only_and_its_fingerprint():
+    from eval_xtreme.runner import _settings, finetune_config
+    from eval_xtreme.tasks import get_task
+    from xling.core.config import from_dict
+
+    cfg = from_dict(EvalConfig, {"tasks": ["udpos_turkic", "kaznerd"], "finetune": {"max_steps": 100},
+                                 "task_finetune": {"udpos_turkic": {"max_steps": "600", "learning_rate": 3e-3}}}, "t")
+    assert finetune_config(cfg, "udpos_turkic").max_steps == 600  # cast to the field's type
+    assert finetune_config(cfg, "udpos_turkic").learning_rate == 3e-3
+    assert finetune_config(cfg, "kaznerd").max_steps == 100
+    # the change is part of what the finished task's record depends on, for that task only
+    assert _settings(cfg, get_task("udpos_turkic"))["max_steps"] == 600
+    assert _settings(cfg, get_task("kaznerd"))["max_steps"] == 100
+    for bad, match in [({"nope": {"max_steps": 1}}, "not a registered task"),
+                       ({"udpos_turkic": {"steps": 1}}, r"task_finetune.udpos_turkic.steps: not a finetune field"),
+                       ({"udpos_turkic": {"max_steps": "x"}}, "task_finetune.udpos_turkic")]:
+        with pytest.raises(ConfigError, match=match):
+            from_dict(EvalConfig, {"tasks": ["udpos_turkic"], "task_finetune": bad}, "t")

@@ -17,6 +17,7 @@ from xling.parallel import (
     read_source,
     read_tmx,
     read_tsv,
+    read_udhr,
     script_fraction,
     write_tsv_pairs,
 )
@@ -83,6 +84,45 @@ def test_tmx_reader(tmp_path):
     assert read_tmx(tmx, ["kk", "ru"]) == [("Мен кітап оқимын.", 'Я читаю "книгу".'), ("Қала үлкен.", "Город большой.")]
     src = ParallelSource(src=str(tmx), src_lang="kaz_Cyrl", tgt_lang="rus_Cyrl", tmx_langs=["kk", "ru"])
     assert len(read_source(src)) == 2  # format sniffed as TMX
+
+
+UDHR_KK = """<?xml version="1.0" encoding="UTF-8"?>
+<udhr iso639-3='kaz' xmlns="http://www.unhchr.ch/udhr"><title>Декларация</title>
+<preamble><title>Кіріспе</title><para>Бірінші  азат.</para><para>Екінші азат.</para></preamble>
+<article number="1"><title>1-бап</title><para>Барлық адамдар тең.</para></article>
+<article number="2"><title>2-бап</title><orderedlist><listitem><para>Бір.</para></listitem>
+<listitem><para>Екі.</para></listitem></orderedlist></article></udhr>"""
+UDHR_EN = """<?xml version="1.0" encoding="UTF-8"?>
+<udhr iso639-3='eng' xmlns="http://www.unhchr.ch/udhr"><title>Declaration</title>
+<preamble><title>Preamble</title><para>First recital.</para><para>Second recital.</para></preamble>
+<article number="1"><title>Article 1</title><para>All human beings are equal.</para></article>
+<article number="2"><title>Article 2</title><orderedlist><listitem><para>One.</para></listitem>
+</orderedlist><para>Extra.</para></article></udhr>"""
+
+
+def test_udhr_reader_pairs_units_by_place(tmp_path):
+    kk, en = tmp_path / "kk.xml", tmp_path / "en.xml"
+    kk.write_text(UDHR_KK, encoding="utf-8")
+    en.write_text(UDHR_EN, encoding="utf-8")
+    # by hand: the units both translations have, in document order; whitespace collapsed;
+    # kk's second list item and en's trailing paragraph have no counterpart and are left out
+    assert read_udhr(kk, en) == [
+        ("Декларация", "Declaration"), ("Кіріспе", "Preamble"), ("Бірінші азат.", "First recital."),
+        ("Екінші азат.", "Second recital."), ("1-бап", "Article 1"), ("Барлық адамдар тең.", "All human beings are equal."),
+        ("2-бап", "Article 2"), ("Бір.", "One.")]
+    src = ParallelSource(src=str(kk), tgt=str(en), src_lang="kaz_Cyrl", tgt_lang="eng_Latn", format="udhr")
+    assert len(read_source(src)) == 8
+    with pytest.raises(ValueError, match="not <udhr>"):
+        read_udhr(tmp_path / "kk.xml", _write(tmp_path / "x.xml", ["<tmx/>"]))
+
+
+def test_udhr_real_uyghur_english(data_root):
+    focus = data_root / "parallel" / "udhr" / "focus"
+    pairs = read_udhr(focus / "udhr_uig_arab.xml", focus / "udhr_eng.xml")
+    assert len(pairs) == 92  # every unit of the Uyghur text has its English counterpart
+    assert pairs[0] == ("دۇنيا كىشىلىك ھوقۇقى خىتابنامىسى", "Universal Declaration of Human Rights")
+    art1 = [p for p in pairs if p[1].startswith("All human beings are born free")]
+    assert len(art1) == 1 and art1[0][0].startswith("ھەممە ئادەم")
 
 
 def test_bad_tmx_and_bad_lang_code(tmp_path):

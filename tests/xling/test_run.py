@@ -31,16 +31,19 @@ def _write(tmp_path: Path, data: dict, name: str = "recipe.yaml") -> Path:
 
 def test_demo_recipe_checks_out(data_root, tmp_path):
     plan = plan_run(load_run_recipe(DEMO), tmp_path / "run")
-    assert list(plan.arms) == ["mlm", "mlm-continued", "mlm-tlm"]
-    assert plan.arm_parent == {"mlm-continued": "mlm", "mlm-tlm": "mlm"}
-    tlm = plan.arms["mlm-tlm"]
+    assert list(plan.arms) == ["mlm", "mlm-continued", "xling"]
+    assert plan.arm_parent == {"mlm-continued": "mlm", "xling": "mlm"}
+    tlm = plan.arms["xling"]
     assert tlm.model.init_from == str(tmp_path / "run" / "pretrain" / "mlm" / "final")
     assert tlm.train.max_steps == 200 and plan.arms["mlm"].train.max_steps == 300
     # pretraining samples languages with the corpus recipe's temperature
     assert plan.arms["mlm"].data.alpha == 0.3 and plan.arms["mlm"].data.max_repeats == 10
     assert plan.arms["mlm"].data.corpus == [str(tmp_path / "run" / "corpus" / "decontam")]
     assert plan.vocab.inputs == [str(tmp_path / "run" / "corpus" / "decontam")]
-    assert set(plan.evals) == {"mlm", "mlm-continued", "mlm-tlm"}
+    assert set(plan.evals) == {"mlm-continued", "xling"}  # the control and the studied arm
+    assert [o["name"] for o in tlm.objectives] == ["mlm", "tlm", "xlco"]
+    for key in ("max_steps", "global_batch_size", "micro_batch_size", "lr", "warmup_steps"):  # the same budget
+        assert getattr(tlm.train, key) == getattr(plan.arms["mlm-continued"].train, key), key
     assert not (tmp_path / "run").exists()  # checking writes nothing
 
 
@@ -68,10 +71,10 @@ def test_wrong_key_fails_before_any_work(data_root, tmp_path, capsys, key, value
 def test_wrong_arm_settings_name_the_arm(data_root, tmp_path):
     data = _demo_dict()
     data["pretrain"]["arms"][2]["set"] = {"train.max_stepz": 3}
-    with pytest.raises(ConfigError, match=r"pretrain\.arms\[2\] \(mlm-tlm\)\.train.*max_stepz"):
+    with pytest.raises(ConfigError, match=r"pretrain\.arms\[2\] \(xling\)\.train.*max_stepz"):
         plan_run(load_run_recipe(_write(tmp_path, data)), tmp_path / "run")
     data = _demo_dict()
-    data["pretrain"]["arms"][0]["init_from"] = "mlm-tlm"
+    data["pretrain"]["arms"][0]["init_from"] = "xling"
     with pytest.raises(ConfigError, match="comes later"):
         plan_run(load_run_recipe(_write(tmp_path, data)), tmp_path / "run")
     data = _demo_dict()
@@ -108,7 +111,8 @@ def _reduced(tmp_path: Path) -> Path:
     common["model"] = {"size": "tiny"}
     common["train"].update(max_steps=4, global_batch_size=4, micro_batch_size=4, warmup_steps=1, log_every=1,
                            eval_every=2, eval_sequences=4, save_every=2, threads=1)
-    del data["pretrain"]["arms"][1]  # the MLM-only control arm: the same code path as mlm-tlm, minus TLM
+    del data["pretrain"]["arms"][1]  # the MLM-only control arm: the same code path as xling, minus TLM/XLCo
+    data["eval"]["models"] = ["mlm", "xling"]
     data["pretrain"]["arms"][1]["set"] = {"train.max_steps": 3, "train.warmup_steps": 1}
     data["pretrain"]["arms"][1]["parallel"]["max_chars"] = 200
     data["eval"]["tasks"] = ["tatoeba_turkic:kk+ug", "udpos_turkic:ug"]
@@ -131,7 +135,7 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     state = read_json(out / "run.json")
     assert {k: v["status"] for k, v in state["stages"].items()} == {
         "corpus": "ran", "vocab": "ran", "pretrain/mlm": "paused"}
-    assert not (out / "pretrain" / "mlm-tlm").exists()
+    assert not (out / "pretrain" / "xling").exists()
     assert check_report(out) == []  # a partial run still has a valid report
 
     # A failing stage keeps what earlier stages wrote; the next run continues from there.
@@ -144,26 +148,26 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     state = read_json(out / "run.json")
     assert {k: v["status"] for k, v in state["stages"].items()} == {
         "corpus": "skipped (finished)", "vocab": "skipped (finished)", "pretrain/mlm": "ran",
-        "pretrain/mlm-tlm": "ran"}
+        "pretrain/xling": "ran"}
     steps = [json.loads(line)["step"] for line in (out / "pretrain/mlm/metrics.jsonl").read_text().splitlines()
              if '"loss"' in line]
     assert steps == [1, 2, 3, 4]  # resumed at step 2, nothing repeated
-    assert (out / "pretrain" / "mlm-tlm" / "final" / "model.safetensors").is_file()
+    assert (out / "pretrain" / "xling" / "final" / "model.safetensors").is_file()
     monkeypatch.undo()
 
     report = run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
     state = read_json(out / "run.json")
     statuses = {k: v["status"] for k, v in state["stages"].items()}
     assert statuses == {"corpus": "skipped (finished)", "vocab": "skipped (finished)",
-                        "pretrain/mlm": "skipped (finished)", "pretrain/mlm-tlm": "skipped (finished)",
-                        "eval/mlm": "ran", "eval/mlm-tlm": "ran"}
+                        "pretrain/mlm": "skipped (finished)", "pretrain/xling": "skipped (finished)",
+                        "eval/mlm": "ran", "eval/xling": "ran"}
 
-    # the continued arm really started from the baseline's weights and used both objectives
-    tlm_metrics = list(read_jsonl(out / "pretrain/mlm-tlm/metrics.jsonl"))
-    assert any("loss_tlm" in r for r in tlm_metrics)
-    saved = yaml.safe_load((out / "pretrain/mlm-tlm/config.yaml").read_text(encoding="utf-8"))
+    # the continued arm really started from the baseline's weights and trained on translation pairs
+    tlm_metrics = list(read_jsonl(out / "pretrain/xling/metrics.jsonl"))
+    assert any("loss_tlm" in r or "loss_xlco" in r for r in tlm_metrics)
+    saved = yaml.safe_load((out / "pretrain/xling/config.yaml").read_text(encoding="utf-8"))
     assert saved["model"]["init_from"] == str(out / "pretrain" / "mlm" / "final")
-    for label in ("mlm", "mlm-tlm"):
+    for label in ("mlm", "xling"):
         results = read_json(out / "eval" / label / "results.json")
         assert set(results["tasks"]) == {"tatoeba_turkic", "udpos_turkic"}
         assert results["model"] == str(out / "pretrain" / label / "final")
