@@ -1,21 +1,24 @@
 # The README's two commands: `make test` and `make demo`.
 # Each creates .venv (once), installs xling with a CPU torch from the pinned wheel, then does its job.
+# pyproject.toml holds dependency ranges; constraints.txt the exact versions the tests ran with, which
+# every install here uses (`pip install -c`).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xling-installed
 # A CUDA user sets TORCH_SPEC (e.g. TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126").
 TORCH_SPEC ?= torch==2.13.0
+CONSTRAINTS ?= constraints.txt
 PYTEST_ARGS ?=
 DEMO_OUT ?= runs/demo
 
-.PHONY: install test test-fast lint demo bench clean
+.PHONY: install test test-fast lint demo bench clean constraints
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=77' wheel
+	$(PY) -m pip install -q -c $(CONSTRAINTS) $(TORCH_SPEC)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,6 +37,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# After a tested upgrade of the venv: write its exact versions back (the header comment is kept; torch
+# loses its local label, +cpu/+cuXXX, so the pin fits every build).
+constraints: $(STAMP)
+	{ sed -n '/^#/p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable | grep -v '^#' \
+	  | sed 's/^torch==\([^+]*\)+.*/torch==\1/'; } > $(CONSTRAINTS).new && mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -73,7 +73,7 @@ def xling_config(args: argparse.Namespace, work: Path) -> object:
             "model": {"size": args.model},
             "train": {"max_steps": args.steps, "global_batch_size": args.batch, "micro_batch_size": args.batch,
                       "lr": 5e-4, "warmup_steps": 1, "log_every": 1, "eval_every": 0, "save_every": 10**9,
-                      "progress": False, "tensorboard": False, "threads": args.threads}}
+                      "progress": False, "report_to": [], "threads": args.threads}}
     from xling.core.config import from_dict
     from xling.pretrain import PretrainConfig
 

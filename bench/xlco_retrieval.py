@@ -87,7 +87,7 @@ def main() -> int:
                   "dropout": 0.1, "attention_dropout": 0.1},
         "train": {"max_steps": args.steps, "global_batch_size": 32, "micro_batch_size": 32, "lr": 2e-3,
                   "warmup_steps": max(1, args.steps // 10), "log_every": 25, "eval_every": 0, "save_every": args.steps,
-                  "keep_last": 1, "progress": False, "tensorboard": False, "threads": 1, "precision": "fp32"},
+                  "keep_last": 1, "progress": False, "report_to": [], "threads": 1, "precision": "fp32"},
     }
     pairs = {"sources": [{"src": str(kk_file), "tgt": str(ru_file), "src_lang": "kaz_Cyrl", "tgt_lang": "rus_Cyrl"}]}
     arms = {"mlm": {"objectives": [{"name": "mlm", "weight": 1.0}]},

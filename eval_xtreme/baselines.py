@@ -23,6 +23,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ from xling.core.report import markdown_table
 
 from .loaders import load_split
 from .metrics import compute, primary_score
-from .retrieval import SearchResult, retrieval_scores
+from .retrieval import SearchResult, retrieval_records, retrieval_scores
 from .tasks import TASKS
 
 log = logging.getLogger(__name__)
@@ -170,15 +171,21 @@ def _identity(text: str) -> str:
     return text
 
 
-def retrieval_baseline_scores(task, rs, both_directions: bool = False, view: TextView = _identity) -> dict | None:
+def retrieval_baseline_scores(task, rs, both_directions: bool = False, view: TextView = _identity,
+                              records: list[dict] | None = None) -> dict | None:
     """Scores of the char-n-gram baseline on one retrieval set (None without gold), computed like the
     model's: both directions searched, `accuracy` being the task's primary direction (en → xx for
-    XTREME's Tatoeba, as its leaderboard). `both_directions` is kept for callers; both are always scored."""
+    XTREME's Tatoeba, as its leaderboard). `both_directions` is kept for callers; both are always scored.
+    `records`, if given, receives the per-query prediction records in the model's layout (same ids),
+    so a report can compare model and baseline example by example (paired bootstrap)."""
     if rs.gold is None:
         return None
     fwd, bwd = char_ngram_search([view(s) for s in rs.source], [view(t) for t in rs.target], True)
     assert bwd is not None
-    return retrieval_scores(rs, SearchResult(fwd, bwd), getattr(task, "retrieval_query", "source"))
+    query = getattr(task, "retrieval_query", "source")
+    if records is not None:
+        records.extend(retrieval_records(rs, SearchResult(fwd, bwd), query))
+    return retrieval_scores(rs, SearchResult(fwd, bwd), query)
 
 
 def train_mft(train: Sequence, view: TextView = _identity) -> MostFrequentTagTagger:
@@ -186,17 +193,21 @@ def train_mft(train: Sequence, view: TextView = _identity) -> MostFrequentTagTag
 
 
 def mft_scores(task, tagger: MostFrequentTagTagger, examples: Sequence, lang: str,
-               view: TextView = _identity) -> dict | None:
+               view: TextView = _identity, records: list[dict] | None = None) -> dict | None:
     if any(ex.tags is None for ex in examples):
         return None
     preds = [tagger.tag([view(t) for t in ex.tokens]) for ex in examples]
+    if records is not None:
+        records.extend({"id": ex.id, "prediction": p, "gold": ex.tags} for ex, p in zip(examples, preds, strict=True))
     return compute(task.metric, preds, [ex.tags for ex in examples], lang=lang)
 
 
 def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], Any], load_train: Callable[[], Any],
                        max_eval_examples: int | dict[str, int] = 0, both_directions: bool = False,
-                       view: TextView = _identity) -> dict[str, dict[str, dict]]:
+                       view: TextView = _identity,
+                       records: dict[str, dict[str, list[dict]]] | None = None) -> dict[str, dict[str, dict]]:
     """`{baseline: {lang: scores}}` for one task; `load_test(lang)` returns the test examples or None.
+    `records`, if given, is filled with `{baseline: {lang: per-example prediction records}}`.
 
     `max_eval_examples`: keep the first N test examples (one N, or one per language: the counts the
     model was scored on, so model and baseline always see the same examples).
@@ -215,9 +226,12 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
                 continue
             if limit(lang) > 0:
                 rs = rs.first(limit(lang))  # the model's --max-eval subset, exactly
-            s = retrieval_baseline_scores(task, rs, both_directions, view)
+            recs: list[dict] = []
+            s = retrieval_baseline_scores(task, rs, both_directions, view, recs)
             if s is not None:
                 out.setdefault(CHAR_NGRAM, {})[lang] = s
+                if records is not None:
+                    records.setdefault(CHAR_NGRAM, {})[lang] = recs
     elif task.kind == "token_classification":
         tagger = train_mft(load_train(), view)
         for lang in langs:
@@ -226,15 +240,20 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
                 continue
             if limit(lang) > 0:
                 examples = examples[:limit(lang)]
-            s = mft_scores(task, tagger, examples, lang, view)
+            recs = []
+            s = mft_scores(task, tagger, examples, lang, view, recs)
             if s is not None:
                 out.setdefault(MFT, {})[lang] = s
+                if records is not None:
+                    records.setdefault(MFT, {})[lang] = recs
     return out
 
 
-def baselines_for_task(task, data: dict[str, dict], cfg) -> dict[str, dict[str, dict]]:
+def baselines_for_task(task, data: dict[str, dict], cfg,
+                       records: dict[str, dict[str, list[dict]]] | None = None) -> dict[str, dict[str, dict]]:
     """The runner's hook: baselines on the test files an `EvalConfig` run read, `data` being its
-    `{lang: {"examples": n, ...}}` summary (the languages and example counts the model was scored on)."""
+    `{lang: {"examples": n, ...}}` summary (the languages and example counts the model was scored on);
+    `records` receives their per-example predictions."""
     root = resolve_data_path(cfg.data_root) if cfg.data_root else None
 
     def load_test(lang: str):
@@ -249,7 +268,13 @@ def baselines_for_task(task, data: dict[str, dict], cfg) -> dict[str, dict[str, 
 
     both = bool(getattr(cfg.retrieval, "both_directions", False))
     counts = {lg: int(d["examples"]) for lg, d in data.items()}
-    return evaluate_baselines(task, list(data), load_test, load_train, counts, both)
+    return evaluate_baselines(task, list(data), load_test, load_train, counts, both, records=records)
+
+
+def baseline_folder(eval_out: str | Path, name: str) -> Path:
+    """Where an evaluation run keeps a baseline's prediction records: `OUT/baselines/<name>/predictions/`,
+    laid out like a model's, so reports pair them with the model's example by example."""
+    return Path(eval_out) / "baselines" / name.split(":", 1)[-1]
 
 
 # ---------------------------------------------------------------------------------------------------

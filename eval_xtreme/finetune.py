@@ -21,7 +21,7 @@ import logging
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,15 @@ from tqdm.auto import tqdm
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, write_json_atomic
 from xling.core.stage import Stage, StageSpec
-from xling.core.train_loop import OptimizerStep, lr_at, restore_rng, resume_training, save_training
+from xling.core.tracking import TRACKING_OUTPUTS, Backend, check_report_to
+from xling.core.train_loop import (
+    MetricsLog,
+    OptimizerStep,
+    lr_at,
+    restore_rng,
+    resume_training,
+    save_training,
+)
 
 from .loaders import PairExample, QAExample, TaggedSentence
 from .metrics import compute, primary_score
@@ -63,6 +71,11 @@ class FinetuneConfig:
     eval_every: int = 0  # steps between dev evaluations; 0 = only at the end
     save_every: int = 0  # steps between resumable checkpoints; 0 = at every dev evaluation
     seed: int = 42
+    # RUN/metrics.jsonl always; trackers beside it (xling.core.tracking): tensorboard, wandb, mlflow
+    report_to: list[Backend] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_report_to(self.report_to)
 
 
 HEAD_CLASSES = {
@@ -369,7 +382,7 @@ def subsample(examples: list, n: int, seed: int) -> list:
     return [examples[i] for i in keep]
 
 
-FINETUNE_OUTPUTS = ("checkpoints", "best")
+FINETUNE_OUTPUTS = ("checkpoints", "best", "metrics.jsonl", *TRACKING_OUTPUTS)
 
 
 def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group_by_length: bool,
@@ -398,7 +411,7 @@ def finetune_stage(task: Task, model: str, n_train: int, n_dev: int, run_dir: Pa
     settings; resuming it with others would mix two runs."""
     config = {"task": task.name, "model": model, "train_examples": n_train, "dev_examples": n_dev, **asdict(cfg)}
     inputs = {"model": model if Path(model).exists() else None}
-    return Stage(StageSpec("finetune", run_dir, config, inputs, FINETUNE_OUTPUTS))
+    return Stage(StageSpec("finetune", run_dir, config, inputs, FINETUNE_OUTPUTS, ignore=("report_to",)))
 
 
 def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path,
@@ -461,6 +474,8 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
         return scores, (primary_score(task.metric, scores) if scores else -math.inf)
 
     net.train()
+    metrics = MetricsLog(run_dir, step, report_to=cfg.report_to, run_name=f"{task.name}/{run_dir.name}",
+                         config={"task": task.name, "model": model, **asdict(cfg)}, kind="finetune")
     bar = tqdm(total=total, initial=step, desc=f"fine-tune {task.name}", unit="step", leave=False, disable=None)
     lengths = [len(f["input_ids"]) for f in feats]
     batches: dict[int, list[np.ndarray]] = {}
@@ -478,13 +493,15 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
             losses.append(loss.item())
             return loss
 
-        optimizer_step(step, micro)
+        lr, _ = optimizer_step(step, micro)
         step += 1
+        metrics.write({"step": step, "loss": losses[0], "lr": lr})
         bar.update(1)
         bar.set_postfix(loss=f"{losses[0]:.4f}")
         if step % eval_every == 0 or step == total:
             scores, primary = evaluate()
             log.info("%s step %d: dev(%s) %s", task.name, step, dev_lang, scores)
+            metrics.write({"step": step, f"dev_{dev_lang}": scores})
             if primary > best or not dev or not (run_dir / "best").is_dir():
                 best, best_scores = primary, scores
                 with atomic_path(run_dir / "best") as tmp:
@@ -494,6 +511,7 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
         if step % save_every == 0 or step == total:
             _save_checkpoint(run_dir, step, net, tokenizer, optim, best, best_scores)
     bar.close()
+    metrics.close()
     stage.finish({"steps": step, "dev_scores": best_scores, "dev_primary": best, "train_examples": len(train),
                   "dev_examples": len(dev)})
     return FinetuneResult(run_dir / "best", best_scores, best, step, resumed_from)

@@ -44,7 +44,7 @@ from xling.core.report import bar_chart, markdown_table
 from xling.core.stage import Stage, StageSpec
 from xling.core.versions import versions
 
-from .baselines import baselines_for_task, report_lines
+from .baselines import baseline_folder, baselines_for_task, report_lines
 from .finetune import FinetuneConfig, finetune, load_model, predict, score
 from .loaders import load_split
 from .metrics import bucc_prf, leaderboard_aggregate, primary_score
@@ -159,7 +159,9 @@ def eval_task_stage(cfg: EvalConfig, task: Task, langs: tuple[str, ...], out: Pa
     config = {"task": task.name, "model": cfg.model, "languages": list(langs), "settings": _settings(cfg, task)}
     inputs = {"model": cfg.model if Path(cfg.model).exists() else None}
     outputs = (f"tasks/{task.name}.json", f"finetune/{task.name}", f"predictions/{task.name}")
-    return Stage(StageSpec("eval-task", out, config, inputs, outputs, record=f"tasks/{task.name}.stage.json"))
+    # report_to only says where fine-tuning curves are also sent; a finished task stays finished
+    return Stage(StageSpec("eval-task", out, config, inputs, outputs, record=f"tasks/{task.name}.stage.json",
+                           ignore=("settings.report_to",)))
 
 
 def eval_finished(cfg: EvalConfig) -> bool:
@@ -216,7 +218,11 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
             first = next(iter(summary["skipped"].values()), "")
             raise FileNotFoundError(f"task {task.name}: no test data for any of {', '.join(langs)}. {first}")
         if cfg.no_model_baselines:
-            summary["baselines"] = baselines_for_task(task, summary["data"], cfg)
+            recs: dict[str, dict[str, list[dict]]] = {}
+            summary["baselines"] = baselines_for_task(task, summary["data"], cfg, recs)
+            for name, per_lang in recs.items():
+                for lang, rows in per_lang.items():
+                    write_jsonl_atomic(baseline_folder(out, name) / "predictions" / task.name / f"{lang}.jsonl", rows)
         summary.update({"model": cfg.model, "languages": list(langs), "settings": settings,
                         "seconds": round(time.time() - t0, 2)})
         write_json_atomic(marker, summary)

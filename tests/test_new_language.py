@@ -132,7 +132,7 @@ def test_new_language_from_a_profile_file_end_to_end(udhr, profile_dir, tmp_path
         "model": {"size": "tiny", "init_from": str(model)},
         "train": {"max_steps": 3, "global_batch_size": 2, "micro_batch_size": 2, "lr": 1e-3, "warmup_steps": 1,
                   "log_every": 1, "eval_every": 0, "eval_sequences": 2, "save_every": 3, "progress": False,
-                  "tensorboard": False, "threads": 1, "precision": "fp32"}})
+                  "report_to": [], "threads": 1, "precision": "fp32"}})
     final = pretrain(cfg, tmp_path / "pretrain")
 
     # 4. evaluation: held-out odd articles, Ossetian ↔ English sentence retrieval (a user task file)

@@ -168,7 +168,7 @@ def _pretrain_config(tiny_spm, tiny_text, cache, **train):
             "model": {"size": "tiny"},
             "train": {"max_steps": 2, "global_batch_size": 2, "micro_batch_size": 2, "lr": 1e-3, "warmup_steps": 1,
                       "log_every": 1, "eval_every": 0, "eval_sequences": 2, "save_every": 2, "progress": False,
-                      "tensorboard": False, "threads": 1, "precision": "fp32", **train}}
+                      "report_to": [], "threads": 1, "precision": "fp32", **train}}
     return load_config(PretrainConfig, None, [], flags=base)
 
 

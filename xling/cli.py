@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "eval_xtreme.cli",
     "eval_xtreme.fetch",
     "xling.run",
+    "xling.recipes_cli",
     "xling.lang_cli",
 ]
 

@@ -18,6 +18,7 @@ from xling.core.io import read_json
 from xling.core.locking import output_lock
 from xling.core.paths import resolve_data_path
 from xling.core.stage import Stage, StageSpec, require_finished_inputs
+from xling.core.tracking import TRACKING_OUTPUTS
 from xling.data import DataConfig
 from xling.model import ModelConfig, count_parameters
 from xling.objectives import OBJECTIVES, SpecialIds
@@ -100,9 +101,9 @@ def pretrain(config: PretrainConfig, out: str | Path, force: bool = False, allow
 
 
 # Settings that change how a run goes, not what it computes: a resume may change them.
-PRETRAIN_IGNORE = ("train.max_steps_this_run", "train.progress", "train.tensorboard", "train.threads",
+PRETRAIN_IGNORE = ("train.max_steps_this_run", "train.progress", "train.report_to", "train.threads",
                    "train.device", "data.num_workers", "data.cache_dir")
-PRETRAIN_OUTPUTS = ("checkpoints", "final", "metrics.jsonl", "report.md", "loss.png", "tensorboard",
+PRETRAIN_OUTPUTS = ("checkpoints", "final", "metrics.jsonl", "report.md", "loss.png", *TRACKING_OUTPUTS,
                     "data_plan.json", "config.yaml")
 
 

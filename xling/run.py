@@ -363,6 +363,91 @@ class RunState:
         write_json_atomic(self.path, self.data)
 
 
+def stage_keys(plan: RunPlan) -> list[str]:
+    """The run's stages in the order they run: corpus, vocab, pretrain/<arm>…, eval/<model>…."""
+    stages = plan.recipe.stages
+    return ([s for s in ("corpus", "vocab") if s in stages]
+            + ([f"pretrain/{a}" for a in plan.arms] if "pretrain" in stages else [])
+            + ([f"eval/{m}" for m in plan.evals] if "eval" in stages else []))
+
+
+def stage_work(plan: RunPlan, key: str) -> float:
+    """A stage's size in the unit its kind is timed in: a pretraining arm's budget in tokens (steps ×
+    sequences × length), one evaluated model (every model runs the same tasks), one corpus or vocabulary."""
+    kind, _, name = key.partition("/")
+    if kind == "pretrain":
+        tc = plan.arms[name].train
+        return float(tc.max_steps * tc.global_batch_size * plan.arms[name].data.max_len)
+    return 1.0
+
+
+class Progress:
+    """The overall progress line printed as each stage starts: stage i/n, time elapsed in this
+    invocation, and the ETA of the rest. A stage's time is estimated from the seconds per unit of
+    work (`stage_work`) of the stages of its kind that really ran, in this invocation or an earlier
+    one (RUN/run.json's history); a stage that finished before counts as ~0 (it is checked and
+    skipped). Kinds not yet timed are named instead of guessed."""
+
+    def __init__(self, plan: RunPlan, state: RunState) -> None:
+        self.plan, self.state, self.keys = plan, state, stage_keys(plan)
+        self.t0 = time.time()
+        self.done_before = {k for k, e in state.data["stages"].items()
+                            if e.get("status") in ("ran", "skipped (finished)")}
+
+    def timings(self) -> dict[str, float]:
+        """key → seconds of its latest complete run (with the paused runs that led up to it)."""
+        out: dict[str, float] = {}
+        pending: dict[str, float] = {}
+        for entry in self.state.data.get("history", []):
+            key, status = entry.get("stage"), entry.get("status")
+            if status == "paused":
+                pending[key] = pending.get(key, 0.0) + entry["seconds"]
+            elif status == "ran":
+                out[key] = pending.pop(key, 0.0) + entry["seconds"]
+        return out
+
+    def rate(self, kind: str) -> float | None:
+        timed = [(s, stage_work(self.plan, k)) for k, s in self.timings().items()
+                 if k.partition("/")[0] == kind and k in self.keys]
+        work = sum(w for _, w in timed)
+        return sum(s for s, _ in timed) / work if work else None
+
+    def eta(self, start: int, running: bool = False) -> tuple[float, list[str]]:
+        """(seconds the stages from index `start` on will take, by the known rates; kinds with no rate).
+        `running`: stage `start` runs now even if it finished before (its settings changed, --force)."""
+        seconds, unknown = 0.0, []
+        for i, key in enumerate(self.keys[start:]):
+            if key in self.done_before and not (running and i == 0):
+                continue
+            kind = key.partition("/")[0]
+            rate = self.rate(kind)
+            if rate is None:
+                unknown += [kind] if kind not in unknown else []
+            else:
+                seconds += rate * stage_work(self.plan, key)
+        return seconds, unknown
+
+    def line(self, key: str, running: bool = False) -> str:
+        i = self.keys.index(key)
+        seconds, unknown = self.eta(i, running)
+        if unknown and not seconds:
+            eta = f"ETA after the first {', '.join(unknown)} stage has run"
+        else:
+            eta = f"ETA {_clock(seconds)}" + (f" + {', '.join(unknown)} (not yet timed)" if unknown else "")
+        return f"[stage {i + 1}/{len(self.keys)} {key}] elapsed {_clock(time.time() - self.t0)}, {eta}"
+
+    def start(self, key: str, status: str) -> None:
+        print(f"== {key}: {status}   {self.line(key, running=status == 'running')}", flush=True)
+
+    def finish(self) -> None:
+        print(f"[run] {len(self.keys)}/{len(self.keys)} stages done in {_clock(time.time() - self.t0)}", flush=True)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}"
+
+
 def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progress: bool = True,
         force: bool = False) -> Path:
     """Run (or continue) every stage of `recipe` into `out`; returns `out/report.md`. A stage whose
@@ -373,10 +458,11 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
     save_config(recipe, out / "recipe.yaml")
     state = RunState(out, argv if argv is not None else sys.argv)
     stages = recipe.stages
+    overall = Progress(plan, state)
 
     def timed(key: str, done_before: bool, fn) -> None:
         t0 = time.time()
-        print(f"== {key}: {'already finished, checking' if done_before else 'running'}", flush=True)
+        overall.start(key, "already finished, checking" if done_before else "running")
         fn()
         state.record(key, "skipped (finished)" if done_before else "ran", time.time() - t0)
 
@@ -398,7 +484,7 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
                 timed(f"pretrain/{name}", True, lambda: None)
             else:
                 t0 = time.time()
-                print(f"== pretrain/{name}: running", flush=True)
+                overall.start(f"pretrain/{name}", "running")
                 # --force redoes a stage whose settings changed; one that is merely unfinished resumes
                 pretrain(cfg, folder, force=force and stage.state() in ("changed", "foreign"))
                 finished = stage.is_finished()
@@ -413,6 +499,7 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
             if not Path(cfg.model).exists() and cfg.model.startswith(str(out)):
                 raise FileNotFoundError(f"eval {label}: {cfg.model} does not exist; run the pretrain stage first")
             timed(f"eval/{label}", eval_finished(cfg), lambda cfg=cfg: run_eval(cfg, force=force))
+    overall.finish()
     return _report(plan, state)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpora.build import STAGE_DIRS
-from eval_xtreme.baselines import as_model_results
+from eval_xtreme.baselines import as_model_results, baseline_folder
 from eval_xtreme.metrics import primary_name, primary_score
 from eval_xtreme.tasks import TASKS
 from eval_xtreme.uncertainty import format_ci, format_delta, paired_delta, record_stats, unpaired_delta
@@ -189,7 +189,7 @@ class _Deltas:
     def stats(self, label: str, task: str, lang: str):
         key = (label, task, lang)
         if key not in self._stats:
-            # No-model baselines are report columns without a run folder: no per-example records.
+            # No-model baselines keep their records in the evaluation folder (`baseline_folder`); older runs have none.
             folder = self.folders.get(label)
             f = folder / "predictions" / task / f"{lang}.jsonl" if folder is not None else None
             recs = list(read_jsonl(f)) if f is not None and f.is_file() else []
@@ -250,8 +250,12 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     # The no-model baselines (same test data for every model) become extra columns, so every model
     # score is read against "no model at all".
     extra: dict[str, Any] = {}
-    for r in results.values():
-        extra.update({k: v for k, v in as_model_results(r).items() if k not in extra})
+    for label, r in results.items():
+        for k, v in as_model_results(r).items():
+            if k not in extra:
+                extra[k] = v
+                # their per-example records (same examples as the models'): paired intervals for Δ
+                folders[k] = baseline_folder(folders[label], k)
     results.update(extra)
     labels = list(results)
     # The last pretraining arm is the model under study; every other evaluated model is a baseline.
@@ -339,10 +343,12 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
         dev = {lb: (r["details"].get(task, {}).get("finetune") or {}).get("dev_scores") for lb, r in results.items()}
         if any(dev.values()):
             vals = {lb: primary_score(metric, d) if d else None for lb, d in dev.items()}
-            dev_rows.append([task, *vals.values(), *plain_deltas(vals)])
+            dev_rows.append([task, TASKS.get(task).train_lang, *vals.values(), *plain_deltas(vals)])
     if dev_rows:
-        out += ["### English dev score of the fine-tuned models (the language they were fine-tuned on)", "",
-                markdown_table(["task", *labels, *(f"Δ vs {b}" for b in baselines)], dev_rows), ""]
+        out += ["### Source-language dev score of the fine-tuned models (the language each task fine-tunes on)",
+                "", "Transfer is read against this: a zero-shot score means little while the model is weak in its "
+                "own source language.", "",
+                markdown_table(["task", "source", *labels, *(f"Δ vs {b}" for b in baselines)], dev_rows), ""]
     seed_rows = []
     for task in tasks:
         sm = {lb: (r.get("seeds") or {}).get(task, {}).get("task_mean") for lb, r in results.items()}

@@ -31,11 +31,12 @@ import torch
 from tqdm import tqdm
 
 from xling.core.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from xling.core.config import save_config
+from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_jsonl, sha256_file, write_json_atomic, write_text_atomic
 from xling.core.report import line_chart, markdown_table
 from xling.core.stage import Stage
+from xling.core.tracking import Backend, check_report_to
 from xling.core.train_loop import MetricsLog, OptimizerStep, lr_at, rng_state
 from xling.data import (
     MicroSchedule,
@@ -83,7 +84,8 @@ class TrainConfig:
     save_every: int = 500
     keep_last: int = 2
     max_steps_this_run: int | None = None  # stop (after a checkpoint) once this many steps ran; re-run resumes
-    tensorboard: bool = True
+    # experiment trackers beside metrics.jsonl (xling.core.tracking): tensorboard, wandb (offline), mlflow (file store)
+    report_to: list[Backend] = field(default_factory=lambda: ["tensorboard"])
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -107,6 +109,7 @@ class TrainConfig:
             raise InputError(f"threads must be ≥ 1, got {self.threads}")
         if self.eval_sequences < 0:
             raise InputError(f"eval_sequences must be ≥ 0, got {self.eval_sequences}")
+        check_report_to(self.report_to)
 
     def lr_at(self, step: int) -> float:
         return lr_at(step, lr=self.lr, warmup_steps=self.warmup_steps, total_steps=self.max_steps,
@@ -318,7 +321,7 @@ def train(cfg: PretrainConfig, out: Path, stage: Stage, force: bool = False) -> 
                                                     "sequences_planned": plan.n_examples,
                                                     "plan_at_start": plan.plans[0].to_json(),
                                                     "plan_at_end": plan.plans[-1].to_json()})
-    logger = MetricsLog(out, start, enabled=dist.main, tensorboard=tc.tensorboard)
+    logger = MetricsLog(out, start, enabled=dist.main, report_to=tc.report_to, config=to_dict(cfg), kind="pretrain")
     stop = tc.max_steps if tc.max_steps_this_run is None else min(tc.max_steps, start + tc.max_steps_this_run)
     my_micro = [MicroSchedule.index(s, a, dist.rank, accum, dist.world) for s in range(start, stop) for a in range(accum)]
     mono_iter = mono_loader(dataset, [m for m in my_micro if schedule.is_mono[m]], cfg.data.num_workers)

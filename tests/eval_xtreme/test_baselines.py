@@ -91,6 +91,13 @@ def test_eval_run_writes_baseline_rows(tiny_encoder, tmp_path):
     expected = 100 * np.mean(np.array(_sklearn_top1(rs.source, rs.target)) == np.arange(len(rs.source)))
     assert base["accuracy"] == pytest.approx(expected)
     assert results["baselines"] == on_disk["baselines"] and MFT not in on_disk["baselines"]
+    # per-query records beside the model's (same ids), predictions as scikit-learn's nearest neighbours
+    recs = [json.loads(line) for line in
+            (out / "baselines" / "char-ngram" / "predictions" / "xwmt_en_kk" / "kk.jsonl").read_text().splitlines()]
+    model_ids = [json.loads(line)["id"] for line in
+                 (out / "predictions" / "xwmt_en_kk" / "kk.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in recs] == model_ids
+    assert [r["prediction"] for r in recs] == list(_sklearn_top1(rs.source, rs.target))
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "## No-model baselines" in report and CHAR_NGRAM in report
 
@@ -118,6 +125,26 @@ def test_run_report_shows_baselines_as_columns(tmp_path):
     assert f"Δ vs {CHAR_NGRAM}" in text and cells[3:6] == ["10.00", "30.00", "24.00"]
     # Neither side has intervals here, so the Δ cells are bare differences and say so.
     assert [c.split()[0] for c in cells[6:8]] == ["+20.00", "+6.00"] and all("no interval" in c for c in cells[6:8])
+
+    # With per-example records (the studied model's and the baseline's, same ids) the Δ against the
+    # baseline is a paired bootstrap: studied right on 3 of 10, baseline on 1 of 10 → +20 points.
+    def write(folder, hits):
+        (folder / "xwmt_en_kk").mkdir(parents=True, exist_ok=True)
+        rows = [{"id": f"s{i}", "query": "source", "prediction": i if h else i + 1, "gold": i}
+                for i, h in enumerate(hits)]
+        (folder / "xwmt_en_kk" / "kk.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+    write(tmp_path / "studied" / "predictions", [1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    # every evaluation folder holds the baseline records; the report reads the first model's
+    write(tmp_path / "control" / "baselines" / "char-ngram" / "predictions", [1, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    for label, acc in (("control", 10.0), ("studied", 30.0)):
+        data = results(acc)
+        data["baselines"][CHAR_NGRAM]["xwmt_en_kk"]["kk"]["accuracy"] = 10.0
+        (tmp_path / label / "results.json").write_text(json.dumps(data), encoding="utf-8")
+    text = "\n".join(eval_section(plan, tmp_path / "fig"))
+    row = next(line for line in text.splitlines() if line.startswith("| xwmt_en_kk | kk "))
+    cell = [c.strip() for c in row.strip("|").split("|")][7]
+    assert cell.startswith("+20.00 [") and "no interval" not in cell and "from intervals" not in cell
 
 
 def test_tatoeba_challenge_loader_filters_script_and_dedupes(tmp_path):

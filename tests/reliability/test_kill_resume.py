@@ -129,7 +129,7 @@ def test_pretrain_resumes_byte_identical(tmp_path: Path, tiny_spm: Path, tiny_te
         "model": {"size": "tiny", "dropout": 0.1, "attention_dropout": 0.1},
         "train": {"max_steps": 12, "global_batch_size": 4, "micro_batch_size": 2, "lr": 1e-3, "warmup_steps": 2,
                   "log_every": 1, "eval_every": 0, "eval_sequences": 4, "save_every": 2, "keep_last": 2,
-                  "progress": False, "tensorboard": False, "threads": 1, "precision": "fp32", "device": "cpu"},
+                  "progress": False, "report_to": [], "threads": 1, "precision": "fp32", "device": "cpu"},
     }
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
     seconds = _run(["pretrain", "r.yaml", "--out", "ref"], tmp_path)

@@ -32,7 +32,7 @@ def tiny_pretrain(tiny_spm, tiny_text, shard_cache):
             "model": {"size": "tiny", "dropout": 0.1, "attention_dropout": 0.1},
             "train": {"max_steps": 4, "global_batch_size": 4, "micro_batch_size": 2, "lr": 1e-3, "warmup_steps": 2,
                       "log_every": 1, "eval_every": 0, "eval_sequences": 4, "save_every": 2, "keep_last": 2,
-                      "progress": False, "tensorboard": False, "threads": 1, "precision": "fp32"},
+                      "progress": False, "report_to": [], "threads": 1, "precision": "fp32"},
         }
         base.update(base_updates)
         return load_config(PretrainConfig, None, list(overrides), flags=base)

@@ -156,7 +156,7 @@ def test_golden_loss_curve_of_the_debug_recipe(tiny_spm, tmp_path, shard_cache):
     cfg = load_pretrain_config(recipe, [f"tokenizer={tiny_spm}", "train.max_steps=6", "train.warmup_steps=2",
                                         "train.global_batch_size=8", "train.micro_batch_size=8", "data.max_len=64",
                                         "train.log_every=1", "train.eval_every=0", "train.progress=false",
-                                        "train.tensorboard=false", "train.precision=fp32", "train.threads=1",
+                                        "train.report_to=[]", "train.precision=fp32", "train.threads=1",
                                         f"data.cache_dir={shard_cache}"])
     out = tmp_path / "debug"
     pretrain(cfg, out)

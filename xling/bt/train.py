@@ -49,6 +49,7 @@ from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text
 from xling.core.paths import resolve_data_path
 from xling.core.report import line_chart, markdown_table
 from xling.core.stage import Stage, StageSpec
+from xling.core.tracking import TRACKING_OUTPUTS, Backend, check_report_to
 from xling.core.train_loop import (
     MetricsLog,
     OptimizerStep,
@@ -85,12 +86,14 @@ class BTTrainConfig:
     log_every: int = 50
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+    report_to: list[Backend] = field(default_factory=list)  # trackers beside metrics.jsonl (xling.core.tracking)
 
     def __post_init__(self) -> None:
         if not self.tokenizer and not self.init_from:
             raise InputError("bt train: set `tokenizer` (the pretraining tokenizer folder) or `init_from` "
                              "(a pretraining run's final/ folder, which holds its tokenizer)")
         self.tokenizer = self.tokenizer or self.init_from
+        check_report_to(self.report_to)
         if self.steps < 1 or self.batch_size < 1:
             raise InputError("steps and batch_size must be ≥ 1")
         if self.eval_every < 0:
@@ -145,7 +148,7 @@ def _epoch_perm(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 BT_TRAIN_OUTPUTS = ("checkpoints", "best", "model", "config.yaml", "parallel_stats.json", "valid", "valid_scores",
-                    "metrics.jsonl", "scores.json", "report.md", "loss.png")
+                    "metrics.jsonl", "scores.json", "report.md", "loss.png", *TRACKING_OUTPUTS)
 
 
 def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
@@ -157,7 +160,8 @@ def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
         for attr in ("src", "tgt"):
             if getattr(src, attr, ""):
                 inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
-    return Stage(StageSpec("bt-train", Path(out), to_dict(cfg), inputs, BT_TRAIN_OUTPUTS, ignore=("threads",)))
+    return Stage(StageSpec("bt-train", Path(out), to_dict(cfg), inputs, BT_TRAIN_OUTPUTS,
+                           ignore=("threads", "report_to")))
 
 
 def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
@@ -211,7 +215,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
         step = int(state["data"]["step"])
         best = dict(state["data"].get("best", best))
         log.info("resumed from %s at step %d", ckpt.path, step)
-    metrics = MetricsLog(out, step)
+    metrics = MetricsLog(out, step, report_to=cfg.report_to, config=to_dict(cfg), kind="bt-train")
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100, label_smoothing=cfg.label_smoothing)
     pad = tok.pad_token_id
@@ -254,6 +258,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
             # save_model (inside) stores tied (shared) embeddings once, which save_file refuses
             save_training(ckpt_root, step, model, opt.state_dict(), {"best": best}, keep_last=1)
     bar.close()
+    metrics.close()
     model_dir = out / "model"
     if cfg.eval_every:
         log.info("keeping the weights of step %d (dev chrF %.2f)", best["step"], best["dev_chrf"])

@@ -5,8 +5,8 @@ What every loop does the same way lives here, once:
 - `OptimizerStep`: one optimizer step — set the scheduled lr, run the micro-batches of gradient
   accumulation (each loss divided by their number), an optional gradient hook (the data-parallel
   all-reduce), clipping, `optimizer.step()`, `zero_grad`;
-- `MetricsLog`: `metrics.jsonl` (+ TensorBoard), cut back to the resumed step so a resumed run
-  writes each row once;
+- `MetricsLog`: `metrics.jsonl` (+ the trackers of `report_to`: TensorBoard, W&B, MLflow, see
+  `xling.core.tracking`), cut back to the resumed step so a resumed run writes each row once;
 - `rng_state`/`restore_rng` and `save_training`/`resume_training`: checkpoints in the one format of
   `xling.core.checkpoint` (optimizer + RNG + the caller's data position, never unpickled).
 
@@ -16,7 +16,6 @@ The loops keep what is theirs: what a micro-batch is, evaluation, and what a fin
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,8 +24,7 @@ from typing import Any, Literal
 import torch
 
 from xling.core.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, save_checkpoint
-
-log = logging.getLogger(__name__)
+from xling.core.tracking import Tracker
 
 Schedule = Literal["linear", "cosine", "constant"]
 
@@ -83,12 +81,13 @@ class OptimizerStep:
 
 
 class MetricsLog:
-    """metrics.jsonl (main process only), optional TensorBoard."""
+    """metrics.jsonl (main process only), and the experiment trackers named in `report_to`."""
 
-    def __init__(self, out: Path, resume_step: int, enabled: bool = True, tensorboard: bool = False) -> None:
+    def __init__(self, out: Path, resume_step: int, enabled: bool = True, report_to: Sequence[str] = (),
+                 run_name: str | None = None, config: dict[str, Any] | None = None, kind: str = "train") -> None:
         self.path = Path(out) / "metrics.jsonl"
         self.enabled = enabled
-        self.tb = None
+        self.tracker: Tracker | None = None
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,28 +95,22 @@ class MetricsLog:
             # rows after the checkpoint we resume from are replayed by this run: drop them
             kept = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if _row_step(ln) <= resume_step]
             self.path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(Path(out) / "tensorboard"),
-                                        purge_step=resume_step + 1 if resume_step else None)
-            except ImportError:
-                log.warning("tensorboard is not installed; logging to metrics.jsonl only")
+        if report_to:
+            self.tracker = Tracker(Path(out), report_to, run_name or Path(out).resolve().name, config,
+                                   resume_step, kind)
 
     def write(self, row: dict[str, Any]) -> None:
         if not self.enabled:
             return
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        if self.tb is not None:
-            for key, value in _flatten(row).items():
-                if key != "step" and isinstance(value, (int, float)):
-                    self.tb.add_scalar(key, value, row["step"])
+        if self.tracker is not None:
+            self.tracker.log(row, row["step"])
 
     def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
+        if self.tracker is not None:
+            self.tracker.close()
+            self.tracker = None
 
 
 def _row_step(line: str) -> float:
@@ -126,17 +119,6 @@ def _row_step(line: str) -> float:
         return float(json.loads(line).get("step", 0))
     except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
         return math.inf
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "/"))
-        else:
-            out[key] = v
-    return out
 
 
 # ---------------------------------------------------------------------------------- checkpoint/resume

@@ -1,0 +1,52 @@
+"""`xling run`'s overall progress line: stage i/n, elapsed, ETA from the timed stages of each kind."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from xling.run import Progress, stage_keys
+
+
+def _plan(stages=("corpus", "vocab", "pretrain", "eval")):
+    def arm(steps):
+        return SimpleNamespace(train=SimpleNamespace(max_steps=steps, global_batch_size=16), data=SimpleNamespace(max_len=128))
+
+    return SimpleNamespace(recipe=SimpleNamespace(stages=list(stages)), arms={"a": arm(100), "b": arm(50)},
+                           evals={"a": object(), "b": object()})
+
+
+def _state(history, stages=None):
+    return SimpleNamespace(data={"stages": stages or {}, "history": history})
+
+
+def test_stage_keys_follow_the_recipe():
+    assert stage_keys(_plan()) == ["corpus", "vocab", "pretrain/a", "pretrain/b", "eval/a", "eval/b"]
+    assert stage_keys(_plan(("corpus", "vocab"))) == ["corpus", "vocab"]
+
+
+def test_eta_from_the_stages_that_ran():
+    history = [{"stage": "corpus", "status": "ran", "seconds": 60.0},
+               {"stage": "vocab", "status": "ran", "seconds": 30.0},
+               {"stage": "pretrain/a", "status": "paused", "seconds": 100.0},  # paused half-way, then resumed:
+               {"stage": "pretrain/a", "status": "ran", "seconds": 100.0}]     # 200 s for 100×16×128 tokens
+    progress = Progress(_plan(), _state(history))
+    # pretrain/b: 50×16×128 tokens at 200 s per 100×16×128 → 100 s; evaluation has no timing yet
+    assert progress.eta(3) == (100.0, ["eval"])
+    line = progress.line("pretrain/b")
+    assert line.startswith("[stage 4/6 pretrain/b] elapsed 0:00:0")
+    assert line.endswith("ETA 0:01:40 + eval (not yet timed)")
+    history.append({"stage": "pretrain/b", "status": "ran", "seconds": 90.0})
+    history.append({"stage": "eval/a", "status": "ran", "seconds": 1234.0})
+    assert progress.eta(5) == (1234.0, [])  # the other model runs the same tasks
+    assert progress.line("eval/b").endswith("ETA 0:20:34")
+
+
+def test_finished_stages_count_as_nothing_and_nothing_timed_says_so():
+    stages = {"corpus": {"status": "skipped (finished)"}, "vocab": {"status": "ran"}}
+    progress = Progress(_plan(), _state([], stages))
+    assert progress.eta(0) == (0.0, ["pretrain", "eval"])
+    assert progress.line("corpus").endswith("ETA after the first pretrain, eval stage has run")
+    # a finished stage that runs again (changed settings, --force) counts with its kind's rate
+    progress = Progress(_plan(), _state([{"stage": "vocab", "status": "ran", "seconds": 30.0}], stages))
+    assert progress.eta(1) == (0.0, ["pretrain", "eval"])
+    assert progress.eta(1, running=True) == (30.0, ["pretrain", "eval"])
