@@ -241,6 +241,7 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
                     raise ConfigError(f"{where}.init_from: {init} does not exist")
             cfg.setdefault("model", {})["init_from"] = init
         arms[arm.name] = from_dict(PretrainConfig, cfg, where)
+        _check_ernie_m_order(arm.name, arms, parents)
 
     evals: dict[str, EvalConfig] = {}
     if recipe.eval is not None:
@@ -263,6 +264,24 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
     if check_inputs:
         _check_inputs(plan)
     return plan
+
+
+def _check_ernie_m_order(name: str, arms: dict[str, Any], parents: dict[str, str]) -> None:
+    """ERNIE-M trains BTMLM on a model that CAMLM already taught to read a translation: its
+    generator is that model, and from MLM alone it fills the placeholders with noise. Say so when a
+    btmlm arm neither trains camlm itself nor continues (through `init_from`) an arm that did."""
+    def objectives(arm: str) -> set[str]:
+        return {str(o.get("name")) for o in arms[arm].objectives}
+
+    if "btmlm" not in objectives(name):
+        return
+    arm: str | None = name
+    while arm is not None:
+        if "camlm" in objectives(arm):
+            return
+        arm = parents.get(arm)
+    log.warning("pretrain arm %r trains btmlm without camlm before it; ERNIE-M's order is an arm with camlm "
+                "(on translation pairs), then a btmlm arm with `init_from` that arm", name)
 
 
 def _check_inputs(plan: RunPlan) -> None:

@@ -393,6 +393,8 @@ def train(cfg: PretrainConfig, out: Path, stage: Stage, force: bool = False) -> 
             row["sampled_tokens"] = sampled
             row["repeats"] = {lang: round(n / plan.tokens[lang], 4) for lang, n in sampled.items()}
             logger.write(row)
+            for objective in objectives:
+                objective.check_log_row(row, done)
             bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}", lr=f"{lr:.2e}")
             window = Counter()
         if (tc.eval_every and done % tc.eval_every == 0) or done == tc.max_steps:

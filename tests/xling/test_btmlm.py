@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from xobj_helpers import BOS, EOS, LANG_IDS, MASK, PAD, SPECIAL, tiny_model
+from xobj_helpers import BOS, EOS, LANG_IDS, MASK, PAD, SPECIAL, VOCAB, tiny_model
 
+from xling.core.errors import TrainingError
 from xling.objectives import OBJECTIVES, MonoExample
 from xling.objectives.base import IGNORE_INDEX
 from xling.objectives.btmlm import BTMLM, BTMLMConfig, generation_mask
@@ -62,14 +63,16 @@ def test_pseudo_tokens_and_loss(attn):
     model = tiny_model(attn)
     model.train()
     obj, b = collate()
+    torch.manual_seed(0)
     pseudo = obj.generate_pseudo(model, b)
     assert model.training  # restored after the no-grad eval-mode pass
     assert pseudo.shape == (int(b["placeholder"].sum()),) and not pseudo.requires_grad
     assert not torch.isin(pseudo, torch.tensor(SPECIAL.all_special)).any()
-    # pseudo tokens depend only on the source (and the placeholder itself): changing the other
-    # tokens of the placeholder side changes nothing
+    # pseudo tokens depend only on the source (and the placeholder itself) and the seed: changing
+    # the other tokens of the placeholder side changes nothing
     other = dict(b)
     other["step1_input_ids"] = b["step1_input_ids"].masked_fill((b["segment"] == 1) & ~b["placeholder"], 30)
+    torch.manual_seed(0)
     assert torch.equal(pseudo, obj.generate_pseudo(model, other))
     loss, metrics = obj.loss(model, b)
     loss.backward()
@@ -86,3 +89,70 @@ def test_lang_embeddings_need_target_langs():
     assert b["token_type_ids"].tolist() == [[1, 1, 1, 1, 2, 2, 2, 2]]  # placeholders carry the target language
     loss, _ = obj.loss(tiny_model(type_vocab_size=4), b)
     assert torch.isfinite(loss)
+
+
+def _rows(n_rows=4, k=6):
+    """A batch layout for `pick`: n_rows sources [5, 6, 7] with k placeholders each."""
+    obj = BTMLM(BTMLMConfig(), SPECIAL, 4 + 3 + k, LANG_IDS)
+    b = obj.collate([MonoExample([5, 6, 7], "kaz_Cyrl")] * n_rows, torch.Generator().manual_seed(0))
+    assert int(b["placeholder"].sum()) == n_rows * 3  # placeholder_ratio 1 → k = 3 per row
+    return b
+
+
+def test_pick_excludes_specials_and_source_and_samples():
+    b = _rows()
+    n = int(b["placeholder"].sum())
+    # a degenerate generator: every placeholder's favourite is the source token 5, then <mask>, then 8
+    logits = torch.full((n, VOCAB), -5.0)
+    logits[:, 5], logits[:, MASK], logits[:, 8] = 10.0, 9.0, 8.0
+    argmax = BTMLM(BTMLMConfig(decoding="argmax"), SPECIAL, 13, LANG_IDS)
+    assert argmax.pick(logits, b).tolist() == [8] * n  # not 5 (in the source), not <mask> (special)
+    keep = BTMLM(BTMLMConfig(decoding="argmax", exclude_source=False), SPECIAL, 13, LANG_IDS)
+    assert keep.pick(logits, b).tolist() == [5] * n
+    # sampling from flat logits over the allowed tokens: never a special or source token, and varied
+    sampler = BTMLM(BTMLMConfig(top_k=0), SPECIAL, 13, LANG_IDS)
+    torch.manual_seed(0)
+    drawn = sampler.pick(torch.zeros(n, VOCAB), b)
+    allowed = set(range(VOCAB)) - set(SPECIAL.all_special) - {5, 6, 7}
+    assert set(drawn.tolist()) <= allowed and len(set(drawn.tolist())) >= n // 2
+    # top-k 2 after exclusion: only the two best allowed tokens (8, then 9) can come out
+    logits[:, 9] = 7.0
+    top2 = BTMLM(BTMLMConfig(top_k=2, temperature=0.5), SPECIAL, 13, LANG_IDS)
+    assert set(top2.pick(logits, b).tolist()) <= {8, 9}
+
+
+def test_collapse_guard():
+    obj = BTMLM(BTMLMConfig(min_distinct=0.05, guard_after_steps=20), SPECIAL, 12, LANG_IDS)
+    obj.check_log_row({"btmlm_pseudo_distinct": 0.003}, 10)  # still warming up
+    obj.check_log_row({"btmlm_pseudo_distinct": 0.4}, 30)  # healthy
+    obj.check_log_row({"loss": 1.0}, 30)  # a row without the metric
+    with pytest.raises(TrainingError, match=r"collapsed at step 30: only 0\.003 .*min_distinct 0\.05"):
+        obj.check_log_row({"btmlm_pseudo_distinct": 0.003}, 30)
+    BTMLM(BTMLMConfig(min_distinct=0.0), SPECIAL, 12, LANG_IDS).check_log_row({"btmlm_pseudo_distinct": 0.0}, 99)
+
+
+def test_generator_distinct_ratio_degenerate_vs_healthy():
+    """The metric the guard reads, from loss(): a generator whose head always favours one token
+    (argmax) collapses to one pseudo token; sampling from the same model does not."""
+    model = tiny_model()
+    with torch.no_grad():
+        model.lm_head.bias.zero_()
+        model.lm_head.bias[20] = 50.0  # every placeholder's argmax is token 20
+    exs = [MonoExample(list(range(5 + i, 13 + i)), "kaz_Cyrl") for i in range(6)]
+    ratios = {}
+    for decoding, top_k, temperature in (("argmax", 0, 1.0), ("sample", 0, 1.0)):
+        obj = BTMLM(BTMLMConfig(decoding=decoding, top_k=top_k, temperature=temperature), SPECIAL, 24, LANG_IDS)
+        b = obj.collate(exs, torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            model.lm_head.bias[20] = 50.0 if decoding == "argmax" else 0.0
+        torch.manual_seed(0)
+        _, metrics = obj.loss(model, b)
+        ratios[decoding] = metrics["btmlm_pseudo_distinct"]
+        rows = {"btmlm_pseudo_distinct": ratios[decoding]}
+        if decoding == "argmax":
+            with pytest.raises(TrainingError):
+                obj.check_log_row(rows, 100)
+        else:
+            obj.check_log_row(rows, 100)
+    n = 6 * 8
+    assert ratios["argmax"] == pytest.approx(1 / n) and ratios["sample"] >= 0.3

@@ -52,7 +52,8 @@ def _train(args: argparse.Namespace) -> int:
     scores = read_json(model_dir.parent / "scores.json")
     print(f"wrote {model_dir} (report: {model_dir.parent / 'report.md'})")
     for direction, s in scores.items():
-        print(f"  {direction}: BLEU {s['bleu']:.2f}  chrF {s['chrf']:.2f}  chrF++ {s['chrf++']:.2f}  (n={s['n']})")
+        print(f"  {direction}: BLEU {s['bleu']:.2f}  chrF {s['chrf']:.2f}  chrF++ {s['chrf++']:.2f}  "
+              f"(copying the source: chrF {s['copy_chrf']:.2f}; n={s['n']})")
     return 0
 
 
@@ -68,5 +69,6 @@ def _score(args: argparse.Namespace) -> int:
     test = load_test_set(args.test, reverse=args.reverse, tgt=args.ref, limit=args.limit)
     scores = score_model(args.model, test, args.tgt_lang, out=args.out or None, beams=args.beams)
     where = f"; wrote {args.out}/scores.json" if args.out else ""
-    print(f"BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  chrF++ {scores['chrf++']:.2f}  (n={scores['n']}){where}")
+    print(f"BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  chrF++ {scores['chrf++']:.2f}  "
+          f"(copying the source: chrF {scores['copy_chrf']:.2f}; n={scores['n']}){where}")
     return 0

@@ -9,13 +9,20 @@ in the one checkpoint format of `xling.core.checkpoint`, RNG included) repeats e
 uninterrupted run would have done. The loop itself (lr schedule, clipping, logging, checkpoints)
 is the shared core of `xling.core.train_loop`.
 
-Outputs: `OUT/model/` (MarianMTModel + tokenizer with language tags), `OUT/config.yaml`,
+With `init_from` (a pretraining run's `final/` folder) the model is warm-started BERT2BERT-style
+(`xling.bt.model.warm_start_model`); without it, a random-init Marian model of `model.size`.
+Checkpoint selection: every `eval_every` steps the first `eval_pairs` held-out pairs are translated
+greedily in both directions; the weights with the best mean chrF are kept in `OUT/best/` and become
+`OUT/model/` at the end (dev rows in metrics.jsonl carry `dev_chrf`).
+
+Outputs: `OUT/model/` (seq2seq model + tokenizer with language tags), `OUT/config.yaml`,
 `OUT/metrics.jsonl`, `OUT/scores.json`, `OUT/report.md` + `OUT/loss.png`.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +34,15 @@ from tqdm import tqdm
 from xling.bt.model import (
     BTModelConfig,
     build_model,
+    decoder_prefix,
     encode_sources,
     encode_targets,
     load_tokenizer_with_tags,
+    teacher_forcing,
+    warm_start_model,
 )
-from xling.bt.score import TestSet
-from xling.bt.translate import score_model
+from xling.bt.score import TestSet, corpus_scores
+from xling.bt.translate import score_model, translate_texts
 from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
@@ -55,7 +65,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BTTrainConfig:
-    tokenizer: str  # the pretraining SentencePiece/HF tokenizer folder (shared vocabulary)
+    tokenizer: str = ""  # the pretraining tokenizer folder (shared vocabulary); default: init_from
+    # a pretraining run's `final/` folder: warm-start encoder and decoder from it (BERT2BERT); the
+    # model's shape is then the pretrained one and `model.size`/layers/... are not used
+    init_from: str = ""
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     model: BTModelConfig = field(default_factory=BTModelConfig)
     steps: int = 2000
@@ -68,6 +81,7 @@ class BTTrainConfig:
     valid_pairs: int = 200  # per language pair, held out
     eval_pairs: int = 100  # of those, translated for the final scores (beam search is slow on CPU)
     eval_beams: int = 4
+    eval_every: int = 0  # dev chrF (greedy) every N steps for checkpoint selection; 0: keep the last weights
     save_every: int = 500
     log_every: int = 50
     seed: int = 0
@@ -75,9 +89,15 @@ class BTTrainConfig:
     report_to: list[Backend] = field(default_factory=list)  # trackers beside metrics.jsonl (xling.core.tracking)
 
     def __post_init__(self) -> None:
+        if not self.tokenizer and not self.init_from:
+            raise InputError("bt train: set `tokenizer` (the pretraining tokenizer folder) or `init_from` "
+                             "(a pretraining run's final/ folder, which holds its tokenizer)")
+        self.tokenizer = self.tokenizer or self.init_from
         check_report_to(self.report_to)
         if self.steps < 1 or self.batch_size < 1:
             raise InputError("steps and batch_size must be ≥ 1")
+        if self.eval_every < 0:
+            raise InputError(f"eval_every must be ≥ 0, got {self.eval_every}")
         if self.eval_pairs > self.valid_pairs:
             raise InputError(f"eval_pairs ({self.eval_pairs}) must be ≤ valid_pairs ({self.valid_pairs})")
 
@@ -127,13 +147,15 @@ def _epoch_perm(seed: int, epoch: int, n: int) -> np.ndarray:
     return _PERMS[key]
 
 
-BT_TRAIN_OUTPUTS = ("checkpoints", "model", "config.yaml", "parallel_stats.json", "valid", "valid_scores",
+BT_TRAIN_OUTPUTS = ("checkpoints", "best", "model", "config.yaml", "parallel_stats.json", "valid", "valid_scores",
                     "metrics.jsonl", "scores.json", "report.md", "loss.png", *TRACKING_OUTPUTS)
 
 
 def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
     """The stage contract of `xling bt train` (`xling.core.stage`)."""
     inputs: dict[str, str | None] = {"tokenizer": str(resolve_data_path(cfg.tokenizer))}
+    if cfg.init_from:
+        inputs["init_from"] = str(resolve_data_path(cfg.init_from))
     for i, src in enumerate(cfg.parallel.sources):
         for attr in ("src", "tgt"):
             if getattr(src, attr, ""):
@@ -163,28 +185,35 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
     langs = sorted({lg for pair in data.langs.values() for lg in pair})
     tok = load_tokenizer_with_tags(resolve_data_path(cfg.tokenizer), langs)
     max_len = cfg.model.max_len
-    # Encode once, grouped by target language (the tag depends on it).
+    torch.manual_seed(cfg.seed)
+    model = (warm_start_model(resolve_data_path(cfg.init_from), tok, max_len) if cfg.init_from
+             else build_model(cfg.model, tok))
+    # Encode once, grouped by target language (the source tag and decoder prefix depend on it).
     src_ids: list[list[int]] = [[] for _ in split.train]
+    dec_ids: list[list[int]] = [[] for _ in split.train]
+    label_ids: list[list[int]] = [[] for _ in split.train]
     by_tgt: dict[str, list[int]] = {}
     for i, ex in enumerate(split.train):
         by_tgt.setdefault(ex[3], []).append(i)
     for tgt_lang, idx in by_tgt.items():
-        for i, ids in zip(idx, encode_sources(tok, [split.train[i][0] for i in idx], tgt_lang, max_len), strict=True):
-            src_ids[i] = ids
-    tgt_ids = encode_targets(tok, [ex[1] for ex in split.train], max_len)
+        prefix = decoder_prefix(model, tok, tgt_lang)
+        srcs = encode_sources(tok, [split.train[i][0] for i in idx], tgt_lang, max_len)
+        tgts = encode_targets(tok, [split.train[i][1] for i in idx], max_len - len(prefix) + 1)
+        for i, s, y in zip(idx, srcs, tgts, strict=True):
+            src_ids[i] = s
+            dec_ids[i], label_ids[i] = teacher_forcing(prefix, y)
 
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, tok)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     optimizer_step = OptimizerStep(opt, list(model.parameters()), lambda s: lr_at(
         s, lr=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps, schedule="linear"), cfg.clip_norm)
     ckpt_root = out / "checkpoints"
     ckpt, state = resume_training(ckpt_root, model)
-    step = 0
+    step, best = 0, {"dev_chrf": -1.0, "step": 0}
     if ckpt is not None:
         opt.load_state_dict(state["optimizer"])
         restore_rng(state["rng"])
         step = int(state["data"]["step"])
+        best = dict(state["data"].get("best", best))
         log.info("resumed from %s at step %d", ckpt.path, step)
     metrics = MetricsLog(out, step, report_to=cfg.report_to, config=to_dict(cfg), kind="bt-train")
     model.train()
@@ -195,11 +224,12 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
     while step < cfg.steps:
         idx = batch_indices(step, cfg.batch_size, len(split.train), cfg.seed)
         x = _pad([src_ids[i] for i in idx], pad)
-        y = _pad([tgt_ids[i] for i in idx], -100)
+        d = _pad([dec_ids[i] for i in idx], pad)
+        y = _pad([label_ids[i] for i in idx], -100)
 
-        def micro(_: int, x=x, y=y, run_loss=run_loss):
-            logits = model(input_ids=x, attention_mask=(x != pad).long(), labels=y).logits
-            loss = loss_fn(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        def micro(_: int, x=x, d=d, y=y, run_loss=run_loss):
+            logits = model(input_ids=x, attention_mask=(x != pad).long(), decoder_input_ids=d).logits
+            loss = loss_fn(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
             run_loss.append(float(loss.detach()))
             return loss
 
@@ -207,25 +237,63 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
         step += 1
         tokens += int((x != pad).sum() + (y != -100).sum())
         bar.update(1)
+        rec: dict[str, Any] = {}
         if step % cfg.log_every == 0 or step == cfg.steps:
             rec = {"step": step, "loss": sum(run_loss) / len(run_loss), "lr": lr,
                    "tokens_per_s": tokens / max(time.time() - t0, 1e-9)}
-            metrics.write(rec)
             bar.set_postfix(loss=f"{rec['loss']:.3f}")
             run_loss = []
+        if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+            dev = dev_chrf(model, tok, split, cfg.eval_pairs)
+            model.train()
+            rec.update({"step": step, **{f"dev_chrf/{k}": v for k, v in dev.items()}})
+            if dev["mean"] > best["dev_chrf"]:
+                best = {"dev_chrf": dev["mean"], "step": step}
+                _save_model(model, tok, out / "best")
+            rec["best_dev_chrf"] = best["dev_chrf"]
+            log.info("step %d: dev chrF %s (best %.2f at step %d)", step, dev, best["dev_chrf"], best["step"])
+        if rec:
+            metrics.write(rec)
         if step % cfg.save_every == 0 and step < cfg.steps:
             # save_model (inside) stores tied (shared) embeddings once, which save_file refuses
-            save_training(ckpt_root, step, model, opt.state_dict(), {}, keep_last=1)
+            save_training(ckpt_root, step, model, opt.state_dict(), {"best": best}, keep_last=1)
     bar.close()
     metrics.close()
     model_dir = out / "model"
-    with atomic_path(model_dir) as tmp:
-        model.save_pretrained(str(tmp))
-        tok.save_pretrained(str(tmp))
+    if cfg.eval_every:
+        log.info("keeping the weights of step %d (dev chrF %.2f)", best["step"], best["dev_chrf"])
+        with atomic_path(model_dir) as tmp:
+            shutil.copytree(out / "best", tmp)
+    else:
+        _save_model(model, tok, model_dir)
     scores = _score_valid(cfg, out, model_dir, split)
     _write_report(cfg, out, metrics.path, scores, data.stats.to_json(), len(split.train))
-    stage.finish({"steps": cfg.steps, "scores": scores})
+    stage.finish({"steps": cfg.steps, "scores": scores, "best": best})
     return model_dir
+
+
+def _save_model(model: Any, tok: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        model.save_pretrained(str(tmp))
+        tok.save_pretrained(str(tmp))
+
+
+def dev_chrf(model: Any, tok: Any, split: Split, n: int) -> dict[str, float]:
+    """Greedy chrF per direction on the first `n` held-out pairs of each language pair, and their mean."""
+    out: dict[str, float] = {}
+    for key, pairs in split.valid.items():
+        pairs = pairs[:n]
+        if not pairs:
+            continue
+        a, b = key.split("-")
+        for src_lang, tgt_lang, srcs, refs in ((a, b, [s for s, _ in pairs], [t for _, t in pairs]),
+                                                (b, a, [t for _, t in pairs], [s for s, _ in pairs])):
+            hyps = translate_texts(model, tok, srcs, tgt_lang, beams=1)
+            out[f"{src_lang}-{tgt_lang}"] = corpus_scores(hyps, refs)["chrf"]
+    if not out:
+        raise InputError("no held-out pairs to select checkpoints on; raise valid_pairs/eval_pairs or set eval_every: 0")
+    out["mean"] = sum(out.values()) / len(out)
+    return out
 
 
 def _pad(rows: list[list[int]], value: int):
@@ -249,24 +317,26 @@ def _score_valid(cfg: BTTrainConfig, out: Path, model_dir: Path, split: Split) -
                                          (b, a, TestSet([t for _, t in pairs], [s for s, _ in pairs]))):
             res = score_model(model_dir, test, tgt_lang, out / "valid_scores" / f"{src_lang}-{tgt_lang}",
                               beams=cfg.eval_beams)
-            scores[f"{src_lang}-{tgt_lang}"] = {k: res[k] for k in ("bleu", "chrf", "chrf++", "n")}
+            scores[f"{src_lang}-{tgt_lang}"] = {k: res[k] for k in ("bleu", "chrf", "chrf++", "copy_chrf", "n")}
     write_json_atomic(out / "scores.json", scores)
     return scores
 
 
 def _write_report(cfg: BTTrainConfig, out: Path, metrics_path: Path, scores: dict[str, Any],
                   stats: dict[str, Any], n_train: int) -> None:
-    recs = list(read_jsonl(metrics_path)) if metrics_path.is_file() else []
+    recs = [r for r in read_jsonl(metrics_path) if "loss" in r] if metrics_path.is_file() else []
     if recs:
         line_chart(out / "loss.png", {"train loss": ([r["step"] for r in recs], [r["loss"] for r in recs])},
                    "BT model training loss", "step", "label-smoothed cross-entropy")
-    rows = [[k, v["n"], v["bleu"], v["chrf"], v["chrf++"]] for k, v in scores.items()]
+    rows = [[k, v["n"], v["bleu"], v["chrf"], v["chrf++"], v["copy_chrf"]] for k, v in scores.items()]
     removed = ", ".join(f"{k} {v}" for k, v in sorted(stats["removed"].items())) or "none"
-    text = (f"# Back-translation model\n\nModel: {cfg.model.size} {cfg.model.shape()} (layers, d_model, heads, ffn); "
+    shape = (f"warm-started from {cfg.init_from} (BERT2BERT)" if cfg.init_from
+             else f"{cfg.model.size} {cfg.model.shape()} (layers, d_model, heads, ffn)")
+    text = (f"# Back-translation model\n\nModel: {shape}; "
             f"{cfg.steps} steps × {cfg.batch_size} examples; {n_train} training examples (both directions).\n\n"
             f"Parallel data: {stats['read']} pairs read, {stats['kept']} kept (removed: {removed}).\n\n"
             f"## Held-out scores (sacrebleu, beam {cfg.eval_beams})\n\n"
-            + markdown_table(["direction", "n", "BLEU", "chrF", "chrF++"], rows) + "\n\n"
+            + markdown_table(["direction", "n", "BLEU", "chrF", "chrF++", "chrF of copying the source"], rows) + "\n\n"
             + (f"Final training loss {recs[-1]['loss']:.3f}; {recs[-1]['tokens_per_s']:.0f} tokens/s.\n\n"
                "![loss](loss.png)\n" if recs else ""))
     write_text_atomic(out / "report.md", text)

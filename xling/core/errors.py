@@ -28,6 +28,11 @@ class OutputError(XlingError, ValueError):
     """The output folder cannot be used: locked by another run, or holding another run's results."""
 
 
+class TrainingError(XlingError):
+    """Training went somewhere it cannot recover from (e.g. a collapsed BTMLM generator); the
+    message says what was measured and which setting to change."""
+
+
 class StageError(XlingError):
     """A stage's tasks failed; the message says where their logs are and that a re-run resumes."""
 

@@ -128,6 +128,11 @@ class Objective(ABC):
     def loss(self, model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Forward + loss; returns (scalar loss, metrics such as {"mlm_acc": ..., "n_masked": ...})."""
 
+    def check_log_row(self, row: dict[str, Any], step: int) -> None:
+        """Called by the trainer with every metrics.jsonl row after optimizer step `step`; raise a
+        `TrainingError` to stop a run that cannot recover (BTMLM's collapse guard). Default: nothing."""
+        return None
+
     def n_tokens(self, batch: dict[str, torch.Tensor]) -> int:
         """Real (non-padding) tokens in a batch, for tokens/s."""
         if "attention_mask" in batch and batch["attention_mask"].dim() == 2:

@@ -3,7 +3,8 @@
 Step 1 (no gradient, model in eval mode): the sentence is followed by k placeholder `<mask>`
 tokens, `<s> src </s> </s> <mask>×k </s>`. Source tokens attend to the source; placeholders attend
 only to the source (not to each other), the CAMLM pattern, so the current model fills them in
-one parallel pass with pseudo tokens "in the other language": the argmax over non-special tokens.
+one parallel pass with pseudo tokens "in the other language", drawn from the model's
+distribution (temperature, top-k) over the tokens that are neither special nor in the source.
 
 Step 2 (trained): the same layout with the source masked by the 80/10/10 rule and the placeholders
 replaced by the pseudo tokens, `<s> src_masked </s> </s> pseudo </s>`. With the default
@@ -14,8 +15,15 @@ Choices ERNIE-M leaves open, and ours:
 - k = ceil(`placeholder_ratio` × source length), capped by `max_len` (ERNIE-M does not state k);
 - the source is the first `src_max_tokens` tokens of the packed monolingual sequence (default:
   half of what fits), so step 2 has room for the pseudo side;
-- pseudo tokens are the argmax (not sampled): deterministic given the weights, and no generator
-  reaches `loss`;
+- pseudo tokens are sampled (`decoding: sample`, temperature 1, top-k 50), not the argmax: every
+  placeholder of a sentence sees the same inputs except its position, so the argmax filled nearly
+  all of them with one token (distinct ratio 0.003 in the demo); sampling with the source's own
+  tokens excluded (`exclude_source`: a copy of the source teaches nothing cross-lingual) keeps the
+  pseudo side varied. The draw uses torch's global generator, which the trainer seeds per
+  micro-batch (`seed_micro_batch`), so a resumed run draws the same tokens;
+- the share of distinct pseudo tokens per batch is logged (`btmlm_pseudo_distinct` in
+  metrics.jsonl); a window-mean below `min_distinct` after `guard_after_steps` steps stops the run
+  with a `TrainingError` (`check_log_row`), as a collapsed generator only teaches noise;
 - the target language is signalled only through language embeddings (`lang_embeddings` with
   `target_langs`: mono lang → pseudo lang); without them the placeholders carry no language id
   and the model fills them from what CAMLM taught it;
@@ -31,7 +39,7 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 
-from xling.core.errors import InputError
+from xling.core.errors import InputError, TrainingError
 from xling.objectives.base import (
     OBJECTIVES,
     MonoExample,
@@ -59,8 +67,22 @@ class BTMLMConfig:
     lang_embeddings: bool = False
     target_langs: dict[str, str] = field(default_factory=dict)  # e.g. {kaz_Cyrl: rus_Cyrl, rus_Cyrl: kaz_Cyrl}
     step2_attention: Literal["cross", "full"] = "cross"
+    decoding: Literal["sample", "argmax"] = "sample"
+    temperature: float = 1.0
+    top_k: int = 50  # 0: the whole (allowed) vocabulary
+    exclude_source: bool = True  # a row's own source tokens are never its pseudo tokens
+    min_distinct: float = 0.05  # collapse guard: 0 disables it
+    guard_after_steps: int = 50  # optimizer steps before the guard looks (the generator warms up)
 
     def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise InputError(f"btmlm.temperature must be positive, got {self.temperature}")
+        if self.top_k < 0:
+            raise InputError(f"btmlm.top_k must be ≥ 0 (0: no cut), got {self.top_k}")
+        if not 0.0 <= self.min_distinct <= 1.0:
+            raise InputError(f"btmlm.min_distinct must be within [0, 1], got {self.min_distinct}")
+        if self.guard_after_steps < 0:
+            raise InputError(f"btmlm.guard_after_steps must be ≥ 0, got {self.guard_after_steps}")
         if not 0.0 < self.select_prob <= 1.0:
             raise InputError(f"select_prob must be in (0, 1], got {self.select_prob}")
         if self.mask_prob < 0 or self.random_prob < 0 or self.mask_prob + self.random_prob > 1.0:
@@ -137,8 +159,43 @@ class BTMLM(Objective):
             logits = inner.lm_head(hidden[batch["placeholder"]]).float()
         finally:
             inner.train(was_training)
+        return self.pick(logits, batch)
+
+    def pick(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pseudo tokens from placeholder logits (n_placeholders, vocab): specials (and, with
+        `exclude_source`, the row's source tokens) ruled out, then argmax or a tempered top-k draw."""
+        cfg: BTMLMConfig = self.cfg
+        logits = logits.float().clone()
         logits[:, list(self.special.all_special)] = float("-inf")
-        return logits.argmax(-1)
+        if cfg.exclude_source:
+            ids = batch["step1_input_ids"]
+            in_source = torch.zeros(ids.size(0), logits.size(1), dtype=torch.bool, device=logits.device)
+            in_source.scatter_(1, ids.masked_fill(batch["segment"] != 0, self.special.pad), True)
+            rows = batch["placeholder"].nonzero()[:, 0]
+            banned = in_source[rows]
+            # a row whose source covers the whole allowed vocabulary keeps it rather than have nothing
+            banned &= ~banned.logical_or(torch.isinf(logits)).all(1, keepdim=True)
+            logits = logits.masked_fill(banned, float("-inf"))
+        if cfg.decoding == "argmax":
+            return logits.argmax(-1)
+        logits = logits / cfg.temperature
+        if cfg.top_k and cfg.top_k < logits.size(1):
+            top, idx = logits.topk(cfg.top_k, dim=1)
+            return idx.gather(1, torch.multinomial(torch.softmax(top, 1), 1)).squeeze(1)
+        return torch.multinomial(torch.softmax(logits, 1), 1).squeeze(1)
+
+    def check_log_row(self, row: dict[str, float], step: int) -> None:
+        """The collapse guard, called by the trainer with each metrics.jsonl row."""
+        cfg: BTMLMConfig = self.cfg
+        ratio = row.get("btmlm_pseudo_distinct")
+        if not cfg.min_distinct or ratio is None or step < cfg.guard_after_steps or ratio >= cfg.min_distinct:
+            return
+        raise TrainingError(
+            f"btmlm generator collapsed at step {step}: only {ratio:.3f} of its pseudo tokens are distinct "
+            f"(btmlm.min_distinct {cfg.min_distinct}); the masked source would be restored from noise. Start "
+            "BTMLM from a model that CAMLM trained on translation pairs (ERNIE-M's order: an arm with "
+            "`init_from` the CAMLM arm), keep `decoding: sample` with a higher temperature or top_k, or set "
+            "btmlm.min_distinct: 0 to train on anyway")
 
     def loss(self, model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         check_lang_embeddings(model, batch.get("token_type_ids"))

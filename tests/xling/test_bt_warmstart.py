@@ -1,0 +1,173 @@
+"""BERT2BERT back-translation: warm start copies the pretrained encoder, the decoder is causal, a
+tiny model overfits a few real pairs with checkpoint selection on dev chrF, and chrF is checked
+against a hand computation and an independent implementation."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+
+from xling.bt.score import corpus_scores
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tiny_spm, tmp_path_factory):
+    """A randomly initialised 2-layer XLM-R MLM saved like a pretraining run's `final/` folder."""
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_spm))
+    torch.manual_seed(0)
+    cfg = XLMRobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=64, max_position_embeddings=66, pad_token_id=tok.pad_token_id,
+                           bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, type_vocab_size=1)
+    d = tmp_path_factory.mktemp("encoder") / "final"
+    XLMRobertaForMaskedLM(cfg).save_pretrained(str(d))
+    tok.save_pretrained(str(d))
+    return d
+
+
+def test_warm_start_copies_encoder_weights(tiny_encoder):
+    from transformers import XLMRobertaForMaskedLM
+
+    from xling.bt.model import load_tokenizer_with_tags, warm_start_model
+
+    mlm = XLMRobertaForMaskedLM.from_pretrained(str(tiny_encoder))
+    tok = load_tokenizer_with_tags(tiny_encoder, ["kaz_Cyrl", "rus_Cyrl"])
+    n_pre = mlm.config.vocab_size
+    assert len(tok) == n_pre + 2
+    model = warm_start_model(tiny_encoder, tok, max_len=64)
+    pre, enc, dec = mlm.state_dict(), model.encoder.state_dict(), model.decoder.state_dict()
+    word = "embeddings.word_embeddings.weight"
+    n_checked = 0
+    for name, p in pre.items():
+        if not name.startswith("roberta.") or name.endswith("position_ids"):
+            continue
+        inner = name[len("roberta."):]
+        for side in (enc[inner], dec[name]):
+            got = side[:n_pre] if inner == word else side
+            assert torch.equal(got, p), name
+            n_checked += 1
+    assert n_checked >= 2 * 30
+    for name in ("lm_head.dense.weight", "lm_head.layer_norm.weight", "lm_head.bias"):  # the MLM head outputs
+        assert torch.equal(dec[name][:n_pre] if name == "lm_head.bias" else dec[name], pre[name]), name
+    assert enc[word].shape[0] == dec["roberta." + word].shape[0] == dec["lm_head.decoder.weight"].shape[0] == len(tok)
+    cross = [n for n in dec if ".crossattention." in n]
+    assert cross and not any(".crossattention." in n for n in pre)  # fresh cross-attention, decoder only
+    assert model.decoder.config.is_decoder and model.decoder.config.add_cross_attention
+
+
+def test_decoder_is_causal(tiny_encoder):
+    from xling.bt.model import load_tokenizer_with_tags, warm_start_model
+
+    tok = load_tokenizer_with_tags(tiny_encoder, ["kaz_Cyrl", "rus_Cyrl"])
+    model = warm_start_model(tiny_encoder, tok, max_len=64).eval()
+    x = torch.tensor([[5, 6, 7, 2]])
+    d = torch.tensor([[0, 10, 11, 12, 13]])
+    d2 = d.clone()
+    d2[0, 3:] = torch.tensor([40, 41])
+    with torch.no_grad():
+        a = model(input_ids=x, decoder_input_ids=d).logits
+        b = model(input_ids=x, decoder_input_ids=d2).logits
+    assert torch.allclose(a[0, :3], b[0, :3], atol=1e-5)  # earlier positions never see later inputs
+    assert not torch.allclose(a[0, 3:], b[0, 3:])
+
+
+def test_warm_start_refuses_what_it_cannot_use(tiny_encoder, tmp_path):
+    from xling.bt.model import load_tokenizer_with_tags, warm_start_model
+
+    tok = load_tokenizer_with_tags(tiny_encoder, ["kaz_Cyrl"])
+    with pytest.raises(ValueError, match="max_len 100 exceeds the 64 positions"):
+        warm_start_model(tiny_encoder, tok, max_len=100)
+    with pytest.raises(FileNotFoundError, match=r"no config\.json"):
+        warm_start_model(tmp_path, tok, max_len=32)
+
+
+@pytest.fixture(scope="module")
+def few_pairs(data_root, tmp_path_factory):
+    from xling.parallel import read_aligned, write_tsv_pairs
+
+    d = data_root / "parallel/kk-ru/apertium_kaz_rus_CORPUS"
+    pairs = [(s, t) for s, t in read_aligned(d / "election-kaz-660.xz", d / "election-ru-660.xz", True)
+             if s and t and s != t and 10 < len(s) < 50 and 10 < len(t) < 50][:10]
+    assert len(pairs) == 10
+    return write_tsv_pairs(tmp_path_factory.mktemp("few") / "kk-ru.tsv", pairs)
+
+
+@pytest.mark.slow  # two short trainings: ≈ 25 s of CPU
+def test_tiny_bt_overfits_a_few_pairs_with_dev_selection(tiny_encoder, few_pairs, tmp_path):
+    from xling.bt.model import load_model
+    from xling.bt.train import BTTrainConfig, dev_chrf, split_pairs, train_bt
+    from xling.bt.translate import translate_texts
+    from xling.core.config import from_dict
+    from xling.core.io import read_json, read_jsonl
+    from xling.parallel import load_parallel
+
+    base = {
+        "init_from": str(tiny_encoder),
+        "parallel": {"sources": [{"src": str(few_pairs), "src_lang": "kaz_Cyrl", "tgt_lang": "rus_Cyrl"}]},
+        "model": {"max_len": 48}, "steps": 150, "batch_size": 16, "lr": 5e-3, "warmup_steps": 10,
+        "label_smoothing": 0.0, "valid_pairs": 2, "eval_pairs": 2, "eval_beams": 1, "eval_every": 0,
+        "save_every": 1000, "log_every": 20, "threads": 1}
+    cfg = from_dict(BTTrainConfig, base)
+    data = load_parallel(cfg.parallel)
+    split = split_pairs(data.groups, data.langs, cfg.valid_pairs, cfg.seed)
+    train_kk = [s for s, t, a, _ in split.train if a == "kaz_Cyrl"]
+    train_ru = [t for s, t, a, _ in split.train if a == "kaz_Cyrl"]
+    assert len(train_kk) == 8
+
+    def chrf_on_train(model, tok):
+        hyps = translate_texts(model, tok, train_kk, "rus_Cyrl", beams=1)
+        return corpus_scores(hyps, train_ru)["chrf"]
+
+    from xling.bt.model import load_tokenizer_with_tags, warm_start_model
+
+    tok0 = load_tokenizer_with_tags(tiny_encoder, ["kaz_Cyrl", "rus_Cyrl"])
+    torch.manual_seed(0)
+    before = chrf_on_train(warm_start_model(tiny_encoder, tok0, 48), tok0)
+    model, tok = load_model(train_bt(cfg, tmp_path / "last"))
+    after = chrf_on_train(model, tok)
+    assert after > before + 30 and after > 50, (before, after)
+
+    # checkpoint selection: OUT/model holds the weights with the best dev chrF seen
+    cfg = from_dict(BTTrainConfig, {**base, "steps": 60, "eval_every": 20})
+    model, tok = load_model(train_bt(cfg, tmp_path / "bt"))
+    dev_rows = [r for r in read_jsonl(tmp_path / "bt/metrics.jsonl") if "dev_chrf/mean" in r]
+    assert [r["step"] for r in dev_rows] == [20, 40, 60]
+    best = max(r["dev_chrf/mean"] for r in dev_rows)
+    assert dev_rows[-1]["best_dev_chrf"] == pytest.approx(best)
+    assert dev_chrf(model, tok, split, cfg.eval_pairs)["mean"] == pytest.approx(best, abs=1e-6)
+    scores = read_json(tmp_path / "bt/scores.json")
+    assert set(scores) == {"kaz_Cyrl-rus_Cyrl", "rus_Cyrl-kaz_Cyrl"}
+    assert all(0 <= s["copy_chrf"] <= 100 for s in scores.values())
+    assert "copying the source" in (tmp_path / "bt/report.md").read_text()
+
+
+def _hand_chrf(hyps: list[str], refs: list[str], order: int = 6, beta: float = 2.0) -> float:
+    """chrF (Popović 2015) as sacrebleu computes it: character n-grams without whitespace, counts
+    summed over the corpus, precision and recall averaged over the orders both sides have, F-beta."""
+    stats = [[0, 0, 0] for _ in range(order)]
+    for h, r in zip(hyps, refs, strict=True):
+        h, r = "".join(h.split()), "".join(r.split())
+        for n in range(1, order + 1):
+            hc = Counter(h[i:i + n] for i in range(len(h) - n + 1))
+            rc = Counter(r[i:i + n] for i in range(len(r) - n + 1))
+            stats[n - 1][0] += sum(hc.values())
+            stats[n - 1][1] += sum(rc.values())
+            stats[n - 1][2] += sum((hc & rc).values())
+    used = [(m / h, m / r) for h, r, m in stats if h and r]
+    p = sum(x for x, _ in used) / len(used)
+    rec = sum(y for _, y in used) / len(used)
+    return 100 * (1 + beta**2) * p * rec / (beta**2 * p + rec) if p + rec else 0.0
+
+
+def test_chrf_against_hand_computation_and_second_implementation():
+    # by hand: "ab" vs "abc": orders 1-2 count; P = (2/2 + 1/1)/2 = 1, R = (2/3 + 1/2)/2 = 7/12,
+    # F2 = 5 · 1 · 7/12 / (4 + 7/12) = 35/55
+    assert corpus_scores(["ab"], ["abc"])["chrf"] == pytest.approx(100 * 35 / 55)
+    hyps = ["Президент провёл встречу с министром .", "Заседание правительства", "В"]
+    refs = ["Глава государства провёл встречу с министром финансов .", "Заседание Правительства РК",
+            "Послание народу Казахстана"]
+    assert corpus_scores(hyps, refs)["chrf"] == pytest.approx(_hand_chrf(hyps, refs), abs=1e-9)
+    assert corpus_scores(refs, refs)["chrf"] == pytest.approx(100)
