@@ -15,10 +15,18 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def data_root():
-    """The real data (../shared/data or $XLING_DATA). Integration tests need it; CI has it."""
+    """The real data (../shared/data or $XLING_DATA). Integration tests need it; CI has it and sets
+    XLING_REQUIRE_DATA=1, so there a missing data root is an error, never a quiet skip. Elsewhere (a
+    fresh clone without the data) the integration tests skip and say how to get the data."""
     from xling.core.paths import data_root as find
 
-    return find(required=True)
+    if os.environ.get("XLING_REQUIRE_DATA") == "1":
+        return find(required=True)
+    root = find(required=False)
+    if root is None:
+        pytest.skip("no data root ($XLING_DATA or ../shared/data): integration test skipped; "
+                    "`xling data fetch --mirror DIR|URL` fetches one (README, Data)")
+    return root
 
 
 # Real text for the tiny shared models: pretraining-safe sources only (see mono/README.md).
