@@ -14,16 +14,7 @@ from eval_xtreme.loaders import PairExample, QAExample, TaggedSentence, load_spl
 from eval_xtreme.tasks import get_task
 from xling.core.io import read_json
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on a busy shared 2-core CPU this is several times faster than two."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 SMOKE = FinetuneConfig(max_steps=2, batch_size=4, eval_batch_size=16, max_train_examples=16,
                        max_dev_examples=8, learning_rate=1e-3)

@@ -22,16 +22,7 @@ from eval_xtreme.retrieval import (
 )
 from eval_xtreme.tasks import get_task
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on a busy shared 2-core CPU this is several times faster than two."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def oracle(pairs: list[tuple[str, str]], dim: int = 0, noise: float = 0.0, seed: int = 0):
