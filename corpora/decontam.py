@@ -44,7 +44,7 @@ from eval_xtreme.tasks import HELDOUT, TASKS, DataFile, evaluation_files
 from xling.core.config import load_config, save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_text_atomic
-from xling.core.locking import output_lock
+from xling.core.locking import locked_output
 from xling.core.paths import DataRootError, data_root, resolve_data_path
 from xling.core.report import bar_chart, markdown_table
 
@@ -406,19 +406,12 @@ def _decontaminate_language(out: Path, lang: str, files: list[Path], index: Eval
             "hits": dict(sorted(hits.items())), "seconds": round(time.perf_counter() - t0, 3)}
 
 
+@locked_output(lambda a: a["out"])
 def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
                          overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None,
                          allow_partial: bool = False) -> Path:
     """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run.
-    One run per `out` at a time (`xling.core.locking`)."""
-    with output_lock(out):
-        return _decontaminate_corpus_unlocked(inputs, out, config, overwrite, progress, index, allow_partial)
-
-
-def _decontaminate_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: DecontamConfig | None = None,
-                                   overwrite: bool = False, progress: bool = True, index: EvalIndex | None = None,
-                                   allow_partial: bool = False) -> Path:
-    """Drop contaminated documents of every language of `inputs` into `out`; resumes a killed run."""
+    One run per output folder at a time (`locked_output`)."""
     config = config or DecontamConfig()
     out = Path(out)
     files = corpus_inputs(inputs)

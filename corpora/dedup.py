@@ -24,7 +24,7 @@ from corpora.corpus import corpus_inputs
 from corpora.minhash import MinHashConfig, MinHasher, choose_representatives, find_clusters
 from xling.core.config import load_config, save_config, to_dict
 from xling.core.io import read_json, write_text_atomic
-from xling.core.locking import output_lock
+from xling.core.locking import locked_output
 from xling.core.report import bar_chart, markdown_table
 
 log = logging.getLogger(__name__)
@@ -40,17 +40,11 @@ class DedupConfig:
         stage_io.check_reading_limits(self)
 
 
+@locked_output(lambda a: a["out"])
 def dedup_corpus(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
                  overwrite: bool = False, progress: bool = True, allow_partial: bool = False) -> Path:
     """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run.
-    One run per `out` at a time (`xling.core.locking`)."""
-    with output_lock(out):
-        return _dedup_corpus_unlocked(inputs, out, config, overwrite, progress, allow_partial)
-
-
-def _dedup_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: DedupConfig | None = None,
-                           overwrite: bool = False, progress: bool = True, allow_partial: bool = False) -> Path:
-    """Near-deduplicate every language of `inputs` into `out`; returns `out`. Resumes a killed run."""
+    One run per output folder at a time (`locked_output`)."""
     config = config or DedupConfig()
     out = Path(out)
     files = corpus_inputs(inputs)

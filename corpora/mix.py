@@ -31,7 +31,7 @@ from corpora.stage_io import check_reading_limits
 from xling.core.config import load_config, save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
-from xling.core.locking import output_lock
+from xling.core.locking import locked_output
 from xling.core.paths import resolve_data_path
 from xling.core.report import bar_chart, line_chart, markdown_table
 
@@ -151,17 +151,11 @@ def corpus_sizes(inputs: dict[str, list[Path]], unit: str | UnitCounter,
 MIX_OUTPUTS = (".done", "plan.json", "stats.json", "report.md", "config.yaml", "shares.png", "schedule.png")
 
 
+@locked_output(lambda a: a["out"])
 def mix_corpus(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
                overwrite: bool = False, progress: bool = True, allow_partial: bool = False) -> Path:
     """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run.
-    One run per `out` at a time (`xling.core.locking`)."""
-    with output_lock(out):
-        return _mix_corpus_unlocked(inputs, out, config, overwrite, progress, allow_partial)
-
-
-def _mix_corpus_unlocked(inputs: list[str | Path], out: str | Path, config: MixConfig | None = None,
-                         overwrite: bool = False, progress: bool = True, allow_partial: bool = False) -> Path:
-    """Write the temperature-sampled mix of `inputs` to `out`; returns `out`. Resumes a killed run."""
+    One run per output folder at a time (`locked_output`)."""
     config = config or MixConfig()
     out = Path(out)
     files = corpus_inputs(inputs)

@@ -40,7 +40,7 @@ from vocab.train import max_vocab_from_error, remove_stale_temporaries, run_spm_
 from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, write_json_atomic, write_text_atomic
-from xling.core.locking import output_lock
+from xling.core.locking import locked_output
 from xling.core.report import markdown_table
 from xling.core.stage import Stage, StageSpec, input_paths, require_finished_inputs
 from xling.core.versions import versions
@@ -153,16 +153,10 @@ def _cfg_key(cfg: VocabExtendConfig) -> dict:
     return d
 
 
+@locked_output(lambda a: a["cfg"].out)
 def extend_vocab(cfg: VocabExtendConfig, force: bool = False, allow_partial: bool = False) -> Path:
-    """Extend into `cfg.out` (see `_extend_vocab_unlocked`), one run per folder at a time (`xling.core.locking`)."""
-    if not cfg.out:
-        raise InputError("no output folder given (--out)")
-    with output_lock(cfg.out):
-        return _extend_vocab_unlocked(cfg, force, allow_partial)
-
-
-def _extend_vocab_unlocked(cfg: VocabExtendConfig, force: bool = False, allow_partial: bool = False) -> Path:
-    """Write the extended vocabulary folder `cfg.out` (atomically) and return it."""
+    """Write the extended vocabulary folder `cfg.out` (atomically) and return it.
+    One run per output folder at a time (`locked_output`)."""
     if not cfg.out:
         raise InputError("no output folder given (--out)")
     out = Path(cfg.out)

@@ -31,7 +31,7 @@ from vocab.stats import compute_stats, stats_markdown, write_stats
 from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, write_json_atomic, write_text_atomic
-from xling.core.locking import output_lock
+from xling.core.locking import locked_output
 from xling.core.report import markdown_table
 from xling.core.stage import Stage, StageSpec, input_paths, require_finished_inputs
 from xling.core.versions import versions
@@ -177,15 +177,8 @@ def _cfg_key(cfg: VocabTrainConfig) -> dict:
     return d
 
 
+@locked_output(lambda a: a["cfg"].out)
 def train_vocab(cfg: VocabTrainConfig, force: bool = False, allow_partial: bool = False) -> Path:
-    """Train into `cfg.out` (see `_train_vocab_unlocked`), one run per folder at a time (`xling.core.locking`)."""
-    if not cfg.out:
-        raise InputError("no output folder given (--out)")
-    with output_lock(cfg.out):
-        return _train_vocab_unlocked(cfg, force, allow_partial)
-
-
-def _train_vocab_unlocked(cfg: VocabTrainConfig, force: bool = False, allow_partial: bool = False) -> Path:
     """Train into `cfg.out` (atomically); returns the folder. Finished with this config and inputs:
     nothing to do; finished with others: refused naming them, unless `force` (retrain). Input
     folders of an unfinished stage are refused unless `allow_partial`."""

@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import inspect
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 from xling.core.errors import OutputError, OutputLockedError
 from xling.core.io import read_json
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _HELD: dict[str, int] = {}  # lock file → depth, for re-entry from the same process
 
@@ -95,3 +100,27 @@ def _acquire(path: Path, out: str | os.PathLike) -> int:
         if same:
             return fd
         os.close(fd)
+
+
+def locked_output(out_of: Callable[[Mapping[str, Any]], str | os.PathLike | None]) -> Callable[[F], F]:
+    """Decorate a stage entry point so it runs holding `output_lock` of its output folder;
+    `out_of` picks the folder from the call's arguments by name (defaults applied), e.g.
+    `lambda a: a["out"]` or `lambda a: a["cfg"].out`. No folder named: nothing to lock, and the
+    stage itself reports the missing folder."""
+
+    def wrap(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            out = out_of(bound.arguments)
+            if not out:
+                return fn(*args, **kwargs)
+            with output_lock(out):
+                return fn(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
+
+    return wrap
