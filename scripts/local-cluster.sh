@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# A single-node Slurm cluster on this machine, for trying xling's cluster path (the corpus stage as
-# Slurm job arrays, `xling pretrain` under sbatch + srun torchrun) on a workstation or in a container.
+# Local clusters on this machine for trying xling's cluster path on a workstation or in a container:
+# a single-node Slurm (the corpus stage as Slurm job arrays, `xling pretrain` under sbatch + srun
+# torchrun) and a single-node Ray head (the corpus stage through datatrove's RayPipelineExecutor).
 #
-#   scripts/local-cluster.sh up       install slurm-wlm + munge if missing (apt-get; needs root), write
-#                                     /etc/slurm/slurm.conf for this host, start munged, slurmctld, slurmd
-#                                     and wait until the node is idle
-#   scripts/local-cluster.sh status   the daemons' pids, `sinfo` and `squeue`
-#   scripts/local-cluster.sh down     cancel this cluster's jobs, stop slurmd, slurmctld, munged
+#   scripts/local-cluster.sh up [slurm]     install slurm-wlm + munge if missing (apt-get; needs root), write
+#                                           /etc/slurm/slurm.conf for this host, start munged, slurmctld, slurmd
+#                                           and wait until the node is idle
+#   scripts/local-cluster.sh up ray         start `ray start --head --block` (under nice -n 15) on port 6390 and
+#                                           wait until the raylet registered; prints the address to use
+#   scripts/local-cluster.sh status [slurm|ray]   the daemons' pids, `sinfo` and `squeue` / the Ray head's pid
+#   scripts/local-cluster.sh down [slurm|ray|all] stop what `up` started (default: slurm)
 #
-# One partition, `cpu` (the name recipes/corpus-cc100-slurm.yaml uses), one node: this host, with
+# Slurm: one partition, `cpu` (the name recipes/corpus-cc100-slurm.yaml uses), one node: this host, with
 # the CPUs and memory `slurmd -C` reports (XLING_SLURM_CPUS / XLING_SLURM_MEM_MB override them).
 # The config needs no cgroups and no systemd (proctrack/linuxproc, task/none, no accounting
 # database), so it works in an unprivileged-cgroup container; the price is that Slurm does not
 # enforce memory limits or pin CPUs. Jobs keep the nice value of the shell that submitted them
 # (PropagatePrioProcess), so `nice -n 15 sbatch …` stays out of the way of other work.
-# Exit status of `up`: 0 when the node is idle; 1 when it could not be brought up (the reason is
+#
+# Ray: needs the `ray` package in the Python that runs xling (pip install 'xling[cluster]'; XLING_PYTHON
+# names that interpreter, default .venv/bin/python, then python3). The head and every worker it starts
+# inherit this shell's environment (PYTHONPATH included: the workers unpickle xling's pipeline steps)
+# and run at nice 15. XLING_RAY_PORT (6390; the agents and the Ray client server get the next five ports), XLING_RAY_CPUS (all),
+# XLING_RAY_TMP (/tmp/xling-ray: Ray's --temp-dir, logs under session_latest/logs), and
+# XLING_RAY_START_TIMEOUT_S (600): every startup wait of Ray is raised to it, see ray_up below.
+#
+# Exit status of `up`: 0 when the cluster is up; 1 when it could not be brought up (the reason is
 # printed on stderr; the tests print it as their skip reason).
 set -euo pipefail
 
@@ -25,6 +36,7 @@ RUN=/run/xling-slurm                   # pid files
 SPOOL=/var/spool/xling-slurm           # slurmctld state, slurmd spool
 LOGS=/var/log/xling-slurm
 PARTITION=cpu
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 
 die() { echo "local-cluster: $*" >&2; exit 1; }
 
@@ -114,7 +126,7 @@ start_munge() {
 
 node_state() { sinfo -h -N -o %T 2>/dev/null | head -1; }
 
-up() {
+slurm_up() {
     local before=""
     install_packages
     [[ -f $CONF ]] && before=$(md5sum <"$CONF")
@@ -146,7 +158,7 @@ stop_pidfile() {  # stop_pidfile NAME FILE: TERM, then wait up to 10 s
     return 1
 }
 
-down() {
+slurm_down() {
     if pid_alive "$RUN/slurmctld.pid"; then
         scancel --partition="$PARTITION" 2>/dev/null || true
         for _ in $(seq 20); do [[ -z $(squeue -h 2>/dev/null) ]] && break; sleep 0.5; done
@@ -156,7 +168,7 @@ down() {
     stop_pidfile munged /run/munge/munged.pid
 }
 
-status() {
+slurm_status() {
     local name file rc=0
     for name in munged slurmctld slurmd; do
         file=$RUN/$name.pid
@@ -167,9 +179,130 @@ status() {
     return $rc
 }
 
-case ${1:-} in
-    up) up ;;
-    down) down ;;
-    status) status ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+# -------------------------------------------------------------------------------------------- ray
+RAY_TMP=${XLING_RAY_TMP:-/tmp/xling-ray}
+RAY_PORT=${XLING_RAY_PORT:-6390}
+RAY_CPUS=${XLING_RAY_CPUS:-$(nproc)}
+RAY_TIMEOUT=${XLING_RAY_START_TIMEOUT_S:-600}
+RAY_PID=$RAY_TMP/head.pid   # the `ray start --block` process, leader of its own session (setsid)
+RAY_LOG=$RAY_TMP/head.log
+
+ray_python() {
+    if [[ -n ${XLING_PYTHON:-} ]]; then echo "$XLING_PYTHON"
+    elif [[ -x $REPO/.venv/bin/python ]]; then echo "$REPO/.venv/bin/python"
+    else command -v python3; fi
+}
+
+# every process of the head's session: ray start, GCS, raylet, agents, workers and what they fork (none of
+# them calls setsid; the raylet gives each worker its own process group, not its own session)
+ray_session_pids() { ps -e -o pid=,sid= | awk -v sid="$1" '$2 == sid { print $1 }'; }
+
+ray_reason() {  # the telling lines: ray start's own error, then the last error of each daemon's log
+    local logs=$RAY_TMP/session_latest/logs f line reason
+    reason=$(grep -E '^[A-Za-z.]*(Exception|Error)\b|ERROR|timed out' "$RAY_LOG" 2>/dev/null | tail -2 | tr '\n' ' ')
+    for f in raylet.out gcs_server.out dashboard_agent.log runtime_env_agent.log dashboard.log raylet.err gcs_server.err; do
+        [[ -f $logs/$f ]] || continue
+        # glog lines "[time E|F|C pid tid] …" (C: a failed RAY_CHECK, with Ray's "you have likely discovered
+        # a bug" boilerplate cut out); Python logs: ERROR
+        line=$(grep -E '^\[[^]]* [EFC] [0-9]+ [0-9]+\]|ERROR|Timed out|Traceback' "$logs/$f" | tail -1 \
+            | sed 's/An unexpected system state.*work with you to fix it\. //' | cut -c1-400)
+        [[ -n $line ]] && reason+="${reason:+ | }$f: $line"
+    done
+    echo "${reason:-no error line in $RAY_LOG or $logs; its last lines: $(tail -c 400 "$RAY_LOG" 2>/dev/null | tr '\n' ' ')}"
+}
+
+ray_up() {
+    local py t=$RAY_TIMEOUT pid start reason inc
+    if [[ -f $RAY_PID ]] && pid_alive "$RAY_PID"; then
+        echo "local-cluster: ray already up (head pid $(cat "$RAY_PID"), address 127.0.0.1:$RAY_PORT)"
+        return 0
+    fi
+    py=$(ray_python)
+    [[ -x $py ]] || die "no Python interpreter at '$py' (set XLING_PYTHON)"
+    "$py" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("ray") is None)' \
+        || die "the ray package is not installed for $py: pip install 'xling[cluster]'"
+    mkdir -p "$RAY_TMP"
+    rm -rf "$RAY_TMP"/session_* "$RAY_PID"  # our own --temp-dir: old sessions' logs would mislead the reason
+    inc=$((15 - $(nice))); ((inc > 0)) || inc=0  # nice 15 whatever the caller's niceness
+    # Every Ray startup wait that is a setting gets XLING_RAY_START_TIMEOUT_S (the defaults are 30-60 s;
+    # a nice-15 head on 2 loaded cores needs minutes): the dashboard head, agent registration, worker
+    # registration (each worker imports ray and unpickles the pipeline), the GCS health checks that
+    # would otherwise declare a starved raylet dead. The one fixed wait is lifted by scripts/ray_head.py.
+    # Workers keep the head's nice 15 (Ray's default adds 15 more).
+    # The agents' ports are fixed: with port 0 the raylet waits a fixed time for each port file.
+    # No autoscaler monitor: a fixed single node has nothing to scale.
+    (
+        export RAY_USAGE_STATS_ENABLED=0 XLING_RAY_START_TIMEOUT_S=$t RAY_DASHBOARD_STARTUP_TIMEOUT_S=$t \
+            RAY_gcs_server_port_wait_time_s=$t RAY_worker_register_timeout_seconds=$t \
+            RAY_agent_register_timeout_ms=$((t * 1000)) RAY_gcs_rpc_server_reconnect_timeout_s=$t \
+            RAY_health_check_timeout_ms=60000 RAY_health_check_failure_threshold=20 RAY_worker_niceness=0 \
+            RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S=0
+        exec setsid nice -n "$inc" "$py" "$REPO/scripts/ray_head.py" start --head --block \
+            --node-ip-address=127.0.0.1 --port="$RAY_PORT" --num-cpus="$RAY_CPUS" --temp-dir="$RAY_TMP" \
+            --include-dashboard=false --disable-usage-stats --no-monitor --ray-client-server-port=$((RAY_PORT + 5)) \
+            --dashboard-agent-grpc-port=$((RAY_PORT + 1)) --dashboard-agent-listen-port=$((RAY_PORT + 2)) \
+            --runtime-env-agent-port=$((RAY_PORT + 3)) --metrics-export-port=$((RAY_PORT + 4)) \
+            >"$RAY_LOG" 2>&1 </dev/null
+    ) &
+    pid=$!
+    echo "$pid" >"$RAY_PID"
+    start=$SECONDS
+    while ((SECONDS - start < t + 60)); do
+        if grep -q "Ray runtime started" "$RAY_LOG"; then
+            echo "local-cluster: ray up (head pid $pid, $RAY_CPUS CPUs, started in $((SECONDS - start)) s at load" \
+                "average $(cut -d' ' -f1 /proc/loadavg); export RAY_ADDRESS=127.0.0.1:$RAY_PORT; logs in $RAY_TMP/session_latest/logs)"
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            reason=$(ray_reason)
+            ray_down >/dev/null
+            die "ray start --head exited after $((SECONDS - start)) s at load average $(cut -d' ' -f1 /proc/loadavg): $reason"
+        fi
+        sleep 1
+    done
+    reason=$(ray_reason)
+    ray_down >/dev/null
+    die "the Ray head did not start within $((SECONDS - start)) s (load average $(cut -d' ' -f1 /proc/loadavg)): $reason"
+}
+
+ray_down() {
+    local sid pids
+    [[ -f $RAY_PID ]] || { echo "local-cluster: ray is not running (no $RAY_PID)"; return 0; }
+    sid=$(cat "$RAY_PID")
+    # ray start --block stops its own processes on SIGTERM (no drain wait: up sets
+    # RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S=0); whatever of the session is left after 20 s gets
+    # SIGTERM, then SIGKILL
+    kill -TERM "$sid" 2>/dev/null || true
+    for _ in $(seq 40); do kill -0 "$sid" 2>/dev/null || break; sleep 0.5; done
+    for sig in TERM KILL; do
+        pids=$(ray_session_pids "$sid")
+        [[ -n $pids ]] || break
+        # shellcheck disable=SC2086
+        kill -$sig $pids 2>/dev/null || true
+        for _ in $(seq 20); do [[ -z $(ray_session_pids "$sid") ]] && break; sleep 0.5; done
+    done
+    rm -f "$RAY_PID"
+    echo "local-cluster: stopped ray (session $sid)"
+}
+
+ray_status() {
+    if [[ -f $RAY_PID ]] && pid_alive "$RAY_PID"; then
+        echo "ray: running (head pid $(cat "$RAY_PID"), address 127.0.0.1:$RAY_PORT, logs in $RAY_TMP/session_latest/logs)"
+        # shellcheck disable=SC2046
+        ps -o pid=,ni=,etime=,comm= -p $(ray_session_pids "$(cat "$RAY_PID")" | paste -sd,)
+        return 0
+    fi
+    echo "ray: not running"
+    return 3
+}
+
+case ${1:-}:${2:-slurm} in
+    up:slurm) slurm_up ;;
+    up:ray) ray_up ;;
+    down:slurm) slurm_down ;;
+    down:ray) ray_down ;;
+    down:all) ray_down; slurm_down ;;
+    status:slurm) slurm_status ;;
+    status:ray) ray_status ;;
+    *) echo "usage: $0 up|status [slurm|ray] | down [slurm|ray|all]" >&2; exit 2 ;;
 esac
