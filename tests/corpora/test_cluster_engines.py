@@ -1,16 +1,19 @@
 """The CC-100 corpus recipe, scaled down, on real engines: a single-node Slurm cluster
-(`scripts/local-cluster.sh up`) and a local Ray cluster (`ray start --head` on 127.0.0.1).
+(`scripts/local-cluster.sh up`) and a local Ray head (`scripts/local-cluster.sh up ray`, which the
+Ray tests start and stop themselves).
 
 Each run's data files must equal a local-executor run's byte for byte. Marked `cluster`: skipped
-unless XLING_CLUSTER_TESTS=1 (`.ci/run` sets it when the script brought Slurm up)."""
+unless XLING_CLUSTER_TESTS=1 (`.ci/run` sets it)."""
 
 from __future__ import annotations
 
 import os
-import signal
+import random
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,17 +27,21 @@ pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "corpus-cc100-slurm.yaml"
+SCRIPT = REPO / "scripts" / "local-cluster.sh"
 KK = "mono/kk/common_voice/sentence-collector.txt.xz"
 UG = "mono/ug/common_voice/sentence-collector.txt.xz"
 # what the stages write as data (documents, signatures); reports, stats and configs hold paths and timings
 DATA_SUFFIXES = (".jsonl.gz", ".sig")
 
 
-def _recipe(data_root: Path, *extra: str):
+def _sets(data_root: Path, *extra: str) -> list[str]:
     # 3 tasks over 2 files: task 2 reads nothing but is still an array element with its own marker
-    return load_recipe(RECIPE, [
-        f"clean.inputs=[kaz_Cyrl={data_root / KK}, uig_Arab={data_root / UG}]", "clean.format=lines",
-        "clean.tasks=3", "clean.limit=150", *extra])
+    return [f"clean.inputs=[kaz_Cyrl={data_root / KK}, uig_Arab={data_root / UG}]", "clean.format=lines",
+            "clean.tasks=3", "clean.limit=150", *extra]
+
+
+def _recipe(data_root: Path, *extra: str):
+    return load_recipe(RECIPE, _sets(data_root, *extra))
 
 
 def _data_files(out: Path) -> dict[str, bytes]:
@@ -66,12 +73,12 @@ def _queued(job_ids: list[str]) -> list[str]:
     return [j for j in job_ids if j in queued]
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
+def _wait(predicate, timeout: float, what: str, every: float = 0.5) -> None:
     end = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
+        time.sleep(every)
 
 
 def _show_job(job_id: str) -> str:
@@ -146,56 +153,57 @@ def test_slurm_recipe_arrays_scancel_resubmit_then_equal_to_local(data_root, tmp
 
 # -------------------------------------------------------------------------------------------- Ray
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_port_base(n: int) -> int:
+    """A port p with p … p+n-1 free on 127.0.0.1 and the host's address (the head's GCS, agents and
+    client server), below Ray's worker ports (10002-19999) and the ephemeral range."""
+    for _ in range(50):
+        base = random.randrange(20000, 30000 - n)
+        try:
+            for port in range(base, base + n):
+                with socket.socket() as s:
+                    s.bind(("", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no 6 consecutive free ports in 20000-30000")
 
 
-@pytest.fixture
-def ray_head(tmp_path):
-    """`ray start --head --block` with 2 CPUs on this machine; stopped by signalling that process group
-    (its GCS, raylet, agents and workers), never by `ray stop`, which stops every Ray on the machine.
+def _ray_env(**extra: str) -> dict[str, str]:
+    # the head's workers unpickle xling's pipeline steps: they import corpora from this checkout
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0", **extra}
 
-    No --node-ip-address=127.0.0.1: Ray's client rewrites a loopback address to the machine's own IP
-    (`resolve_ip_for_localhost`), so a head bound to loopback only is unreachable by its own driver.
-    The agents' ports are fixed: with port 0 the raylet waits a fixed time for each agent to write its
-    port file, which a loaded machine can exceed."""
-    pytest.importorskip("ray")
-    ray_bin = Path(sys.executable).parent / "ray"
-    if not ray_bin.is_file():
-        pytest.skip(f"no `ray` command next to {sys.executable}")
-    port, *agents = (_free_port() for _ in range(5))
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    log_path = tmp_path / "ray-head.log"
-    log = log_path.open("w")
-    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-                             "--include-dashboard=false", "--disable-usage-stats",
-                             f"--dashboard-agent-grpc-port={agents[0]}", f"--dashboard-agent-listen-port={agents[1]}",
-                             f"--runtime-env-agent-port={agents[2]}", f"--metrics-export-port={agents[3]}"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A Ray head of this module's own (`scripts/local-cluster.sh up ray`: nice 15, 2 CPUs, its own
+    ports and temp dir), stopped with `down ray`, never `ray stop` (which stops every Ray on the
+    machine). When it cannot start, the tests skip with the script's reason: ray start's error and
+    the last error line of the raylet/GCS/agent logs."""
+    ray = pytest.importorskip("ray")
+    base = _free_port_base(6)
+    tmp = Path(tempfile.mkdtemp(prefix="xling-ray-", dir="/tmp"))  # short: Ray's unix sockets live under it
+    env = _ray_env(XLING_RAY_PORT=str(base), XLING_RAY_TMP=str(tmp), XLING_RAY_CPUS="2", XLING_PYTHON=sys.executable)
     try:
-        _wait(lambda: head.poll() is not None or "Ray runtime started" in log_path.read_text(), 240,
-              "the Ray head to come up")
-        if head.poll() is not None:
-            text = log_path.read_text()
-            reason = next((ln for ln in reversed(text.splitlines()) if ln.startswith("Exception")), text[-500:])
-            pytest.skip(f"the local Ray head did not start on this machine (`ray start --head` exited "
-                        f"{head.returncode}: {reason.strip()}; load average {os.getloadavg()[0]:.1f})")
-        yield f"127.0.0.1:{port}"
+        up = subprocess.run([str(SCRIPT), "up", "ray"], env=env, capture_output=True, text=True, timeout=900)
+        if up.returncode != 0:
+            pytest.skip(f"the local Ray head did not start on this machine: {(up.stderr or up.stdout).strip()}")
+        print(up.stdout.strip())  # start-up time and load average
+        yield f"127.0.0.1:{base}"
     finally:
-        if head.poll() is None:
-            os.killpg(head.pid, signal.SIGTERM)
-            try:
-                head.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(head.pid, signal.SIGKILL)
-        log.close()
+        if ray.is_initialized():
+            ray.shutdown()  # disconnect this process's driver before its head goes
+        subprocess.run([str(SCRIPT), "down", "ray"], env=env, capture_output=True, text=True, timeout=300)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _ray_sets(data_root: Path, address: str, *extra: str) -> list[str]:
+    return _sets(data_root, "clean.executor.kind=ray", f"clean.executor.ray.address={address}",
+                 "clean.executor.ray.mem_per_cpu_gb=0.5", *extra)
 
 
 def test_ray_recipe_equal_to_local(data_root, tmp_path, ray_head, local_reference):
-    recipe = _recipe(data_root, "clean.executor.kind=ray", f"clean.executor.ray.address={ray_head}",
-                     "clean.executor.ray.mem_per_cpu_gb=0.5")
+    recipe = load_recipe(RECIPE, _ray_sets(data_root, ray_head))
     out = tmp_path / "build"
     build_corpus(recipe, out, progress=False)  # blocks until each stage's Ray tasks are done
     for stage in ("stage1", "stage2", "stage3"):
@@ -204,4 +212,48 @@ def test_ray_recipe_equal_to_local(data_root, tmp_path, ray_head, local_referenc
     _assert_same_data(out, local_reference)
     # a re-run finds every rank complete and redoes nothing
     build_corpus(recipe, out, progress=False)
+    _assert_same_data(out, local_reference)
+
+
+def test_ray_driver_killed_mid_stage_reruns_unfinished_ranks_only(data_root, tmp_path, ray_head, local_reference):
+    out = tmp_path / "build"
+    # one task at a time, so that killing the driver after rank 0 leaves finished and unfinished ranks
+    sets = _ray_sets(data_root, ray_head, "clean.executor.ray.max_concurrent=1")
+    cmd = [sys.executable, "-m", "xling.cli", "corpora", "build", str(RECIPE), "--out", str(out),
+           *(a for s in sets for a in ("--set", s))]
+    stage1 = out / "clean" / "logs" / "stage1"
+    first = tmp_path / "first-run.log"
+    with first.open("w") as log:
+        driver = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_ray_env(), cwd=REPO)
+        try:
+            _wait(lambda: (stage1 / "completions" / "00000").is_file() or driver.poll() is not None, 600,
+                  "stage 1 rank 0 on Ray", every=0.1)
+        finally:
+            driver.kill()
+            driver.wait()
+    done = sorted(int(p.name) for p in (stage1 / "completions").iterdir())
+    unfinished = sorted(set(range(3)) - set(done))
+    assert 0 in done and unfinished, f"stage 1 finished ranks {done}: the kill came too late ({first.read_text()[-2000:]})"
+
+    # Ray removes a dead driver's actors and placement groups: wait for both CPUs, so that nothing of
+    # the killed run is still writing when the re-run starts
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=ray_head, log_to_driver=False)
+    _wait(lambda: ray.available_resources().get("CPU", 0) == ray.cluster_resources().get("CPU", -1), 300,
+          "the killed driver's Ray tasks to be gone")
+    finished_stats = {r: (stage1 / "stats" / f"{r:05d}.json").stat().st_mtime_ns for r in done}
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=_ray_env(), cwd=REPO, timeout=900)
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-3000:]
+    text = rerun.stdout + rerun.stderr
+    # datatrove's own account: stage 1 runs its unfinished ranks only, stages 2 and 3 all of theirs
+    assert f"Will run pipeline on {len(unfinished)} incomplete ranks out of 3 total." in text, text[-3000:]
+    assert "Will run pipeline on 1 incomplete ranks out of 1 total." in text
+    assert "Will run pipeline on 3 incomplete ranks out of 3 total." in text
+    assert {r: (stage1 / "stats" / f"{r:05d}.json").stat().st_mtime_ns for r in done} == finished_stats
+    assert len(list((stage1 / "completions").iterdir())) == 3
+    for stage in ("clean", "dedup", "decontam", "mix"):  # and the build went on past clean
+        assert (out / stage / "stats.json").is_file()
     _assert_same_data(out, local_reference)
