@@ -55,7 +55,7 @@ def start(argv: list[str]) -> int:
     import ray._private.services as services
     from ray.scripts.scripts import main as ray_main
 
-    python_command = services._build_python_executable_command_memory_profileable
+    python_command = getattr(services, "_build_python_executable_command_memory_profileable", None)
     agents = {ray_constants.PROCESS_TYPE_DASHBOARD_AGENT, ray_constants.PROCESS_TYPE_RUNTIME_ENV_AGENT}
 
     def agent_command(component: str, session_dir: str, unbuffered: bool = True) -> list[str]:
@@ -81,7 +81,12 @@ def start(argv: list[str]) -> int:
                     raise
                 time.sleep(1.0)
 
-    services._build_python_executable_command_memory_profileable = agent_command
+    # Ray internals as of 2.60: another version that lacks them starts with Ray's own deadlines
+    if hasattr(services, "_build_python_executable_command_memory_profileable"):
+        services._build_python_executable_command_memory_profileable = agent_command
+    else:
+        print("ray_head.py: this Ray has no _build_python_executable_command_memory_profileable; the agents "
+              "start with Ray's fixed port wait", file=sys.stderr)
     services.get_node = patient_get_node
     sys.argv = ["ray", *argv]
     return ray_main()
