@@ -234,6 +234,7 @@ def test_ray_driver_killed_mid_stage_reruns_unfinished_ranks_only(data_root, tmp
     done = sorted(int(p.name) for p in (stage1 / "completions").iterdir())
     unfinished = sorted(set(range(3)) - set(done))
     assert 0 in done and unfinished, f"stage 1 finished ranks {done}: the kill came too late ({first.read_text()[-2000:]})"
+    print(f"driver killed with stage 1 ranks {done} finished, {unfinished} not")
 
     # Ray removes a dead driver's actors and placement groups: wait for both CPUs, so that nothing of
     # the killed run is still writing when the re-run starts
