@@ -231,19 +231,18 @@ def test_ray_driver_killed_mid_stage_reruns_unfinished_ranks_only(data_root, tmp
         finally:
             driver.kill()
             driver.wait()
-    done = sorted(int(p.name) for p in (stage1 / "completions").iterdir())
-    unfinished = sorted(set(range(3)) - set(done))
-    assert 0 in done and unfinished, f"stage 1 finished ranks {done}: the kill came too late ({first.read_text()[-2000:]})"
-    print(f"driver killed with stage 1 ranks {done} finished, {unfinished} not")
-
     # Ray removes a dead driver's actors and placement groups: wait for both CPUs, so that nothing of
-    # the killed run is still writing when the re-run starts
+    # the killed run is still running (or still writing a marker) when the ranks are counted
     import ray
 
     if not ray.is_initialized():
         ray.init(address=ray_head, log_to_driver=False)
     _wait(lambda: ray.available_resources().get("CPU", 0) == ray.cluster_resources().get("CPU", -1), 300,
           "the killed driver's Ray tasks to be gone")
+    done = sorted(int(p.name) for p in (stage1 / "completions").iterdir())
+    unfinished = sorted(set(range(3)) - set(done))
+    assert 0 in done and unfinished, f"stage 1 finished ranks {done}: the kill came too late ({first.read_text()[-2000:]})"
+    print(f"driver killed with stage 1 ranks {done} finished, {unfinished} not")
     finished_stats = {r: (stage1 / "stats" / f"{r:05d}.json").stat().st_mtime_ns for r in done}
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=_ray_env(), cwd=REPO, timeout=900)
