@@ -182,7 +182,7 @@ slurm_status() {
 # -------------------------------------------------------------------------------------------- ray
 RAY_TMP=${XLING_RAY_TMP:-/tmp/xling-ray}
 RAY_PORT=${XLING_RAY_PORT:-6390}
-RAY_CPUS=${XLING_RAY_CPUS:-$(nproc)}
+RAY_CPUS=${XLING_RAY_CPUS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}  # nproc would honour OMP_NUM_THREADS
 RAY_TIMEOUT=${XLING_RAY_START_TIMEOUT_S:-600}
 RAY_PID=$RAY_TMP/head.pid   # the `ray start --block` process, leader of its own session (setsid)
 RAY_LOG=$RAY_TMP/head.log
@@ -222,7 +222,8 @@ ray_up() {
     "$py" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("ray") is None)' \
         || die "the ray package is not installed for $py: pip install 'xling[cluster]'"
     mkdir -p "$RAY_TMP"
-    rm -rf "$RAY_TMP"/session_* "$RAY_PID"  # our own --temp-dir: old sessions' logs would mislead the reason
+    # our own --temp-dir: an old session's logs would mislead the reason, an old head.log the readiness check
+    rm -rf "$RAY_TMP"/session_* "$RAY_PID" "$RAY_LOG"
     inc=$((15 - $(nice))); ((inc > 0)) || inc=0  # nice 15 whatever the caller's niceness
     # Every Ray startup wait that is a setting gets XLING_RAY_START_TIMEOUT_S (the defaults are 30-60 s;
     # a nice-15 head on 2 loaded cores needs minutes): the dashboard head, agent registration, worker
@@ -248,7 +249,7 @@ ray_up() {
     echo "$pid" >"$RAY_PID"
     start=$SECONDS
     while ((SECONDS - start < t + 60)); do
-        if grep -q "Ray runtime started" "$RAY_LOG"; then
+        if grep -q "Ray runtime started" "$RAY_LOG" 2>/dev/null; then
             echo "local-cluster: ray up (head pid $pid, $RAY_CPUS CPUs, started in $((SECONDS - start)) s at load" \
                 "average $(cut -d' ' -f1 /proc/loadavg); export RAY_ADDRESS=127.0.0.1:$RAY_PORT; logs in $RAY_TMP/session_latest/logs)"
             return 0
