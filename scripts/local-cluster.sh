@@ -21,9 +21,10 @@
 # Ray: needs the `ray` package in the Python that runs xling (pip install 'xling[cluster]'; XLING_PYTHON
 # names that interpreter, default .venv/bin/python, then python3). The head and every worker it starts
 # inherit this shell's environment (PYTHONPATH included: the workers unpickle xling's pipeline steps)
-# and run at nice 15. XLING_RAY_PORT (6390; the agents and the Ray client server get the next five ports), XLING_RAY_CPUS (all),
-# XLING_RAY_TMP (/tmp/xling-ray: Ray's --temp-dir, logs under session_latest/logs), and
-# XLING_RAY_START_TIMEOUT_S (600): every startup wait of Ray is raised to it, see ray_up below.
+# and run at nice 15. XLING_RAY_PORT (6390; the agents and the Ray client server get the next five
+# ports), XLING_RAY_CPUS (all), XLING_RAY_TMP (/tmp/xling-ray: Ray's --temp-dir, logs under
+# session_latest/logs), XLING_RAY_START_TIMEOUT_S (600): every start-up wait of Ray is raised to it,
+# see ray_up below.
 #
 # Exit status of `up`: 0 when the cluster is up; 1 when it could not be brought up (the reason is
 # printed on stderr; the tests print it as their skip reason).
@@ -228,9 +229,9 @@ ray_up() {
     # Every Ray startup wait that is a setting gets XLING_RAY_START_TIMEOUT_S (the defaults are 30-60 s;
     # a nice-15 head on 2 loaded cores needs minutes): the dashboard head, agent registration, worker
     # registration (each worker imports ray and unpickles the pipeline), the GCS health checks that
-    # would otherwise declare a starved raylet dead. The one fixed wait is lifted by scripts/ray_head.py.
+    # would otherwise declare a starved raylet dead. Ray's two fixed waits (the agents' port files, the
+    # raylet's registration) are lifted by scripts/ray_head.py, which needs the agents' ports fixed.
     # Workers keep the head's nice 15 (Ray's default adds 15 more).
-    # The agents' ports are fixed: with port 0 the raylet waits a fixed time for each port file.
     # No autoscaler monitor: a fixed single node has nothing to scale.
     (
         export RAY_USAGE_STATS_ENABLED=0 XLING_RAY_START_TIMEOUT_S=$t RAY_DASHBOARD_STARTUP_TIMEOUT_S=$t \
