@@ -129,8 +129,13 @@ def letter_count(text: str) -> int:
     return sum(_script_counts(text).values())
 
 
+_ASCII_LETTER = re.compile("[A-Za-z]")
+
+
 def detect_script(text: str) -> tuple[str, float]:
     """(ISO 15924 script, share of letters in it). Japanese kana+kanji → `Jpan`; no letters → `Zyyy`."""
+    if text.isascii():  # most web lines: no table look-up needed (a C-speed check)
+        return ("Latn", 1.0) if _ASCII_LETTER.search(text) else ("Zyyy", 0.0)
     counts = _script_counts(text)
     total = sum(counts.values())
     if not total:
@@ -289,6 +294,7 @@ class FastTextLid(LidBackend):
 
     def __init__(self, languages: Sequence[str] = ()) -> None:
         self.model = _fasttext_model()
+        self._predict = self.model.f.predict
         # restrict by keeping the best allowed label among the top predictions
         self.allowed = {to_iso3(c.split("_")[0]) for c in languages}
 
@@ -299,6 +305,15 @@ class FastTextLid(LidBackend):
         if self.allowed:
             out = [(c, p) for c, p in out if to_iso3(c) in self.allowed] or [(out[0][0], 0.0)]
         return out[:k]
+
+    def predict(self, text: str) -> tuple[str, float]:
+        if self.allowed:
+            return self.predict_topk(text, 1)[0]
+        # the C++ call itself: the Python wrapper's checks and zip cost a third of a short line's time
+        if "\n" in text:
+            text = text.replace("\n", " ")
+        (prob, label), = self._predict(text + "\n", 1, 0.0, "strict")
+        return label[9:], (prob if prob < 1.0 else 1.0)  # "__label__xx"
 
 
 @LID_BACKENDS.register("langid")
@@ -374,13 +389,27 @@ class LanguageIdentifier:
         self.backend = make_backend(backend, languages, model) if isinstance(backend, str) else backend
         self.max_chars = max_chars
         self.supplementary = load_supplementary(str(supplementary)) if supplementary else None
+        self._iso3: dict[str, str] = {}  # model label → ISO 639-3, memoised for this identifier's life
 
     def identify(self, text: str) -> LidResult:
         script, share = detect_script(text)
         if script == "Zyyy":
-            return LidResult(UNDETERMINED, 0.0, 0.0, "")
+            return _UNDETERMINED_RESULT
         sample = text[: self.max_chars] if len(text) > self.max_chars else text
-        candidates = self.backend.predict_topk(sample, 5 if script in ("Cyrl", "Arab") else 1)
+        if script != "Cyrl" and script != "Arab":  # one label is enough: no orthography rules to apply
+            code, score = self.backend.predict(sample)
+            iso = self._iso3.get(code) or self._iso3.setdefault(code, to_iso3(code))
+        else:
+            code, score, iso = self._orthography(sample, script)
+        if self.supplementary is not None and self.supplementary.covers(script):
+            decided = self.supplementary.decide(sample, script, f"{iso}_{script}", score)
+            if decided is not None:
+                iso, score = decided[0].split("_")[0], decided[1]
+        return LidResult(f"{iso}_{script}", round(score, 4), round(share, 4), code)
+
+    def _orthography(self, sample: str, script: str) -> tuple[str, float, str]:
+        """(model label, score, ISO 639-3 after the Arabic-script and Cyrillic orthography rules)."""
+        candidates = self.backend.predict_topk(sample, 5)
         code, score = candidates[0]
         iso = to_iso3(code)
         rules = orthography_rules()
@@ -398,11 +427,10 @@ class LanguageIdentifier:
             fitting = [to_iso3(c) for c, _ in candidates[1:] if cyrillic_orthography(sample, to_iso3(c)) is None
                        and to_iso3(c) in rules.cyrl_extra]
             iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score) or iso
-        if self.supplementary is not None:
-            decided = self.supplementary.decide(sample, script, f"{iso}_{script}", score)
-            if decided is not None:
-                iso, score = decided[0].split("_")[0], decided[1]
-        return LidResult(f"{iso}_{script}", round(score, 4), round(share, 4), code)
+        return code, score, iso
+
+
+_UNDETERMINED_RESULT = LidResult(UNDETERMINED, 0.0, 0.0, "")
 
 
 class IdentifyLanguage(PipelineStep):
@@ -512,18 +540,26 @@ def _cli(args: argparse.Namespace) -> int:
                              model=args.lid_model)  # after the input checks: loading a model takes seconds
     out = sys.stdout
     lineno = 0
+    identify = lid.identify
+    buffered: list[str] = []  # written in blocks: one write per line costs as much as a prediction
+    block = 1 if stream.isatty() else 1024  # someone typing lines sees each answer at once
     with stream if stream is not sys.stdin else _nullcontext(stream):
         try:
             for lineno, line in enumerate(stream, 1):  # noqa: B007 (lineno names the failing line)
                 text = line.rstrip("\r\n")
                 if args.normalize:
                     text = normalize_text(text)
-                res = lid.identify(text)
-                out.write(f"{res.lang}\t{res.score:.4f}\n")
+                res = identify(text)
+                buffered.append(f"{res.lang}\t{res.score:.4f}\n")
+                if len(buffered) >= block:
+                    out.write("".join(buffered))
+                    buffered.clear()
         except (EOFError, lzma.LZMAError, zlib.error, gzip.BadGzipFile) as e:
+            out.write("".join(buffered))
             out.flush()
             raise InputError(f"{args.file}: cannot decompress after line {lineno} ({type(e).__name__}: {e}); "
                              "the file is truncated or corrupt") from None
+    out.write("".join(buffered))
     return 0
 
 

@@ -28,6 +28,7 @@ text, not code.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -40,12 +41,21 @@ META_FILE = "lid_model.json"
 
 # Apostrophe look-alikes (Uzbek oʻ/gʻ, Uyghur n'g) are written many ways; the model sees one.
 _APOSTROPHES = str.maketrans({c: "'" for c in "’‘ʻʼ`´ʹ′"})
-_WORD_RE = re.compile(r"[^\W\d_]+")
+WORD_RE = re.compile(r"[^\W\d_]+")
+
+
+# Turkish text saved as cp1254 and read as cp1252/Latin-1 turns ı ş ğ into ý þ ð (Leipzig's Turkish
+# sentences have it). ý is a Turkmen letter, but þ and ð belong to no Turkic alphabet: a line with
+# them is that mojibake, and is read back as Turkish letters.
+_CP1254_MOJIBAKE = str.maketrans("ýþðÝÞÐ", "ışğİŞĞ")
 
 
 def prepare(text: str) -> str:
-    """What the supplementary model reads: lower case, one apostrophe, one line."""
-    return text.replace("\n", " ").lower().translate(_APOSTROPHES)
+    """What the supplementary model reads: lower case, one apostrophe, one line, cp1254 mojibake undone."""
+    text = text.replace("\n", " ").lower().translate(_APOSTROPHES)
+    if "þ" in text or "ð" in text:
+        text = text.translate(_CP1254_MOJIBAKE)
+    return text
 
 
 class SupplementaryLid:
@@ -61,13 +71,25 @@ class SupplementaryLid:
         try:
             self.labels: list[str] = list(meta["labels"])
             self.alphabets = {k: frozenset(v) for k, v in meta["alphabets"].items()}
+            # marker units (letters, letter pairs such as `gh`, `o'`) of a label against a rival
             self.markers = {k: {r: frozenset(m) for r, m in v.items()} for k, v in meta["markers"].items()}
+            self.pair_markers = {k: {r: frozenset(m) for r, m in v.items()}
+                                 for k, v in meta.get("pair_markers", {}).items()}
             # labels the base model gets right on under half of their training lines (uig_Latn: 0 %)
             self.base_lacks = {k for k, r in meta["base_recall"].items() if r < 0.5}
             decide = meta["decision"]
             self.trust_base = float(decide["trust_base"])
             self.marker_min_words = int(decide["marker_min_words"])
             self.foreign_word_share = float(decide["foreign_word_share"])
+            # log-odds one word with letters outside a label's alphabet costs it: -ln(share of such words in
+            # its own training text), floored (names and loans happen in every language)
+            floor = float(decide.get("foreign_rate_floor", 1e-3))
+            self.foreign_cost = {k: -math.log(max(float(r), floor)) for k, r in meta.get("foreign_rate", {}).items()}
+            self.marker_cost = -math.log(max(1.0 - float(meta["config"]["marker_coverage"]), floor))
+            # the marker rule weighs a runner-up the model itself finds plausible (Uzbek against Uyghur),
+            # not one it all but excludes
+            self.marker_rival_min = float(decide.get("marker_rival_min", 0.1))
+            self.override_foreign_words = int(decide.get("override_foreign_words", 2))
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"{meta_path}: malformed supplementary LID metadata ({type(e).__name__}: {e})") from None
         self.folder = folder
@@ -76,6 +98,12 @@ class SupplementaryLid:
             by_script.setdefault(label.split("_")[1], []).append(label)
         # a script with one label has nothing to decide among
         self.scripts = {s: set(ls) for s, ls in by_script.items() if len(ls) >= 2}
+        # per label: the letters of the labels the base model lacks that it does not have (Uyghur é ö ü w q x
+        # against Turkish), the only letters that let such a label replace it when it is confident
+        self._against = {b: frozenset().union(*(self._evidence(k, b) for k in self.base_lacks if k != b))
+                         for b in self.labels}
+        self._against_pairs = {b: frozenset().union(*(self.pair_markers.get(k, {}).get(b, ())
+                                                      for k in self.base_lacks if k != b)) for b in self.labels}
         import fasttext
 
         self.model = fasttext.load_model(str(folder / MODEL_FILE))
@@ -86,36 +114,65 @@ class SupplementaryLid:
     def probabilities(self, text: str, script: str) -> list[tuple[str, float]]:
         """(label, probability) of this script's labels, best first, renormalised over the script."""
         labels, probs = self.model.predict(prepare(text), k=-1)
+        return self._renormalise(labels, probs, script)
+
+    def _renormalise(self, labels, probs, script: str) -> list[tuple[str, float]]:
         mine = self.scripts.get(script, set())
-        out = [(lab.removeprefix("__label__"), float(p)) for lab, p in zip(labels, probs, strict=True)]
-        out = [(lab, p) for lab, p in out if lab in mine]
+        out = [(lab[9:], float(p)) for lab, p in zip(labels, probs, strict=True) if lab[9:] in mine]
         total = sum(p for _, p in out) or 1.0
         return [(lab, p / total) for lab, p in out]
 
+    def foreign_words(self, label: str, words: list[str]) -> int:
+        """Words holding a letter outside `label`'s alphabet (0 for a label without one)."""
+        alphabet = self.alphabets.get(label)
+        return sum(1 for w in words if not alphabet.issuperset(w)) if alphabet else 0
+
     def possible(self, label: str, words: list[str]) -> bool:
         """False when a quarter of the words hold letters outside `label`'s alphabet."""
-        alphabet = self.alphabets.get(label)
-        if not alphabet or not words:
+        return self.foreign_words(label, words) < max(1.0, self.foreign_word_share * len(words))
+
+    def needs(self, script: str, base_label: str, base_score: float, prepared: str) -> bool:
+        """Whether the supplementary model can change this line's label (cheap: no prediction);
+        `prepared` is `prepare(text)`."""
+        if script not in self.scripts:
+            return False
+        if base_score < self.trust_base:
             return True
-        foreign = sum(1 for w in words if not alphabet.issuperset(w))
-        return foreign < max(1.0, self.foreign_word_share * len(words))
+        if base_label not in self.scripts[script]:
+            return False
+        # a confident base label changes only where the line has letters it lacks, or marker letters or
+        # pairs of a label the base model lacks: most confident lines skip the model
+        letters = set(prepared)
+        if not letters.isdisjoint(self._against[base_label]) or _has_any(prepared, self._against_pairs[base_label]):
+            return True
+        alphabet = self.alphabets.get(base_label)
+        return bool(alphabet) and any(c not in alphabet and c.isalpha() for c in letters)
 
     def decide(self, text: str, script: str, base_label: str, base_score: float) -> tuple[str, float] | None:
         """The supplementary label and its probability, or None where the base model's label stands."""
-        if script not in self.scripts:
+        prepared = prepare(text)
+        if not self.needs(script, base_label, base_score, prepared):
             return None
-        if base_score < self.trust_base:
-            return self.choose(text, script)
-        if base_label not in self.scripts[script]:
+        words = WORD_RE.findall(prepared)
+        ranked = self._rank(prepared, script, words)
+        if not ranked:
             return None
-        # a confident base label is replaced only by a label the base model lacks (it cannot have meant
-        # it), and only when the line has letters of that label which the base label's alphabet lacks
-        letters = set(prepare(text))
-        wanted = {lab for lab in self.base_lacks & self.scripts[script] if self._evidence(lab, base_label) & letters}
-        if not wanted:  # nothing could replace it: spare the prediction
-            return None
-        choice = self.choose(text, script)
-        return choice if choice is not None and choice[0] in wanted else None
+        best = ranked[0]
+        if base_score < self.trust_base or best[0] == base_label:
+            return best
+        # a confident base label is replaced only when the letters speak against it (words with letters it
+        # lacks: Turkish has no q or x, Uzbek no é ö ü w; one such word is often a name, "Excursion" in a
+        # Turkish line, so it takes `override_foreign_words`), or by a label the base model lacks (it cannot
+        # have meant it) whose own letters or letter pairs are in the line: Uzbek that lid.176 is sure
+        # of stays Uzbek
+        foreign = self.foreign_words(base_label, words)
+        if foreign >= self.override_foreign_words or not self.possible(base_label, words):
+            return best
+        if best[0] in self.base_lacks and (
+                not self._evidence(best[0], base_label).isdisjoint(prepared)
+                or _has_any(prepared, self.pair_markers.get(best[0], {}).get(base_label, ()))):
+            return best
+        return None
 
     def _evidence(self, label: str, against: str) -> frozenset[str]:
         """Letters of `label` that `against` lacks (alphabets where both are known, else its markers)."""
@@ -124,24 +181,42 @@ class SupplementaryLid:
             return mine - theirs
         return self.markers.get(label, {}).get(against, frozenset())
 
+    def _rank(self, prepared: str, script: str, words: list[str]) -> list[tuple[str, float]]:
+        """This script's labels the letters allow, best first, as (label, probability). The model's
+        log-probability is combined with the letter evidence as log-odds: each word with letters
+        outside a label's alphabet costs that label `foreign_cost`; a line of ≥ `marker_min_words`
+        words without any of the leader's markers against the runner-up (letters, letter pairs)
+        costs the leader `marker_cost` (its markers are in ≥ `marker_coverage` of its long training
+        lines, so their absence is that unlikely)."""
+        labels, probs = self.model.predict(prepared, k=-1)
+        limit = max(1.0, self.foreign_word_share * len(words))
+        scored = []
+        for lab, p in self._renormalise(labels, probs, script):
+            n = self.foreign_words(lab, words)
+            if n >= limit:
+                continue  # the letters rule it out
+            scored.append((math.log(max(p, 1e-12)) - n * self.foreign_cost.get(lab, 0.0), lab, p))
+        if not scored:
+            return []
+        scored.sort(reverse=True)
+        if len(scored) >= 2 and len(words) >= self.marker_min_words and scored[1][2] >= self.marker_rival_min:
+            (s1, l1, _), (s2, l2, _) = scored[0], scored[1]
+            marks = self.markers.get(l1, {}).get(l2)
+            if marks and not _has_any(prepared, marks) and s1 - self.marker_cost < s2:
+                scored[0], scored[1] = scored[1], scored[0]
+        return [(lab, p) for _, lab, p in scored]
+
     def choose(self, text: str, script: str) -> tuple[str, float] | None:
         """The best of this script's labels that the letters allow (None: the script has no labels)."""
-        ranked = self.probabilities(text, script)
-        words = _WORD_RE.findall(prepare(text))
-        letters = set("".join(words))
-        alive = [(lab, p) for lab, p in ranked if self.possible(lab, words)]
-        if not alive:
+        if script not in self.scripts:
             return None
-        if len(words) >= self.marker_min_words:
-            names = {lab for lab, _ in alive}
-            for lab, p in alive:
-                rivals = self.markers.get(lab, {})
-                # the label's own letters are missing while a rival that lacks them is still possible
-                if any(r in names and r != lab and not (m & letters) for r, m in rivals.items()):
-                    names.discard(lab)
-                    continue
-                return lab, p
-        return alive[0]
+        prepared = prepare(text)
+        ranked = self._rank(prepared, script, WORD_RE.findall(prepared))
+        return ranked[0] if ranked else None
+
+
+def _has_any(text: str, units) -> bool:
+    return any(u in text for u in units)
 
 
 @lru_cache(maxsize=4)

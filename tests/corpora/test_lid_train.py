@@ -13,7 +13,9 @@ from corpora.lid_supplement import SupplementaryLid, prepare
 from corpora.lid_train import (
     LidTrainConfig,
     fit,
+    letter_pairs,
     measure_alphabets,
+    measure_pair_markers,
     read_training_text,
     split_heldout,
     train_lid,
@@ -99,6 +101,17 @@ def small_model(data_root, tmp_path_factory):
     return train_lid(config)
 
 
+@pytest.fixture(scope="module")
+def trained_turkic(data_root, tmp_path_factory):
+    """Uyghur Latin (THUYG train), Uzbek (UDHR + OSCAR), Turkish (Leipzig), English (Leipzig): the
+    pretraining-safe text `bench/lid_targets.py` trains on, smaller."""
+    d = tmp_path_factory.mktemp("lid_turkic")
+    inputs = [f"uig_Latn={data_root / THUYG}", f"uzb_Latn={data_root / 'parallel/udhr/focus/udhr_uzn_latn.xml'}",
+              f"uzb_Latn={data_root / 'mono/uz/oscar2019_hf_dummy/uz_dedup.txt.gz'}",
+              f"tur_Latn={data_root / LEIPZIG.format('tr')}", f"eng_Latn={data_root / LEIPZIG.format('en')}"]
+    return train_lid(LidTrainConfig(inputs=inputs, out=str(d / "model"), bucket=1 << 15, max_lines=800))
+
+
 def test_train_writes_model_report_and_confusion(small_model):
     for name in ("model.bin", "lid_model.json", "report.md", "confusion.png", "heldout.json"):
         assert (small_model / name).is_file(), name
@@ -109,7 +122,10 @@ def test_train_writes_model_report_and_confusion(small_model):
     assert "é" in meta["alphabets"]["uig_Latn"] and "ı" not in meta["alphabets"]["uig_Latn"]
     assert meta["alphabet_source"]["uig_Latn"] == "profile"
     # markers of Uyghur Latin against Turkish: letters Turkish lacks (q, w, x, é) in ≥ 95 % of long lines
-    assert set(meta["markers"]["uig_Latn"]["tur_Latn"]) <= set("qwxé")
+    # (and letter pairs Turkish does not write, such as gh)
+    markers = meta["markers"]["uig_Latn"]["tur_Latn"]
+    assert {m for m in markers if len(m) == 1} <= set("qwxé") and all(len(m) <= 2 for m in markers)
+    assert "gh" in meta["pair_markers"]["uig_Latn"]["tur_Latn"]
     held = json.loads((small_model / "heldout.json").read_text())
     confusion = np.array(held["confusion"])
     assert confusion.sum() == sum(v["heldout"] for v in meta["lines"].values())
@@ -134,11 +150,53 @@ def test_a_confident_base_label_is_replaced_only_by_a_label_the_base_lacks(small
     # no marker letter of Uyghur against Turkish (q w x é): a confident Turkish label stands
     got = sup.decide("biz bu yil keldi", "Latn", "tur_Latn", 0.99)
     assert got is None or got[0] == "tur_Latn"
-    # a label the base model has (Turkish) never replaces a confident English one
-    got = sup.decide("Bu sabah hava çok güzel", "Latn", "eng_Latn", 0.99)
+    # a label the base model has (Turkish) replaces a confident English one only when the letters rule
+    # English out: one name with a letter English lacks does not ...
+    english = "The minister met Recep Tayyip Erdoğan in Ankara on Monday to talk about trade and energy"
+    got = sup.decide(english, "Latn", "eng_Latn", 0.99)
     assert got is None or got[0] == "eng_Latn"
+    # ... Turkish letters in two words and more do (hand-labelled: this is Turkish)
+    assert sup.decide("Bu sabah hava çok güzel", "Latn", "eng_Latn", 0.99)[0] == "tur_Latn"
     # unsure base model: the supplementary model decides
     assert sup.decide(uyghur, "Latn", "hun_Latn", 0.3)[0] == "uig_Latn"
+
+
+def test_letter_pairs_by_hand():
+    # prepare() lower-cases and unifies apostrophes first: Oʻ → o'
+    assert letter_pairs("Oʻzbek gh!") == {"o'", "zb", "be", "ek", "gh"}
+    assert letter_pairs("a1 b_c 'x") == set()  # digits, underscores, a lone apostrophe: no pairs
+    # cp1254 mojibake (þ, ð present) is read back as Turkish: ý þ ð → ı ş ğ
+    assert prepare("Yapýlmýþ baðlý") == "yapılmış bağlı"
+    assert prepare("Türkmenistanyň ýurdy") == "türkmenistanyň ýurdy"  # Turkmen ý without þ/ð stays
+
+
+def test_pair_markers_by_hand():
+    """Hand-made lines: Uyghur Latin writes `gh` (Uzbek writes g'); Uzbek writes o' (Uyghur does not)."""
+    uig = [f"yaghach {i} tagh bagh" for i in range(60)]
+    uzb = [f"bog' o'rmon {i} tog' yog'och" for i in range(60)]
+    pairs = measure_pair_markers({"uig_Latn": uig, "uzb_Latn": uzb}, common=0.5, rare=0.0, top=3)
+    assert "gh" in pairs["uig_Latn"]["uzb_Latn"] and "g'" in pairs["uzb_Latn"]["uig_Latn"]
+    assert "o'" in measure_pair_markers({"uig_Latn": uig, "uzb_Latn": uzb}, 0.5, 0.0, top=12)["uzb_Latn"]["uig_Latn"]
+    # a pair both write (ag) marks neither; rivals with under 50 lines are not judged
+    assert "ag" not in pairs["uig_Latn"]["uzb_Latn"]
+    few = measure_pair_markers({"uig_Latn": uig, "uzb_Latn": uzb[:10]}, 0.5, 0.0)
+    assert "uig_Latn" not in few and "g'" in few["uzb_Latn"]["uig_Latn"]
+
+
+def test_uzbek_and_uyghur_latin_by_hand(trained_turkic):
+    """Sentences written for this test (not from any data set), labelled by hand; lid.176 calls most of
+    the Uzbek ones Turkish or English and has no Latin Uyghur."""
+    both = LanguageIdentifier("fasttext", supplementary=str(trained_turkic))
+    uzbek = ["Men har kuni ertalab maktabga piyoda boraman va darsdan keyin kutubxonada o‘qiyman.",
+             "Toshkentda bugun havo juda issiq bo‘ldi, shuning uchun biz bog‘da dam oldik.",
+             "Qishloqdagi dehqonlar bu yil paxta va g‘alla hosilini o‘z vaqtida yig‘ib olishdi."]
+    uyghur = ["men her küni etigende mektepke piyade barimen we derstin kéyin kutupxanida oquymen",
+              "bügün hawa intayin issiq boldi shunga biz baghchida dem alduq",
+              "yézidiki déhqanlar bu yil paxta we ashliq hosulini öz waqtida yighiwaldi"]
+    for line in uzbek:
+        assert both.identify(line).lang == "uzb_Latn", line
+    for line in uyghur:
+        assert both.identify(line).lang == "uig_Latn", line
 
 
 def test_base_plus_supplementary_on_held_out_uyghur(small_model, data_root):
