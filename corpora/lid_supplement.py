@@ -165,8 +165,12 @@ class SupplementaryLid:
         # Turkish line, so it takes `override_foreign_words`), or by a label the base model lacks (it cannot
         # have meant it) whose own letters or letter pairs are in the line: Uzbek that lid.176 is sure
         # of stays Uzbek
-        foreign = self.foreign_words(base_label, words)
-        if foreign >= self.override_foreign_words or not self.possible(base_label, words):
+        if not self.possible(base_label, words):
+            return best
+        # ... and not against the winner: English names (w, x) in a Turkish news line count against
+        # Turkish and Azerbaijani alike
+        if self.foreign_words(base_label, words) >= self.override_foreign_words and \
+                not self.foreign_words(best[0], words):
             return best
         if best[0] in self.base_lacks and (
                 not self._evidence(best[0], base_label).isdisjoint(prepared)

@@ -183,7 +183,7 @@ def _letters_of_script(text: str, script: str) -> list[str]:
 def label_alphabets(texts: dict[str, list[str]], min_share: float) -> tuple[dict[str, list[str]], dict[str, str]]:
     """({label: alphabet}, {label: where it came from}): the language profile's alphabet of the label's
     script (`xling.core.langs`) where it has one, else the letters measured on the training text."""
-    profiled = registry().alphabets()
+    profiled = registry().lid_alphabets()
     measured = measure_alphabets({k: v for k, v in texts.items() if k not in profiled}, min_share)
     alphabets = {k: sorted(profiled[k]) if k in profiled else measured[k] for k in texts}
     return alphabets, {k: "profile" if k in profiled else "training text" for k in texts}
