@@ -114,7 +114,10 @@ def _script_counts(text: str) -> dict[str, int]:
     if text is _last_counts[0]:
         return _last_counts[1]
     marks = text.translate(_translate_map())
-    counts = {_CODE_SCRIPT[c]: marks.count(c) for c in dict.fromkeys(marks)}
+    if not marks.strip(marks[:1]):  # one script (most lines): no per-character dictionary
+        counts = {_CODE_SCRIPT[marks[0]]: len(marks)} if marks else {}
+    else:
+        counts = {_CODE_SCRIPT[c]: marks.count(c) for c in dict.fromkeys(marks)}
     _last_counts = (text, counts)
     return counts
 
@@ -299,9 +302,12 @@ class FastTextLid(LidBackend):
         self.allowed = {to_iso3(c.split("_")[0]) for c in languages}
 
     def predict_topk(self, text: str, k: int = 5) -> list[tuple[str, float]]:
-        # a restricted model keeps the allowed labels among a wider top list
-        labels, probs = self.model.predict(text.replace("\n", " "), k=max(k, 20) if self.allowed else k)
-        out = [(label.removeprefix("__label__"), min(float(p), 1.0)) for label, p in zip(labels, probs, strict=True)]
+        if "\n" in text:
+            text = text.replace("\n", " ")
+        # a restricted model keeps the allowed labels among a wider top list; the C++ call directly (the
+        # Python wrapper's checks and zip cost a third of a short line's time); labels are "__label__xx"
+        got = self._predict(text + "\n", max(k, 20) if self.allowed else k, 0.0, "strict")
+        out = [(label[9:], p if p < 1.0 else 1.0) for p, label in got]
         if self.allowed:
             out = [(c, p) for c, p in out if to_iso3(c) in self.allowed] or [(out[0][0], 0.0)]
         return out[:k]
@@ -309,7 +315,6 @@ class FastTextLid(LidBackend):
     def predict(self, text: str) -> tuple[str, float]:
         if self.allowed:
             return self.predict_topk(text, 1)[0]
-        # the C++ call itself: the Python wrapper's checks and zip cost a third of a short line's time
         if "\n" in text:
             text = text.replace("\n", " ")
         (prob, label), = self._predict(text + "\n", 1, 0.0, "strict")
@@ -405,7 +410,7 @@ class LanguageIdentifier:
             decided = self.supplementary.decide(sample, script, f"{iso}_{script}", score)
             if decided is not None:
                 iso, score = decided[0].split("_")[0], decided[1]
-        return LidResult(f"{iso}_{script}", round(score, 4), round(share, 4), code)
+        return LidResult(f"{iso}_{script}", round(score, 4), share if share == 1.0 else round(share, 4), code)
 
     def _orthography(self, sample: str, script: str) -> tuple[str, float, str]:
         """(model label, score, ISO 639-3 after the Arabic-script and Cyrillic orthography rules)."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from functools import lru_cache
 from pathlib import Path
 
@@ -104,21 +105,34 @@ class SupplementaryLid:
                          for b in self.labels}
         self._against_pairs = {b: frozenset().union(*(self.pair_markers.get(k, {}).get(b, ())
                                                       for k in self.base_lacks if k != b)) for b in self.labels}
+        # one regex search per line instead of a substring test per pair
+        self._against_pairs_re = {b: re.compile("|".join(map(re.escape, sorted(p)))) if p else None
+                                  for b, p in self._against_pairs.items()}
+        # characters that say nothing against a label: its alphabet, ASCII digits, spaces and punctuation
+        # (a set difference in C leaves the few characters worth a look)
+        neutral = frozenset(" 0123456789" + string.punctuation + "«»“”„‘’–—…")
+        self._fine = {k: a | neutral for k, a in self.alphabets.items() if a}
+        # per script: the letters every label of it has (words of those letters only are nobody's foreign)
+        self._common = {}
+        for script, labels in self.scripts.items():
+            known = [self.alphabets[k] for k in labels if self.alphabets.get(k)]
+            self._common[script] = frozenset.intersection(*known) if len(known) == len(labels) else frozenset()
         import fasttext
 
         self.model = fasttext.load_model(str(folder / MODEL_FILE))
+        self._predict_raw = self.model.f.predict
 
     def covers(self, script: str) -> bool:
         return script in self.scripts
 
     def probabilities(self, text: str, script: str) -> list[tuple[str, float]]:
         """(label, probability) of this script's labels, best first, renormalised over the script."""
-        labels, probs = self.model.predict(prepare(text), k=-1)
-        return self._renormalise(labels, probs, script)
+        return self._predict(prepare(text), script)
 
-    def _renormalise(self, labels, probs, script: str) -> list[tuple[str, float]]:
+    def _predict(self, prepared: str, script: str) -> list[tuple[str, float]]:
+        # fastText's C++ call directly (its Python wrapper costs as much again): [(p, "__label__xxx_Scrp")]
         mine = self.scripts.get(script, set())
-        out = [(lab[9:], float(p)) for lab, p in zip(labels, probs, strict=True) if lab[9:] in mine]
+        out = [(lab[9:], p) for p, lab in self._predict_raw(prepared + "\n", -1, 0.0, "strict") if lab[9:] in mine]
         total = sum(p for _, p in out) or 1.0
         return [(lab, p / total) for lab, p in out]
 
@@ -143,10 +157,13 @@ class SupplementaryLid:
         # a confident base label changes only where the line has letters it lacks, or marker letters or
         # pairs of a label the base model lacks: most confident lines skip the model
         letters = set(prepared)
-        if not letters.isdisjoint(self._against[base_label]) or _has_any(prepared, self._against_pairs[base_label]):
+        if not letters.isdisjoint(self._against[base_label]):
             return True
-        alphabet = self.alphabets.get(base_label)
-        return bool(alphabet) and any(c not in alphabet and c.isalpha() for c in letters)
+        pairs = self._against_pairs_re[base_label]
+        if pairs is not None and pairs.search(prepared):
+            return True
+        fine = self._fine.get(base_label)
+        return fine is not None and any(c.isalpha() for c in letters - fine)
 
     def decide(self, text: str, script: str, base_label: str, base_score: float) -> tuple[str, float] | None:
         """The supplementary label and its probability, or None where the base model's label stands."""
@@ -192,11 +209,13 @@ class SupplementaryLid:
         words without any of the leader's markers against the runner-up (letters, letter pairs)
         costs the leader `marker_cost` (its markers are in ≥ `marker_coverage` of its long training
         lines, so their absence is that unlikely)."""
-        labels, probs = self.model.predict(prepared, k=-1)
         limit = max(1.0, self.foreign_word_share * len(words))
         scored = []
-        for lab, p in self._renormalise(labels, probs, script):
-            n = self.foreign_words(lab, words)
+        # only words with a letter outside some alphabet can be foreign to any label: checked once
+        common = self._common[script]
+        telling = [w for w in words if not common.issuperset(w)]
+        for lab, p in self._predict(prepared, script):
+            n = self.foreign_words(lab, telling) if telling else 0
             if n >= limit:
                 continue  # the letters rule it out
             scored.append((math.log(max(p, 1e-12)) - n * self.foreign_cost.get(lab, 0.0), lab, p))
