@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import re
 import string
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,9 +52,14 @@ WORD_RE = re.compile(r"[^\W\d_]+")
 _CP1254_MOJIBAKE = str.maketrans("ýþðÝÞÐ", "ışğİŞĞ")
 
 
+_APOSTROPHE_RE = re.compile("[’‘ʻʼ`´ʹ′]")
+
+
 def prepare(text: str) -> str:
     """What the supplementary model reads: lower case, one apostrophe, one line, cp1254 mojibake undone."""
-    text = text.replace("\n", " ").lower().translate(_APOSTROPHES)
+    text = text.replace("\n", " ").lower()
+    if _APOSTROPHE_RE.search(text):  # a search is cheaper than a translation of every line
+        text = text.translate(_APOSTROPHES)
     if "þ" in text or "ð" in text:
         text = text.translate(_CP1254_MOJIBAKE)
     return text
@@ -105,13 +111,18 @@ class SupplementaryLid:
                          for b in self.labels}
         self._against_pairs = {b: frozenset().union(*(self.pair_markers.get(k, {}).get(b, ())
                                                       for k in self.base_lacks if k != b)) for b in self.labels}
-        # one regex search per line instead of a substring test per pair
-        self._against_pairs_re = {b: re.compile("|".join(map(re.escape, sorted(p)))) if p else None
-                                  for b, p in self._against_pairs.items()}
-        # characters that say nothing against a label: its alphabet, ASCII digits, spaces and punctuation
-        # (a set difference in C leaves the few characters worth a look)
-        neutral = frozenset(" 0123456789" + string.punctuation + "«»“”„‘’–—…")
-        self._fine = {k: a | neutral for k, a in self.alphabets.items() if a}
+        # per label: a character outside its alphabet, digits, spaces and punctuation, or a letter pair of
+        # a label the base model lacks (`needs`)
+        neutral = " \t0123456789" + string.punctuation + "«»“”„–—…"
+        self._telling_re = {}
+        for b in self.labels:
+            parts = [re.escape(p) for p in sorted(self._against_pairs[b])]
+            if self.alphabets.get(b):
+                parts.insert(0, "[^" + "".join(re.escape(c) for c in sorted(set(self.alphabets[b]) | set(neutral))) + "]")
+            else:
+                parts.insert(0, "[" + "".join(re.escape(c) for c in sorted(self._against[b])) + "]" if self._against[b]
+                             else "(?!)")
+            self._telling_re[b] = re.compile("|".join(parts))
         # per script: the letters every label of it has (words of those letters only are nobody's foreign)
         self._common = {}
         for script, labels in self.scripts.items():
@@ -154,16 +165,10 @@ class SupplementaryLid:
             return True
         if base_label not in self.scripts[script]:
             return False
-        # a confident base label changes only where the line has letters it lacks, or marker letters or
-        # pairs of a label the base model lacks: most confident lines skip the model
-        letters = set(prepared)
-        if not letters.isdisjoint(self._against[base_label]):
-            return True
-        pairs = self._against_pairs_re[base_label]
-        if pairs is not None and pairs.search(prepared):
-            return True
-        fine = self._fine.get(base_label)
-        return fine is not None and any(c.isalpha() for c in letters - fine)
+        # a confident base label changes only where the line has characters outside its alphabet (and
+        # beyond digits and punctuation), or letter pairs of a label the base model lacks: one regex
+        # search, and most confident lines skip the model
+        return self._telling_re[base_label].search(prepared) is not None
 
     def decide(self, text: str, script: str, base_label: str, base_score: float) -> tuple[str, float] | None:
         """The supplementary label and its probability, or None where the base model's label stands."""
@@ -175,8 +180,10 @@ class SupplementaryLid:
         if not ranked:
             return None
         best = ranked[0]
-        if base_score < self.trust_base or best[0] == base_label:
+        if base_score < self.trust_base:
             return best
+        if best[0] == base_label:
+            return None  # the confident base label and its score stand
         # a confident base label is replaced only when the letters speak against it (words with letters it
         # lacks: Turkish has no q or x, Uzbek no é ö ü w; one such word is often a name, "Excursion" in a
         # Turkish line, so it takes `override_foreign_words`), or by a label the base model lacks (it cannot
@@ -211,11 +218,13 @@ class SupplementaryLid:
         lines, so their absence is that unlikely)."""
         limit = max(1.0, self.foreign_word_share * len(words))
         scored = []
-        # only words with a letter outside some alphabet can be foreign to any label: checked once
+        # only words with a letter outside some alphabet can be foreign to any label; such words are
+        # grouped by those letters ({q}, {é, ö}: a handful per line), each group checked once per label
         common = self._common[script]
-        telling = [w for w in words if not common.issuperset(w)]
+        groups = Counter(frozenset(w).difference(common) for w in words if not common.issuperset(w))
         for lab, p in self._predict(prepared, script):
-            n = self.foreign_words(lab, telling) if telling else 0
+            alphabet = self.alphabets.get(lab)
+            n = sum(c for m, c in groups.items() if not alphabet.issuperset(m)) if groups and alphabet else 0
             if n >= limit:
                 continue  # the letters rule it out
             scored.append((math.log(max(p, 1e-12)) - n * self.foreign_cost.get(lab, 0.0), lab, p))
