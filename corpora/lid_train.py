@@ -73,6 +73,9 @@ class LidTrainConfig:
     marker_rival_min: float = 0.1  # the marker rule applies against a runner-up of at least this probability
     override_foreign_words: int = 2  # a confident base label yields to the letters from this many words it cannot spell
     trust_base: float = 0.5  # at or above this score the base label is "confident" (corpora.lid_supplement)
+    # a label the base model gets right on fewer of its training lines than this is one it "lacks": its
+    # letters may overrule a confident base label
+    base_lacks_below: float = 0.75
     # a word with letters outside a label's alphabet costs it -ln(max(share of such words in its training
     # text, this floor)) log-odds (corpora.lid_supplement)
     foreign_rate_floor: float = 1e-3
@@ -96,7 +99,8 @@ class LidTrainConfig:
             raise InputError(f"dev: a share in [0, 1 - heldout), got {self.dev}")
         if not 0.0 < self.foreign_rate_floor < 1.0:
             raise InputError(f"foreign_rate_floor: a share in (0, 1), got {self.foreign_rate_floor}")
-        for key in ("marker_coverage", "foreign_word_share", "trust_base", "balance", "marker_rival_min"):
+        for key in ("marker_coverage", "foreign_word_share", "trust_base", "balance", "marker_rival_min",
+                    "base_lacks_below"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise InputError(f"{key}: must be within [0, 1], got {getattr(self, key)}")
         if self.chunks < 0:
@@ -377,7 +381,8 @@ def train_lid(config: LidTrainConfig) -> Path:
         "decision": {"trust_base": config.trust_base, "marker_min_words": config.marker_min_words,
                      "foreign_word_share": config.foreign_word_share,
                      "foreign_rate_floor": config.foreign_rate_floor, "marker_rival_min": config.marker_rival_min,
-                     "override_foreign_words": config.override_foreign_words},
+                     "override_foreign_words": config.override_foreign_words,
+                     "base_lacks_below": config.base_lacks_below},
         "foreign_rate": foreign_rates(train, alphabets),
         "lines": {k: {"train": len(train[k]), "heldout": len(held[k])} for k in labels},
         "sources": provenance,
