@@ -201,11 +201,11 @@ def orthography_rules() -> OrthographyRules:
 # ---------------------------------------------------------------------------------------------
 # Kazakh vs Uyghur in Arabic script
 
-def arabic_turkic_orthography(text: str) -> str | None:
+def arabic_turkic_orthography(text: str, rules: OrthographyRules | None = None) -> str | None:
     """'kaz', 'uig' (or another profiled Turkic Arabic-script language) or None (no evidence) from
     orthographic marks in Arabic-script text: the language with the most evidence, if only one has it."""
-    rules = orthography_rules()
-    scores = {lang: sum(1 for ch in text if ch in marks) for lang, marks in rules.arab_marks.items()}
+    rules = rules or orthography_rules()
+    scores = {lang: sum(map(text.count, marks)) for lang, marks in rules.arab_marks.items()}
     for lang, regex in rules.arab_bare_vowels.items():
         scores[lang] = scores.get(lang, 0) + len(regex.findall(text))
     if not scores:
@@ -242,11 +242,13 @@ def _cyrl_possible(lang: str, extras: set[str], text: str, score: float = 0.0,
     return n < 2 or n < 0.02 * cyr
 
 
-def cyrillic_orthography(text: str, predicted: str, score: float = 0.0) -> str | None:
+def cyrillic_orthography(text: str, predicted: str, score: float = 0.0,
+                         rules: OrthographyRules | None = None) -> str | None:
     """A language whose Cyrillic alphabet fits `text` when `predicted`'s alphabet does not (letters it
     lacks, e.g. Kazakh `қ` or Russian `ы` under "Ukrainian"; `score` is the model's confidence in
-    `predicted`); None when `predicted` fits or nothing does."""
-    rules = orthography_rules()
+    `predicted`); None when `predicted` fits or nothing does. `rules`: the profiles' rules, when the
+    caller holds them already."""
+    rules = rules or orthography_rules()
     if predicted not in rules.cyrl_extra:
         return None
     text = text.lower()
@@ -394,7 +396,16 @@ class LanguageIdentifier:
         self.backend = make_backend(backend, languages, model) if isinstance(backend, str) else backend
         self.max_chars = max_chars
         self.supplementary = load_supplementary(str(supplementary)) if supplementary else None
-        self._iso3: dict[str, str] = {}  # model label → ISO 639-3, memoised for this identifier's life
+        # the language profiles as they are now, held for this identifier's life: looking the registry up
+        # on every line (an environment read each time) cost a tenth of a Cyrillic line's time
+        self._iso3: dict[str, str] = {}  # model label → ISO 639-3
+        self._rules = orthography_rules()
+
+    def _to_iso3(self, code: str) -> str:
+        iso = self._iso3.get(code)
+        if iso is None:
+            iso = self._iso3[code] = to_iso3(code)
+        return iso
 
     def identify(self, text: str) -> LidResult:
         script, share = detect_script(text)
@@ -403,7 +414,7 @@ class LanguageIdentifier:
         sample = text[: self.max_chars] if len(text) > self.max_chars else text
         if script != "Cyrl" and script != "Arab":  # one label is enough: no orthography rules to apply
             code, score = self.backend.predict(sample)
-            iso = self._iso3.get(code) or self._iso3.setdefault(code, to_iso3(code))
+            iso = self._iso3.get(code) or self._to_iso3(code)
         else:
             code, score, iso = self._orthography(sample, script)
         if self.supplementary is not None and self.supplementary.covers(script):
@@ -416,22 +427,23 @@ class LanguageIdentifier:
         """(model label, score, ISO 639-3 after the Arabic-script and Cyrillic orthography rules)."""
         candidates = self.backend.predict_topk(sample, 5)
         code, score = candidates[0]
-        iso = to_iso3(code)
-        rules = orthography_rules()
+        iso3 = self._to_iso3
+        iso = iso3(code)
+        rules = self._rules
         if (script == "Arab" and iso not in rules.turkic_arab and rules.reclaim is not None
                 and rules.reclaim.search(sample)):
             # ۇ ۈ ې are Turkic letters Arabic, Persian and Urdu never use: short Uyghur lines often
             # reach the model as "ar"/"fa"; take the model's best Turkic guess (or let spelling decide)
-            turkic = [to_iso3(c) for c, _ in candidates[1:] if to_iso3(c) in rules.turkic_arab]
+            turkic = [iso3(c) for c, _ in candidates[1:] if iso3(c) in rules.turkic_arab]
             iso = turkic[0] if turkic else rules.arab_default
         if script == "Arab" and iso in rules.turkic_arab:
-            iso = arabic_turkic_orthography(sample) or iso
-        elif script == "Cyrl" and cyrillic_orthography(sample, iso, score):
+            iso = arabic_turkic_orthography(sample, rules) or iso
+        elif script == "Cyrl" and cyrillic_orthography(sample, iso, score, rules):
             # the model's best guess lacks a letter of the text: take its best guess that fits,
             # keeping the top score as the confidence (as for the Arabic-script relabelling)
-            fitting = [to_iso3(c) for c, _ in candidates[1:] if cyrillic_orthography(sample, to_iso3(c)) is None
-                       and to_iso3(c) in rules.cyrl_extra]
-            iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score) or iso
+            fitting = [iso3(c) for c, _ in candidates[1:]
+                       if cyrillic_orthography(sample, iso3(c), 0.0, rules) is None and iso3(c) in rules.cyrl_extra]
+            iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score, rules) or iso
         return code, score, iso
 
 
