@@ -18,6 +18,7 @@ from corpora.lid_train import (
     measure_pair_markers,
     read_training_text,
     split_heldout,
+    split_lines,
     train_lid,
 )
 from xling.core.errors import InputError
@@ -167,6 +168,32 @@ def test_a_confident_base_label_is_replaced_only_by_a_label_the_base_lacks(small
     assert sup.decide(uyghur, "Latn", "hun_Latn", 0.3)[0] == "uig_Latn"
 
 
+def test_dev_part_is_kept_apart_and_leaves_the_held_out_part_alone():
+    lines = [f"line number {i}" for i in range(2000)]
+    train0, dev0, held0 = split_lines(lines, 0.2, 0.0)
+    train, dev, held = split_lines(lines, 0.2, 0.15)
+    assert held == held0 and not dev0  # the held-out part does not depend on the dev share
+    assert not set(dev) & set(train) and not set(dev) & set(held)
+    assert sorted(train + dev) == sorted(train0)
+    assert 0.10 < len(dev) / len(lines) < 0.20 and 0.15 < len(held) / len(lines) < 0.25
+    with pytest.raises(InputError, match="dev"):
+        LidTrainConfig(heldout=0.5, dev=0.6)
+
+
+def test_turkish_circumflex_is_not_foreign_to_turkish(small_model):
+    """Turkish writes â î û in loans (profile `other_letters`): they must not count against Turkish."""
+    sup = SupplementaryLid(small_model)
+    assert sup.foreign_words("tur_Latn", ["hâlâ", "dükkân", "millî", "mahkûm"]) == 0
+    assert sup.foreign_words("tur_Latn", ["xalq", "qishloq", "bog"]) == 2  # Uzbek x and q
+
+
+def test_a_name_does_not_overrule_a_confident_base_label(small_model):
+    # one English word with x in a Turkish line (hand-labelled Turkish): Turkish stands
+    line = "Bu sayfada Expression Blend ile ilgili kaynaklara ve indirme sayfasına ulaşabilirsiniz"
+    got = SupplementaryLid(small_model).decide(line, "Latn", "tur_Latn", 0.97)
+    assert got is None or got[0] == "tur_Latn"
+
+
 def test_letter_pairs_by_hand():
     # prepare() lower-cases and unifies apostrophes first: Oʻ → o'
     assert letter_pairs("Oʻzbek gh!") == {"o'", "zb", "be", "ek", "gh"}
@@ -196,7 +223,10 @@ def test_uzbek_and_uyghur_latin_by_hand(trained_turkic):
     both = LanguageIdentifier("fasttext", supplementary=str(trained_turkic))
     uzbek = ["Men har kuni ertalab maktabga piyoda boraman va darsdan keyin kutubxonada o‘qiyman.",
              "Toshkentda bugun havo juda issiq bo‘ldi, shuning uchun biz bog‘da dam oldik.",
-             "Qishloqdagi dehqonlar bu yil paxta va g‘alla hosilini o‘z vaqtida yig‘ib olishdi."]
+             "Qishloqdagi dehqonlar bu yil paxta va g‘alla hosilini o‘z vaqtida yig‘ib olishdi.",
+             # one English name with w (a letter Uzbek lacks) in a long line does not outweigh the rest
+             "Kecha Twitter orqali yangi loyiha haqida xabar berildi va ko‘plab foydalanuvchilar "
+             "uni qo‘llab-quvvatlashini aytishdi."]
     uyghur = ["men her küni etigende mektepke piyade barimen we derstin kéyin kutupxanida oquymen",
               "bügün hawa intayin issiq boldi shunga biz baghchida dem alduq",
               "yézidiki déhqanlar bu yil paxta we ashliq hosulini öz waqtida yighiwaldi"]
