@@ -485,9 +485,10 @@ class IdentifyLanguage(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         # counted locally and added to the stats once: datatrove's per-update bookkeeping is costly
         counts: Counter = Counter()
+        lid = self.lid
         for doc in data or ():
             with self.track_time():
-                res = self.lid.identify(doc.text)
+                res = lid.identify(doc.text)
             doc.metadata["lang"] = res.lang
             doc.metadata["lang_score"] = res.score
             doc.metadata["script_share"] = res.script_share
@@ -495,7 +496,7 @@ class IdentifyLanguage(PipelineStep):
             doc.metadata["chars_in"] = len(doc.text)
             counts[f"in_docs/{res.lang}"] += 1
             counts[f"in_chars/{res.lang}"] += len(doc.text)
-            if res.model_lang and res.lang.split("_")[0] != to_iso3(res.model_lang):
+            if res.model_lang and res.lang[:res.lang.index("_")] != lid._to_iso3(res.model_lang):
                 doc.metadata["lid_model_lang"] = res.model_lang
                 counts["lid_relabelled_by_orthography"] += 1
             yield doc
