@@ -58,7 +58,10 @@ class LidTrainConfig:
     out: str = ""
     heldout: float = 0.2  # share of each label's distinct lines kept out of training, for the report
     max_lines: int = 3000  # training lines per label at most (the rest are not used)
-    minn: int = 1  # character n-gram lengths (1 = single letters, the letter evidence the model sees)
+    # character n-gram lengths; 1 = single letters, what a label with ~100 training lines (Uzbek,
+    # Turkmen) can still learn. On the dev part 2–4 did better (Uyghur Latin 0.964 → 0.972) but the dev
+    # part has 18 Uzbek lines; the bench then showed Uzbek 3–16 points worse with 2–4 (docs/lid.md)
+    minn: int = 1
     maxn: int = 4
     bucket: int = 1 << 17  # hashed n-gram rows; the model file is bucket × labels float32
     c: float = 10.0  # inverse L2 strength of the logistic regression
