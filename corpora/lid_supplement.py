@@ -138,11 +138,8 @@ class SupplementaryLid:
     def covers(self, script: str) -> bool:
         return script in self.scripts
 
-    def probabilities(self, text: str, script: str) -> list[tuple[str, float]]:
-        """(label, probability) of this script's labels, best first, renormalised over the script."""
-        return self._predict(prepare(text), script)
-
     def _predict(self, prepared: str, script: str) -> list[tuple[str, float]]:
+        """(label, probability) of this script's labels, best first, renormalised over the script."""
         # fastText's C++ call directly (its Python wrapper costs as much again): [(p, "__label__xxx_Scrp")]
         mine = self.scripts.get(script, set())
         out = [(lab[9:], p) for p, lab in self._predict_raw(prepared + "\n", -1, 0.0, "strict") if lab[9:] in mine]

@@ -138,11 +138,6 @@ def read_training_text(path: str | Path) -> list[str]:
     return raw.splitlines()
 
 
-def is_heldout(line: str, share: float) -> bool:
-    """Deterministic split by a hash of the line, so a line is held out in every run and file."""
-    return zlib.crc32(line.encode("utf-8")) % 10_000 < share * 10_000
-
-
 def split_heldout(lines: list[str], share: float) -> tuple[list[str], list[str]]:
     """Distinct non-empty lines → (train, held out)."""
     train, _, held = split_lines(lines, share, 0.0)
