@@ -11,7 +11,12 @@
    `uig_Latn`. Sets are the held-out 20 % of the training files (split by a hash of the line, never
    trained on) and evaluation sets the model never saw (Tatoeba, UD test, X-WMT, Leipzig text of
    languages not trained on).
-3. Speed: lines per CPU second (one core) for base alone and base + supplementary over all measured lines.
+3. Speed: lines per CPU second (one core) for base alone and base + supplementary over all measured lines,
+   and as a ratio to the bare lid.176 `model.predict` on the same lines in the same run.
+
+Choosing settings: `--set dev=0.15` keeps a dev part of every training file out of training and
+measures only that part (never the held-out or evaluation sets); `--model DIR --decision KEY=VALUE`
+tries a decision setting on an already trained model; `--no-speed` skips step 3.
 
 Targets: uig_Latn recall ≥ 0.95 with ≤ 1 % of tur/uzb/aze/tuk sentences taken for it; uzb_Latn and
 tuk_Latn ≥ 0.95; no language right today (≥ 0.95 with the base model) loses more than 0.5 points;

@@ -5,25 +5,28 @@ predicted through `fasttext-predict` like lid.176) and `lid_model.json` (labels,
 per label, the decision settings). `corpora.lid.LanguageIdentifier(..., supplementary=FOLDER)` asks it
 after the base model, for lines whose script it has at least two labels for, when
 
-* the base model's label is one of the supplementary labels (it is confused among them), or
 * the base model is unsure (top probability below `trust_base`): Latin-script Uyghur reaches lid.176
-  as Turkish, Hungarian, English, German, … with low confidence.
+  as Turkish, Hungarian, English, German, … with low confidence; or
+* the base label is one of the supplementary labels and the line has characters outside its alphabet
+  or letter pairs of a label the base model lacks (`needs`: one regex search).
 
-Everywhere else the base model's label stands. Among its labels the supplementary model's best one
-wins, after letter evidence (the same kind as `corpora.lid`'s Cyrillic check) removes labels. A
-*confident* base label is replaced only by a label the base model lacks (measured at training: the
-base model names it on under half of its training lines, as for `uig_Latn`), and only when the line
-has that label's marker letters against the base label: Uzbek that lid.176 is sure of stays Uzbek.
-Letter evidence:
+Everywhere else the base model's label stands. The labels of the line's script are ranked by
+log-odds: the model's log-probability plus the letter evidence (`_rank`) —
 
-* a label whose alphabet lacks letters found in a quarter of the line's words (Turkish `ı ş ğ` rule
-  out Uyghur, Uzbek and Turkmen; Azerbaijani `ə` rules out the rest);
-* a label with *marker* letters against a rival — letters in ≥ 95 % of its training lines that
-  the rival's alphabet lacks (Uyghur Latin `é ö ü w q` against Uzbek) — when a line of at least
-  `marker_min_words` words has none of them and the rival is still possible.
+* a word with letters outside a label's alphabet costs it −ln(share of such words in its training
+  text); letters in a quarter of the words rule it out (Turkish `ı ş ğ` rule out Uyghur, Uzbek and
+  Turkmen; Azerbaijani `ə` the rest);
+* a long line without any of the leader's *markers* against the runner-up — letters or letter pairs
+  in ≥ 95 % of its long training lines that the rival does not write (Uyghur Latin `gh é ö ü w`
+  against Uzbek) — costs the leader ln 20;
 
-Alphabets and markers are measured on the training text (`corpora.lid_train`), so a new label needs
-text, not code.
+both divided by the number of words, as fastText averages its own evidence over the line. A
+*confident* base label is replaced only when the letters rule it out, count against it in two words
+and not against the winner, or by a label the base model lacks (`base_recall` below
+`base_lacks_below`) whose letters or letter pairs against it are in the line.
+
+Alphabets, foreign-word rates, letter pairs and markers are measured on the training text
+(`corpora.lid_train`) and the language profiles, so a new label needs text, not code.
 """
 
 from __future__ import annotations
@@ -43,16 +46,13 @@ META_FILE = "lid_model.json"
 
 # Apostrophe look-alikes (Uzbek oʻ/gʻ, Uyghur n'g) are written many ways; the model sees one.
 _APOSTROPHES = str.maketrans({c: "'" for c in "’‘ʻʼ`´ʹ′"})
+_APOSTROPHE_RE = re.compile("[’‘ʻʼ`´ʹ′]")
 WORD_RE = re.compile(r"[^\W\d_]+")
-
 
 # Turkish text saved as cp1254 and read as cp1252/Latin-1 turns ı ş ğ into ý þ ð (Leipzig's Turkish
 # sentences have it). ý is a Turkmen letter, but þ and ð belong to no Turkic alphabet: a line with
 # them is that mojibake, and is read back as Turkish letters.
 _CP1254_MOJIBAKE = str.maketrans("ýþðÝÞÐ", "ışğİŞĞ")
-
-
-_APOSTROPHE_RE = re.compile("[’‘ʻʼ`´ʹ′]")
 
 
 def prepare(text: str) -> str:
