@@ -294,6 +294,21 @@ def test_cli_train(tmp_path, data_root, capsys):
     assert (tmp_path / "m" / "model.bin").is_file()
 
 
+def test_cli_identify_with_supplementary_model_writes_every_line(small_model, data_root, tmp_path, capsys):
+    """The CLI writes in blocks of 1,024 lines: 2,500 lines (with empty ones) come out one per line, in
+    order, each as `LanguageIdentifier.identify` labels it."""
+    from xling.cli import main
+
+    lines = (read_training_text(data_root / THUYG)[:1000] + read_training_text(data_root / LEIPZIG.format("en"))[:1000]
+             + ["", "12345", "Ақ көңілдің аты арып"] * 167)[:2500]
+    f = tmp_path / "in.txt"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["corpora", "identify", str(f), "--lid-supplementary", str(small_model)]) == 0
+    got = capsys.readouterr().out.splitlines()
+    lid = LanguageIdentifier("fasttext", supplementary=str(small_model))
+    assert got == [f"{r.lang}\t{r.score:.4f}" for r in map(lid.identify, lines)]
+
+
 # ---------------------------------------------------------------------------------------------
 # GlotLID backend, offline: a small fastText model with GlotLID's label style in a Hub-cache layout
 
