@@ -107,6 +107,7 @@ class SupplementaryLid:
             by_script.setdefault(label.split("_")[1], []).append(label)
         # a script with one label has nothing to decide among
         self.scripts = {s: set(ls) for s, ls in by_script.items() if len(ls) >= 2}
+        self._raw_labels = {s: {f"__label__{k}": k for k in ls} for s, ls in self.scripts.items()}  # fastText's names
         # per label: the letters of the labels the base model lacks that it does not have (Uyghur é ö ü w q x
         # against Turkish), the only letters that let such a label replace it when it is confident
         self._against = {b: frozenset().union(*(self._evidence(k, b) for k in self.base_lacks if k != b))
@@ -141,8 +142,8 @@ class SupplementaryLid:
     def _predict(self, prepared: str, script: str) -> list[tuple[str, float]]:
         """(label, probability) of this script's labels, best first, renormalised over the script."""
         # fastText's C++ call directly (its Python wrapper costs as much again): [(p, "__label__xxx_Scrp")]
-        mine = self.scripts.get(script, set())
-        out = [(lab[9:], p) for p, lab in self._predict_raw(prepared + "\n", -1, 0.0, "strict") if lab[9:] in mine]
+        mine = self._raw_labels.get(script, {})
+        out = [(mine[lab], p) for p, lab in self._predict_raw(prepared + "\n", -1, 0.0, "strict") if lab in mine]
         total = sum(p for _, p in out) or 1.0
         return [(lab, p / total) for lab, p in out]
 
@@ -224,12 +225,17 @@ class SupplementaryLid:
         # grouped by those letters ({q}, {é, ö}: a handful per line), each group checked once per label
         common = self._common[script]
         groups = Counter(frozenset(w).difference(common) for w in words if not common.issuperset(w))
+        per_word = 1.0 / max(1, len(words))
+        alphabets, costs = self.alphabets, self.foreign_cost
         for lab, p in self._predict(prepared, script):
-            alphabet = self.alphabets.get(lab)
-            n = sum(c for m, c in groups.items() if not alphabet.issuperset(m)) if groups and alphabet else 0
-            if n >= limit:
-                continue  # the letters rule it out
-            scored.append((math.log(max(p, 1e-12)) - n * self.foreign_cost.get(lab, 0.0) / max(1, len(words)), lab, p))
+            n = 0
+            if groups:
+                alphabet = alphabets.get(lab)
+                if alphabet:
+                    n = sum(c for m, c in groups.items() if not alphabet.issuperset(m))
+                    if n >= limit:
+                        continue  # the letters rule it out
+            scored.append((math.log(p if p > 1e-12 else 1e-12) - n * costs.get(lab, 0.0) * per_word, lab, p))
         if not scored:
             return []
         scored.sort(reverse=True)
