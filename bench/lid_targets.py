@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import tarfile
 import tempfile
@@ -116,8 +117,18 @@ def dev_sets(root: Path, tmp: Path, heldout: float, dev: float) -> list[tuple[st
         for p in paths:
             lines += read_training_text(tmp / p if p == "udhr_crh.xml" else root / p)
         script = label.split("_")[1]
-        out.append((label, "dev part of the training text",
-                    [t for t in split_lines(lines, heldout, dev)[1] if detect_script(t)[0] == script]))
+        dev_lines = [t for t in split_lines(lines, heldout, dev)[1] if detect_script(t)[0] == script]
+        out.append((label, "dev part of the training text", dev_lines))
+        # short web lines and Tatoeba-like sentences: a 2–6-word piece of each longer dev line
+        rng = random.Random(0)
+        pieces = []
+        for t in dev_lines:
+            words = t.split()
+            if len(words) >= 7:
+                n = rng.randint(2, 6)
+                start = rng.randint(0, len(words) - n)
+                pieces.append(" ".join(words[start:start + n]))
+        out.append((label, "dev part, 2–6-word pieces", [t for t in pieces if detect_script(t)[0] == script]))
     return out
 
 
