@@ -114,7 +114,10 @@ def _script_counts(text: str) -> dict[str, int]:
     if text is _last_counts[0]:
         return _last_counts[1]
     marks = text.translate(_translate_map())
-    counts = {_CODE_SCRIPT[c]: marks.count(c) for c in dict.fromkeys(marks)}
+    if not marks.strip(marks[:1]):  # one script (most lines): no per-character dictionary
+        counts = {_CODE_SCRIPT[marks[0]]: len(marks)} if marks else {}
+    else:
+        counts = {_CODE_SCRIPT[c]: marks.count(c) for c in dict.fromkeys(marks)}
     _last_counts = (text, counts)
     return counts
 
@@ -129,8 +132,13 @@ def letter_count(text: str) -> int:
     return sum(_script_counts(text).values())
 
 
+_ASCII_LETTER = re.compile("[A-Za-z]")
+
+
 def detect_script(text: str) -> tuple[str, float]:
     """(ISO 15924 script, share of letters in it). Japanese kana+kanji → `Jpan`; no letters → `Zyyy`."""
+    if text.isascii():  # most web lines: no table look-up needed (a C-speed check)
+        return ("Latn", 1.0) if _ASCII_LETTER.search(text) else ("Zyyy", 0.0)
     counts = _script_counts(text)
     total = sum(counts.values())
     if not total:
@@ -193,11 +201,11 @@ def orthography_rules() -> OrthographyRules:
 # ---------------------------------------------------------------------------------------------
 # Kazakh vs Uyghur in Arabic script
 
-def arabic_turkic_orthography(text: str) -> str | None:
+def arabic_turkic_orthography(text: str, rules: OrthographyRules | None = None) -> str | None:
     """'kaz', 'uig' (or another profiled Turkic Arabic-script language) or None (no evidence) from
     orthographic marks in Arabic-script text: the language with the most evidence, if only one has it."""
-    rules = orthography_rules()
-    scores = {lang: sum(1 for ch in text if ch in marks) for lang, marks in rules.arab_marks.items()}
+    rules = rules or orthography_rules()
+    scores = {lang: sum(map(text.count, marks)) for lang, marks in rules.arab_marks.items()}
     for lang, regex in rules.arab_bare_vowels.items():
         scores[lang] = scores.get(lang, 0) + len(regex.findall(text))
     if not scores:
@@ -234,11 +242,13 @@ def _cyrl_possible(lang: str, extras: set[str], text: str, score: float = 0.0,
     return n < 2 or n < 0.02 * cyr
 
 
-def cyrillic_orthography(text: str, predicted: str, score: float = 0.0) -> str | None:
+def cyrillic_orthography(text: str, predicted: str, score: float = 0.0,
+                         rules: OrthographyRules | None = None) -> str | None:
     """A language whose Cyrillic alphabet fits `text` when `predicted`'s alphabet does not (letters it
     lacks, e.g. Kazakh `қ` or Russian `ы` under "Ukrainian"; `score` is the model's confidence in
-    `predicted`); None when `predicted` fits or nothing does."""
-    rules = orthography_rules()
+    `predicted`); None when `predicted` fits or nothing does. `rules`: the profiles' rules, when the
+    caller holds them already."""
+    rules = rules or orthography_rules()
     if predicted not in rules.cyrl_extra:
         return None
     text = text.lower()
@@ -289,16 +299,28 @@ class FastTextLid(LidBackend):
 
     def __init__(self, languages: Sequence[str] = ()) -> None:
         self.model = _fasttext_model()
+        self._predict = self.model.f.predict
         # restrict by keeping the best allowed label among the top predictions
         self.allowed = {to_iso3(c.split("_")[0]) for c in languages}
 
     def predict_topk(self, text: str, k: int = 5) -> list[tuple[str, float]]:
-        # a restricted model keeps the allowed labels among a wider top list
-        labels, probs = self.model.predict(text.replace("\n", " "), k=max(k, 20) if self.allowed else k)
-        out = [(label.removeprefix("__label__"), min(float(p), 1.0)) for label, p in zip(labels, probs, strict=True)]
+        if "\n" in text:
+            text = text.replace("\n", " ")
+        # a restricted model keeps the allowed labels among a wider top list; the C++ call directly (the
+        # Python wrapper's checks and zip cost a third of a short line's time); labels are "__label__xx"
+        got = self._predict(text + "\n", max(k, 20) if self.allowed else k, 0.0, "strict")
+        out = [(label[9:], p if p < 1.0 else 1.0) for p, label in got]
         if self.allowed:
             out = [(c, p) for c, p in out if to_iso3(c) in self.allowed] or [(out[0][0], 0.0)]
         return out[:k]
+
+    def predict(self, text: str) -> tuple[str, float]:
+        if self.allowed:
+            return self.predict_topk(text, 1)[0]
+        if "\n" in text:
+            text = text.replace("\n", " ")
+        (prob, label), = self._predict(text + "\n", 1, 0.0, "strict")
+        return label[9:], (prob if prob < 1.0 else 1.0)  # "__label__xx"
 
 
 @LID_BACKENDS.register("langid")
@@ -374,35 +396,58 @@ class LanguageIdentifier:
         self.backend = make_backend(backend, languages, model) if isinstance(backend, str) else backend
         self.max_chars = max_chars
         self.supplementary = load_supplementary(str(supplementary)) if supplementary else None
+        # the language profiles as they are now, held for this identifier's life: looking the registry up
+        # on every line (an environment read each time) cost a tenth of a Cyrillic line's time
+        self._iso3: dict[str, str] = {}  # model label → ISO 639-3
+        self._rules = orthography_rules()
+
+    def _to_iso3(self, code: str) -> str:
+        iso = self._iso3.get(code)
+        if iso is None:
+            iso = self._iso3[code] = to_iso3(code)
+        return iso
 
     def identify(self, text: str) -> LidResult:
         script, share = detect_script(text)
         if script == "Zyyy":
-            return LidResult(UNDETERMINED, 0.0, 0.0, "")
+            return _UNDETERMINED_RESULT
         sample = text[: self.max_chars] if len(text) > self.max_chars else text
-        candidates = self.backend.predict_topk(sample, 5 if script in ("Cyrl", "Arab") else 1)
+        if script != "Cyrl" and script != "Arab":  # one label is enough: no orthography rules to apply
+            code, score = self.backend.predict(sample)
+            iso = self._iso3.get(code) or self._to_iso3(code)
+        else:
+            code, score, iso = self._orthography(sample, script)
+        if self.supplementary is not None and self.supplementary.covers(script):
+            decided = self.supplementary.decide(sample, script, f"{iso}_{script}", score)
+            if decided is not None:
+                iso, score = decided[0].split("_")[0], decided[1]
+        return LidResult(f"{iso}_{script}", round(score, 4), share if share == 1.0 else round(share, 4), code)
+
+    def _orthography(self, sample: str, script: str) -> tuple[str, float, str]:
+        """(model label, score, ISO 639-3 after the Arabic-script and Cyrillic orthography rules)."""
+        candidates = self.backend.predict_topk(sample, 5)
         code, score = candidates[0]
-        iso = to_iso3(code)
-        rules = orthography_rules()
+        iso3 = self._to_iso3
+        iso = iso3(code)
+        rules = self._rules
         if (script == "Arab" and iso not in rules.turkic_arab and rules.reclaim is not None
                 and rules.reclaim.search(sample)):
             # ۇ ۈ ې are Turkic letters Arabic, Persian and Urdu never use: short Uyghur lines often
             # reach the model as "ar"/"fa"; take the model's best Turkic guess (or let spelling decide)
-            turkic = [to_iso3(c) for c, _ in candidates[1:] if to_iso3(c) in rules.turkic_arab]
+            turkic = [iso3(c) for c, _ in candidates[1:] if iso3(c) in rules.turkic_arab]
             iso = turkic[0] if turkic else rules.arab_default
         if script == "Arab" and iso in rules.turkic_arab:
-            iso = arabic_turkic_orthography(sample) or iso
-        elif script == "Cyrl" and cyrillic_orthography(sample, iso, score):
+            iso = arabic_turkic_orthography(sample, rules) or iso
+        elif script == "Cyrl" and cyrillic_orthography(sample, iso, score, rules):
             # the model's best guess lacks a letter of the text: take its best guess that fits,
             # keeping the top score as the confidence (as for the Arabic-script relabelling)
-            fitting = [to_iso3(c) for c, _ in candidates[1:] if cyrillic_orthography(sample, to_iso3(c)) is None
-                       and to_iso3(c) in rules.cyrl_extra]
-            iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score) or iso
-        if self.supplementary is not None:
-            decided = self.supplementary.decide(sample, script, f"{iso}_{script}", score)
-            if decided is not None:
-                iso, score = decided[0].split("_")[0], decided[1]
-        return LidResult(f"{iso}_{script}", round(score, 4), round(share, 4), code)
+            fitting = [iso3(c) for c, _ in candidates[1:]
+                       if cyrillic_orthography(sample, iso3(c), 0.0, rules) is None and iso3(c) in rules.cyrl_extra]
+            iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score, rules) or iso
+        return code, score, iso
+
+
+_UNDETERMINED_RESULT = LidResult(UNDETERMINED, 0.0, 0.0, "")
 
 
 class IdentifyLanguage(PipelineStep):
@@ -440,9 +485,10 @@ class IdentifyLanguage(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         # counted locally and added to the stats once: datatrove's per-update bookkeeping is costly
         counts: Counter = Counter()
+        lid = self.lid
         for doc in data or ():
             with self.track_time():
-                res = self.lid.identify(doc.text)
+                res = lid.identify(doc.text)
             doc.metadata["lang"] = res.lang
             doc.metadata["lang_score"] = res.score
             doc.metadata["script_share"] = res.script_share
@@ -450,7 +496,7 @@ class IdentifyLanguage(PipelineStep):
             doc.metadata["chars_in"] = len(doc.text)
             counts[f"in_docs/{res.lang}"] += 1
             counts[f"in_chars/{res.lang}"] += len(doc.text)
-            if res.model_lang and res.lang.split("_")[0] != to_iso3(res.model_lang):
+            if res.model_lang and res.lang[:res.lang.index("_")] != lid._to_iso3(res.model_lang):
                 doc.metadata["lid_model_lang"] = res.model_lang
                 counts["lid_relabelled_by_orthography"] += 1
             yield doc
@@ -512,18 +558,26 @@ def _cli(args: argparse.Namespace) -> int:
                              model=args.lid_model)  # after the input checks: loading a model takes seconds
     out = sys.stdout
     lineno = 0
+    identify = lid.identify
+    buffered: list[str] = []  # written in blocks: one write per line costs as much as a prediction
+    block = 1 if stream.isatty() else 1024  # someone typing lines sees each answer at once
     with stream if stream is not sys.stdin else _nullcontext(stream):
         try:
             for lineno, line in enumerate(stream, 1):  # noqa: B007 (lineno names the failing line)
                 text = line.rstrip("\r\n")
                 if args.normalize:
                     text = normalize_text(text)
-                res = lid.identify(text)
-                out.write(f"{res.lang}\t{res.score:.4f}\n")
+                res = identify(text)
+                buffered.append(f"{res.lang}\t{res.score:.4f}\n")
+                if len(buffered) >= block:
+                    out.write("".join(buffered))
+                    buffered.clear()
         except (EOFError, lzma.LZMAError, zlib.error, gzip.BadGzipFile) as e:
+            out.write("".join(buffered))
             out.flush()
             raise InputError(f"{args.file}: cannot decompress after line {lineno} ({type(e).__name__}: {e}); "
                              "the file is truncated or corrupt") from None
+    out.write("".join(buffered))
     return 0
 
 

@@ -37,7 +37,7 @@ from sklearn.linear_model import LogisticRegression
 from corpora.corpus import parse_input_spec
 from corpora.fasttext_format import feature_matrix, write_model
 from corpora.lid import LanguageIdentifier, detect_script, script_counts
-from corpora.lid_supplement import META_FILE, MODEL_FILE, SupplementaryLid, prepare
+from corpora.lid_supplement import META_FILE, MODEL_FILE, WORD_RE, SupplementaryLid, prepare
 from eval_xtreme.tasks import evaluation_files
 from xling.core.config import load_config, to_dict
 from xling.core.errors import InputError
@@ -58,7 +58,10 @@ class LidTrainConfig:
     out: str = ""
     heldout: float = 0.2  # share of each label's distinct lines kept out of training, for the report
     max_lines: int = 3000  # training lines per label at most (the rest are not used)
-    minn: int = 1  # character n-gram lengths (1 = single letters, the letter evidence the model sees)
+    # character n-gram lengths; 1 = single letters, what a label with ~100 training lines (Uzbek,
+    # Turkmen) can still learn. On the dev part 2–4 did better (Uyghur Latin 0.964 → 0.972) but the dev
+    # part has 18 Uzbek lines; the bench then showed Uzbek 3–16 points worse with 2–4 (docs/lid.md)
+    minn: int = 1
     maxn: int = 4
     bucket: int = 1 << 17  # hashed n-gram rows; the model file is bucket × labels float32
     c: float = 10.0  # inverse L2 strength of the logistic regression
@@ -70,7 +73,21 @@ class LidTrainConfig:
     marker_coverage: float = 0.95  # marker letters: in this share of a label's training lines …
     marker_min_words: int = 8  # … of at least this many words (and only such lines are judged by them)
     foreign_word_share: float = 0.25  # a label is ruled out when this share of words has letters it lacks
+    marker_rival_min: float = 0.1  # the marker rule applies against a runner-up of at least this probability
+    override_foreign_words: int = 2  # a confident base label yields to the letters from this many words it cannot spell
     trust_base: float = 0.5  # at or above this score the base label is "confident" (corpora.lid_supplement)
+    # a label the base model gets right on fewer of its training lines than this is one it "lacks": its
+    # letters may overrule a confident base label
+    base_lacks_below: float = 0.75
+    # a word with letters outside a label's alphabet costs it -ln(max(share of such words in its training
+    # text, this floor)) log-odds (corpora.lid_supplement)
+    foreign_rate_floor: float = 1e-3
+    # letter-pair markers: pairs in ≥ pair_common of a label's lines and ≤ pair_rare of a rival's
+    pair_common: float = 0.05
+    pair_rare: float = 0.002
+    # share of each label's distinct lines (besides `heldout`) kept out of training as a dev part to
+    # choose settings on (bench/lid_targets.py --dev); 0 = train on all non-held-out lines
+    dev: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -78,10 +95,15 @@ class LidTrainConfig:
             raise InputError(f"heldout: a share in (0, 1), got {self.heldout}")
         if not 1 <= self.minn <= self.maxn <= 8:
             raise InputError(f"minn/maxn: need 1 ≤ minn ≤ maxn ≤ 8, got {self.minn}/{self.maxn}")
-        for key in ("max_lines", "bucket", "marker_min_words", "max_iter"):
+        for key in ("max_lines", "bucket", "marker_min_words", "max_iter", "override_foreign_words"):
             if getattr(self, key) < 1:
                 raise InputError(f"{key}: must be ≥ 1, got {getattr(self, key)}")
-        for key in ("marker_coverage", "foreign_word_share", "trust_base", "balance"):
+        if not 0.0 <= self.dev < 1.0 - self.heldout:
+            raise InputError(f"dev: a share in [0, 1 - heldout), got {self.dev}")
+        if not 0.0 < self.foreign_rate_floor < 1.0:
+            raise InputError(f"foreign_rate_floor: a share in (0, 1), got {self.foreign_rate_floor}")
+        for key in ("marker_coverage", "foreign_word_share", "trust_base", "balance", "marker_rival_min",
+                    "base_lacks_below"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise InputError(f"{key}: must be within [0, 1], got {getattr(self, key)}")
         if self.chunks < 0:
@@ -116,16 +138,22 @@ def read_training_text(path: str | Path) -> list[str]:
     return raw.splitlines()
 
 
-def is_heldout(line: str, share: float) -> bool:
-    """Deterministic split by a hash of the line, so a line is held out in every run and file."""
-    return zlib.crc32(line.encode("utf-8")) % 10_000 < share * 10_000
-
-
 def split_heldout(lines: list[str], share: float) -> tuple[list[str], list[str]]:
     """Distinct non-empty lines → (train, held out)."""
+    train, _, held = split_lines(lines, share, 0.0)
+    return train, held
+
+
+def split_lines(lines: list[str], heldout: float, dev: float) -> tuple[list[str], list[str], list[str]]:
+    """Distinct non-empty lines → (train, dev, held out) by the same hash: the held-out part is the
+    same whatever `dev` is, and dev lines are the next `dev` share of hash values."""
     distinct = list(dict.fromkeys(" ".join(line.split()) for line in lines))
     distinct = [t for t in distinct if t and script_counts(t)]
-    return [t for t in distinct if not is_heldout(t, share)], [t for t in distinct if is_heldout(t, share)]
+    parts: tuple[list[str], list[str], list[str]] = ([], [], [])
+    for t in distinct:
+        h = zlib.crc32(t.encode("utf-8")) % 10_000
+        parts[2 if h < heldout * 10_000 else 1 if h < (heldout + dev) * 10_000 else 0].append(t)
+    return parts
 
 
 def refuse_evaluation_files(paths: list[Path]) -> None:
@@ -157,7 +185,7 @@ def _letters_of_script(text: str, script: str) -> list[str]:
 def label_alphabets(texts: dict[str, list[str]], min_share: float) -> tuple[dict[str, list[str]], dict[str, str]]:
     """({label: alphabet}, {label: where it came from}): the language profile's alphabet of the label's
     script (`xling.core.langs`) where it has one, else the letters measured on the training text."""
-    profiled = registry().alphabets()
+    profiled = registry().lid_alphabets()
     measured = measure_alphabets({k: v for k, v in texts.items() if k not in profiled}, min_share)
     alphabets = {k: sorted(profiled[k]) if k in profiled else measured[k] for k in texts}
     return alphabets, {k: "profile" if k in profiled else "training text" for k in texts}
@@ -174,26 +202,69 @@ def measure_alphabets(texts: dict[str, list[str]], min_share: float) -> dict[str
     return out
 
 
+def foreign_rates(texts: dict[str, list[str]], alphabets: dict[str, list[str]]) -> dict[str, float]:
+    """{label: share of its training words holding letters outside its alphabet} (names, loans, typos)."""
+    out = {}
+    for label, lines in texts.items():
+        alphabet = frozenset(alphabets.get(label, ()))
+        words = [w for t in lines for w in WORD_RE.findall(prepare(t))]
+        out[label] = sum(1 for w in words if not alphabet.issuperset(w)) / len(words) if words and alphabet else 0.0
+    return out
+
+
+_PAIR_RE = re.compile(r"(?=([^\W\d_]['\w]))")  # overlapping letter+letter and letter+apostrophe pairs
+
+
+def letter_pairs(text: str) -> set[str]:
+    """Pairs of adjacent letters (and a letter + apostrophe: Uzbek `o'`, `g'`) of `prepare(text)`."""
+    return {p for p in _PAIR_RE.findall(prepare(text)) if not p[1].isdigit() and p[1] != "_"}
+
+
+def measure_pair_markers(texts: dict[str, list[str]], common: float, rare: float,
+                         top: int = 12) -> dict[str, dict[str, list[str]]]:
+    """{label: {rival: pairs}}: letter pairs in ≥ `common` of the label's training lines and in ≤ `rare`
+    of the rival's (Uyghur Latin `gh` against Uzbek, which writes `g'`; Uzbek `o'` `g'` against
+    Turkish), the `top` most common first; same-script rivals with ≥ 50 lines only."""
+    shares: dict[str, Counter] = {}
+    for label, lines in texts.items():
+        counts: Counter = Counter()
+        for t in lines:
+            counts.update(letter_pairs(t))
+        shares[label] = Counter({p: n / len(lines) for p, n in counts.items()})
+    out: dict[str, dict[str, list[str]]] = {}
+    for label, mine in shares.items():
+        for rival, theirs in shares.items():
+            if rival == label or rival.split("_")[1] != label.split("_")[1] or len(texts[rival]) < 50:
+                continue
+            pairs = [p for p, s in mine.most_common() if s >= common and theirs[p] <= rare][:top]
+            if pairs:
+                out.setdefault(label, {})[rival] = pairs
+    return out
+
+
 def measure_markers(texts: dict[str, list[str]], alphabets: dict[str, list[str]], coverage: float,
-                    min_words: int) -> dict[str, dict[str, list[str]]]:
-    """{label: {rival: letters}}: letters the rival's alphabet lacks, one of which occurs in ≥ `coverage`
-    of the label's training lines of ≥ `min_words` words. Found greedily (most frequent letter first),
-    for rivals of the same script only."""
+                    min_words: int, pairs: dict[str, dict[str, list[str]]] | None = None,
+                    ) -> dict[str, dict[str, list[str]]]:
+    """{label: {rival: units}}: letters the rival's alphabet lacks and letter pairs the rival does not
+    write (`pairs`, from `measure_pair_markers`), one of which occurs in ≥ `coverage` of the label's
+    training lines of ≥ `min_words` words. Found greedily (most frequent unit first), for rivals of the
+    same script only."""
+    pairs = pairs or {}
     out: dict[str, dict[str, list[str]]] = {}
     for label, lines in texts.items():
         script = label.split("_")[1]
-        long_lines = [set(prepare(t)) for t in lines if len(t.split()) >= min_words]
+        long_lines = [prepare(t) for t in lines if len(t.split()) >= min_words]
         if len(long_lines) < 20:
             continue
         for rival, rival_alphabet in alphabets.items():
             if rival == label or rival.split("_")[1] != script:
                 continue
-            own = sorted(set(alphabets[label]) - set(rival_alphabet))
+            own = sorted(set(alphabets[label]) - set(rival_alphabet)) + pairs.get(label, {}).get(rival, [])
             chosen: list[str] = []
             covered = 0
             remaining = list(long_lines)
             while own and remaining:
-                best = max(own, key=lambda ch: sum(ch in s for s in remaining))
+                best = max(own, key=lambda u: sum(u in s for s in remaining))
                 hits = sum(best in s for s in remaining)
                 if not hits:
                     break
@@ -275,7 +346,7 @@ def train_lid(config: LidTrainConfig) -> Path:
                 raise InputError(f"{p}: no text read (label {label})")
             lines += got
             provenance.append({"label": label, "path": str(p), "sha256": sha256_file(p), "lines": len(got)})
-        tr, he = split_heldout(lines, config.heldout)
+        tr, _, he = split_lines(lines, config.heldout, config.dev)
         off_script = sum(1 for t in tr if detect_script(t)[0] != script)
         if off_script > 0.5 * len(tr):
             raise InputError(f"{label}: {off_script} of {len(tr)} lines are not in the {script} script "
@@ -296,15 +367,21 @@ def train_lid(config: LidTrainConfig) -> Path:
         base_recall[k] = sum(base.identify(t).lang == k for t in sample) / len(sample)
     out = Path(config.out)
     alphabets, alphabet_source = label_alphabets(train, config.alphabet_min_share)
-    markers = measure_markers(train, alphabets, config.marker_coverage, config.marker_min_words)
+    pairs = measure_pair_markers(train, config.pair_common, config.pair_rare)
+    markers = measure_markers(train, alphabets, config.marker_coverage, config.marker_min_words, pairs)
     meta = {
         "labels": labels,
         "alphabets": {k: "".join(v) for k, v in alphabets.items()},
         "alphabet_source": alphabet_source,
         "base_recall": base_recall,
-        "markers": {k: {r: "".join(m) for r, m in v.items()} for k, v in markers.items()},
+        "markers": markers,
+        "pair_markers": pairs,
         "decision": {"trust_base": config.trust_base, "marker_min_words": config.marker_min_words,
-                     "foreign_word_share": config.foreign_word_share},
+                     "foreign_word_share": config.foreign_word_share,
+                     "foreign_rate_floor": config.foreign_rate_floor, "marker_rival_min": config.marker_rival_min,
+                     "override_foreign_words": config.override_foreign_words,
+                     "base_lacks_below": config.base_lacks_below},
+        "foreign_rate": foreign_rates(train, alphabets),
         "lines": {k: {"train": len(train[k]), "heldout": len(held[k])} for k in labels},
         "sources": provenance,
         "config": to_dict(config),
@@ -352,7 +429,7 @@ def _report_markdown(meta: dict, report: dict, seconds: float) -> str:
     rows = []
     for k in meta["labels"]:
         r = report["per_label"][k]
-        markers = "; ".join(f"vs {rv}: {m}" for rv, m in sorted(meta["markers"].get(k, {}).items()))
+        markers = "; ".join(f"vs {rv}: {' '.join(m)}" for rv, m in sorted(meta["markers"].get(k, {}).items()))
         rows.append([k, meta["lines"][k]["train"], r["heldout_lines"],
                      "—" if r["precision"] is None else f"{r['precision']:.3f}",
                      "—" if r["recall"] is None else f"{r['recall']:.3f}",

@@ -103,6 +103,8 @@ def test_user_profiles_add_and_replace_languages(tmp_path, monkeypatch):
     (MINI.format(code="crh", extra="").replace("default_script: Latn", "default_script: Cyrl"),
      r"default_script: 'Cyrl' is not one of scripts"),
     (MINI.format(code="crh", extra="").replace("alphabet: abc", "alphabet: ABC"), r"scripts\.Latn\.alphabet"),
+    (MINI.format(code="crh", extra="").replace("alphabet: abc", "alphabet: abc, other_letters: Â"),
+     r"scripts\.Latn\.other_letters"),
     (MINI.format(code="crh", extra="normalize: {homoglyphs: {Latn: {a: b}}}\n"), r"homoglyphs\.Latn: only Cyrl"),
     ("code: [crh\n", r"crh\.yaml: invalid YAML"),
 ])

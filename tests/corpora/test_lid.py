@@ -8,6 +8,7 @@ import pytest
 
 from corpora.lid import (
     LID_BACKENDS,
+    FastTextLid,
     LanguageIdentifier,
     arabic_turkic_orthography,
     cyrillic_orthography,
@@ -32,6 +33,31 @@ def test_script_detection_from_characters():
     assert detect_script("1234 !!") == ("Zyyy", 0.0)
     script, share = detect_script("Привет world")
     assert script == "Cyrl" and 0.5 < share < 1
+
+
+def test_ascii_fast_path_agrees_with_counting_letters():
+    """ASCII text skips the script table: Latin with share 1 when it has a letter (counted here with
+    str.isalpha, independently of the table), else no script."""
+    for text in ("Hello world", "1234 !!", "a", "x-y_z 9", "", "\t\n", "@#$%^&*()", "Z"):
+        letters = sum(c.isalpha() for c in text)
+        assert detect_script(text) == (("Latn", 1.0) if letters else ("Zyyy", 0.0)), text
+    # one non-ASCII letter takes the table path and still counts as Latin
+    assert detect_script("Crème brûlée") == ("Latn", 1.0)
+
+
+def test_fasttext_single_line_predict_equals_the_library_wrapper():
+    """`FastTextLid.predict` calls fastText's C++ directly; fasttext's own `model.predict` is the reference."""
+    import fasttext
+
+    model = fasttext.load_model(fasttext_model_path())
+    backend = FastTextLid()
+    for line in ("Hello world, how are you today?", "Bugün hava çok güzel", "Ақ көңілдің аты арып",
+                 "two\nlines", "x", "biz nechche yil tirishish arqiliq"):
+        labels, probs = model.predict(line.replace("\n", " "), k=1)
+        code, p = backend.predict(line)
+        assert code == labels[0].removeprefix("__label__")
+        assert p == pytest.approx(min(float(probs[0]), 1.0))
+        assert backend.predict_topk(line, 1)[0] == (code, pytest.approx(p))
 
 
 def test_backend_registry_and_codes():

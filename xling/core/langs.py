@@ -44,6 +44,9 @@ PROFILES_ENV = "XLING_LANG_PROFILES"
 class ScriptProfile:
     # lower-case letters, one code point each (a digraph letter is listed by its parts); None: unknown
     alphabet: str | None = None
+    # letters the language's text also uses that its alphabet does not list (Turkish â î û in loans):
+    # language identification must not count them against it
+    other_letters: str = ""
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,8 @@ def _check(prof: LanguageProfile, p: Path) -> None:
     for script, sp in prof.scripts.items():
         if sp.alphabet is not None and sp.alphabet != sp.alphabet.lower():
             raise bad(f"scripts.{script}.alphabet: list lower-case letters only")
+        if sp.other_letters != sp.other_letters.lower():
+            raise bad(f"scripts.{script}.other_letters: list lower-case letters only")
     for script in prof.normalize.homoglyphs:
         if script != "Cyrl":
             # the repair (corpora.normalize) looks for look-alikes inside Cyrillic words only
@@ -298,6 +303,11 @@ class LanguageRegistry:
     def alphabets(self) -> dict[str, str]:
         """{`iso3_Script`: lower-case alphabet} for every profiled script with a known alphabet."""
         return {f"{p.code}_{s}": sp.alphabet for p in self for s, sp in p.scripts.items() if sp.alphabet}
+
+    def lid_alphabets(self) -> dict[str, str]:
+        """`alphabets()` plus each script's `other_letters`: the letters LID expects in the language's text."""
+        return {f"{p.code}_{s}": sp.alphabet + sp.other_letters for p in self for s, sp in p.scripts.items()
+                if sp.alphabet}
 
 
 def read_code_table(path: Path) -> list[CodeRow]:
