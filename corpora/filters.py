@@ -204,7 +204,7 @@ class QualityFilter(XlingFilter):
             stripped = [strip_breadcrumbs(ln) for ln in lines]
             n_crumbs = sum(1 for a, b in zip(lines, stripped, strict=True) if a != b and b)
             if n_crumbs:
-                self.stat_update("breadcrumb_prefixes_removed", value=n_crumbs)
+                self.count("breadcrumb_prefixes_removed", n_crumbs)
             # a line that was nothing but a breadcrumb trail counts as a removed boilerplate line
             keep = [ln for ln in stripped if ln.strip() and not is_boilerplate_line(ln)]
             if n_crumbs and len(keep) == len(lines):
@@ -212,7 +212,7 @@ class QualityFilter(XlingFilter):
                 lines = keep
             removed = len(lines) - len(keep)
             if removed:
-                self.stat_update("boilerplate_lines_removed", value=removed)
+                self.count("boilerplate_lines_removed", removed)
                 if not keep or removed / len(lines) > t.max_boilerplate_line_frac:
                     return self.drop(doc, "boilerplate")
                 doc.text = "\n".join(keep)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from functools import lru_cache
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from corpora.document import StatBuffer
 from xling.core.errors import InputError
 from xling.core.langs import LanguageRegistry, Translit
 from xling.core.langs import registry as lang_registry
@@ -230,8 +232,11 @@ class Normalize(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         total: Counter = Counter()  # added to the stats once at the end (per-update stats are costly)
-        for doc in data or ():
-            with self.track_time():
+        buf = StatBuffer()
+        times, clock = buf.times, time.perf_counter
+        try:
+            for doc in data or ():
+                t0 = clock()
                 counts: Counter = Counter()
                 text = doc.text
                 if self.transliterate_uly and doc.metadata.get("lang_hint") == "uig_Latn":
@@ -239,12 +244,16 @@ class Normalize(PipelineStep):
                     counts["uly_to_uey"] += 1
                     doc.metadata["lang_hint"] = "uig_Arab"
                 doc.text = normalize_text(text, counts)
-                fixes = {k: v for k, v in sorted(counts.items()) if v}
-                if fixes:
-                    doc.metadata["norm"] = fixes
-                    total.update({f"norm_{k}": v for k, v in fixes.items()})
-                    total["normalized_docs_changed"] += 1
-            total["normalized_docs"] += 1
-            yield doc
+                if counts:
+                    fixes = {k: v for k, v in sorted(counts.items()) if v}
+                    if fixes:
+                        doc.metadata["norm"] = fixes
+                        total.update({f"norm_{k}": v for k, v in fixes.items()})
+                        total["normalized_docs_changed"] += 1
+                times.append(clock() - t0)
+                total["normalized_docs"] += 1
+                yield doc
+        finally:
+            buf.flush(self)
         for label, value in sorted(total.items()):
             self.stat_update(label, value=value)
