@@ -37,20 +37,30 @@ from xling.core.errors import InputError
 from xling.core.io import write_json_atomic
 
 _DIGITS_RE = re.compile(r"\d")
-_SPACES_RE = re.compile(r"\s+")
 _HEADER = struct.Struct("<QI")
 
 
 @lru_cache(maxsize=1)
-def _punct_table() -> dict[int, None]:
-    """str.translate table deleting punctuation and symbols (Unicode categories P* and S*) in the BMP."""
-    return {cp: None for cp in range(0x10000) if unicodedata.category(chr(cp))[0] in "PS"}
+def _punct_re() -> re.Pattern:
+    """Runs of punctuation and symbols (Unicode categories P* and S*) in the BMP, as one character class
+    of ranges: `re` tests a class with a range check where `str.translate` looked every character up
+    in a dict (2.5x slower on the benchmark's lines)."""
+    parts: list[str] = []
+    start = None
+    for cp in range(0x10001):
+        hit = cp < 0x10000 and unicodedata.category(chr(cp))[0] in "PS"
+        if hit and start is None:
+            start = cp
+        elif not hit and start is not None:
+            parts.append(re.escape(chr(start)) + (f"-{re.escape(chr(cp - 1))}" if cp - 1 > start else ""))
+            start = None
+    return re.compile("[" + "".join(parts) + "]+")
 
 
 def normalize_for_dedup(line: str) -> str:
     """CCNet's line normalisation: case, digits and punctuation do not make a line new."""
-    line = _DIGITS_RE.sub("0", line.lower()).translate(_punct_table())
-    return _SPACES_RE.sub(" ", line).strip()
+    line = _punct_re().sub("", _DIGITS_RE.sub("0", line.lower()))
+    return " ".join(line.split())  # str.split's whitespace is re's `\s`: runs → one space, ends stripped
 
 
 def hash64(text: str) -> int:

@@ -99,7 +99,8 @@ def literal_trie_pattern(phrases: list[str]) -> str:
 
 _BOILERPLATE_RE = re.compile(literal_trie_pattern(_BOILERPLATE_PHRASES), re.IGNORECASE)
 _MENU_SEP_RE = re.compile(r"\s[|»·•›>/]\s|\s?\|\s?")
-_MENU_SEP_CHARS = "|»·•›>/"  # every match of _MENU_SEP_RE holds one of them
+_MENU_SEP_CHAR_RE = re.compile("[|»·•›>/]")  # every match of _MENU_SEP_RE holds one of them
+_CRUMB_CHAR_RE = re.compile("[»›>/|]")  # every breadcrumb trail or home crumb holds one of them
 # "Home » Press » News 24 August 2015 The council met ..." — a breadcrumb trail glued to the text
 _BREADCRUMB_PREFIX_RE = re.compile(r"^(?:[^»›|\n]{1,40}?\s[»›]\s){2,}")
 _CRUMB_AFTER_HOME_RE = re.compile(r"^(?:[^»›|\n]{1,40}?\s[»›]\s)+")
@@ -110,6 +111,8 @@ _END_PUNCT = tuple(".!?…:;»\"'”)؟۔。！？")
 
 def strip_breadcrumbs(line: str) -> str:
     """Remove a leading breadcrumb trail ("Home » ..." or two or more short `»`-separated segments)."""
+    if not _CRUMB_CHAR_RE.search(line):  # the common case: no separator, no trail
+        return line
     home = _HOME_CRUMB_RE.match(line)
     rest = line[home.end():] if home else line
     m = (_CRUMB_AFTER_HOME_RE if home else _BREADCRUMB_PREFIX_RE).match(rest)
@@ -134,7 +137,7 @@ def is_boilerplate_line(line: str) -> bool:
     if "©" in s and len(words) <= 20:
         return True
     # splitting is the slow part; a line without a separator character is one part
-    parts = [p for p in _MENU_SEP_RE.split(s) if p.strip()] if any(c in s for c in _MENU_SEP_CHARS) else [s]
+    parts = [p for p in _MENU_SEP_RE.split(s) if p.strip()] if _MENU_SEP_CHAR_RE.search(s) else [s]
     if len(parts) >= 3 and sum(len(p.split()) for p in parts) / len(parts) <= 3.0:
         return True  # "Home | News | Contacts", "Негізгі бет » Баспасөз қызметі » Жаңалықтар"
     # An all-capitals run of words without sentence punctuation is a menu bar
