@@ -202,10 +202,12 @@ class QualityFilter(XlingFilter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         lang = doc.metadata.get("lang", "und_Zyyy")
         t = self.thresholds(lang)
-        lines = [ln for ln in doc.text.split("\n") if ln.strip()]
+        text = doc.text
+        lines = [ln for ln in text.split("\n") if ln.strip()] if "\n" in text else [text] if text.strip() else []
         if t.strip_boilerplate and lines:
             stripped = [strip_breadcrumbs(ln) for ln in lines]
-            n_crumbs = sum(1 for a, b in zip(lines, stripped, strict=True) if a != b and b)
+            # list equality is one C loop; most documents have no breadcrumbs to count
+            n_crumbs = 0 if stripped == lines else sum(1 for a, b in zip(lines, stripped, strict=True) if a != b and b)
             if n_crumbs:
                 self.count("breadcrumb_prefixes_removed", n_crumbs)
             # a line that was nothing but a breadcrumb trail counts as a removed boilerplate line
