@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, fields
+from itertools import compress
 
 from datatrove.data import Document
 
@@ -159,18 +160,19 @@ def _dup_line_stats(lines: list[str]) -> tuple[float, float]:
     return dup_lines / max(len(lines), 1), dup_chars / total_chars
 
 
-def _top_ngram_char_frac(words: list[str], n: int) -> float:
+def _top_ngram_char_frac(words: list[str], n: int, total: int | None = None) -> float:
+    """`total`: the characters of `words` (computed when not given)."""
     grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
     if not grams:
         return 0.0
     gram, count = Counter(grams).most_common(1)[0]
     if count < 2:
         return 0.0
-    total = sum(len(w) for w in words) or 1
-    return sum(len(w) for w in gram) * count / total
+    total = (sum(map(len, words)) if total is None else total) or 1
+    return sum(map(len, gram)) * count / total
 
 
-def _dup_ngram_char_frac(words: list[str], n: int) -> float:
+def _dup_ngram_char_frac(words: list[str], n: int, total: int | None = None) -> float:
     """Share of word characters covered by n-grams that occur more than once (Gopher)."""
     if len(words) < n:
         return 0.0
@@ -181,8 +183,8 @@ def _dup_ngram_char_frac(words: list[str], n: int) -> float:
         if counts[g] > 1:
             for j in range(i, i + n):
                 covered[j] = True
-    total = sum(len(w) for w in words) or 1
-    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total
+    total = (sum(map(len, words)) if total is None else total) or 1
+    return sum(map(len, compress(words, covered))) / total
 
 
 class QualityFilter(XlingFilter):
@@ -244,10 +246,11 @@ class QualityFilter(XlingFilter):
             if dup_line_frac > t.max_dup_line_frac or dup_char_frac > t.max_dup_line_char_frac:
                 return self.drop(doc, "repeated_lines")
         if script not in UNSEGMENTED_SCRIPTS and len(words) >= t.ngram_min_words:
+            chars = sum(map(len, words))
             for n, limit in zip((2, 3, 4), t.max_top_ngram_char_frac, strict=True):
-                if _top_ngram_char_frac(words, n) > limit:
+                if _top_ngram_char_frac(words, n, chars) > limit:
                     return self.drop(doc, "repeated_ngrams")
             for n, limit in zip((5, 6, 7), t.max_dup_ngram_char_frac, strict=True):
-                if _dup_ngram_char_frac(words, n) > limit:
+                if _dup_ngram_char_frac(words, n, chars) > limit:
                     return self.drop(doc, "repeated_ngrams")
         return True
