@@ -4,7 +4,7 @@ Pipeline (each box is a datatrove step; the lists are plain Python, so the same 
 `SlurmPipelineExecutor`/`RayPipelineExecutor`):
 
     stage 1 (N tasks)  MultiFormatReader → Normalize → IdentifyLanguage → LanguageFilter
-                       → QualityFilter → DedupSignatures → AtomicJsonlWriter(work/docs)
+                       → QualityFilter → DedupSignatures → RowShardWriter(work/docs)
     stage 2 (1 task)   FindDuplicates                         (skipped with dedup off)
     stage 3 (N tasks)  shard reader(work/docs) → ExactDedupFilter → [Decontaminate] → AtomicJsonlWriter(kept)
 
@@ -31,7 +31,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from corpora.clean_report import collect_stats, summary_lines, write_clean_report
 from corpora.corpus import parse_input_spec
-from corpora.document import AtomicJsonlWriter, Tally, row_to_doc
+from corpora.document import AtomicJsonlWriter, RowShardWriter, Tally, add_count, read_row_shard, row_to_doc
 from corpora.exact_dedup import DedupSignatures, ExactDedupFilter, FindDuplicates
 from corpora.executors import ExecutorConfig, Stage, StagesPending, run_stages
 from corpora.filters import QualityFilter, QualityThresholds
@@ -149,22 +149,26 @@ def expand_inputs(specs: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 class ShardReader(PipelineStep):
-    """Reads back this task's intermediate shard (`folder/<rank>.jsonl.gz`); absent = no documents."""
+    """Reads back this task's intermediate shard (`folder/<rank>.rows.gz`, `RowShardWriter`); absent =
+    no documents. A shard a run of an older version left as `<rank>.jsonl.gz` is read as JSON lines."""
 
     name = "shard reader"
     type = "📖 - READER"
 
     def __init__(self, folder: str) -> None:
         super().__init__()
-        self.folder = folder
+        self.folder = str(folder)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         yield from data or ()
-        path = Path(self.folder) / f"{rank:05d}.jsonl.gz"
-        if path.is_file():
-            for row in read_jsonl(path):
-                self.stat_update("documents")
-                yield row_to_doc(row)
+        path = Path(self.folder) / f"{rank:05d}.rows.gz"
+        legacy = path.with_name(f"{rank:05d}.jsonl.gz")
+        rows = read_row_shard(path) if path.is_file() else read_jsonl(legacy) if legacy.is_file() else ()
+        n = 0
+        for row in rows:
+            n += 1
+            yield row_to_doc(row)
+        add_count(self, "documents", n)
 
 
 def _decontaminate_step(config: CleanConfig, removed_writer):
@@ -201,7 +205,7 @@ def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str]
     ]
     if config.dedup:
         stage1.append(DedupSignatures(work / "sig", config.dedup_min_line_chars))
-    stage1.append(AtomicJsonlWriter(work / "docs", "${rank}.jsonl.gz", compresslevel=1))  # read back once
+    stage1.append(RowShardWriter(work / "docs", "${rank}.rows.gz", compresslevel=1))  # read back once, in stage 3
 
     stage2 = [FindDuplicates(work / "sig", work / "dedup", tasks)] if config.dedup else None
 

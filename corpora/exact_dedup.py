@@ -23,6 +23,7 @@ import json
 import os
 import re
 import struct
+import time
 import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
@@ -31,25 +32,35 @@ from pathlib import Path
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from corpora.document import XlingFilter
+from corpora.document import StatBuffer, XlingFilter, add_count
 from xling.core.errors import InputError
 from xling.core.io import write_json_atomic
 
 _DIGITS_RE = re.compile(r"\d")
-_SPACES_RE = re.compile(r"\s+")
 _HEADER = struct.Struct("<QI")
 
 
 @lru_cache(maxsize=1)
-def _punct_table() -> dict[int, None]:
-    """str.translate table deleting punctuation and symbols (Unicode categories P* and S*) in the BMP."""
-    return {cp: None for cp in range(0x10000) if unicodedata.category(chr(cp))[0] in "PS"}
+def _punct_re() -> re.Pattern:
+    """Runs of punctuation and symbols (Unicode categories P* and S*) in the BMP, as one character class
+    of ranges: `re` tests a class with a range check where `str.translate` looked every character up
+    in a dict (2.5x slower on the benchmark's lines)."""
+    parts: list[str] = []
+    start = None
+    for cp in range(0x10001):
+        hit = cp < 0x10000 and unicodedata.category(chr(cp))[0] in "PS"
+        if hit and start is None:
+            start = cp
+        elif not hit and start is not None:
+            parts.append(re.escape(chr(start)) + (f"-{re.escape(chr(cp - 1))}" if cp - 1 > start else ""))
+            start = None
+    return re.compile("[" + "".join(parts) + "]+")
 
 
 def normalize_for_dedup(line: str) -> str:
     """CCNet's line normalisation: case, digits and punctuation do not make a line new."""
-    line = _DIGITS_RE.sub("0", line.lower()).translate(_punct_table())
-    return _SPACES_RE.sub(" ", line).strip()
+    line = _punct_re().sub("", _DIGITS_RE.sub("0", line.lower()))
+    return " ".join(line.split())  # str.split's whitespace is re's `\s`: runs → one space, ends stripped
 
 
 def hash64(text: str) -> int:
@@ -87,17 +98,21 @@ class DedupSignatures(PipelineStep):
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
         ok = False
+        buf = StatBuffer()
+        times, clock = buf.times, time.perf_counter
         try:
             with open(tmp, "wb") as f:
                 for doc in data or ():
-                    with self.track_time():
-                        doc_hash, lines = signature(doc.text, self.min_line_chars)
-                        f.write(_HEADER.pack(doc_hash, len(lines)))
-                        if lines:
-                            f.write(struct.pack(f"<{len(lines)}Q", *lines))
+                    t0 = clock()
+                    doc_hash, lines = signature(doc.text, self.min_line_chars)
+                    f.write(_HEADER.pack(doc_hash, len(lines)))
+                    if lines:
+                        f.write(struct.pack(f"<{len(lines)}Q", *lines))
+                    times.append(clock() - t0)
                     yield doc
             ok = True
         finally:
+            buf.flush(self)
             if ok:
                 os.replace(tmp, final)
             else:
@@ -122,27 +137,31 @@ class FindDuplicates(PipelineStep):
 
         seen_docs: set[int] = set()
         seen_lines: set[int] = set()
+        counts = StatBuffer()
         for task in range(self.input_tasks):
             path = Path(self.sig_folder) / f"{task:05d}.sig"
             if not path.is_file():
                 raise FileNotFoundError(f"{path} missing: stage 1 task {task} has not finished")
             dup_docs: list[int] = []
             drop_lines: dict[str, list[int]] = {}
+            n_docs = 0
             for idx, (doc_hash, lines) in enumerate(read_signatures(path)):
-                self.stat_update("documents")
+                n_docs += 1
                 if doc_hash in seen_docs:
                     dup_docs.append(idx)
-                    self.stat_update("duplicate_docs")
                     continue
                 seen_docs.add(doc_hash)
                 repeated = [i for i, h in enumerate(lines) if h and h in seen_lines]
                 if repeated:
                     drop_lines[str(idx)] = repeated
-                    self.stat_update("duplicate_lines", value=len(repeated))
+                    counts.add("duplicate_lines", len(repeated))
                 # add after the scan: repeats inside one document are the quality filter's business
                 seen_lines.update(h for h in lines if h)
+            add_count(self, "documents", n_docs)
+            add_count(self, "duplicate_docs", len(dup_docs))
             write_json_atomic(Path(self.out_folder) / f"{task:05d}.json",
                               {"duplicate_docs": dup_docs, "drop_lines": drop_lines})
+        counts.flush(self)
         yield from data or ()
 
 
@@ -177,8 +196,8 @@ class ExactDedupFilter(XlingFilter):
         if drop:
             lines = doc.text.split("\n")
             kept = [ln for i, ln in enumerate(lines) if i not in drop]
-            self.stat_update("duplicate_lines_removed", value=len(drop))
-            self.stat_update("duplicate_line_chars_removed", value=sum(len(lines[i]) for i in drop if i < len(lines)))
+            self.count("duplicate_lines_removed", len(drop))
+            self.count("duplicate_line_chars_removed", sum(len(lines[i]) for i in drop if i < len(lines)))
             text = "\n".join(kept).strip("\n")
             if len(text) < self.min_chars:
                 return self.drop(doc, "duplicate_lines")

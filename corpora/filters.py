@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, fields
+from itertools import compress
 
 from datatrove.data import Document
 
@@ -99,7 +100,8 @@ def literal_trie_pattern(phrases: list[str]) -> str:
 
 _BOILERPLATE_RE = re.compile(literal_trie_pattern(_BOILERPLATE_PHRASES), re.IGNORECASE)
 _MENU_SEP_RE = re.compile(r"\s[|»·•›>/]\s|\s?\|\s?")
-_MENU_SEP_CHARS = "|»·•›>/"  # every match of _MENU_SEP_RE holds one of them
+_MENU_SEP_CHAR_RE = re.compile("[|»·•›>/]")  # every match of _MENU_SEP_RE holds one of them
+_CRUMB_CHAR_RE = re.compile("[»›>/|]")  # every breadcrumb trail or home crumb holds one of them
 # "Home » Press » News 24 August 2015 The council met ..." — a breadcrumb trail glued to the text
 _BREADCRUMB_PREFIX_RE = re.compile(r"^(?:[^»›|\n]{1,40}?\s[»›]\s){2,}")
 _CRUMB_AFTER_HOME_RE = re.compile(r"^(?:[^»›|\n]{1,40}?\s[»›]\s)+")
@@ -110,6 +112,8 @@ _END_PUNCT = tuple(".!?…:;»\"'”)؟۔。！？")
 
 def strip_breadcrumbs(line: str) -> str:
     """Remove a leading breadcrumb trail ("Home » ..." or two or more short `»`-separated segments)."""
+    if not _CRUMB_CHAR_RE.search(line):  # the common case: no separator, no trail
+        return line
     home = _HOME_CRUMB_RE.match(line)
     rest = line[home.end():] if home else line
     m = (_CRUMB_AFTER_HOME_RE if home else _BREADCRUMB_PREFIX_RE).match(rest)
@@ -134,7 +138,7 @@ def is_boilerplate_line(line: str) -> bool:
     if "©" in s and len(words) <= 20:
         return True
     # splitting is the slow part; a line without a separator character is one part
-    parts = [p for p in _MENU_SEP_RE.split(s) if p.strip()] if any(c in s for c in _MENU_SEP_CHARS) else [s]
+    parts = [p for p in _MENU_SEP_RE.split(s) if p.strip()] if _MENU_SEP_CHAR_RE.search(s) else [s]
     if len(parts) >= 3 and sum(len(p.split()) for p in parts) / len(parts) <= 3.0:
         return True  # "Home | News | Contacts", "Негізгі бет » Баспасөз қызметі » Жаңалықтар"
     # An all-capitals run of words without sentence punctuation is a menu bar
@@ -156,18 +160,19 @@ def _dup_line_stats(lines: list[str]) -> tuple[float, float]:
     return dup_lines / max(len(lines), 1), dup_chars / total_chars
 
 
-def _top_ngram_char_frac(words: list[str], n: int) -> float:
+def _top_ngram_char_frac(words: list[str], n: int, total: int | None = None) -> float:
+    """`total`: the characters of `words` (computed when not given)."""
     grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
     if not grams:
         return 0.0
     gram, count = Counter(grams).most_common(1)[0]
     if count < 2:
         return 0.0
-    total = sum(len(w) for w in words) or 1
-    return sum(len(w) for w in gram) * count / total
+    total = (sum(map(len, words)) if total is None else total) or 1
+    return sum(map(len, gram)) * count / total
 
 
-def _dup_ngram_char_frac(words: list[str], n: int) -> float:
+def _dup_ngram_char_frac(words: list[str], n: int, total: int | None = None) -> float:
     """Share of word characters covered by n-grams that occur more than once (Gopher)."""
     if len(words) < n:
         return 0.0
@@ -178,8 +183,8 @@ def _dup_ngram_char_frac(words: list[str], n: int) -> float:
         if counts[g] > 1:
             for j in range(i, i + n):
                 covered[j] = True
-    total = sum(len(w) for w in words) or 1
-    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total
+    total = (sum(map(len, words)) if total is None else total) or 1
+    return sum(map(len, compress(words, covered))) / total
 
 
 class QualityFilter(XlingFilter):
@@ -199,12 +204,14 @@ class QualityFilter(XlingFilter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         lang = doc.metadata.get("lang", "und_Zyyy")
         t = self.thresholds(lang)
-        lines = [ln for ln in doc.text.split("\n") if ln.strip()]
+        text = doc.text
+        lines = [ln for ln in text.split("\n") if ln.strip()] if "\n" in text else [text] if text.strip() else []
         if t.strip_boilerplate and lines:
             stripped = [strip_breadcrumbs(ln) for ln in lines]
-            n_crumbs = sum(1 for a, b in zip(lines, stripped, strict=True) if a != b and b)
+            # list equality is one C loop; most documents have no breadcrumbs to count
+            n_crumbs = 0 if stripped == lines else sum(1 for a, b in zip(lines, stripped, strict=True) if a != b and b)
             if n_crumbs:
-                self.stat_update("breadcrumb_prefixes_removed", value=n_crumbs)
+                self.count("breadcrumb_prefixes_removed", n_crumbs)
             # a line that was nothing but a breadcrumb trail counts as a removed boilerplate line
             keep = [ln for ln in stripped if ln.strip() and not is_boilerplate_line(ln)]
             if n_crumbs and len(keep) == len(lines):
@@ -212,7 +219,7 @@ class QualityFilter(XlingFilter):
                 lines = keep
             removed = len(lines) - len(keep)
             if removed:
-                self.stat_update("boilerplate_lines_removed", value=removed)
+                self.count("boilerplate_lines_removed", removed)
                 if not keep or removed / len(lines) > t.max_boilerplate_line_frac:
                     return self.drop(doc, "boilerplate")
                 doc.text = "\n".join(keep)
@@ -239,10 +246,11 @@ class QualityFilter(XlingFilter):
             if dup_line_frac > t.max_dup_line_frac or dup_char_frac > t.max_dup_line_char_frac:
                 return self.drop(doc, "repeated_lines")
         if script not in UNSEGMENTED_SCRIPTS and len(words) >= t.ngram_min_words:
+            chars = sum(map(len, words))
             for n, limit in zip((2, 3, 4), t.max_top_ngram_char_frac, strict=True):
-                if _top_ngram_char_frac(words, n) > limit:
+                if _top_ngram_char_frac(words, n, chars) > limit:
                     return self.drop(doc, "repeated_ngrams")
             for n, limit in zip((5, 6, 7), t.max_dup_ngram_char_frac, strict=True):
-                if _dup_ngram_char_frac(words, n) > limit:
+                if _dup_ngram_char_frac(words, n, chars) > limit:
                     return self.drop(doc, "repeated_ngrams")
         return True

@@ -81,13 +81,20 @@ _EDGE_SPACE_RE = re.compile(" *\n *")
 # Web text scraped without decoding its markup keeps entities: "&quot;Нұр Астана&quot;", "&lt;&lt; 2015".
 _ENTITY_RE = re.compile(r"&(?:[A-Za-z]{2,8}|#\d{2,6}|#x[0-9A-Fa-f]{2,5});")
 
+# Any character or pattern one of the fixes below acts on (besides NFC and the look-alikes, checked on
+# their own): a text without one skips the dozen separate searches (most documents need no fix).
+_ANY_FIX_RE = re.compile(f"[\r&\ufb50-\ufdff\ufe70-\ufefe{_TATWEEL}{_ZERO_WIDTH}{_BIDI}\x00-\x08\x0b\x0c\x0e-\x1f"
+                         "\x7f-\x9f\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|  |^ | $| \n|\n ", re.MULTILINE)
+
 NORM_FIXES = ("html_entity", "nfc", "latin_in_cyrillic", "arabic_presentation", "tatweel", "zero_width", "bidi_control",
               "control_char", "whitespace")
 
 
-def _fix_lookalikes(text: str, counts: Counter) -> str:
-    look = _lookalikes_for(lang_registry())
-    if not _CYR_RE.search(text) or not look.lookalike_re.search(text):
+def _fix_lookalikes(text: str, counts: Counter, reg: LanguageRegistry | None = None) -> str:
+    if not _CYR_RE.search(text):
+        return text
+    look = _lookalikes_for(reg or lang_registry())
+    if not look.lookalike_re.search(text):
         return text
     table = look.table
     cyr = len(_CYR_RE.findall(text))
@@ -119,9 +126,13 @@ def _fix_lookalikes(text: str, counts: Counter) -> str:
     return "".join(out)
 
 
-def normalize_text(text: str, counts: Counter | None = None) -> str:
-    """Return `text` normalised; add the number of characters touched per fix to `counts`."""
+def normalize_text(text: str, counts: Counter | None = None, reg: LanguageRegistry | None = None) -> str:
+    """Return `text` normalised; add the number of characters touched per fix to `counts`. `reg`: the
+    language profiles whose look-alike tables apply (default: `xling.core.langs.registry()`)."""
     counts = counts if counts is not None else Counter()
+    if not _ANY_FIX_RE.search(text) and unicodedata.is_normalized("NFC", text):
+        # every fix below but the look-alikes is guarded by a search this one covers
+        return _MANY_BLANKS_RE.sub("\n\n", _fix_lookalikes(text, counts, reg)).strip(" \n")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "&" in text and _ENTITY_RE.search(text):
@@ -150,7 +161,7 @@ def normalize_text(text: str, counts: Counter | None = None) -> str:
         if regex.search(text):
             text, n = regex.subn("", text)
             counts[fix] += n
-    text = _fix_lookalikes(text, counts)
+    text = _fix_lookalikes(text, counts, reg)
     if _ODD_SPACE_RE.search(text):
         counts["whitespace"] += len(_ODD_SPACE_RE.findall(text))
     if _MESSY_SPACE_RE.search(text):
@@ -230,7 +241,9 @@ class Normalize(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         total: Counter = Counter()  # added to the stats once at the end (per-update stats are costly)
+        reg = lang_registry()  # once per task, not per document
         for doc in data or ():
+            # datatrove's own timer: corpora.document's cheaper StatBuffer is a layer above this module
             with self.track_time():
                 counts: Counter = Counter()
                 text = doc.text
@@ -238,12 +251,13 @@ class Normalize(PipelineStep):
                     text = uly_to_uey(text)
                     counts["uly_to_uey"] += 1
                     doc.metadata["lang_hint"] = "uig_Arab"
-                doc.text = normalize_text(text, counts)
-                fixes = {k: v for k, v in sorted(counts.items()) if v}
-                if fixes:
-                    doc.metadata["norm"] = fixes
-                    total.update({f"norm_{k}": v for k, v in fixes.items()})
-                    total["normalized_docs_changed"] += 1
+                doc.text = normalize_text(text, counts, reg)
+                if counts:
+                    fixes = {k: v for k, v in sorted(counts.items()) if v}
+                    if fixes:
+                        doc.metadata["norm"] = fixes
+                        total.update({f"norm_{k}": v for k, v in fixes.items()})
+                        total["normalized_docs_changed"] += 1
             total["normalized_docs"] += 1
             yield doc
         for label, value in sorted(total.items()):

@@ -20,6 +20,7 @@ import json
 import os
 import zlib
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -29,6 +30,7 @@ from loguru import logger
 from tqdm import tqdm
 
 from corpora.corpus import NotTextError, sniff_text_input
+from corpora.document import StatBuffer, add_count
 from corpora.hf_datasets import iter_rows
 from corpora.rawio import COMPRESSION_ERRORS as _COMPRESSION_ERRORS
 from corpora.rawio import iter_raw_lines, iter_warc_records, open_binary
@@ -109,6 +111,12 @@ def _html_to_text(html: bytes, charset: str | None) -> str:
     return "\n".join(ln for ln in lines if ln)
 
 
+@lru_cache(maxsize=1024)
+def _id_prefix(path: str) -> str:
+    """`<file name>-<crc32 of the path>`: document ids are `<prefix>/<n>`, unique across inputs."""
+    return f"{Path(path).name}-{zlib.crc32(path.encode()):08x}"
+
+
 class MultiFormatReader(BaseReader):
     """Read an explicit, ordered list of files; task `rank` reads files `rank::world_size`.
 
@@ -151,13 +159,12 @@ class MultiFormatReader(BaseReader):
         if not text.strip():
             self.stat_update("empty_text")  # a record without text (an empty page, `"text": ""`): counted, not kept
             return None
-        stem = Path(path).name
         meta = {"source": path, "format": fmt}
         if path in self.hints:
             meta["lang_hint"] = self.hints[path]
         if extra:
             meta.update({k: v for k, v in extra.items() if v is not None})
-        return Document(text=text, id=f"{stem}-{zlib.crc32(path.encode()):08x}/{n}", metadata=meta)
+        return Document(text=text, id=f"{_id_prefix(path)}/{n}", metadata=meta)
 
     # -- formats ---------------------------------------------------------------------------------
     def _read_lines(self, f: IO[bytes], path: str) -> Iterator[Document]:
@@ -444,12 +451,21 @@ class MultiFormatReader(BaseReader):
 
         shard = self.files[rank::world_size]
         count = 0
-        for path in tqdm(shard, desc=f"task {rank} files", unit="file", disable=not self.progress):
-            self.stat_update("input_files")
-            for doc in self.read_file(path):
-                if self.limit != -1 and count >= self.limit:
-                    return
-                count += 1
-                self.update_doc_stats(doc)
-                self.stat_update("documents")
-                yield doc
+        buf = StatBuffer()  # `update_doc_stats` and the "documents" count, added once per task
+        lengths = buf.values["doc_len"]
+        try:
+            for path in tqdm(shard, desc=f"task {rank} files", unit="file", disable=not self.progress):
+                self.stat_update("input_files")
+                for doc in self.read_file(path):
+                    if self.limit != -1 and count >= self.limit:
+                        return
+                    count += 1
+                    lengths.append(len(doc.text))
+                    if token_count := doc.metadata.get("token_count"):
+                        buf.add("doc_len_tokens", token_count)
+                    yield doc
+        finally:
+            if not lengths:
+                del buf.values["doc_len"]
+            buf.flush(self)
+            add_count(self, "documents", count)

@@ -109,10 +109,10 @@ def test_resume_after_crash_loses_and_duplicates_nothing(inputs, reference, tmp_
 
     real = norm.normalize_text
 
-    def crash_on_russian(text, counts=None):
+    def crash_on_russian(text, counts=None, reg=None):
         if "ru2.txt" in crash_on_russian.source:
             raise RuntimeError("simulated kill")
-        return real(text, counts)
+        return real(text, counts, reg)
 
     crash_on_russian.source = ""
     real_run = norm.Normalize.run

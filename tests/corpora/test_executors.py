@@ -81,7 +81,7 @@ def test_cc100_slurm_recipe_dry_run_then_finished_jobs(data_root, tmp_path, sbat
     logs = out / "clean" / "logs"
     step_types = {
         "stage1": ["MultiFormatReader", "Normalize", "IdentifyLanguage", "LanguageFilter", "QualityFilter",
-                   "DedupSignatures", "AtomicJsonlWriter"],
+                   "DedupSignatures", "RowShardWriter"],
         "stage2": ["FindDuplicates"],
         "stage3": ["ShardReader", "ExactDedupFilter", "AtomicJsonlWriter"],
     }
