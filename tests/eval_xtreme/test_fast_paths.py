@@ -160,3 +160,21 @@ def test_finetune_losses_and_predictions_match_a_plain_loop(tiny_encoder, tmp_pa
                 if w >= 0:
                     expect[f["example"]][w] = task.labels[int(tags[pos])]
     assert preds == [[t or task.labels[0] for t in s] for s in expect]
+
+
+def test_a_split_is_parsed_once_and_reread_when_its_file_changes(tmp_path, monkeypatch):
+    from eval_xtreme import loaders
+
+    f = tmp_path / "udpos" / "UD_English-A" / "en_a-ud-test.conllu"
+    f.parent.mkdir(parents=True)
+    f.write_text("1\tbee\tbee\tNOUN\t_\t_\t0\troot\t_\t_\n\n", encoding="utf-8")
+    calls = []
+    real = loaders.LOADERS.get("conllu")
+    monkeypatch.setitem(loaders.LOADERS._items, "conllu", lambda df: calls.append(df) or real(df))
+    first, _ = load_split(get_task("udpos"), "test", "en", tmp_path)
+    first.append("changed by the caller")  # a caller's own copy
+    again, _ = load_split(get_task("udpos"), "test", "en", tmp_path)
+    assert len(calls) == 1 and [s.tokens for s in again] == [["bee"]]
+    f.write_text("1\tzed\tzed\tNOUN\t_\t_\t0\troot\t_\t_\n\n1\tx\tx\tX\t_\t_\t0\troot\t_\t_\n\n", encoding="utf-8")
+    changed, _ = load_split(get_task("udpos"), "test", "en", tmp_path)
+    assert len(calls) == 2 and [s.tokens for s in changed] == [["zed"], ["x"]]
