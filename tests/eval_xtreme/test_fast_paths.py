@@ -178,3 +178,28 @@ def test_a_split_is_parsed_once_and_reread_when_its_file_changes(tmp_path, monke
     f.write_text("1\tzed\tzed\tNOUN\t_\t_\t0\troot\t_\t_\n\n1\tx\tx\tX\t_\t_\t0\troot\t_\t_\n\n", encoding="utf-8")
     changed, _ = load_split(get_task("udpos"), "test", "en", tmp_path)
     assert len(calls) == 2 and [s.tokens for s in changed] == [["zed"], ["x"]]
+
+
+@pytest.mark.parametrize("layer", [0, -1])
+def test_encoder_equals_a_plain_hf_loop(tiny_encoder, layer):
+    """Length-sorted batches, one tokenizer call and the blocks after the layer dropped: the same embeddings
+    as input-order batches through the whole model with output_hidden_states."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from eval_xtreme.retrieval import Encoder
+
+    rng = random.Random(4)
+    words = ["Сәлем", "әлем", "بۈگۈن", "ھاۋا", "yaxshi", "good", "morning", "!"]
+    sentences = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 60))) for _ in range(50)] + [""]
+    tok, net = AutoTokenizer.from_pretrained(str(tiny_encoder)), AutoModel.from_pretrained(str(tiny_encoder)).eval()
+    expect = []
+    with torch.no_grad():
+        for i in range(0, len(sentences), 8):
+            batch = tok(sentences[i:i + 8], padding=True, truncation=True, max_length=40, return_tensors="pt")
+            hidden = net(**batch, output_hidden_states=True).hidden_states[layer + 1 if layer >= 0 else layer]
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            expect.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+    enc = Encoder(str(tiny_encoder), layer=layer, max_length=40, batch_size=8, device="cpu")
+    assert enc.truncated and len(enc.model.encoder.layer) == (1 if layer == 0 else 2)
+    np.testing.assert_allclose(enc(sentences), np.concatenate(expect), atol=2e-5)
