@@ -16,7 +16,7 @@ Two ratios, each measured in the same run on the same model and data:
 
 Each side runs in its own subprocess (peak RSS per side, no shared warm caches). CPU time (user +
 system of that process) is printed beside wall time; the ratio is taken on CPU time, which a
-shared machine disturbs far less than the wall clock.
+shared machine disturbs far less than the wall clock (with the default single thread: see --threads).
 
     .venv/bin/python bench/eval_throughput.py --model runs/demo/pretrain/xling/final [--steps 40]
 
@@ -107,7 +107,7 @@ def run_ft_ours(args: argparse.Namespace, work: Path) -> dict:
             "total_cpu_s": time.process_time() - c0, "peak_rss_mb": peak_rss_mb()}
 
 
-def run_ft_hf(args: argparse.Namespace, work: Path) -> dict:
+def run_ft_hf(args: argparse.Namespace, work: Path, sampler: str) -> dict:
     import torch
     from transformers import (
         AutoModelForTokenClassification,
@@ -139,14 +139,14 @@ def run_ft_hf(args: argparse.Namespace, work: Path) -> dict:
                               learning_rate=cfg.learning_rate, max_steps=cfg.max_steps,
                               warmup_steps=int(cfg.warmup_ratio * cfg.max_steps),
                               lr_scheduler_type="linear", weight_decay=cfg.weight_decay,
-                              max_grad_norm=cfg.max_grad_norm, train_sampling_strategy="group_by_length",
+                              max_grad_norm=cfg.max_grad_norm, train_sampling_strategy=sampler,
                               logging_steps=10**9,
                               save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0,
                               disable_tqdm=True, seed=cfg.seed)
     trainer = Trainer(model=model, args=targs, train_dataset=rows, data_collator=DataCollatorForTokenClassification(tok))
     trainer.train()
     trainer.save_model(str(work / "hf" / "final"))  # xling's run ends with its model saved too
-    return {"side": f"HF Trainer ({targs.optim})", **clock.summary(args.warmup),
+    return {"side": f"HF Trainer, {sampler} batches", **clock.summary(args.warmup),
             "total_wall_s": time.perf_counter() - t0, "total_cpu_s": time.process_time() - c0,
             "peak_rss_mb": peak_rss_mb()}
 
@@ -238,7 +238,9 @@ def main() -> int:
                                    "exists, else a random debug-size model)")
     p.add_argument("--steps", type=int, default=40, help="fine-tuning steps per side")
     p.add_argument("--warmup", type=int, default=5, help="optimizer steps not timed")
-    p.add_argument("--threads", type=int, default=2)
+    # one intra-op thread: its CPU time is the work done; with two, a thread that waits for its
+    # preempted partner spins, and on a shared machine that inflated CPU time up to 2× (measured)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per side (2 on an idle 2-core machine)")
     p.add_argument("--batch", type=int, default=64, help="retrieval encoding batch (the demo's)")
     p.add_argument("--max-eval", type=int, default=300, help="sentences per retrieval set (the demo's)")
     p.add_argument("--only", choices=["finetune", "retrieval"])
@@ -251,7 +253,8 @@ def main() -> int:
 
         torch.set_num_threads(args.threads)
         work = Path(args.work)
-        runs = {"ft-ours": run_ft_ours, "ft-hf": run_ft_hf,
+        runs = {"ft-ours": run_ft_ours, "ft-hf": lambda a, w: run_ft_hf(a, w, "group_by_length"),
+                "ft-hf-random": lambda a, w: run_ft_hf(a, w, "random"),
                 "enc-ours": lambda a, w: run_enc(a, w, "ours"), "enc-hf": lambda a, w: run_enc(a, w, "hf")}
         print("RESULT " + json.dumps(runs[args.side](args, work)))
         return 0
@@ -268,21 +271,43 @@ def main() -> int:
         common = {"model": args.model, "threads": args.threads, **conditions()}
         print(f"model {args.model}, {args.threads} threads")
         if args.only in (None, "finetune"):
-            hf, ours = side(args, work, "ft-hf"), side(args, work, "ft-ours")
-            print(f"fine-tuning UD-POS (EWT train, batch 32, length-grouped), {args.steps} steps, "
-                  f"the first {args.warmup} not timed:")
-            for r in (hf, ours):
+            hf, ours, default = side(args, work, "ft-hf"), side(args, work, "ft-ours"), side(args, work, "ft-hf-random")
+            print(f"fine-tuning UD-POS (EWT train, batch 32), {args.steps} steps, the first {args.warmup} not timed:")
+            for r in (hf, default, ours):
                 print(f"  {r['side']:<32} {r['tokens_per_cpu_s']:7.0f} tokens/CPU-s {r['tokens_per_wall_s']:7.0f}"
                       f" tokens/s wall  {r['cpu_ms_per_step']:6.0f} CPU-ms/step  padding "
                       f"{1 - r['real_tokens'] / r['padded_tokens']:5.1%}  whole run {r['total_cpu_s']:6.1f} CPU-s"
                       f"  peak RSS {r['peak_rss_mb']:5.0f} MB")
+            # MFU: model FLOPs per real token (3 × forward: each block's projections and FFN, attention over
+            # the batch's mean padded width, the tag classifier) × tokens per CPU-second ÷ this CPU's peak
+            # fp32 matmul FLOP/s per thread (CPU time already counts every thread)
+            from matmul_peak import peak_matmul_flops
+            from transformers import AutoConfig
+
+            mc = AutoConfig.from_pretrained(args.model)
+            width = ours["padded_tokens"] / ours["steps_timed"] / 32
+            h, f = mc.hidden_size, mc.intermediate_size
+            flops = 3 * (mc.num_hidden_layers * (2 * (4 * h * h + 2 * h * f) + 4 * width * h) + 2 * h * 17)
+            peak = peak_matmul_flops("fp32", 1)
+            print(f"model FLOPs/token {flops / 1e6:.1f} M; peak fp32 matmul {peak / 1e9:.1f} GFLOP/s per thread; "
+                  f"MFU xling {flops * ours['tokens_per_cpu_s'] / peak:.0%}, HF Trainer length-grouped "
+                  f"{flops * hf['tokens_per_cpu_s'] / peak:.0%}, random {flops * default['tokens_per_cpu_s'] / peak:.0%}")
             ratio = ours["tokens_per_cpu_s"] / hf["tokens_per_cpu_s"]
-            print(f"ratio xling / HF Trainer (tokens per CPU second): {ratio:.2f}×  (target ≥ 2×); wall: "
-                  f"{ours['tokens_per_wall_s'] / hf['tokens_per_wall_s']:.2f}×")
-            emit("eval_throughput", "fine-tuning xling / HF Trainer (tokens per CPU-s)", round(ratio, 3), 2.0,
-                 peak_rss_mb=round(ours["peak_rss_mb"]), hf_peak_rss_mb=round(hf["peak_rss_mb"]),
-                 cpu_ms_per_step=round(ours["cpu_ms_per_step"], 1),
-                 hf_cpu_ms_per_step=round(hf["cpu_ms_per_step"], 1), **common)
+            print(f"ratio xling / HF Trainer with length-grouped batches (tokens per CPU second): {ratio:.2f}×  "
+                  f"(target ≥ 2×); wall: {ours['tokens_per_wall_s'] / hf['tokens_per_wall_s']:.2f}×")
+            # Trainer's default sampler pads every random batch to its longest sentence: the same real
+            # tokens cost more compute
+            vs_default = ours["tokens_per_cpu_s"] / default["tokens_per_cpu_s"]
+            print(f"ratio xling / HF Trainer with its default random batches (tokens per CPU second): "
+                  f"{vs_default:.2f}×")
+            emit("eval_throughput", "fine-tuning xling / HF Trainer, length-grouped (tokens per CPU-s)",
+                 round(ratio, 3), 2.0, peak_rss_mb=round(ours["peak_rss_mb"]), hf_peak_rss_mb=round(hf["peak_rss_mb"]),
+                 cpu_ms_per_step=round(ours["cpu_ms_per_step"], 1), hf_cpu_ms_per_step=round(hf["cpu_ms_per_step"], 1),
+                 mfu=round(flops * ours["tokens_per_cpu_s"] / peak, 3), **common)
+            emit("eval_throughput", "fine-tuning xling / HF Trainer, its default random batches (tokens per CPU-s)",
+                 round(vs_default, 3), 2.0, peak_rss_mb=round(ours["peak_rss_mb"]),
+                 hf_peak_rss_mb=round(default["peak_rss_mb"]), hf_cpu_ms_per_step=round(default["cpu_ms_per_step"], 1),
+                 **common)
         if args.only in (None, "retrieval"):
             hf, ours = side(args, work, "enc-hf"), side(args, work, "enc-ours")
             import numpy as np
