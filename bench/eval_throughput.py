@@ -287,7 +287,10 @@ def main() -> int:
             mc = AutoConfig.from_pretrained(args.model)
             width = ours["padded_tokens"] / ours["steps_timed"] / 32
             h, f = mc.hidden_size, mc.intermediate_size
-            flops = 3 * (mc.num_hidden_layers * (2 * (4 * h * h + 2 * h * f) + 4 * width * h) + 2 * h * 17)
+            from eval_xtreme.tasks import TASKS
+
+            n_tags = len(TASKS.get("udpos").labels)
+            flops = 3 * (mc.num_hidden_layers * (2 * (4 * h * h + 2 * h * f) + 4 * width * h) + 2 * h * n_tags)
             peak = peak_matmul_flops("fp32", 1)
             print(f"model FLOPs/token {flops / 1e6:.1f} M; peak fp32 matmul {peak / 1e9:.1f} GFLOP/s per thread; "
                   f"MFU xling {flops * ours['tokens_per_cpu_s'] / peak:.0%}, HF Trainer length-grouped "
