@@ -29,6 +29,7 @@ BENCHES: dict[str, list[str]] = {
     "vocab_encode_throughput": [],
     "near_dedup_throughput": [],
     "eval_tasks": [],
+    "eval_throughput": [],
     "pretrain_profile": ["--steps", "2"],
     "matmul_peak": [],
 }

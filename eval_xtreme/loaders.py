@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,10 +98,37 @@ def load_split(task: Task, split: str, lang: str, root: str | os.PathLike | None
                allow_fixtures: bool = True) -> tuple[list | RetrievalSet | BuccSet, DataFile]:
     """Resolve and read one split; returns (examples, the DataFile they came from)."""
     df = task.resolve(split, lang, root, allow_fixtures)
-    examples = LOADERS.get(df.format)(df)
-    if isinstance(examples, list) and not examples:
-        raise InputError(f"task {task.name}, language {lang}, split {split}: {df.describe()} holds no examples")
+    key = _cache_key(df)
+    examples = _LOADED.get(key) if key is not None else None
+    if examples is None:
+        examples = LOADERS.get(df.format)(df)
+        if key is not None and isinstance(examples, list):
+            _LOADED[key] = examples
+            while len(_LOADED) > _LOADED_MAX:
+                _LOADED.popitem(last=False)
+    else:
+        _LOADED.move_to_end(key)
+    if isinstance(examples, list):
+        if not examples:
+            raise InputError(f"task {task.name}, language {lang}, split {split}: {df.describe()} holds no examples")
+        examples = list(examples)  # the caller's own list to cut or reorder; examples are never changed in place
     return examples, df
+
+
+# One evaluation reads the same files several times (the runner and the no-model baselines, the
+# English and the Turkish UD-POS tasks share test sets, every model of a recipe reads them again);
+# parsing the xz-compressed treebanks was a quarter of the demo's evaluation time outside
+# fine-tuning. Lists of examples are kept per (format, language, files as they are on disk).
+_LOADED: OrderedDict[tuple, list] = OrderedDict()
+_LOADED_MAX = 32
+
+
+def _cache_key(df: DataFile) -> tuple | None:
+    try:
+        stats = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in df.paths)
+    except OSError:
+        return None
+    return (df.format, df.lang, df.paths, stats, repr(sorted(df.options.items())))
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:

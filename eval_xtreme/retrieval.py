@@ -47,7 +47,15 @@ class RetrievalConfig:
 
 
 class Encoder:
-    """Mean-pooled hidden states of one layer (XTREME numbering, see `hidden_state_index`) of an encoder."""
+    """Mean-pooled hidden states of one layer (XTREME numbering, see `hidden_state_index`) of an encoder.
+
+    All sentences are tokenised in one batched call and encoded in batches of similar token length
+    (each padded to its longest member); an encoder whose blocks are a plain `encoder.layer` list
+    (BERT, RoBERTa, XLM-R) keeps only the blocks up to the chosen layer, so layer K costs K + 1
+    blocks, and the chosen layer is read as the last hidden state instead of keeping all of them."""
+
+    # block lists known to end in the layer's output itself (no final norm applied after the last block)
+    TRUNCATABLE = ("bert", "roberta", "xlm-roberta", "camembert")
 
     def __init__(self, model: str, layer: int = -1, max_length: int = 128, batch_size: int = 32,
                  device: str | None = None) -> None:
@@ -66,6 +74,15 @@ class Encoder:
         _check_vocab(model, self.tokenizer, self.model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
+        blocks = getattr(getattr(self.model, "encoder", None), "layer", None)
+        # blocks after the chosen one are never read: drop them (the pooler too, on the last hidden state)
+        self.truncated = self.model.config.model_type in self.TRUNCATABLE and isinstance(blocks, torch.nn.ModuleList) \
+            and len(blocks) == n_layers
+        if self.truncated:
+            keep = self.hidden_index if self.hidden_index >= 0 else n_layers + 1 + self.hidden_index
+            self.model.encoder.layer = blocks[:keep]
+            if getattr(self.model, "pooler", None) is not None:
+                self.model.pooler = None
 
         # Retrieval only truncates, so a too-long setting is clamped to what the position table allows.
         limit = usable_length(self.model.config)
@@ -75,16 +92,29 @@ class Encoder:
     def __call__(self, sentences: Sequence[str]) -> np.ndarray:
         import torch
 
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         out = np.zeros((len(sentences), self.model.config.hidden_size), dtype=np.float32)
+        if not sentences:
+            return out
+        ids = self.tokenizer(list(sentences), truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        pad = self.tokenizer.pad_token_id
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
-                batch = self.tokenizer([sentences[i] for i in idx], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt").to(self.device)
-                hidden = self.model(**batch, output_hidden_states=True).hidden_states[self.hidden_index]
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                width = len(ids[idx[-1]])
+                input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for r, i in enumerate(idx):
+                    input_ids[r, :len(ids[i])] = torch.tensor(ids[i])
+                    mask[r, :len(ids[i])] = 1
+                input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+                if self.truncated:
+                    hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                else:
+                    hidden = self.model(input_ids=input_ids, attention_mask=mask,
+                                        output_hidden_states=True).hidden_states[self.hidden_index]
+                weights = mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
                 out[idx] = pooled.float().cpu().numpy()
         return out
 
