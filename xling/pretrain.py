@@ -117,7 +117,10 @@ def pretrain_stage(cfg: PretrainConfig, out: str | Path) -> Stage:
         for i, path in enumerate([paths] if isinstance(paths, str) else paths):
             inputs[f"files.{lang}.{i}"] = str(resolve_data_path(path))
     if cfg.parallel is not None:
-        for i, src in enumerate(cfg.parallel.sources):
+        # The include files and the sources they list are inputs too: editing one must make the arm stale.
+        for i, inc in enumerate(cfg.parallel.include):
+            inputs[f"parallel.include.{i}"] = str(resolve_data_path(inc))
+        for i, src in enumerate(cfg.parallel.all_sources()):
             for attr in ("src", "tgt"):
                 if getattr(src, attr, None):
                     inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))

@@ -212,3 +212,32 @@ def test_real_apertium_corpus(data_root):
     assert stats["removed"]["duplicate"] > 3000
     assert stats["removed"]["wrong_script_src"] > 100
     assert all('&quot;' not in s and '&quot;' not in t for s, t in data.groups["kaz_Cyrl-rus_Cyrl"])
+
+
+def test_pretrain_fingerprint_covers_include_files_and_their_sources(tmp_path, monkeypatch):
+    """Editing a `parallel.include` file, or a pair file it lists, must make a finished arm stale."""
+    from xling.core.config import load_config
+    from xling.core.stage import fingerprint
+    from xling.pretrain import PretrainConfig, pretrain_stage
+
+    monkeypatch.chdir(tmp_path)
+    src, tgt = tmp_path / "a.kk", tmp_path / "a.ru"
+    _write(src, ["бір", "екі"])
+    _write(tgt, ["один", "два"])
+    inc = tmp_path / "pairs.yaml"
+    inc.write_text(f"sources:\n  - {{src: {src}, tgt: {tgt}, src_lang: kaz_Cyrl, tgt_lang: rus_Cyrl}}\n",
+                   encoding="utf-8")
+    (tmp_path / "tok").mkdir()  # its own folder: a folder input is fingerprinted by all its files
+    flags = {"tokenizer": str(tmp_path / "tok"), "data": {"files": {"kaz_Cyrl": str(src)}},
+             "objectives": [{"name": "mlm"}, {"name": "tlm"}], "parallel": {"include": [str(inc)]}}
+
+    def digest() -> str:
+        return fingerprint(pretrain_stage(load_config(PretrainConfig, None, [], flags=flags), tmp_path / "o").spec)["sha256"]
+
+    first = digest()
+    assert digest() == first
+    _write(tgt, ["один", "три"])  # a listed pair file changes
+    second = digest()
+    assert second != first
+    inc.write_text(inc.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")  # the include file itself
+    assert digest() != second
