@@ -45,6 +45,9 @@ class ModelConfig:
     # XLM-R uses 1; language embeddings (tlm/camlm `lang_embeddings: true`) reuse token types and
     # need 1 + number of languages.
     type_vocab_size: int = 1
+    # Position slots for sequences this long, when longer than `data.max_len`: a base trained on short
+    # blocks (fast off the unigram plateau) keeps room for arms that continue it on longer ones.
+    max_positions: int | None = None
     init_from: str | None = None
 
     def __post_init__(self) -> None:
@@ -53,6 +56,8 @@ class ModelConfig:
             raise InputError(f"hidden_size {hidden} is not divisible by num_heads {heads}")
         if self.type_vocab_size < 1:
             raise InputError(f"type_vocab_size must be ≥ 1, got {self.type_vocab_size}")
+        if self.max_positions is not None and self.max_positions < 1:
+            raise InputError(f"model.max_positions must be ≥ 1, got {self.max_positions}")
         if min(layers, hidden, heads, ffn) <= 0:
             raise InputError(f"model shape must be positive, got layers={layers} hidden={hidden} heads={heads} ffn={ffn}")
 
@@ -66,6 +71,7 @@ class ModelConfig:
 
         layers, hidden, heads, ffn = self.shape()
         # XLM-R numbers positions from pad+1, so max_len tokens need max_len + pad + 1 slots.
+        max_len = max(max_len, self.max_positions or 0)
         return XLMRobertaConfig(
             vocab_size=special.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
             intermediate_size=ffn, max_position_embeddings=max_len + special.pad + 1,
@@ -89,7 +95,8 @@ def build_model(cfg: ModelConfig, special: SpecialIds, max_len: int) -> XLMRober
         needed = max_len + special.pad + 1
         if model.config.max_position_embeddings < needed:
             raise InputError(f"model.init_from {path}: max_position_embeddings={model.config.max_position_embeddings} "
-                             f"is too small for max_len={max_len} (needs {needed}); lower data.max_len")
+                             f"is too small for max_len={max_len} (needs {needed}); lower data.max_len, or give the model it "
+                             f"continues `model.max_positions: {max_len}`")
         return model
     return XLMRobertaForMaskedLM(cfg.hf_config(special, max_len))
 

@@ -242,6 +242,7 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
             cfg.setdefault("model", {})["init_from"] = init
         arms[arm.name] = from_dict(PretrainConfig, cfg, where)
         _check_ernie_m_order(arm.name, arms, parents)
+        _check_positions(arm.name, arms, parents, where)
 
     evals: dict[str, EvalConfig] = {}
     if recipe.eval is not None:
@@ -264,6 +265,24 @@ def plan_run(recipe: RunRecipe, out: str | Path, check_inputs: bool = True) -> R
     if check_inputs:
         _check_inputs(plan)
     return plan
+
+
+def _positions(name: str, arms: dict[str, PretrainConfig], parents: dict[str, str]) -> int:
+    """How long a sequence arm `name`'s model has position slots for: a continued arm keeps its root's."""
+    while name in parents:
+        name = parents[name]
+    cfg = arms[name]
+    return max(cfg.data.max_len, cfg.model.max_positions or 0)
+
+
+def _check_positions(name: str, arms: dict[str, PretrainConfig], parents: dict[str, str], where: str) -> None:
+    # Caught here rather than when the arm starts, after its parent has trained for minutes.
+    if name not in parents:
+        return
+    room, want = _positions(name, arms, parents), arms[name].data.max_len
+    if want > room:
+        raise ConfigError(f"{where}: data.max_len {want} is longer than arm {parents[name]!r}'s model has "
+                          f"positions for ({room}); give that arm `model.max_positions: {want}` or lower data.max_len")
 
 
 def _check_ernie_m_order(name: str, arms: dict[str, Any], parents: dict[str, str]) -> None:

@@ -28,6 +28,15 @@ def test_overrides_and_build():
     assert count_parameters(model) < sum(p.numel() for p in model.state_dict().values())  # tied head counted once
 
 
+def test_max_positions_leaves_room_for_longer_continuations():
+    # A base trained on 64-token blocks keeps slots for 128-token arms: 128 + pad (1) + 1 = 130.
+    assert ModelConfig(size="tiny", max_positions=128).hf_config(SPECIAL, 64).max_position_embeddings == 130
+    assert ModelConfig(size="tiny").hf_config(SPECIAL, 64).max_position_embeddings == 66
+    assert ModelConfig(size="tiny", max_positions=32).hf_config(SPECIAL, 64).max_position_embeddings == 66
+    with pytest.raises(ValueError, match="max_positions"):
+        ModelConfig(size="tiny", max_positions=0)
+
+
 def test_bad_shapes_and_sizes():
     with pytest.raises(ValueError, match="not divisible"):
         ModelConfig(size="tiny", hidden_size=30, num_heads=4)
