@@ -425,8 +425,9 @@ class LanguageIdentifier:
 
     def _orthography(self, sample: str, script: str) -> tuple[str, float, str]:
         """(model label, score, ISO 639-3 after the Arabic-script and Cyrillic orthography rules)."""
-        candidates = self.backend.predict_topk(sample, 5)
-        code, score = candidates[0]
+        # the top label first; the runners-up (a top-5 prediction, 4 µs more and a list) only where a rule
+        # below needs them: most lines keep the model's label
+        code, score = self.backend.predict(sample)
         iso3 = self._to_iso3
         iso = iso3(code)
         rules = self._rules
@@ -434,6 +435,7 @@ class LanguageIdentifier:
                 and rules.reclaim.search(sample)):
             # ۇ ۈ ې are Turkic letters Arabic, Persian and Urdu never use: short Uyghur lines often
             # reach the model as "ar"/"fa"; take the model's best Turkic guess (or let spelling decide)
+            candidates = self.backend.predict_topk(sample, 5)
             turkic = [iso3(c) for c, _ in candidates[1:] if iso3(c) in rules.turkic_arab]
             iso = turkic[0] if turkic else rules.arab_default
         if script == "Arab" and iso in rules.turkic_arab:
@@ -441,6 +443,7 @@ class LanguageIdentifier:
         elif script == "Cyrl" and cyrillic_orthography(sample, iso, score, rules):
             # the model's best guess lacks a letter of the text: take its best guess that fits,
             # keeping the top score as the confidence (as for the Arabic-script relabelling)
+            candidates = self.backend.predict_topk(sample, 5)
             fitting = [iso3(c) for c, _ in candidates[1:]
                        if cyrillic_orthography(sample, iso3(c), 0.0, rules) is None and iso3(c) in rules.cyrl_extra]
             iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score, rules) or iso

@@ -114,18 +114,27 @@ class SupplementaryLid:
                          for b in self.labels}
         self._against_pairs = {b: frozenset().union(*(self.pair_markers.get(k, {}).get(b, ())
                                                       for k in self.base_lacks if k != b)) for b in self.labels}
-        # per label: a character outside its alphabet, digits, spaces and punctuation, or a letter pair of
-        # a label the base model lacks (`needs`)
+        # per label: a character outside its alphabet, digits, spaces and punctuation (`_outside_re`), and the
+        # letter pairs of labels the base model lacks (`_pairs_re`; `_inner_pairs_re`: those of them spelt
+        # with its own letters only, the only ones a line without such a character can hold). One regex
+        # per label, the pairs grouped by their first letter (`a[qwý]|g['hy]|…`): an alternation of 30
+        # two-letter strings is tried at every position and costs 4 times as much.
         neutral = " \t0123456789" + string.punctuation + "«»“”„–—…"
-        self._telling_re = {}
+        self._outside_re: dict[str, re.Pattern] = {}
+        self._pairs_re: dict[str, re.Pattern] = {}
+        self._inner_pairs_re: dict[str, re.Pattern] = {}
         for b in self.labels:
-            parts = [re.escape(p) for p in sorted(self._against_pairs[b])]
-            if self.alphabets.get(b):
-                parts.insert(0, "[^" + "".join(re.escape(c) for c in sorted(set(self.alphabets[b]) | set(neutral))) + "]")
-            else:
-                parts.insert(0, "[" + "".join(re.escape(c) for c in sorted(self._against[b])) + "]" if self._against[b]
-                             else "(?!)")
-            self._telling_re[b] = re.compile("|".join(parts))
+            alphabet = self.alphabets.get(b)
+            if alphabet:
+                allowed = set(alphabet) | set(neutral)
+                self._outside_re[b] = re.compile("[^" + "".join(re.escape(c) for c in sorted(allowed)) + "]")
+                inner = [p for p in self._against_pairs[b] if allowed.issuperset(p)]
+            else:  # no alphabet: only the letters of a label the base model lacks tell
+                self._outside_re[b] = _char_class(self._against[b])
+                inner = list(self._against_pairs[b])
+            self._pairs_re[b] = _pairs_regex(self._against_pairs[b])
+            self._inner_pairs_re[b] = _pairs_regex(inner)
+        self._foreign_to: dict[frozenset[str], tuple[str, ...]] = {}  # letters → labels whose alphabet lacks one
         # per script: the letters every label of it has (words of those letters only are nobody's foreign)
         self._common = {}
         for script, labels in self.scripts.items():
@@ -139,14 +148,6 @@ class SupplementaryLid:
     def covers(self, script: str) -> bool:
         return script in self.scripts
 
-    def _predict(self, prepared: str, script: str) -> list[tuple[str, float]]:
-        """(label, probability) of this script's labels, best first, renormalised over the script."""
-        # fastText's C++ call directly (its Python wrapper costs as much again): [(p, "__label__xxx_Scrp")]
-        mine = self._raw_labels.get(script, {})
-        out = [(mine[lab], p) for p, lab in self._predict_raw(prepared + "\n", -1, 0.0, "strict") if lab in mine]
-        total = sum(p for _, p in out) or 1.0
-        return [(lab, p / total) for lab, p in out]
-
     def foreign_words(self, label: str, words: list[str]) -> int:
         """Words holding a letter outside `label`'s alphabet (0 for a label without one)."""
         alphabet = self.alphabets.get(label)
@@ -157,31 +158,54 @@ class SupplementaryLid:
         return self.foreign_words(label, words) < max(1.0, self.foreign_word_share * len(words))
 
     def needs(self, script: str, base_label: str, base_score: float, prepared: str) -> bool:
-        """Whether the supplementary model can change this line's label (cheap: no prediction);
-        `prepared` is `prepare(text)`."""
+        """Whether the supplementary model is asked about this line (no prediction); `prepared` is
+        `prepare(text)`. An unsure base label always; a confident one when `_could_change` says the
+        answer could replace it."""
         if script not in self.scripts:
             return False
         if base_score < self.trust_base:
             return True
-        if base_label not in self.scripts[script]:
-            return False
-        # a confident base label changes only where the line has characters outside its alphabet (and
-        # beyond digits and punctuation), or letter pairs of a label the base model lacks: one regex
-        # search, and most confident lines skip the model
-        return self._telling_re[base_label].search(prepared) is not None
+        return base_label in self.scripts[script] and self._could_change(base_label, prepared)[0]
+
+    def _could_change(self, base_label: str, prepared: str) -> tuple[bool, list[str] | None]:
+        """(whether a supplementary label could replace the confident `base_label`, the line's words if
+        they were needed). `decide` replaces a confident label in three cases only — its letters ruled out,
+        ≥ `override_foreign_words` words it cannot spell, or a label the base model lacks whose letters or
+        letter pairs against it are in the line — and none of them can hold, whatever the model says, on
+        a line of its own letters without such pairs (most confident lines: one regex search), nor on a
+        line with a foreign name or two and no letters of a label the base model lacks. Those lines
+        are never predicted."""
+        if self._outside_re[base_label].search(prepared) is None:
+            # every letter is in its alphabet: no foreign word, no letter it lacks; only letter pairs remain
+            return self._inner_pairs_re[base_label].search(prepared) is not None, None
+        words = WORD_RE.findall(prepared)
+        n = self.foreign_words(base_label, words)
+        if n >= max(1.0, self.foreign_word_share * len(words)) or n >= self.override_foreign_words:
+            return True, words
+        return (not self._against[base_label].isdisjoint(prepared)
+                or self._pairs_re[base_label].search(prepared) is not None), words
 
     def decide(self, text: str, script: str, base_label: str, base_score: float) -> tuple[str, float] | None:
         """The supplementary label and its probability, or None where the base model's label stands."""
-        prepared = prepare(text)
-        if not self.needs(script, base_label, base_score, prepared):
+        if script not in self.scripts:
             return None
-        words = WORD_RE.findall(prepared)
+        if base_score < self.trust_base:
+            prepared = prepare(text)
+            words = WORD_RE.findall(prepared)
+            ranked = self._rank(prepared, script, words)
+            return ranked[0] if ranked else None
+        if base_label not in self.scripts[script]:
+            return None  # a confident label the model was not trained on: it knows nothing about it
+        prepared = prepare(text)
+        could, words = self._could_change(base_label, prepared)
+        if not could:
+            return None
+        if words is None:
+            words = WORD_RE.findall(prepared)
         ranked = self._rank(prepared, script, words)
         if not ranked:
             return None
         best = ranked[0]
-        if base_score < self.trust_base:
-            return best
         if best[0] == base_label:
             return None  # the confident base label and its score stand
         # a confident base label is replaced only when the letters speak against it (words with letters it
@@ -222,19 +246,32 @@ class SupplementaryLid:
         limit = max(1.0, self.foreign_word_share * len(words))
         scored = []
         # only words with a letter outside some alphabet can be foreign to any label; such words are
-        # grouped by those letters ({q}, {é, ö}: a handful per line), each group checked once per label
+        # grouped by those letters ({q}, {é, ö}: a handful per line), and the labels each group is foreign to
+        # are looked up once per process (`_foreign_to`: the same few groups recur line after line)
         common = self._common[script]
-        groups = Counter(frozenset(w).difference(common) for w in words if not common.issuperset(w))
+        foreign: dict[str, int] = {}  # label → its foreign words in this line
+        groups = Counter([frozenset(w).difference(common) for w in words if not common.issuperset(w)])
+        if groups:
+            foreign_to = self._foreign_to
+            for m, c in groups.items():
+                labs = foreign_to.get(m)
+                if labs is None:
+                    if len(foreign_to) > 50_000:  # bounded: web text brings odd letters without end
+                        foreign_to.clear()
+                    labs = foreign_to[m] = tuple(k for k, a in self.alphabets.items() if a and not a.issuperset(m))
+                for k in labs:
+                    foreign[k] = foreign.get(k, 0) + c
         per_word = 1.0 / max(1, len(words))
-        alphabets, costs = self.alphabets, self.foreign_cost
-        for lab, p in self._predict(prepared, script):
-            n = 0
-            if groups:
-                alphabet = alphabets.get(lab)
-                if alphabet:
-                    n = sum(c for m, c in groups.items() if not alphabet.issuperset(m))
-                    if n >= limit:
-                        continue  # the letters rule it out
+        costs = self.foreign_cost
+        # fastText's C++ call directly (its Python wrapper costs as much again): [(p, "__label__xxx_Scrp")]
+        mine = self._raw_labels[script]
+        got = [(mine[lab], p) for p, lab in self._predict_raw(prepared + "\n", -1, 0.0, "strict") if lab in mine]
+        total = sum([p for _, p in got]) or 1.0  # renormalised over the script
+        for lab, p in got:
+            p = p / total
+            n = foreign.get(lab, 0)
+            if n >= limit:
+                continue  # the letters rule it out
             scored.append((math.log(p if p > 1e-12 else 1e-12) - n * costs.get(lab, 0.0) * per_word, lab, p))
         if not scored:
             return []
@@ -257,6 +294,29 @@ class SupplementaryLid:
 
 def _has_any(text: str, units) -> bool:
     return any(u in text for u in units)
+
+
+def _char_class(chars) -> re.Pattern:
+    """A regex matching any of `chars` (none: never matches)."""
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]" if chars else "(?!)")
+
+
+def _pairs_regex(pairs) -> re.Pattern:
+    """A regex matching any of the two-character strings `pairs`, grouped by first character."""
+    by_first: dict[str, list[str]] = {}
+    for p in sorted(pairs):
+        by_first.setdefault(p[0], []).append(p[1:])
+    if not by_first:
+        return re.compile("(?!)")
+    return re.compile("|".join(re.escape(f) + _alternatives(rest) for f, rest in by_first.items()))
+
+
+def _alternatives(rests: list[str]) -> str:
+    if len(rests) == 1:
+        return re.escape(rests[0])
+    if all(len(r) == 1 for r in rests):
+        return "[" + "".join(map(re.escape, rests)) + "]"
+    return "(?:" + "|".join(map(re.escape, rests)) + ")"
 
 
 @lru_cache(maxsize=4)
