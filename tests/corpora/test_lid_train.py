@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -378,7 +379,7 @@ def _plain_identify(lid: LanguageIdentifier, text: str) -> tuple[str, float, flo
     metadata alone: the top-5 base prediction on every Cyrillic and Arabic line, the supplementary
     model asked on every line whose unsure base label or telling character says so, and foreign words
     counted word by word for every label."""
-    from corpora.lid import arabic_turkic_orthography, cyrillic_orthography, detect_script
+    from corpora.lid import arabic_turkic_orthography, detect_script
 
     script, share = detect_script(text)
     if script == "Zyyy":
@@ -393,15 +394,42 @@ def _plain_identify(lid: LanguageIdentifier, text: str) -> tuple[str, float, flo
         iso = turkic[0] if turkic else rules.arab_default
     if script == "Arab" and iso in rules.turkic_arab:
         iso = arabic_turkic_orthography(sample, rules) or iso
-    elif script == "Cyrl" and cyrillic_orthography(sample, iso, score, rules):
+    elif script == "Cyrl" and _plain_cyrillic(sample, iso, rules):
         fitting = [to_iso3(c) for c, _ in cands[1:]
-                   if cyrillic_orthography(sample, to_iso3(c), 0.0, rules) is None and to_iso3(c) in rules.cyrl_extra]
-        iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score, rules) or iso
+                   if _plain_cyrillic(sample, to_iso3(c), rules) is None and to_iso3(c) in rules.cyrl_extra]
+        iso = fitting[0] if fitting else _plain_cyrillic(sample, iso, rules) or iso
     if lid.supplementary is not None:
         decided = _plain_decide(lid.supplementary, sample, script, f"{iso}_{script}", score)
         if decided is not None:
             iso, score = decided[0].split("_")[0], decided[1]
     return f"{iso}_{script}", round(score, 4), share if share == 1.0 else round(share, 4), code
+
+
+def _plain_cyrillic(text: str, predicted: str, rules) -> str | None:
+    """`corpora.lid.cyrillic_orthography` letter by letter, on the lower-cased text."""
+    if predicted not in rules.cyrl_extra:
+        return None
+    text = text.lower()
+    extras = set(text) & rules.cyrl_extra_all
+
+    def fits(lang: str) -> bool:
+        foreign = extras - rules.cyrl_extra[lang]
+        if foreign:
+            words = [w for w in re.findall("[\u0400-\u04ff]+", text)]
+            if sum(1 for w in words if not foreign.isdisjoint(w)) >= 0.25 * len(words):
+                return False
+        lacks = rules.cyrl_lacks.get(lang)
+        if not lacks:
+            return True
+        n = sum(1 for c in text if c in lacks)
+        return n < 2 or n < 0.02 * (sum(1 for c in text if "\u0400" <= c <= "\u04ff") or 1)
+
+    if fits(predicted):
+        return None
+    for lang in rules.cyrl_preference:
+        if fits(lang):
+            return lang if extras else None
+    return None
 
 
 def _plain_decide(sup: SupplementaryLid, text: str, script: str, base: str, score: float):
