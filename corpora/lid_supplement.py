@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,7 +44,6 @@ MODEL_FILE = "model.bin"
 META_FILE = "lid_model.json"
 
 # Apostrophe look-alikes (Uzbek oʻ/gʻ, Uyghur n'g) are written many ways; the model sees one.
-_APOSTROPHES = str.maketrans({c: "'" for c in "’‘ʻʼ`´ʹ′"})
 _APOSTROPHE_RE = re.compile("[’‘ʻʼ`´ʹ′]")
 WORD_RE = re.compile(r"[^\W\d_]+")
 
@@ -58,8 +56,9 @@ _CP1254_MOJIBAKE = str.maketrans("ýþðÝÞÐ", "ışğİŞĞ")
 def prepare(text: str) -> str:
     """What the supplementary model reads: lower case, one apostrophe, one line, cp1254 mojibake undone."""
     text = text.replace("\n", " ").lower()
-    if _APOSTROPHE_RE.search(text):  # a search is cheaper than a translation of every line
-        text = text.translate(_APOSTROPHES)
+    if _APOSTROPHE_RE.search(text):  # a search first: most lines have none
+        # a regex substitution: str.translate with a dict table looks up every character (7 times slower)
+        text = _APOSTROPHE_RE.sub("'", text)
     if "þ" in text or "ð" in text:
         text = text.translate(_CP1254_MOJIBAKE)
     return text
@@ -132,14 +131,14 @@ class SupplementaryLid:
             else:  # no alphabet: only the letters of a label the base model lacks tell
                 self._outside_re[b] = _char_class(self._against[b])
                 inner = list(self._against_pairs[b])
-            self._pairs_re[b] = _pairs_regex(self._against_pairs[b])
-            self._inner_pairs_re[b] = _pairs_regex(inner)
-        self._foreign_to: dict[frozenset[str], tuple[str, ...]] = {}  # letters → labels whose alphabet lacks one
-        # per script: the letters every label of it has (words of those letters only are nobody's foreign)
-        self._common = {}
-        for script, labels in self.scripts.items():
-            known = [self.alphabets[k] for k in labels if self.alphabets.get(k)]
-            self._common[script] = frozenset.intersection(*known) if len(known) == len(labels) else frozenset()
+            self._pairs_re[b] = _units_regex(self._against_pairs[b])
+            self._inner_pairs_re[b] = _units_regex(inner)
+        # per script: its labels with an alphabet, and per word the labels it is foreign to (`_foreign_counts`)
+        self._script_alphabets = {script: [(k, self.alphabets[k]) for k in sorted(labels) if self.alphabets.get(k)]
+                                  for script, labels in self.scripts.items()}
+        self._word_foreign: dict[str, dict[str, tuple[str, ...]]] = {script: {} for script in self.scripts}
+        # a label's markers against a rival (letters, letter pairs) as one regex (`_rank`)
+        self._marker_re = {(k, r): _units_regex(m) for k, rivals in self.markers.items() for r, m in rivals.items() if m}
         import fasttext
 
         self.model = fasttext.load_model(str(folder / MODEL_FILE))
@@ -165,25 +164,27 @@ class SupplementaryLid:
             return False
         if base_score < self.trust_base:
             return True
-        return base_label in self.scripts[script] and self._could_change(base_label, prepared)[0]
+        return base_label in self.scripts[script] and self._could_change(base_label, script, prepared)[0]
 
-    def _could_change(self, base_label: str, prepared: str) -> tuple[bool, list[str] | None]:
-        """(whether a supplementary label could replace the confident `base_label`, the line's words if
-        they were needed). `decide` replaces a confident label in three cases only — its letters ruled out,
-        ≥ `override_foreign_words` words it cannot spell, or a label the base model lacks whose letters or
-        letter pairs against it are in the line — and none of them can hold, whatever the model says, on
-        a line of its own letters without such pairs (most confident lines: one regex search), nor on a
-        line with a foreign name or two and no letters of a label the base model lacks. Those lines
-        are never predicted."""
+    def _could_change(self, base_label: str, script: str, prepared: str
+                      ) -> tuple[bool, list[str] | None, dict[str, int] | None]:
+        """(whether a supplementary label could replace the confident `base_label`, the line's words and
+        `_foreign_counts` where they were needed). `decide` replaces a confident label in three cases
+        only — its letters ruled out, ≥ `override_foreign_words` words it cannot spell, or a label the
+        base model lacks whose letters or letter pairs against it are in the line — and none of them can
+        hold, whatever the model says, on a line of its own letters without such pairs (most confident
+        lines: one regex search), nor on a line with a foreign name or two and no letters of a label
+        the base model lacks. Those lines are never predicted."""
         if self._outside_re[base_label].search(prepared) is None:
             # every letter is in its alphabet: no foreign word, no letter it lacks; only letter pairs remain
-            return self._inner_pairs_re[base_label].search(prepared) is not None, None
+            return self._inner_pairs_re[base_label].search(prepared) is not None, None, None
         words = WORD_RE.findall(prepared)
-        n = self.foreign_words(base_label, words)
+        foreign = self._foreign_counts(script, words)
+        n = foreign.get(base_label, 0)
         if n >= max(1.0, self.foreign_word_share * len(words)) or n >= self.override_foreign_words:
-            return True, words
+            return True, words, foreign
         return (not self._against[base_label].isdisjoint(prepared)
-                or self._pairs_re[base_label].search(prepared) is not None), words
+                or self._pairs_re[base_label].search(prepared) is not None), words, foreign
 
     def decide(self, text: str, script: str, base_label: str, base_score: float) -> tuple[str, float] | None:
         """The supplementary label and its probability, or None where the base model's label stands."""
@@ -192,17 +193,18 @@ class SupplementaryLid:
         if base_score < self.trust_base:
             prepared = prepare(text)
             words = WORD_RE.findall(prepared)
-            ranked = self._rank(prepared, script, words)
+            ranked = self._rank(prepared, script, words, self._foreign_counts(script, words))
             return ranked[0] if ranked else None
         if base_label not in self.scripts[script]:
             return None  # a confident label the model was not trained on: it knows nothing about it
         prepared = prepare(text)
-        could, words = self._could_change(base_label, prepared)
+        could, words, foreign = self._could_change(base_label, script, prepared)
         if not could:
             return None
-        if words is None:
+        if words is None or foreign is None:
             words = WORD_RE.findall(prepared)
-        ranked = self._rank(prepared, script, words)
+            foreign = self._foreign_counts(script, words)
+        ranked = self._rank(prepared, script, words, foreign)
         if not ranked:
             return None
         best = ranked[0]
@@ -213,18 +215,34 @@ class SupplementaryLid:
         # Turkish line, so it takes `override_foreign_words`), or by a label the base model lacks (it cannot
         # have meant it) whose own letters or letter pairs are in the line: Uzbek that lid.176 is sure
         # of stays Uzbek
-        if not self.possible(base_label, words):
-            return best
+        n = foreign.get(base_label, 0)
+        if n >= max(1.0, self.foreign_word_share * len(words)):
+            return best  # its letters rule it out (`possible`)
         # ... and not against the winner: English names (w, x) in a Turkish news line count against
         # Turkish and Azerbaijani alike
-        if self.foreign_words(base_label, words) >= self.override_foreign_words and \
-                not self.foreign_words(best[0], words):
+        if n >= self.override_foreign_words and not foreign.get(best[0], 0):
             return best
         if best[0] in self.base_lacks and (
                 not self._evidence(best[0], base_label).isdisjoint(prepared)
                 or _has_any(prepared, self.pair_markers.get(best[0], {}).get(base_label, ()))):
             return best
         return None
+
+    def _foreign_counts(self, script: str, words: list[str]) -> dict[str, int]:
+        """{label of `script`: how many of `words` hold a letter outside its alphabet} (labels without
+        such words, or without an alphabet, are left out): `foreign_words` for all labels at once. The
+        labels a word is foreign to are looked up once per process: words recur line after line."""
+        cache = self._word_foreign[script]
+        counts: dict[str, int] = {}
+        for w in words:
+            labs = cache.get(w)
+            if labs is None:
+                if len(cache) >= 200_000:  # bounded: web text brings new words without end
+                    cache.clear()
+                labs = cache[w] = tuple(k for k, a in self._script_alphabets[script] if not a.issuperset(w))
+            for k in labs:
+                counts[k] = counts.get(k, 0) + 1
+        return counts
 
     def _evidence(self, label: str, against: str) -> frozenset[str]:
         """Letters of `label` that `against` lacks (alphabets where both are known, else its markers)."""
@@ -233,7 +251,8 @@ class SupplementaryLid:
             return mine - theirs
         return self.markers.get(label, {}).get(against, frozenset())
 
-    def _rank(self, prepared: str, script: str, words: list[str]) -> list[tuple[str, float]]:
+    def _rank(self, prepared: str, script: str, words: list[str], foreign: dict[str, int]
+              ) -> list[tuple[str, float]]:
         """This script's labels the letters allow, best first, as (label, probability). The model's
         log-probability is combined with the letter evidence as log-odds: each word with letters
         outside a label's alphabet costs that label `foreign_cost`; a line of ≥ `marker_min_words`
@@ -242,25 +261,10 @@ class SupplementaryLid:
         lines, so their absence is that unlikely). Letter costs are divided by the number of words:
         fastText averages its n-gram evidence over the line rather than adding it up, so one English
         name ("Shadow") in a 31-word Uzbek line must not outweigh the other 30 words (chosen on the
-        dev part: Uyghur Latin 0.957 → 0.964, Turkish +0.2 points, the rest unchanged)."""
+        dev part: Uyghur Latin 0.957 → 0.964, Turkish +0.2 points, the rest unchanged). `foreign`:
+        `_foreign_counts(script, words)`."""
         limit = max(1.0, self.foreign_word_share * len(words))
         scored = []
-        # only words with a letter outside some alphabet can be foreign to any label; such words are
-        # grouped by those letters ({q}, {é, ö}: a handful per line), and the labels each group is foreign to
-        # are looked up once per process (`_foreign_to`: the same few groups recur line after line)
-        common = self._common[script]
-        foreign: dict[str, int] = {}  # label → its foreign words in this line
-        groups = Counter([frozenset(w).difference(common) for w in words if not common.issuperset(w)])
-        if groups:
-            foreign_to = self._foreign_to
-            for m, c in groups.items():
-                labs = foreign_to.get(m)
-                if labs is None:
-                    if len(foreign_to) > 50_000:  # bounded: web text brings odd letters without end
-                        foreign_to.clear()
-                    labs = foreign_to[m] = tuple(k for k, a in self.alphabets.items() if a and not a.issuperset(m))
-                for k in labs:
-                    foreign[k] = foreign.get(k, 0) + c
         per_word = 1.0 / max(1, len(words))
         costs = self.foreign_cost
         # fastText's C++ call directly (its Python wrapper costs as much again): [(p, "__label__xxx_Scrp")]
@@ -269,7 +273,7 @@ class SupplementaryLid:
         total = sum([p for _, p in got]) or 1.0  # renormalised over the script
         for lab, p in got:
             p = p / total
-            n = foreign.get(lab, 0)
+            n = foreign.get(lab, 0) if foreign else 0
             if n >= limit:
                 continue  # the letters rule it out
             scored.append((math.log(p if p > 1e-12 else 1e-12) - n * costs.get(lab, 0.0) * per_word, lab, p))
@@ -278,8 +282,8 @@ class SupplementaryLid:
         scored.sort(reverse=True)
         if len(scored) >= 2 and len(words) >= self.marker_min_words and scored[1][2] >= self.marker_rival_min:
             (s1, l1, _), (s2, l2, _) = scored[0], scored[1]
-            marks = self.markers.get(l1, {}).get(l2)
-            if marks and not _has_any(prepared, marks) and s1 - self.marker_cost / len(words) < s2:
+            marks = self._marker_re.get((l1, l2))
+            if marks is not None and marks.search(prepared) is None and s1 - self.marker_cost / len(words) < s2:
                 scored[0], scored[1] = scored[1], scored[0]
         return [(lab, p) for _, lab, p in scored]
 
@@ -288,7 +292,8 @@ class SupplementaryLid:
         if script not in self.scripts:
             return None
         prepared = prepare(text)
-        ranked = self._rank(prepared, script, WORD_RE.findall(prepared))
+        words = WORD_RE.findall(prepared)
+        ranked = self._rank(prepared, script, words, self._foreign_counts(script, words))
         return ranked[0] if ranked else None
 
 
@@ -301,14 +306,18 @@ def _char_class(chars) -> re.Pattern:
     return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]" if chars else "(?!)")
 
 
-def _pairs_regex(pairs) -> re.Pattern:
-    """A regex matching any of the two-character strings `pairs`, grouped by first character."""
+def _units_regex(units) -> re.Pattern:
+    """A regex matching any of the strings `units` (letters, letter pairs), grouped by first character:
+    Python's regex engine tries an alternation branch by branch at every position, a class at once."""
     by_first: dict[str, list[str]] = {}
-    for p in sorted(pairs):
-        by_first.setdefault(p[0], []).append(p[1:])
+    for u in sorted(units):
+        by_first.setdefault(u[0], []).append(u[1:])
     if not by_first:
         return re.compile("(?!)")
-    return re.compile("|".join(re.escape(f) + _alternatives(rest) for f, rest in by_first.items()))
+    singles = [f for f, rest in by_first.items() if "" in rest]
+    parts = ["[" + "".join(map(re.escape, singles)) + "]"] if singles else []
+    parts += [re.escape(f) + _alternatives(rest) for f, rest in by_first.items() if f not in singles]
+    return re.compile("|".join(parts))
 
 
 def _alternatives(rests: list[str]) -> str:
