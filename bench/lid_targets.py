@@ -129,6 +129,10 @@ def dev_sets(root: Path, tmp: Path, heldout: float, dev: float) -> list[tuple[st
                 start = rng.randint(0, len(words) - n)
                 pieces.append(" ".join(words[start:start + n]))
         out.append((label, "dev part, 2–6-word pieces", [t for t in pieces if detect_script(t)[0] == script]))
+        if len(dev_lines) < 100:  # a few dozen dev lines (Uzbek, Turkmen): every 2–6-word window of them
+            windows = [" ".join(w[i:i + n]) for w in (t.split() for t in dev_lines) for n in range(2, 7)
+                       for i in range(0, len(w) - n + 1, n)]
+            out.append((label, "dev part, all 2–6-word windows", [t for t in windows if detect_script(t)[0] == script]))
     return out
 
 

@@ -98,6 +98,13 @@ class SupplementaryLid:
             # not one it all but excludes
             self.marker_rival_min = float(decide.get("marker_rival_min", 0.1))
             self.override_foreign_words = int(decide.get("override_foreign_words", 2))
+            # a line of n < marker_min_words words without the leader's markers costs it -ln(share of its
+            # n-word training windows without them), at most `marker_cost` (off by default)
+            self.short_line_markers = bool(decide.get("short_line_markers", False))
+            self.short_markers = meta.get("short_markers", {})
+            self.short_marker_cost = {(k, r): [min(-math.log(max(float(a), floor)), self.marker_cost) for a in v]
+                                      for k, rivals in meta.get("marker_absence", {}).items()
+                                      for r, v in rivals.items()}
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"{meta_path}: malformed supplementary LID metadata ({type(e).__name__}: {e})") from None
         self.folder = folder
@@ -139,6 +146,8 @@ class SupplementaryLid:
         self._word_foreign: dict[str, dict[str, tuple[str, ...]]] = {script: {} for script in self.scripts}
         # a label's markers against a rival (letters, letter pairs) as one regex (`_rank`)
         self._marker_re = {(k, r): _units_regex(m) for k, rivals in self.markers.items() for r, m in rivals.items() if m}
+        self._short_marker_re = {(k, r): _units_regex(m) for k, rivals in self.short_markers.items()
+                                 for r, m in rivals.items() if m}
         import fasttext
 
         self.model = fasttext.load_model(str(folder / MODEL_FILE))
@@ -280,11 +289,21 @@ class SupplementaryLid:
         if not scored:
             return []
         scored.sort(reverse=True)
-        if len(scored) >= 2 and len(words) >= self.marker_min_words and scored[1][2] >= self.marker_rival_min:
+        if len(scored) >= 2 and words and scored[1][2] >= self.marker_rival_min and (
+                len(words) >= self.marker_min_words or self.short_line_markers):
             (s1, l1, _), (s2, l2, _) = scored[0], scored[1]
             marks = self._marker_re.get((l1, l2))
-            if marks is not None and marks.search(prepared) is None and s1 - self.marker_cost / len(words) < s2:
-                scored[0], scored[1] = scored[1], scored[0]
+            cost = 0.0
+            if len(words) >= self.marker_min_words:
+                if marks is not None and marks.search(prepared) is None:
+                    cost = self.marker_cost
+            else:
+                marks = self._short_marker_re.get((l1, l2))
+                costs = self.short_marker_cost.get((l1, l2))
+                if marks is not None and costs and len(words) <= len(costs) and marks.search(prepared) is None:
+                    cost = costs[len(words) - 1]
+            if cost and s1 - cost / len(words) < s2:
+                    scored[0], scored[1] = scored[1], scored[0]
         return [(lab, p) for _, lab, p in scored]
 
     def choose(self, text: str, script: str) -> tuple[str, float] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -17,6 +18,7 @@ from corpora.lid_train import (
     fit,
     letter_pairs,
     measure_alphabets,
+    measure_marker_absence,
     measure_pair_markers,
     read_training_text,
     split_heldout,
@@ -195,6 +197,33 @@ def test_a_name_does_not_overrule_a_confident_base_label(small_model):
     line = "Bu sayfada Expression Blend ile ilgili kaynaklara ve indirme sayfasına ulaşabilirsiniz"
     got = SupplementaryLid(small_model).decide(line, "Latn", "tur_Latn", 0.97)
     assert got is None or got[0] == "tur_Latn"
+
+
+def test_marker_absence_by_hand():
+    # tokens with a marker: line 1 [x a b] → T F F, line 2 [c d x'] → F F T; 1-word windows: 4 of 6 without;
+    # 2-word windows (stride 2, whole windows only): [x a] has one, [c d] has none → 1 of 2
+    got = measure_marker_absence({"aaa_Latn": ["x a b", "C d X’"]}, {"aaa_Latn": {"bbb_Latn": ["x"]}}, 2)
+    assert got == {"aaa_Latn": {"bbb_Latn": [round(4 / 6, 4), 0.5]}}
+
+
+def test_short_line_marker_rule_swaps_the_leader_only_when_on(small_model):
+    """Off by default (docs/lid.md: chosen on the dev part); on, a short line without the leader's
+    markers against the runner-up costs the leader what its training windows of that length measure."""
+    sup = SupplementaryLid(small_model)
+    meta = json.loads((small_model / "lid_model.json").read_text())
+    assert not sup.short_line_markers and meta["decision"]["short_line_markers"] is False
+    absent = meta["marker_absence"]["uig_Latn"]["tur_Latn"]
+    assert len(absent) == meta["config"]["marker_min_words"] - 1
+    assert all(a >= b for a, b in itertools.pairwise(absent))  # longer windows hold markers more often
+    line = "bu yil keldi"  # no Uyghur marker against Turkish (q w x é, qi, …)
+    words = WORD_RE.findall(line)
+    off = sup._rank(line, "Latn", words, sup._foreign_counts("Latn", words))
+    sup.short_line_markers = True
+    for key in list(sup.short_marker_cost):  # a cost no model probability outweighs: the swap must happen
+        sup.short_marker_cost[key] = [1e6] * len(sup.short_marker_cost[key])
+    on = sup._rank(line, "Latn", words, sup._foreign_counts("Latn", words))
+    assert off[1][1] >= sup.marker_rival_min and (off[0][0], off[1][0]) in sup._short_marker_re
+    assert on[:2] == [off[1], off[0]]
 
 
 def test_letter_pairs_by_hand():
