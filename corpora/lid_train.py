@@ -64,8 +64,10 @@ class LidTrainConfig:
     minn: int = 1
     maxn: int = 4
     bucket: int = 1 << 17  # hashed n-gram rows; the model file is bucket × labels float32
-    c: float = 10.0  # inverse L2 strength of the logistic regression
-    max_iter: int = 150  # L-BFGS iterations
+    # inverse L2 strength of the logistic regression and L-BFGS iterations: 30 and 300 (converged) were
+    # chosen on the dev part together with `short_line_markers` (docs/lid.md); 10/150 before
+    c: float = 30.0
+    max_iter: int = 300
     balance: float = 1.0  # label weight ∝ lines^-balance: 0 = as many as given, 1 = every label equal
     chunks: int = 300  # also train on a 2–6 word piece of this many longer lines per label (short web lines)
     # labels without a profile alphabet: a letter belongs to the alphabet from this share of its letters
@@ -75,8 +77,8 @@ class LidTrainConfig:
     foreign_word_share: float = 0.25  # a label is ruled out when this share of words has letters it lacks
     marker_rival_min: float = 0.1  # the marker rule applies against a runner-up of at least this probability
     # the marker rule on lines shorter than `marker_min_words` too, with the cost the training text's windows
-    # of that many words measure (`measure_marker_absence`); docs/lid.md
-    short_line_markers: bool = False
+    # of that many words measure (`measure_marker_absence`); chosen on the dev part (docs/lid.md)
+    short_line_markers: bool = True
     override_foreign_words: int = 2  # a confident base label yields to the letters from this many words it cannot spell
     trust_base: float = 0.5  # at or above this score the base label is "confident" (corpora.lid_supplement)
     # a label the base model gets right on fewer of its training lines than this is one it "lacks": its

@@ -206,17 +206,18 @@ def test_marker_absence_by_hand():
     assert got == {"aaa_Latn": {"bbb_Latn": [round(4 / 6, 4), 0.5]}}
 
 
-def test_short_line_marker_rule_swaps_the_leader_only_when_on(small_model):
-    """Off by default (docs/lid.md: chosen on the dev part); on, a short line without the leader's
-    markers against the runner-up costs the leader what its training windows of that length measure."""
+def test_short_line_marker_rule_swaps_the_leader(small_model):
+    """On by default (docs/lid.md: chosen on the dev part); a short line without the leader's markers
+    against the runner-up costs the leader what its training windows of that length measure."""
     sup = SupplementaryLid(small_model)
     meta = json.loads((small_model / "lid_model.json").read_text())
-    assert not sup.short_line_markers and meta["decision"]["short_line_markers"] is False
+    assert sup.short_line_markers and meta["decision"]["short_line_markers"] is True
     absent = meta["marker_absence"]["uig_Latn"]["tur_Latn"]
     assert len(absent) == meta["config"]["marker_min_words"] - 1
     assert all(a >= b for a, b in itertools.pairwise(absent))  # longer windows hold markers more often
     line = "bu yil keldi"  # no Uyghur marker against Turkish (q w x é, qi, …)
     words = WORD_RE.findall(line)
+    sup.short_line_markers = False
     off = sup._rank(line, "Latn", words, sup._foreign_counts("Latn", words))
     sup.short_line_markers = True
     for key in list(sup.short_marker_cost):  # a cost no model probability outweighs: the swap must happen
@@ -505,10 +506,18 @@ def _plain_decide(sup: SupplementaryLid, text: str, script: str, base: str, scor
     if not scored:
         return None
     scored.sort(reverse=True)
-    if len(scored) >= 2 and len(words) >= sup.marker_min_words and scored[1][2] >= sup.marker_rival_min:
+    if len(scored) >= 2 and words and scored[1][2] >= sup.marker_rival_min:
         (s1, l1, _), (s2, l2, _) = scored[0], scored[1]
-        marks = sup.markers.get(l1, {}).get(l2)
-        if marks and not any(m in prepared for m in marks) and s1 - sup.marker_cost / len(words) < s2:
+        cost = 0.0
+        if len(words) >= sup.marker_min_words:
+            marks = sup.markers.get(l1, {}).get(l2)
+            if marks and not any(m in prepared for m in marks):
+                cost = sup.marker_cost
+        elif sup.short_line_markers:
+            marks = sup.short_markers.get(l1, {}).get(l2)
+            if marks and not any(m in prepared for m in marks):
+                cost = sup.short_marker_cost[(l1, l2)][len(words) - 1]
+        if cost and s1 - cost / len(words) < s2:
             scored[0], scored[1] = scored[1], scored[0]
     best = (scored[0][1], scored[0][2])
     if score < sup.trust_base:
