@@ -146,14 +146,17 @@ def _outside_script() -> dict[str, re.Pattern]:
     return {script: re.compile(r"[^\W\d_" + r + "]") for script, r in ranges.items()}
 
 
-def detect_script(text: str) -> tuple[str, float]:
-    """(ISO 15924 script, share of letters in it). Japanese kana+kanji → `Jpan`; no letters → `Zyyy`."""
+def detect_script(text: str, count: bool = False) -> tuple[str, float]:
+    """(ISO 15924 script, share of letters in it). Japanese kana+kanji → `Jpan`; no letters → `Zyyy`.
+    `count`: take the counting path, whose per-script counts `letter_count` then reuses (the clean
+    pipeline's quality filter counts the letters of every document LID has looked at)."""
     if text.isascii():  # most web lines: no table look-up needed (a C-speed check)
         return ("Latn", 1.0) if _ASCII_LETTER.search(text) else ("Zyyy", 0.0)
     # one script (most lines): the first letter's, when no letter-like character after it lies outside
-    # that script's ranges; two regex searches instead of a translation of every character. Kana and
-    # Han lines take the counting path (the Japanese rule weighs them against each other)
-    first = _LETTER_LIKE.search(text)
+    # that script's ranges; two regex searches instead of a translation of every character (half the
+    # time on a 150-character line). Kana and Han lines take the counting path (the Japanese rule
+    # weighs them against each other)
+    first = None if count or text is _last_counts[0] else _LETTER_LIKE.search(text)
     if first is not None:
         code = _script_table().get(ord(first.group()))
         if code is not None:
@@ -458,8 +461,10 @@ class LanguageIdentifier:
             iso = self._iso3[code] = to_iso3(code)
         return iso
 
-    def identify(self, text: str) -> LidResult:
-        script, share = detect_script(text)
+    def identify(self, text: str, count_letters: bool = False) -> LidResult:
+        """`count_letters`: count the letters per script on the way (`detect_script(count=True)`) for a
+        `letter_count` of the same text that follows."""
+        script, share = detect_script(text, count_letters)
         if script == "Zyyy":
             return _UNDETERMINED_RESULT
         sample = text[: self.max_chars] if len(text) > self.max_chars else text
@@ -542,7 +547,8 @@ class IdentifyLanguage(PipelineStep):
         lid = self.lid
         for doc in data or ():
             with self.track_time():
-                res = lid.identify(doc.text)
+                # the quality filter counts this text's letters next: counted here once, and reused
+                res = lid.identify(doc.text, count_letters=True)
             doc.metadata["lang"] = res.lang
             doc.metadata["lang_score"] = res.score
             doc.metadata["script_share"] = res.script_share

@@ -168,4 +168,4 @@ def test_one_script_fast_path_agrees_with_counting(data_root):
         lines += read_training_text(data_root / rel)[:300]
     lines += read_training_text(data_root / "mono/ug/common_voice/sentence-collector.txt.xz")[:300]
     for text in lines:
-        assert detect_script(text) == _script_by_counting(text), text
+        assert detect_script(text) == _script_by_counting(text) == detect_script(text, count=True), text
