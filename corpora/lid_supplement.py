@@ -246,7 +246,7 @@ class SupplementaryLid:
         for w in words:
             labs = cache.get(w)
             if labs is None:
-                if len(cache) >= 200_000:  # bounded: web text brings new words without end
+                if len(cache) >= 50_000:  # bounded (a few MB): web text brings new words without end
                     cache.clear()
                 labs = cache[w] = tuple(k for k, a in self._script_alphabets[script] if not a.issuperset(w))
             for k in labs:
