@@ -15,7 +15,8 @@
    and as a ratio to the bare lid.176 `model.predict` on the same lines in the same run.
 
 Choosing settings: `--set dev=0.15` keeps a dev part of every training file out of training and
-measures only that part (never the held-out or evaluation sets); `--model DIR --decision KEY=VALUE`
+measures only that part (never the held-out or evaluation sets): its lines, a 2–6-word piece of each,
+and for labels with fewer than 100 dev lines every 2–6-word window; `--model DIR --decision KEY=VALUE`
 tries a decision setting on an already trained model; `--no-speed` skips step 3.
 
 Targets: uig_Latn recall ≥ 0.95 with ≤ 1 % of tur/uzb/aze/tuk sentences taken for it; uzb_Latn and
