@@ -7,8 +7,9 @@ after the base model, for lines whose script it has at least two labels for, whe
 
 * the base model is unsure (top probability below `trust_base`): Latin-script Uyghur reaches lid.176
   as Turkish, Hungarian, English, German, … with low confidence; or
-* the base label is one of the supplementary labels and the line has characters outside its alphabet
-  or letter pairs of a label the base model lacks (`needs`: one regex search).
+* the base label is one of the supplementary labels and the model's answer could replace it
+  (`_could_change`: characters outside its alphabet, or letter pairs of a label the base model lacks;
+  one or two regex searches).
 
 Everywhere else the base model's label stands. The labels of the line's script are ranked by
 log-odds: the model's log-probability plus the letter evidence (`_rank`) —
@@ -164,16 +165,6 @@ class SupplementaryLid:
     def possible(self, label: str, words: list[str]) -> bool:
         """False when a quarter of the words hold letters outside `label`'s alphabet."""
         return self.foreign_words(label, words) < max(1.0, self.foreign_word_share * len(words))
-
-    def needs(self, script: str, base_label: str, base_score: float, prepared: str) -> bool:
-        """Whether the supplementary model is asked about this line (no prediction); `prepared` is
-        `prepare(text)`. An unsure base label always; a confident one when `_could_change` says the
-        answer could replace it."""
-        if script not in self.scripts:
-            return False
-        if base_score < self.trust_base:
-            return True
-        return base_label in self.scripts[script] and self._could_change(base_label, script, prepared)[0]
 
     def _could_change(self, base_label: str, script: str, prepared: str
                       ) -> tuple[bool, list[str] | None, dict[str, int] | None]:
