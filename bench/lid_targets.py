@@ -15,7 +15,8 @@
    and as a ratio to the bare lid.176 `model.predict` on the same lines in the same run.
 
 Choosing settings: `--set dev=0.15` keeps a dev part of every training file out of training and
-measures only that part (never the held-out or evaluation sets); `--model DIR --decision KEY=VALUE`
+measures only that part (never the held-out or evaluation sets): its lines, a 2–6-word piece of each,
+and for labels with fewer than 100 dev lines every 2–6-word window; `--model DIR --decision KEY=VALUE`
 tries a decision setting on an already trained model; `--no-speed` skips step 3.
 
 Targets: uig_Latn recall ≥ 0.95 with ≤ 1 % of tur/uzb/aze/tuk sentences taken for it; uzb_Latn and
@@ -129,6 +130,10 @@ def dev_sets(root: Path, tmp: Path, heldout: float, dev: float) -> list[tuple[st
                 start = rng.randint(0, len(words) - n)
                 pieces.append(" ".join(words[start:start + n]))
         out.append((label, "dev part, 2–6-word pieces", [t for t in pieces if detect_script(t)[0] == script]))
+        if len(dev_lines) < 100:  # a few dozen dev lines (Uzbek, Turkmen): every 2–6-word window of them
+            windows = [" ".join(w[i:i + n]) for w in (t.split() for t in dev_lines) for n in range(2, 7)
+                       for i in range(0, len(w) - n + 1, n)]
+            out.append((label, "dev part, all 2–6-word windows", [t for t in windows if detect_script(t)[0] == script]))
     return out
 
 

@@ -133,12 +133,36 @@ def letter_count(text: str) -> int:
 
 
 _ASCII_LETTER = re.compile("[A-Za-z]")
+_CJK = frozenset({"Hira", "Kana", "Hani"})
+_LETTER_LIKE = re.compile(r"[^\W\d_]")  # every letter, and a few non-decimal numerals (½, ፩)
 
 
-def detect_script(text: str) -> tuple[str, float]:
-    """(ISO 15924 script, share of letters in it). Japanese kana+kanji → `Jpan`; no letters → `Zyyy`."""
+@lru_cache(maxsize=1)
+def _outside_script() -> dict[str, re.Pattern]:
+    """Script → a regex of the letter-like characters outside its code point ranges."""
+    ranges: dict[str, str] = {}
+    for lo, hi, script in _SCRIPT_RANGES:
+        ranges[script] = ranges.get(script, "") + f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
+    return {script: re.compile(r"[^\W\d_" + r + "]") for script, r in ranges.items()}
+
+
+def detect_script(text: str, count: bool = False) -> tuple[str, float]:
+    """(ISO 15924 script, share of letters in it). Japanese kana+kanji → `Jpan`; no letters → `Zyyy`.
+    `count`: take the counting path, whose per-script counts `letter_count` then reuses (the clean
+    pipeline's quality filter counts the letters of every document LID has looked at)."""
     if text.isascii():  # most web lines: no table look-up needed (a C-speed check)
         return ("Latn", 1.0) if _ASCII_LETTER.search(text) else ("Zyyy", 0.0)
+    # one script (most lines): the first letter's, when no letter-like character after it lies outside
+    # that script's ranges; two regex searches instead of a translation of every character (half the
+    # time on a 150-character line). Kana and Han lines take the counting path (the Japanese rule
+    # weighs them against each other)
+    first = None if count or text is _last_counts[0] else _LETTER_LIKE.search(text)
+    if first is not None:
+        code = _script_table().get(ord(first.group()))
+        if code is not None:
+            script = _CODE_SCRIPT[code]
+            if script not in _CJK and _outside_script()[script].search(text, first.end()) is None:
+                return script, 1.0
     counts = _script_counts(text)
     total = sum(counts.values())
     if not total:
@@ -168,6 +192,9 @@ class OrthographyRules:
     cyrl_extra_all: frozenset[str]
     cyrl_lacks: dict[str, frozenset[str]]  # language → Russian letters its alphabet lacks
     cyrl_preference: tuple[str, ...]  # fitting languages are tried in this order
+    # language → any character whose lower case is a Cyrillic letter of another language and not its own
+    # (`cyrillic_orthography`'s one-search answer for most lines)
+    cyrl_foreign: dict[str, re.Pattern]
 
 
 @lru_cache(maxsize=8)
@@ -190,7 +217,29 @@ def _rules_for(reg: LanguageRegistry) -> OrthographyRules:
         cyrl_lacks={code: frozenset(c.lacks) for code, c in cyrl.items() if c.lacks},
         cyrl_preference=tuple(code for _, code in sorted((c.fallback_rank, code) for code, c in cyrl.items()
                                                          if c.fallback_rank is not None)),
+        cyrl_foreign={code: _lowering_to(frozenset().union(*cyrl_extra.values()) - extra)
+                      for code, extra in cyrl_extra.items()},
     )
+
+
+def _lowering_to(letters: frozenset[str]) -> re.Pattern:
+    """A regex matching every character whose lower case is one of `letters` (ҚҰ and құ for {қ, ұ}):
+    searched on the text as it is, it answers what a search of `text.lower()` would."""
+    cased = _cased_forms()
+    chars = set(letters).union(*(cased.get(c, ()) for c in letters))
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]" if chars else "(?!)")
+
+
+@lru_cache(maxsize=1)
+def _cased_forms() -> dict[str, set[str]]:
+    """Lower-case character → the other characters that lower-case to it (no letter beyond the BMP
+    lower-cases into it)."""
+    out: dict[str, set[str]] = {}
+    for ch in map(chr, range(0x10000)):
+        low = ch.lower()
+        if low != ch and len(low) == 1:
+            out.setdefault(low, set()).add(ch)
+    return out
 
 
 def orthography_rules() -> OrthographyRules:
@@ -220,6 +269,7 @@ def arabic_turkic_orthography(text: str, rules: OrthographyRules | None = None) 
 # have settles it. Russian letters some alphabets do not have (`lid.cyrillic.lacks`: Ukrainian has no
 # ы э ъ ё; Belarusian no и щ ъ) count the other way.
 _CYRL_WORD_RE = re.compile("[\u0400-\u04ff]+")
+_CYRL_LETTER_RE = re.compile("[\u0400-\u04ff]")
 
 
 def _cyrl_possible(lang: str, extras: set[str], text: str, score: float = 0.0,
@@ -237,9 +287,11 @@ def _cyrl_possible(lang: str, extras: set[str], text: str, score: float = 0.0,
     lacks = rules.cyrl_lacks.get(lang)
     if not lacks:
         return True
-    cyr = sum(1 for c in text if "\u0400" <= c <= "\u04ff") or 1
-    n = sum(1 for c in text if c in lacks)
-    return n < 2 or n < 0.02 * cyr
+    n = sum(map(text.count, lacks))
+    if n < 2:
+        return True
+    cyr = len(_CYRL_LETTER_RE.findall(text)) or 1
+    return n < 0.02 * cyr
 
 
 def cyrillic_orthography(text: str, predicted: str, score: float = 0.0,
@@ -251,6 +303,8 @@ def cyrillic_orthography(text: str, predicted: str, score: float = 0.0,
     rules = rules or orthography_rules()
     if predicted not in rules.cyrl_extra:
         return None
+    if predicted not in rules.cyrl_lacks and rules.cyrl_foreign[predicted].search(text) is None:
+        return None  # no letter of another alphabet, none of its own missing: it fits (most lines)
     text = text.lower()
     extras = set(text) & rules.cyrl_extra_all
     if _cyrl_possible(predicted, extras, text, score, rules):
@@ -407,8 +461,10 @@ class LanguageIdentifier:
             iso = self._iso3[code] = to_iso3(code)
         return iso
 
-    def identify(self, text: str) -> LidResult:
-        script, share = detect_script(text)
+    def identify(self, text: str, count_letters: bool = False) -> LidResult:
+        """`count_letters`: count the letters per script on the way (`detect_script(count=True)`) for a
+        `letter_count` of the same text that follows."""
+        script, share = detect_script(text, count_letters)
         if script == "Zyyy":
             return _UNDETERMINED_RESULT
         sample = text[: self.max_chars] if len(text) > self.max_chars else text
@@ -425,8 +481,9 @@ class LanguageIdentifier:
 
     def _orthography(self, sample: str, script: str) -> tuple[str, float, str]:
         """(model label, score, ISO 639-3 after the Arabic-script and Cyrillic orthography rules)."""
-        candidates = self.backend.predict_topk(sample, 5)
-        code, score = candidates[0]
+        # the top label first; the runners-up (a top-5 prediction, 4 µs more and a list) only where a rule
+        # below needs them: most lines keep the model's label
+        code, score = self.backend.predict(sample)
         iso3 = self._to_iso3
         iso = iso3(code)
         rules = self._rules
@@ -434,6 +491,7 @@ class LanguageIdentifier:
                 and rules.reclaim.search(sample)):
             # ۇ ۈ ې are Turkic letters Arabic, Persian and Urdu never use: short Uyghur lines often
             # reach the model as "ar"/"fa"; take the model's best Turkic guess (or let spelling decide)
+            candidates = self.backend.predict_topk(sample, 5)
             turkic = [iso3(c) for c, _ in candidates[1:] if iso3(c) in rules.turkic_arab]
             iso = turkic[0] if turkic else rules.arab_default
         if script == "Arab" and iso in rules.turkic_arab:
@@ -441,6 +499,7 @@ class LanguageIdentifier:
         elif script == "Cyrl" and cyrillic_orthography(sample, iso, score, rules):
             # the model's best guess lacks a letter of the text: take its best guess that fits,
             # keeping the top score as the confidence (as for the Arabic-script relabelling)
+            candidates = self.backend.predict_topk(sample, 5)
             fitting = [iso3(c) for c, _ in candidates[1:]
                        if cyrillic_orthography(sample, iso3(c), 0.0, rules) is None and iso3(c) in rules.cyrl_extra]
             iso = fitting[0] if fitting else cyrillic_orthography(sample, iso, score, rules) or iso
@@ -488,7 +547,8 @@ class IdentifyLanguage(PipelineStep):
         lid = self.lid
         for doc in data or ():
             with self.track_time():
-                res = lid.identify(doc.text)
+                # the quality filter counts this text's letters next: counted here once, and reused
+                res = lid.identify(doc.text, count_letters=True)
             doc.metadata["lang"] = res.lang
             doc.metadata["lang_score"] = res.score
             doc.metadata["script_share"] = res.script_share

@@ -7,8 +7,9 @@ after the base model, for lines whose script it has at least two labels for, whe
 
 * the base model is unsure (top probability below `trust_base`): Latin-script Uyghur reaches lid.176
   as Turkish, Hungarian, English, German, … with low confidence; or
-* the base label is one of the supplementary labels and the line has characters outside its alphabet
-  or letter pairs of a label the base model lacks (`needs`: one regex search).
+* the base label is one of the supplementary labels and the model's answer could replace it
+  (`_could_change`: characters outside its alphabet, or letter pairs of a label the base model lacks;
+  one or two regex searches).
 
 Everywhere else the base model's label stands. The labels of the line's script are ranked by
 log-odds: the model's log-probability plus the letter evidence (`_rank`) —
@@ -34,7 +35,6 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,7 +45,6 @@ MODEL_FILE = "model.bin"
 META_FILE = "lid_model.json"
 
 # Apostrophe look-alikes (Uzbek oʻ/gʻ, Uyghur n'g) are written many ways; the model sees one.
-_APOSTROPHES = str.maketrans({c: "'" for c in "’‘ʻʼ`´ʹ′"})
 _APOSTROPHE_RE = re.compile("[’‘ʻʼ`´ʹ′]")
 WORD_RE = re.compile(r"[^\W\d_]+")
 
@@ -58,8 +57,9 @@ _CP1254_MOJIBAKE = str.maketrans("ýþðÝÞÐ", "ışğİŞĞ")
 def prepare(text: str) -> str:
     """What the supplementary model reads: lower case, one apostrophe, one line, cp1254 mojibake undone."""
     text = text.replace("\n", " ").lower()
-    if _APOSTROPHE_RE.search(text):  # a search is cheaper than a translation of every line
-        text = text.translate(_APOSTROPHES)
+    if _APOSTROPHE_RE.search(text):  # a search first: most lines have none
+        # a regex substitution: str.translate with a dict table looks up every character (7 times slower)
+        text = _APOSTROPHE_RE.sub("'", text)
     if "þ" in text or "ð" in text:
         text = text.translate(_CP1254_MOJIBAKE)
     return text
@@ -99,6 +99,13 @@ class SupplementaryLid:
             # not one it all but excludes
             self.marker_rival_min = float(decide.get("marker_rival_min", 0.1))
             self.override_foreign_words = int(decide.get("override_foreign_words", 2))
+            # a line of n < marker_min_words words without the leader's markers costs it -ln(share of its
+            # n-word training windows without them), at most `marker_cost` (off by default)
+            self.short_line_markers = bool(decide.get("short_line_markers", False))
+            self.short_markers = meta.get("short_markers", {})
+            self.short_marker_cost = {(k, r): [min(-math.log(max(float(a), floor)), self.marker_cost) for a in v]
+                                      for k, rivals in meta.get("marker_absence", {}).items()
+                                      for r, v in rivals.items()}
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"{meta_path}: malformed supplementary LID metadata ({type(e).__name__}: {e})") from None
         self.folder = folder
@@ -114,23 +121,34 @@ class SupplementaryLid:
                          for b in self.labels}
         self._against_pairs = {b: frozenset().union(*(self.pair_markers.get(k, {}).get(b, ())
                                                       for k in self.base_lacks if k != b)) for b in self.labels}
-        # per label: a character outside its alphabet, digits, spaces and punctuation, or a letter pair of
-        # a label the base model lacks (`needs`)
+        # per label: a character outside its alphabet, digits, spaces and punctuation (`_outside_re`), and the
+        # letter pairs of labels the base model lacks (`_pairs_re`; `_inner_pairs_re`: those of them spelt
+        # with its own letters only, the only ones a line without such a character can hold). One regex
+        # per label, the pairs grouped by their first letter (`a[qwý]|g['hy]|…`): an alternation of 30
+        # two-letter strings is tried at every position and costs 4 times as much.
         neutral = " \t0123456789" + string.punctuation + "«»“”„–—…"
-        self._telling_re = {}
+        self._outside_re: dict[str, re.Pattern] = {}
+        self._pairs_re: dict[str, re.Pattern] = {}
+        self._inner_pairs_re: dict[str, re.Pattern] = {}
         for b in self.labels:
-            parts = [re.escape(p) for p in sorted(self._against_pairs[b])]
-            if self.alphabets.get(b):
-                parts.insert(0, "[^" + "".join(re.escape(c) for c in sorted(set(self.alphabets[b]) | set(neutral))) + "]")
-            else:
-                parts.insert(0, "[" + "".join(re.escape(c) for c in sorted(self._against[b])) + "]" if self._against[b]
-                             else "(?!)")
-            self._telling_re[b] = re.compile("|".join(parts))
-        # per script: the letters every label of it has (words of those letters only are nobody's foreign)
-        self._common = {}
-        for script, labels in self.scripts.items():
-            known = [self.alphabets[k] for k in labels if self.alphabets.get(k)]
-            self._common[script] = frozenset.intersection(*known) if len(known) == len(labels) else frozenset()
+            alphabet = self.alphabets.get(b)
+            if alphabet:
+                allowed = set(alphabet) | set(neutral)
+                self._outside_re[b] = re.compile("[^" + "".join(re.escape(c) for c in sorted(allowed)) + "]")
+                inner = [p for p in self._against_pairs[b] if allowed.issuperset(p)]
+            else:  # no alphabet: only the letters of a label the base model lacks tell
+                self._outside_re[b] = _char_class(self._against[b])
+                inner = list(self._against_pairs[b])
+            self._pairs_re[b] = _units_regex(self._against_pairs[b])
+            self._inner_pairs_re[b] = _units_regex(inner)
+        # per script: its labels with an alphabet, and per word the labels it is foreign to (`_foreign_counts`)
+        self._script_alphabets = {script: [(k, self.alphabets[k]) for k in sorted(labels) if self.alphabets.get(k)]
+                                  for script, labels in self.scripts.items()}
+        self._word_foreign: dict[str, dict[str, tuple[str, ...]]] = {script: {} for script in self.scripts}
+        # a label's markers against a rival (letters, letter pairs) as one regex (`_rank`)
+        self._marker_re = {(k, r): _units_regex(m) for k, rivals in self.markers.items() for r, m in rivals.items() if m}
+        self._short_marker_re = {(k, r): _units_regex(m) for k, rivals in self.short_markers.items()
+                                 for r, m in rivals.items() if m}
         import fasttext
 
         self.model = fasttext.load_model(str(folder / MODEL_FILE))
@@ -138,14 +156,6 @@ class SupplementaryLid:
 
     def covers(self, script: str) -> bool:
         return script in self.scripts
-
-    def _predict(self, prepared: str, script: str) -> list[tuple[str, float]]:
-        """(label, probability) of this script's labels, best first, renormalised over the script."""
-        # fastText's C++ call directly (its Python wrapper costs as much again): [(p, "__label__xxx_Scrp")]
-        mine = self._raw_labels.get(script, {})
-        out = [(mine[lab], p) for p, lab in self._predict_raw(prepared + "\n", -1, 0.0, "strict") if lab in mine]
-        total = sum(p for _, p in out) or 1.0
-        return [(lab, p / total) for lab, p in out]
 
     def foreign_words(self, label: str, words: list[str]) -> int:
         """Words holding a letter outside `label`'s alphabet (0 for a label without one)."""
@@ -156,32 +166,48 @@ class SupplementaryLid:
         """False when a quarter of the words hold letters outside `label`'s alphabet."""
         return self.foreign_words(label, words) < max(1.0, self.foreign_word_share * len(words))
 
-    def needs(self, script: str, base_label: str, base_score: float, prepared: str) -> bool:
-        """Whether the supplementary model can change this line's label (cheap: no prediction);
-        `prepared` is `prepare(text)`."""
-        if script not in self.scripts:
-            return False
-        if base_score < self.trust_base:
-            return True
-        if base_label not in self.scripts[script]:
-            return False
-        # a confident base label changes only where the line has characters outside its alphabet (and
-        # beyond digits and punctuation), or letter pairs of a label the base model lacks: one regex
-        # search, and most confident lines skip the model
-        return self._telling_re[base_label].search(prepared) is not None
+    def _could_change(self, base_label: str, script: str, prepared: str
+                      ) -> tuple[bool, list[str] | None, dict[str, int] | None]:
+        """(whether a supplementary label could replace the confident `base_label`, the line's words and
+        `_foreign_counts` where they were needed). `decide` replaces a confident label in three cases
+        only — its letters ruled out, ≥ `override_foreign_words` words it cannot spell, or a label the
+        base model lacks whose letters or letter pairs against it are in the line — and none of them can
+        hold, whatever the model says, on a line of its own letters without such pairs (most confident
+        lines: one regex search), nor on a line with a foreign name or two and no letters of a label
+        the base model lacks. Those lines are never predicted."""
+        if self._outside_re[base_label].search(prepared) is None:
+            # every letter is in its alphabet: no foreign word, no letter it lacks; only letter pairs remain
+            return self._inner_pairs_re[base_label].search(prepared) is not None, None, None
+        words = WORD_RE.findall(prepared)
+        foreign = self._foreign_counts(script, words)
+        n = foreign.get(base_label, 0)
+        if n >= max(1.0, self.foreign_word_share * len(words)) or n >= self.override_foreign_words:
+            return True, words, foreign
+        return (not self._against[base_label].isdisjoint(prepared)
+                or self._pairs_re[base_label].search(prepared) is not None), words, foreign
 
     def decide(self, text: str, script: str, base_label: str, base_score: float) -> tuple[str, float] | None:
         """The supplementary label and its probability, or None where the base model's label stands."""
-        prepared = prepare(text)
-        if not self.needs(script, base_label, base_score, prepared):
+        if script not in self.scripts:
             return None
-        words = WORD_RE.findall(prepared)
-        ranked = self._rank(prepared, script, words)
+        if base_score < self.trust_base:
+            prepared = prepare(text)
+            words = WORD_RE.findall(prepared)
+            ranked = self._rank(prepared, script, words, self._foreign_counts(script, words))
+            return ranked[0] if ranked else None
+        if base_label not in self.scripts[script]:
+            return None  # a confident label the model was not trained on: it knows nothing about it
+        prepared = prepare(text)
+        could, words, foreign = self._could_change(base_label, script, prepared)
+        if not could:
+            return None
+        if words is None or foreign is None:
+            words = WORD_RE.findall(prepared)
+            foreign = self._foreign_counts(script, words)
+        ranked = self._rank(prepared, script, words, foreign)
         if not ranked:
             return None
         best = ranked[0]
-        if base_score < self.trust_base:
-            return best
         if best[0] == base_label:
             return None  # the confident base label and its score stand
         # a confident base label is replaced only when the letters speak against it (words with letters it
@@ -189,18 +215,34 @@ class SupplementaryLid:
         # Turkish line, so it takes `override_foreign_words`), or by a label the base model lacks (it cannot
         # have meant it) whose own letters or letter pairs are in the line: Uzbek that lid.176 is sure
         # of stays Uzbek
-        if not self.possible(base_label, words):
-            return best
+        n = foreign.get(base_label, 0)
+        if n >= max(1.0, self.foreign_word_share * len(words)):
+            return best  # its letters rule it out (`possible`)
         # ... and not against the winner: English names (w, x) in a Turkish news line count against
         # Turkish and Azerbaijani alike
-        if self.foreign_words(base_label, words) >= self.override_foreign_words and \
-                not self.foreign_words(best[0], words):
+        if n >= self.override_foreign_words and not foreign.get(best[0], 0):
             return best
         if best[0] in self.base_lacks and (
                 not self._evidence(best[0], base_label).isdisjoint(prepared)
                 or _has_any(prepared, self.pair_markers.get(best[0], {}).get(base_label, ()))):
             return best
         return None
+
+    def _foreign_counts(self, script: str, words: list[str]) -> dict[str, int]:
+        """{label of `script`: how many of `words` hold a letter outside its alphabet} (labels without
+        such words, or without an alphabet, are left out): `foreign_words` for all labels at once. The
+        labels a word is foreign to are looked up once per process: words recur line after line."""
+        cache = self._word_foreign[script]
+        counts: dict[str, int] = {}
+        for w in words:
+            labs = cache.get(w)
+            if labs is None:
+                if len(cache) >= 50_000:  # bounded (a few MB): web text brings new words without end
+                    cache.clear()
+                labs = cache[w] = tuple(k for k, a in self._script_alphabets[script] if not a.issuperset(w))
+            for k in labs:
+                counts[k] = counts.get(k, 0) + 1
+        return counts
 
     def _evidence(self, label: str, against: str) -> frozenset[str]:
         """Letters of `label` that `against` lacks (alphabets where both are known, else its markers)."""
@@ -209,7 +251,8 @@ class SupplementaryLid:
             return mine - theirs
         return self.markers.get(label, {}).get(against, frozenset())
 
-    def _rank(self, prepared: str, script: str, words: list[str]) -> list[tuple[str, float]]:
+    def _rank(self, prepared: str, script: str, words: list[str], foreign: dict[str, int]
+              ) -> list[tuple[str, float]]:
         """This script's labels the letters allow, best first, as (label, probability). The model's
         log-probability is combined with the letter evidence as log-odds: each word with letters
         outside a label's alphabet costs that label `foreign_cost`; a line of ≥ `marker_min_words`
@@ -218,32 +261,40 @@ class SupplementaryLid:
         lines, so their absence is that unlikely). Letter costs are divided by the number of words:
         fastText averages its n-gram evidence over the line rather than adding it up, so one English
         name ("Shadow") in a 31-word Uzbek line must not outweigh the other 30 words (chosen on the
-        dev part: Uyghur Latin 0.957 → 0.964, Turkish +0.2 points, the rest unchanged)."""
+        dev part: Uyghur Latin 0.957 → 0.964, Turkish +0.2 points, the rest unchanged). `foreign`:
+        `_foreign_counts(script, words)`."""
         limit = max(1.0, self.foreign_word_share * len(words))
         scored = []
-        # only words with a letter outside some alphabet can be foreign to any label; such words are
-        # grouped by those letters ({q}, {é, ö}: a handful per line), each group checked once per label
-        common = self._common[script]
-        groups = Counter(frozenset(w).difference(common) for w in words if not common.issuperset(w))
         per_word = 1.0 / max(1, len(words))
-        alphabets, costs = self.alphabets, self.foreign_cost
-        for lab, p in self._predict(prepared, script):
-            n = 0
-            if groups:
-                alphabet = alphabets.get(lab)
-                if alphabet:
-                    n = sum(c for m, c in groups.items() if not alphabet.issuperset(m))
-                    if n >= limit:
-                        continue  # the letters rule it out
+        costs = self.foreign_cost
+        # fastText's C++ call directly (its Python wrapper costs as much again): [(p, "__label__xxx_Scrp")]
+        mine = self._raw_labels[script]
+        got = [(mine[lab], p) for p, lab in self._predict_raw(prepared + "\n", -1, 0.0, "strict") if lab in mine]
+        total = sum([p for _, p in got]) or 1.0  # renormalised over the script
+        for lab, p in got:
+            p = p / total
+            n = foreign.get(lab, 0) if foreign else 0
+            if n >= limit:
+                continue  # the letters rule it out
             scored.append((math.log(p if p > 1e-12 else 1e-12) - n * costs.get(lab, 0.0) * per_word, lab, p))
         if not scored:
             return []
         scored.sort(reverse=True)
-        if len(scored) >= 2 and len(words) >= self.marker_min_words and scored[1][2] >= self.marker_rival_min:
+        if len(scored) >= 2 and words and scored[1][2] >= self.marker_rival_min and (
+                len(words) >= self.marker_min_words or self.short_line_markers):
             (s1, l1, _), (s2, l2, _) = scored[0], scored[1]
-            marks = self.markers.get(l1, {}).get(l2)
-            if marks and not _has_any(prepared, marks) and s1 - self.marker_cost / len(words) < s2:
-                scored[0], scored[1] = scored[1], scored[0]
+            marks = self._marker_re.get((l1, l2))
+            cost = 0.0
+            if len(words) >= self.marker_min_words:
+                if marks is not None and marks.search(prepared) is None:
+                    cost = self.marker_cost
+            else:
+                marks = self._short_marker_re.get((l1, l2))
+                costs = self.short_marker_cost.get((l1, l2))
+                if marks is not None and costs and len(words) <= len(costs) and marks.search(prepared) is None:
+                    cost = costs[len(words) - 1]
+            if cost and s1 - cost / len(words) < s2:
+                    scored[0], scored[1] = scored[1], scored[0]
         return [(lab, p) for _, lab, p in scored]
 
     def choose(self, text: str, script: str) -> tuple[str, float] | None:
@@ -251,12 +302,40 @@ class SupplementaryLid:
         if script not in self.scripts:
             return None
         prepared = prepare(text)
-        ranked = self._rank(prepared, script, WORD_RE.findall(prepared))
+        words = WORD_RE.findall(prepared)
+        ranked = self._rank(prepared, script, words, self._foreign_counts(script, words))
         return ranked[0] if ranked else None
 
 
 def _has_any(text: str, units) -> bool:
     return any(u in text for u in units)
+
+
+def _char_class(chars) -> re.Pattern:
+    """A regex matching any of `chars` (none: never matches)."""
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]" if chars else "(?!)")
+
+
+def _units_regex(units) -> re.Pattern:
+    """A regex matching any of the strings `units` (letters, letter pairs), grouped by first character:
+    Python's regex engine tries an alternation branch by branch at every position, a class at once."""
+    by_first: dict[str, list[str]] = {}
+    for u in sorted(units):
+        by_first.setdefault(u[0], []).append(u[1:])
+    if not by_first:
+        return re.compile("(?!)")
+    singles = [f for f, rest in by_first.items() if "" in rest]
+    parts = ["[" + "".join(map(re.escape, singles)) + "]"] if singles else []
+    parts += [re.escape(f) + _alternatives(rest) for f, rest in by_first.items() if f not in singles]
+    return re.compile("|".join(parts))
+
+
+def _alternatives(rests: list[str]) -> str:
+    if len(rests) == 1:
+        return re.escape(rests[0])
+    if all(len(r) == 1 for r in rests):
+        return "[" + "".join(map(re.escape, rests)) + "]"
+    return "(?:" + "|".join(map(re.escape, rests)) + ")"
 
 
 @lru_cache(maxsize=4)

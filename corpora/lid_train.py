@@ -64,8 +64,10 @@ class LidTrainConfig:
     minn: int = 1
     maxn: int = 4
     bucket: int = 1 << 17  # hashed n-gram rows; the model file is bucket × labels float32
-    c: float = 10.0  # inverse L2 strength of the logistic regression
-    max_iter: int = 150  # L-BFGS iterations
+    # inverse L2 strength of the logistic regression and L-BFGS iterations: 30 and 300 (converged) were
+    # chosen on the dev part together with `short_line_markers` (docs/lid.md); 10/150 before
+    c: float = 30.0
+    max_iter: int = 300
     balance: float = 1.0  # label weight ∝ lines^-balance: 0 = as many as given, 1 = every label equal
     chunks: int = 300  # also train on a 2–6 word piece of this many longer lines per label (short web lines)
     # labels without a profile alphabet: a letter belongs to the alphabet from this share of its letters
@@ -74,6 +76,9 @@ class LidTrainConfig:
     marker_min_words: int = 8  # … of at least this many words (and only such lines are judged by them)
     foreign_word_share: float = 0.25  # a label is ruled out when this share of words has letters it lacks
     marker_rival_min: float = 0.1  # the marker rule applies against a runner-up of at least this probability
+    # the marker rule on lines shorter than `marker_min_words` too, with the cost the training text's windows
+    # of that many words measure (`measure_marker_absence`); chosen on the dev part (docs/lid.md)
+    short_line_markers: bool = True
     override_foreign_words: int = 2  # a confident base label yields to the letters from this many words it cannot spell
     trust_base: float = 0.5  # at or above this score the base label is "confident" (corpora.lid_supplement)
     # a label the base model gets right on fewer of its training lines than this is one it "lacks": its
@@ -242,6 +247,25 @@ def measure_pair_markers(texts: dict[str, list[str]], common: float, rare: float
     return out
 
 
+def measure_marker_absence(texts: dict[str, list[str]], markers: dict[str, dict[str, list[str]]],
+                           max_words: int) -> dict[str, dict[str, list[float]]]:
+    """{label: {rival: [share of the label's n-word windows without any of its markers against the rival,
+    for n = 1 … max_words]}}, over consecutive windows (stride n) of its training lines' whitespace
+    tokens (`prepare`d): how likely a short line of that label is to show none of them (Uyghur Latin
+    against Uzbek: 0.56 of single words, 0.19 of 4-word windows)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for label, rivals in markers.items():
+        lines = [prepare(t).split() for t in texts[label]]
+        for rival, units in rivals.items():
+            has = [[any(u in tok for u in units) for tok in toks] for toks in lines]
+            shares = []
+            for n in range(1, max_words + 1):
+                windows = [any(h[i:i + n]) for h in has for i in range(0, len(h) - n + 1, n)]
+                shares.append(round(1.0 - sum(windows) / len(windows), 4) if windows else 1.0)
+            out.setdefault(label, {})[rival] = shares
+    return out
+
+
 def measure_markers(texts: dict[str, list[str]], alphabets: dict[str, list[str]], coverage: float,
                     min_words: int, pairs: dict[str, dict[str, list[str]]] | None = None,
                     ) -> dict[str, dict[str, list[str]]]:
@@ -369,6 +393,12 @@ def train_lid(config: LidTrainConfig) -> Path:
     alphabets, alphabet_source = label_alphabets(train, config.alphabet_min_share)
     pairs = measure_pair_markers(train, config.pair_common, config.pair_rare)
     markers = measure_markers(train, alphabets, config.marker_coverage, config.marker_min_words, pairs)
+    # short lines: every letter the rival lacks and every letter pair it does not write count, whatever
+    # their coverage (a label without 95 % markers against a rival is judged by the same rule)
+    short_units = {k: {r: sorted(set(alphabets[k]) - set(alphabets[r])) + pairs.get(k, {}).get(r, [])
+                       for r in train if r != k and r.split("_")[1] == k.split("_")[1]} for k in train}
+    short_units = {k: {r: u for r, u in v.items() if u} for k, v in short_units.items()}
+    short_units = {k: v for k, v in short_units.items() if v}
     meta = {
         "labels": labels,
         "alphabets": {k: "".join(v) for k, v in alphabets.items()},
@@ -376,10 +406,13 @@ def train_lid(config: LidTrainConfig) -> Path:
         "base_recall": base_recall,
         "markers": markers,
         "pair_markers": pairs,
+        "short_markers": short_units,
+        "marker_absence": measure_marker_absence(train, short_units, config.marker_min_words - 1),
         "decision": {"trust_base": config.trust_base, "marker_min_words": config.marker_min_words,
                      "foreign_word_share": config.foreign_word_share,
                      "foreign_rate_floor": config.foreign_rate_floor, "marker_rival_min": config.marker_rival_min,
                      "override_foreign_words": config.override_foreign_words,
+                     "short_line_markers": config.short_line_markers,
                      "base_lacks_below": config.base_lacks_below},
         "foreign_rate": foreign_rates(train, alphabets),
         "lines": {k: {"train": len(train[k]), "heldout": len(held[k])} for k in labels},

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import re
 
 import numpy as np
 import pytest
 
 from corpora.fasttext_format import fnv1a, line_features, write_model
 from corpora.lid import LanguageIdentifier
-from corpora.lid_supplement import SupplementaryLid, prepare
+from corpora.lid_supplement import WORD_RE, SupplementaryLid, prepare
 from corpora.lid_train import (
     LidTrainConfig,
     fit,
     letter_pairs,
     measure_alphabets,
+    measure_marker_absence,
     measure_pair_markers,
     read_training_text,
     split_heldout,
@@ -23,6 +27,7 @@ from corpora.lid_train import (
 )
 from xling.core.errors import InputError
 from xling.core.io import read_lines
+from xling.core.langs import to_iso3
 
 THUYG = "mono/ug/thuyg20_transcripts_latin/thuyg20_train.tsv.xz"
 LEIPZIG = "lid/lingua_testdata/sentences/{}.txt.xz"
@@ -194,6 +199,34 @@ def test_a_name_does_not_overrule_a_confident_base_label(small_model):
     assert got is None or got[0] == "tur_Latn"
 
 
+def test_marker_absence_by_hand():
+    # tokens with a marker: line 1 [x a b] → T F F, line 2 [c d x'] → F F T; 1-word windows: 4 of 6 without;
+    # 2-word windows (stride 2, whole windows only): [x a] has one, [c d] has none → 1 of 2
+    got = measure_marker_absence({"aaa_Latn": ["x a b", "C d X’"]}, {"aaa_Latn": {"bbb_Latn": ["x"]}}, 2)
+    assert got == {"aaa_Latn": {"bbb_Latn": [round(4 / 6, 4), 0.5]}}
+
+
+def test_short_line_marker_rule_swaps_the_leader(small_model):
+    """On by default (docs/lid.md: chosen on the dev part); a short line without the leader's markers
+    against the runner-up costs the leader what its training windows of that length measure."""
+    sup = SupplementaryLid(small_model)
+    meta = json.loads((small_model / "lid_model.json").read_text())
+    assert sup.short_line_markers and meta["decision"]["short_line_markers"] is True
+    absent = meta["marker_absence"]["uig_Latn"]["tur_Latn"]
+    assert len(absent) == meta["config"]["marker_min_words"] - 1
+    assert all(a >= b for a, b in itertools.pairwise(absent))  # longer windows hold markers more often
+    line = "bu yil keldi"  # no Uyghur marker against Turkish (q w x é, qi, …)
+    words = WORD_RE.findall(line)
+    sup.short_line_markers = False
+    off = sup._rank(line, "Latn", words, sup._foreign_counts("Latn", words))
+    sup.short_line_markers = True
+    for key in list(sup.short_marker_cost):  # a cost no model probability outweighs: the swap must happen
+        sup.short_marker_cost[key] = [1e6] * len(sup.short_marker_cost[key])
+    on = sup._rank(line, "Latn", words, sup._foreign_counts("Latn", words))
+    assert off[1][1] >= sup.marker_rival_min and (off[0][0], off[1][0]) in sup._short_marker_re
+    assert on[:2] == [off[1], off[0]]
+
+
 def test_letter_pairs_by_hand():
     # prepare() lower-cases and unifies apostrophes first: Oʻ → o'
     assert letter_pairs("Oʻzbek gh!") == {"o'", "zb", "be", "ek", "gh"}
@@ -363,3 +396,190 @@ def test_glotlid_explicit_path_and_errors(glotlid_like, tmp_path, monkeypatch):
     assert lid.identify("Ақ көңілдің аты арып, тоны тозбас.").lang == "kaz_Cyrl"
     monkeypatch.setenv("XLING_GLOTLID_MODEL", str(glotlid_like))
     assert LanguageIdentifier("glotlid").identify("The weather is nice today.").lang == "eng_Latn"
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast path of `identify` against the plain per-line path it replaced: same labels and scores
+
+_NEUTRAL = set(" \t0123456789" + "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~" + "«»“”„–—…")
+
+
+def _plain_identify(lid: LanguageIdentifier, text: str) -> tuple[str, float, float, str]:
+    """`LanguageIdentifier.identify` as written before its fast path, from the model files and the
+    metadata alone: the top-5 base prediction on every Cyrillic and Arabic line, the supplementary
+    model asked on every line whose unsure base label or telling character says so, and foreign words
+    counted word by word for every label."""
+    from corpora.lid import arabic_turkic_orthography, detect_script
+
+    script, share = detect_script(text)
+    if script == "Zyyy":
+        return "und_Zyyy", 0.0, 0.0, ""
+    sample = text[:lid.max_chars]
+    cands = lid.backend.predict_topk(sample, 5)
+    code, score = cands[0]
+    iso = to_iso3(code)
+    rules = lid._rules
+    if script == "Arab" and iso not in rules.turkic_arab and rules.reclaim is not None and rules.reclaim.search(sample):
+        turkic = [to_iso3(c) for c, _ in cands[1:] if to_iso3(c) in rules.turkic_arab]
+        iso = turkic[0] if turkic else rules.arab_default
+    if script == "Arab" and iso in rules.turkic_arab:
+        iso = arabic_turkic_orthography(sample, rules) or iso
+    elif script == "Cyrl" and _plain_cyrillic(sample, iso, rules):
+        fitting = [to_iso3(c) for c, _ in cands[1:]
+                   if _plain_cyrillic(sample, to_iso3(c), rules) is None and to_iso3(c) in rules.cyrl_extra]
+        iso = fitting[0] if fitting else _plain_cyrillic(sample, iso, rules) or iso
+    if lid.supplementary is not None:
+        decided = _plain_decide(lid.supplementary, sample, script, f"{iso}_{script}", score)
+        if decided is not None:
+            iso, score = decided[0].split("_")[0], decided[1]
+    return f"{iso}_{script}", round(score, 4), share if share == 1.0 else round(share, 4), code
+
+
+def _plain_cyrillic(text: str, predicted: str, rules) -> str | None:
+    """`corpora.lid.cyrillic_orthography` letter by letter, on the lower-cased text."""
+    if predicted not in rules.cyrl_extra:
+        return None
+    text = text.lower()
+    extras = set(text) & rules.cyrl_extra_all
+
+    def fits(lang: str) -> bool:
+        foreign = extras - rules.cyrl_extra[lang]
+        if foreign:
+            words = [w for w in re.findall("[\u0400-\u04ff]+", text)]
+            if sum(1 for w in words if not foreign.isdisjoint(w)) >= 0.25 * len(words):
+                return False
+        lacks = rules.cyrl_lacks.get(lang)
+        if not lacks:
+            return True
+        n = sum(1 for c in text if c in lacks)
+        return n < 2 or n < 0.02 * (sum(1 for c in text if "\u0400" <= c <= "\u04ff") or 1)
+
+    if fits(predicted):
+        return None
+    for lang in rules.cyrl_preference:
+        if fits(lang):
+            return lang if extras else None
+    return None
+
+
+def _plain_decide(sup: SupplementaryLid, text: str, script: str, base: str, score: float):
+    labels = [k for k in sup.labels if k.endswith("_" + script)]
+    if len(labels) < 2:
+        return None
+    prepared = prepare(text)
+    alphabets = sup.alphabets
+
+    def evidence(label: str, against: str) -> frozenset:
+        if alphabets.get(label) and alphabets.get(against):
+            return alphabets[label] - alphabets[against]
+        return sup.markers.get(label, {}).get(against, frozenset())
+
+    def foreign(label: str, words: list[str]) -> int:
+        return sum(1 for w in words if not alphabets[label].issuperset(w)) if alphabets.get(label) else 0
+
+    def pairs_of(label: str, against: str) -> frozenset:
+        return frozenset(sup.pair_markers.get(label, {}).get(against, ()))
+
+    if score >= sup.trust_base:
+        if base not in labels:
+            return None
+        lacking = [k for k in sup.base_lacks if k != base]
+        if alphabets.get(base):
+            telling = any(c not in alphabets[base] and c not in _NEUTRAL for c in prepared)
+        else:
+            telling = any(c in evidence(k, base) for k in lacking for c in prepared)
+        if not telling and not any(p in prepared for k in lacking for p in pairs_of(k, base)):
+            return None
+    words = WORD_RE.findall(prepared)
+    labels_out, probs = sup.model.predict(prepared, k=-1)
+    got = [(lab.removeprefix("__label__"), p) for lab, p in zip(labels_out, probs, strict=True)
+           if lab.removeprefix("__label__") in labels]
+    total = sum(p for _, p in got) or 1.0
+    scored = []
+    for lab, p in got:
+        p = p / total
+        n = foreign(lab, words)
+        if alphabets.get(lab) and n >= max(1.0, sup.foreign_word_share * len(words)):
+            continue
+        scored.append((math.log(max(p, 1e-12)) - n * sup.foreign_cost.get(lab, 0.0) * (1.0 / max(1, len(words))),
+                       lab, p))
+    if not scored:
+        return None
+    scored.sort(reverse=True)
+    if len(scored) >= 2 and words and scored[1][2] >= sup.marker_rival_min:
+        (s1, l1, _), (s2, l2, _) = scored[0], scored[1]
+        cost = 0.0
+        if len(words) >= sup.marker_min_words:
+            marks = sup.markers.get(l1, {}).get(l2)
+            if marks and not any(m in prepared for m in marks):
+                cost = sup.marker_cost
+        elif sup.short_line_markers:
+            marks = sup.short_markers.get(l1, {}).get(l2)
+            if marks and not any(m in prepared for m in marks):
+                cost = sup.short_marker_cost[(l1, l2)][len(words) - 1]
+        if cost and s1 - cost / len(words) < s2:
+            scored[0], scored[1] = scored[1], scored[0]
+    best = (scored[0][1], scored[0][2])
+    if score < sup.trust_base:
+        return best
+    if best[0] == base:
+        return None
+    n_base = foreign(base, words)
+    if n_base >= max(1.0, sup.foreign_word_share * len(words)):
+        return best
+    if n_base >= sup.override_foreign_words and not foreign(best[0], words):
+        return best
+    if best[0] in sup.base_lacks and (not evidence(best[0], base).isdisjoint(prepared)
+                                      or any(p in prepared for p in pairs_of(best[0], base))):
+        return best
+    return None
+
+
+def _real_lines(data_root) -> list[str]:
+    """Real lines of every script and label the fast path treats differently, long and cut short."""
+    import random
+
+    rels = [THUYG, LEIPZIG.format("tr"), LEIPZIG.format("en"), LEIPZIG.format("az"), LEIPZIG.format("de"),
+            LEIPZIG.format("hu"), LEIPZIG.format("kk"), LEIPZIG.format("ru"), LEIPZIG.format("uk"),
+            LEIPZIG.format("ar"), LEIPZIG.format("fa"),
+            "mono/uz/oscar2019_hf_dummy/uz_dedup.txt.gz", "parallel/udhr/focus/udhr_uzn_latn.xml",
+            "parallel/udhr/focus/udhr_tuk_latn.xml", "mono/ug/common_voice/sentence-collector.txt.xz",
+            "mono/kk/common_voice/sentence-collector.txt.xz"]
+    rng = random.Random(0)
+    lines = []
+    for rel in rels:
+        got = [t for t in read_training_text(data_root / rel) if t.strip()]
+        got = got[1000:1150] or got[:150]  # lines the small models were not trained on, where there are such
+        lines += got
+        for t in got[:60]:  # 1–5-word pieces: short lines are where the base model is unsure
+            words = t.split()
+            n = rng.randint(1, 5)
+            start = rng.randint(0, max(0, len(words) - n))
+            lines.append(" ".join(words[start:start + n]))
+    # apostrophe variants, Turkish cp1254 mojibake, upper case, a line of no letters
+    lines += ["Oʻzbekiston Respublikasi gʻalaba qozondi", "O’ZBEK TILI VA ADABIYOTI", "Bugün hava çok güzel",
+              "Bugün ýþçiler ve öðrenciler geldi", "12345 -- !!", "biz nechche yil tirishish arqiliq"]
+    return lines
+
+
+def _check_fast_path(model, data_root) -> int:
+    lines = _real_lines(data_root)
+    lid = LanguageIdentifier("fasttext", supplementary=str(model))
+    changed = 0
+    for line in lines:
+        r = lid.identify(line)
+        plain = _plain_identify(lid, line)
+        assert (r.lang, r.score, r.script_share, r.model_lang) == plain, line
+        changed += r.lang != f"{to_iso3(r.model_lang) if r.model_lang else 'und'}_{r.lang.split('_')[1]}"
+    return changed
+
+
+def test_fast_path_labels_equal_the_plain_path_on_real_lines(small_model, data_root):
+    """Every label and score of `identify` (lazy top-5, `_could_change`, regexes, grouped foreign words)
+    equals the plain per-line path on ~3,500 real lines of 16 sources; some of them are relabelled."""
+    assert _check_fast_path(small_model, data_root) > 100
+
+
+@pytest.mark.slow  # trains the bench's Latin-script model (~12 s)
+def test_fast_path_labels_equal_the_plain_path_with_the_turkic_model(trained_turkic, data_root):
+    assert _check_fast_path(trained_turkic, data_root) > 100
