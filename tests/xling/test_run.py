@@ -35,10 +35,7 @@ def test_demo_recipe_checks_out(data_root, tmp_path):
     assert plan.arm_parent == {"mlm-continued": "mlm", "xling": "mlm"}
     tlm = plan.arms["xling"]
     assert tlm.model.init_from == str(tmp_path / "run" / "pretrain" / "mlm" / "final")
-    assert tlm.train.max_steps == 200 and plan.arms["mlm"].train.max_steps == 1000
-    # the base trains on 64-token blocks; an arm's `set` must not leak into the arms built on it
-    assert plan.arms["mlm"].data.max_len == 64 and tlm.data.max_len == 128
-    assert plan.arms["mlm-continued"].data.max_len == 128
+    assert tlm.train.max_steps == 200 and plan.arms["mlm"].train.max_steps == 300
     # pretraining samples languages with the corpus recipe's temperature
     assert plan.arms["mlm"].data.alpha == 0.3 and plan.arms["mlm"].data.max_repeats == 10
     assert plan.arms["mlm"].data.corpus == [str(tmp_path / "run" / "corpus" / "decontam")]
@@ -84,8 +81,8 @@ def test_wrong_arm_settings_name_the_arm(data_root, tmp_path):
     data["eval"]["models"] = ["mlm", "xlmr"]
     with pytest.raises(ConfigError, match="'xlmr' is not a pretraining arm"):
         plan_run(load_run_recipe(_write(tmp_path, data)), tmp_path / "run")
-    data = _demo_dict()  # the base has positions for 64 tokens only: refused before it trains, naming the fix
-    data["pretrain"]["arms"][0]["set"].pop("model.max_positions")
+    data = _demo_dict()  # a base with positions for 64 tokens only: refused before it trains, naming the fix
+    data["pretrain"]["arms"][0]["set"] = {"data.max_len": 64}
     with pytest.raises(ConfigError, match=r"arms\[1\] \(mlm-continued\): data.max_len 128 .* 'mlm'.*\(64\).*"
                                           r"model.max_positions: 128"):
         plan_run(load_run_recipe(_write(tmp_path, data)), tmp_path / "run")
