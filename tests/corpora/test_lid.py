@@ -139,27 +139,12 @@ def test_russian_with_kazakh_names_stays_russian(lid):
     assert cyrillic_orthography(text, "rus", 0.99) is None
 
 
-def _script_by_counting(text: str) -> tuple[str, float]:
-    """detect_script's rule on the per-character counts (`script_counts`), without its fast paths."""
-    from corpora.lid import script_counts
-
-    counts = dict(script_counts(text))
-    total = sum(counts.values())
-    if not total:
-        return "Zyyy", 0.0
-    kana = counts.get("Hira", 0) + counts.get("Kana", 0)
-    if kana and kana >= 0.05 * total:
-        jp = kana + counts.get("Hani", 0)
-        counts = {k: v for k, v in counts.items() if k not in ("Hira", "Kana", "Hani")}
-        counts["Jpan"] = jp
-    script, n = max(counts.items(), key=lambda kv: kv[1])
-    return script, n / total
-
-
 def test_one_script_fast_path_agrees_with_counting(data_root):
     """A line whose letters are all of its first letter's script skips the per-character table; on
     real lines of 8 scripts and on edge cases (numerals that are not letters, marks, mixed scripts)
-    the answer equals the counting path's."""
+    the answer equals the counting path's and the letter-by-letter reference's."""
+    from test_hot_paths import reference_detect_script
+
     from corpora.lid_train import read_training_text
 
     lines = ["½ Қазақ", "፩ ሰላም", "Ⅻ Привет", "Crème ½", "日本語のテキストです", "ありがとう", "中文文本 abc", "Привет world",
@@ -168,4 +153,4 @@ def test_one_script_fast_path_agrees_with_counting(data_root):
         lines += read_training_text(data_root / rel)[:300]
     lines += read_training_text(data_root / "mono/ug/common_voice/sentence-collector.txt.xz")[:300]
     for text in lines:
-        assert detect_script(text) == _script_by_counting(text) == detect_script(text, count=True), text
+        assert detect_script(text) == reference_detect_script(text) == detect_script(text, count=True), text
