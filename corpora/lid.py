@@ -41,7 +41,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from corpora.document import XlingFilter
 from corpora.glotlid import GlotLid
-from corpora.lid_supplement import load_supplementary
+from corpora.lid_supplement import char_class, load_supplementary
 from corpora.normalize import normalize_text
 from xling.core.errors import InputError
 from xling.core.io import open_text
@@ -226,8 +226,7 @@ def _lowering_to(letters: frozenset[str]) -> re.Pattern:
     """A regex matching every character whose lower case is one of `letters` (ҚҰ and құ for {қ, ұ}):
     searched on the text as it is, it answers what a search of `text.lower()` would."""
     cased = _cased_forms()
-    chars = set(letters).union(*(cased.get(c, ()) for c in letters))
-    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]" if chars else "(?!)")
+    return char_class(set(letters).union(*(cased.get(c, ()) for c in letters)))
 
 
 @lru_cache(maxsize=1)
@@ -470,7 +469,7 @@ class LanguageIdentifier:
         sample = text[: self.max_chars] if len(text) > self.max_chars else text
         if script != "Cyrl" and script != "Arab":  # one label is enough: no orthography rules to apply
             code, score = self.backend.predict(sample)
-            iso = self._iso3.get(code) or self._to_iso3(code)
+            iso = self._to_iso3(code)
         else:
             code, score, iso = self._orthography(sample, script)
         if self.supplementary is not None and self.supplementary.covers(script):

@@ -137,7 +137,7 @@ class SupplementaryLid:
                 self._outside_re[b] = re.compile("[^" + "".join(re.escape(c) for c in sorted(allowed)) + "]")
                 inner = [p for p in self._against_pairs[b] if allowed.issuperset(p)]
             else:  # no alphabet: only the letters of a label the base model lacks tell
-                self._outside_re[b] = _char_class(self._against[b])
+                self._outside_re[b] = char_class(self._against[b])
                 inner = list(self._against_pairs[b])
             self._pairs_re[b] = _units_regex(self._against_pairs[b])
             self._inner_pairs_re[b] = _units_regex(inner)
@@ -266,7 +266,7 @@ class SupplementaryLid:
         limit = max(1.0, self.foreign_word_share * len(words))
         scored = []
         per_word = 1.0 / max(1, len(words))
-        costs = self.foreign_cost
+        foreign_costs = self.foreign_cost
         # fastText's C++ call directly (its Python wrapper costs as much again): [(p, "__label__xxx_Scrp")]
         mine = self._raw_labels[script]
         got = [(mine[lab], p) for p, lab in self._predict_raw(prepared + "\n", -1, 0.0, "strict") if lab in mine]
@@ -276,7 +276,7 @@ class SupplementaryLid:
             n = foreign.get(lab, 0) if foreign else 0
             if n >= limit:
                 continue  # the letters rule it out
-            scored.append((math.log(p if p > 1e-12 else 1e-12) - n * costs.get(lab, 0.0) * per_word, lab, p))
+            scored.append((math.log(p if p > 1e-12 else 1e-12) - n * foreign_costs.get(lab, 0.0) * per_word, lab, p))
         if not scored:
             return []
         scored.sort(reverse=True)
@@ -290,11 +290,11 @@ class SupplementaryLid:
                     cost = self.marker_cost
             else:
                 marks = self._short_marker_re.get((l1, l2))
-                costs = self.short_marker_cost.get((l1, l2))
-                if marks is not None and costs and len(words) <= len(costs) and marks.search(prepared) is None:
-                    cost = costs[len(words) - 1]
+                by_length = self.short_marker_cost.get((l1, l2))
+                if marks is not None and by_length and len(words) <= len(by_length) and marks.search(prepared) is None:
+                    cost = by_length[len(words) - 1]
             if cost and s1 - cost / len(words) < s2:
-                    scored[0], scored[1] = scored[1], scored[0]
+                scored[0], scored[1] = scored[1], scored[0]
         return [(lab, p) for _, lab, p in scored]
 
     def choose(self, text: str, script: str) -> tuple[str, float] | None:
@@ -311,7 +311,7 @@ def _has_any(text: str, units) -> bool:
     return any(u in text for u in units)
 
 
-def _char_class(chars) -> re.Pattern:
+def char_class(chars) -> re.Pattern:
     """A regex matching any of `chars` (none: never matches)."""
     return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]" if chars else "(?!)")
 
