@@ -40,13 +40,7 @@ class _Lookalikes:
 
 @lru_cache(maxsize=8)
 def _lookalikes_for(reg: LanguageRegistry) -> _Lookalikes:
-    table: dict[str, str] = {}
-    for prof in reg:
-        for latin, cyr in prof.normalize.homoglyphs.get("Cyrl", {}).items():
-            if table.get(latin, cyr) != cyr:
-                raise InputError(f"{prof.path}: normalize.homoglyphs.Cyrl.{latin}: {cyr!r}, but another profile "
-                                 f"repairs {latin!r} as {table[latin]!r}")
-            table[latin] = cyr
+    table = reg.homoglyphs("Cyrl")
     cls = re.escape("".join(sorted(table)))
     beyond = re.escape("".join(sorted(ch for ch in table if not re.match("[A-Za-z\u00c0-\u024f]", ch))))
     return _Lookalikes(table, re.compile(f"[{cls}]") if table else re.compile("(?!)"),

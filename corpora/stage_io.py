@@ -23,6 +23,7 @@ import shutil
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from corpora.corpus import MAX_LINE_BYTES
 from corpora.corpus import iter_docs as corpus_iter_docs
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_jsonl_atomic
+from xling.core.langs import LanguageRegistry
+from xling.core.langs import registry as lang_registry
 from xling.core.stage import Stage, StageSpec, input_paths, require_finished_inputs
 
 SHARD_DOCS = 50_000  # documents per output shard
@@ -150,9 +153,6 @@ def finish_stage(out: Path, stats: dict, stage: Stage) -> None:
 # Text key for matching
 
 _CYRILLIC_RE = regex.compile(r"\p{Cyrillic}")
-_LATIN_LOOKALIKE_RE = regex.compile(r"[iaceopxyk]")
-# Latin letters typed for their Cyrillic look-alikes in Kazakh web text ("Бiлгiм" with Latin i).
-_LATIN_TO_CYRILLIC = str.maketrans("iaceopxyk", "іасеорхук")
 _SPLIT_CHAR_SCRIPTS = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF),
                        (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))
 
@@ -177,14 +177,24 @@ def _word_table() -> dict[int, str | None]:
 _WORD_TABLE: dict[int, str | None] = {}
 
 
+@lru_cache(maxsize=8)
+def _lookalikes(reg: LanguageRegistry) -> tuple[regex.Pattern, dict[int, str]]:
+    """The language profiles' Latin look-alikes of Cyrillic letters ("Бiлгiм" typed with a Latin i), as
+    the same repair `corpora.normalize` applies, for lower-cased text: (a regex for any of them, a
+    str.translate table)."""
+    table = {k: v for k, v in reg.homoglyphs("Cyrl").items() if k == k.lower()}
+    return regex.compile("[" + regex.escape("".join(sorted(table))) + "]"), str.maketrans(table)
+
+
 def normalized_words(text: str) -> list[str]:
     """Words of `text` for matching: NFKC, lowercase, no punctuation, homoglyphs fixed."""
     if not _WORD_TABLE:  # built on first use (0.3 s), not at import: the CLI imports this module
         _WORD_TABLE.update(_word_table())
     text = unicodedata.normalize("NFKC", text).lower()
     words = text.translate(_WORD_TABLE).split()
-    if _CYRILLIC_RE.search(text) and _LATIN_LOOKALIKE_RE.search(text):
-        return [w.translate(_LATIN_TO_CYRILLIC) if _CYRILLIC_RE.search(w) else w for w in words]
+    lookalike_re, to_cyrillic = _lookalikes(lang_registry())
+    if _CYRILLIC_RE.search(text) and lookalike_re.search(text):
+        return [w.translate(to_cyrillic) if _CYRILLIC_RE.search(w) else w for w in words]
     return words
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from corpora.corpus import find_language_shards, iter_documents
 from corpora.decontam import DecontamConfig, Decontaminate, EvalIndex, decontaminate_corpus
+from corpora.normalize import normalize_text
 from corpora.stage_io import normalized_words
 from eval_xtreme.loaders import data_file, read_texts
 from eval_xtreme.tasks import TASKS, evaluation_files
@@ -24,6 +25,9 @@ def test_normalized_words():
     assert normalized_words("ﺳﺎﻻﻡ") == normalized_words("سالام")  # Arabic presentation forms (NFKC)
     assert normalized_words("我爱北京") == ["我", "爱", "北", "京"]
     assert normalized_words("Windows iOS") == ["windows", "ios"]  # Latin words keep their i
+    # the same look-alikes the clean step repairs (language profiles): Kazakh һ and ә typed in Latin
+    assert normalized_words("Жиhаз мәселесi") == normalized_words("Жиһаз мəселесі") == ["жиһаз", "мәселесі"]
+    assert normalized_words("Жиhаз") == normalize_text("Жиhаз").lower().split()  # the clean step agrees
 
 
 def _write(path: Path, lines: list[str]) -> Path:

@@ -300,6 +300,18 @@ class LanguageRegistry:
     def __iter__(self):
         return iter(self.profiles.values())
 
+    def homoglyphs(self, script: str = "Cyrl") -> dict[str, str]:
+        """{look-alike: letter of `script`} from every profile's `normalize.homoglyphs` together; a
+        look-alike two profiles repair differently is an error (one repair per character)."""
+        table: dict[str, str] = {}
+        for prof in self:
+            for other, letter in prof.normalize.homoglyphs.get(script, {}).items():
+                if table.get(other, letter) != letter:
+                    raise InputError(f"{prof.path}: normalize.homoglyphs.{script}.{other}: {letter!r}, but another "
+                                     f"profile repairs {other!r} as {table[other]!r}")
+                table[other] = letter
+        return table
+
     def alphabets(self) -> dict[str, str]:
         """{`iso3_Script`: lower-case alphabet} for every profiled script with a known alphabet."""
         return {f"{p.code}_{s}": sp.alphabet for p in self for s, sp in p.scripts.items() if sp.alphabet}
