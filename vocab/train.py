@@ -238,9 +238,10 @@ def remove_stale_temporaries(out: Path) -> None:
 def write_train_report(out: Path, cfg: VocabTrainConfig, inputs: dict[str, list[Path]],
                        sample: SampledText) -> Path:
     """`report.md` with the sampling plan and per-language statistics (+ `stats.*`, fertility PNG)."""
-    from xling.translit import text_view
+    from xling.translit import text_view, view_label
 
-    stats = compute_stats(out, {lang: [text_view(lang, cfg.view)(x) for x in lines]
+    # a viewed language is reported under the script the tokenizer reads (uig_Latn, not uig_Arab)
+    stats = compute_stats(out, {view_label(lang, cfg.view): [text_view(lang, cfg.view)(x) for x in lines]
                                 for lang, lines in lines_by_lang(inputs, cfg.stats_lines).items()})
     write_stats(stats, out, "stats", title=f"Fertility, {cfg.model_type} {cfg.vocab_size:,} pieces")
     plan_rows = [[k, int(v.size), v.p_natural * 100, v.p_sampled * 100, sample.drawn[k], v.repeats]

@@ -200,6 +200,16 @@ def active_view(lang: str, view: Sequence[str]) -> str | None:
     return key if key is not None and key in {view_language(v) for v in view} else None
 
 
+def view_label(lang: str, view: Sequence[str]) -> str:
+    """The label of what a model reads for `lang` (`uig_Arab` → `uig_Latn` under the ug view), so that
+    statistics of viewed text are checked against the viewed script's alphabet; `lang` itself otherwise."""
+    key = active_view(lang, view)
+    if key is None:
+        return lang
+    prof = lang_registry().get(key)
+    return f"{prof.code}_{prof.translit[views()[key][0]].to}"
+
+
 def text_view(lang: str, view: Sequence[str]) -> Callable[[str], str]:
     """`lang`'s view when `view` (a list of languages) switches it on, else the identity."""
     key = active_view(lang, view)

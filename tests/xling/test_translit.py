@@ -128,6 +128,33 @@ def test_vocab_sample_and_parallel_pairs_go_through_the_view(tmp_path):
     assert pairs[0] == ("Ol mektepke barady", "مۇئەللىم كەلدى")
 
 
+def test_view_label_names_the_script_the_model_reads():
+    from xling.translit import view_label
+
+    assert view_label("uig_Arab", ["ug"]) == "uig_Latn" and view_label("ug", ["ug"]) == "uig_Latn"
+    assert view_label("uig_Arab", []) == "uig_Arab" and view_label("kaz_Cyrl", ["ug"]) == "kaz_Cyrl"
+    assert view_label("kaz_Cyrl", ["kk"]) == "kaz_Latn"
+
+
+def test_vocab_report_checks_a_viewed_language_against_its_latin_alphabet(tmp_path):
+    # before: under the ug view the report listed uig_Arab with 0 % of the Arabic alphabet covered,
+    # although the tokenizer had only ever read Latin Uyghur
+    from vocab.train import VocabTrainConfig, train_vocab
+    from xling.core.io import read_json
+
+    ug = tmp_path / "ug.txt"
+    words = ["مۇئەللىم", "كەلدى", "يامغۇر", "ياغدى", "بالا", "مەكتەپ", "ئۆي", "چوڭ", "ژۇرنال", "ئېتىز"]
+    ug.write_text("\n".join(" ".join(words[(i + j) % 10] for j in range(6)) for i in range(300)) + "\n",
+                  encoding="utf-8")
+    cfg = VocabTrainConfig(inputs=[f"uig_Arab={ug}"], out=str(tmp_path / "v"), vocab_size=36, view=["ug"],
+                           sample_sentences=300)
+    stats = read_json(train_vocab(cfg) / "stats.json")
+    assert set(stats) == {"uig_Latn"}
+    missing = set(stats["uig_Latn"]["missing_letters"])
+    assert missing and missing <= set("abcdeéfghijklmnoöpqrstuüwxyz")  # Latin letters, none Arabic
+    assert {"m", "u", "e", "l", "i", "k", "d"}.isdisjoint(missing)  # letters of mu'ellim keldi
+
+
 def test_pretraining_shards_hold_the_viewed_text(tiny_spm, tmp_path):
     import numpy as np
     from tokenizers import Tokenizer
