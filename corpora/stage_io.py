@@ -192,8 +192,10 @@ def normalized_words(text: str) -> list[str]:
         _WORD_TABLE.update(_word_table())
     text = unicodedata.normalize("NFKC", text).lower()
     words = text.translate(_WORD_TABLE).split()
+    if not _CYRILLIC_RE.search(text):  # most text: no registry lookup on this hot path
+        return words
     lookalike_re, to_cyrillic = _lookalikes(lang_registry())
-    if _CYRILLIC_RE.search(text) and lookalike_re.search(text):
+    if lookalike_re.search(text):
         return [w.translate(to_cyrillic) if _CYRILLIC_RE.search(w) else w for w in words]
     return words
 
