@@ -16,37 +16,50 @@ from xling import __version__
 from xling.core.errors import XlingError
 from xling.core.procs import Terminated, terminate_on_sigterm
 
-# Explicit list: each module defines `register(subparsers)`. Heavy imports happen inside handlers.
-COMMAND_MODULES = [
-    "corpora.cli",
-    "corpora.lid_train",  # xling lid train
-    "vocab.cli",
-    "xling.pretrain_cli",
-    "xling.bt.cli",
-    "eval_xtreme.cli",
-    "eval_xtreme.fetch",
-    "xling.run",
-    "xling.publish",
-    "xling.recipes_cli",
-    "xling.lang_cli",
-]
+# Command → the module whose `register(subparsers)` adds it. A run imports only its own command's
+# module: some modules load torch at their top (the evaluation runner and the pipeline hold configs
+# built around the fine-tuning one), and `xling corpora identify` should not wait seconds for a library
+# it never uses. Help, --version and unknown commands import them all. Heavy imports still belong
+# inside handlers, for `xling --help`.
+COMMAND_MODULES = {
+    "corpora": "corpora.cli",
+    "lid": "corpora.lid_train",  # xling lid train
+    "vocab": "vocab.cli",
+    "pretrain": "xling.pretrain_cli",
+    "bt": "xling.bt.cli",
+    "eval": "eval_xtreme.cli",
+    "data": "eval_xtreme.fetch",
+    "run": "xling.run",
+    "publish": "xling.publish",
+    "recipes": "xling.recipes_cli",
+    "lang": "xling.lang_cli",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: list[str]) -> str | None:
+    """The command `argv` runs: its first word that is no option (the top-level options take no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`'s command alone when it names one (None: every command, as for --help)."""
     parser = argparse.ArgumentParser(prog="xling", description="Low-resource cross-lingual modeling pipeline: "
                                      "corpora → vocabulary → pretraining → XTREME evaluation.")
     parser.add_argument("--version", action="version", version=f"xling {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.register(sub)
+    command = command_of(argv) if argv is not None else None
+    for name, module in COMMAND_MODULES.items():
+        if command in COMMAND_MODULES and name != command:
+            continue
+        importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. This is the one error boundary of the CLI (see `xling.core.errors`)."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

@@ -23,6 +23,7 @@ import shutil
 import time
 import types
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,7 +52,7 @@ from xling.data import (
     tokenizer_file,
 )
 from xling.model import build_model, count_parameters
-from xling.objectives import SpecialIds
+from xling.objectives import Objective, SpecialIds
 from xling.objectives.base import masked_lm_loss
 from xling.objectives.mlm import MLM, MLMConfig
 from xling.parallel import PairStream, hf_encoder
@@ -313,6 +314,7 @@ def train(cfg: PretrainConfig, out: Path, stage: Stage, force: bool = False) -> 
         torch.set_rng_state(state["rng"]["torch"])
         if pairs is not None:
             pairs.load_state_dict(_rank_state(state.get("parallel"), dist, ckpt.path))
+        _restore_objectives(objectives, state.get("objectives"), dist, ckpt.path)
 
     if dist.main:
         log.info("model: %s, %.1fM parameters, vocab %d, %s, %d process(es) × micro-batch %d × accumulation %d = "
@@ -405,7 +407,7 @@ def train(cfg: PretrainConfig, out: Path, stage: Stage, force: bool = False) -> 
                     bar.write(f"step {done}: held-out MLM loss " + ", ".join(f"{k} {v:.3f}" for k, v in ev.items()))
             model.train()
         if done % tc.save_every == 0 or done == stop:
-            _save(out, ckpt_root, done, model, optimizer, pairs, dist, tc, expect, tokens_seen, fsdp)
+            _save(out, ckpt_root, done, model, optimizer, pairs, objectives, dist, tc, expect, tokens_seen, fsdp)
     bar.close()
     logger.close()
     finished = step + 1 >= tc.max_steps or start >= tc.max_steps
@@ -428,12 +430,51 @@ def train(cfg: PretrainConfig, out: Path, stage: Stage, force: bool = False) -> 
     return final
 
 
-def _rank_state(states: Any, dist: Dist, path: Path) -> Any:
+def _rank_state(states: Any, dist: Dist, path: Path, what: str = "the parallel stream") -> Any:
     if not isinstance(states, list) or len(states) != dist.world:
         n = len(states) if isinstance(states, list) else 0
-        raise InputError(f"{path}: the parallel stream was saved by {n} process(es), now {dist.world}; resume "
+        raise InputError(f"{path}: {what} was saved by {n} process(es), now {dist.world}; resume "
                          "runs with parallel data on the same number of processes")
     return states[dist.rank]
+
+
+def _objective_states(objectives: list[Objective], dist: Dist) -> list[dict[str, Any]] | None:
+    """Every rank's {objective name: state} (rank 0 gets the list; the others None). Each rank keeps its
+    own: ranks run different micro-batches, so XLCo's queue and momentum encoder differ between them."""
+    mine = {o.name: st for o in objectives if (st := o.state_dict())}
+    if dist.world == 1:
+        return [mine]
+    # CPU copies: a CUDA tensor sent to rank 0 would be unpickled onto the sender's device
+    mine = _map_tensors(mine, lambda t: t.detach().cpu())
+    gathered: list[Any] | None = [None] * dist.world if dist.main else None
+    torch.distributed.gather_object(mine, gathered, dst=0)  # our own ranks, not a file
+    return gathered
+
+
+def _restore_objectives(objectives: list[Objective], saved: Any, dist: Dist, path: Path) -> None:
+    """Hand each objective the state it saved (`Objective.state_dict`) at checkpoint `path`."""
+    if saved is None:
+        for o in objectives:
+            if o.state_dict():  # it keeps state in this configuration, e.g. XLCo with queue_size > 0
+                log.warning("%s: no state of objective %s in the checkpoint (written before objectives saved "
+                            "theirs); it starts afresh (xlco: empty queue, momentum encoder copied from the "
+                            "model), so this run will not match an uninterrupted one exactly", path, o.name)
+        return
+    if isinstance(saved, list) and not any(saved):
+        return  # no objective kept state (MLM alone): such a run may resume on any number of processes
+    mine = _rank_state(saved, dist, path, "the objectives' state")
+    for o in objectives:
+        o.load_state_dict(_map_tensors(mine.get(o.name, {}), lambda t: t.to(dist.device)))
+
+
+def _map_tensors(tree: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    if isinstance(tree, torch.Tensor):
+        return fn(tree)
+    if isinstance(tree, dict):
+        return {k: _map_tensors(v, fn) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_map_tensors(v, fn) for v in tree)
+    return tree
 
 
 @torch.no_grad()
@@ -461,7 +502,8 @@ def evaluate(model: torch.nn.Module, evals: dict[str, list[dict[str, torch.Tenso
 
 
 def _save(out: Path, root: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, pairs: Any,
-          dist: Dist, tc: TrainConfig, expect: dict[str, Any], tokens_seen: int, fsdp: bool) -> None:
+          objectives: list[Objective], dist: Dist, tc: TrainConfig, expect: dict[str, Any], tokens_seen: int,
+          fsdp: bool) -> None:
     parallel = None
     if pairs is not None:
         parallel = [pairs.state_dict()]
@@ -469,13 +511,14 @@ def _save(out: Path, root: Path, step: int, model: torch.nn.Module, optimizer: t
             gathered: list[Any] = [None] * dist.world
             torch.distributed.all_gather_object(gathered, pairs.state_dict())  # our own ranks, not a file
             parallel = gathered
+    objective_states = _objective_states(objectives, dist)
     if fsdp:
         model_state, optim_state = _fsdp_full_state(model, optimizer)
     else:
         model_state, optim_state = None, optimizer.state_dict()
     if dist.main:
         state = {"optimizer": optim_state, "rng": rng_state(), "data": {"step": step, "tokens_seen": tokens_seen},
-                 "parallel": parallel}
+                 "parallel": parallel, "objectives": objective_states}
         meta = {**expect, "tokens_seen": tokens_seen, "world_size": dist.world,
                 "global_batch_size": tc.global_batch_size, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         target = model if model_state is None else _full_cpu_model(model, model_state)

@@ -154,3 +154,29 @@ def test_one_script_fast_path_agrees_with_counting(data_root):
     lines += read_training_text(data_root / "mono/ug/common_voice/sentence-collector.txt.xz")[:300]
     for text in lines:
         assert detect_script(text) == reference_detect_script(text) == detect_script(text, count=True), text
+
+
+def test_identify_command_does_not_import_torch(tmp_path):
+    """`xling corpora identify` needs fastText and the language profiles: torch and transformers (seconds to
+    import, and every other command loads them) must stay out. A fresh interpreter runs the command and
+    reports what it imported."""
+    import json
+    import subprocess
+    import sys
+
+    text = tmp_path / "lines.txt"
+    text.write_text("Ақ көңілдің аты арып, тоны тозбас.\nThe quick brown fox jumps over the lazy dog.\n",
+                    encoding="utf-8")
+    code = ("import contextlib, io, json, sys\n"
+            "from xling.cli import main\n"
+            "out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            "    rc = main(['corpora', 'identify', sys.argv[1]])\n"
+            "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\n"
+            "print(json.dumps({'rc': rc, 'out': out.getvalue(), 'heavy': heavy}))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(text)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["rc"] == 0
+    assert [line.split("\t")[0] for line in got["out"].splitlines()] == ["kaz_Cyrl", "eng_Latn"]
+    assert got["heavy"] == []

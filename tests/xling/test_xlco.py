@@ -1,5 +1,5 @@
 """XLCo / translation ranking: the loss against a hand computation, gradients on both sides, the
-queue of negatives, and a pretraining run that mixes it with MLM."""
+queue of negatives, a pretraining run that mixes it with MLM, and exact resume with a queue."""
 
 from __future__ import annotations
 
@@ -112,6 +112,44 @@ def test_momentum_encoder_is_an_ema_of_the_model_and_fills_the_queue():
     assert not torch.allclose(obj.queues["tgt"][:2].double(), torch.tensor(online, dtype=torch.float64), atol=1e-3)
 
 
+def test_queue_and_momentum_encoder_round_trip_through_the_checkpoint_format():
+    from xling.core.checkpoint import decode_state, encode_state
+
+    model = tiny_model()
+    cfg = XLCoConfig(temperature=0.5, queue_size=4, momentum=0.5)
+    assert XLCo(XLCoConfig(), SPECIAL, 32, LANG_IDS).state_dict() == {}  # in-batch only: nothing to keep
+    before = XLCo(cfg, SPECIAL, 32, LANG_IDS)
+    before.loss(model, before.collate(EXAMPLES, torch.Generator()))
+    tensors: dict = {}
+    tree = json.loads(json.dumps(encode_state(before.state_dict(), tensors)))  # state.json + state.safetensors
+    after = XLCo(cfg, SPECIAL, 32, LANG_IDS)
+    after.load_state_dict(decode_state(tree, tensors))
+    with torch.no_grad():  # an optimizer step between the checkpoint and the next micro-batch
+        model.roberta.embeddings.word_embeddings.weight.add_(0.1)
+    loss_before, _ = before.loss(model, before.collate(MORE, torch.Generator()))
+    loss_after, _ = after.loss(model, after.collate(MORE, torch.Generator()))
+    assert torch.equal(loss_before, loss_after)
+    for side in ("tgt", "src"):
+        assert torch.equal(before.queues[side], after.queues[side])
+    for k, v in before.key_encoder.state_dict().items():
+        assert torch.equal(v, after.key_encoder.state_dict()[k]), k
+
+
+def test_objective_state_needs_the_same_process_count_only_when_there_is_some():
+    from pathlib import Path
+
+    from xling.core.errors import InputError
+    from xling.objectives.mlm import MLM, MLMConfig
+    from xling.trainer import Dist, _restore_objectives
+
+    mlm = MLM(MLMConfig(), SPECIAL, 32, LANG_IDS)
+    _restore_objectives([mlm], [{}, {}], Dist(), Path("step-000002"))  # MLM alone: any process count resumes
+    xlco = XLCo(XLCoConfig(queue_size=4), SPECIAL, 32, LANG_IDS)
+    saved = {"xlco": {"queues": {"tgt": None, "src": None}, "key_encoder": None}}
+    with pytest.raises(InputError, match="saved by 2 process"):
+        _restore_objectives([mlm, xlco], [saved, saved], Dist(), Path("step-000002"))
+
+
 def test_single_pair_without_queue_is_refused():
     obj = XLCo(XLCoConfig(), SPECIAL, 32, LANG_IDS)
     with pytest.raises(ValueError, match="at least 2 pairs"):
@@ -161,3 +199,74 @@ def test_in_batch_xlco_run_resumes_exactly(tiny_pretrain, tmp_path, kk_ru_pairs)
     assert len(losses(full)) == 4 and losses(full) == pytest.approx(losses(part), rel=1e-5)
     rows = [json.loads(x) for x in (full / "metrics.jsonl").read_text().splitlines()]
     assert any("loss_xlco" in r and math.isfinite(r["loss_xlco"]) for r in rows)  # mixed with mlm
+
+
+def _queued(tiny_pretrain, pairs, *overrides: str):
+    # xlco weighs 3 so that micro-batches before and after the interruption use the queue
+    objectives = [{"name": "mlm"}, {"name": "xlco", "weight": 3.0, "queue_size": 4, "momentum": 0.5}]
+    return tiny_pretrain("data.max_len=48", *overrides, objectives=objectives, parallel=pairs)
+
+
+def _rows(out) -> list[dict]:
+    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_queued_xlco_run_resumes_exactly(tiny_pretrain, tmp_path, kk_ru_pairs):
+    """The queue and the momentum encoder are saved with every checkpoint: a run stopped after 2 of 4
+    steps and resumed ends where an uninterrupted one does, to the byte."""
+    from xling.pretrain import pretrain
+
+    full, part = tmp_path / "full", tmp_path / "part"
+    pretrain(_queued(tiny_pretrain, kk_ru_pairs), full)
+    pretrain(_queued(tiny_pretrain, kk_ru_pairs, "train.max_steps_this_run=2"), part)
+    saved = part / "checkpoints" / "step-000002"
+    assert [k for k in json.loads((saved / "state.json").read_text())["objectives"][0]] == ["xlco"]
+    pretrain(_queued(tiny_pretrain, kk_ru_pairs), part)
+
+    rows = _rows(full)
+    assert any(r["step"] <= 2 and "loss_xlco" in r for r in rows)  # the queue fills before the stop
+    assert any(r["step"] > 2 and "loss_xlco" in r for r in rows)  # and is read after it
+    assert [r.get("loss") for r in rows] == [r.get("loss") for r in _rows(part)]
+    assert (full / "final" / "model.safetensors").read_bytes() == (part / "final" / "model.safetensors").read_bytes()
+    # the last checkpoint's state (optimizer, RNG, queue, momentum encoder) is the same too
+    last = "checkpoints/step-000004"
+    for name in ("state.json", "state.safetensors"):
+        assert (full / last / name).read_bytes() == (part / last / name).read_bytes(), name
+
+
+def test_checkpoint_without_objective_state_resumes_with_an_empty_queue(tiny_pretrain, tmp_path, kk_ru_pairs,
+                                                                          caplog):
+    """A checkpoint written before objectives saved their state still resumes: the queue starts empty, the
+    momentum encoder from the resumed model, and a warning says the run is no longer exact."""
+    from safetensors.torch import save_file
+
+    from xling.core.checkpoint import (
+        META_FILE,
+        STATE_JSON,
+        STATE_TENSORS,
+        Checkpoint,
+        encode_state,
+        load_state,
+    )
+    from xling.core.io import read_json, sha256_file, write_json_atomic
+    from xling.pretrain import pretrain
+
+    part = tmp_path / "part"
+    pretrain(_queued(tiny_pretrain, kk_ru_pairs, "train.max_steps_this_run=2"), part)
+    folder = part / "checkpoints" / "step-000002"
+    meta = read_json(folder / META_FILE)
+    state = load_state(Checkpoint(folder, meta))
+    del state["objectives"]  # what the trainer wrote before objectives had state
+    tensors: dict = {}
+    tree = encode_state(state, tensors)
+    save_file(tensors, str(folder / STATE_TENSORS))
+    (folder / STATE_JSON).write_text(json.dumps(tree), encoding="utf-8")
+    meta["files"].update({name: sha256_file(folder / name) for name in (STATE_TENSORS, STATE_JSON)})
+    write_json_atomic(folder / META_FILE, meta)
+
+    with caplog.at_level("WARNING", logger="xling.trainer"):
+        pretrain(_queued(tiny_pretrain, kk_ru_pairs), part)
+    assert (part / "final" / "model.safetensors").is_file()
+    assert any("no state of objective xlco" in r.getMessage() for r in caplog.records)
+    assert len([r for r in _rows(part) if "loss" in r]) == 4
+    assert all(math.isfinite(r["loss"]) for r in _rows(part) if "loss" in r)

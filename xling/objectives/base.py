@@ -128,6 +128,19 @@ class Objective(ABC):
     def loss(self, model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Forward + loss; returns (scalar loss, metrics such as {"mlm_acc": ..., "n_masked": ...})."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the objective carries from one micro-batch to the next (XLCo's queue of negatives and
+        momentum encoder). The trainer saves it in every checkpoint (`xling.core.checkpoint`: tensors
+        to safetensors, the rest as JSON, so only tensors, numbers, strings, None, lists and dicts)
+        and hands it back on resume, which is what makes a resumed run equal an uninterrupted one.
+        Empty (the default): nothing outlives a micro-batch."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what `state_dict` returned, its tensors already on the training device."""
+        if state:
+            raise ValueError(f"objective {self.name} keeps no state, but was given {sorted(state)}")
+
     def check_log_row(self, row: dict[str, Any], step: int) -> None:
         """Called by the trainer with every metrics.jsonl row after optimizer step `step`; raise a
         `TrainingError` to stop a run that cannot recover (BTMLM's collapse guard). Default: nothing."""

@@ -15,16 +15,17 @@ Queued keys come, as in InfoXLM (and MoCo), from a momentum encoder: an EMA copy
 `momentum: 0` the queue holds detached vectors of the online encoder instead (a memory bank: no second
 model, but keys from an encoder that has moved on; measured to hurt at CPU scale, see
 docs/experiments.md). The in-batch keys are always the online encoder's, with gradients on both sides.
-The queue and the momentum encoder live in memory only: after a resume they start again from the
-resumed model, so a resumed run with `queue_size > 0` is not bit-identical to an uninterrupted one
-(in-batch-only runs are). The momentum encoder is a plain copy, so it is not for FSDP-sharded runs.
+The queue and the momentum encoder's weights are part of every checkpoint (`state_dict`), so a resumed
+run with `queue_size > 0` equals an uninterrupted one, as in-batch-only runs do. A checkpoint written
+before they were saved resumes with an empty queue and a fresh momentum copy (the trainer warns). The
+momentum encoder is a plain copy, so it is not for FSDP-sharded runs.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -100,6 +101,24 @@ class XLCo(Objective):
         super().__init__(cfg, special, max_len, lang_ids)
         self.queues: dict[str, torch.Tensor | None] = {"tgt": None, "src": None}
         self.key_encoder: torch.nn.Module | None = None
+        # momentum-encoder weights from a checkpoint, loaded into a copy of the model at the next XLCo
+        # micro-batch (only then is the model at hand to copy the architecture from)
+        self._resumed_key: dict[str, torch.Tensor] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        if not self.cfg.queue_size:
+            return {}  # in-batch negatives only: nothing outlives a micro-batch
+        key = self.key_encoder.state_dict() if self.key_encoder is not None else self._resumed_key
+        return {"queues": dict(self.queues), "key_encoder": key}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not self.cfg.queue_size:
+            return
+        if not isinstance(state.get("queues"), dict) or set(state["queues"]) != {"tgt", "src"}:
+            raise ValueError(f"xlco state: expected queues for 'tgt' and 'src', got {sorted(state)}")
+        self.queues = {side: q if q is None else q[:self.cfg.queue_size] for side, q in state["queues"].items()}
+        self.key_encoder = None
+        self._resumed_key = state.get("key_encoder")
 
     def collate(self, examples: list[PairExample], generator: torch.Generator) -> dict[str, torch.Tensor]:
         if len(examples) < 2 and self.cfg.queue_size == 0:
@@ -123,10 +142,15 @@ class XLCo(Objective):
     def _momentum_update(self, model: XLMRobertaForMaskedLM) -> torch.nn.Module:
         if self.key_encoder is None:
             self.key_encoder = copy.deepcopy(model.roberta).requires_grad_(False)
-        else:
-            mu = self.cfg.momentum
-            for k, q in zip(self.key_encoder.parameters(), model.roberta.parameters(), strict=True):
-                k.mul_(mu).add_(q.detach(), alpha=1.0 - mu)
+            if self._resumed_key is None:  # the first XLCo micro-batch: the key encoder starts as the model
+                self.key_encoder.train(model.training)
+                return self.key_encoder
+            # resumed: the EMA weights the checkpoint saved, then this micro-batch's update, as without a resume
+            self.key_encoder.load_state_dict(self._resumed_key)
+            self._resumed_key = None
+        mu = self.cfg.momentum
+        for k, q in zip(self.key_encoder.parameters(), model.roberta.parameters(), strict=True):
+            k.mul_(mu).add_(q.detach(), alpha=1.0 - mu)
         self.key_encoder.train(model.training)
         return self.key_encoder
 
