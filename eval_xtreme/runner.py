@@ -45,7 +45,7 @@ from xling.core.stage import Stage, StageSpec
 from xling.core.versions import versions
 
 from .baselines import baseline_folder, baselines_for_task, report_lines
-from .finetune import FinetuneConfig, finetune, load_model, predict, score
+from .finetune import FinetuneConfig, finetune, load_model, predict, recorded_settings, score
 from .loaders import load_split
 from .metrics import bucc_prf, leaderboard_aggregate, primary_score
 from .retrieval import (
@@ -123,8 +123,10 @@ def finetune_config(cfg: EvalConfig, task: str) -> FinetuneConfig:
     changes = cfg.task_finetune.get(task)
     if not changes:
         return cfg.finetune
+    # an optional field unset in `finetune` (None) takes the change as a number
     types = {f.name: type(getattr(cfg.finetune, f.name)) for f in dataclasses.fields(FinetuneConfig)}
-    return dataclasses.replace(cfg.finetune, **{k: types[k](v) for k, v in changes.items()})
+    return dataclasses.replace(cfg.finetune, **{
+        k: v if v is None else (float(v) if types[k] is type(None) else types[k](v)) for k, v in changes.items()})
 
 
 def eval_data_root(cfg: EvalConfig) -> Path | None:
@@ -171,16 +173,18 @@ def eval_finished(cfg: EvalConfig) -> bool:
                                                     for task, langs, _ in plan(cfg))
 
 
-def run_eval(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
+def run_eval(cfg: EvalConfig, force: bool = False, keep_unchanged: bool = False) -> dict[str, Any]:
     """Evaluate `cfg.model` on `cfg.tasks` into `cfg.out` (see `_run_eval_unlocked`), one run per
-    folder at a time (`xling.core.locking`)."""
+    folder at a time (`xling.core.locking`). `force` redoes every task; with `keep_unchanged` only those
+    whose settings changed (`xling run --force` after a recipe's fine-tuning settings of one task
+    changed: the other tasks' finished results stay)."""
     if not cfg.out:
         raise ConfigError("out: no output folder given (--out)")
     with output_lock(cfg.out):
-        return _run_eval_unlocked(cfg, force)
+        return _run_eval_unlocked(cfg, force, keep_unchanged)
 
 
-def _run_eval_unlocked(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
+def _run_eval_unlocked(cfg: EvalConfig, force: bool = False, keep_unchanged: bool = False) -> dict[str, Any]:
     if not cfg.model:
         raise ConfigError("model: give a from_pretrained model folder or name (--model)")
     if cfg.threads > 0:
@@ -204,7 +208,8 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
         settings = _settings(cfg, task)
         stage = eval_task_stage(cfg, task, langs, out)
         # finished with these settings: skip; other settings: refused naming them (unless force)
-        if stage.begin(force) == "finished":
+        redo = force and not (keep_unchanged and stage.state() == "finished")
+        if stage.begin(redo) == "finished":
             log.info("%s: already evaluated (%s), skipping", task.name, marker)
             continue
         t0 = time.time()
@@ -235,11 +240,11 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False) -> dict[str, Any]:
 
 def _settings(cfg: EvalConfig, task: Task) -> dict:
     """What a finished task's numbers depend on (besides model and languages)."""
-    part = cfg.retrieval if task.kind == "retrieval" else finetune_config(cfg, task.name)
+    part = to_dict(cfg.retrieval) if task.kind == "retrieval" else recorded_settings(finetune_config(cfg, task.name))
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
             "bootstrap_resamples": cfg.bootstrap_resamples,
             "no_model_baselines": cfg.no_model_baselines, "view": list(cfg.view),
-            **({"seeds": cfg.seeds} if cfg.seeds and task.needs_finetuning else {}), **to_dict(part)}
+            **({"seeds": cfg.seeds} if cfg.seeds and task.needs_finetuning else {}), **part}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -519,7 +519,7 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
         for label, cfg in plan.evals.items():
             if not Path(cfg.model).exists() and cfg.model.startswith(str(out)):
                 raise FileNotFoundError(f"eval {label}: {cfg.model} does not exist; run the pretrain stage first")
-            timed(f"eval/{label}", eval_finished(cfg), lambda cfg=cfg: run_eval(cfg, force=force))
+            timed(f"eval/{label}", eval_finished(cfg), lambda cfg=cfg: run_eval(cfg, force=force, keep_unchanged=True))
     # Every finished arm's final/ gets its model card (README.md, with this run's results so far);
     # final/'s fingerprint is its stage record's, so the card does not make evaluation stale.
     for card in write_run_cards(out, list(plan.arms)):

@@ -249,3 +249,34 @@ def test_epoch_batches_cover_every_example_once_and_group_lengths():
     # grouping pads far less than random batches (here: to within 10% of the real token count)
     grouped = epoch_batches(lengths, 32, 7, 2, True)
     assert padded(grouped) < 1.1 * sum(lengths) < padded(epoch_batches(lengths, 32, 7, 2, False))
+
+
+def test_dropout_setting_turns_every_dropout_layer_off(tiny_encoder):
+    import torch
+
+    task = get_task("udpos_turkic")
+    tokenizer, net = load_model(task, str(tiny_encoder))
+    batch = tokenizer(["bir iki üç", "one two three four"], return_tensors="pt", padding=True)
+    net.train()
+    torch.manual_seed(0)
+    assert not torch.equal(net(**batch).logits, net(**batch).logits)  # the model's own dropout is on
+    ft.set_dropout(net, 0.0)
+    assert torch.equal(net(**batch).logits, net(**batch).logits)
+    net.eval()
+    reference = net(**batch).logits  # eval mode: no dropout whatever p is
+    net.train()
+    assert torch.allclose(net(**batch).logits, reference, atol=1e-6)
+
+
+def test_dropout_is_a_setting_of_the_run(tiny_encoder, data_root, tmp_path):
+    task = get_task("xnli")
+    train, _ = load_split(task, "train", "en", data_root)
+    dev, _ = load_split(task, "dev", "en", data_root)
+    finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", SMOKE)
+    record = read_json(tmp_path / "run" / "stage.json")
+    # unset (the model's own) is not in the fingerprint, so records from before the field stay valid
+    assert "dropout" not in record["fingerprint_body"]["config"]
+    with pytest.raises(ValueError, match=r"dropout: <unset> → 0\.0"):
+        finetune(task, str(tiny_encoder), train, dev, tmp_path / "run", FinetuneConfig(**{**SMOKE.__dict__, "dropout": 0.0}))
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        FinetuneConfig(dropout=1.0)

@@ -184,3 +184,27 @@ def test_task_finetune_changes_one_task_only_and_its_fingerprint():
                        ({"udpos_turkic": {"max_steps": "x"}}, "task_finetune.udpos_turkic")]:
         with pytest.raises(ConfigError, match=match):
             from_dict(EvalConfig, {"tasks": ["udpos_turkic"], "task_finetune": bad}, "t")
+
+
+def test_force_keep_unchanged_redoes_only_the_changed_task(tiny_encoder, tmp_path):
+    import dataclasses
+
+    from xling.core.errors import XlingError
+
+    out = tmp_path / "o"
+    rc = main(["eval", "run", "--model", str(tiny_encoder), "--tasks", "tatoeba_turkic:kk,udpos_turkic:kk",
+               "--out", str(out), "--max-train", "16", "--max-steps", "1", "--threads", "1", "--max-eval", "20",
+               "--set", "finetune.batch_size=8", "--set", "finetune.max_dev_examples=8"])
+    assert rc == 0
+    retrieval, tagging = out / "tasks" / "tatoeba_turkic.json", out / "tasks" / "udpos_turkic.json"
+    before = {p: p.stat().st_mtime_ns for p in (retrieval, tagging)}
+    cfg = load_config(EvalConfig, out / "config.yaml")
+    changed = dataclasses.replace(cfg, task_finetune={"udpos_turkic": {"dropout": 0.0}})
+    with pytest.raises(XlingError, match=r"dropout: <unset> → 0\.0"):
+        run_eval(changed)
+    run_eval(changed, force=True, keep_unchanged=True)  # what `xling run --force` does
+    assert retrieval.stat().st_mtime_ns == before[retrieval]
+    assert tagging.stat().st_mtime_ns != before[tagging]
+    assert read_json(out / "finetune" / "udpos_turkic" / "stage.json")["fingerprint_body"]["config"]["dropout"] == 0.0
+    run_eval(changed, force=True)  # `xling eval run --force`: every task again
+    assert retrieval.stat().st_mtime_ns != before[retrieval]
