@@ -171,3 +171,30 @@ def test_chrf_against_hand_computation_and_second_implementation():
             "Послание народу Казахстана"]
     assert corpus_scores(hyps, refs)["chrf"] == pytest.approx(_hand_chrf(hyps, refs), abs=1e-9)
     assert corpus_scores(refs, refs)["chrf"] == pytest.approx(100)
+
+
+def test_copy_ratio_adds_copies_of_training_targets_only(tiny_encoder, tmp_path):
+    from xling.bt.train import BTTrainConfig, add_copies, bt_train_stage, split_pairs
+    from xling.core.config import from_dict
+    from xling.core.errors import InputError
+
+    groups = {"kk-ru": [(f"kk {i}", f"ru {i}") for i in range(20)]}
+    split = split_pairs(groups, {"kk-ru": ("kaz_Cyrl", "rus_Cyrl")}, 4, seed=0)
+    assert len(split.train) == 32  # 16 pairs × 2 directions
+    mixed = add_copies(split.train, 0.5, seed=0)
+    assert mixed[:32] == split.train
+    copies = mixed[32:]
+    assert len(copies) == 16
+    held_out = {t for pair in split.valid["kk-ru"] for t in pair}
+    for src, tgt, a, b in copies:
+        assert src == tgt and a == b == ("kaz_Cyrl" if src.startswith("kk") else "rus_Cyrl")
+        assert src not in held_out
+    assert {a for _, _, a, _ in copies} == {"kaz_Cyrl", "rus_Cyrl"}  # both directions' targets
+    assert add_copies(split.train, 0.5, seed=0) == mixed and add_copies(split.train, 0.0, seed=0) == split.train
+    with pytest.raises(InputError, match="copy_ratio must be within"):
+        BTTrainConfig(init_from=str(tiny_encoder), copy_ratio=1.5)
+    # unset, it stays out of the stage fingerprint (finished runs from before the field stay valid)
+    cfg = from_dict(BTTrainConfig, {"init_from": str(tiny_encoder)})
+    assert "copy_ratio" not in bt_train_stage(cfg, tmp_path / "a").fp["config"]
+    cfg = from_dict(BTTrainConfig, {"init_from": str(tiny_encoder), "copy_ratio": 0.5})
+    assert bt_train_stage(cfg, tmp_path / "b").fp["config"]["copy_ratio"] == 0.5

@@ -78,6 +78,11 @@ class BTTrainConfig:
     weight_decay: float = 0.01
     clip_norm: float = 1.0
     label_smoothing: float = 0.1
+    # Copied target-language text (Currey et al. 2017, "Copied monolingual data improves low-resource
+    # neural machine translation"): this share of the training examples again, each a training
+    # target sentence in language L tagged >>L<< and paired with itself. It teaches the decoder to
+    # write what it reads (names, numbers, loanwords: what copying the whole source gets right).
+    copy_ratio: float = 0.0
     valid_pairs: int = 200  # per language pair, held out
     eval_pairs: int = 100  # of those, translated for the final scores (beam search is slow on CPU)
     eval_beams: int = 4
@@ -98,6 +103,8 @@ class BTTrainConfig:
             raise InputError("steps and batch_size must be ≥ 1")
         if self.eval_every < 0:
             raise InputError(f"eval_every must be ≥ 0, got {self.eval_every}")
+        if not 0.0 <= self.copy_ratio <= 1.0:
+            raise InputError(f"copy_ratio must be within [0, 1], got {self.copy_ratio}")
         if self.eval_pairs > self.valid_pairs:
             raise InputError(f"eval_pairs ({self.eval_pairs}) must be ≤ valid_pairs ({self.valid_pairs})")
 
@@ -124,6 +131,14 @@ def split_pairs(groups: dict[str, list[tuple[str, str]]], langs: dict[str, tuple
     if not train:
         raise InputError("no training pairs left after holding out the validation pairs")
     return Split(train, valid)
+
+
+def add_copies(train: list[tuple[str, str, str, str]], ratio: float, seed: int) -> list[tuple[str, str, str, str]]:
+    """`train` and round(ratio × len(train)) copy examples (`copy_ratio`): the targets of a seeded choice
+    of training examples, each as (t, t, L, L). Only training targets are copied, never held-out text."""
+    n = round(ratio * len(train))
+    chosen = sorted(np.random.default_rng([seed, 13]).permutation(len(train))[:n])
+    return train + [(train[i][1], train[i][1], train[i][3], train[i][3]) for i in chosen]
 
 
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
@@ -160,7 +175,10 @@ def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
         for attr in ("src", "tgt"):
             if getattr(src, attr, ""):
                 inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
-    return Stage(StageSpec("bt-train", Path(out), to_dict(cfg), inputs, BT_TRAIN_OUTPUTS,
+    config = to_dict(cfg)
+    if not cfg.copy_ratio:  # unset: the records written before the field existed stay valid
+        del config["copy_ratio"]
+    return Stage(StageSpec("bt-train", Path(out), config, inputs, BT_TRAIN_OUTPUTS,
                            ignore=("threads", "report_to")))
 
 
@@ -180,6 +198,10 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
     data = load_parallel(cfg.parallel)
     write_json_atomic(out / "parallel_stats.json", data.stats.to_json())
     split = split_pairs(data.groups, data.langs, cfg.valid_pairs, cfg.seed)
+    if cfg.copy_ratio:
+        split.train = add_copies(split.train, cfg.copy_ratio, cfg.seed)
+        log.info("training on %d examples, %d of them copies (copy_ratio %s)", len(split.train),
+                 round(cfg.copy_ratio * len(split.train) / (1 + cfg.copy_ratio)), cfg.copy_ratio)
     for key, pairs in split.valid.items():
         write_tsv_pairs(out / "valid" / f"{key}.tsv", pairs)
     langs = sorted({lg for pair in data.langs.values() for lg in pair})
