@@ -146,7 +146,7 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
     assert check_report(out) == []  # a partial run still has a valid report
 
     # A failing stage keeps what earlier stages wrote; the next run continues from there.
-    def broken(cfg, force=False):
+    def broken(cfg, force=False, keep_unchanged=False):
         raise RuntimeError("evaluation crashed")
 
     monkeypatch.setattr(xling.run, "run_eval", broken)  # the name the pipeline calls
