@@ -48,7 +48,7 @@ from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.paths import resolve_data_path
 from xling.core.report import line_chart, markdown_table
-from xling.core.stage import Stage, StageSpec
+from xling.core.stage import Stage, StageSpec, without_new_defaults
 from xling.core.tracking import TRACKING_OUTPUTS, Backend, check_report_to
 from xling.core.train_loop import (
     MetricsLog,
@@ -175,9 +175,7 @@ def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
         for attr in ("src", "tgt"):
             if getattr(src, attr, ""):
                 inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
-    config = to_dict(cfg)
-    if not cfg.copy_ratio:  # unset: the records written before the field existed stay valid
-        del config["copy_ratio"]
+    config = without_new_defaults(to_dict(cfg), {"copy_ratio": 0.0})
     return Stage(StageSpec("bt-train", Path(out), config, inputs, BT_TRAIN_OUTPUTS,
                            ignore=("threads", "report_to")))
 
@@ -199,9 +197,10 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
     write_json_atomic(out / "parallel_stats.json", data.stats.to_json())
     split = split_pairs(data.groups, data.langs, cfg.valid_pairs, cfg.seed)
     if cfg.copy_ratio:
+        n_pairs = len(split.train)
         split.train = add_copies(split.train, cfg.copy_ratio, cfg.seed)
         log.info("training on %d examples, %d of them copies (copy_ratio %s)", len(split.train),
-                 round(cfg.copy_ratio * len(split.train) / (1 + cfg.copy_ratio)), cfg.copy_ratio)
+                 len(split.train) - n_pairs, cfg.copy_ratio)
     for key, pairs in split.valid.items():
         write_tsv_pairs(out / "valid" / f"{key}.tsv", pairs)
     langs = sorted({lg for pair in data.langs.values() for lg in pair})

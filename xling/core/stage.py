@@ -99,6 +99,12 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: obj}
 
 
+def without_new_defaults(config: Mapping[str, Any], new_defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` less the settings named in `new_defaults` while they hold that default: a setting added
+    after records were written stays out of the fingerprint until it is used, so those records stay valid."""
+    return {k: v for k, v in config.items() if k not in new_defaults or v != new_defaults[k]}
+
+
 def _ignored(key: str, ignore: Iterable[str]) -> bool:
     return any(key == k or key.startswith(k + ".") for k in ignore)
 
