@@ -75,6 +75,9 @@ class FinetuneConfig:
     # Dropout of every dropout layer while fine-tuning (None: the model's own, usually 0.1). On EWT dev
     # 0 was ahead early (+2.6 F1 at step 1,000 of 3,000) but not at the end (docs/experiments.md).
     dropout: float | None = None
+    # Which subword of a word carries its tag (token classification): "first" as XTREME and BERT, or
+    # "last" (Ács et al., EACL 2021: in suffixing languages the last piece holds the inflection).
+    label_subword: str = "first"
     # RUN/metrics.jsonl always; trackers beside it (xling.core.tracking): tensorboard, wandb, mlflow
     report_to: list[Backend] = field(default_factory=list)
 
@@ -82,12 +85,14 @@ class FinetuneConfig:
         check_report_to(self.report_to)
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"finetune.dropout must be in [0, 1) or null (the model's own), got {self.dropout}")
+        if self.label_subword not in ("first", "last"):
+            raise ValueError(f"finetune.label_subword must be 'first' or 'last', got {self.label_subword!r}")
 
 
 def recorded_settings(cfg: FinetuneConfig) -> dict[str, Any]:
     """The settings a finished fine-tuning run (and the evaluation task around it) is recorded under.
     An optional field left unset is left out, so that the records written before it existed stay valid."""
-    return without_new_defaults(asdict(cfg), {"dropout": None})
+    return without_new_defaults(asdict(cfg), {"dropout": None, "label_subword": "first"})
 
 
 HEAD_CLASSES = {
@@ -179,7 +184,8 @@ def classification_features(examples: Sequence[PairExample], tokenizer, task: Ta
 
 
 def token_features(examples: Sequence[TaggedSentence], tokenizer, task: Task, cfg: FinetuneConfig) -> list[dict]:
-    """First-subword labelling; a sentence longer than the model window becomes several chunks.
+    """One labelled subword per word (the first, or the last with `label_subword: last`); a sentence
+    longer than the model window becomes several chunks.
 
     The tokenizer runs twice over the whole set in one batched call each (words → pieces, then
     chunks → model inputs), not twice per sentence: the Rust tokenizer's batch path gives the same
@@ -225,9 +231,14 @@ def token_features(examples: Sequence[TaggedSentence], tokenizer, task: Task, cf
         ex = examples[i]
         for w0, _ in chunks:
             labels, words_here = [], []
-            prev = None
-            for w in cenc.word_ids(c):
-                if w is not None and w != prev:
+            wids = cenc.word_ids(c)
+            if cfg.label_subword == "last":
+                # the piece whose successor belongs to another word (or is a special token)
+                marks = [w is not None and (k + 1 == len(wids) or wids[k + 1] != w) for k, w in enumerate(wids)]
+            else:
+                marks = [w is not None and (k == 0 or wids[k - 1] != w) for k, w in enumerate(wids)]
+            for w, mark in zip(wids, marks, strict=True):
+                if mark:
                     tag = ex.tags[w0 + w] if ex.tags is not None else None
                     if tag is not None and tag not in label2id:
                         raise InputError(f"task {task.name}: sentence {ex.id} has tag {tag!r}, not one of "
@@ -237,7 +248,6 @@ def token_features(examples: Sequence[TaggedSentence], tokenizer, task: Task, cf
                 else:
                     labels.append(-100)
                     words_here.append(-1)
-                prev = w
             f = {"input_ids": cenc["input_ids"][c], "attention_mask": cenc["attention_mask"][c], "example": i,
                  "word_index": words_here}
             if ex.tags is not None:

@@ -118,6 +118,35 @@ def test_token_chunks_cover_every_word_once(tiny_encoder):
     assert all(lab in (num, -100) for f in feats for lab in f["labels"])
 
 
+@pytest.mark.parametrize("which", ["first", "last"])
+def test_label_subword_marks_the_first_or_last_piece_of_each_word(tiny_encoder, which):
+    """Against pieces counted word by word: `tokenizer.tokenize` of each word alone, laid out after the
+    model's leading special token."""
+    task = get_task("udpos")
+    tok, _ = load_model(task, str(tiny_encoder))
+    words = ["Қазақстандағы", "кітаптарымыздың", ".", "uyghurchidin", "a"]
+    tags = ["PROPN", "NOUN", "PUNCT", "NOUN", "DET"]
+    feats = ft.token_features([TaggedSentence("s", words, tags)], tok, task, FinetuneConfig(label_subword=which))
+    (f,) = feats
+    expected_pos, pos = [], 1  # after <s>
+    for w in words:
+        n = len(tok.tokenize(w))
+        assert n >= 1
+        expected_pos.append(pos if which == "first" else pos + n - 1)
+        pos += n
+    assert [k for k, lab in enumerate(f["labels"]) if lab != -100] == expected_pos
+    assert [f["word_index"][k] for k in expected_pos] == list(range(len(words)))
+    assert [task.labels[f["labels"][k]] for k in expected_pos] == tags
+    assert sum(1 for w in f["word_index"] if w >= 0) == len(words)
+
+
+def test_label_subword_is_checked_and_recorded_only_when_set():
+    with pytest.raises(ValueError, match="label_subword"):
+        FinetuneConfig(label_subword="mean")
+    assert "label_subword" not in ft.recorded_settings(FinetuneConfig())
+    assert ft.recorded_settings(FinetuneConfig(label_subword="last"))["label_subword"] == "last"
+
+
 def test_qa_windows_and_answer_positions(tiny_encoder):
     task = get_task("xquad")
     tok, _ = load_model(task, str(tiny_encoder))
