@@ -74,7 +74,8 @@ def _rng(seed: int, key: str) -> np.random.Generator:
 
 def replicates(stats: ExampleStats, key: str, n_resamples: int = N_RESAMPLES, seed: int = SEED,
                other: ExampleStats | None = None) -> np.ndarray:
-    """`n_resamples` resampled scores of `stats` (minus those of `other` on the same indices, if given)."""
+    """`n_resamples` resampled scores of `stats` (minus those of `other` on the same indices, if given).
+    Any statistics object with `n` and `resampled(idx)` will do (`xling.bt.score.ChrfStats`)."""
     if other is not None and other.n != stats.n:
         raise InputError(f"{key}: a paired bootstrap needs the same examples ({stats.n} vs {other.n})")
     rng = _rng(seed, key)

@@ -22,6 +22,44 @@ def test_corpus_scores():
         corpus_scores(["a"], refs)
 
 
+REFS = ["Мен кітап оқимын .", "Қала үлкен .", "Бүгін ауа райы жақсы .", "Ол мектепке барды .",
+        "Біз Алматыда тұрамыз .", "Сен қайда барасың ?", "Бұл менің үйім .", "Олар 2015 жылы келді ."]
+HYPS = ["Мен кітапты оқимын .", "Қала кішкентай .", "Бүгін ауа жақсы .", "Ол үйге барды .",
+        "Біз Астанада тұрамыз .", "Қайда барасың ?", "Бұл үй .", "Олар келді ."]
+SRCS = ["Я читаю книгу .", "Город большой .", "Сегодня хорошая погода .", "Он пошёл в школу .",
+        "Мы живём в Алматы .", "Куда ты идёшь ?", "Это мой дом .", "Они приехали в 2015 году ."]
+
+
+def test_chrf_resamples_score_like_sacrebleu_on_the_resampled_corpus():
+    """Summed per-line statistics against sacrebleu's corpus_score of the resampled line lists."""
+    import numpy as np
+    from sacrebleu.metrics import CHRF
+
+    from xling.bt.score import ChrfStats
+
+    stats = ChrfStats(HYPS, REFS)
+    assert stats.score() == pytest.approx(corpus_scores(HYPS, REFS)["chrf"], abs=1e-9)
+    idx = np.random.default_rng(3).integers(0, len(REFS), size=(6, len(REFS)))
+    want = [CHRF().corpus_score([HYPS[i] for i in row], [[REFS[i] for i in row]]).score for row in idx]
+    assert stats.resampled(idx) == pytest.approx(want, abs=1e-9)
+
+
+def test_chrf_intervals_paired_against_the_copy_floor():
+    from xling.bt.score import chrf_intervals
+
+    same = chrf_intervals(HYPS, HYPS, REFS, n_resamples=200)
+    assert same["delta"]["delta"] == 0 and same["delta"]["ci95"] == [0.0, 0.0] and not same["delta"]["significant"]
+    assert same["chrf_ci95"] == same["baseline_chrf_ci95"]
+    better = chrf_intervals(REFS, SRCS, REFS, n_resamples=200)  # perfect output vs untranslated Russian
+    lo, hi = better["chrf_ci95"]
+    assert lo == hi == pytest.approx(100)
+    assert better["delta"]["significant"] and better["delta"]["ci95"][0] > 50
+    mid = chrf_intervals(HYPS, SRCS, REFS, n_resamples=200)
+    point = corpus_scores(HYPS, REFS)["chrf"]
+    assert mid["chrf_ci95"][0] < point < mid["chrf_ci95"][1]
+    assert mid["delta"]["delta"] == pytest.approx(point - corpus_scores(SRCS, REFS)["chrf"])
+
+
 def test_load_test_set(tmp_path):
     p = write_tsv_pairs(tmp_path / "t.tsv", [("a", "b"), ("c", "d")])
     assert load_test_set(str(p), reverse=True).sources == ["b", "d"]

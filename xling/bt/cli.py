@@ -46,14 +46,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_score)
 
 
+def _score_line(s: dict) -> str:
+    from eval_xtreme.uncertainty import format_ci, format_delta
+
+    return (f"BLEU {s['bleu']:.2f}  chrF {format_ci(s['chrf'], s.get('chrf_ci95'), 2)}  chrF++ {s['chrf++']:.2f}  "
+            f"(copying the source: chrF {format_ci(s['copy_chrf'], s.get('copy_chrf_ci95'), 2)}; "
+            f"model − copy {format_delta(s.get('chrf_minus_copy'), 2) or 'n/a'}; n={s['n']})")
+
+
 def _train(args: argparse.Namespace) -> int:
     cfg = load_config(BTTrainConfig, args.config, args.overrides)
     model_dir = train_bt(cfg, args.out, force=args.force)
     scores = read_json(model_dir.parent / "scores.json")
     print(f"wrote {model_dir} (report: {model_dir.parent / 'report.md'})")
     for direction, s in scores.items():
-        print(f"  {direction}: BLEU {s['bleu']:.2f}  chrF {s['chrf']:.2f}  chrF++ {s['chrf++']:.2f}  "
-              f"(copying the source: chrF {s['copy_chrf']:.2f}; n={s['n']})")
+        print(f"  {direction}: {_score_line(s)}")
     return 0
 
 
@@ -69,6 +76,5 @@ def _score(args: argparse.Namespace) -> int:
     test = load_test_set(args.test, reverse=args.reverse, tgt=args.ref, limit=args.limit)
     scores = score_model(args.model, test, args.tgt_lang, out=args.out or None, beams=args.beams)
     where = f"; wrote {args.out}/scores.json" if args.out else ""
-    print(f"BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  chrF++ {scores['chrf++']:.2f}  "
-          f"(copying the source: chrF {scores['copy_chrf']:.2f}; n={scores['n']}){where}")
+    print(_score_line(scores) + where)
     return 0

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from eval_xtreme.uncertainty import N_RESAMPLES, SEED, interval, replicates
 from xling.core.errors import InputError
 from xling.core.paths import resolve_data_path
 from xling.parallel import read_aligned, read_tsv
@@ -29,6 +32,49 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[
     out["signatures"] = {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature()),
                          "chrf++": str(chrfpp.get_signature())}
     return out
+
+
+class ChrfStats:
+    """Per-line chrF statistics (sacrebleu's: character n-gram counts and matches per order), so that a
+    resample of lines is scored as sacrebleu scores a corpus: statistics summed, then one F-score."""
+
+    def __init__(self, hypotheses: Sequence[str], references: Sequence[str]) -> None:
+        from sacrebleu.metrics import CHRF
+
+        if len(hypotheses) != len(references) or not hypotheses:
+            raise InputError(f"chrF statistics need aligned, non-empty lines ({len(hypotheses)} hypotheses, "
+                             f"{len(references)} references)")
+        self._metric = CHRF()
+        # sacrebleu's own per-segment statistics, the ones its bootstrap and significance tests sum
+        self.values = np.asarray(self._metric._extract_corpus_statistics(list(hypotheses), [list(references)]),
+                                 dtype=np.float64)
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    def score(self) -> float:
+        return float(self.resampled(np.arange(self.n)[None, :])[0])
+
+    def resampled(self, idx: np.ndarray) -> np.ndarray:
+        sums = self.values[idx].sum(axis=1)
+        return np.array([self._metric._compute_score_from_stats(row).score for row in sums])
+
+
+def chrf_intervals(hypotheses: Sequence[str], baseline: Sequence[str], references: Sequence[str],
+                   n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict[str, Any]:
+    """95% bootstrap intervals over test lines (as `eval_xtreme.uncertainty`) for the chrF of
+    `hypotheses`, of `baseline` (e.g. the untranslated sources), and of their difference, paired: both
+    are scored on the same resampled lines, so the interval of the difference is narrower than the two
+    intervals side by side suggest."""
+    h, b = ChrfStats(hypotheses, references), ChrfStats(baseline, references)
+    key = "chrf"
+    d = h.score() - b.score()
+    ci = interval(replicates(h, key, n_resamples, seed, other=b))
+    return {"chrf_ci95": interval(replicates(h, key, n_resamples, seed)),
+            "baseline_chrf_ci95": interval(replicates(b, key, n_resamples, seed)),
+            "delta": {"delta": d, "ci95": ci, "significant": bool(ci[0] > 0 or ci[1] < 0),
+                      "method": f"paired percentile bootstrap over test lines, {n_resamples} resamples"}}
 
 
 def sentence_chrf(hypothesis: str, reference: str) -> float:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from eval_xtreme.uncertainty import format_ci, format_delta
 from xling.bt.model import (
     BTModelConfig,
     build_model,
@@ -338,7 +339,8 @@ def _score_valid(cfg: BTTrainConfig, out: Path, model_dir: Path, split: Split) -
                                          (b, a, TestSet([t for _, t in pairs], [s for s, _ in pairs]))):
             res = score_model(model_dir, test, tgt_lang, out / "valid_scores" / f"{src_lang}-{tgt_lang}",
                               beams=cfg.eval_beams)
-            scores[f"{src_lang}-{tgt_lang}"] = {k: res[k] for k in ("bleu", "chrf", "chrf++", "copy_chrf", "n")}
+            scores[f"{src_lang}-{tgt_lang}"] = {k: res[k] for k in ("bleu", "chrf", "chrf++", "copy_chrf", "n",
+                                                                   "chrf_ci95", "copy_chrf_ci95", "chrf_minus_copy")}
     write_json_atomic(out / "scores.json", scores)
     return scores
 
@@ -349,7 +351,9 @@ def _write_report(cfg: BTTrainConfig, out: Path, metrics_path: Path, scores: dic
     if recs:
         line_chart(out / "loss.png", {"train loss": ([r["step"] for r in recs], [r["loss"] for r in recs])},
                    "BT model training loss", "step", "label-smoothed cross-entropy")
-    rows = [[k, v["n"], v["bleu"], v["chrf"], v["chrf++"], v["copy_chrf"]] for k, v in scores.items()]
+    rows = [[k, v["n"], v["bleu"], format_ci(v["chrf"], v.get("chrf_ci95"), 2), v["chrf++"],
+             format_ci(v["copy_chrf"], v.get("copy_chrf_ci95"), 2), format_delta(v.get("chrf_minus_copy"), 2)]
+            for k, v in scores.items()]
     removed = ", ".join(f"{k} {v}" for k, v in sorted(stats["removed"].items())) or "none"
     shape = (f"warm-started from {cfg.init_from} (BERT2BERT)" if cfg.init_from
              else f"{cfg.model.size} {cfg.model.shape()} (layers, d_model, heads, ffn)")
@@ -357,7 +361,8 @@ def _write_report(cfg: BTTrainConfig, out: Path, metrics_path: Path, scores: dic
             f"{cfg.steps} steps × {cfg.batch_size} examples; {n_train} training examples (both directions).\n\n"
             f"Parallel data: {stats['read']} pairs read, {stats['kept']} kept (removed: {removed}).\n\n"
             f"## Held-out scores (sacrebleu, beam {cfg.eval_beams})\n\n"
-            + markdown_table(["direction", "n", "BLEU", "chrF", "chrF++", "chrF of copying the source"], rows) + "\n\n"
+            + markdown_table(["direction", "n", "BLEU", "chrF [95% CI]", "chrF++", "chrF of copying the source",
+                                "chrF − copy (paired bootstrap)"], rows) + "\n\n"
             + (f"Final training loss {recs[-1]['loss']:.3f}; {recs[-1]['tokens_per_s']:.0f} tokens/s.\n\n"
                "![loss](loss.png)\n" if recs else ""))
     write_text_atomic(out / "report.md", text)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from tqdm import tqdm
 
 from xling.bt.model import decoder_prefix, encode_sources, load_model, max_source_len
-from xling.bt.score import TestSet, corpus_scores, sentence_chrf
+from xling.bt.score import TestSet, chrf_intervals, corpus_scores, sentence_chrf
 from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import open_text, read_json, read_jsonl, write_json_atomic, write_text_atomic
@@ -253,6 +253,9 @@ def score_model(model_dir: str | Path, test: TestSet, tgt_lang: str, out: str | 
     scores = corpus_scores(hyps, test.references)
     # the floor a translation must clear: kk and ru share names, numbers and loanwords
     scores["copy_chrf"] = corpus_scores(test.sources, test.references)["chrf"]
+    ci = chrf_intervals(hyps, test.sources, test.references)
+    scores.update({"chrf_ci95": ci["chrf_ci95"], "copy_chrf_ci95": ci["baseline_chrf_ci95"],
+                   "chrf_minus_copy": ci["delta"]})
     scores.update({"model": str(model_dir), "tgt_lang": tgt_lang, "beams": beams})
     if out is not None:
         out = Path(out)
