@@ -78,6 +78,10 @@ class FinetuneConfig:
     # Which subword of a word carries its tag (token classification): "first" as XTREME and BERT, or
     # "last" (Ács et al., EACL 2021: in suffixing languages the last piece holds the inflection).
     label_subword: str = "first"
+    # Bottom blocks kept at their pretrained values: 1 = the embedding layer, 2 = it and the first
+    # transformer layer, ... Source-language fine-tuning moves only the source's token embeddings, so
+    # the target's drift apart from them; Wu & Dredze (2019) froze mBERT's lower layers for zero-shot.
+    freeze_layers: int = 0
     # RUN/metrics.jsonl always; trackers beside it (xling.core.tracking): tensorboard, wandb, mlflow
     report_to: list[Backend] = field(default_factory=list)
 
@@ -85,6 +89,8 @@ class FinetuneConfig:
         check_report_to(self.report_to)
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"finetune.dropout must be in [0, 1) or null (the model's own), got {self.dropout}")
+        if self.freeze_layers < 0:
+            raise ValueError(f"finetune.freeze_layers must be ≥ 0, got {self.freeze_layers}")
         if self.label_subword not in ("first", "last"):
             raise ValueError(f"finetune.label_subword must be 'first' or 'last', got {self.label_subword!r}")
 
@@ -92,7 +98,7 @@ class FinetuneConfig:
 def recorded_settings(cfg: FinetuneConfig) -> dict[str, Any]:
     """The settings a finished fine-tuning run (and the evaluation task around it) is recorded under.
     An optional field left unset is left out, so that the records written before it existed stay valid."""
-    return without_new_defaults(asdict(cfg), {"dropout": None, "label_subword": "first"})
+    return without_new_defaults(asdict(cfg), {"dropout": None, "label_subword": "first", "freeze_layers": 0})
 
 
 HEAD_CLASSES = {
@@ -144,6 +150,27 @@ def set_dropout(net, p: float) -> None:
     for module in net.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = p
+
+
+def freeze_bottom(net, n: int, model: str) -> int:
+    """Stop gradients to the embedding layer (n ≥ 1) and the first n − 1 transformer layers; returns the
+    number of frozen parameters. BERT-family encoders (`base_model.embeddings`, `.encoder.layer`)."""
+    if n <= 0:
+        return 0
+    base = net.base_model
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if getattr(base, "embeddings", None) is None or layers is None:
+        raise InputError(f"model {model}: finetune.freeze_layers needs a BERT-style encoder (embeddings + "
+                         f"encoder.layer); {type(base).__name__} has none")
+    if n - 1 > len(layers):
+        raise InputError(f"finetune.freeze_layers={n} exceeds the model's embedding layer + {len(layers)} "
+                         f"transformer layers ({model})")
+    frozen = 0
+    for module in [base.embeddings, *list(layers)[:n - 1]]:
+        for p in module.parameters():
+            p.requires_grad_(False)
+            frozen += p.numel()
+    return frozen
 
 
 def usable_length(config) -> int | None:
@@ -495,6 +522,9 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     check_length(net, cfg, model)
     if cfg.dropout is not None:
         set_dropout(net, cfg.dropout)
+    if cfg.freeze_layers:
+        log.info("%s: %d parameters frozen (finetune.freeze_layers=%d)", task.name,
+                 freeze_bottom(net, cfg.freeze_layers, model), cfg.freeze_layers)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net.to(device)
     feats = make_features(task, train, tokenizer, cfg, train=True)
@@ -503,15 +533,16 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     steps_per_epoch = math.ceil(len(feats) / cfg.batch_size)
     total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(cfg.epochs * steps_per_epoch))
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    params = [{"params": [p for n, p in net.named_parameters() if not any(k in n for k in no_decay)],
+    trainable = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    params = [{"params": [p for n, p in trainable if not any(k in n for k in no_decay)],
                "weight_decay": cfg.weight_decay},
-              {"params": [p for n, p in net.named_parameters() if any(k in n for k in no_decay)],
+              {"params": [p for n, p in trainable if any(k in n for k in no_decay)],
                "weight_decay": 0.0}]
     # The fused kernel (one pass over all parameters, also on CPU) instead of the per-tensor loop
     # that torch picks on CPU; it computes the same update up to float rounding.
     optim = torch.optim.AdamW(params, lr=cfg.learning_rate, fused=True)
     warmup = int(cfg.warmup_ratio * total)
-    optimizer_step = OptimizerStep(optim, list(net.parameters()), lambda s: lr_at(
+    optimizer_step = OptimizerStep(optim, [p for _, p in trainable], lambda s: lr_at(
         s, lr=cfg.learning_rate, warmup_steps=warmup, total_steps=total, schedule="linear"), cfg.max_grad_norm)
 
     step, best, best_scores = 0, -math.inf, {}

@@ -147,6 +147,43 @@ def test_label_subword_is_checked_and_recorded_only_when_set():
     assert ft.recorded_settings(FinetuneConfig(label_subword="last"))["label_subword"] == "last"
 
 
+def test_freeze_layers_keeps_the_bottom_blocks_pretrained(tiny_encoder, data_root, tmp_path):
+    """After fine-tuning with freeze_layers=2 the embeddings and transformer layer 0 equal the pretrained
+    tensors bit for bit, and every other encoder tensor has moved."""
+    from safetensors.torch import load_file
+
+    task = get_task("udpos_turkic")
+    train, _ = load_split(task, "train", "en", data_root)
+    cfg = FinetuneConfig(max_steps=3, batch_size=4, max_train_examples=16, learning_rate=1e-2, freeze_layers=2)
+    res = finetune(task, str(tiny_encoder), train, [], tmp_path / "run", cfg)
+    before = load_file(str(tiny_encoder / "model.safetensors"))
+    after = load_file(str(res.model_dir / "model.safetensors"))
+    frozen = moved = 0
+    for name, t in after.items():
+        key = next((k for k in before if k.split(".", 1)[-1] == name.split(".", 1)[-1]), None)
+        if key is None or "pooler" in name:
+            continue  # the new head; the pooler gets no gradient from a tagging loss
+        if ".embeddings." in name or ".encoder.layer.0." in name:
+            assert torch_equal(before[key], t), name
+            frozen += 1
+        else:
+            assert not torch_equal(before[key], t), name
+            moved += 1
+    assert frozen >= 5 and moved >= 10
+    with pytest.raises(ValueError, match="freeze_layers"):
+        FinetuneConfig(freeze_layers=-1)
+    assert "freeze_layers" not in ft.recorded_settings(FinetuneConfig())
+    tok, net = load_model(task, str(tiny_encoder))
+    with pytest.raises(ValueError, match="exceeds"):
+        ft.freeze_bottom(net, net.config.num_hidden_layers + 2, "tiny")
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return a.shape == b.shape and bool(torch.equal(a, b))
+
+
 def test_qa_windows_and_answer_positions(tiny_encoder):
     task = get_task("xquad")
     tok, _ = load_model(task, str(tiny_encoder))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from eval_xtreme.uncertainty import format_ci, format_delta
 from xling.bt.score import load_test_set
 from xling.bt.train import BTTrainConfig, train_bt
 from xling.bt.translate import TranslateConfig, run_translate, score_model
@@ -47,8 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _score_line(s: dict) -> str:
-    from eval_xtreme.uncertainty import format_ci, format_delta
-
     return (f"BLEU {s['bleu']:.2f}  chrF {format_ci(s['chrf'], s.get('chrf_ci95'), 2)}  chrF++ {s['chrf++']:.2f}  "
             f"(copying the source: chrF {format_ci(s['copy_chrf'], s.get('copy_chrf_ci95'), 2)}; "
             f"model − copy {format_delta(s.get('chrf_minus_copy'), 2) or 'n/a'}; n={s['n']})")
