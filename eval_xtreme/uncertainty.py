@@ -37,8 +37,25 @@ LEVEL = 0.95
 _CHUNK = 100  # resamples drawn at a time: bounds memory to 100 × n indices
 
 
+class ResampledScore:
+    """Per-example `values` and `resampled(idx)` → the score of each resample; the full-set score is the
+    resample that takes every example once. `ExampleStats` and `xling.bt.score.ChrfStats` are two."""
+
+    values: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    def score(self) -> float:
+        return float(self.resampled(np.arange(self.n)[None, :])[0])
+
+    def resampled(self, idx: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class ExampleStats:
+class ExampleStats(ResampledScore):
     """Per-example statistics of one test set: shape (n,) for `mean`, (n, 3) [correct, pred, gold] for `f1`."""
 
     kind: str
@@ -49,13 +66,6 @@ class ExampleStats:
             raise InputError(f"ExampleStats.kind must be 'mean' or 'f1', not {self.kind!r}")
         if len(self.values) == 0:
             raise InputError("ExampleStats: no examples")
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    def score(self) -> float:
-        return float(self.resampled(np.arange(self.n)[None, :])[0])
 
     def resampled(self, idx: np.ndarray) -> np.ndarray:
         """Scores (×100) of the resamples given as a (B, n) index array."""
@@ -72,10 +82,9 @@ def _rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(key.encode("utf-8"))]))
 
 
-def replicates(stats: ExampleStats, key: str, n_resamples: int = N_RESAMPLES, seed: int = SEED,
-               other: ExampleStats | None = None) -> np.ndarray:
-    """`n_resamples` resampled scores of `stats` (minus those of `other` on the same indices, if given).
-    Any statistics object with `n` and `resampled(idx)` will do (`xling.bt.score.ChrfStats`)."""
+def replicates(stats: ResampledScore, key: str, n_resamples: int = N_RESAMPLES, seed: int = SEED,
+               other: ResampledScore | None = None) -> np.ndarray:
+    """`n_resamples` resampled scores of `stats` (minus those of `other` on the same indices, if given)."""
     if other is not None and other.n != stats.n:
         raise InputError(f"{key}: a paired bootstrap needs the same examples ({stats.n} vs {other.n})")
     rng = _rng(seed, key)

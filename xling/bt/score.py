@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from eval_xtreme.uncertainty import N_RESAMPLES, SEED, interval, replicates
+from eval_xtreme.uncertainty import N_RESAMPLES, SEED, ResampledScore, interval, replicates
 from xling.core.errors import InputError
 from xling.core.paths import resolve_data_path
 from xling.parallel import read_aligned, read_tsv
@@ -34,7 +34,7 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[
     return out
 
 
-class ChrfStats:
+class ChrfStats(ResampledScore):
     """Per-line chrF statistics (sacrebleu's: character n-gram counts and matches per order), so that a
     resample of lines is scored as sacrebleu scores a corpus: statistics summed, then one F-score."""
 
@@ -48,13 +48,6 @@ class ChrfStats:
         # sacrebleu's own per-segment statistics, the ones its bootstrap and significance tests sum
         self.values = np.asarray(self._metric._extract_corpus_statistics(list(hypotheses), [list(references)]),
                                  dtype=np.float64)
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    def score(self) -> float:
-        return float(self.resampled(np.arange(self.n)[None, :])[0])
 
     def resampled(self, idx: np.ndarray) -> np.ndarray:
         sums = self.values[idx].sum(axis=1)
