@@ -173,7 +173,7 @@ def test_freeze_layers_keeps_the_bottom_blocks_pretrained(tiny_encoder, data_roo
     with pytest.raises(ValueError, match="freeze_layers"):
         FinetuneConfig(freeze_layers=-1)
     assert "freeze_layers" not in ft.recorded_settings(FinetuneConfig())
-    tok, net = load_model(task, str(tiny_encoder))
+    _tok, net = load_model(task, str(tiny_encoder))
     with pytest.raises(ValueError, match="exceeds"):
         ft.freeze_bottom(net, net.config.num_hidden_layers + 2, "tiny")
 
