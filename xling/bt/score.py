@@ -61,12 +61,13 @@ def chrf_intervals(hypotheses: Sequence[str], baseline: Sequence[str], reference
     are scored on the same resampled lines, so the interval of the difference is narrower than the two
     intervals side by side suggest."""
     h, b = ChrfStats(hypotheses, references), ChrfStats(baseline, references)
-    key = "chrf"
-    d = h.score() - b.score()
-    ci = interval(replicates(h, key, n_resamples, seed, other=b))
-    return {"chrf_ci95": interval(replicates(h, key, n_resamples, seed)),
-            "baseline_chrf_ci95": interval(replicates(b, key, n_resamples, seed)),
-            "delta": {"delta": d, "ci95": ci, "significant": bool(ci[0] > 0 or ci[1] < 0),
+    # one key: both draw the same resampled lines, so their difference replicate by replicate is paired
+    reps_h, reps_b = (replicates(x, "chrf", n_resamples, seed) for x in (h, b))
+    chrf, baseline_chrf = h.score(), b.score()
+    ci = interval(reps_h - reps_b)
+    return {"chrf": chrf, "chrf_ci95": interval(reps_h),
+            "baseline_chrf": baseline_chrf, "baseline_chrf_ci95": interval(reps_b),
+            "delta": {"delta": chrf - baseline_chrf, "ci95": ci, "significant": bool(ci[0] > 0 or ci[1] < 0),
                       "method": f"paired percentile bootstrap over test lines, {n_resamples} resamples"}}
 
 
