@@ -105,3 +105,58 @@ def test_unknown_recipe_suggests_the_closest(capsys):
         copy("kk-ug-dmo", Path("unused"))
     assert main(["recipes", "show", "nope-nothing"]) == 2
     assert "no shipped recipe 'nope-nothing'" in capsys.readouterr().err
+
+
+def _third_party_imports() -> dict[str, list[tuple[str, bool]]]:
+    """Top-level third-party module → ('file:line', inside a function?) of each import in the shipped packages."""
+    import ast
+    import sys
+
+    ours = {"xling", "corpora", "vocab", "eval_xtreme"}
+    found: dict[str, list[tuple[str, bool]]] = {}
+
+    def visit(node: ast.AST, path: Path, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                mods = [a.name for a in child.names]
+            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
+                mods = [child.module]
+            else:
+                visit(child, path, in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef))
+                continue
+            for mod in mods:
+                top = mod.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in ours:
+                    found.setdefault(top, []).append((f"{path.relative_to(REPO)}:{child.lineno}", in_function))
+
+    for pkg in sorted(ours):
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            visit(ast.parse(path.read_text(encoding="utf-8")), path, False)
+    return found
+
+
+def test_every_imported_library_is_a_declared_dependency():
+    """A library our code imports must be declared: in the main dependencies when a module imports it at its top
+    (importing the module needs it), else at least in an extra (an optional back-end loaded where it is used).
+    Being pulled in by another dependency today (scikit-learn came with seqeval) is not a promise the next release
+    keeps."""
+    from importlib.metadata import packages_distributions
+
+    main_deps = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["project"]["dependencies"]}
+    extras = {canonicalize_name(Requirement(r).name)
+              for extra in PYPROJECT["project"]["optional-dependencies"].values() for r in extra}
+    dists = packages_distributions()
+    undeclared = []
+    for module, where in sorted(_third_party_imports().items()):
+        names = {canonicalize_name(d) for d in dists.get(module, [])}
+        if not names:  # an optional back-end not installed here (ray, wandb, …): its import name must be declared
+            names = {d for d in main_deps | extras
+                     if d == canonicalize_name(module) or d.startswith(canonicalize_name(module) + "-")}
+            names = names or {canonicalize_name(module)}
+        top_level = [w for w, in_function in where if not in_function]
+        if top_level and not names & main_deps:
+            undeclared.append(f"{module} ({', '.join(sorted(names))}) imported at module top in "
+                              f"{', '.join(top_level[:3])}: needs to be a main dependency")
+        elif not names & (main_deps | extras):
+            undeclared.append(f"{module} ({', '.join(sorted(names))}) imported at {', '.join(w for w, _ in where[:3])}")
+    assert not undeclared, "imported but not declared in pyproject.toml:\n" + "\n".join(undeclared)
