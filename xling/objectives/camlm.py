@@ -17,22 +17,10 @@ Choices ERNIE-M leaves open, and ours (docs/cross-lingual.md has the longer disc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
-from xling.core.errors import InputError
-from xling.objectives.base import OBJECTIVES, Objective, PairExample, masked_lm_loss
-from xling.objectives.tlm import (
-    PairMaskingConfig,
-    check_lang_embeddings,
-    frame_pairs,
-    mask_pairs,
-    pair_metrics,
-)
-
-if TYPE_CHECKING:
-    from transformers import XLMRobertaForMaskedLM
+from xling.objectives.base import OBJECTIVES
+from xling.objectives.tlm import TLM, FramedPairs, PairMaskingConfig
 
 CAMLMConfig = PairMaskingConfig
 
@@ -48,33 +36,11 @@ def cross_attention_mask(segment: torch.Tensor) -> torch.Tensor:
 
 
 @OBJECTIVES.register("camlm")
-class CAMLM(Objective):
+class CAMLM(TLM):
     """TLM input and masking; each side attends only to the other side."""
 
     name = "camlm"
-    data = "parallel"
     Config = CAMLMConfig
 
-    def collate(self, examples: list[PairExample], generator: torch.Generator) -> dict[str, torch.Tensor]:
-        if not examples:
-            raise InputError("camlm.collate got an empty list of examples")
-        cfg: PairMaskingConfig = self.cfg
-        framed = frame_pairs([list(e.src) for e in examples], [list(e.tgt) for e in examples],
-                             [(e.src_lang, e.tgt_lang) for e in examples], self.special, self.max_len,
-                             cfg.restart_positions, self.lang_ids if cfg.lang_embeddings else None)
-        masked, labels = mask_pairs(framed, cfg, self.special, generator)
-        batch = {"input_ids": masked, "attention_mask": cross_attention_mask(framed.segment), "labels": labels,
-                 "position_ids": framed.position_ids, "segment": framed.segment}
-        if framed.token_type_ids is not None:
-            batch["token_type_ids"] = framed.token_type_ids
-        return batch
-
-    def loss(self, model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        check_lang_embeddings(model, batch.get("token_type_ids"))
-        loss, n_correct, n_masked = masked_lm_loss(model, batch["input_ids"], batch["attention_mask"], batch["labels"],
-                                                   position_ids=batch["position_ids"],
-                                                   token_type_ids=batch.get("token_type_ids"))
-        return loss, pair_metrics("camlm", loss, n_correct, n_masked)
-
-    def n_tokens(self, batch: dict[str, torch.Tensor]) -> int:
-        return int((batch["segment"] >= 0).sum())
+    def attention_mask(self, framed: FramedPairs) -> torch.Tensor:
+        return cross_attention_mask(framed.segment)

@@ -163,15 +163,22 @@ class TLM(Objective):
                              [(e.src_lang, e.tgt_lang) for e in examples], self.special, self.max_len,
                              cfg.restart_positions, self.lang_ids if cfg.lang_embeddings else None)
         masked, labels = mask_pairs(framed, cfg, self.special, generator)
-        batch = {"input_ids": masked, "attention_mask": framed.padding_mask, "labels": labels,
+        batch = {"input_ids": masked, "attention_mask": self.attention_mask(framed), "labels": labels,
                  "position_ids": framed.position_ids, "segment": framed.segment}
         if framed.token_type_ids is not None:
             batch["token_type_ids"] = framed.token_type_ids
         return batch
+
+    def attention_mask(self, framed: FramedPairs) -> torch.Tensor:
+        """Who sees whom: TLM attends across the whole pair (CAMLM overrides this and nothing else)."""
+        return framed.padding_mask
 
     def loss(self, model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         check_lang_embeddings(model, batch.get("token_type_ids"))
         loss, n_correct, n_masked = masked_lm_loss(model, batch["input_ids"], batch["attention_mask"], batch["labels"],
                                                    position_ids=batch["position_ids"],
                                                    token_type_ids=batch.get("token_type_ids"))
-        return loss, pair_metrics("tlm", loss, n_correct, n_masked)
+        return loss, pair_metrics(self.name, loss, n_correct, n_masked)
+
+    def n_tokens(self, batch: dict[str, torch.Tensor]) -> int:
+        return int((batch["segment"] >= 0).sum())  # also right where the attention mask is (batch, seq, seq)
