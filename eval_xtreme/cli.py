@@ -10,7 +10,6 @@ from xling.core.errors import InputError
 from xling.core.paths import resolve_data_path
 
 from .metrics import primary_score
-from .runner import EvalConfig, not_comparable_lines, run_eval
 from .tasks import TASKS, TURKIC_SUITE, get_task
 
 
@@ -56,6 +55,8 @@ def register(subparsers) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import EvalConfig, not_comparable_lines, run_eval  # loads torch: not for ls/submit/validate
+
     def items(s: str | None) -> list[str] | None:
         return [x.strip() for x in s.split(",") if x.strip()] if s else None
 

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from xling.core.errors import InputError
-from xling.core.hub import resolve_model
+from xling.core.hub import resolve_model, usable_length
 from xling.core.io import atomic_path, write_json_atomic
 from xling.core.stage import Stage, StageSpec, without_new_defaults
 from xling.core.tracking import TRACKING_OUTPUTS, Backend, check_report_to
@@ -171,16 +171,6 @@ def freeze_bottom(net, n: int, model: str) -> int:
             p.requires_grad_(False)
             frozen += p.numel()
     return frozen
-
-
-def usable_length(config) -> int | None:
-    """Longest input the model's position table allows (RoBERTa-style models offset positions by pad+1)."""
-    n = getattr(config, "max_position_embeddings", None)
-    if n is None:
-        return None
-    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "xlm-roberta-xl"):
-        return n - (getattr(config, "pad_token_id", 1) or 0) - 1
-    return n
 
 
 def check_length(net, cfg: FinetuneConfig, model: str) -> None:

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from xling.core.errors import InputError
-from xling.core.hub import resolve_model
+from xling.core.hub import resolve_model, usable_length
 
-from .finetune import usable_length
 from .loaders import BuccSet, RetrievalSet
 from .metrics import bucc_best_threshold, retrieval_accuracy
 

@@ -245,3 +245,23 @@ def test_cli_submit_and_validate(gold_run: Path, tmp_path: Path, capsys: pytest.
     args = parser.parse_args(["validate", str(sub)])
     assert args.func(args) == 1
     assert "missing task folder for mlqa" in capsys.readouterr().out
+
+
+def test_submit_and_validate_do_not_load_torch(gold_run: Path, tmp_path: Path) -> None:
+    """Writing and checking a submission is file work: through the real CLI it must not import torch or
+    transformers (seconds of start-up, and a machine that only packages results may not have them)."""
+    import subprocess
+    import sys
+
+    sub = tmp_path / "sub"
+    code = ("import json, sys\n"
+            "from xling.cli import main\n"
+            "rcs = [main(['eval', 'submit', sys.argv[1], '--to', sys.argv[2]]),\n"
+            "       main(['eval', 'validate', sys.argv[2], '--partial'])]\n"
+            "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\n"
+            "print(json.dumps({'rcs': rcs, 'heavy': heavy}))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(gold_run), str(sub)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got == {"rcs": [0, 0], "heavy": []}

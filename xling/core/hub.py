@@ -90,3 +90,13 @@ def resolve_model(model: str, what: str = "model", cache_dir: str | os.PathLike 
                      f"(`hf download {model}`, then copy the cache or the folder here) and pass the folder"
                      + (", or unset HF_HUB_OFFLINE if this machine has network." if reason.startswith("HF_HUB")
                         else "."))
+
+
+def usable_length(config) -> int | None:
+    """Longest input the model's position table allows (RoBERTa-style models offset positions by pad+1)."""
+    n = getattr(config, "max_position_embeddings", None)
+    if n is None:
+        return None
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "xlm-roberta-xl"):
+        return n - (getattr(config, "pad_token_id", 1) or 0) - 1
+    return n
