@@ -106,6 +106,11 @@ class SupplementaryLid:
             self.short_marker_cost = {(k, r): [min(-math.log(max(float(a), floor)), self.marker_cost) for a in v]
                                       for k, rivals in meta.get("marker_absence", {}).items()
                                       for r, v in rivals.items()}
+            # a confident base label on a short line without any of its short-line markers against a label
+            # the base model lacks (Turkish "Bahor keldi." has no ç ğ ı ö ş ü against Uzbek) is put to the
+            # supplementary model's ranking too (off by default)
+            self.markerless_to_lacking = bool(decide.get("markerless_to_lacking", False))
+            self.markerless_min_prob = float(decide.get("markerless_min_prob", 0.0))
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"{meta_path}: malformed supplementary LID metadata ({type(e).__name__}: {e})") from None
         self.folder = folder
@@ -177,14 +182,28 @@ class SupplementaryLid:
         the base model lacks. Those lines are never predicted."""
         if self._outside_re[base_label].search(prepared) is None:
             # every letter is in its alphabet: no foreign word, no letter it lacks; only letter pairs remain
-            return self._inner_pairs_re[base_label].search(prepared) is not None, None, None
+            return (self._inner_pairs_re[base_label].search(prepared) is not None
+                    or self._markerless_rival(base_label, script, prepared) is not None), None, None
         words = WORD_RE.findall(prepared)
         foreign = self._foreign_counts(script, words)
         n = foreign.get(base_label, 0)
         if n >= max(1.0, self.foreign_word_share * len(words)) or n >= self.override_foreign_words:
             return True, words, foreign
         return (not self._against[base_label].isdisjoint(prepared)
-                or self._pairs_re[base_label].search(prepared) is not None), words, foreign
+                or self._pairs_re[base_label].search(prepared) is not None
+                or self._markerless_rival(base_label, script, prepared) is not None), words, foreign
+
+    def _markerless_rival(self, base_label: str, script: str, prepared: str, rival: str | None = None) -> str | None:
+        """With `markerless_to_lacking`: a label the base model lacks (`rival`, or the first of this script)
+        against which a line of fewer than `marker_min_words` words holds none of `base_label`'s short-line
+        markers, else None. The regexes run first: most lines hold a marker and need no word split."""
+        if not self.markerless_to_lacking:
+            return None
+        for k in ([rival] if rival else sorted(self.base_lacks & self.scripts.get(script, set()))):
+            marks = self._short_marker_re.get((base_label, k))
+            if k != base_label and marks is not None and marks.search(prepared) is None:
+                return k if 0 < len(WORD_RE.findall(prepared)) < self.marker_min_words else None
+        return None
 
     def decide(self, text: str, script: str, base_label: str, base_score: float) -> tuple[str, float] | None:
         """The supplementary label and its probability, or None where the base model's label stands."""
@@ -224,7 +243,9 @@ class SupplementaryLid:
             return best
         if best[0] in self.base_lacks and (
                 not self._evidence(best[0], base_label).isdisjoint(prepared)
-                or _has_any(prepared, self.pair_markers.get(best[0], {}).get(base_label, ()))):
+                or _has_any(prepared, self.pair_markers.get(best[0], {}).get(base_label, ()))
+                or (best[1] >= self.markerless_min_prob
+                    and self._markerless_rival(base_label, script, prepared, best[0]) is not None)):
             return best
         return None
 

@@ -227,6 +227,32 @@ def test_short_line_marker_rule_swaps_the_leader(small_model):
     assert on[:2] == [off[1], off[0]]
 
 
+def test_a_short_line_without_the_confident_labels_markers_goes_to_the_ranking(small_model):
+    """`markerless_to_lacking` (on, min prob 0.8; chosen on the dev part, docs/lid.md): a confident base label
+    on a short line holding none of its short-line markers against a label the base model lacks yields to
+    that label when the supplementary model ranks it first with at least `markerless_min_prob`."""
+    sup = SupplementaryLid(small_model)
+    meta = json.loads((small_model / "lid_model.json").read_text())
+    assert meta["decision"]["markerless_to_lacking"] is True and meta["decision"]["markerless_min_prob"] == 0.8
+    line = "bu yil keldi"  # no Turkish letter Uyghur Latin lacks (ç ğ ı ş …), no Uyghur one Turkish lacks
+    words = WORD_RE.findall(line)
+    ranked = sup._rank(line, "Latn", words, sup._foreign_counts("Latn", words))
+    assert ranked[0][0] == "uig_Latn"  # what this small model says; the rule then decides whether it wins
+    p = ranked[0][1]
+    sup.markerless_to_lacking = False
+    assert sup.decide(line, "Latn", "tur_Latn", 0.99) is None  # the rule off: confident Turkish stands
+    sup.markerless_to_lacking = True
+    sup.markerless_min_prob = p
+    assert sup.decide(line, "Latn", "tur_Latn", 0.99) == ranked[0]
+    sup.markerless_min_prob = min(1.0, p + 1e-6)
+    assert sup.decide(line, "Latn", "tur_Latn", 0.99) is None  # not sure enough
+    sup.markerless_min_prob = 0.0
+    assert sup.decide("bu yıl geldi", "Latn", "tur_Latn", 0.99) is None  # ı: a Turkish marker against Uyghur
+    long_line = " ".join(["bu yil keldi"] * 3)  # 9 words: long lines are judged by the 95 % markers only
+    got = sup.decide(long_line, "Latn", "tur_Latn", 0.99)
+    assert got is None or got[0] == "tur_Latn"
+
+
 def test_letter_pairs_by_hand():
     # prepare() lower-cases and unifies apostrophes first: Oʻ → o'
     assert letter_pairs("Oʻzbek gh!") == {"o'", "zb", "be", "ek", "gh"}
@@ -480,6 +506,13 @@ def _plain_decide(sup: SupplementaryLid, text: str, script: str, base: str, scor
     def pairs_of(label: str, against: str) -> frozenset:
         return frozenset(sup.pair_markers.get(label, {}).get(against, ()))
 
+    def markerless(label: str) -> bool:
+        """A short line with none of the base label's short-line markers against `label`, a label the base lacks."""
+        marks = sup.short_markers.get(base, {}).get(label)
+        return (sup.markerless_to_lacking and label in sup.base_lacks and label in labels and label != base
+                and bool(marks) and not any(m in prepared for m in marks)
+                and 0 < len(WORD_RE.findall(prepared)) < sup.marker_min_words)
+
     if score >= sup.trust_base:
         if base not in labels:
             return None
@@ -488,7 +521,8 @@ def _plain_decide(sup: SupplementaryLid, text: str, script: str, base: str, scor
             telling = any(c not in alphabets[base] and c not in _NEUTRAL for c in prepared)
         else:
             telling = any(c in evidence(k, base) for k in lacking for c in prepared)
-        if not telling and not any(p in prepared for k in lacking for p in pairs_of(k, base)):
+        if (not telling and not any(p in prepared for k in lacking for p in pairs_of(k, base))
+                and not any(markerless(k) for k in lacking)):
             return None
     words = WORD_RE.findall(prepared)
     labels_out, probs = sup.model.predict(prepared, k=-1)
@@ -530,7 +564,8 @@ def _plain_decide(sup: SupplementaryLid, text: str, script: str, base: str, scor
     if n_base >= sup.override_foreign_words and not foreign(best[0], words):
         return best
     if best[0] in sup.base_lacks and (not evidence(best[0], base).isdisjoint(prepared)
-                                      or any(p in prepared for p in pairs_of(best[0], base))):
+                                      or any(p in prepared for p in pairs_of(best[0], base))
+                                      or (best[1] >= sup.markerless_min_prob and markerless(best[0]))):
         return best
     return None
 
