@@ -26,7 +26,7 @@ from corpora.decontam import DecontamConfig, decontaminate_corpus
 from corpora.dedup import DedupConfig, dedup_corpus
 from corpora.executors import ExecutionResult, StagesPending
 from corpora.mix import MixConfig, mix_corpus
-from xling.core.config import check_stages, load_config, save_config
+from xling.core.config import add_set_option, check_stages, load_config, save_config
 from xling.core.errors import InputError
 from xling.core.io import read_json, write_text_atomic
 from xling.core.paths import resolve_data_path
@@ -187,8 +187,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run a corpus recipe; finished stages are skipped, unfinished ones resume.")
     p.add_argument("recipe", type=Path, metavar="RECIPE.yaml")
     p.add_argument("--out", type=Path, help="build folder (default: the recipe's `out`)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe key, e.g. mix.alpha=0.5")
+    add_set_option(p, "mix.alpha=0.5")
     p.add_argument("--dry-run", action="store_true",
                    help="plan the clean stage on its executor (Slurm: write launch scripts and executor.pik, print "
                         "the sbatch chain) without processing data or submitting; later stages are not run")

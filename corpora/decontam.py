@@ -41,12 +41,13 @@ from corpora.corpus import corpus_inputs
 from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
 from eval_xtreme.loaders import data_file, read_texts
 from eval_xtreme.tasks import HELDOUT, TASKS, DataFile, evaluation_files
-from xling.core.config import load_config, save_config, to_dict
+from xling.core.config import add_set_option, load_config, save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_text_atomic
 from xling.core.locking import locked_output
 from xling.core.paths import DataRootError, data_root, resolve_data_path
 from xling.core.report import bar_chart, markdown_table
+from xling.core.stage import add_allow_partial_option
 
 log = logging.getLogger(__name__)
 
@@ -473,11 +474,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-auto", action="store_true", help="only use --against, no data-root discovery")
     p.add_argument("--ngram", type=int, help="words per n-gram (default 13)")
     p.add_argument("--config", type=Path, help="YAML DecontamConfig")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_set_option(p, "ngram=8")
     p.add_argument("--force", "--overwrite", dest="overwrite", action="store_true",
                    help="redo the stage in OUT even if it finished or was started with other settings or inputs")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="read input folders whose stage has not finished (refused without it)")
+    add_allow_partial_option(p)
     p.set_defaults(func=_run)
 
 

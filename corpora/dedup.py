@@ -22,10 +22,11 @@ from tqdm import tqdm
 from corpora import stage_io
 from corpora.corpus import corpus_inputs
 from corpora.minhash import MinHashConfig, MinHasher, choose_representatives, find_clusters
-from xling.core.config import load_config, save_config, to_dict
+from xling.core.config import add_set_option, load_config, save_config, to_dict
 from xling.core.io import read_json, write_text_atomic
 from xling.core.locking import locked_output
 from xling.core.report import bar_chart, markdown_table
+from xling.core.stage import add_allow_partial_option
 
 log = logging.getLogger(__name__)
 
@@ -145,16 +146,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN", help="cleaned corpus folder(s) and/or LANG=file.txt")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--config", type=Path, help="YAML DedupConfig")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. minhash.ngram=3")
+    add_set_option(p, "minhash.ngram=3")
     p.add_argument("--ngram", type=int, help="words per shingle (minhash.ngram)")
     p.add_argument("--bands", type=int, help="number of LSH bands (minhash.num_bands)")
     p.add_argument("--rows", type=int, help="hashes per band (minhash.rows_per_band)")
     p.add_argument("--keep", choices=["first", "longest"], help="which document of a cluster survives")
     p.add_argument("--force", "--overwrite", dest="overwrite", action="store_true",
                    help="redo the stage in OUT even if it finished or was started with other settings or inputs")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="read input folders whose stage has not finished (refused without it)")
+    add_allow_partial_option(p)
     p.set_defaults(func=_run)
 
 

@@ -28,12 +28,13 @@ from corpora import stage_io
 from corpora.corpus import corpus_inputs
 from corpora.sampling import AlphaSchedule, check_alpha, sampling_plan
 from corpora.stage_io import check_reading_limits
-from xling.core.config import load_config, save_config, to_dict
+from xling.core.config import add_set_option, load_config, save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_text_atomic
 from xling.core.locking import locked_output
 from xling.core.paths import resolve_data_path
 from xling.core.report import bar_chart, line_chart, markdown_table
+from xling.core.stage import add_allow_partial_option
 
 log = logging.getLogger(__name__)
 
@@ -272,11 +273,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha-schedule", help="α over training phases, e.g. 0:0.7,1:0.3 (recorded in plan.json)")
     p.add_argument("--no-anneal", action="store_true", help="piecewise-constant schedule instead of linear")
     p.add_argument("--config", type=Path, help="YAML MixConfig")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_set_option(p, "alpha=0.5")
     p.add_argument("--force", "--overwrite", dest="overwrite", action="store_true",
                    help="redo the stage in MIX even if it finished or was started with other settings or inputs")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="read input folders whose stage has not finished (refused without it)")
+    add_allow_partial_option(p)
     p.set_defaults(func=_run)
 
 

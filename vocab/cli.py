@@ -13,6 +13,7 @@ from vocab.train import VocabTrainConfig, train_vocab
 from xling.core.config import load_config
 from xling.core.errors import InputError
 from xling.core.io import read_json
+from xling.core.stage import add_allow_partial_option
 
 
 def register(sub: Any) -> None:
@@ -73,8 +74,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats-lines", type=int, help="lines per language measured for the report")
     p.add_argument("--force", action="store_true",
                    help="retrain even if --out is complete or was trained with other settings (refused without it)")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="read input folders whose stage has not finished (refused without it)")
+    add_allow_partial_option(p)
 
 
 def _load(cls: type, args: argparse.Namespace, flags: dict[str, Any]) -> Any:

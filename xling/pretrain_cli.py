@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from xling.core.config import ConfigError
+from xling.core.config import ConfigError, add_set_option
 from xling.core.io import write_json_atomic
+from xling.core.stage import add_allow_partial_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,13 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "latest checkpoint in OUT/checkpoints. Works under `torchrun --nproc_per_node=N` (DDP).")
     p.add_argument("config", help="recipe YAML, e.g. recipes/pretrain-debug.yaml")
     p.add_argument("--out", required=True, help="output folder (checkpoints, metrics.jsonl, report.md, final/)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set train.max_steps=50 (repeatable)")
+    add_set_option(p, "train.max_steps=50")
     p.add_argument("--force", action="store_true",
                    help="redo the run in --out even if it finished or was started with other settings "
                         "(its checkpoints, final/ and metrics are deleted first)")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="read data.corpus folders whose stage has not finished (refused without it)")
+    add_allow_partial_option(p, "data.corpus folders")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the config and print the plan (parameters, batch split, tokens, memory per process) "
                         "without reading data or allocating the model; writes only OUT/dry_run.json")

@@ -36,6 +36,7 @@ from eval_xtreme.runner import plan as eval_plan
 from vocab.train import VocabTrainConfig, is_complete, train_vocab
 from xling.core.config import (
     ConfigError,
+    add_set_option,
     apply_overrides,
     check_stages,
     from_dict,
@@ -542,8 +543,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "interrupted one resumes: re-run the same command after a failure.")
     p.add_argument("recipe", type=Path, metavar="RECIPE.yaml", help="e.g. recipes/kk-ug-demo.yaml")
     p.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe key, e.g. pretrain.common.train.max_steps=20")
+    add_set_option(p, "pretrain.common.train.max_steps=20")
     p.add_argument("--check", action="store_true",
                    help="load the recipe, check every stage's config and inputs, print the plan, run nothing")
     p.add_argument("--report-only", action="store_true", help="rewrite RUN/report.{md,html} from what RUN holds")

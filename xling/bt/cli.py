@@ -8,7 +8,7 @@ from eval_xtreme.uncertainty import format_ci, format_delta
 from xling.bt.score import load_test_set
 from xling.bt.train import BTTrainConfig, train_bt
 from xling.bt.translate import TranslateConfig, run_translate, score_model
-from xling.core.config import load_config
+from xling.core.config import add_set_option, load_config
 from xling.core.io import read_json
 
 
@@ -21,8 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (re-running resumes from OUT/checkpoints)")
     p.add_argument("--force", action="store_true",
                    help="redo the run in --out even if it finished or was started with other settings")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set steps=100")
+    add_set_option(p, "steps=100")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("translate", help="translate monolingual text into filtered pseudo-parallel pairs")
@@ -32,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="redo the translation in --out even if it finished or was started with other settings")
     p.add_argument("--allow-partial", action="store_true",
                    help="translate with a model whose `bt train` has not finished (its stage.json says running)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_set_option(p, "beams=1")
     p.set_defaults(func=_translate)
 
     p = sub.add_parser("score", help="BLEU, chrF and chrF++ of a BT model on a test set")

@@ -141,6 +141,12 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def add_set_option(parser: Any, example: str) -> None:
+    """The `--set KEY=VALUE` option every config-driven command has (into `args.overrides`, for `load_config`)."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a config key (repeatable), e.g. --set {example}")
+
+
 def parse_overrides(overrides: list[str] | None) -> list[tuple[str, Any]]:
     """`["optim.lr=3e-4", "arms.1.name=x"]` → `[("optim.lr", 0.0003), ("arms.1.name", "x")]`; values are YAML."""
     out: list[tuple[str, Any]] = []

@@ -328,6 +328,12 @@ def require_finished(folder: str | os.PathLike, finish_command: str, allow_parti
     log.warning("reading a partial stage output (--allow-partial): %s", msg)
 
 
+def add_allow_partial_option(parser: Any, what: str = "input folders") -> None:
+    """`--allow-partial`: the one way a command reads another stage's unfinished output (`require_finished`)."""
+    parser.add_argument("--allow-partial", action="store_true",
+                        help=f"read {what} whose stage has not finished (refused without it)")
+
+
 def input_paths(specs: Iterable[str | os.PathLike]) -> list[str]:
     """The file or folder of each input spec (`LANG=file` → file; a plain path stays as it is)."""
     out = []
