@@ -335,8 +335,10 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
         out += [f"**Significance.** Of the {dl.tested} differences above with an interval, {dl.significant} "
                 f"exclude 0 at 95% (significant); the other {dl.tested - dl.significant} are within the noise "
                 "of these test sets: read them as no measured difference. Method: " + method + ". The "
-                "intervals cover test-sample noise only; fine-tuning seed variance (`eval.seeds`) comes on "
-                "top of it, and with many rows a few 'significant' ones are expected by chance.", ""]
+                "intervals cover test-sample noise only; fine-tuning seed variance (`eval.seeds`) and pretraining "
+                "seed variance come on top of it (a second pretraining seed of the long recipe moved differences "
+                "by about the intervals' half-width: docs/experiments.md), and with many rows a few "
+                "'significant' ones are expected by chance.", ""]
     dev_rows = []
     for task in tasks:
         metric = TASKS.get(task).metric
