@@ -8,8 +8,8 @@ after the base model, for lines whose script it has at least two labels for, whe
 * the base model is unsure (top probability below `trust_base`): Latin-script Uyghur reaches lid.176
   as Turkish, Hungarian, English, German, … with low confidence; or
 * the base label is one of the supplementary labels and the model's answer could replace it
-  (`_could_change`: characters outside its alphabet, or letter pairs of a label the base model lacks;
-  one or two regex searches).
+  (`_could_change`: characters outside its alphabet, letter pairs of a label the base model lacks, or a
+  short line without any of its own markers against such a label; one to three regex searches).
 
 Everywhere else the base model's label stands. The labels of the line's script are ranked by
 log-odds: the model's log-probability plus the letter evidence (`_rank`) —
@@ -24,7 +24,8 @@ log-odds: the model's log-probability plus the letter evidence (`_rank`) —
 both divided by the number of words, as fastText averages its own evidence over the line. A
 *confident* base label is replaced only when the letters rule it out, count against it in two words
 and not against the winner, or by a label the base model lacks (`base_recall` below
-`base_lacks_below`) whose letters or letter pairs against it are in the line.
+`base_lacks_below`) whose letters or letter pairs against it are in the line, or — on a short line that
+holds none of the base label's own markers against it — that the model gives ≥ `markerless_min_prob`.
 
 Alphabets, foreign-word rates, letter pairs and markers are measured on the training text
 (`corpora.lid_train`) and the language profiles, so a new label needs text, not code.
@@ -108,7 +109,7 @@ class SupplementaryLid:
                                       for r, v in rivals.items()}
             # a confident base label on a short line without any of its short-line markers against a label
             # the base model lacks (Turkish "Bahor keldi." has no ç ğ ı ö ş ü against Uzbek) is put to the
-            # supplementary model's ranking too (off by default)
+            # supplementary model's ranking too (off for models trained before the setting existed)
             self.markerless_to_lacking = bool(decide.get("markerless_to_lacking", False))
             self.markerless_min_prob = float(decide.get("markerless_min_prob", 0.0))
         except (KeyError, TypeError, ValueError) as e:
