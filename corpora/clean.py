@@ -40,7 +40,7 @@ from corpora.lid import LID_BACKENDS, IdentifyLanguage, LanguageFilter
 from corpora.lid_supplement import META_FILE
 from corpora.normalize import Normalize
 from corpora.readers import FORMATS, MultiFormatReader
-from xling.core.config import load_config, save_config, to_dict
+from xling.core.config import add_set_option, load_config, save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import read_json, read_jsonl, write_json_atomic
 from xling.core.locking import output_lock
@@ -336,8 +336,7 @@ def register(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="build the executors and write/print what would run (Slurm: launch scripts, executor.pik, "
                         "sbatch commands), without processing data or submitting jobs")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set quality.min_chars=50")
+    add_set_option(p, "quality.min_chars=50")
     p.set_defaults(func=_cli)
 
 
@@ -353,7 +352,7 @@ def config_from_args(args: argparse.Namespace) -> CleanConfig:
     if args.no_dedup:
         base["dedup"] = False
     # command-line flags win over the YAML file; --set wins over both
-    return load_config(CleanConfig, args.config, args.set, base)
+    return load_config(CleanConfig, args.config, args.overrides, base)
 
 
 def _cli(args: argparse.Namespace) -> int:

@@ -151,6 +151,8 @@ class SupplementaryLid:
         self._script_alphabets = {script: [(k, self.alphabets[k]) for k in sorted(labels) if self.alphabets.get(k)]
                                   for script, labels in self.scripts.items()}
         self._word_foreign: dict[str, dict[str, tuple[str, ...]]] = {script: {} for script in self.scripts}
+        # per script: the labels the base model lacks, the rivals `_markerless_rival` looks at
+        self._lacking = {script: sorted(self.base_lacks & labels) for script, labels in self.scripts.items()}
         # a label's markers against a rival (letters, letter pairs) as one regex (`_rank`)
         self._marker_re = {(k, r): _units_regex(m) for k, rivals in self.markers.items() for r, m in rivals.items() if m}
         self._short_marker_re = {(k, r): _units_regex(m) for k, rivals in self.short_markers.items()
@@ -184,7 +186,7 @@ class SupplementaryLid:
         if self._outside_re[base_label].search(prepared) is None:
             # every letter is in its alphabet: no foreign word, no letter it lacks; only letter pairs remain
             return (self._inner_pairs_re[base_label].search(prepared) is not None
-                    or self._markerless_rival(base_label, script, prepared) is not None), None, None
+                    or self._markerless_rival(base_label, script, prepared, None) is not None), None, None
         words = WORD_RE.findall(prepared)
         foreign = self._foreign_counts(script, words)
         n = foreign.get(base_label, 0)
@@ -192,18 +194,21 @@ class SupplementaryLid:
             return True, words, foreign
         return (not self._against[base_label].isdisjoint(prepared)
                 or self._pairs_re[base_label].search(prepared) is not None
-                or self._markerless_rival(base_label, script, prepared) is not None), words, foreign
+                or self._markerless_rival(base_label, script, prepared, words) is not None), words, foreign
 
-    def _markerless_rival(self, base_label: str, script: str, prepared: str, rival: str | None = None) -> str | None:
+    def _markerless_rival(self, base_label: str, script: str, prepared: str, words: list[str] | None,
+                          rival: str | None = None) -> str | None:
         """With `markerless_to_lacking`: a label the base model lacks (`rival`, or the first of this script)
         against which a line of fewer than `marker_min_words` words holds none of `base_label`'s short-line
-        markers, else None. The regexes run first: most lines hold a marker and need no word split."""
+        markers, else None. The regexes run first: most lines hold a marker and need no word split
+        (`words`: the line's words where they are already known)."""
         if not self.markerless_to_lacking:
             return None
-        for k in ([rival] if rival else sorted(self.base_lacks & self.scripts.get(script, set()))):
+        for k in ([rival] if rival else self._lacking[script]):
             marks = self._short_marker_re.get((base_label, k))
             if k != base_label and marks is not None and marks.search(prepared) is None:
-                return k if 0 < len(WORD_RE.findall(prepared)) < self.marker_min_words else None
+                n = len(words if words is not None else WORD_RE.findall(prepared))
+                return k if 0 < n < self.marker_min_words else None
         return None
 
     def decide(self, text: str, script: str, base_label: str, base_score: float) -> tuple[str, float] | None:
@@ -246,7 +251,7 @@ class SupplementaryLid:
                 not self._evidence(best[0], base_label).isdisjoint(prepared)
                 or _has_any(prepared, self.pair_markers.get(best[0], {}).get(base_label, ()))
                 or (best[1] >= self.markerless_min_prob
-                    and self._markerless_rival(base_label, script, prepared, best[0]) is not None)):
+                    and self._markerless_rival(base_label, script, prepared, words, best[0]) is not None)):
             return best
         return None
 

@@ -39,7 +39,7 @@ from corpora.fasttext_format import feature_matrix, write_model
 from corpora.lid import LanguageIdentifier, detect_script, script_counts
 from corpora.lid_supplement import META_FILE, MODEL_FILE, WORD_RE, SupplementaryLid, prepare
 from eval_xtreme.tasks import evaluation_files
-from xling.core.config import load_config, to_dict
+from xling.core.config import add_set_option, load_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, open_text, sha256_file, write_json_atomic, write_text_atomic
 from xling.core.langs import registry
@@ -503,13 +503,12 @@ def register(subparsers) -> None:
                    help="labelled text: plain lines, .tsv (last column), .conllu (# text), UDHR .xml")
     t.add_argument("--out", required=True, help="output folder")
     t.add_argument("--config", default=None, help="YAML file with LidTrainConfig fields")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. --set heldout=0.3")
+    add_set_option(t, "heldout=0.3")
     t.set_defaults(func=_cli_train)
 
 
 def _cli_train(args: argparse.Namespace) -> int:
-    config = load_config(LidTrainConfig, args.config, args.set, {"inputs": list(args.inputs), "out": args.out})
+    config = load_config(LidTrainConfig, args.config, args.overrides, {"inputs": list(args.inputs), "out": args.out})
     out = train_lid(config)
     print((out / "report.md").read_text(encoding="utf-8").split("![")[0].rstrip())
     print(f"wrote {out}/ ({MODEL_FILE}, {META_FILE}, report.md, confusion.png, heldout.json)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from eval_xtreme import submission
-from xling.core.config import load_config
+from xling.core.config import add_set_option, load_config
 from xling.core.errors import InputError
 from xling.core.paths import resolve_data_path
 
@@ -41,8 +41,7 @@ def register(subparsers) -> None:
     run.add_argument("--seeds", help="comma-separated fine-tuning seeds: one run each, mean ± std reported")
     run.add_argument("--force", action="store_true",
                      help="redo tasks that finished or started with other settings (refused without it)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override any config field, e.g. --set finetune.learning_rate=3e-5")
+    add_set_option(run, "finetune.learning_rate=3e-5")
     run.set_defaults(func=_cmd_run)
 
     ls = group.add_parser("ls", help="list tasks: kind, metric, languages, and which data is present")
@@ -71,7 +70,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
              "task_file": args.task_file}
     if args.task_file and not args.tasks and not args.config:
         flags["tasks"] = []  # only the file's tasks, not the default task list
-    cfg = load_config(EvalConfig, args.config, args.set, flags)
+    cfg = load_config(EvalConfig, args.config, args.overrides, flags)
     results = run_eval(cfg, force=args.force)
     out = cfg.out
     print(f"wrote {out}/results.json, {out}/report.md, {out}/predictions/, {out}/charts/")

@@ -10,7 +10,7 @@ from vocab.embeddings import resize_embeddings
 from vocab.extend import VocabExtendConfig, extend_vocab
 from vocab.stats import model_file_of, stats_for_inputs, write_stats
 from vocab.train import VocabTrainConfig, train_vocab
-from xling.core.config import load_config
+from xling.core.config import add_set_option, load_config
 from xling.core.errors import InputError
 from xling.core.io import read_json
 from xling.core.stage import add_allow_partial_option
@@ -70,7 +70,7 @@ def register(sub: Any) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config; command-line flags override it")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    add_set_option(p, "alpha=0.5")
     p.add_argument("--stats-lines", type=int, help="lines per language measured for the report")
     p.add_argument("--force", action="store_true",
                    help="retrain even if --out is complete or was trained with other settings (refused without it)")
@@ -79,7 +79,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _load(cls: type, args: argparse.Namespace, flags: dict[str, Any]) -> Any:
     """Config from `--config` YAML, then command-line flags, then `--set` overrides (last wins)."""
-    return load_config(cls, args.config, args.set, {k: None if v == [] else v for k, v in flags.items()})
+    return load_config(cls, args.config, args.overrides, {k: None if v == [] else v for k, v in flags.items()})
 
 
 def _train(args: argparse.Namespace) -> int:

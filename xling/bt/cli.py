@@ -10,6 +10,7 @@ from xling.bt.train import BTTrainConfig, train_bt
 from xling.bt.translate import TranslateConfig, run_translate, score_model
 from xling.core.config import add_set_option, load_config
 from xling.core.io import read_json
+from xling.core.stage import add_allow_partial_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,8 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (pairs.tsv, removed.tsv, progress.json); resumable")
     p.add_argument("--force", action="store_true",
                    help="redo the translation in --out even if it finished or was started with other settings")
-    p.add_argument("--allow-partial", action="store_true",
-                   help="translate with a model whose `bt train` has not finished (its stage.json says running)")
+    add_allow_partial_option(p, "a `bt train` model folder")
     add_set_option(p, "beams=1")
     p.set_defaults(func=_translate)
 
