@@ -85,7 +85,7 @@ def sampling_plan(sizes: Mapping[str, float], alpha: float = 0.3, total: float |
             raise InputError(f"max_repeats must be positive, got {max_repeats}")
         if total > max_repeats * n_total * (1 + 1e-12):
             raise InputError(f"total {total:g} {unit} exceeds max_repeats × corpus size "
-                             f"({max_repeats:g} × {n_total:g}); raise --max-repeats or lower --total")
+                             f"({max_repeats:g} × {n_total:g}); raise max_repeats or lower total")
         capped: dict[str, float] = {}
         while True:
             free = {k: p for k, p in probs.items() if k not in capped}

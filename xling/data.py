@@ -278,6 +278,14 @@ class MonoPlan:
         self.seed = seed
         self.n_blocks = {lang: math.ceil(tokens[lang] / block) for lang in self.langs}
         total = float(self.n_examples) * block
+        corpus = sum(tokens.values())
+        if max_repeats is not None and total > max_repeats * corpus * (1 + 1e-12):
+            # the sampler's own message speaks of a total; here the total is steps × batch × length
+            raise InputError(
+                f"pretraining draws {self.n_examples:,} sequences × {block} tokens = {total:,.0f} tokens, more than "
+                f"data.max_repeats × the corpus ({max_repeats:g} × {corpus:,} tokens): raise data.max_repeats (in a "
+                "run recipe pretrain.common.data.max_repeats; it defaults to mix.max_repeats) or lower "
+                "train.max_steps or train.global_batch_size")
         self.plans = [sampling_plan(tokens, schedule.alpha_at(b / _BUCKETS), total=total, max_repeats=max_repeats,
                                     unit="tokens") for b in range(_BUCKETS + 1)]
         probs = np.array([[p.probabilities()[lang] for lang in self.langs] for p in self.plans])

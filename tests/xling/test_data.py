@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from xling.core.errors import InputError
 from xling.data import DataConfig, MicroSchedule, MonoPlan, load_shards, prepare_shards, take_wrapped
 
 
@@ -106,6 +107,19 @@ def test_alpha_schedule_and_max_repeats_shift_the_mix():
     assert early < 0.05 and late > 0.4
     capped = MonoPlan(tokens, 10, n, seed=0, schedule=AlphaSchedule([(0.0, 0.0)]), max_repeats=5)
     assert capped.plans[0].languages["uig_Arab"].repeats <= 5 + 1e-9
+
+
+def test_a_run_longer_than_max_repeats_allows_names_the_settings_to_change():
+    from corpora.sampling import AlphaSchedule
+
+    # 101,000 tokens, 10 passes at most: 1,011,000 tokens is one block of 10 too many
+    tokens = {"eng_Latn": 100_000, "uig_Arab": 1_000}
+    MonoPlan(tokens, 10, 101_000, seed=0, schedule=AlphaSchedule([(0.0, 0.3)]), max_repeats=10)
+    with pytest.raises(InputError) as e:
+        MonoPlan(tokens, 10, 101_001, seed=0, schedule=AlphaSchedule([(0.0, 0.3)]), max_repeats=10)
+    for name in ("data.max_repeats", "pretrain.common.data.max_repeats", "train.max_steps", "1,010,010 tokens",
+                 "101,000 tokens"):
+        assert name in str(e.value)
 
 
 def test_take_wrapped_never_pads():
