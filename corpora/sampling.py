@@ -67,6 +67,12 @@ def temperature_probs(sizes: Mapping[str, float], alpha: float) -> dict[str, flo
     return {k: w / z for k, w in sorted(weights.items())}
 
 
+def exceeds_max_repeats(total: float, corpus: float, max_repeats: float | None) -> bool:
+    """Whether drawing `total` units needs more than `max_repeats` passes over a corpus of `corpus` units
+    (with float slack, so a plan of exactly R passes is allowed)."""
+    return max_repeats is not None and total > max_repeats * corpus * (1 + 1e-12)
+
+
 def sampling_plan(sizes: Mapping[str, float], alpha: float = 0.3, total: float | None = None,
                   max_repeats: float | None = None, unit: str = "chars") -> SamplingPlan:
     """Plan how much of each language to draw.
@@ -83,7 +89,7 @@ def sampling_plan(sizes: Mapping[str, float], alpha: float = 0.3, total: float |
     if max_repeats is not None:
         if max_repeats <= 0:
             raise InputError(f"max_repeats must be positive, got {max_repeats}")
-        if total > max_repeats * n_total * (1 + 1e-12):
+        if exceeds_max_repeats(total, n_total, max_repeats):
             raise InputError(f"total {total:g} {unit} exceeds max_repeats × corpus size "
                              f"({max_repeats:g} × {n_total:g}); raise max_repeats or lower total")
         capped: dict[str, float] = {}

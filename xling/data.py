@@ -37,7 +37,7 @@ import torch
 from tqdm import tqdm
 
 from corpora.corpus import corpus_inputs, is_lang_code, iter_documents
-from corpora.sampling import AlphaSchedule, check_alpha, sampling_plan
+from corpora.sampling import AlphaSchedule, check_alpha, exceeds_max_repeats, sampling_plan
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, sha256_file, write_json_atomic
 from xling.core.paths import resolve_data_path
@@ -279,7 +279,7 @@ class MonoPlan:
         self.n_blocks = {lang: math.ceil(tokens[lang] / block) for lang in self.langs}
         total = float(self.n_examples) * block
         corpus = sum(tokens.values())
-        if max_repeats is not None and total > max_repeats * corpus * (1 + 1e-12):
+        if exceeds_max_repeats(total, corpus, max_repeats):
             # the sampler's own message speaks of a total; here the total is steps × batch × length
             raise InputError(
                 f"pretraining draws {self.n_examples:,} sequences × {block} tokens = {total:,.0f} tokens, more than "

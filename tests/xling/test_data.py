@@ -112,7 +112,7 @@ def test_alpha_schedule_and_max_repeats_shift_the_mix():
 def test_a_run_longer_than_max_repeats_allows_names_the_settings_to_change():
     from corpora.sampling import AlphaSchedule
 
-    # 101,000 tokens, 10 passes at most: 1,011,000 tokens is one block of 10 too many
+    # 101,000 tokens, 10 passes at most: 101,000 blocks of 10 fit exactly; 101,001 blocks (1,010,010 tokens) do not
     tokens = {"eng_Latn": 100_000, "uig_Arab": 1_000}
     MonoPlan(tokens, 10, 101_000, seed=0, schedule=AlphaSchedule([(0.0, 0.3)]), max_repeats=10)
     with pytest.raises(InputError) as e:
