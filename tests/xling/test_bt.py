@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 
 from xling.bt.score import corpus_scores, load_test_set
+from xling.core.errors import InputError
 from xling.core.io import read_json
 from xling.parallel import read_tsv, write_tsv_pairs
 
@@ -133,6 +135,29 @@ def test_bt_round_trip(tiny_spm, kk_ru_pairs, tmp_path):
                  "--tgt-lang", "rus_Cyrl", "--beams", "1", "--out", str(tmp_path / "score")]) == 0
     assert {"bleu", "chrf", "chrf++"} <= set(read_json(tmp_path / "score/scores.json"))
     assert main(["bt", "score", "--model", str(model_dir), "--test", str(kk_ru_pairs), "--tgt-lang", "uig_Arab"]) == 2
+
+    # no_repeat_ngram: a 4-step model loops; with the block no output repeats a piece bigram
+    from xling.bt.model import load_model
+    from xling.bt.translate import translate_texts
+
+    model, tok = load_model(model_dir)
+    texts = [s for s, _ in read_tsv(kk_ru_pairs)[:12]]
+
+    def repeats(hyps: list[str]) -> int:
+        n = 0
+        for h in hyps:
+            ids = tok(h, add_special_tokens=False)["input_ids"]
+            grams = list(itertools.pairwise(ids))
+            n += len(grams) - len(set(grams))
+        return n
+
+    assert repeats(translate_texts(model, tok, texts, "rus_Cyrl", beams=1)) > 0
+    assert repeats(translate_texts(model, tok, texts, "rus_Cyrl", beams=1, no_repeat_ngram=2)) == 0
+    assert main(["bt", "score", "--model", str(model_dir), "--test", str(kk_ru_pairs), "--tgt-lang", "rus_Cyrl",
+                 "--beams", "1", "--limit", "4", "--no-repeat-ngram", "3", "--out", str(tmp_path / "nr")]) == 0
+    assert read_json(tmp_path / "nr/scores.json")["no_repeat_ngram"] == 3
+    with pytest.raises(InputError, match="no_repeat_ngram"):
+        TranslateConfig(model=str(model_dir), no_repeat_ngram=1)
 
 
 def test_translate_filters():

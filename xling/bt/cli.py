@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reverse", action="store_true", help="swap the TSV columns (translate column 2 into column 1)")
     p.add_argument("--limit", type=int, default=0, help="score only the first N pairs")
     p.add_argument("--beams", type=int, default=4)
+    p.add_argument("--no-repeat-ngram", type=int, default=0, metavar="N",
+                   help="no n-gram of N output pieces twice in one translation (0: off; N ≥ 2)")
     p.add_argument("--out", default="", help="folder for scores.json and hypotheses.txt")
     p.set_defaults(func=_score)
 
@@ -72,7 +74,8 @@ def _translate(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     test = load_test_set(args.test, reverse=args.reverse, tgt=args.ref, limit=args.limit)
-    scores = score_model(args.model, test, args.tgt_lang, out=args.out or None, beams=args.beams)
+    scores = score_model(args.model, test, args.tgt_lang, out=args.out or None, beams=args.beams,
+                         no_repeat_ngram=args.no_repeat_ngram)
     where = f"; wrote {args.out}/scores.json" if args.out else ""
     print(_score_line(scores) + where)
     return 0

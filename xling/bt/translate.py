@@ -36,7 +36,7 @@ from xling.core.config import save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import open_text, read_json, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.paths import resolve_data_path
-from xling.core.stage import Stage, StageSpec, require_finished
+from xling.core.stage import Stage, StageSpec, require_finished, without_new_defaults
 from xling.parallel import script_fraction
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,14 @@ class TranslateConfig:
     lid: Literal["fasttext", "langid", "script"] = "fasttext"
     min_script_fraction: float = 0.5
     min_roundtrip_chrf: float = 0.0
+    # no n-gram of this many pieces twice in one output (0: off); the warm-started models fall into
+    # loops («в рамках рамках рамках») on text unlike their training domain
+    no_repeat_ngram: int = 0
 
     def __post_init__(self) -> None:
         if self.beams < 1 or self.batch_size < 1 or self.chunk_lines < 1:
             raise InputError("beams, batch_size and chunk_lines must be ≥ 1")
+        check_no_repeat_ngram(self.no_repeat_ngram)
         if self.max_length_ratio < 1:
             raise InputError(f"max_length_ratio must be ≥ 1, got {self.max_length_ratio}")
 
@@ -87,12 +91,19 @@ def _text_lines(path: Path) -> Iterator[str]:
         yield from f
 
 
+def check_no_repeat_ngram(n: int) -> None:
+    if n < 0 or n == 1:
+        raise InputError(f"no_repeat_ngram must be 0 (off) or ≥ 2, got {n} (1 would forbid any piece twice)")
+
+
 def translate_texts(model: Any, tokenizer: Any, texts: list[str], tgt_lang: str, beams: int = 4,
-                    batch_size: int = 32, max_new_tokens: int = 0) -> list[str]:
+                    batch_size: int = 32, max_new_tokens: int = 0, no_repeat_ngram: int = 0) -> list[str]:
     """Batched beam search (`beams=1`: greedy); batches are formed from length-sorted inputs (less
-    padding), and the outputs come back in input order."""
+    padding), and the outputs come back in input order. `no_repeat_ngram` > 0 blocks any n-gram of
+    that many output pieces from occurring twice (the decoder prefix included, so n ≥ 2)."""
     import torch
 
+    check_no_repeat_ngram(no_repeat_ngram)
     if not texts:
         return []
     max_len = max_source_len(model)
@@ -111,7 +122,7 @@ def translate_texts(model: Any, tokenizer: Any, texts: list[str], tgt_lang: str,
             new = max_new_tokens or min(max_len - len(prefix), int(width * 2) + 10)
             gen = model.generate(input_ids=x, attention_mask=(x != tokenizer.pad_token_id).long(), num_beams=beams,
                                  decoder_input_ids=torch.tensor([prefix] * len(idx)), max_new_tokens=new,
-                                 early_stopping=beams > 1)
+                                 early_stopping=beams > 1, no_repeat_ngram_size=no_repeat_ngram)
             for r, text in enumerate(tokenizer.batch_decode(gen, skip_special_tokens=True)):
                 out[idx[r]] = " ".join(text.split())
     return out
@@ -164,7 +175,8 @@ def translate_stage(cfg: TranslateConfig, out: str | Path) -> Stage:
     first N lines come out the same whatever N, so raising it continues a finished run."""
     inputs: dict[str, str | None] = {"model": str(resolve_data_path(cfg.model))}
     inputs.update({f"inputs.{i}": str(resolve_data_path(p)) for i, p in enumerate(cfg.inputs)})
-    return Stage(StageSpec("bt-translate", Path(out), to_dict(cfg), inputs, TRANSLATE_OUTPUTS, ignore=("max_lines",)))
+    config = without_new_defaults(to_dict(cfg), {"no_repeat_ngram": 0})
+    return Stage(StageSpec("bt-translate", Path(out), config, inputs, TRANSLATE_OUTPUTS, ignore=("max_lines",)))
 
 
 def run_translate(cfg: TranslateConfig, out: str | Path, force: bool = False,
@@ -212,10 +224,12 @@ def run_translate(cfg: TranslateConfig, out: str | Path, force: bool = False,
         chunk = [t for _, t in zip(range(want), lines, strict=False)]
         if not chunk:
             break
-        hyps = translate_texts(model, tok, chunk, cfg.tgt_lang, cfg.beams, cfg.batch_size)
+        hyps = translate_texts(model, tok, chunk, cfg.tgt_lang, cfg.beams, cfg.batch_size,
+                               no_repeat_ngram=cfg.no_repeat_ngram)
         back = None
         if cfg.min_roundtrip_chrf > 0:
-            back = translate_texts(model, tok, hyps, cfg.src_lang, cfg.beams, cfg.batch_size)
+            back = translate_texts(model, tok, hyps, cfg.src_lang, cfg.beams, cfg.batch_size,
+                                   no_repeat_ngram=cfg.no_repeat_ngram)
         verdicts = filter_pairs(chunk, hyps, cfg, lang_ok, back)
         kept_rows = "".join(_tsv(s, t) for s, t, r in zip(chunk, hyps, verdicts, strict=True) if r is None)
         removed_rows = "".join(_tsv(r, s, t) for s, t, r in zip(chunk, hyps, verdicts, strict=True) if r is not None)
@@ -245,17 +259,18 @@ def _append_durably(path: Path, text: str) -> int:
 
 
 def score_model(model_dir: str | Path, test: TestSet, tgt_lang: str, out: str | Path | None = None,
-                beams: int = 4, batch_size: int = 32) -> dict[str, Any]:
+                beams: int = 4, batch_size: int = 32, no_repeat_ngram: int = 0) -> dict[str, Any]:
     """Translate `test.sources` into `tgt_lang` and score against the references; with `out`, writes
     `scores.json` and `hypotheses.txt` there (atomically)."""
     model, tok = load_model(model_dir)
-    hyps = translate_texts(model, tok, test.sources, tgt_lang, beams=beams, batch_size=batch_size)
+    hyps = translate_texts(model, tok, test.sources, tgt_lang, beams=beams, batch_size=batch_size,
+                           no_repeat_ngram=no_repeat_ngram)
     scores = corpus_scores(hyps, test.references)
     # the floor a translation must clear: kk and ru share names, numbers and loanwords
     ci = chrf_intervals(hyps, test.sources, test.references)
     scores.update({"chrf_ci95": ci["chrf_ci95"], "copy_chrf": ci["baseline_chrf"],
                    "copy_chrf_ci95": ci["baseline_chrf_ci95"], "chrf_minus_copy": ci["delta"]})
-    scores.update({"model": str(model_dir), "tgt_lang": tgt_lang, "beams": beams})
+    scores.update({"model": str(model_dir), "tgt_lang": tgt_lang, "beams": beams, "no_repeat_ngram": no_repeat_ngram})
     if out is not None:
         out = Path(out)
         write_text_atomic(out / "hypotheses.txt", "".join(h.replace("\n", " ") + "\n" for h in hyps))
