@@ -4,7 +4,9 @@ from step 1 only (forward passes, no training), on real apertium kk and ru sente
 
     PYTHONPATH=. XLING_DATA=/work/shared/data python bench/btmlm_diversity.py runs/demo/pretrain/mlm/final
 
-The argmax row is the baseline: the rule BTMLM used before it sampled.
+The argmax row is the baseline: the rule BTMLM used before it sampled. The last row is the scale of
+real text: the same ratio over the batches' own source tokens (what a generator writing sentences as
+varied as its inputs would reach).
 """
 
 from __future__ import annotations
@@ -27,7 +29,22 @@ RULES = {
     "sample, T 1.5, top-k 50, source excluded": BTMLMConfig(top_k=50, temperature=1.5),
     "sample, T 1, top-k 500, source excluded": BTMLMConfig(top_k=500),
     "sample, T 1, whole vocabulary, source excluded": BTMLMConfig(top_k=0),
+    "argmax, source excluded, no repeat in a row": BTMLMConfig(decoding="argmax", no_repeat=True),
+    "sample, T 1, top-k 50, source excluded, no repeat in a row": BTMLMConfig(top_k=50, no_repeat=True),
 }
+
+
+class Unconditioned(BTMLM):
+    """Every placeholder gets the batch's mean distribution: a generator that ignores its source.
+    Its ratio is the floor a pick rule gives by itself (with `no_repeat`, ≈ (k + top_k) / k per row)."""
+
+    def pick(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return super().pick(logits.mean(0, keepdim=True).expand_as(logits), batch)
+
+
+FLOOR = {"sample, T 1, top-k 50, source excluded; every placeholder given the batch's mean distribution "
+         "(a generator that reads no source)": BTMLMConfig(top_k=50),
+         "the same with no repeat in a row": BTMLMConfig(top_k=50, no_repeat=True)}
 
 
 def main() -> None:
@@ -51,8 +68,8 @@ def main() -> None:
     batches = [examples[i:i + args.batch_size] for i in range(0, len(examples), args.batch_size)]
     print(f"| pick rule ({len(batches)} batches × {args.batch_size} sentences) | distinct ratio, mean (min–max) |")
     print("|---|---:|")
-    for name, cfg in RULES.items():
-        obj = BTMLM(cfg, special, args.max_len, {})
+    for name, cfg in [*RULES.items(), *FLOOR.items()]:
+        obj = (Unconditioned if name in FLOOR else BTMLM)(cfg, special, args.max_len, {})
         ratios = []
         for i, rows in enumerate(batches):
             batch = obj.collate(rows, torch.Generator().manual_seed(i))
@@ -60,6 +77,11 @@ def main() -> None:
             pseudo = obj.generate_pseudo(model, batch)
             ratios.append(pseudo.unique().numel() / pseudo.numel())
         print(f"| {name} | {sum(ratios) / len(ratios):.3f} ({min(ratios):.3f}–{max(ratios):.3f}) |", flush=True)
+    real = [torch.cat([torch.tensor(e.ids[:obj.cfg.src_max_tokens or (args.max_len - 4) // 2]) for e in rows])
+            for rows in batches]
+    ratios = [r.unique().numel() / r.numel() for r in real]
+    print(f"| real text: the batches' own source tokens | {sum(ratios) / len(ratios):.3f} "
+          f"({min(ratios):.3f}–{max(ratios):.3f}) |")
 
 
 if __name__ == "__main__":

@@ -121,6 +121,28 @@ def test_pick_excludes_specials_and_source_and_samples():
     assert set(top2.pick(logits, b).tolist()) <= {8, 9}
 
 
+def test_pick_no_repeat_within_a_row():
+    b = _rows(n_rows=4)  # 4 rows × 3 placeholders, sources [5, 6, 7]
+    n = int(b["placeholder"].sum())
+    logits = torch.full((n, VOCAB), -5.0)
+    logits[:, 5], logits[:, 8], logits[:, 9], logits[:, 10] = 10.0, 8.0, 7.0, 6.0
+    # argmax walks down the row's preference list (5 is in the source): 8, 9, 10 in every row
+    greedy = BTMLM(BTMLMConfig(decoding="argmax", no_repeat=True), SPECIAL, 13, LANG_IDS)
+    assert greedy.pick(logits, b).tolist() == [8, 9, 10] * 4
+    # only two allowed tokens for three placeholders: the third may repeat rather than have none
+    few = torch.full((n, VOCAB), float("-inf"))
+    few[:, 8], few[:, 9] = 1.0, 0.5
+    assert greedy.pick(few, b).tolist() == [8, 9, 8] * 4
+    # sampled, top-2 among the row's unused tokens: never a token twice in a row, never outside 8–11
+    logits[:, 11] = 5.0
+    sampler = BTMLM(BTMLMConfig(top_k=2, no_repeat=True), SPECIAL, 13, LANG_IDS)
+    for seed in range(20):
+        torch.manual_seed(seed)
+        rows = sampler.pick(logits, b).view(4, 3).tolist()
+        assert all(len(set(r)) == 3 and set(r) <= {8, 9, 10, 11} for r in rows)
+        assert all(r[0] in (8, 9) for r in rows)
+
+
 def test_collapse_guard():
     obj = BTMLM(BTMLMConfig(min_distinct=0.05, guard_after_steps=20), SPECIAL, 12, LANG_IDS)
     obj.check_log_row({"btmlm_pseudo_distinct": 0.003}, 10)  # still warming up

@@ -19,8 +19,10 @@ Choices ERNIE-M leaves open, and ours:
   placeholder of a sentence sees the same inputs except its position, so the argmax filled nearly
   all of them with one token (distinct ratio 0.003 in the demo); sampling with the source's own
   tokens excluded (`exclude_source`: a copy of the source teaches nothing cross-lingual) keeps the
-  pseudo side varied. The draw uses torch's global generator, which the trainer seeds per
-  micro-batch (`seed_micro_batch`), so a resumed run draws the same tokens;
+  pseudo side varied; with `no_repeat` a row never holds one pseudo token twice (the token-repetition
+  failure of one-pass non-autoregressive decoding, Gu et al. 2018). The draw uses torch's global
+  generator, which the trainer seeds per micro-batch (`seed_micro_batch`), so a resumed run draws
+  the same tokens;
 - the share of distinct pseudo tokens per batch is logged (`btmlm_pseudo_distinct` in
   metrics.jsonl); a window-mean below `min_distinct` after `guard_after_steps` steps stops the run
   with a `TrainingError` (`check_log_row`), as a collapsed generator only teaches noise;
@@ -71,6 +73,9 @@ class BTMLMConfig:
     temperature: float = 1.0
     top_k: int = 50  # 0: the whole (allowed) vocabulary
     exclude_source: bool = True  # a row's own source tokens are never its pseudo tokens
+    # no token twice among one row's pseudo tokens: each placeholder draws (left to right) from the
+    # tokens its row has not used yet — the token-repetition fix of one-pass parallel decoding
+    no_repeat: bool = False
     min_distinct: float = 0.05  # collapse guard: 0 disables it
     guard_after_steps: int = 50  # optimizer steps before the guard looks (the generator warms up)
 
@@ -176,6 +181,12 @@ class BTMLM(Objective):
             # a row whose source covers the whole allowed vocabulary keeps it rather than have nothing
             banned &= ~banned.logical_or(torch.isinf(logits)).all(1, keepdim=True)
             logits = logits.masked_fill(banned, float("-inf"))
+        if not cfg.no_repeat:
+            return self._draw(logits)
+        return self._draw_without_repeats(logits, batch["placeholder"])
+
+    def _draw(self, logits: torch.Tensor) -> torch.Tensor:
+        cfg: BTMLMConfig = self.cfg
         if cfg.decoding == "argmax":
             return logits.argmax(-1)
         logits = logits / cfg.temperature
@@ -183,6 +194,25 @@ class BTMLM(Objective):
             top, idx = logits.topk(cfg.top_k, dim=1)
             return idx.gather(1, torch.multinomial(torch.softmax(top, 1), 1)).squeeze(1)
         return torch.multinomial(torch.softmax(logits, 1), 1).squeeze(1)
+
+    def _draw_without_repeats(self, logits: torch.Tensor, placeholder: torch.Tensor) -> torch.Tensor:
+        """`no_repeat`: the j-th placeholder of every row is drawn after the (j-1)-th, with the
+        tokens its row already holds ruled out before the argmax / top-k cut (so top-k always offers
+        k unused tokens). A row that has used every allowed token may repeat."""
+        rows = placeholder.nonzero()[:, 0]
+        order = placeholder.long().cumsum(1)[placeholder] - 1  # index of each placeholder within its row
+        used = torch.zeros(placeholder.size(0), logits.size(1), dtype=torch.bool, device=logits.device)
+        out = torch.empty(logits.size(0), dtype=torch.long, device=logits.device)
+        for j in range(int(order.max()) + 1 if order.numel() else 0):
+            at = (order == j).nonzero()[:, 0]
+            banned = used[rows[at]]
+            step = logits[at].masked_fill(banned, float("-inf"))
+            exhausted = torch.isinf(step).all(1, keepdim=True)
+            step = torch.where(exhausted, logits[at], step)
+            picked = self._draw(step)
+            out[at] = picked
+            used[rows[at], picked] = True
+        return out
 
     def check_log_row(self, row: dict[str, float], step: int) -> None:
         """The collapse guard, called by the trainer with each metrics.jsonl row."""
