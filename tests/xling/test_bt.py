@@ -159,6 +159,28 @@ def test_bt_round_trip(tiny_spm, kk_ru_pairs, tmp_path):
     with pytest.raises(InputError, match="no_repeat_ngram"):
         TranslateConfig(model=str(model_dir), no_repeat_ngram=1)
 
+    # source_bias: an overwhelming bias leaves only the source's own pieces to write
+    plain = translate_texts(model, tok, texts[:4], "rus_Cyrl", beams=2)
+    copied = translate_texts(model, tok, texts[:4], "rus_Cyrl", beams=2, source_bias=1e4)
+    assert any(not set(h.replace(" ", "")) <= set(t) for h, t in zip(plain, texts[:4], strict=True))
+    assert all(h and set(h.replace(" ", "")) <= set(t) for h, t in zip(copied, texts[:4], strict=True))
+
+
+def test_source_bias_processor_by_hand():
+    import torch
+
+    from xling.bt.translate import source_bias_processor
+
+    pad, eos, tag = 1, 2, 9
+    sources = torch.tensor([[tag, 5, 7, 5, eos], [tag, 6, eos, pad, pad]])
+    proc = source_bias_processor(sources, 2.5, special_ids=[pad, eos, tag])
+    scores = torch.zeros(4, 10)  # 2 rows × 2 beams, row-major as generate orders them
+    out = proc(torch.zeros(4, 1, dtype=torch.long), scores)
+    want = torch.zeros(4, 10)
+    want[0:2, [5, 7]] = 2.5
+    want[2:4, 6] = 2.5
+    assert torch.equal(out, want)
+
 
 def test_translate_filters():
     from xling.bt.translate import OutputLanguageCheck, TranslateConfig, filter_pairs

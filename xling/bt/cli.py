@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--beams", type=int, default=4)
     p.add_argument("--no-repeat-ngram", type=int, default=0, metavar="N",
                    help="no n-gram of N output pieces twice in one translation (0: off; N ≥ 2)")
+    p.add_argument("--source-bias", type=float, default=0.0, metavar="B",
+                   help="add B to the scores of the pieces the source contains (names, numbers, loanwords; 0: off)")
     p.add_argument("--out", default="", help="folder for scores.json and hypotheses.txt")
     p.set_defaults(func=_score)
 
@@ -75,7 +77,7 @@ def _translate(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     test = load_test_set(args.test, reverse=args.reverse, tgt=args.ref, limit=args.limit)
     scores = score_model(args.model, test, args.tgt_lang, out=args.out or None, beams=args.beams,
-                         no_repeat_ngram=args.no_repeat_ngram)
+                         no_repeat_ngram=args.no_repeat_ngram, source_bias=args.source_bias)
     where = f"; wrote {args.out}/scores.json" if args.out else ""
     print(_score_line(scores) + where)
     return 0

@@ -61,6 +61,7 @@ class TranslateConfig:
     # no n-gram of this many pieces twice in one output (0: off); the warm-started models fall into
     # loops («в рамках рамках рамках») on text unlike their training domain
     no_repeat_ngram: int = 0
+    source_bias: float = 0.0  # added to the scores of the source's own pieces (0: off)
 
     def __post_init__(self) -> None:
         if self.beams < 1 or self.batch_size < 1 or self.chunk_lines < 1:
@@ -96,12 +97,34 @@ def check_no_repeat_ngram(n: int) -> None:
         raise InputError(f"no_repeat_ngram must be 0 (off) or ≥ 2, got {n} (1 would forbid any piece twice)")
 
 
+def source_bias_processor(sources: Any, bias: float, special_ids: list[int]) -> Any:
+    """A transformers logits processor that adds `bias` to the score of every piece the row's source
+    contains (special tokens and language tags excluded), for each beam of the row: between related
+    languages in one script the names, numbers and loanwords a translation shares with its source are
+    what a model trained on a few thousand pairs most often replaces with its training domain's."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class SourceBias(LogitsProcessor):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            present = torch.zeros(sources.size(0), scores.size(1), dtype=torch.bool, device=scores.device)
+            present.scatter_(1, sources.to(scores.device), True)
+            present[:, special_ids] = False
+            beams = scores.size(0) // sources.size(0)
+            return scores + bias * present.repeat_interleave(beams, 0).to(scores.dtype)
+
+    return SourceBias()
+
+
 def translate_texts(model: Any, tokenizer: Any, texts: list[str], tgt_lang: str, beams: int = 4,
-                    batch_size: int = 32, max_new_tokens: int = 0, no_repeat_ngram: int = 0) -> list[str]:
+                    batch_size: int = 32, max_new_tokens: int = 0, no_repeat_ngram: int = 0,
+                    source_bias: float = 0.0) -> list[str]:
     """Batched beam search (`beams=1`: greedy); batches are formed from length-sorted inputs (less
     padding), and the outputs come back in input order. `no_repeat_ngram` > 0 blocks any n-gram of
-    that many output pieces from occurring twice (the decoder prefix included, so n ≥ 2)."""
+    that many output pieces from occurring twice (the decoder prefix included, so n ≥ 2);
+    `source_bias` is added to the scores of the source's own pieces (`source_bias_processor`)."""
     import torch
+    from transformers import LogitsProcessorList
 
     check_no_repeat_ngram(no_repeat_ngram)
     if not texts:
@@ -120,9 +143,12 @@ def translate_texts(model: Any, tokenizer: Any, texts: list[str], tgt_lang: str,
             for r, i in enumerate(idx):
                 x[r, :len(ids[i])] = torch.tensor(ids[i])
             new = max_new_tokens or min(max_len - len(prefix), int(width * 2) + 10)
+            processors = LogitsProcessorList(
+                [source_bias_processor(x, source_bias, tokenizer.all_special_ids)] if source_bias else [])
             gen = model.generate(input_ids=x, attention_mask=(x != tokenizer.pad_token_id).long(), num_beams=beams,
                                  decoder_input_ids=torch.tensor([prefix] * len(idx)), max_new_tokens=new,
-                                 early_stopping=beams > 1, no_repeat_ngram_size=no_repeat_ngram)
+                                 early_stopping=beams > 1, no_repeat_ngram_size=no_repeat_ngram,
+                                 logits_processor=processors)
             for r, text in enumerate(tokenizer.batch_decode(gen, skip_special_tokens=True)):
                 out[idx[r]] = " ".join(text.split())
     return out
@@ -175,7 +201,7 @@ def translate_stage(cfg: TranslateConfig, out: str | Path) -> Stage:
     first N lines come out the same whatever N, so raising it continues a finished run."""
     inputs: dict[str, str | None] = {"model": str(resolve_data_path(cfg.model))}
     inputs.update({f"inputs.{i}": str(resolve_data_path(p)) for i, p in enumerate(cfg.inputs)})
-    config = without_new_defaults(to_dict(cfg), {"no_repeat_ngram": 0})
+    config = without_new_defaults(to_dict(cfg), {"no_repeat_ngram": 0, "source_bias": 0.0})
     return Stage(StageSpec("bt-translate", Path(out), config, inputs, TRANSLATE_OUTPUTS, ignore=("max_lines",)))
 
 
@@ -225,11 +251,11 @@ def run_translate(cfg: TranslateConfig, out: str | Path, force: bool = False,
         if not chunk:
             break
         hyps = translate_texts(model, tok, chunk, cfg.tgt_lang, cfg.beams, cfg.batch_size,
-                               no_repeat_ngram=cfg.no_repeat_ngram)
+                               no_repeat_ngram=cfg.no_repeat_ngram, source_bias=cfg.source_bias)
         back = None
         if cfg.min_roundtrip_chrf > 0:
             back = translate_texts(model, tok, hyps, cfg.src_lang, cfg.beams, cfg.batch_size,
-                                   no_repeat_ngram=cfg.no_repeat_ngram)
+                                   no_repeat_ngram=cfg.no_repeat_ngram, source_bias=cfg.source_bias)
         verdicts = filter_pairs(chunk, hyps, cfg, lang_ok, back)
         kept_rows = "".join(_tsv(s, t) for s, t, r in zip(chunk, hyps, verdicts, strict=True) if r is None)
         removed_rows = "".join(_tsv(r, s, t) for s, t, r in zip(chunk, hyps, verdicts, strict=True) if r is not None)
@@ -259,18 +285,20 @@ def _append_durably(path: Path, text: str) -> int:
 
 
 def score_model(model_dir: str | Path, test: TestSet, tgt_lang: str, out: str | Path | None = None,
-                beams: int = 4, batch_size: int = 32, no_repeat_ngram: int = 0) -> dict[str, Any]:
+                beams: int = 4, batch_size: int = 32, no_repeat_ngram: int = 0,
+                source_bias: float = 0.0) -> dict[str, Any]:
     """Translate `test.sources` into `tgt_lang` and score against the references; with `out`, writes
     `scores.json` and `hypotheses.txt` there (atomically)."""
     model, tok = load_model(model_dir)
     hyps = translate_texts(model, tok, test.sources, tgt_lang, beams=beams, batch_size=batch_size,
-                           no_repeat_ngram=no_repeat_ngram)
+                           no_repeat_ngram=no_repeat_ngram, source_bias=source_bias)
     scores = corpus_scores(hyps, test.references)
     # the floor a translation must clear: kk and ru share names, numbers and loanwords
     ci = chrf_intervals(hyps, test.sources, test.references)
     scores.update({"chrf_ci95": ci["chrf_ci95"], "copy_chrf": ci["baseline_chrf"],
                    "copy_chrf_ci95": ci["baseline_chrf_ci95"], "chrf_minus_copy": ci["delta"]})
-    scores.update({"model": str(model_dir), "tgt_lang": tgt_lang, "beams": beams, "no_repeat_ngram": no_repeat_ngram})
+    scores.update({"model": str(model_dir), "tgt_lang": tgt_lang, "beams": beams, "no_repeat_ngram": no_repeat_ngram,
+                   "source_bias": source_bias})
     if out is not None:
         out = Path(out)
         write_text_atomic(out / "hypotheses.txt", "".join(h.replace("\n", " ") + "\n" for h in hyps))
