@@ -39,7 +39,8 @@ from xling.core.io import atomic_path, read_jsonl, sha256_file, write_json_atomi
 from xling.core.report import line_chart, markdown_table
 from xling.core.stage import Stage
 from xling.core.tracking import Backend, check_report_to
-from xling.core.train_loop import MetricsLog, OptimizerStep, lr_at, rng_state
+from xling.core.train_loop import MetricsLog, OptimizerStep, Precision, autocast, lr_at, rng_state
+from xling.core.train_loop import resolve_precision as resolve_precision_of
 from xling.data import (
     MicroSchedule,
     MonoBatches,
@@ -76,7 +77,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-6
     clip_norm: float = 1.0  # 0 disables clipping
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast where the hardware has bf16 units
+    precision: Precision = "auto"  # auto: bf16 autocast where the hardware has bf16 units
     device: Literal["auto", "cpu", "cuda"] = "auto"
     distributed: Literal["ddp", "fsdp"] = "ddp"  # only used under torchrun with more than one process
     threads: int | None = None  # torch intra-op threads per process (CPU)
@@ -187,20 +188,11 @@ def allreduce_grads(params: list[torch.nn.Parameter], world: int, bucket_numel: 
 
 
 def autocast_context(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    if resolve_precision(cfg, device) == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return autocast(cfg.precision, device)
 
 
 def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
-    if cfg.precision != "auto":
-        return cfg.precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    # CPU bf16 autocast only pays off with native bf16 instructions; without them (this project's
-    # 2-core AMD EPYC) a backward pass measured ~10× slower than fp32.
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return "bf16" if native else "fp32"
+    return resolve_precision_of(cfg.precision, device)
 
 
 def seed_micro_batch(seed: int, m: int, device: torch.device) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 
 import pytest
 
 from xling.bt.score import corpus_scores, load_test_set
 from xling.core.errors import InputError
-from xling.core.io import read_json
+from xling.core.io import read_json, read_jsonl
 from xling.parallel import read_tsv, write_tsv_pairs
 
 
@@ -180,6 +181,26 @@ def test_source_bias_processor_by_hand():
     want[0:2, [5, 7]] = 2.5
     want[2:4, 6] = 2.5
     assert torch.equal(out, want)
+
+
+def test_bt_precision_in_the_fingerprint_only_when_not_fp32(tiny_spm, kk_ru_pairs, tmp_path, caplog):
+    from xling.bt.train import BTTrainConfig, bt_train_stage, train_bt
+    from xling.core.config import from_dict
+
+    base = {"tokenizer": str(tiny_spm),
+            "parallel": {"sources": [{"src": str(kk_ru_pairs), "src_lang": "kaz_Cyrl", "tgt_lang": "rus_Cyrl"}]},
+            "model": {"size": "tiny", "d_model": 32, "heads": 2, "ffn": 64, "max_len": 32},
+            "steps": 2, "batch_size": 4, "warmup_steps": 1, "valid_pairs": 4, "eval_pairs": 2, "eval_beams": 1,
+            "log_every": 1, "threads": 1}
+    # runs recorded before `precision` existed trained in fp32: their fingerprint has no such key
+    fp32 = bt_train_stage(from_dict(BTTrainConfig, {**base, "precision": "fp32"}), tmp_path / "a").spec.config
+    bf16 = bt_train_stage(from_dict(BTTrainConfig, {**base, "precision": "bf16"}), tmp_path / "b").spec.config
+    assert "precision" not in fp32 and bf16["precision"] == "bf16"
+    caplog.set_level("INFO", logger="xling.bt.train")
+    train_bt(from_dict(BTTrainConfig, {**base, "precision": "bf16"}), tmp_path / "bt")
+    assert "precision bf16 (precision: bf16)" in caplog.text
+    losses = [r["loss"] for r in read_jsonl(tmp_path / "bt/metrics.jsonl") if "loss" in r]
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
 
 
 def test_translate_filters():

@@ -57,3 +57,19 @@ def test_metrics_log_drops_rows_after_the_resumed_step(tmp_path):
     log.write({"step": 3, "loss": 1.0})
     steps = [json.loads(ln)["step"] for ln in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
+
+
+def test_precision_resolution_and_autocast(monkeypatch):
+    from xling.core.train_loop import autocast, resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    for native, want in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert resolve_precision("auto", cpu) == want
+    x = torch.ones(2, 2)
+    with autocast("bf16", cpu):
+        assert (x @ x).dtype == torch.bfloat16
+    with autocast("fp32", cpu):
+        assert (x @ x).dtype == torch.float32

@@ -54,7 +54,10 @@ from xling.core.tracking import TRACKING_OUTPUTS, Backend, check_report_to
 from xling.core.train_loop import (
     MetricsLog,
     OptimizerStep,
+    Precision,
+    autocast,
     lr_at,
+    resolve_precision,
     restore_rng,
     resume_training,
     save_training,
@@ -92,6 +95,9 @@ class BTTrainConfig:
     log_every: int = 50
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+    # bf16 autocast of the training forward pass where the CPU has bf16 units (AMX/AVX512-BF16), as in
+    # pretraining; translation and dev scoring stay fp32
+    precision: Precision = "auto"
     report_to: list[Backend] = field(default_factory=list)  # trackers beside metrics.jsonl (xling.core.tracking)
 
     def __post_init__(self) -> None:
@@ -176,7 +182,8 @@ def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
         for attr in ("src", "tgt"):
             if getattr(src, attr, ""):
                 inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
-    config = without_new_defaults(to_dict(cfg), {"copy_ratio": 0.0})
+    # records written before `precision` existed trained in fp32
+    config = without_new_defaults(to_dict(cfg), {"copy_ratio": 0.0, "precision": "fp32"})
     return Stage(StageSpec("bt-train", Path(out), config, inputs, BT_TRAIN_OUTPUTS,
                            ignore=("threads", "report_to")))
 
@@ -194,6 +201,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
     save_config(cfg, out / "config.yaml")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    log.info("precision %s (precision: %s)", resolve_precision(cfg.precision, torch.device("cpu")), cfg.precision)
     data = load_parallel(cfg.parallel)
     write_json_atomic(out / "parallel_stats.json", data.stats.to_json())
     split = split_pairs(data.groups, data.langs, cfg.valid_pairs, cfg.seed)
@@ -250,7 +258,8 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
         y = _pad([label_ids[i] for i in idx], -100)
 
         def micro(_: int, x=x, d=d, y=y, run_loss=run_loss):
-            logits = model(input_ids=x, attention_mask=(x != pad).long(), decoder_input_ids=d).logits
+            with autocast(cfg.precision, torch.device("cpu")):
+                logits = model(input_ids=x, attention_mask=(x != pad).long(), decoder_input_ids=d).logits
             loss = loss_fn(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
             run_loss.append(float(loss.detach()))
             return loss
