@@ -77,8 +77,8 @@ def main() -> None:
             pseudo = obj.generate_pseudo(model, batch)
             ratios.append(pseudo.unique().numel() / pseudo.numel())
         print(f"| {name} | {sum(ratios) / len(ratios):.3f} ({min(ratios):.3f}–{max(ratios):.3f}) |", flush=True)
-    real = [torch.cat([torch.tensor(e.ids[:obj.cfg.src_max_tokens or (args.max_len - 4) // 2]) for e in rows])
-            for rows in batches]
+    src_max = (args.max_len - 4) // 2  # BTMLM's source cut with src_max_tokens 0, as in every rule above
+    real = [torch.cat([torch.tensor(e.ids[:src_max]) for e in rows]) for rows in batches]
     ratios = [r.unique().numel() / r.numel() for r in real]
     print(f"| real text: the batches' own source tokens | {sum(ratios) / len(ratios):.3f} "
           f"({min(ratios):.3f}–{max(ratios):.3f}) |")

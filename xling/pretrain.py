@@ -19,11 +19,12 @@ from xling.core.locking import output_lock
 from xling.core.paths import resolve_data_path
 from xling.core.stage import Stage, StageSpec, require_finished_inputs
 from xling.core.tracking import TRACKING_OUTPUTS
+from xling.core.train_loop import resolve_precision
 from xling.data import DataConfig
 from xling.model import ModelConfig, count_parameters
 from xling.objectives import OBJECTIVES, SpecialIds
 from xling.parallel import ParallelConfig
-from xling.trainer import TrainConfig, accumulation_steps, resolve_precision, train
+from xling.trainer import TrainConfig, accumulation_steps, train
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +265,7 @@ def _plan_device(tc: TrainConfig) -> tuple[str, str]:
         return device, tc.precision
     if device == "cuda" and not torch.cuda.is_available():
         return device, "bf16"
-    return device, resolve_precision(tc, torch.device(device))
+    return device, resolve_precision(tc.precision, torch.device(device))
 
 
 def _runtime_rss_bytes() -> int:

@@ -15,7 +15,6 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -39,8 +38,15 @@ from xling.core.io import atomic_path, read_jsonl, sha256_file, write_json_atomi
 from xling.core.report import line_chart, markdown_table
 from xling.core.stage import Stage
 from xling.core.tracking import Backend, check_report_to
-from xling.core.train_loop import MetricsLog, OptimizerStep, Precision, autocast, lr_at, rng_state
-from xling.core.train_loop import resolve_precision as resolve_precision_of
+from xling.core.train_loop import (
+    MetricsLog,
+    OptimizerStep,
+    Precision,
+    autocast,
+    lr_at,
+    resolve_precision,
+    rng_state,
+)
 from xling.data import (
     MicroSchedule,
     MonoBatches,
@@ -187,14 +193,6 @@ def allreduce_grads(params: list[torch.nn.Parameter], world: int, bucket_numel: 
         bucket, size = ([g], g.numel()) if g is not None else ([], 0)
 
 
-def autocast_context(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    return autocast(cfg.precision, device)
-
-
-def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
-    return resolve_precision_of(cfg.precision, device)
-
-
 def seed_micro_batch(seed: int, m: int, device: torch.device) -> None:
     """Dropout RNG of global micro-batch m, independent of rank, accumulation split and resume."""
     torch.manual_seed((seed * 1_000_003 + m * 104_729 + 7) % (2**63 - 1))
@@ -283,7 +281,7 @@ def train(cfg: PretrainConfig, out: Path, stage: Stage, force: bool = False) -> 
     model = build_model(cfg.model, special, max_len)
     shape = list(cfg.model.shape()) if not cfg.model.init_from else [model.config.num_hidden_layers,
                                                                       model.config.hidden_size]
-    precision = resolve_precision(tc, dist.device)
+    precision = resolve_precision(tc.precision, dist.device)
     expect = {"vocab_size": special.vocab_size, "tokenizer_sha256": tok_sha, "model_shape": shape}
     ckpt_root = out / "checkpoints"
     ckpt = latest_checkpoint(ckpt_root)
@@ -343,7 +341,7 @@ def train(cfg: PretrainConfig, out: Path, stage: Stage, force: bool = False) -> 
             n_tok = objective.n_tokens(batch)
             batch = _to(batch, dist.device)
             seed_micro_batch(cfg.seed, m, dist.device)
-            with autocast_context(tc, dist.device):
+            with autocast(tc.precision, dist.device):
                 if fsdp:
                     loss, metrics = loss_model(objective, batch)
                 else:
@@ -479,7 +477,7 @@ def evaluate(model: torch.nn.Module, evals: dict[str, list[dict[str, torch.Tenso
         total = n = 0.0
         for batch in batches:
             b = _to(batch, dist.device)
-            with autocast_context(tc, dist.device):
+            with autocast(tc.precision, dist.device):
                 if loss_model is not None:
                     loss, _, n_masked = loss_model(None, b)
                 else:

@@ -201,7 +201,8 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
     save_config(cfg, out / "config.yaml")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    log.info("precision %s (precision: %s)", resolve_precision(cfg.precision, torch.device("cpu")), cfg.precision)
+    cpu = torch.device("cpu")
+    log.info("precision %s (precision: %s)", resolve_precision(cfg.precision, cpu), cfg.precision)
     data = load_parallel(cfg.parallel)
     write_json_atomic(out / "parallel_stats.json", data.stats.to_json())
     split = split_pairs(data.groups, data.langs, cfg.valid_pairs, cfg.seed)
@@ -258,7 +259,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
         y = _pad([label_ids[i] for i in idx], -100)
 
         def micro(_: int, x=x, d=d, y=y, run_loss=run_loss):
-            with autocast(cfg.precision, torch.device("cpu")):
+            with autocast(cfg.precision, cpu):
                 logits = model(input_ids=x, attention_mask=(x != pad).long(), decoder_input_ids=d).logits
             loss = loss_fn(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
             run_loss.append(float(loss.detach()))
