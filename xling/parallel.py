@@ -35,14 +35,16 @@ import numpy as np
 
 from corpora.corpus import is_lang_code
 from corpora.sampling import check_alpha, sampling_plan
-from xling.core.config import ConfigError, from_dict, load_yaml_dict
+from xling.core.config import ConfigError, from_dict, load_yaml_dict, to_dict
 from xling.core.errors import InputError
 from xling.core.io import open_text, write_text_atomic
 from xling.core.paths import resolve_data_path
+from xling.core.stage import without_new_defaults
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("auto", "aligned", "tsv", "tmx", "udhr")
+SYNTHETIC_SIDES = ("", "src", "tgt")
 REASONS = ("empty_side", "too_long", "length_ratio", "wrong_script_src", "wrong_script_tgt", "duplicate",
            "contaminated")
 
@@ -60,8 +62,16 @@ class ParallelSource:
     unescape_entities: bool = False
     tmx_langs: list[str] = field(default_factory=list)  # e.g. ["kk", "ru"]; default: first two seen
     name: str = ""  # shown in stats; defaults to the file name
+    # The side a machine wrote ("tgt" for what `xling bt translate` writes: original → translation).
+    # `xling bt train` trains such pairs only towards the human side (back-translation: the synthetic
+    # side is the source, the target is real text) and never holds them out for dev; pretraining
+    # objectives read them like any other pair.
+    synthetic: Literal["", "src", "tgt"] = ""
 
     def __post_init__(self) -> None:
+        if self.synthetic not in SYNTHETIC_SIDES:
+            raise InputError(f"synthetic: expected one of {list(SYNTHETIC_SIDES)} (the machine-made side), "
+                             f"got {self.synthetic!r}")
         for key in ("src_lang", "tgt_lang"):
             if not is_lang_code(getattr(self, key)):
                 raise InputError(f"{key}: {getattr(self, key)!r} is not a language code like kaz_Cyrl "
@@ -351,6 +361,8 @@ class ParallelData:
     groups: dict[str, list[tuple[str, str]]]
     langs: dict[str, tuple[str, str]]  # pair key → (src_lang, tgt_lang)
     stats: ParallelStats
+    # pair key → the machine-made side of each pair of that group ("" human, "src", "tgt"), in order
+    synthetic: dict[str, list[str]] = field(default_factory=dict)
 
     def sizes(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.groups.items()}
@@ -362,6 +374,7 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
     if not sources:
         raise InputError("parallel.sources is empty: list at least one aligned pair, TSV or TMX file")
     groups: dict[str, list[tuple[str, str]]] = {}
+    synthetic: dict[str, list[str]] = {}
     langs: dict[str, tuple[str, str]] = {}
     seen: dict[str, set] = {}
     stats = ParallelStats()
@@ -385,6 +398,7 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
             vs, vt = text_view(source.src_lang, cfg.view), text_view(source.tgt_lang, cfg.view)
             kept = [(vs(s), vt(t)) for s, t in kept]
         groups.setdefault(key, []).extend(kept)
+        synthetic.setdefault(key, []).extend([source.synthetic] * len(kept))
         langs[key] = (source.src_lang, source.tgt_lang)
         stats.read[label] = len(raw)
         stats.kept[label] = len(kept)
@@ -394,7 +408,16 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
     if empty:
         raise InputError(f"no pairs left after cleaning for {', '.join(empty)}; see the drop reasons "
                          f"{stats.to_json()['removed']} and loosen the parallel.* filters")
-    return ParallelData(groups=dict(sorted(groups.items())), langs=langs, stats=stats)
+    return ParallelData(groups=dict(sorted(groups.items())), langs=langs, stats=stats,
+                        synthetic=dict(sorted(synthetic.items())))
+
+
+def fingerprint_config(cfg: ParallelConfig) -> dict[str, Any]:
+    """`to_dict(cfg)` less the source settings added after stage records were written, while they hold
+    their default, so those records keep their fingerprint (`xling.core.stage.without_new_defaults`)."""
+    out = to_dict(cfg)
+    out["sources"] = [without_new_defaults(s, {"synthetic": ""}) for s in out["sources"]]
+    return out
 
 
 def drop_contaminated(pairs: list[tuple[str, str]], index) -> tuple[list[tuple[str, str]], int]:

@@ -23,7 +23,7 @@ from xling.core.train_loop import resolve_precision
 from xling.data import DataConfig
 from xling.model import ModelConfig, count_parameters
 from xling.objectives import OBJECTIVES, SpecialIds
-from xling.parallel import ParallelConfig
+from xling.parallel import ParallelConfig, fingerprint_config
 from xling.trainer import TrainConfig, accumulation_steps, train
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,10 @@ def pretrain_stage(cfg: PretrainConfig, out: str | Path) -> Stage:
             for attr in ("src", "tgt"):
                 if getattr(src, attr, None):
                     inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
-    return Stage(StageSpec("pretrain", Path(out), to_dict(cfg), inputs, PRETRAIN_OUTPUTS, PRETRAIN_IGNORE))
+    config = to_dict(cfg)
+    if cfg.parallel is not None:
+        config["parallel"] = fingerprint_config(cfg.parallel)
+    return Stage(StageSpec("pretrain", Path(out), config, inputs, PRETRAIN_OUTPUTS, PRETRAIN_IGNORE))
 
 
 # ------------------------------------------------------------------------------------------ dry run

@@ -130,7 +130,12 @@ def test_bt_round_trip(tiny_spm, kk_ru_pairs, tmp_path):
                                                                     tgt_lang="rus_Cyrl", format="tsv")],
                                             script_check=False, max_length_ratio=100.0))
         assert sum(data.sizes().values()) >= 1
-    assert "format: tsv" in (part / "source.yaml").read_text()
+    import yaml
+
+    from xling.core.config import from_dict
+
+    entry = from_dict(ParallelSource, yaml.safe_load((part / "source.yaml").read_text())[0], "source.yaml")
+    assert (entry.format, entry.synthetic, entry.src_lang) == ("tsv", "tgt", "kaz_Cyrl")  # bt train: towards the original
 
     assert main(["bt", "score", "--model", str(model_dir), "--test", str(tmp_path / "bt/valid/kaz_Cyrl-rus_Cyrl.tsv"),
                  "--tgt-lang", "rus_Cyrl", "--beams", "1", "--out", str(tmp_path / "score")]) == 0

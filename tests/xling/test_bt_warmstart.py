@@ -198,3 +198,57 @@ def test_copy_ratio_adds_copies_of_training_targets_only(tiny_encoder, tmp_path)
     assert "copy_ratio" not in bt_train_stage(cfg, tmp_path / "a").fp["config"]
     cfg = from_dict(BTTrainConfig, {"init_from": str(tiny_encoder), "copy_ratio": 0.5})
     assert bt_train_stage(cfg, tmp_path / "b").fp["config"]["copy_ratio"] == 0.5
+
+
+def test_back_translated_pairs_train_towards_the_human_side_only(tiny_encoder, tmp_path):
+    """A pair with a machine-made side is trained from that side to the human one (never the other
+    way), never held out, and leaves the dev choice among the human pairs exactly as it was."""
+    from xling.bt.model import BT_TAG, known_targets, lang_tag, load_tokenizer_with_tags, warm_start_model
+    from xling.bt.train import encode_split, split_pairs
+
+    langs = {"kaz_Cyrl-rus_Cyrl": ("kaz_Cyrl", "rus_Cyrl"), "rus_Cyrl-kaz_Cyrl": ("rus_Cyrl", "kaz_Cyrl")}
+    human = [(f"қазақ {i}", f"русский {i}") for i in range(20)]
+    plain = split_pairs({"kaz_Cyrl-rus_Cyrl": human}, langs, 4, seed=3)
+    # machine-made Kazakh: 3 pairs in their own group (bt translate ru→kk), 2 mixed into the human
+    # group ahead of the human pairs, with the machine-made side as their source
+    groups = {"kaz_Cyrl-rus_Cyrl": [("машина А " * 20, "реальный А"), ("машина Б", "реальный Б"), *human],
+              "rus_Cyrl-kaz_Cyrl": [(f"реальный {j}", f"машина {j}") for j in range(3)]}
+    synthetic = {"kaz_Cyrl-rus_Cyrl": ["src", "src"] + [""] * 20, "rus_Cyrl-kaz_Cyrl": ["tgt"] * 3}
+    split = split_pairs(groups, langs, 4, seed=3, synthetic=synthetic)
+    assert split.valid == plain.valid  # same 4 human pairs held out; no dev set for the synthetic-only group
+    human_rows = [r for i, r in enumerate(split.train) if i not in split.back_translated]
+    assert human_rows == plain.train
+    bt_rows = [split.train[i] for i in sorted(split.back_translated)]
+    assert sorted(bt_rows) == sorted([("машина А " * 20, "реальный А", "kaz_Cyrl", "rus_Cyrl"),
+                                      ("машина Б", "реальный Б", "kaz_Cyrl", "rus_Cyrl"),
+                                      *[(f"машина {j}", f"реальный {j}", "kaz_Cyrl", "rus_Cyrl") for j in range(3)]])
+    assert not any(t.startswith("машина") for _, t, _, _ in split.train)  # machine text is never a target
+
+    # tagged BT: [>>rus_Cyrl<<, <bt>, pieces…, </s>] for those rows only, within max_len
+    tok = load_tokenizer_with_tags(tiny_encoder, ["kaz_Cyrl", "rus_Cyrl"], extra=[BT_TAG])
+    assert known_targets(tok) == ["kaz_Cyrl", "rus_Cyrl"]
+    model = warm_start_model(tiny_encoder, tok, 16)
+    tag, bt_id = tok.convert_tokens_to_ids(lang_tag("rus_Cyrl")), tok.convert_tokens_to_ids(BT_TAG)
+    untagged, _, labels = encode_split(split, tok, model, 16)
+    src_ids, _, labels_t = encode_split(split, tok, model, 16, bt_tag=True)
+    assert labels_t == labels
+    for i, (row, before) in enumerate(zip(src_ids, untagged, strict=True)):
+        if i in split.back_translated:
+            assert row[:2] == [tag, bt_id] and row[-1] == tok.eos_token_id and len(row) <= 16
+            assert row[2:-1] == before[1:-1][:13]  # the same pieces, one fewer where the row was full
+        else:
+            assert row == before and bt_id not in row
+    assert max(len(r) for r in untagged) == 16  # the long row was full: its tagged form dropped a piece
+
+    # unset, `bt_tag` and a source's `synthetic` stay out of the stage fingerprint (older records stay valid)
+    from xling.bt.train import BTTrainConfig, bt_train_stage
+    from xling.core.config import from_dict
+
+    source = {"src": "pairs.tsv", "src_lang": "kaz_Cyrl", "tgt_lang": "rus_Cyrl", "format": "tsv"}
+    cfg = from_dict(BTTrainConfig, {"init_from": str(tiny_encoder), "parallel": {"sources": [source]}})
+    fp = bt_train_stage(cfg, tmp_path / "a").fp["config"]  # flattened: "parallel.sources.0.src", …
+    assert "parallel.sources.0.src" in fp and not any(k == "bt_tag" or k.endswith(".synthetic") for k in fp)
+    cfg = from_dict(BTTrainConfig, {"init_from": str(tiny_encoder), "bt_tag": True,
+                                    "parallel": {"sources": [{**source, "synthetic": "tgt"}]}})
+    fp = bt_train_stage(cfg, tmp_path / "b").fp["config"]
+    assert fp["bt_tag"] is True and fp["parallel.sources.0.synthetic"] == "tgt"

@@ -241,3 +241,25 @@ def test_pretrain_fingerprint_covers_include_files_and_their_sources(tmp_path, m
     assert second != first
     inc.write_text(inc.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")  # the include file itself
     assert digest() != second
+
+
+def test_synthetic_side_is_carried_per_pair_and_kept_out_of_old_fingerprints(tmp_path):
+    from xling.core.errors import InputError
+    from xling.parallel import fingerprint_config
+
+    human = write_tsv_pairs(tmp_path / "human.tsv", list(zip(KK, RU, strict=True)))
+    made = write_tsv_pairs(tmp_path / "bt.tsv", [(r, f"{k} (машина)") for k, r in zip(KK, RU, strict=True)][:3])
+    cfg = ParallelConfig(sources=[
+        ParallelSource(src=str(made), src_lang="rus_Cyrl", tgt_lang="kaz_Cyrl", format="tsv", synthetic="tgt"),
+        ParallelSource(src=str(human), src_lang="kaz_Cyrl", tgt_lang="rus_Cyrl", format="tsv"),
+        ParallelSource(src=str(made), src_lang="kaz_Cyrl", tgt_lang="rus_Cyrl", format="tsv", synthetic="src",
+                       name="same file, read the other way")], script_check=False, dedup=False)
+    data = load_parallel(cfg)
+    assert data.synthetic == {"kaz_Cyrl-rus_Cyrl": [""] * 5 + ["src"] * 3, "rus_Cyrl-kaz_Cyrl": ["tgt"] * 3}
+    assert {k: len(v) for k, v in data.synthetic.items()} == data.sizes()
+    with pytest.raises(InputError, match="synthetic: expected one of"):
+        ParallelSource(src=str(made), src_lang="rus_Cyrl", tgt_lang="kaz_Cyrl", synthetic="both")
+    # a source that does not set it fingerprints as before the field existed; one that does, with it
+    fp = fingerprint_config(cfg)
+    assert [("synthetic" in s) for s in fp["sources"]] == [True, False, True]
+    assert fp["sources"][0]["synthetic"] == "tgt"

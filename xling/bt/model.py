@@ -61,16 +61,22 @@ class BTModelConfig:
             raise InputError("model shape and max_len must be positive")
 
 
+# Marks a machine-written source in tagged back-translation (`BTTrainConfig.bt_tag`); not a `>>L<<` tag,
+# so `known_targets` does not list it.
+BT_TAG = "<bt>"
+
+
 def lang_tag(lang: str) -> str:
     return f">>{lang}<<"
 
 
-def load_tokenizer_with_tags(tokenizer_dir: str | Path, langs: list[str]) -> Any:
-    """The pretraining tokenizer with one tag token per target language (added only if missing)."""
+def load_tokenizer_with_tags(tokenizer_dir: str | Path, langs: list[str], extra: list[str] = ()) -> Any:
+    """The pretraining tokenizer with one tag token per target language and the `extra` tokens (e.g.
+    `BT_TAG`), each added only if missing."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    missing = [lang_tag(lg) for lg in sorted(set(langs)) if lang_tag(lg) not in tok.get_vocab()]
+    missing = [t for t in [*(lang_tag(lg) for lg in sorted(set(langs))), *extra] if t not in tok.get_vocab()]
     if missing:
         tok.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
     return tok

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from eval_xtreme.uncertainty import format_ci, format_delta
 from xling.bt.model import (
+    BT_TAG,
     BTModelConfig,
     build_model,
     decoder_prefix,
@@ -62,7 +63,7 @@ from xling.core.train_loop import (
     resume_training,
     save_training,
 )
-from xling.parallel import ParallelConfig, load_parallel, write_tsv_pairs
+from xling.parallel import ParallelConfig, fingerprint_config, load_parallel, write_tsv_pairs
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,10 @@ class BTTrainConfig:
     # target sentence in language L tagged >>L<< and paired with itself. It teaches the decoder to
     # write what it reads (names, numbers, loanwords: what copying the whole source gets right).
     copy_ratio: float = 0.0
+    # Tagged back-translation (Caswell et al. 2019): the source of a pair with a machine-made side
+    # (`parallel.sources[].synthetic`) starts with the `<bt>` token after the language tag, so the
+    # model tells machine-written input from real input; real input at translation time has no tag.
+    bt_tag: bool = False
     valid_pairs: int = 200  # per language pair, held out
     eval_pairs: int = 100  # of those, translated for the final scores (beam search is slow on CPU)
     eval_beams: int = 4
@@ -120,24 +125,39 @@ class BTTrainConfig:
 class Split:
     train: list[tuple[str, str, str, str]]  # (src text, tgt text, src lang, tgt lang), both directions
     valid: dict[str, list[tuple[str, str]]]  # "a-b" → pairs
+    back_translated: set[int] = field(default_factory=set)  # rows of `train` whose source a machine wrote
 
 
 def split_pairs(groups: dict[str, list[tuple[str, str]]], langs: dict[str, tuple[str, str]], valid_pairs: int,
-                seed: int) -> Split:
-    """Hold out `valid_pairs` per language pair (a seeded choice), train on the rest in both directions."""
-    train, valid = [], {}
-    for g, (key, pairs) in enumerate(sorted(groups.items())):
+                seed: int, synthetic: dict[str, list[str]] | None = None) -> Split:
+    """Hold out `valid_pairs` per language pair (a seeded choice among its human-made pairs), train on
+    the rest in both directions. A pair with a machine-made side (`synthetic`: "src"/"tgt" per pair, as
+    `xling.parallel.ParallelData.synthetic`) trains only from that side towards the human one — the
+    back-translation direction, whose target is real text — and is never held out, so adding one
+    leaves the dev pairs as they were."""
+    train, valid, bt = [], {}, set()
+    synthetic = synthetic or {}
+    g = 0  # counts the groups with human pairs only: a synthetic-only group shifts no other's choice
+    for key, pairs in sorted(groups.items()):
         a, b = langs[key]
-        perm = np.random.default_rng([seed, 7, g]).permutation(len(pairs))
-        n_valid = min(valid_pairs, len(pairs) // 5)  # never more than a fifth of a small corpus
-        valid[key] = [pairs[i] for i in sorted(perm[:n_valid])]
-        for i in sorted(perm[n_valid:]):
-            s, t = pairs[i]
-            train.append((s, t, a, b))
-            train.append((t, s, b, a))
+        sides = synthetic.get(key) or [""] * len(pairs)
+        human = [i for i, side in enumerate(sides) if not side]
+        if human:
+            perm = np.random.default_rng([seed, 7, g]).permutation(len(human))
+            g += 1
+            n_valid = min(valid_pairs, len(human) // 5)  # never more than a fifth of a small corpus
+            valid[key] = [pairs[human[i]] for i in sorted(perm[:n_valid])]
+            for i in sorted(perm[n_valid:]):
+                s, t = pairs[human[i]]
+                train.append((s, t, a, b))
+                train.append((t, s, b, a))
+        for (s, t), side in zip(pairs, sides, strict=True):
+            if side:
+                bt.add(len(train))
+                train.append((t, s, b, a) if side == "tgt" else (s, t, a, b))
     if not train:
         raise InputError("no training pairs left after holding out the validation pairs")
-    return Split(train, valid)
+    return Split(train, {k: v for k, v in valid.items() if v}, bt)
 
 
 def add_copies(train: list[tuple[str, str, str, str]], ratio: float, seed: int) -> list[tuple[str, str, str, str]]:
@@ -169,6 +189,32 @@ def _epoch_perm(seed: int, epoch: int, n: int) -> np.ndarray:
     return _PERMS[key]
 
 
+def encode_split(split: Split, tok: Any, model: Any, max_len: int, bt_tag: bool = False
+                 ) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+    """Token ids of every training example: (sources, decoder inputs, labels), encoded once, grouped by
+    target language (the source's tag and the decoder prefix depend on it). With `bt_tag`, the source
+    of a back-translated row is `[>>L<<, <bt>, pieces…, </s>]`, no longer than the others."""
+    src_ids: list[list[int]] = [[] for _ in split.train]
+    dec_ids: list[list[int]] = [[] for _ in split.train]
+    label_ids: list[list[int]] = [[] for _ in split.train]
+    bt_id = tok.convert_tokens_to_ids(BT_TAG) if bt_tag else -1
+    if bt_tag and (bt_id is None or bt_id == tok.unk_token_id):
+        raise InputError(f"bt_tag: the tokenizer has no {BT_TAG} token (load it with load_tokenizer_with_tags(extra=[BT_TAG]))")
+    by_tgt: dict[str, list[int]] = {}
+    for i, ex in enumerate(split.train):
+        by_tgt.setdefault(ex[3], []).append(i)
+    for tgt_lang, idx in by_tgt.items():
+        prefix = decoder_prefix(model, tok, tgt_lang)
+        srcs = encode_sources(tok, [split.train[i][0] for i in idx], tgt_lang, max_len)
+        tgts = encode_targets(tok, [split.train[i][1] for i in idx], max_len - len(prefix) + 1)
+        for i, s, y in zip(idx, srcs, tgts, strict=True):
+            if bt_tag and i in split.back_translated:
+                s = [s[0], bt_id, *s[1:-1][:max_len - 3], s[-1]]
+            src_ids[i] = s
+            dec_ids[i], label_ids[i] = teacher_forcing(prefix, y)
+    return src_ids, dec_ids, label_ids
+
+
 BT_TRAIN_OUTPUTS = ("checkpoints", "best", "model", "config.yaml", "parallel_stats.json", "valid", "valid_scores",
                     "metrics.jsonl", "scores.json", "report.md", "loss.png", *TRACKING_OUTPUTS)
 
@@ -183,7 +229,8 @@ def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
             if getattr(src, attr, ""):
                 inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
     # records written before `precision` existed trained in fp32
-    config = without_new_defaults(to_dict(cfg), {"copy_ratio": 0.0, "precision": "fp32"})
+    config = without_new_defaults(to_dict(cfg), {"copy_ratio": 0.0, "precision": "fp32", "bt_tag": False})
+    config["parallel"] = fingerprint_config(cfg.parallel)
     return Stage(StageSpec("bt-train", Path(out), config, inputs, BT_TRAIN_OUTPUTS,
                            ignore=("threads", "report_to")))
 
@@ -205,7 +252,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
     log.info("precision %s (precision: %s)", resolve_precision(cfg.precision, cpu), cfg.precision)
     data = load_parallel(cfg.parallel)
     write_json_atomic(out / "parallel_stats.json", data.stats.to_json())
-    split = split_pairs(data.groups, data.langs, cfg.valid_pairs, cfg.seed)
+    split = split_pairs(data.groups, data.langs, cfg.valid_pairs, cfg.seed, data.synthetic)
     if cfg.copy_ratio:
         n_pairs = len(split.train)
         split.train = add_copies(split.train, cfg.copy_ratio, cfg.seed)
@@ -214,25 +261,15 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
     for key, pairs in split.valid.items():
         write_tsv_pairs(out / "valid" / f"{key}.tsv", pairs)
     langs = sorted({lg for pair in data.langs.values() for lg in pair})
-    tok = load_tokenizer_with_tags(resolve_data_path(cfg.tokenizer), langs)
+    if split.back_translated:
+        log.info("%d back-translation examples (machine-made source%s)", len(split.back_translated),
+                 ", tagged <bt>" if cfg.bt_tag else "")
+    tok = load_tokenizer_with_tags(resolve_data_path(cfg.tokenizer), langs, extra=[BT_TAG] if cfg.bt_tag else [])
     max_len = cfg.model.max_len
     torch.manual_seed(cfg.seed)
     model = (warm_start_model(resolve_data_path(cfg.init_from), tok, max_len) if cfg.init_from
              else build_model(cfg.model, tok))
-    # Encode once, grouped by target language (the source tag and decoder prefix depend on it).
-    src_ids: list[list[int]] = [[] for _ in split.train]
-    dec_ids: list[list[int]] = [[] for _ in split.train]
-    label_ids: list[list[int]] = [[] for _ in split.train]
-    by_tgt: dict[str, list[int]] = {}
-    for i, ex in enumerate(split.train):
-        by_tgt.setdefault(ex[3], []).append(i)
-    for tgt_lang, idx in by_tgt.items():
-        prefix = decoder_prefix(model, tok, tgt_lang)
-        srcs = encode_sources(tok, [split.train[i][0] for i in idx], tgt_lang, max_len)
-        tgts = encode_targets(tok, [split.train[i][1] for i in idx], max_len - len(prefix) + 1)
-        for i, s, y in zip(idx, srcs, tgts, strict=True):
-            src_ids[i] = s
-            dec_ids[i], label_ids[i] = teacher_forcing(prefix, y)
+    src_ids, dec_ids, label_ids = encode_split(split, tok, model, max_len, bt_tag=cfg.bt_tag)
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     optimizer_step = OptimizerStep(opt, list(model.parameters()), lambda s: lr_at(

@@ -235,8 +235,10 @@ def run_translate(cfg: TranslateConfig, out: str | Path, force: bool = False,
         with open(path, "ab") as f:  # creates it; drops bytes of a chunk whose marker was never written
             f.truncate(progress[key])
     save_config(cfg, out / "config.yaml")
+    # `synthetic: tgt`: `xling bt train` trains these pairs towards the original only (back-translation)
     write_text_atomic(out / "source.yaml", f"# parallel.sources entry for these pseudo-parallel pairs\n"
-                      f"- {{src: {pairs_path}, src_lang: {cfg.src_lang}, tgt_lang: {cfg.tgt_lang}, format: tsv}}\n")
+                      f"- {{src: {pairs_path}, src_lang: {cfg.src_lang}, tgt_lang: {cfg.tgt_lang}, format: tsv, "
+                      "synthetic: tgt}\n")
     if progress.get("finished") and progress.get("max_lines") == cfg.max_lines and stage.is_finished():
         log.info("already finished: %s", progress_path)
         return progress
