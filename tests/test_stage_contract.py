@@ -104,6 +104,31 @@ def test_killed_clean_is_refused_by_dedup_mix_and_vocab(tmp_path):
     assert not (tmp_path / "d").exists() and not (tmp_path / "m").exists() and not (tmp_path / "v").exists()
 
 
+def test_running_bt_translate_pairs_feed_neither_bt_training_nor_pretraining(tmp_path):
+    """A `bt translate` folder whose record says running holds part of its pairs: BT training and
+    pretraining (tlm) refuse to read its pairs.tsv, naming the folder, before any work."""
+    from xling.bt.train import BTTrainConfig, train_bt
+    from xling.core.config import from_dict
+    from xling.pretrain import PretrainConfig, pretrain
+
+    pairs = tmp_path / "bt-pairs"
+    (pairs / "pairs.tsv").parent.mkdir()
+    (pairs / "pairs.tsv").write_text("Сәлем\tПривет\n", encoding="utf-8")
+    Stage(StageSpec("bt-translate", pairs, {})).begin()  # started, never finished (killed)
+    source = {"src": str(pairs / "pairs.tsv"), "src_lang": "kaz_Cyrl", "tgt_lang": "rus_Cyrl", "format": "tsv",
+              "synthetic": "tgt"}
+    (tmp_path / "tok").mkdir()
+    bt = from_dict(BTTrainConfig, {"tokenizer": str(tmp_path / "tok"), "parallel": {"sources": [source]}})
+    with pytest.raises(StageError, match=r"bt-pairs/pairs.tsv: its stage has not finished"):
+        train_bt(bt, tmp_path / "bt")
+    pre = from_dict(PretrainConfig, {"tokenizer": str(tmp_path / "tok"), "objectives": [{"name": "mlm"}, {"name": "tlm"}],
+                                     "data": {"files": {"kaz_Cyrl": str(pairs / "pairs.tsv")}},
+                                     "parallel": {"sources": [source]}})
+    with pytest.raises(StageError, match=r"bt-pairs/pairs.tsv: its stage has not finished"):
+        pretrain(pre, tmp_path / "pre")
+    assert not (tmp_path / "bt").exists() and not (tmp_path / "pre").exists()
+
+
 # ----------------------------------------------------------------------------------- every stage kind
 
 

@@ -412,6 +412,12 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
                         synthetic=dict(sorted(synthetic.items())))
 
 
+def source_files(cfg: ParallelConfig) -> list[str]:
+    """Every file the sources (`include`d ones too) read: what a stage must find finished before reading
+    (a `bt translate` folder still running holds part of its pairs)."""
+    return [path for src in cfg.all_sources() for path in (src.src, src.tgt) if path]
+
+
 def fingerprint_config(cfg: ParallelConfig) -> dict[str, Any]:
     """`to_dict(cfg)` less the source settings added after stage records were written, while they hold
     their default, so those records keep their fingerprint (`xling.core.stage.without_new_defaults`)."""

@@ -23,7 +23,7 @@ from xling.core.train_loop import resolve_precision
 from xling.data import DataConfig
 from xling.model import ModelConfig, count_parameters
 from xling.objectives import OBJECTIVES, SpecialIds
-from xling.parallel import ParallelConfig, fingerprint_config
+from xling.parallel import ParallelConfig, fingerprint_config, source_files
 from xling.trainer import TrainConfig, accumulation_steps, train
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ def pretrain(config: PretrainConfig, out: str | Path, force: bool = False, allow
     `train.max_steps_this_run`). Safe to call again with the same arguments: it resumes, or does
     nothing once finished; other settings are refused (`force`: delete the outputs and redo)."""
 
-    require_finished_inputs(config.data.corpus, allow_partial)
+    parallel_files = source_files(config.parallel) if config.parallel is not None else []
+    require_finished_inputs([*config.data.corpus, *parallel_files], allow_partial)
     with output_lock(out):  # rank 0 only under torchrun: all ranks of one job share the folder
         return train(config, Path(out), pretrain_stage(config, out), force=force)
 

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="redo the run in --out even if it finished or was started with other settings "
                         "(its checkpoints, final/ and metrics are deleted first)")
-    add_allow_partial_option(p, "data.corpus folders")
+    add_allow_partial_option(p, "data.corpus folders and parallel source files")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the config and print the plan (parameters, batch split, tokens, memory per process) "
                         "without reading data or allocating the model; writes only OUT/dry_run.json")

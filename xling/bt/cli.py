@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="redo the run in --out even if it finished or was started with other settings")
     add_set_option(p, "steps=100")
+    add_allow_partial_option(p, "parallel source files (e.g. a running `bt translate`) or an init_from folder")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("translate", help="translate monolingual text into filtered pseudo-parallel pairs")
@@ -58,7 +59,7 @@ def _score_line(s: dict) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     cfg = load_config(BTTrainConfig, args.config, args.overrides)
-    model_dir = train_bt(cfg, args.out, force=args.force)
+    model_dir = train_bt(cfg, args.out, force=args.force, allow_partial=args.allow_partial)
     scores = read_json(model_dir.parent / "scores.json")
     print(f"wrote {model_dir} (report: {model_dir.parent / 'report.md'})")
     for direction, s in scores.items():

@@ -50,7 +50,7 @@ from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.paths import resolve_data_path
 from xling.core.report import line_chart, markdown_table
-from xling.core.stage import Stage, StageSpec, without_new_defaults
+from xling.core.stage import Stage, StageSpec, require_finished_inputs, without_new_defaults
 from xling.core.tracking import TRACKING_OUTPUTS, Backend, check_report_to
 from xling.core.train_loop import (
     MetricsLog,
@@ -63,7 +63,7 @@ from xling.core.train_loop import (
     resume_training,
     save_training,
 )
-from xling.parallel import ParallelConfig, fingerprint_config, load_parallel, write_tsv_pairs
+from xling.parallel import ParallelConfig, fingerprint_config, load_parallel, source_files, write_tsv_pairs
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +235,13 @@ def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
                            ignore=("threads", "report_to")))
 
 
-def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False) -> Path:
+def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False, allow_partial: bool = False) -> Path:
     """Train (or resume) into `out`; returns `out/model`. Finished with this config: nothing to do;
-    started or finished with another: refused naming the changes, unless `force` (redo)."""
+    started or finished with another: refused naming the changes, unless `force` (redo). A parallel
+    source or `init_from` written by a stage that has not finished is refused unless `allow_partial`."""
     import torch
 
+    require_finished_inputs([*source_files(cfg.parallel), *([cfg.init_from] if cfg.init_from else [])], allow_partial)
     out = Path(out)
     stage = bt_train_stage(cfg, out)
     if stage.begin(force) == "finished":
