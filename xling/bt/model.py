@@ -18,6 +18,7 @@ model, so the folder loads offline with `AutoModelForSeq2SeqLM` + `AutoTokenizer
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -70,7 +71,7 @@ def lang_tag(lang: str) -> str:
     return f">>{lang}<<"
 
 
-def load_tokenizer_with_tags(tokenizer_dir: str | Path, langs: list[str], extra: list[str] = ()) -> Any:
+def load_tokenizer_with_tags(tokenizer_dir: str | Path, langs: list[str], extra: Sequence[str] = ()) -> Any:
     """The pretraining tokenizer with one tag token per target language and the `extra` tokens (e.g.
     `BT_TAG`), each added only if missing."""
     from transformers import AutoTokenizer
