@@ -174,11 +174,12 @@ def teacher_forcing(prefix: list[int], target: list[int]) -> tuple[list[int], li
     return [*prefix, *target[:-1]], [-100] * (len(prefix) - 1) + list(target)
 
 
-def encode_sources(tokenizer: Any, texts: list[str], tgt_lang: str, max_len: int) -> list[list[int]]:
-    """`>>tgt<< pieces </s>` per text, truncated to `max_len` tokens."""
-    tag = tag_id(tokenizer, tgt_lang)
+def encode_sources(tokenizer: Any, texts: list[str], tgt_lang: str, max_len: int,
+                   marks: Sequence[int] = ()) -> list[list[int]]:
+    """`>>tgt<< [marks] pieces </s>` per text (`marks`: e.g. the id of `BT_TAG`), truncated to `max_len` tokens."""
+    head = [tag_id(tokenizer, tgt_lang), *marks]
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    return [[tag, *x[:max_len - 2], tokenizer.eos_token_id] for x in ids]
+    return [[*head, *x[:max_len - 1 - len(head)], tokenizer.eos_token_id] for x in ids]
 
 
 def tag_id(tokenizer: Any, tgt_lang: str) -> int:

@@ -191,25 +191,23 @@ def _epoch_perm(seed: int, epoch: int, n: int) -> np.ndarray:
 
 def encode_split(split: Split, tok: Any, model: Any, max_len: int, bt_tag: bool = False
                  ) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
-    """Token ids of every training example: (sources, decoder inputs, labels), encoded once, grouped by
-    target language (the source's tag and the decoder prefix depend on it). With `bt_tag`, the source
-    of a back-translated row is `[>>L<<, <bt>, pieces…, </s>]`, no longer than the others."""
+    """Token ids of every training example: (sources, decoder inputs, labels), encoded once. With
+    `bt_tag`, the source of a back-translated row is `[>>L<<, <bt>, pieces…, </s>]`, no longer than the others."""
     src_ids: list[list[int]] = [[] for _ in split.train]
     dec_ids: list[list[int]] = [[] for _ in split.train]
     label_ids: list[list[int]] = [[] for _ in split.train]
     bt_id = tok.convert_tokens_to_ids(BT_TAG) if bt_tag else -1
     if bt_tag and (bt_id is None or bt_id == tok.unk_token_id):
         raise InputError(f"bt_tag: the tokenizer has no {BT_TAG} token (load it with load_tokenizer_with_tags(extra=[BT_TAG]))")
-    by_tgt: dict[str, list[int]] = {}
+    # grouped by target language (the source's tag and the decoder prefix depend on it) and tagging
+    groups: dict[tuple[str, bool], list[int]] = {}
     for i, ex in enumerate(split.train):
-        by_tgt.setdefault(ex[3], []).append(i)
-    for tgt_lang, idx in by_tgt.items():
+        groups.setdefault((ex[3], bt_tag and i in split.back_translated), []).append(i)
+    for (tgt_lang, tagged), idx in groups.items():
         prefix = decoder_prefix(model, tok, tgt_lang)
-        srcs = encode_sources(tok, [split.train[i][0] for i in idx], tgt_lang, max_len)
+        srcs = encode_sources(tok, [split.train[i][0] for i in idx], tgt_lang, max_len, [bt_id] if tagged else [])
         tgts = encode_targets(tok, [split.train[i][1] for i in idx], max_len - len(prefix) + 1)
         for i, s, y in zip(idx, srcs, tgts, strict=True):
-            if bt_tag and i in split.back_translated:
-                s = [s[0], bt_id, *s[1:-1][:max_len - 3], s[-1]]
             src_ids[i] = s
             dec_ids[i], label_ids[i] = teacher_forcing(prefix, y)
     return src_ids, dec_ids, label_ids
