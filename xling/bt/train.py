@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,10 @@ class BTTrainConfig:
     # (`parallel.sources[].synthetic`) starts with the `<bt>` token after the language tag, so the
     # model tells machine-written input from real input; real input at translation time has no tag.
     bt_tag: bool = False
+    # Length-sorted pools of this many batches (Marian's maxi-batch; 0: random batches). Batches then
+    # hold sentences of similar length and carry less padding: on the apertium pairs 87 % of the padded
+    # tokens are real with 100 against 62 % with random batches, the same examples per step.
+    maxi_batch: int = 0
     valid_pairs: int = 200  # per language pair, held out
     eval_pairs: int = 100  # of those, translated for the final scores (beam search is slow on CPU)
     eval_beams: int = 4
@@ -113,6 +118,8 @@ class BTTrainConfig:
         check_report_to(self.report_to)
         if self.steps < 1 or self.batch_size < 1:
             raise InputError("steps and batch_size must be ≥ 1")
+        if self.maxi_batch < 0:
+            raise InputError(f"maxi_batch must be ≥ 0, got {self.maxi_batch}")
         if self.eval_every < 0:
             raise InputError(f"eval_every must be ≥ 0, got {self.eval_every}")
         if not 0.0 <= self.copy_ratio <= 1.0:
@@ -168,14 +175,40 @@ def add_copies(train: list[tuple[str, str, str, str]], ratio: float, seed: int) 
     return train + [(train[i][1], train[i][1], train[i][3], train[i][3]) for i in chosen]
 
 
-def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
-    """Example indices of batch `step`: consecutive slices of per-epoch permutations."""
-    out = []
-    for j in range(batch_size):
-        i = step * batch_size + j
-        epoch, pos = divmod(i, n)
-        out.append(int(_epoch_perm(seed, epoch, n)[pos]))
-    return out
+def batch_indices(step: int, batch_size: int, n: int, seed: int, maxi_batch: int = 0,
+                  lengths: Sequence[int] | None = None) -> list[int]:
+    """Example indices of batch `step`: consecutive slices of the stream of per-epoch permutations.
+    With `maxi_batch` M (Marian's maxi-batch), the stream is cut into pools of M batches, each pool's
+    examples are sorted by `lengths` and cut into batches again, in a seeded order: the same examples
+    in the same number of steps, with less padding. A function of (step, seed) alone, so resuming at a
+    step gives the batches an uninterrupted run would have had."""
+    if not maxi_batch:
+        return [_stream_index(step * batch_size + j, n, seed) for j in range(batch_size)]
+    if lengths is None or len(lengths) != n:
+        raise ValueError("maxi_batch needs one length per example")
+    return _pool(step // maxi_batch, batch_size, n, seed, maxi_batch, lengths)[step % maxi_batch]
+
+
+def _stream_index(i: int, n: int, seed: int) -> int:
+    epoch, pos = divmod(i, n)
+    return int(_epoch_perm(seed, epoch, n)[pos])
+
+
+_POOLS: dict[tuple[int, int, int, int, int], list[list[int]]] = {}
+
+
+def _pool(p: int, batch_size: int, n: int, seed: int, maxi_batch: int, lengths: Sequence[int]) -> list[list[int]]:
+    key = (p, batch_size, n, seed, maxi_batch)
+    if key not in _POOLS:
+        start = p * maxi_batch * batch_size
+        idx = [_stream_index(i, n, seed) for i in range(start, start + maxi_batch * batch_size)]
+        # stable: equal lengths keep their (random) stream order
+        idx.sort(key=lambda i: lengths[i])
+        batches = [idx[b:b + batch_size] for b in range(0, len(idx), batch_size)]
+        order = np.random.default_rng([seed, 17, p]).permutation(maxi_batch)
+        _POOLS.clear()
+        _POOLS[key] = [batches[k] for k in order]
+    return _POOLS[key]
 
 
 _PERMS: dict[tuple[int, int, int], np.ndarray] = {}
@@ -227,7 +260,8 @@ def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
             if getattr(src, attr, ""):
                 inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
     # records written before `precision` existed trained in fp32
-    config = without_new_defaults(to_dict(cfg), {"copy_ratio": 0.0, "precision": "fp32", "bt_tag": False})
+    config = without_new_defaults(to_dict(cfg), {"copy_ratio": 0.0, "precision": "fp32", "bt_tag": False,
+                                                  "maxi_batch": 0})
     config["parallel"] = fingerprint_config(cfg.parallel)
     return Stage(StageSpec("bt-train", Path(out), config, inputs, BT_TRAIN_OUTPUTS,
                            ignore=("threads", "report_to")))
@@ -270,6 +304,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False, allow_par
     model = (warm_start_model(resolve_data_path(cfg.init_from), tok, max_len) if cfg.init_from
              else build_model(cfg.model, tok))
     src_ids, dec_ids, label_ids = encode_split(split, tok, model, max_len, bt_tag=cfg.bt_tag)
+    lengths = [len(s) + len(d) for s, d in zip(src_ids, dec_ids, strict=True)]
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     optimizer_step = OptimizerStep(opt, list(model.parameters()), lambda s: lr_at(
@@ -290,7 +325,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False, allow_par
     bar = tqdm(total=cfg.steps, initial=step, desc="bt train", unit="step")
     t0, tokens, run_loss = time.time(), 0, []
     while step < cfg.steps:
-        idx = batch_indices(step, cfg.batch_size, len(split.train), cfg.seed)
+        idx = batch_indices(step, cfg.batch_size, len(split.train), cfg.seed, cfg.maxi_batch, lengths)
         x = _pad([src_ids[i] for i in idx], pad)
         d = _pad([dec_ids[i] for i in idx], pad)
         y = _pad([label_ids[i] for i in idx], -100)
