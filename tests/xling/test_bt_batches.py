@@ -67,3 +67,43 @@ def test_maxi_batch_config(tmp_path):
     assert "maxi_batch" not in bt_train_stage(BTTrainConfig(tokenizer="tok"), tmp_path / "a").fp["config"]
     cfg = from_dict(BTTrainConfig, {"tokenizer": "tok", "maxi_batch": 100})
     assert bt_train_stage(cfg, tmp_path / "b").fp["config"]["maxi_batch"] == 100
+
+
+def _hand_token_losses(logits, labels, eps):
+    """Per target token, written out: (1 − ε)·(−log p_y) + ε·mean over the vocabulary of −log p_k."""
+    import math
+
+    out = []
+    for row_l, row_y in zip(logits.tolist(), labels.tolist(), strict=True):
+        for z, y in zip(row_l, row_y, strict=True):
+            if y == -100:
+                continue
+            lse = math.log(sum(math.exp(v) for v in z))
+            nll = [lse - v for v in z]
+            out.append((1 - eps) * nll[y] + eps * sum(nll) / len(nll))
+    return out
+
+
+def test_token_loss_weighs_every_token_alike_across_batches_of_other_lengths():
+    import torch
+
+    from xling.bt.train import token_loss
+
+    g = torch.Generator().manual_seed(0)
+    short = (torch.randn(2, 3, 5, generator=g), torch.tensor([[1, 2, -100], [0, -100, -100]]))  # 3 tokens
+    long = (torch.randn(2, 6, 5, generator=g), torch.tensor([[4, 1, 2, 3, 0, 1], [2, 2, 1, 0, 3, -100]]))  # 11
+    for logits, labels in (short, long):
+        hand = _hand_token_losses(logits, labels, 0.1)
+        loss, mean = token_loss(logits, labels, 0.1)  # the batch's own mean
+        assert loss.item() == pytest.approx(sum(hand) / len(hand), rel=1e-5) and mean == pytest.approx(loss.item())
+        loss, mean = token_loss(logits, labels, 0.1, divisor=7.0)
+        assert loss.item() == pytest.approx(sum(hand) / 7.0, rel=1e-5)
+        assert mean == pytest.approx(sum(hand) / len(hand), rel=1e-5)  # logged the same way either way
+    # divided by the average batch's 7 tokens, the two batches add up to two batches' worth of the mean
+    # over all 14 tokens: a short batch's token weighs no more than a long one's
+    hand_all = _hand_token_losses(*short, 0.1) + _hand_token_losses(*long, 0.1)
+    both = token_loss(*short, 0.1, divisor=7.0)[0] + token_loss(*long, 0.1, divisor=7.0)[0]
+    assert both.item() == pytest.approx(2 * sum(hand_all) / 14, rel=1e-5)
+    # the batch's own mean instead weighs each of the short batch's 3 tokens 11/3 times a long one's
+    own = token_loss(*short, 0.1)[0] + token_loss(*long, 0.1)[0]
+    assert own.item() != pytest.approx(2 * sum(hand_all) / 14, rel=1e-3)

@@ -129,6 +129,10 @@ def test_tiny_bt_overfits_a_few_pairs_with_dev_selection(tiny_encoder, few_pairs
     model, tok = load_model(train_bt(cfg, tmp_path / "last"))
     after = chrf_on_train(model, tok)
     assert after > before + 30 and after > 50, (before, after)
+    # length-sorted batches (maxi_batch, loss over an average batch's tokens) learn them as well
+    model, tok = load_model(train_bt(from_dict(BTTrainConfig, {**base, "maxi_batch": 2}),
+                                     tmp_path / "sorted"))
+    assert chrf_on_train(model, tok) > 50
 
     # checkpoint selection: OUT/model holds the weights with the best dev chrF seen
     cfg = from_dict(BTTrainConfig, {**base, "steps": 60, "eval_every": 20})
