@@ -95,7 +95,8 @@ class BTTrainConfig:
     bt_tag: bool = False
     # Length-sorted pools of this many batches (Marian's maxi-batch; 0: random batches). Batches then
     # hold sentences of similar length and carry less padding: on the apertium pairs 87 % of the padded
-    # tokens are real with 100 against 62 % with random batches, the same examples per step.
+    # tokens are real with 100 against 62 % with random batches, the same examples per step. Measured
+    # there, it teaches less per step than random batches (docs/experiments.md), so it is off.
     maxi_batch: int = 0
     valid_pairs: int = 200  # per language pair, held out
     eval_pairs: int = 100  # of those, translated for the final scores (beam search is slow on CPU)
