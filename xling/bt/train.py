@@ -305,7 +305,6 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False, allow_par
     model = (warm_start_model(resolve_data_path(cfg.init_from), tok, max_len) if cfg.init_from
              else build_model(cfg.model, tok))
     src_ids, dec_ids, label_ids = encode_split(split, tok, model, max_len, bt_tag=cfg.bt_tag)
-    lengths = [len(s) + len(d) for s, d in zip(src_ids, dec_ids, strict=True)]
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     optimizer_step = OptimizerStep(opt, list(model.parameters()), lambda s: lr_at(
@@ -321,9 +320,11 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False, allow_par
         log.info("resumed from %s at step %d", ckpt.path, step)
     metrics = MetricsLog(out, step, report_to=cfg.report_to, config=to_dict(cfg), kind="bt-train")
     model.train()
-    # with length-sorted batches, the loss is divided by the target tokens of an average batch (token_loss)
-    per_batch = (cfg.batch_size * sum(sum(t != -100 for t in y) for y in label_ids) / len(label_ids)
-                 if cfg.maxi_batch else None)
+    # length-sorted batches: sorted by source + decoder length, the loss over an average batch's targets
+    lengths, per_batch = None, None
+    if cfg.maxi_batch:
+        lengths = [len(s) + len(d) for s, d in zip(src_ids, dec_ids, strict=True)]
+        per_batch = cfg.batch_size * sum(sum(t != -100 for t in y) for y in label_ids) / len(label_ids)
     pad = tok.pad_token_id
     bar = tqdm(total=cfg.steps, initial=step, desc="bt train", unit="step")
     t0, tokens, run_loss = time.time(), 0, []
