@@ -84,6 +84,49 @@ def test_warm_start_refuses_what_it_cannot_use(tiny_encoder, tmp_path):
         warm_start_model(tmp_path, tok, max_len=32)
 
 
+def test_cross_attention_from_self_attention_is_a_copy_and_independent_of_the_seed(tiny_encoder):
+    from safetensors.torch import load_file
+
+    from xling.bt.model import load_tokenizer_with_tags, warm_start_model
+
+    # the reference: the pretrained tensors read straight from the folder's safetensors file
+    pre = load_file(str(tiny_encoder / "model.safetensors"))
+    tok = load_tokenizer_with_tags(tiny_encoder, ["kaz_Cyrl", "rus_Cyrl"])
+    states = {}
+    for init in ("self", "random"):
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            states[init, seed] = warm_start_model(tiny_encoder, tok, max_len=64, cross_attention=init).decoder.state_dict()
+    dec = states["self", 0]
+    cross = [n for n in dec if ".crossattention." in n]
+    # per layer: query/key/value weight + bias, output dense weight + bias, output LayerNorm weight + bias
+    assert len(cross) == 2 * 10
+    for name in cross:
+        source = name.replace(".crossattention.", ".attention.")
+        assert source in pre, source
+        assert torch.equal(dec[name], pre[source]), name
+    for name in cross:  # the same blocks whatever the seed; "random" draws new blocks per seed
+        assert torch.equal(states["self", 0][name], states["self", 1][name]), name
+    assert not all(torch.equal(states["random", 0][n], states["random", 1][n]) for n in cross)
+    assert not any(torch.equal(states["random", 0][n], pre[n.replace(".crossattention.", ".attention.")])
+                   for n in cross if n.endswith("query.weight"))
+
+
+def test_cross_attention_init_config(tmp_path):
+    from xling.bt.train import BTTrainConfig, bt_train_stage
+    from xling.core.config import from_dict
+    from xling.core.errors import InputError
+
+    with pytest.raises(InputError, match="needs a warm start"):
+        BTTrainConfig(tokenizer="tok", cross_attention_init="self")
+    with pytest.raises(InputError, match="cross_attention_init"):
+        BTTrainConfig(init_from="enc", cross_attention_init="copy")  # type: ignore[arg-type]
+    # unset, it stays out of the stage fingerprint, so records written before it existed stay valid
+    assert "cross_attention_init" not in bt_train_stage(BTTrainConfig(init_from="enc"), tmp_path / "a").fp["config"]
+    cfg = from_dict(BTTrainConfig, {"init_from": "enc", "cross_attention_init": "self"})
+    assert bt_train_stage(cfg, tmp_path / "b").fp["config"]["cross_attention_init"] == "self"
+
+
 @pytest.fixture(scope="module")
 def few_pairs(data_root, tmp_path_factory):
     from xling.parallel import read_aligned, write_tsv_pairs

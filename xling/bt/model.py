@@ -28,6 +28,8 @@ from xling.core.errors import InputError
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
+CrossAttentionInit = Literal["random", "self"]
+
 # Marks a model trained with the target tag as the decoder's first input (`decoder_inputs`);
 # folders without it (earlier Marian models) decode from the config's decoder_start_token_id.
 TAG_START = "xling_decoder_start"
@@ -102,14 +104,20 @@ def build_model(cfg: BTModelConfig, tokenizer: Any) -> PreTrainedModel:
     return MarianMTModel(config)
 
 
-def warm_start_model(init_from: str | Path, tokenizer: Any, max_len: int) -> PreTrainedModel:
+def warm_start_model(init_from: str | Path, tokenizer: Any, max_len: int,
+                     cross_attention: CrossAttentionInit = "random") -> PreTrainedModel:
     """BERT2BERT: encoder and decoder both initialised from the XLM-R MLM folder `init_from`.
 
     The decoder is the same network loaded as `XLMRobertaForCausalLM` with `is_decoder` (causal
-    self-attention) and `add_cross_attention` (new, randomly initialised cross-attention blocks);
-    every other decoder weight, the MLM head included, is a copy of the pretrained one. Encoder and
-    decoder are not tied (Rothe et al.'s untied BERT2BERT; tying saves memory, not CPU time).
-    Both embedding matrices grow by the language tags `tokenizer` has beyond the pretrained vocabulary.
+    self-attention) and `add_cross_attention` (new cross-attention blocks); every other decoder weight,
+    the MLM head included, is a copy of the pretrained one. Encoder and decoder are not tied (Rothe et
+    al.'s untied BERT2BERT; tying saves memory, not CPU time). Both embedding matrices grow by the
+    language tags `tokenizer` has beyond the pretrained vocabulary.
+
+    `cross_attention`: "random" initialises the new blocks from the seeded torch generator (Rothe et
+    al.); "self" copies each layer's pretrained self-attention (projections, output and its LayerNorm)
+    into that layer's cross-attention, so those blocks start the same whatever the seed (the new
+    tag embeddings are still drawn from it).
     """
     from transformers import AutoConfig, EncoderDecoderModel
 
@@ -137,6 +145,10 @@ def warm_start_model(init_from: str | Path, tokenizer: Any, max_len: int) -> Pre
         model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(path), str(path))
     finally:
         hf_logging.set_verbosity(level)
+    if cross_attention == "self":
+        copy_self_into_cross_attention(model.decoder)
+    elif cross_attention != "random":
+        raise InputError(f"bt cross_attention_init: {cross_attention!r} is not one of 'random', 'self'")
     for part in (model.encoder, model.decoder):
         part.resize_token_embeddings(len(tokenizer))
     model.config.update({
@@ -146,6 +158,21 @@ def warm_start_model(init_from: str | Path, tokenizer: Any, max_len: int) -> Pre
     model.generation_config.update(decoder_start_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id,
                                    eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
     return model
+
+
+def copy_self_into_cross_attention(decoder: Any) -> int:
+    """Copy every `….attention.…` tensor of `decoder` into its `….crossattention.…` twin (same layer,
+    same shape); returns how many tensors were copied."""
+    import torch
+
+    state = decoder.state_dict()
+    copied = {k: state[k.replace(".crossattention.", ".attention.")].clone()
+              for k in state if ".crossattention." in k}
+    if not copied:
+        raise InputError("bt cross_attention_init 'self': the decoder has no cross-attention blocks")
+    with torch.no_grad():
+        decoder.load_state_dict(copied, strict=False)
+    return len(copied)
 
 
 def max_source_len(model: Any) -> int:

@@ -36,6 +36,7 @@ from eval_xtreme.uncertainty import format_ci, format_delta
 from xling.bt.model import (
     BT_TAG,
     BTModelConfig,
+    CrossAttentionInit,
     build_model,
     decoder_prefix,
     encode_sources,
@@ -98,6 +99,9 @@ class BTTrainConfig:
     # tokens are real with 100 against 62 % with random batches, the same examples per step. Measured
     # there, it teaches less per step than random batches (docs/experiments.md), so it is off.
     maxi_batch: int = 0
+    # How a warm start initialises the decoder's new cross-attention: "random" (seeded, Rothe et al.)
+    # or "self" (a copy of the same layer's pretrained self-attention: the same blocks for every seed).
+    cross_attention_init: CrossAttentionInit = "random"
     valid_pairs: int = 200  # per language pair, held out
     eval_pairs: int = 100  # of those, translated for the final scores (beam search is slow on CPU)
     eval_beams: int = 4
@@ -119,6 +123,11 @@ class BTTrainConfig:
         check_report_to(self.report_to)
         if self.steps < 1 or self.batch_size < 1:
             raise InputError("steps and batch_size must be ≥ 1")
+        if self.cross_attention_init not in ("random", "self"):
+            raise InputError(f"cross_attention_init must be 'random' or 'self', got {self.cross_attention_init!r}")
+        if self.cross_attention_init == "self" and not self.init_from:
+            raise InputError("cross_attention_init: 'self' needs a warm start (`init_from`); a random-init "
+                             "model has no pretrained self-attention to copy")
         if self.maxi_batch < 0:
             raise InputError(f"maxi_batch must be ≥ 0, got {self.maxi_batch}")
         if self.eval_every < 0:
@@ -262,7 +271,7 @@ def bt_train_stage(cfg: BTTrainConfig, out: str | Path) -> Stage:
                 inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
     # records written before `precision` existed trained in fp32
     config = without_new_defaults(to_dict(cfg), {"copy_ratio": 0.0, "precision": "fp32", "bt_tag": False,
-                                                  "maxi_batch": 0})
+                                                  "maxi_batch": 0, "cross_attention_init": "random"})
     config["parallel"] = fingerprint_config(cfg.parallel)
     return Stage(StageSpec("bt-train", Path(out), config, inputs, BT_TRAIN_OUTPUTS,
                            ignore=("threads", "report_to")))
@@ -302,7 +311,7 @@ def train_bt(cfg: BTTrainConfig, out: str | Path, force: bool = False, allow_par
     tok = load_tokenizer_with_tags(resolve_data_path(cfg.tokenizer), langs, extra=[BT_TAG] if cfg.bt_tag else [])
     max_len = cfg.model.max_len
     torch.manual_seed(cfg.seed)
-    model = (warm_start_model(resolve_data_path(cfg.init_from), tok, max_len) if cfg.init_from
+    model = (warm_start_model(resolve_data_path(cfg.init_from), tok, max_len, cfg.cross_attention_init) if cfg.init_from
              else build_model(cfg.model, tok))
     src_ids, dec_ids, label_ids = encode_split(split, tok, model, max_len, bt_tag=cfg.bt_tag)
 
