@@ -3,9 +3,10 @@
 Two shapes, one interface (`AutoModelForSeq2SeqLM` loads either folder):
 - **warm-started** (`init_from` a pretrained XLM-R MLM folder, BERT2BERT, Rothe et al. 2020): an
   `EncoderDecoderModel` whose encoder AND decoder start from the pretrained encoder's weights; the
-  decoder gets a causal mask and freshly initialised cross-attention, its output layer is the MLM
-  head. With a few thousand noisy pairs this is what makes the model translate at all: the random-
-  init Marian model below answered every Kazakh sentence with «В» (docs/cross-lingual.md);
+  decoder gets a causal mask and new cross-attention (random, or a copy of its pretrained
+  self-attention: `cross_attention_init`), its output layer is the MLM head. With a few thousand
+  noisy pairs this is what makes the model translate at all: the random-init Marian model below
+  answered every Kazakh sentence with «В» (docs/cross-lingual.md);
 - **random init**: a `MarianMTModel` sized by `BTModelConfig` (encoder and decoder share one
   embedding matrix and the output projection), for when no pretrained encoder exists.
 
