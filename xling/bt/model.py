@@ -161,9 +161,9 @@ def warm_start_model(init_from: str | Path, tokenizer: Any, max_len: int,
     return model
 
 
-def copy_self_into_cross_attention(decoder: Any) -> int:
+def copy_self_into_cross_attention(decoder: Any) -> None:
     """Copy every `….attention.…` tensor of `decoder` into its `….crossattention.…` twin (same layer,
-    same shape); returns how many tensors were copied."""
+    same shape)."""
     import torch
 
     state = decoder.state_dict()
@@ -173,7 +173,6 @@ def copy_self_into_cross_attention(decoder: Any) -> int:
         raise InputError("bt cross_attention_init 'self': the decoder has no cross-attention blocks")
     with torch.no_grad():
         decoder.load_state_dict(copied, strict=False)
-    return len(copied)
 
 
 def max_source_len(model: Any) -> int:

@@ -123,8 +123,6 @@ class BTTrainConfig:
         check_report_to(self.report_to)
         if self.steps < 1 or self.batch_size < 1:
             raise InputError("steps and batch_size must be ≥ 1")
-        if self.cross_attention_init not in ("random", "self"):
-            raise InputError(f"cross_attention_init must be 'random' or 'self', got {self.cross_attention_init!r}")
         if self.cross_attention_init == "self" and not self.init_from:
             raise InputError("cross_attention_init: 'self' needs a warm start (`init_from`); a random-init "
                              "model has no pretrained self-attention to copy")
