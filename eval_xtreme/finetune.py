@@ -44,6 +44,7 @@ from xling.core.train_loop import (
 
 from .loaders import PairExample, QAExample, TaggedSentence
 from .metrics import compute, primary_score
+from .suffix_features import SuffixTagger, load_suffix_tagger, suffix_ids
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,9 @@ class FinetuneConfig:
     # transformer layer, ... Source-language fine-tuning moves only the source's token embeddings, so
     # the target's drift apart from them; Wu & Dredze (2019) froze mBERT's lower layers for zero-shot.
     freeze_layers: int = 0
+    # Tagging only: each word's last 1..N characters as hashed vectors added to its labelled piece
+    # (eval_xtreme.suffix_features); 0 = off. Other heads do not read it.
+    suffix_features: int = 0
     # RUN/metrics.jsonl always; trackers beside it (xling.core.tracking): tensorboard, wandb, mlflow
     report_to: list[Backend] = field(default_factory=list)
 
@@ -91,6 +95,8 @@ class FinetuneConfig:
             raise ValueError(f"finetune.dropout must be in [0, 1) or null (the model's own), got {self.dropout}")
         if self.freeze_layers < 0:
             raise ValueError(f"finetune.freeze_layers must be ≥ 0, got {self.freeze_layers}")
+        if not 0 <= self.suffix_features <= 16:
+            raise ValueError(f"finetune.suffix_features must be 0 (off) to 16 characters, got {self.suffix_features}")
         if self.label_subword not in ("first", "last"):
             raise ValueError(f"finetune.label_subword must be 'first' or 'last', got {self.label_subword!r}")
 
@@ -98,7 +104,8 @@ class FinetuneConfig:
 def recorded_settings(cfg: FinetuneConfig) -> dict[str, Any]:
     """The settings a finished fine-tuning run (and the evaluation task around it) is recorded under.
     An optional field left unset is left out, so that the records written before it existed stay valid."""
-    return without_new_defaults(asdict(cfg), {"dropout": None, "label_subword": "first", "freeze_layers": 0})
+    return without_new_defaults(asdict(cfg), {"dropout": None, "label_subword": "first", "freeze_layers": 0,
+                                                "suffix_features": 0})
 
 
 HEAD_CLASSES = {
@@ -139,6 +146,8 @@ def load_model(task: Task, model: str):
     if len(tokenizer) > n_emb:
         raise InputError(f"model {model}: tokenizer has {len(tokenizer)} tokens but the embedding matrix "
                          f"{n_emb} rows; the vocabulary does not belong to this model")
+    if task.kind == "token_classification" and Path(where, "suffix_features.json").is_file():
+        net = load_suffix_tagger(net, where)  # a tagger fine-tuned with finetune.suffix_features
     return tokenizer, net
 
 
@@ -267,6 +276,10 @@ def token_features(examples: Sequence[TaggedSentence], tokenizer, task: Task, cf
                     words_here.append(-1)
             f = {"input_ids": cenc["input_ids"][c], "attention_mask": cenc["attention_mask"][c], "example": i,
                  "word_index": words_here}
+            if cfg.suffix_features:
+                # the words as given (not the <unk> stand-ins), so an over-long word keeps its ending
+                f["suffix_ids"] = [suffix_ids(ex.tokens[w], cfg.suffix_features) if w >= 0
+                                   else [0] * cfg.suffix_features for w in words_here]
             if ex.tags is not None:
                 f["labels"] = labels
             feats.append(f)
@@ -320,7 +333,7 @@ def make_features(task: Task, examples: Sequence, tokenizer, cfg: FinetuneConfig
     return qa_features(examples, tokenizer, cfg, train)
 
 
-MODEL_KEYS = ("input_ids", "attention_mask", "labels", "start_positions", "end_positions")
+MODEL_KEYS = ("input_ids", "attention_mask", "suffix_ids", "labels", "start_positions", "end_positions")
 
 
 def collate(feats: Sequence[dict], pad_id: int):
@@ -331,6 +344,9 @@ def collate(feats: Sequence[dict], pad_id: int):
         "input_ids": torch.tensor([f["input_ids"] + [pad_id] * (width - len(f["input_ids"])) for f in feats]),
         "attention_mask": torch.tensor([f["attention_mask"] + [0] * (width - len(f["attention_mask"])) for f in feats]),
     }
+    if "suffix_ids" in feats[0]:
+        none = [0] * len(feats[0]["suffix_ids"][0])
+        batch["suffix_ids"] = torch.tensor([f["suffix_ids"] + [none] * (width - len(f["suffix_ids"])) for f in feats])
     if "labels" in feats[0]:
         if isinstance(feats[0]["labels"], list):
             batch["labels"] = torch.tensor([f["labels"] + [-100] * (width - len(f["labels"])) for f in feats])
@@ -363,8 +379,8 @@ def predict(task: Task, net, tokenizer, examples: Sequence, cfg: FinetuneConfig,
     with torch.inference_mode():
         for start in range(0, len(order), cfg.eval_batch_size):
             idx = order[start:start + cfg.eval_batch_size]
-            batch = collate([{k: feats[j][k] for k in ("input_ids", "attention_mask")} for j in idx],
-                            tokenizer.pad_token_id)
+            batch = collate([{k: feats[j][k] for k in ("input_ids", "attention_mask", "suffix_ids") if k in feats[j]}
+                             for j in idx], tokenizer.pad_token_id)
             out = net(**{k: v.to(device) for k, v in batch.items()})
             if task.kind == "qa":
                 s, e = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
@@ -510,6 +526,8 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     torch.manual_seed(cfg.seed)
     tokenizer, net = load_model(task, str(ckpt.path) if ckpt else model)
     check_length(net, cfg, model)
+    if cfg.suffix_features and task.kind == "token_classification" and ckpt is None:
+        net = SuffixTagger(net, cfg.suffix_features)  # created after the head, under the same seed
     if cfg.dropout is not None:
         set_dropout(net, cfg.dropout)
     if cfg.freeze_layers:

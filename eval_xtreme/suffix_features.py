@@ -1,0 +1,125 @@
+"""Word-suffix features beside the encoder, for tagging (`finetune.suffix_features: N`).
+
+A tagger built on a small subword encoder can fit its training treebank and still tag a word it has seen,
+or an unseen word with a telling ending, worse than a lookup table of words and 4-letter suffixes
+(docs/experiments.md, Turkish-IMST). Neural taggers for morphologically rich languages have long read
+each word's characters beside its contextual vector (UDPipe 2's character embeddings, spaCy's hashed
+prefix/suffix features); this is the cheap form: each word's last 1..N characters (lower-cased, with a
+word-start mark so that a two-letter word differs from the same letters ending a longer one) are hashed
+into `buckets` learned vectors, and their sum is added to the labelled piece's last hidden state before the
+task head. In a suffixing language family (Turkish → Uyghur in its Latin view, Kazakh in its Latin view)
+endings such as -lar/-ler are shared across languages, so the features can transfer.
+
+The fine-tuned folder stays a Hugging Face token-classification model (`model.safetensors` +
+`config.json`) plus `suffix_features.safetensors` and `suffix_features.json`; `load_model` puts the two
+back together. Loading the folder with `from_pretrained` alone gives the tagger without its suffix vectors.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from xling.core.errors import InputError
+from xling.core.io import atomic_path, read_json, write_json_atomic
+
+WEIGHTS = "suffix_features.safetensors"
+CONFIG = "suffix_features.json"
+BUCKETS = 1 << 14
+WORD_START = "^"
+
+
+def suffix_ids(word: str, max_len: int, buckets: int = BUCKETS) -> list[int]:
+    """Bucket ids (1..buckets) of the word's last 1..max_len characters; 0 where the marked word is shorter.
+
+    The hash is crc32 (stable across processes and machines, unlike Python's salted `hash`), keyed by the
+    suffix length so that equal strings of different lengths cannot meet by construction."""
+    w = WORD_START + word.lower()
+    return [zlib.crc32(f"{k}\t{w[-k:]}".encode()) % buckets + 1 if k <= len(w) else 0 for k in range(1, max_len + 1)]
+
+
+class SuffixTagger(nn.Module):
+    """A Hugging Face `...ForTokenClassification` model with summed suffix vectors added to its encoder's
+    output before its own dropout and classifier. The forward pass is the model's own (encoder → dropout →
+    classifier → cross-entropy over the labelled pieces) with one addition, so without suffix vectors
+    (all ids 0) it computes exactly what the wrapped model computes."""
+
+    def __init__(self, net: nn.Module, max_len: int, buckets: int = BUCKETS) -> None:
+        super().__init__()
+        if not isinstance(getattr(net, "classifier", None), nn.Linear) or not hasattr(net, "dropout"):
+            raise InputError(f"finetune.suffix_features needs a token-classification model with a linear "
+                             f"`classifier` and a `dropout` after its encoder; {type(net).__name__} has not")
+        self.net = net
+        self.max_len, self.buckets = max_len, buckets
+        self.suffix = nn.Embedding(buckets + 1, net.classifier.in_features, padding_idx=0)
+        # as the model's own embeddings: small against the encoder's layer-normalised output at the start
+        nn.init.normal_(self.suffix.weight, std=getattr(net.config, "initializer_range", 0.02))
+        with torch.no_grad():
+            self.suffix.weight[0].zero_()
+
+    @property
+    def config(self):
+        return self.net.config
+
+    @property
+    def base_model(self):
+        return self.net.base_model
+
+    def get_input_embeddings(self):
+        return self.net.get_input_embeddings()
+
+    def forward(self, input_ids, attention_mask=None, suffix_ids=None, labels=None):
+        from transformers.modeling_outputs import TokenClassifierOutput
+
+        if suffix_ids is None:
+            raise InputError("this tagger was fine-tuned with suffix features (finetune.suffix_features="
+                             f"{self.max_len}); its inputs must carry them")
+        hidden = self.net.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
+        hidden = hidden + self.suffix(suffix_ids).sum(dim=-2).to(hidden.dtype)
+        logits = self.net.classifier(self.net.dropout(hidden))
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1),
+                                               ignore_index=-100)
+        return TokenClassifierOutput(loss=loss, logits=logits)
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        self.net.save_pretrained(folder)
+        with atomic_path(folder / WEIGHTS) as tmp:
+            save_file({"weight": self.suffix.weight.detach().contiguous().cpu()}, str(tmp))
+        write_json_atomic(folder / CONFIG, {"max_len": self.max_len, "buckets": self.buckets, "hash": "crc32",
+                                            "lower": True, "word_start": WORD_START})
+
+
+def has_suffix_features(folder: str | Path) -> bool:
+    return (Path(folder) / CONFIG).is_file()
+
+
+def load_suffix_tagger(net: nn.Module, folder: str | Path) -> SuffixTagger:
+    """`net` (loaded from `folder` with `from_pretrained`) with the suffix vectors saved beside it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        spec = read_json(folder / CONFIG)
+        max_len, buckets = int(spec["max_len"]), int(spec["buckets"])
+        if spec.get("hash") != "crc32" or spec.get("word_start") != WORD_START:
+            raise ValueError(f"hash {spec.get('hash')!r}, word start {spec.get('word_start')!r}: not this "
+                             "version's features")
+        weight = load_file(str(folder / WEIGHTS))["weight"]
+    except (OSError, KeyError, TypeError, ValueError, SafetensorError) as e:
+        raise InputError(f"{folder}: unreadable suffix features ({CONFIG}, {WEIGHTS}): {e}") from None
+    tagger = SuffixTagger(net, max_len, buckets)
+    if tuple(weight.shape) != tuple(tagger.suffix.weight.shape):
+        raise InputError(f"{folder / WEIGHTS}: shape {tuple(weight.shape)}, the model needs "
+                         f"{tuple(tagger.suffix.weight.shape)}")
+    with torch.no_grad():
+        tagger.suffix.weight.copy_(weight)
+    return tagger

@@ -1,0 +1,150 @@
+"""`finetune.suffix_features`: hashed word endings beside the encoder, for tagging."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from eval_xtreme import finetune as ft
+from eval_xtreme.finetune import FinetuneConfig, finetune, load_model, predict
+from eval_xtreme.loaders import TaggedSentence, load_split
+from eval_xtreme.suffix_features import BUCKETS, SuffixTagger, suffix_ids
+from eval_xtreme.tasks import get_task
+from xling.core.errors import InputError
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
+
+
+def test_suffix_ids_share_endings_and_mark_short_words():
+    kitaplar, okullar = suffix_ids("kitaplar", 4), suffix_ids("okullar", 4)
+    assert kitaplar[:3] == okullar[:3]  # r, ar, lar
+    assert kitaplar[3] != okullar[3]  # plar vs llar
+    assert suffix_ids("KITAPLAR", 4) == kitaplar  # lower-cased
+    ar = suffix_ids("ar", 4)
+    assert ar[:2] == kitaplar[:2] and ar[2] != kitaplar[2]  # "^ar" (a whole word) is not "lar"
+    assert ar[3] == 0  # "^ar" has 3 characters: no 4-character feature
+    assert all(1 <= i <= BUCKETS for i in kitaplar + okullar + ar[:3])
+    # Kazakh Cyrillic and Uyghur Arabic words are features like any other
+    assert suffix_ids("кітаптар", 3)[1:] != suffix_ids("kitaptar", 3)[1:]
+    assert all(i > 0 for i in suffix_ids("كىتابلار", 3))
+
+
+def test_suffix_ids_do_not_depend_on_the_process():
+    """Python's own `hash` of a string changes with PYTHONHASHSEED; a tagger's features must not."""
+    code = "from eval_xtreme.suffix_features import suffix_ids; print(suffix_ids('kitaplar', 4))"
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
+    assert outs == {str(suffix_ids("kitaplar", 4))}
+
+
+def test_without_suffix_ids_the_wrapper_computes_the_hf_model(tiny_encoder):
+    """All-zero suffix ids (no feature) → the same logits and loss as the wrapped model's own forward."""
+    import torch
+
+    task = get_task("udpos")
+    tok, net = load_model(task, str(tiny_encoder))
+    net.eval()
+    wrapped = SuffixTagger(net, 3).eval()
+    enc = tok(["kitaplar okullar", "бір екі үш"], padding=True, return_tensors="pt")
+    labels = torch.full(enc["input_ids"].shape, -100)
+    labels[:, 1] = 3
+    zero = torch.zeros((*enc["input_ids"].shape, 3), dtype=torch.long)
+    with torch.no_grad():
+        ref = net(**enc, labels=labels)
+        got = wrapped(**enc, suffix_ids=zero, labels=labels)
+        torch.testing.assert_close(got.logits, ref.logits)
+        torch.testing.assert_close(got.loss, ref.loss)
+        some = zero.clone()
+        some[:, 1] = torch.tensor(suffix_ids("kitaplar", 3))
+        moved = wrapped(**enc, suffix_ids=some).logits
+    assert not torch.equal(moved[:, 1], ref.logits[:, 1]) and torch.equal(moved[:, 2:], ref.logits[:, 2:])
+    with pytest.raises(InputError, match="suffix features"):
+        wrapped(**enc)
+
+
+def _suffix_corpus(n: int, seed: int) -> list[TaggedSentence]:
+    """Sentences of made-up words whose tag only their ending tells: stems never repeat between the
+    training and the test set (different seeds draw from disjoint letters)."""
+    rng = random.Random(seed)
+    letters = "bcdfgkmnpt" if seed == 0 else "hjqsvwxzy"
+    endings = {"lar": "NOUN", "dim": "VERB", "li": "ADJ"}
+    out = []
+    for i in range(n):
+        words, tags = [], []
+        for _ in range(rng.randint(3, 6)):
+            end = rng.choice(sorted(endings))
+            words.append("".join(rng.choice(letters) + rng.choice("aeiou") for _ in range(rng.randint(2, 3))) + end)
+            tags.append(endings[end])
+        out.append(TaggedSentence(f"s{seed}-{i}", words, tags))
+    return out
+
+
+def test_suffix_features_tag_unseen_words_by_their_ending(tiny_encoder, tmp_path):
+    """With the features the tagger learns the ending rule and applies it to words it never saw; the same
+    fine-tuning without them cannot read the ending from a word's first piece. The saved tagger
+    (`best/`) is put back together by `load_model`."""
+    task = get_task("udpos")
+    train, test = _suffix_corpus(120, 0), _suffix_corpus(40, 1)
+    accuracy = {}
+    for n in (0, 3):
+        cfg = FinetuneConfig(max_steps=60, batch_size=8, learning_rate=3e-3, suffix_features=n)
+        res = finetune(task, str(tiny_encoder), train, [], tmp_path / f"suffix-{n}", cfg)
+        tok, net = load_model(task, str(res.model_dir))
+        assert isinstance(net, SuffixTagger) == bool(n)
+        preds = predict(task, net, tok, test, cfg)
+        gold = [t for s in test for t in s.tags]
+        accuracy[n] = np.mean([p == g for p, g in zip([t for p in preds for t in p], gold, strict=True)])
+    assert accuracy[3] >= 0.95, accuracy
+    assert accuracy[0] <= 0.7, accuracy
+
+
+def test_resume_is_exact_with_suffix_features(tiny_encoder, data_root, tmp_path, monkeypatch):
+    from safetensors.numpy import load_file
+
+    task = get_task("udpos_turkic")
+    train, _ = load_split(task, "train", "en", data_root)
+    cfg = FinetuneConfig(max_steps=4, save_every=2, batch_size=4, max_train_examples=24, learning_rate=1e-3,
+                         suffix_features=4)
+    finetune(task, str(tiny_encoder), train, [], tmp_path / "straight", cfg)
+    real_save = ft._save_checkpoint
+
+    def save_then_die(run_dir, step, *args):
+        real_save(run_dir, step, *args)
+        if step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ft, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(task, str(tiny_encoder), train, [], tmp_path / "resumed", cfg)
+    monkeypatch.setattr(ft, "_save_checkpoint", real_save)
+    res = finetune(task, str(tiny_encoder), train, [], tmp_path / "resumed", cfg)
+    assert res.resumed_from == 2 and res.steps == 4
+    for name in ("model.safetensors", "suffix_features.safetensors"):
+        a = load_file(str(tmp_path / "straight" / "checkpoints" / "step-000004" / name))
+        b = load_file(str(tmp_path / "resumed" / "checkpoints" / "step-000004" / name))
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=f"{name}: {k}")
+    moved = load_file(str(res.model_dir / "suffix_features.safetensors"))["weight"]
+    assert not moved[0].any()  # bucket 0 is "no feature" and stays zero
+
+
+def test_setting_is_checked_recorded_only_when_set_and_a_broken_folder_is_named(tiny_encoder, tmp_path):
+    with pytest.raises(ValueError, match="suffix_features"):
+        FinetuneConfig(suffix_features=-1)
+    assert "suffix_features" not in ft.recorded_settings(FinetuneConfig())
+    assert ft.recorded_settings(FinetuneConfig(suffix_features=4))["suffix_features"] == 4
+    task = get_task("udpos")
+    tok, net = load_model(task, str(tiny_encoder))
+    folder = tmp_path / "tagger"
+    SuffixTagger(net, 2).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    assert isinstance(load_model(task, str(folder))[1], SuffixTagger)
+    (folder / "suffix_features.json").write_text('{"max_len": 2}')
+    with pytest.raises(InputError, match=r"suffix_features\.json"):
+        load_model(task, str(folder))
