@@ -86,6 +86,9 @@ class FinetuneConfig:
     # Tagging only: each word's last 1..N characters as hashed vectors added to its labelled piece
     # (eval_xtreme.suffix_features); 0 = off. Other heads do not read it.
     suffix_features: int = 0
+    # Probability of dropping a word's suffix vectors in training, so the encoder alone still tags the
+    # words whose endings the source never showed (zero-shot: another script, another family).
+    suffix_dropout: float = 0.5
     # RUN/metrics.jsonl always; trackers beside it (xling.core.tracking): tensorboard, wandb, mlflow
     report_to: list[Backend] = field(default_factory=list)
 
@@ -97,6 +100,8 @@ class FinetuneConfig:
             raise ValueError(f"finetune.freeze_layers must be ≥ 0, got {self.freeze_layers}")
         if not 0 <= self.suffix_features <= 16:
             raise ValueError(f"finetune.suffix_features must be 0 (off) to 16 characters, got {self.suffix_features}")
+        if not 0.0 <= self.suffix_dropout < 1.0:
+            raise ValueError(f"finetune.suffix_dropout must be in [0, 1), got {self.suffix_dropout}")
         if self.label_subword not in ("first", "last"):
             raise ValueError(f"finetune.label_subword must be 'first' or 'last', got {self.label_subword!r}")
 
@@ -105,7 +110,7 @@ def recorded_settings(cfg: FinetuneConfig) -> dict[str, Any]:
     """The settings a finished fine-tuning run (and the evaluation task around it) is recorded under.
     An optional field left unset is left out, so that the records written before it existed stay valid."""
     return without_new_defaults(asdict(cfg), {"dropout": None, "label_subword": "first", "freeze_layers": 0,
-                                                "suffix_features": 0})
+                                                "suffix_features": 0, "suffix_dropout": 0.5})
 
 
 HEAD_CLASSES = {
@@ -527,7 +532,7 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     tokenizer, net = load_model(task, str(ckpt.path) if ckpt else model)
     check_length(net, cfg, model)
     if cfg.suffix_features and task.kind == "token_classification" and ckpt is None:
-        net = SuffixTagger(net, cfg.suffix_features)  # created after the head, under the same seed
+        net = SuffixTagger(net, cfg.suffix_features, dropout=cfg.suffix_dropout)  # created after the head, under the same seed
     if cfg.dropout is not None:
         set_dropout(net, cfg.dropout)
     if cfg.freeze_layers:

@@ -10,6 +10,12 @@ into `buckets` learned vectors, and their sum is added to the labelled piece's l
 task head. In a suffixing language family (Turkish → Uyghur in its Latin view, Kazakh in its Latin view)
 endings such as -lar/-ler are shared across languages, so the features can transfer.
 
+Zero-shot, most target words end in ways the source never showed (another script: Kazakh Cyrillic,
+Uyghur Arabic). Two rules keep the tagger usable there: in training, each word's suffix vectors are
+dropped together with probability `dropout`, so the encoder alone must still tag; in prediction, an
+ending whose bucket training never used counts as no feature (its vector was never learned), so such a
+word is tagged from the encoder alone, a case training has covered.
+
 The fine-tuned folder stays a Hugging Face token-classification model (`model.safetensors` +
 `config.json`) plus `suffix_features.safetensors` and `suffix_features.json`; `load_model` puts the two
 back together. Loading the folder with `from_pretrained` alone gives the tagger without its suffix vectors.
@@ -47,18 +53,20 @@ class SuffixTagger(nn.Module):
     classifier → cross-entropy over the labelled pieces) with one addition, so without suffix vectors
     (all ids 0) it computes exactly what the wrapped model computes."""
 
-    def __init__(self, net: nn.Module, max_len: int, buckets: int = BUCKETS) -> None:
+    def __init__(self, net: nn.Module, max_len: int, buckets: int = BUCKETS, dropout: float = 0.0) -> None:
         super().__init__()
         if not isinstance(getattr(net, "classifier", None), nn.Linear) or not hasattr(net, "dropout"):
             raise InputError(f"finetune.suffix_features needs a token-classification model with a linear "
                              f"`classifier` and a `dropout` after its encoder; {type(net).__name__} has not")
         self.net = net
-        self.max_len, self.buckets = max_len, buckets
+        self.max_len, self.buckets, self.dropout = max_len, buckets, dropout
         self.suffix = nn.Embedding(buckets + 1, net.classifier.in_features, padding_idx=0)
         # as the model's own embeddings: small against the encoder's layer-normalised output at the start
         nn.init.normal_(self.suffix.weight, std=getattr(net.config, "initializer_range", 0.02))
         with torch.no_grad():
             self.suffix.weight[0].zero_()
+        # the buckets training has used (after dropout): only their vectors were learned
+        self.register_buffer("seen", torch.zeros(buckets + 1, dtype=torch.bool), persistent=False)
 
     @property
     def config(self):
@@ -77,6 +85,13 @@ class SuffixTagger(nn.Module):
         if suffix_ids is None:
             raise InputError("this tagger was fine-tuned with suffix features (finetune.suffix_features="
                              f"{self.max_len}); its inputs must carry them")
+        if self.training:
+            if self.dropout > 0:
+                keep = torch.rand(suffix_ids.shape[:-1], device=suffix_ids.device) >= self.dropout
+                suffix_ids = suffix_ids * keep.unsqueeze(-1)
+            self.seen[suffix_ids.flatten()] = True
+        else:
+            suffix_ids = suffix_ids * self.seen[suffix_ids]
         hidden = self.net.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
         hidden = hidden + self.suffix(suffix_ids).sum(dim=-2).to(hidden.dtype)
         logits = self.net.classifier(self.net.dropout(hidden))
@@ -92,9 +107,10 @@ class SuffixTagger(nn.Module):
         folder = Path(folder)
         self.net.save_pretrained(folder)
         with atomic_path(folder / WEIGHTS) as tmp:
-            save_file({"weight": self.suffix.weight.detach().contiguous().cpu()}, str(tmp))
-        write_json_atomic(folder / CONFIG, {"max_len": self.max_len, "buckets": self.buckets, "hash": "crc32",
-                                            "lower": True, "word_start": WORD_START})
+            save_file({"weight": self.suffix.weight.detach().contiguous().cpu(), "seen": self.seen.cpu()},
+                      str(tmp))
+        write_json_atomic(folder / CONFIG, {"max_len": self.max_len, "buckets": self.buckets, "dropout": self.dropout,
+                                            "hash": "crc32", "lower": True, "word_start": WORD_START})
 
 
 def has_suffix_features(folder: str | Path) -> bool:
@@ -109,17 +125,19 @@ def load_suffix_tagger(net: nn.Module, folder: str | Path) -> SuffixTagger:
     folder = Path(folder)
     try:
         spec = read_json(folder / CONFIG)
-        max_len, buckets = int(spec["max_len"]), int(spec["buckets"])
+        max_len, buckets, dropout = int(spec["max_len"]), int(spec["buckets"]), float(spec["dropout"])
         if spec.get("hash") != "crc32" or spec.get("word_start") != WORD_START:
             raise ValueError(f"hash {spec.get('hash')!r}, word start {spec.get('word_start')!r}: not this "
                              "version's features")
-        weight = load_file(str(folder / WEIGHTS))["weight"]
+        tensors = load_file(str(folder / WEIGHTS))
+        weight, seen = tensors["weight"], tensors["seen"]
     except (OSError, KeyError, TypeError, ValueError, SafetensorError) as e:
         raise InputError(f"{folder}: unreadable suffix features ({CONFIG}, {WEIGHTS}): {e}") from None
-    tagger = SuffixTagger(net, max_len, buckets)
-    if tuple(weight.shape) != tuple(tagger.suffix.weight.shape):
-        raise InputError(f"{folder / WEIGHTS}: shape {tuple(weight.shape)}, the model needs "
-                         f"{tuple(tagger.suffix.weight.shape)}")
+    tagger = SuffixTagger(net, max_len, buckets, dropout)
+    if tuple(weight.shape) != tuple(tagger.suffix.weight.shape) or tuple(seen.shape) != tuple(tagger.seen.shape):
+        raise InputError(f"{folder / WEIGHTS}: shapes {tuple(weight.shape)}, {tuple(seen.shape)}; the model needs "
+                         f"{tuple(tagger.suffix.weight.shape)}, {tuple(tagger.seen.shape)}")
     with torch.no_grad():
         tagger.suffix.weight.copy_(weight)
+        tagger.seen.copy_(seen.bool())
     return tagger

@@ -61,10 +61,35 @@ def test_without_suffix_ids_the_wrapper_computes_the_hf_model(tiny_encoder):
         torch.testing.assert_close(got.loss, ref.loss)
         some = zero.clone()
         some[:, 1] = torch.tensor(suffix_ids("kitaplar", 3))
+        # an ending training never used is no feature: the model's own logits
+        torch.testing.assert_close(wrapped(**enc, suffix_ids=some).logits, ref.logits)
+        wrapped.seen[some.flatten()] = True
         moved = wrapped(**enc, suffix_ids=some).logits
     assert not torch.equal(moved[:, 1], ref.logits[:, 1]) and torch.equal(moved[:, 2:], ref.logits[:, 2:])
     with pytest.raises(InputError, match="suffix features"):
         wrapped(**enc)
+
+
+def test_training_drops_whole_words_suffix_vectors_and_records_what_it_used(tiny_encoder):
+    """With dropout p, about a share p of the words lose all their suffix vectors at once (the others
+    keep all of them), and only the buckets actually used are marked as seen."""
+    import torch
+
+    task = get_task("udpos")
+    _tok, net = load_model(task, str(tiny_encoder))
+    ft.set_dropout(net, 0.0)  # the encoder's own dropout off: only the suffix dropout differs below
+    torch.manual_seed(0)
+    wrapped = SuffixTagger(net, 4, dropout=0.5).train()
+    words = [f"w{i}lar" for i in range(400)]
+    ids = torch.tensor([[suffix_ids(w, 4) for w in words[k:k + 100]] for k in range(0, len(words), 100)])
+    input_ids = torch.full(ids.shape[:2], 5)
+    with torch.no_grad():
+        plain = net(input_ids=input_ids).logits
+        got = wrapped(input_ids=input_ids, suffix_ids=ids).logits
+    changed = (got - plain).abs().amax(-1) > 0
+    assert 0.4 < changed.float().mean().item() < 0.6
+    assert wrapped.seen[ids[0, 0]].all()  # "r", "ar", "lar", and the 4-letter ending of some word
+    assert int(wrapped.seen.sum()) <= 1 + 3 + len(words)  # bucket 0, the 3 shared endings, ≤ 1 per word
 
 
 def _suffix_corpus(n: int, seed: int) -> list[TaggedSentence]:
@@ -137,7 +162,9 @@ def test_resume_is_exact_with_suffix_features(tiny_encoder, data_root, tmp_path,
 def test_setting_is_checked_recorded_only_when_set_and_a_broken_folder_is_named(tiny_encoder, tmp_path):
     with pytest.raises(ValueError, match="suffix_features"):
         FinetuneConfig(suffix_features=-1)
-    assert "suffix_features" not in ft.recorded_settings(FinetuneConfig())
+    with pytest.raises(ValueError, match="suffix_dropout"):
+        FinetuneConfig(suffix_features=2, suffix_dropout=1.0)
+    assert not {"suffix_features", "suffix_dropout"} & set(ft.recorded_settings(FinetuneConfig()))
     assert ft.recorded_settings(FinetuneConfig(suffix_features=4))["suffix_features"] == 4
     task = get_task("udpos")
     tok, net = load_model(task, str(tiny_encoder))
