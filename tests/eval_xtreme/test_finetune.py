@@ -48,18 +48,19 @@ def test_smoke_each_head_on_real_data(tiny_encoder, data_root, tmp_path, task_na
     assert again.steps == 2 and again.model_dir == res.model_dir
 
 
-def _weights(folder):
+def _weights(folder, name="model.safetensors"):
     from safetensors.numpy import load_file
 
-    return load_file(str(folder / "model.safetensors"))
+    return load_file(str(folder / name))
 
 
-def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch):
+@pytest.mark.parametrize("suffix_features", [0, 4])  # with suffix vectors (and their dropout) too
+def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch, suffix_features):
     task = get_task("udpos_turkic")
     train, _ = load_split(task, "train", "en", data_root)
     dev, _ = load_split(task, "dev", "en", data_root)
     cfg = FinetuneConfig(max_steps=4, save_every=2, eval_every=4, batch_size=4, max_train_examples=24,
-                         max_dev_examples=4, learning_rate=1e-3)
+                         max_dev_examples=4, learning_rate=1e-3, suffix_features=suffix_features)
     finetune(task, str(tiny_encoder), train, dev, tmp_path / "straight", cfg)
     straight = _weights(tmp_path / "straight" / "checkpoints" / "step-000004")
 
@@ -80,6 +81,9 @@ def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch):
     res = finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
     assert res.resumed_from == 2 and res.steps == 4
     resumed = _weights(tmp_path / "resumed" / "checkpoints" / "step-000004")
+    if suffix_features:
+        for run, weights in (("straight", straight), ("resumed", resumed)):
+            weights.update(_weights(tmp_path / run / "checkpoints" / "step-000004", "suffix_features.safetensors"))
     assert straight.keys() == resumed.keys()
     for k in straight:
         np.testing.assert_allclose(straight[k], resumed[k], rtol=1e-5, atol=1e-6, err_msg=k)
