@@ -41,8 +41,7 @@ WORD_START = "^"
 def suffix_ids(word: str, max_len: int, buckets: int = BUCKETS) -> list[int]:
     """Bucket ids (1..buckets) of the word's last 1..max_len characters; 0 where the marked word is shorter.
 
-    The hash is crc32 (stable across processes and machines, unlike Python's salted `hash`), keyed by the
-    suffix length so that equal strings of different lengths cannot meet by construction."""
+    The hash is crc32: the same ids in every process and on every machine, unlike Python's salted `hash`."""
     w = WORD_START + word.lower()
     return [zlib.crc32(f"{k}\t{w[-k:]}".encode()) % buckets + 1 if k <= len(w) else 0 for k in range(1, max_len + 1)]
 
