@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from xling.core.errors import InputError
-from xling.core.io import atomic_path, read_json, write_json_atomic
+from xling.core.io import read_json, write_json_atomic
 
 WEIGHTS = "suffix_features.safetensors"
 CONFIG = "suffix_features.json"
@@ -75,9 +75,6 @@ class SuffixTagger(nn.Module):
     def base_model(self):
         return self.net.base_model
 
-    def get_input_embeddings(self):
-        return self.net.get_input_embeddings()
-
     def forward(self, input_ids, attention_mask=None, suffix_ids=None, labels=None):
         from transformers.modeling_outputs import TokenClassifierOutput
 
@@ -105,9 +102,9 @@ class SuffixTagger(nn.Module):
 
         folder = Path(folder)
         self.net.save_pretrained(folder)
-        with atomic_path(folder / WEIGHTS) as tmp:
-            save_file({"weight": self.suffix.weight.detach().contiguous().cpu(), "seen": self.seen.cpu()},
-                      str(tmp))
+        # beside the model's own files, in the folder its callers already write atomically
+        save_file({"weight": self.suffix.weight.detach().contiguous().cpu(), "seen": self.seen.cpu()},
+                  str(folder / WEIGHTS))
         write_json_atomic(folder / CONFIG, {"max_len": self.max_len, "buckets": self.buckets, "dropout": self.dropout,
                                             "hash": "crc32", "lower": True, "word_start": WORD_START})
 
