@@ -415,7 +415,7 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
                          "train": _data_info(train_df, min(len(train), ft.max_train_examples or len(train))),
                          "dev": (_data_info(dev_df, min(len(dev), ft.max_dev_examples or len(dev)))
                                  if dev_df is not None else None),
-                         "selection": "best on English dev" if dev else
+                         "selection": f"best on the source language's dev set ({task.train_lang})" if dev else
                          "none: the task has no dev split, the final model is kept (as XTREME)"}}
 
 
