@@ -95,3 +95,5 @@ def test_eval_run_with_task_file(task_file, tiny_encoder, tmp_path, capsys):
     assert CHAR_NGRAM in results["baselines"] and "my_ner" in results["baselines"][MFT]
     assert "my_pos" in (out / "report.md").read_text(encoding="utf-8")
     assert "baseline:mft: kk=100.0" in capsys.readouterr().out
+    # the Turkish-trained tagger was selected on the Turkish dev file, and its record says so
+    assert results["details"]["my_pos"]["finetune"]["selection"] == "best on the source language's dev set (tr)"
