@@ -54,13 +54,14 @@ def _weights(folder, name="model.safetensors"):
     return load_file(str(folder / name))
 
 
-@pytest.mark.parametrize("suffix_features", [0, 4])  # with suffix vectors (and their dropout) too
-def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch, suffix_features):
+# with suffix vectors (and their dropout) too, and with their own learning rate (an optimizer group of its own)
+@pytest.mark.parametrize("features", [{}, {"suffix_features": 4}, {"suffix_features": 2, "suffix_lr_scale": 10.0}])
+def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch, features):
     task = get_task("udpos_turkic")
     train, _ = load_split(task, "train", "en", data_root)
     dev, _ = load_split(task, "dev", "en", data_root)
     cfg = FinetuneConfig(max_steps=4, save_every=2, eval_every=4, batch_size=4, max_train_examples=24,
-                         max_dev_examples=4, learning_rate=1e-3, suffix_features=suffix_features)
+                         max_dev_examples=4, learning_rate=1e-3, **features)
     finetune(task, str(tiny_encoder), train, dev, tmp_path / "straight", cfg)
     straight = _weights(tmp_path / "straight" / "checkpoints" / "step-000004")
 
@@ -81,7 +82,7 @@ def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch, suffix_
     res = finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
     assert res.resumed_from == 2 and res.steps == 4
     resumed = _weights(tmp_path / "resumed" / "checkpoints" / "step-000004")
-    if suffix_features:
+    if features:
         for run, weights in (("straight", straight), ("resumed", resumed)):
             weights.update(_weights(tmp_path / run / "checkpoints" / "step-000004", "suffix_features.safetensors"))
     assert straight.keys() == resumed.keys()

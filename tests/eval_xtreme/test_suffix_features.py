@@ -1,11 +1,8 @@
-"""`finetune.suffix_features`: hashed word endings beside the encoder, for tagging."""
+"""`finetune.suffix_features`: word endings beside the encoder, for tagging."""
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,33 +10,56 @@ import pytest
 from eval_xtreme import finetune as ft
 from eval_xtreme.finetune import FinetuneConfig, finetune, load_model, predict
 from eval_xtreme.loaders import TaggedSentence
-from eval_xtreme.suffix_features import BUCKETS, SuffixTagger, suffix_ids
+from eval_xtreme.suffix_features import SuffixTagger, SuffixVocab, suffix_keys
 from eval_xtreme.tasks import get_task
 from xling.core.errors import InputError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
-def test_suffix_ids_share_endings_and_mark_short_words():
-    kitaplar, okullar = suffix_ids("kitaplar", 4), suffix_ids("okullar", 4)
+def test_vocabulary_shares_endings_marks_short_words_and_knows_only_training_endings():
+    vocab = SuffixVocab.build(["kitaplar", "okullar", "ar", "Kitaplar"], 4)
+    kitaplar, okullar = vocab.ids("kitaplar"), vocab.ids("okullar")
     assert kitaplar[:3] == okullar[:3]  # r, ar, lar
     assert kitaplar[3] != okullar[3]  # plar vs llar
-    assert suffix_ids("KITAPLAR", 4) == kitaplar  # lower-cased
-    ar = suffix_ids("ar", 4)
+    assert vocab.ids("KITAPLAR") == kitaplar  # lower-cased
+    ar = vocab.ids("ar")
     assert ar[:2] == kitaplar[:2] and ar[2] != kitaplar[2]  # "^ar" (a whole word) is not "lar"
     assert ar[3] == 0  # "^ar" has 3 characters: no 4-character feature
-    assert all(1 <= i <= BUCKETS for i in kitaplar + okullar + ar[:3])
-    # Kazakh Cyrillic and Uyghur Arabic words are features like any other
-    assert suffix_ids("кітаптар", 3)[1:] != suffix_ids("kitaptar", 3)[1:]
-    assert all(i > 0 for i in suffix_ids("كىتابلار", 3))
+    # by hand: r, ar, ^ar, lar, plar, llar — 6 distinct endings, ids 1..6
+    assert len(vocab) == 6 and sorted(set(kitaplar + okullar + ar[:3])) == list(range(1, 7))
+    # an ending training never showed is no feature, exactly (no hash bucket shared by collision)
+    assert vocab.ids("كىتابلار") == [0, 0, 0, 0]
+    assert vocab.ids("кітаптар") == [0, 0, 0, 0]
+    assert vocab.ids("masalar") == [*kitaplar[:3], 0]
+    # the ids do not depend on the order of the training sentences
+    assert SuffixVocab.build(["ar", "okullar", "Kitaplar", "kitaplar"], 4).keys == vocab.keys
 
 
-def test_suffix_ids_do_not_depend_on_the_process():
-    """Python's own `hash` of a string changes with PYTHONHASHSEED; a tagger's features must not."""
-    code = "from eval_xtreme.suffix_features import suffix_ids; print(suffix_ids('kitaplar', 4))"
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
-    assert outs == {str(suffix_ids("kitaplar", 4))}
+def test_vocabulary_round_trips_and_refuses_hashed_taggers():
+    vocab = SuffixVocab.build(["ev", "okul", "kitap"], 2)
+    back = SuffixVocab.from_json(vocab.to_json())
+    assert back.keys == vocab.keys and back.ids("kitap") == vocab.ids("kitap")
+    with pytest.raises(ValueError, match="format"):
+        SuffixVocab.from_json({"max_len": 4, "buckets": 16384, "hash": "crc32", "word_start": "^"})
+
+
+def test_an_unseen_script_gets_no_feature_on_real_treebanks(data_root):
+    """The reason for an exact vocabulary: hashed into 16,384 buckets, most Uyghur endings hit a bucket
+    training used; here a Uyghur (Arabic-script) ending has a feature only if Turkish training had it."""
+    import lzma
+
+    def words(path):
+        with lzma.open(path, "rt", encoding="utf-8") as f:
+            return [c[1] for c in (ln.split("\t") for ln in f) if len(c) == 10 and c[0].isdigit()]
+
+    tr = words(data_root / "udpos" / "UD_Turkish-IMST" / "tr_imst-ud-train.conllu.xz")
+    ug = words(data_root / "udpos" / "UD_Uyghur-UDT" / "ug_udt-ud-dev.conllu.xz")
+    vocab = SuffixVocab.build(tr, 6)
+    endings = {k for w in tr for k in suffix_keys(w, 6) if k is not None}
+    slots = [(i, k) for w in ug[:3000] for i, k in zip(vocab.ids(w), suffix_keys(w, 6), strict=True) if k]
+    assert all((i > 0) == (k in endings) for i, k in slots)
+    assert sum(i > 0 for i, _ in slots) < 0.2 * len(slots)  # punctuation and digits only, mostly
 
 
 def test_without_suffix_ids_the_wrapper_computes_the_hf_model(tiny_encoder):
@@ -49,7 +69,7 @@ def test_without_suffix_ids_the_wrapper_computes_the_hf_model(tiny_encoder):
     task = get_task("udpos")
     tok, net = load_model(task, str(tiny_encoder))
     net.eval()
-    wrapped = SuffixTagger(net, 3).eval()
+    wrapped = SuffixTagger(net, SuffixVocab.build(["kitaplar"], 3)).eval()
     enc = tok(["kitaplar okullar", "бір екі үш"], padding=True, return_tensors="pt")
     labels = torch.full(enc["input_ids"].shape, -100)
     labels[:, 1] = 3
@@ -60,7 +80,7 @@ def test_without_suffix_ids_the_wrapper_computes_the_hf_model(tiny_encoder):
         torch.testing.assert_close(got.logits, ref.logits)
         torch.testing.assert_close(got.loss, ref.loss)
         some = zero.clone()
-        some[:, 1] = torch.tensor(suffix_ids("kitaplar", 3))
+        some[:, 1] = torch.tensor(wrapped.vocab.ids("kitaplar"))
         # an ending training never used is no feature: the model's own logits
         torch.testing.assert_close(wrapped(**enc, suffix_ids=some).logits, ref.logits)
         wrapped.seen[some.flatten()] = True
@@ -72,16 +92,17 @@ def test_without_suffix_ids_the_wrapper_computes_the_hf_model(tiny_encoder):
 
 def test_training_drops_whole_words_suffix_vectors_and_records_what_it_used(tiny_encoder):
     """With dropout p, about a share p of the words lose all their suffix vectors at once (the others
-    keep all of them), and only the buckets actually used are marked as seen."""
+    keep all of them), and the features actually used are marked as seen."""
     import torch
 
     task = get_task("udpos")
     _tok, net = load_model(task, str(tiny_encoder))
     ft.set_dropout(net, 0.0)  # the encoder's own dropout off: only the suffix dropout differs below
     torch.manual_seed(0)
-    wrapped = SuffixTagger(net, 4, dropout=0.5).train()
     words = [f"w{i}lar" for i in range(400)]
-    ids = torch.tensor([[suffix_ids(w, 4) for w in words[k:k + 100]] for k in range(0, len(words), 100)])
+    vocab = SuffixVocab.build(words, 4)
+    wrapped = SuffixTagger(net, vocab, dropout=0.5).train()
+    ids = torch.tensor([[vocab.ids(w) for w in words[k:k + 100]] for k in range(0, len(words), 100)])
     input_ids = torch.full(ids.shape[:2], 5)
     with torch.no_grad():
         plain = net(input_ids=input_ids).logits
@@ -89,7 +110,8 @@ def test_training_drops_whole_words_suffix_vectors_and_records_what_it_used(tiny
     changed = (got - plain).abs().amax(-1) > 0
     assert 0.4 < changed.float().mean().item() < 0.6
     assert wrapped.seen[ids[0, 0]].all()  # "r", "ar", "lar", and the 4-letter ending of some word
-    assert int(wrapped.seen.sum()) <= 1 + 3 + len(words)  # bucket 0, the 3 shared endings, ≤ 1 per word
+    # only ids that occurred (and 0): an exact vocabulary of "r", "ar", "lar" and "0lar".."9lar"
+    assert set(wrapped.seen.nonzero().flatten().tolist()) == set(range(len(vocab) + 1)) and len(vocab) == 13
 
 
 def _suffix_corpus(n: int, seed: int) -> list[TaggedSentence]:
@@ -122,7 +144,7 @@ def test_suffix_features_tag_unseen_words_by_their_ending(tiny_encoder, tmp_path
         tok, net = load_model(task, str(res.model_dir))
         assert isinstance(net, SuffixTagger) == bool(n)
         if n:
-            assert not net.suffix.weight[0].any()  # bucket 0 is "no feature" and stays zero
+            assert not net.suffix.weight[0].any()  # id 0 is "no feature" and stays zero
         preds = predict(task, net, tok, test, cfg)
         gold = [t for s in test for t in s.tags]
         accuracy[n] = np.mean([p == g for p, g in zip([t for p in preds for t in p], gold, strict=True)])
@@ -135,12 +157,16 @@ def test_setting_is_checked_recorded_only_when_set_and_a_broken_folder_is_named(
         FinetuneConfig(suffix_features=-1)
     with pytest.raises(ValueError, match="suffix_dropout"):
         FinetuneConfig(suffix_features=2, suffix_dropout=1.0)
-    assert not {"suffix_features", "suffix_dropout"} & set(ft.recorded_settings(FinetuneConfig()))
+    with pytest.raises(ValueError, match="suffix_lr_scale"):
+        FinetuneConfig(suffix_features=2, suffix_lr_scale=0.0)
+    assert not {"suffix_features", "suffix_dropout", "suffix_lr_scale"} & \
+        set(ft.recorded_settings(FinetuneConfig()))
+    assert ft.recorded_settings(FinetuneConfig(suffix_features=4, suffix_lr_scale=10.0))["suffix_lr_scale"] == 10.0
     assert ft.recorded_settings(FinetuneConfig(suffix_features=4))["suffix_features"] == 4
     task = get_task("udpos")
     tok, net = load_model(task, str(tiny_encoder))
     folder = tmp_path / "tagger"
-    SuffixTagger(net, 2).save_pretrained(folder)
+    SuffixTagger(net, SuffixVocab.build(["ev"], 2)).save_pretrained(folder)
     tok.save_pretrained(folder)
     assert isinstance(load_model(task, str(folder))[1], SuffixTagger)
     (folder / "suffix_features.json").write_text('{"max_len": 2}')

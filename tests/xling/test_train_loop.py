@@ -50,6 +50,17 @@ def test_accumulated_micro_batches_give_the_full_batch_gradient():
     assert all(p.grad is None for p in split.parameters())
 
 
+def test_a_groups_lr_scale_multiplies_the_scheduled_lr():
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    opt = torch.optim.SGD([{"params": [a]}, {"params": [b], "lr_scale": 10.0}], lr=1.0)
+    step = OptimizerStep(opt, [a, b], lambda s: 0.01, clip_norm=0.0)
+    lr, _ = step(0, lambda _: (a + b).sum())  # gradient 1 for every element
+    assert lr == 0.01  # the schedule's lr is what is reported
+    # SGD by hand: p ← p − lr · scale · 1
+    torch.testing.assert_close(a.detach(), torch.full((2,), -0.01))
+    torch.testing.assert_close(b.detach(), torch.full((2,), -0.1))
+
+
 def test_metrics_log_drops_rows_after_the_resumed_step(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": s}) + "\n" for s in (1, 2, 3, 4))
                                             + '{"step": 5, "lo')  # a line cut short by a kill

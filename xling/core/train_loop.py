@@ -85,10 +85,11 @@ class OptimizerStep:
 
     def __call__(self, step: int, micro: Callable[[int], torch.Tensor]) -> tuple[float, torch.Tensor]:
         """Run `micro(a)` for a = 0..accumulation-1 (each returns its mean loss), then step.
-        Returns (the lr used, the gradient norm before clipping)."""
+        Returns (the lr used, the gradient norm before clipping). A parameter group's `lr_scale` (default
+        1) multiplies the scheduled lr for its parameters."""
         lr = self.lr(step)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         for a in range(self.accumulation):
             (micro(a) / self.accumulation).backward()
         if self.grad_hook is not None:
