@@ -44,7 +44,7 @@ from xling.core.train_loop import (
 
 from .loaders import PairExample, QAExample, TaggedSentence
 from .metrics import compute, primary_score
-from .suffix_features import SuffixTagger, SuffixVocab, load_suffix_tagger
+from .suffix_features import SuffixTagger, SuffixVocab, has_suffix_features, load_suffix_tagger
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def load_model(task: Task, model: str):
     if len(tokenizer) > n_emb:
         raise InputError(f"model {model}: tokenizer has {len(tokenizer)} tokens but the embedding matrix "
                          f"{n_emb} rows; the vocabulary does not belong to this model")
-    if task.kind == "token_classification" and Path(where, "suffix_features.json").is_file():
+    if task.kind == "token_classification" and has_suffix_features(where):
         net = load_suffix_tagger(net, where)  # a tagger fine-tuned with finetune.suffix_features
     return tokenizer, net
 
