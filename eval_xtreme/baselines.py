@@ -9,6 +9,10 @@
 - `baseline:mft` (tagging): a source-trained most-frequent-tag tagger learned from the task's
   fine-tuning data: the word's most frequent tag (exact form, then lowercased), else the most frequent
   tag of its longest known suffix (≤ 4 characters, lowercased), else the most frequent tag overall.
+- `baseline:mft-turkic` (tagging, only beside a tagger fine-tuned with `finetune.suffix_spelling: turkic`):
+  the same lookup over words in that spelling (`suffix_features.turkic_spelling`: Kazakh Cyrillic and
+  Uyghur Arabic spelled as Turkish writes the same sounds). Such a tagger's ending features see the
+  words that way, so this is the no-model score with the same information; the lookup alone gains from it.
 
 `evaluate_baselines` loads a task's test data as the runner does and returns
 `{baseline name: {language: scores}}`; the runner stores that in `results.json["baselines"]`, and both
@@ -22,7 +26,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,8 @@ log = logging.getLogger(__name__)
 
 CHAR_NGRAM = "baseline:char-ngram"
 MFT = "baseline:mft"
-NAMES = (CHAR_NGRAM, MFT)
+MFT_TURKIC = "baseline:mft-turkic"
+NAMES = (CHAR_NGRAM, MFT, MFT_TURKIC)
 
 _WHITESPACE = re.compile(r"\s\s+")
 
@@ -205,9 +210,11 @@ def mft_scores(task, tagger: MostFrequentTagTagger, examples: Sequence, lang: st
 def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], Any], load_train: Callable[[], Any],
                        max_eval_examples: int | dict[str, int] = 0, both_directions: bool = False,
                        view: TextView = _identity,
-                       records: dict[str, dict[str, list[dict]]] | None = None) -> dict[str, dict[str, dict]]:
+                       records: dict[str, dict[str, list[dict]]] | None = None,
+                       suffix_spelling: str = "native") -> dict[str, dict[str, dict]]:
     """`{baseline: {lang: scores}}` for one task; `load_test(lang)` returns the test examples or None.
     `records`, if given, is filled with `{baseline: {lang: per-example prediction records}}`.
+    `suffix_spelling`: the tagger's (`FinetuneConfig.suffix_spelling`); "turkic" adds `MFT_TURKIC`.
 
     `max_eval_examples`: keep the first N test examples (one N, or one per language: the counts the
     model was scored on, so model and baseline always see the same examples).
@@ -233,27 +240,40 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
                 if records is not None:
                     records.setdefault(CHAR_NGRAM, {})[lang] = recs
     elif task.kind == "token_classification":
-        tagger = train_mft(load_train(), view)
+        from .suffix_features import turkic_spelling
+
+        train = load_train()
+        taggers = {MFT: (train_mft(train, view), view)}
+        if suffix_spelling == "turkic":
+            def spelled(text: str) -> str:
+                return turkic_spelling(view(text))
+            taggers[MFT_TURKIC] = (train_mft(train, spelled), spelled)
         for lang in langs:
             examples = load_test(lang)
             if examples is None:
                 continue
             if limit(lang) > 0:
                 examples = examples[:limit(lang)]
-            recs = []
-            s = mft_scores(task, tagger, examples, lang, view, recs)
-            if s is not None:
-                out.setdefault(MFT, {})[lang] = s
-                if records is not None:
-                    records.setdefault(MFT, {})[lang] = recs
+            for name, (tagger, words) in taggers.items():
+                recs = []
+                read = examples
+                if name == MFT_TURKIC:  # as the tagger's features: the words as written, before a view
+                    read = [replace(ex, tokens=ex.written) if getattr(ex, "written", None) is not None else ex
+                            for ex in examples]
+                s = mft_scores(task, tagger, read, lang, words, recs)
+                if s is not None:
+                    out.setdefault(name, {})[lang] = s
+                    if records is not None:
+                        records.setdefault(name, {})[lang] = recs
     return out
 
 
 def baselines_for_task(task, data: dict[str, dict], cfg,
-                       records: dict[str, dict[str, list[dict]]] | None = None) -> dict[str, dict[str, dict]]:
+                       records: dict[str, dict[str, list[dict]]] | None = None,
+                       suffix_spelling: str = "native") -> dict[str, dict[str, dict]]:
     """The runner's hook: baselines on the test files an `EvalConfig` run read, `data` being its
     `{lang: {"examples": n, ...}}` summary (the languages and example counts the model was scored on);
-    `records` receives their per-example predictions."""
+    `records` receives their per-example predictions; `suffix_spelling` is the task's tagger's."""
     root = resolve_data_path(cfg.data_root) if cfg.data_root else None
 
     def load_test(lang: str):
@@ -268,7 +288,8 @@ def baselines_for_task(task, data: dict[str, dict], cfg,
 
     both = bool(getattr(cfg.retrieval, "both_directions", False))
     counts = {lg: int(d["examples"]) for lg, d in data.items()}
-    return evaluate_baselines(task, list(data), load_test, load_train, counts, both, records=records)
+    return evaluate_baselines(task, list(data), load_test, load_train, counts, both, records=records,
+                              suffix_spelling=suffix_spelling)
 
 
 def baseline_folder(eval_out: str | Path, name: str) -> Path:
@@ -309,6 +330,7 @@ def report_lines(results: dict[str, Any]) -> list[str]:
                          else None])
     return ["## No-model baselines", "",
             f"`{CHAR_NGRAM}`: character 1–3-gram TF-IDF cosine nearest neighbour; `{MFT}`: most frequent "
-            "tag per word / suffix learned from the fine-tuning data. A model score below its baseline "
+            f"tag per word / suffix learned from the fine-tuning data (`{MFT_TURKIC}`: the same over words in "
+            "the Turkic spelling the tagger's ending features use). A model score below its baseline "
             "means the model adds nothing over surface overlap.", "",
             markdown_table(["task", "language", "model", *names, "model − best baseline"], rows), ""]

@@ -44,7 +44,7 @@ from xling.core.train_loop import (
 
 from .loaders import PairExample, QAExample, TaggedSentence
 from .metrics import compute, primary_score
-from .suffix_features import SuffixTagger, SuffixVocab, has_suffix_features, load_suffix_tagger
+from .suffix_features import SPELLINGS, SuffixTagger, SuffixVocab, has_suffix_features, load_suffix_tagger
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,10 @@ class FinetuneConfig:
     # only in the batches that hold it, while the encoder learns from every batch and fits the training
     # sentences first (98.6 % of IMST training words, 91 % of dev words seen in training: docs/experiments.md).
     suffix_lr_scale: float = 1.0
+    # How the endings are spelled before they become keys: "native" (as written, lower-cased) or "turkic"
+    # (Arabic-script words read as Uyghur and Cyrillic ones spelled as Turkish writes the same sounds, so
+    # that Kazakh -лар and Uyghur -لار meet Turkish -lar; the encoder still reads the text as given).
+    suffix_spelling: str = "native"
     # RUN/metrics.jsonl always; trackers beside it (xling.core.tracking): tensorboard, wandb, mlflow
     report_to: list[Backend] = field(default_factory=list)
 
@@ -108,6 +112,9 @@ class FinetuneConfig:
             raise ValueError(f"finetune.suffix_lr_scale must be > 0, got {self.suffix_lr_scale}")
         if not 0.0 <= self.suffix_dropout < 1.0:
             raise ValueError(f"finetune.suffix_dropout must be in [0, 1), got {self.suffix_dropout}")
+        if self.suffix_spelling not in SPELLINGS:
+            raise ValueError(f"finetune.suffix_spelling must be one of {', '.join(SPELLINGS)}, "
+                             f"got {self.suffix_spelling!r}")
         if self.label_subword not in ("first", "last"):
             raise ValueError(f"finetune.label_subword must be 'first' or 'last', got {self.label_subword!r}")
 
@@ -117,7 +124,7 @@ def recorded_settings(cfg: FinetuneConfig) -> dict[str, Any]:
     An optional field left unset is left out, so that the records written before it existed stay valid."""
     return without_new_defaults(asdict(cfg), {"dropout": None, "label_subword": "first", "freeze_layers": 0,
                                                 "suffix_features": 0, "suffix_dropout": 0.5,
-                                                "suffix_lr_scale": 1.0})
+                                                "suffix_lr_scale": 1.0, "suffix_spelling": "native"})
 
 
 HEAD_CLASSES = {
@@ -290,8 +297,11 @@ def token_features(examples: Sequence[TaggedSentence], tokenizer, task: Task, cf
             f = {"input_ids": cenc["input_ids"][c], "attention_mask": cenc["attention_mask"][c], "example": i,
                  "word_index": words_here}
             if suffixes is not None:
-                # the words as given (not the <unk> stand-ins), so an over-long word keeps its ending
-                f["suffix_ids"] = [suffixes.ids(ex.tokens[w]) if w >= 0 else [0] * suffixes.max_len
+                # the words as given (not the <unk> stand-ins), so an over-long word keeps its ending; the
+                # Turkic spelling has its own Latin for Arabic and Cyrillic script, so it reads the words as
+                # the data wrote them, before a view (whose ULY / 2021 Latin it would key as written)
+                words = ex.written if ex.written is not None and suffixes.spelling == "turkic" else ex.tokens
+                f["suffix_ids"] = [suffixes.ids(words[w]) if w >= 0 else [0] * suffixes.max_len
                                    for w in words_here]
             if ex.tags is not None:
                 f["labels"] = labels
@@ -542,9 +552,9 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     tokenizer, net = load_model(task, str(ckpt.path) if ckpt else model)
     check_length(net, cfg, model)
     if cfg.suffix_features and task.kind == "token_classification" and ckpt is None:
-        vocab = SuffixVocab.build((w for ex in train for w in ex.tokens), cfg.suffix_features)
-        log.info("%s: %d suffix features (endings of 1..%d characters) from the training set", task.name,
-                 len(vocab), cfg.suffix_features)
+        vocab = SuffixVocab.build((w for ex in train for w in ex.tokens), cfg.suffix_features, cfg.suffix_spelling)
+        log.info("%s: %d suffix features (endings of 1..%d characters, %s spelling) from the training set",
+                 task.name, len(vocab), cfg.suffix_features, cfg.suffix_spelling)
         net = SuffixTagger(net, vocab, dropout=cfg.suffix_dropout)  # created after the head, under the same seed
     if cfg.dropout is not None:
         set_dropout(net, cfg.dropout)

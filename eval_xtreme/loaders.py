@@ -40,6 +40,8 @@ class TaggedSentence:
     id: str
     tokens: list[str]
     tags: list[str] | None
+    # the tokens as the data wrote them, where a transliteration view replaced `tokens` (eval_xtreme.views)
+    written: list[str] | None = None
 
 
 @dataclass

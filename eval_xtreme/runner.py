@@ -43,6 +43,7 @@ from xling.core.paths import resolve_data_path
 from xling.core.report import bar_chart, markdown_table
 from xling.core.stage import Stage, StageSpec
 from xling.core.versions import versions
+from xling.translit import check_view_languages
 
 from .baselines import baseline_folder, baselines_for_task, report_lines
 from .finetune import FinetuneConfig, finetune, load_model, predict, recorded_settings, score
@@ -61,6 +62,7 @@ from .retrieval import (
 from .tasks import TASKS, Task, parse_task_spec, task_groups
 from .uncertainty import bucc_stats, format_ci, interval, mean_replicates, record_stats, summarize
 from .user_tasks import TaskFileError, load_task_file
+from .views import apply_view
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +112,6 @@ class EvalConfig:
             except (TypeError, ValueError) as e:
                 raise ConfigError(f"task_finetune.{name}: {e}") from None
         if self.view:
-            from xling.translit import check_view_languages
-
             try:
                 check_view_languages(self.view, "view")
             except ValueError as e:
@@ -224,7 +224,9 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False, keep_unchanged: boo
             raise FileNotFoundError(f"task {task.name}: no test data for any of {', '.join(langs)}. {first}")
         if cfg.no_model_baselines:
             recs: dict[str, dict[str, list[dict]]] = {}
-            summary["baselines"] = baselines_for_task(task, summary["data"], cfg, recs)
+            ft = finetune_config(cfg, task.name)
+            spelling = ft.suffix_spelling if ft.suffix_features and task.kind == "token_classification" else "native"
+            summary["baselines"] = baselines_for_task(task, summary["data"], cfg, recs, spelling)
             for name, per_lang in recs.items():
                 for lang, rows in per_lang.items():
                     write_jsonl_atomic(baseline_folder(out, name) / "predictions" / task.name / f"{lang}.jsonl", rows)
@@ -323,8 +325,6 @@ def _test_split(task: Task, lang: str, explicit: bool, cfg: EvalConfig, skipped:
         skipped[lang] = str(e)
         return None, None
     if cfg.view:
-        from .views import apply_view
-
         examples = apply_view(task, lang, examples, cfg.view)
     return examples, df
 

@@ -23,6 +23,19 @@ dropped together with probability `dropout`, so the encoder alone must still tag
 training never used (not in the vocabulary, or always dropped) counts as none, so such a word is tagged
 from the encoder alone, a case training has covered.
 
+Turkic endings in three scripts (`spelling="turkic"`): Turkish writes the plural -lar/-ler, the
+locative -da/-de and the genitive -nın/-nin in Latin, Kazakh as -лар/-лер, -да/-де, -ның/-нің, Uyghur as
+-لار/-لەر, -دا/-دە, -نىڭ. With the endings taken as written, a Turkish-trained tagger has no feature for any
+Kazakh Cyrillic or Uyghur Arabic word; with this spelling each word in Arabic script is read as Uyghur
+(ULY, then ULY's digraphs and letters as Turkish writes the same sounds: sh ş, ch ç, gh ğ, zh j, j c, q k,
+x h, é e, w v, ng n) and each word in Cyrillic by a Turkic Cyrillic table (ы ı, і i, ш ş, ч ç, ғ ğ, қ k,
+ң n, ә e, ө ö, ү ü, ұ u, ж j, ...), so the same ending gets the same key in all three. Only the keys change:
+the encoder still reads the text as given (Kazakh keeps the Cyrillic it shares with Russian), Latin
+words (Turkish, English) are keyed as written, and a word a transliteration view replaced is keyed from
+its original writing (`TaggedSentence.written`), since ULY's `gh`/`sh`/`q` are not Turkish `ğ`/`ş`/`k`.
+`n` for ң/ڭ and `k` for қ/ق fold distinctions Turkish does not write, so that Kazakh -ның/-нің meets
+Turkish -nın/-nin.
+
 The fine-tuned folder stays a Hugging Face token-classification model (`model.safetensors` +
 `config.json`) plus `suffix_features.safetensors` and `suffix_features.json` (the vocabulary);
 `load_model` puts the two back together. Loading the folder with `from_pretrained` alone gives the tagger
@@ -31,7 +44,10 @@ without its feature vectors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -39,6 +55,7 @@ from torch import nn
 
 from xling.core.errors import InputError
 from xling.core.io import read_json, write_json_atomic
+from xling.translit import uey_to_uly
 
 WEIGHTS = "suffix_features.safetensors"
 CONFIG = "suffix_features.json"
@@ -46,45 +63,95 @@ FORMAT = 2  # 1 was hashed buckets (crc32); its taggers must be fine-tuned again
 WORD_START = "^"
 
 
-def suffix_keys(word: str, max_len: int) -> list[str | None]:
+SPELLINGS = ("native", "turkic")
+
+# Cyrillic letters as Turkish writes the same sounds (Kazakh, Kyrgyz, Tatar, Bashkir and Russian letters).
+_CYRILLIC_TURKIC = {
+    "а": "a", "ә": "e", "б": "b", "в": "v", "г": "g", "ғ": "ğ", "д": "d", "е": "e", "ё": "yo", "ж": "j",
+    "җ": "c", "з": "z", "и": "i", "й": "y", "к": "k", "қ": "k", "л": "l", "м": "m", "н": "n", "ң": "n",
+    "о": "o", "ө": "ö", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ұ": "u", "ү": "ü", "ф": "f",
+    "х": "h", "һ": "h", "ц": "ts", "ч": "ç", "ш": "ş", "щ": "şç", "ъ": "", "ы": "ı", "і": "i", "ь": "",
+    "э": "e", "ю": "yu", "я": "ya", "ҙ": "z", "ҫ": "s", "ҡ": "k", "ҳ": "h", "ў": "u",
+}
+# ULY (the Uyghur Latin alphabet) → Turkish spelling of the same sounds; `'` only separates letters.
+_ULY_TURKIC = {"sh": "ş", "ch": "ç", "gh": "ğ", "zh": "j", "ng": "n", "j": "c", "q": "k", "x": "h", "é": "e",
+               "w": "v", "'": ""}
+_ULY_PIECE = re.compile("|".join(sorted(map(re.escape, _ULY_TURKIC), key=len, reverse=True)))
+
+
+def _script(ch: str) -> str:
+    o = ord(ch)
+    if 0x0400 <= o <= 0x04FF:
+        return "cyrl"
+    if 0x0600 <= o <= 0x06FF:
+        return "arab"
+    return ""
+
+
+@lru_cache(maxsize=1 << 16)
+def turkic_spelling(word: str) -> str:
+    """`word` lower-cased, with Arabic-script (read as Uyghur) or Cyrillic letters spelled as Turkish
+    writes the same sounds; Latin and other words only lower-cased."""
+    w = unicodedata.normalize("NFKC", word).lower()
+    scripts = {_script(c) for c in w} - {""}
+    if "arab" in scripts:
+        w = _ULY_PIECE.sub(lambda m: _ULY_TURKIC[m.group()], uey_to_uly(w))
+    if "cyrl" in scripts:
+        w = "".join(_CYRILLIC_TURKIC.get(c, c) for c in w)
+    return w
+
+
+_SPELL: dict[str, Callable[[str], str]] = {"native": str.lower, "turkic": turkic_spelling}
+
+
+def check_spelling(spelling: str) -> str:
+    if spelling not in SPELLINGS:
+        raise ValueError(f"suffix spelling must be one of {', '.join(SPELLINGS)}, got {spelling!r}")
+    return spelling
+
+
+def suffix_keys(word: str, max_len: int, spelling: str = "native") -> list[str | None]:
     """The word's last 1..max_len characters as keys; None where the marked word is shorter."""
-    w = WORD_START + word.lower()
+    w = WORD_START + _SPELL[check_spelling(spelling)](word)
     return [f"{k}\t{w[-k:]}" if k <= len(w) else None for k in range(1, max_len + 1)]
 
 
 class SuffixVocab:
     """The features' exact vocabulary: key → id (1..len), 0 = no feature. Each word gets `max_len` ids,
-    one per ending length."""
+    one per ending length, its endings spelled by `spelling` (`SPELLINGS`)."""
 
-    def __init__(self, max_len: int, keys: list[str]):
+    def __init__(self, max_len: int, keys: list[str], spelling: str = "native"):
         if max_len < 1:
             raise ValueError(f"a suffix vocabulary needs endings of ≥ 1 character, got max_len {max_len}")
-        self.max_len, self.keys = max_len, list(keys)
+        self.max_len, self.keys, self.spelling = max_len, list(keys), check_spelling(spelling)
         self.index = {k: i + 1 for i, k in enumerate(self.keys)}
         if len(self.index) != len(self.keys):
             raise ValueError("duplicate keys in a suffix vocabulary")
 
     @classmethod
-    def build(cls, words: Iterable[str], max_len: int) -> SuffixVocab:
+    def build(cls, words: Iterable[str], max_len: int, spelling: str = "native") -> SuffixVocab:
         """From the training words. Sorted keys, so the ids do not depend on the order of the sentences."""
-        return cls(max_len, sorted({k for w in words for k in suffix_keys(w, max_len) if k is not None}))
+        keys = {k for w in words for k in suffix_keys(w, max_len, spelling) if k is not None}
+        return cls(max_len, sorted(keys), spelling)
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def ids(self, word: str) -> list[int]:
-        return [self.index.get(k, 0) if k is not None else 0 for k in suffix_keys(word, self.max_len)]
+        return [self.index.get(k, 0) if k is not None else 0
+                for k in suffix_keys(word, self.max_len, self.spelling)]
 
     def to_json(self) -> dict:
         return {"format": FORMAT, "max_len": self.max_len, "lower": True, "word_start": WORD_START,
-                "keys": self.keys}
+                "spelling": self.spelling, "keys": self.keys}
 
     @classmethod
     def from_json(cls, spec: dict) -> SuffixVocab:
         if spec.get("format") != FORMAT or spec.get("word_start") != WORD_START:
             raise ValueError(f"format {spec.get('format')!r} (this version reads {FORMAT}: an exact vocabulary; "
                              "a tagger with hashed features from an earlier version must be fine-tuned again)")
-        return cls(int(spec["max_len"]), [str(k) for k in spec["keys"]])
+        # "spelling" is newer than format 2: a vocabulary written without it took the endings as written
+        return cls(int(spec["max_len"]), [str(k) for k in spec["keys"]], str(spec.get("spelling", "native")))
 
 
 class SuffixTagger(nn.Module):

@@ -42,5 +42,6 @@ def apply_view(task, lang: str, examples, view: Sequence[str]):
         raise ValueError(f"task {task.name}: a transliteration view ({lang}) cannot apply to QA, whose answers "
                          "are character offsets into the original context; drop it from `view` or the task")
     if task.kind == "token_classification":
-        return [dataclasses.replace(ex, tokens=view_tokens(ex.tokens, src)) for ex in examples]
+        return [dataclasses.replace(ex, tokens=view_tokens(ex.tokens, src),
+                                    written=ex.written if ex.written is not None else ex.tokens) for ex in examples]
     return [dataclasses.replace(ex, text_a=src(ex.text_a), text_b=src(ex.text_b)) for ex in examples]

@@ -8,8 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from eval_xtreme.baselines import CHAR_NGRAM, MFT, CharNgramTfidf, MostFrequentTagTagger, char_ngram_search
-from eval_xtreme.loaders import load_split
+from eval_xtreme.baselines import (
+    CHAR_NGRAM,
+    MFT,
+    MFT_TURKIC,
+    CharNgramTfidf,
+    MostFrequentTagTagger,
+    char_ngram_search,
+    evaluate_baselines,
+)
+from eval_xtreme.loaders import TaggedSentence, load_split
 from eval_xtreme.tasks import get_task
 from xling.core.io import read_json
 
@@ -57,6 +65,36 @@ def test_mft_tagger_by_hand():
     # xyz → no known suffix → global default, NOUN 3 / VERB 3 tie → NOUN.
     assert t.tag(["runs", "THE", "cats", "talked", "xyz", "."]) == ["VERB", "DET", "NOUN", "VERB", "NOUN", "PUNCT"]
     assert t.default == "NOUN"
+
+
+def test_turkic_spelled_lookup_beside_a_tagger_that_spells_so():
+    """`baseline:mft-turkic` exists only where the tagger's endings use the Turkic spelling, and reads
+    Kazakh/Uyghur words in it: by hand, Kazakh үйлерде → üylerde ends in -erde like Turkish evlerde."""
+    task = get_task("udpos_turkic_tr")
+    train = [TaggedSentence("a", ["Evlerde", "kaldık", "."], ["NOUN", "VERB", "PUNCT"]),
+             TaggedSentence("b", ["okullar", "güzel"], ["NOUN", "ADJ"]),
+             TaggedSentence("c", ["geldik", "güzel", "güzel"], ["VERB", "ADJ", "ADJ"])]
+    test = [TaggedSentence("k", ["үйлерде", "бардық", "."], ["NOUN", "VERB", "PUNCT"]),
+            TaggedSentence("u", ["ئۆيلەردە", "باردۇق"], ["NOUN", "VERB"])]
+
+    def run(spelling):
+        return evaluate_baselines(task, ["kk"], lambda _: test, lambda: train, suffix_spelling=spelling)
+    native, turkic = run("native"), run("turkic")
+    assert MFT_TURKIC not in native and native[MFT] == turkic[MFT]
+    # as written, only "." is known: every word is the global default ADJ (3 of 7 training words)
+    assert native[MFT]["kk"]["accuracy"] == pytest.approx(100 * 1 / 5)
+    # spelled: үйлерде → üylerde (-erde: NOUN), бардық → bardık (-dık: VERB), ئۆيلەردە → öylerde (NOUN),
+    # باردۇق → ULY barduq → barduk: -rduk, -duk, -uk unseen, -k → VERB (kaldık, geldik)
+    assert turkic[MFT_TURKIC]["kk"]["accuracy"] == pytest.approx(100.0)
+    # in the Uyghur Latin view it reads the words as written, as the tagger's features do (ULY barduq
+    # would end in an unseen -q and fall back to ADJ)
+    from eval_xtreme.views import apply_view
+
+    viewed = apply_view(task, "ug", test[1:], ["ug"])
+    assert viewed[0].tokens == ["öylerde", "barduq"]
+    spelled = evaluate_baselines(task, ["ug"], lambda _: viewed, lambda: train, suffix_spelling="turkic")
+    assert spelled[MFT_TURKIC]["ug"]["accuracy"] == pytest.approx(100.0)
+    assert spelled[MFT]["ug"]["accuracy"] == pytest.approx(50.0)  # the lookup as written: öylerde only
 
 
 def test_mft_tie_is_broken_by_tag_name_not_data_order():

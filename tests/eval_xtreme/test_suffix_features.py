@@ -10,7 +10,7 @@ import pytest
 from eval_xtreme import finetune as ft
 from eval_xtreme.finetune import FinetuneConfig, finetune, load_model, predict
 from eval_xtreme.loaders import TaggedSentence
-from eval_xtreme.suffix_features import SuffixTagger, SuffixVocab, suffix_keys
+from eval_xtreme.suffix_features import SuffixTagger, SuffixVocab, suffix_keys, turkic_spelling
 from eval_xtreme.tasks import get_task
 from xling.core.errors import InputError
 
@@ -60,6 +60,116 @@ def test_an_unseen_script_gets_no_feature_on_real_treebanks(data_root):
     slots = [(i, k) for w in ug[:3000] for i, k in zip(vocab.ids(w), suffix_keys(w, 6), strict=True) if k]
     assert all((i > 0) == (k in endings) for i, k in slots)
     assert sum(i > 0 for i, _ in slots) < 0.2 * len(slots)  # punctuation and digits only, mostly
+
+
+@pytest.mark.parametrize(("word", "spelled"), [
+    # by hand, letter by letter (Turkish writes ы ı, і i, ң n, қ k, ғ ğ, ш ş, ә e; ULY sh ş, ch ç, ng n, q k)
+    ("балалардың", "balalardın"),      # Kazakh genitive plural: Turkish -ların
+    ("Мектептерде", "mektepterde"),    # locative plural, capital lower-cased
+    ("шығармашылығы", "şığarmaşılığı"),
+    ("сәлем", "selem"),
+    ("бардық", "bardık"),
+    ("بالىلارنىڭ", "balilarnin"),        # Uyghur ULY balilarning
+    ("مەكتەپلەردە", "mekteplerde"),      # ULY mekteplerde
+    ("ئۈرۈمچىدە", "ürümçide"),           # ULY ürümchide: the hamza carrier is no letter
+    ("قىشلاق", "kişlak"),                # ULY qishlaq
+    ("çocukların", "çocukların"),      # Latin words are only lower-cased
+    ("Evlerde", "evlerde"),
+    ("running", "running"),
+    ("1990", "1990"),
+])
+def test_turkic_spelling_by_hand(word, spelled):
+    assert turkic_spelling(word) == spelled
+
+
+def test_turkic_spelling_gives_three_scripts_one_key_and_is_recorded():
+    vocab = SuffixVocab.build(["kitaplar", "evlerde", "okulların"], 4, spelling="turkic")
+    assert vocab.ids("кітаптар")[:2] == vocab.ids("kitaplar")[:2] and vocab.ids("кітаптар")[2] == 0  # "tar" unseen
+    assert vocab.ids("балалар") == [*vocab.ids("kitaplar")[:3], 0]
+    assert vocab.ids("كىتابلار") == [*vocab.ids("kitaplar")[:3], 0]  # ULY kitablar: "blar" unseen
+    assert vocab.ids("үйлерде") == vocab.ids("evlerde")  # Kazakh locative plural = Turkish -lerde
+    assert vocab.ids("балалардың")[:2] == vocab.ids("okulların")[:2]  # -n, -ın (then -dın vs -rın)
+    native = SuffixVocab.build(["kitaplar", "evlerde"], 4)
+    assert native.ids("үйлерде") == [0, 0, 0, 0]
+    back = SuffixVocab.from_json(vocab.to_json())
+    assert back.spelling == "turkic" and back.ids("үйлерде") == vocab.ids("үйлерде")
+    spec = native.to_json()
+    del spec["spelling"]  # written before the setting existed: endings as written
+    assert SuffixVocab.from_json(spec).spelling == "native"
+    with pytest.raises(ValueError, match="spelling"):
+        SuffixVocab.build(["ev"], 2, spelling="latin")
+    with pytest.raises(ValueError, match="suffix_spelling"):
+        FinetuneConfig(suffix_features=2, suffix_spelling="latin")
+    assert "suffix_spelling" not in ft.recorded_settings(FinetuneConfig(suffix_features=2))
+    assert ft.recorded_settings(FinetuneConfig(suffix_features=2, suffix_spelling="turkic"))["suffix_spelling"] == \
+        "turkic"
+
+
+def test_turkic_spelling_gives_uyghur_and_kazakh_endings_turkish_features_on_real_treebanks(data_root):
+    """Uyghur (Arabic) dev and Kazakh (Cyrillic) words whose 3-letter ending Turkish-IMST training has:
+    none as written; with the Turkic spelling, a share checked here against a count made with the
+    view functions of `xling.translit` (a second route to the same letters)."""
+    import lzma
+
+    from xling.translit import kk_cyrl_to_latn, uey_to_uly
+
+    def words(path):
+        with lzma.open(path, "rt", encoding="utf-8") as f:
+            return [c[1] for c in (ln.split("\t") for ln in f) if len(c) == 10 and c[0].isdigit()]
+
+    ud = data_root / "udpos"
+    tr = words(ud / "UD_Turkish-IMST" / "tr_imst-ud-train.conllu.xz")
+    ug = words(ud / "UD_Uyghur-UDT" / "ug_udt-ud-dev.conllu.xz")[:3000]
+    kk = words(ud / "UD_Kazakh-KTB" / "kk_ktb-ud-train.conllu.xz")
+    native, turkic = SuffixVocab.build(tr, 3), SuffixVocab.build(tr, 3, spelling="turkic")
+
+    def share(vocab, ws):
+        return sum(vocab.ids(w)[2] > 0 for w in ws) / len(ws)
+
+    assert share(native, ug) < 0.01 and share(native, kk) < 0.02
+    assert share(turkic, ug) > 0.5 and share(turkic, kk) > 0.5
+    # the same Uyghur words through ULY with the digraph rewrites done by str.replace
+    def uly_turkic(w):
+        x = uey_to_uly(w).replace("'", "")
+        for a, b in (("sh", "ş"), ("ch", "ç"), ("gh", "ğ"), ("zh", "\0"), ("ng", "n"), ("j", "c"), ("q", "k"),
+                     ("x", "h"), ("é", "e"), ("w", "v"), ("\0", "j")):
+            x = x.replace(a, b)
+        return x
+    tr3 = {("^" + w.lower())[-3:] for w in tr if len(w) >= 2}
+    assert share(turkic, ug) == sum(("^" + uly_turkic(w))[-3:] in tr3 for w in ug) / len(ug)
+    # Kazakh through the 2021 Latin view, its letters that Turkish writes otherwise rewritten (і ı → i,
+    # ы y → ı, ә ä → e, ң ñ → n, қ q → k, ұ ū → u); words with letters the two spell differently (й ё ю я
+    # щ ц) are left out of this comparison
+    rewrite = str.maketrans({"ı": "i", "y": "ı", "ä": "e", "ñ": "n", "q": "k", "ū": "u"})
+    kk = [w for w in kk if not set(w.lower()) & set("йёюящц")]
+    assert share(turkic, kk) == sum(("^" + kk_cyrl_to_latn(w.lower()).translate(rewrite))[-3:] in tr3
+                                    for w in kk) / len(kk)
+
+
+def test_turkic_spelling_reads_the_words_before_a_view(tiny_encoder):
+    """In a run with the Uyghur Latin view the tagger sees ULY tokens; its Turkic-spelled endings come from
+    the words as the data wrote them (ULY `barghan` would otherwise not meet the `barğan` that Arabic-script
+    Uyghur gets), while endings as written read the viewed tokens."""
+    from eval_xtreme.views import apply_view
+
+    task = get_task("udpos_turkic_tr")
+    tok, _ = load_model(task, str(tiny_encoder))
+    arabic = [TaggedSentence("u", ["بارغان", "قىشلاق"], ["VERB", "NOUN"])]
+    viewed = apply_view(task, "ug", arabic, ["ug"])
+    assert viewed[0].tokens == ["barghan", "qishlaq"] and viewed[0].written == arabic[0].tokens
+    assert apply_view(task, "ug", viewed, ["ug"])[0].written == arabic[0].tokens  # the first writing is kept
+
+    def ids(examples, vocab):
+        feats = ft.make_features(task, examples, tok, FinetuneConfig(), train=False, suffixes=vocab)
+        return [row for f in feats for row, w in zip(f["suffix_ids"], f["word_index"], strict=True) if w >= 0]
+
+    turkic = SuffixVocab.build(["kalğan", "kışlak"], 4, spelling="turkic")
+    expected = [turkic.ids("barğan"), turkic.ids("kişlak")]
+    assert expected[0][2] > 0 and expected[1][2] > 0  # -ğan, -lak
+    assert ids(viewed, turkic) == ids(arabic, turkic) == expected
+    assert turkic.ids("barghan")[2] == 0  # the ULY token itself: -han, no Turkish ending
+    native = SuffixVocab.build(["kalğan", "kışlak", "barghan"], 4)
+    assert ids(viewed, native) == [native.ids("barghan"), native.ids("qishlaq")] != ids(arabic, native)
 
 
 def test_without_suffix_ids_the_wrapper_computes_the_hf_model(tiny_encoder):
