@@ -240,7 +240,7 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
                 if records is not None:
                     records.setdefault(CHAR_NGRAM, {})[lang] = recs
     elif task.kind == "token_classification":
-        from .suffix_features import turkic_spelling
+        from .suffix_features import keyed_words, turkic_spelling
 
         train = load_train()
         taggers = {MFT: (train_mft(train, view), view)}
@@ -257,9 +257,8 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
             for name, (tagger, words) in taggers.items():
                 recs = []
                 read = examples
-                if name == MFT_TURKIC:  # as the tagger's features: the words as written, before a view
-                    read = [replace(ex, tokens=ex.written) if getattr(ex, "written", None) is not None else ex
-                            for ex in examples]
+                if name == MFT_TURKIC:  # the words the tagger's features read
+                    read = [replace(ex, tokens=keyed_words(ex.tokens, ex.written, "turkic")) for ex in examples]
                 s = mft_scores(task, tagger, read, lang, words, recs)
                 if s is not None:
                     out.setdefault(name, {})[lang] = s

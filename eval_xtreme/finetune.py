@@ -44,7 +44,14 @@ from xling.core.train_loop import (
 
 from .loaders import PairExample, QAExample, TaggedSentence
 from .metrics import compute, primary_score
-from .suffix_features import SPELLINGS, SuffixTagger, SuffixVocab, has_suffix_features, load_suffix_tagger
+from .suffix_features import (
+    SPELLINGS,
+    SuffixTagger,
+    SuffixVocab,
+    has_suffix_features,
+    keyed_words,
+    load_suffix_tagger,
+)
 from .tasks import Task
 
 log = logging.getLogger(__name__)
@@ -297,10 +304,8 @@ def token_features(examples: Sequence[TaggedSentence], tokenizer, task: Task, cf
             f = {"input_ids": cenc["input_ids"][c], "attention_mask": cenc["attention_mask"][c], "example": i,
                  "word_index": words_here}
             if suffixes is not None:
-                # the words as given (not the <unk> stand-ins), so an over-long word keeps its ending; the
-                # Turkic spelling has its own Latin for Arabic and Cyrillic script, so it reads the words as
-                # the data wrote them, before a view (whose ULY / 2021 Latin it would key as written)
-                words = ex.written if ex.written is not None and suffixes.spelling == "turkic" else ex.tokens
+                # the words as given (not the <unk> stand-ins), so an over-long word keeps its ending
+                words = keyed_words(ex.tokens, ex.written, suffixes.spelling)
                 f["suffix_ids"] = [suffixes.ids(words[w]) if w >= 0 else [0] * suffixes.max_len
                                    for w in words_here]
             if ex.tags is not None:

@@ -112,8 +112,16 @@ def check_spelling(spelling: str) -> str:
 
 def suffix_keys(word: str, max_len: int, spelling: str = "native") -> list[str | None]:
     """The word's last 1..max_len characters as keys; None where the marked word is shorter."""
-    w = WORD_START + _SPELL[check_spelling(spelling)](word)
+    spell = _SPELL.get(spelling) or _SPELL[check_spelling(spelling)]
+    w = WORD_START + spell(word)
     return [f"{k}\t{w[-k:]}" if k <= len(w) else None for k in range(1, max_len + 1)]
+
+
+def keyed_words(tokens: list[str], written: list[str] | None, spelling: str) -> list[str]:
+    """The words a sentence's endings are taken from: the Turkic spelling has its own Latin for Arabic and
+    Cyrillic script, so it reads the words as the data wrote them, before a view (whose ULY / 2021 Latin
+    it would key as written); endings as written read the tokens the model reads."""
+    return written if written is not None and spelling == "turkic" else tokens
 
 
 class SuffixVocab:
