@@ -13,6 +13,13 @@
   the same lookup over words in that spelling (`suffix_features.turkic_spelling`: Kazakh Cyrillic and
   Uyghur Arabic spelled as Turkish writes the same sounds). Such a tagger's ending features see the
   words that way, so this is the no-model score with the same information; the lookup alone gains from it.
+- `hybrid:model+char-ngram` (retrieval, only with `retrieval.hybrid` > 0): not a no-model baseline but
+  the model and the char-n-gram baseline together, as sparse–dense hybrid retrieval does (Pyserini's
+  hybrid search, with its weight α chosen on dev): per query, each system's similarities to every
+  candidate are standardised (z-scores over the candidates, so the two scales meet) and summed with
+  weights α (model) and 1 − α (characters). Beside `baseline:char-ngram` it answers whether the model knows
+  anything about translation that surface overlap does not: a model that adds nothing drags the sum
+  below the characters alone.
 
 `evaluate_baselines` loads a task's test data as the runner does and returns
 `{baseline name: {language: scores}}`; the runner stores that in `results.json["baselines"]`, and both
@@ -38,7 +45,7 @@ from xling.core.report import markdown_table
 
 from .loaders import load_split
 from .metrics import compute, primary_score
-from .retrieval import SearchResult, retrieval_records, retrieval_scores
+from .retrieval import SearchResult, normalize, retrieval_records, retrieval_scores
 from .tasks import TASKS
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ log = logging.getLogger(__name__)
 CHAR_NGRAM = "baseline:char-ngram"
 MFT = "baseline:mft"
 MFT_TURKIC = "baseline:mft-turkic"
+HYBRID = "hybrid:model+char-ngram"
 NAMES = (CHAR_NGRAM, MFT, MFT_TURKIC)
 
 _WHITESPACE = re.compile(r"\s\s+")
@@ -112,6 +120,49 @@ def char_ngram_search(source: Sequence[str], target: Sequence[str], both_directi
         return out
 
     return nearest(s, t), (nearest(t, s) if both_directions else None)
+
+
+def standardize_rows(sims: np.ndarray) -> np.ndarray:
+    """Each row as z-scores over its columns (a constant row becomes zeros)."""
+    mean = sims.mean(axis=1, keepdims=True)
+    std = sims.std(axis=1, keepdims=True)
+    return (sims - mean) / np.where(std > 0, std, 1.0)
+
+
+def hybrid_search(source: Sequence[str], target: Sequence[str], source_emb: np.ndarray, target_emb: np.ndarray,
+                  weight: float, n_max: int = 3, chunk_size: int = 1024) -> SearchResult:
+    """Both directions' nearest neighbours under `weight` × the model's standardised cosine +
+    (1 − `weight`) × the standardised char-n-gram TF-IDF cosine (standardised per query over all
+    candidates). `weight` 1 is the model's own search, 0 the char-n-gram baseline's."""
+    if len(source) != len(source_emb) or len(target) != len(target_emb):
+        raise ValueError(f"hybrid_search: {len(source)}/{len(target)} sentences but "
+                         f"{len(source_emb)}/{len(target_emb)} embeddings")
+    vec = CharNgramTfidf(1, n_max).fit([*source, *target])
+    cs, ct = vec.transform(source), vec.transform(target)
+    es, et = normalize(source_emb).astype(np.float64), normalize(target_emb).astype(np.float64)
+
+    def nearest(qe: np.ndarray, ke: np.ndarray, qc, kc) -> list[int]:
+        out: list[int] = []
+        for start in range(0, len(qe), chunk_size):
+            model = standardize_rows(qe[start:start + chunk_size] @ ke.T)
+            chars = standardize_rows((qc[start:start + chunk_size] @ kc.T).toarray())
+            out.extend(int(i) for i in (weight * model + (1.0 - weight) * chars).argmax(axis=1))
+        return out
+
+    return SearchResult(nearest(es, et, cs, ct), nearest(et, es, ct, cs))
+
+
+def hybrid_scores(task, rs, source_emb: np.ndarray, target_emb: np.ndarray, weight: float,
+                  records: list[dict] | None = None, chunk_size: int = 1024) -> dict | None:
+    """`HYBRID`'s scores on one retrieval set (the model's embeddings of its two sides given), in the
+    layout of the model's and the baseline's (`records` likewise, for paired intervals)."""
+    if rs.gold is None:
+        return None
+    res = hybrid_search(rs.source, rs.target, source_emb, target_emb, weight, chunk_size=chunk_size)
+    query = getattr(task, "retrieval_query", "source")
+    if records is not None:
+        records.extend(retrieval_records(rs, res, query))
+    return retrieval_scores(rs, res, query)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -301,11 +352,14 @@ def baseline_folder(eval_out: str | Path, name: str) -> Path:
 # Reports
 # ---------------------------------------------------------------------------------------------------
 
-def as_model_results(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each baseline in `results["baselines"]` shaped like a model's results (`tasks`, `details`), so
-    reports that compare models show it as one more column."""
+def as_model_results(results: dict[str, Any], names: Sequence[str] = NAMES) -> dict[str, dict[str, Any]]:
+    """Each baseline of `names` in `results["baselines"]` shaped like a model's results (`tasks`,
+    `details`), so reports that compare models show it as one more column. The no-model baselines are
+    the same for every model; `HYBRID` is the model's own (pass `names=(HYBRID,)`)."""
     out: dict[str, dict[str, Any]] = {}
     for name, per_task in (results.get("baselines") or {}).items():
+        if name not in names:
+            continue
         details = {t: {"data": results.get("details", {}).get(t, {}).get("data", {})} for t in per_task}
         out[name] = {"model": name, "tasks": per_task, "details": details}
     return out
@@ -317,19 +371,25 @@ def report_lines(results: dict[str, Any]) -> list[str]:
     if not base:
         return []
     names = [n for n in NAMES if n in base]
+    extra = [HYBRID] if HYBRID in base else []
     rows = []
     for task, per in results["tasks"].items():
         metric = TASKS.get(task).metric
-        langs = sorted({lg for n in names for lg in base[n].get(task, {})})
+        langs = sorted({lg for n in (*names, *extra) for lg in base[n].get(task, {})})
         for lg in langs:
             model = primary_score(metric, per[lg]) if lg in per else None
             vals = [primary_score(metric, base[n][task][lg]) if lg in base[n].get(task, {}) else None for n in names]
+            both = [primary_score(metric, base[n][task][lg]) if lg in base[n].get(task, {}) else None for n in extra]
             best = max((v for v in vals if v is not None), default=None)
             rows.append([task, lg, model, *vals, round(model - best, 2) if model is not None and best is not None
-                         else None])
+                         else None, *both])
+    hybrid_note = (f" `{HYBRID}`: the model and `{CHAR_NGRAM}` together (per-query standardised cosines, weight "
+                   f"{(results.get('config') or {}).get('retrieval', {}).get('hybrid')} on the model's): above "
+                   f"`{CHAR_NGRAM}` only if the model knows something about translation that characters do not."
+                   if extra else "")
     return ["## No-model baselines", "",
             f"`{CHAR_NGRAM}`: character 1–3-gram TF-IDF cosine nearest neighbour; `{MFT}`: most frequent "
             f"tag per word / suffix learned from the fine-tuning data (`{MFT_TURKIC}`: the same over words in "
             "the Turkic spelling the tagger's ending features use). A model score below its baseline "
-            "means the model adds nothing over surface overlap.", "",
-            markdown_table(["task", "language", "model", *names, "model − best baseline"], rows), ""]
+            "means the model adds nothing over surface overlap." + hybrid_note, "",
+            markdown_table(["task", "language", "model", *names, "model − best baseline", *extra], rows), ""]

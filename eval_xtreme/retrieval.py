@@ -43,6 +43,13 @@ class RetrievalConfig:
     max_length: int = 128
     margin_k: int = 4  # neighbours for the BUCC ratio margin (XTREME uses 4)
     chunk_size: int = 1024  # rows per similarity block, bounds memory on large BUCC sets
+    # > 0: also report the model fused with character n-grams (`baselines.HYBRID`): this weight on the
+    # model's per-query standardised cosines, 1 − it on the char-n-gram TF-IDF ones. 0: not reported.
+    hybrid: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.hybrid <= 1.0:
+            raise ValueError(f"retrieval.hybrid must be in [0, 1] (the model's weight; 0 = off), got {self.hybrid}")
 
 
 class Encoder:
@@ -173,7 +180,11 @@ class SearchResult:
 
 
 def similarity_search(rs: RetrievalSet, encode: EncodeFn, chunk_size: int = 1024) -> SearchResult:
-    src, trg = encode(rs.source), encode(rs.target)
+    return embedding_search(encode(rs.source), encode(rs.target), chunk_size)
+
+
+def embedding_search(src: np.ndarray, trg: np.ndarray, chunk_size: int = 1024) -> SearchResult:
+    """Both directions' cosine nearest neighbours of already embedded sides."""
     return SearchResult(nearest_neighbours(src, trg, chunk_size), nearest_neighbours(trg, src, chunk_size))
 
 

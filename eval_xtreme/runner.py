@@ -45,7 +45,7 @@ from xling.core.stage import Stage, StageSpec
 from xling.core.versions import versions
 from xling.translit import check_view_languages
 
-from .baselines import baseline_folder, baselines_for_task, report_lines
+from .baselines import HYBRID, baseline_folder, baselines_for_task, hybrid_scores, report_lines
 from .finetune import FinetuneConfig, finetune, load_model, predict, recorded_settings, score
 from .loaders import load_split
 from .metrics import bucc_prf, leaderboard_aggregate, primary_score
@@ -53,10 +53,10 @@ from .retrieval import (
     Encoder,
     RetrievalConfig,
     bucc_candidates,
+    embedding_search,
     retrieval_records,
     retrieval_scores,
     select_pairs,
-    similarity_search,
     tune_threshold,
 )
 from .tasks import TASKS, Task, parse_task_spec, task_groups
@@ -226,7 +226,8 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False, keep_unchanged: boo
             recs: dict[str, dict[str, list[dict]]] = {}
             ft = finetune_config(cfg, task.name)
             spelling = ft.suffix_spelling if ft.suffix_features and task.kind == "token_classification" else "native"
-            summary["baselines"] = baselines_for_task(task, summary["data"], cfg, recs, spelling)
+            summary["baselines"] = {**baselines_for_task(task, summary["data"], cfg, recs, spelling),
+                                    **summary.get("baselines", {})}
             for name, per_lang in recs.items():
                 for lang, rows in per_lang.items():
                     write_jsonl_atomic(baseline_folder(out, name) / "predictions" / task.name / f"{lang}.jsonl", rows)
@@ -242,7 +243,12 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False, keep_unchanged: boo
 
 def _settings(cfg: EvalConfig, task: Task) -> dict:
     """What a finished task's numbers depend on (besides model and languages)."""
-    part = to_dict(cfg.retrieval) if task.kind == "retrieval" else recorded_settings(finetune_config(cfg, task.name))
+    if task.kind == "retrieval":
+        part = to_dict(cfg.retrieval)
+        if not part.get("hybrid"):  # off: recorded as before the setting existed, so finished tasks stay finished
+            part.pop("hybrid", None)
+    else:
+        part = recorded_settings(finetune_config(cfg, task.name))
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
             "bootstrap_resamples": cfg.bootstrap_resamples,
             "no_model_baselines": cfg.no_model_baselines, "view": list(cfg.view),
@@ -432,6 +438,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
     reasons: dict[str, list[str]] = {}
     intervals: dict[str, dict] = {}
     extra: dict[str, Any] = {}
+    hybrid: dict[str, dict] = {}
     for lang in langs:
         rs, df = _test_split(task, lang, explicit, cfg, skipped)
         if rs is None:
@@ -456,13 +463,21 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
             n = len(rs.source)
         else:
             rs = rs.first(cfg.max_eval_examples)
-            res = similarity_search(rs, encoder, rc.chunk_size)
+            src, trg = encoder(rs.source), encoder(rs.target)
+            res = embedding_search(src, trg, rc.chunk_size)
             records = retrieval_records(rs, res, task.retrieval_query)
             _write_predictions(out, task, lang, records)
             s = retrieval_scores(rs, res, task.retrieval_query)
             if s is not None:
                 scores[lang] = s
                 stats = record_stats(task.metric, lang, records)
+            if rc.hybrid > 0:
+                h_recs: list[dict] = []
+                h = hybrid_scores(task, rs, src, trg, rc.hybrid, h_recs, rc.chunk_size)
+                if h is not None:
+                    hybrid[lang] = h
+                    write_jsonl_atomic(baseline_folder(out, HYBRID) / "predictions" / task.name / f"{lang}.jsonl",
+                                       h_recs)
             n = len(rs.source)
         if lang in scores:
             iv = _interval(cfg, task, lang, stats, scores[lang])
@@ -472,7 +487,8 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
         log.info("%s/%s: %s", task.name, lang, scores.get(lang))
     return {"task": task.name, "scores": scores, "data": data, "skipped": skipped, "layer": rc.layer,
             "intervals": intervals,
-            "comparability": {"task": [], "languages": {lg: r for lg, r in reasons.items() if r}}, **extra}
+            "comparability": {"task": [], "languages": {lg: r for lg, r in reasons.items() if r}}, **extra,
+            **({"baselines": {HYBRID: hybrid}} if hybrid else {})}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpora.build import STAGE_DIRS
-from eval_xtreme.baselines import as_model_results, baseline_folder
+from eval_xtreme.baselines import CHAR_NGRAM, HYBRID, as_model_results, baseline_folder
 from eval_xtreme.metrics import primary_name, primary_score
 from eval_xtreme.tasks import TASKS
 from eval_xtreme.uncertainty import format_ci, format_delta, paired_delta, record_stats, unpaired_delta
@@ -256,6 +256,7 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
                 extra[k] = v
                 # their per-example records (same examples as the models'): paired intervals for Δ
                 folders[k] = baseline_folder(folders[label], k)
+    models = dict(results)
     results.update(extra)
     labels = list(results)
     # The last pretraining arm is the model under study; every other evaluated model is a baseline.
@@ -339,6 +340,7 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
                 "seed variance come on top of it (a second pretraining seed of the long recipe moved differences "
                 "by about the intervals' half-width: docs/experiments.md), and with many rows a few "
                 "'significant' ones are expected by chance.", ""]
+    out += hybrid_section(models, folders, target)
     dev_rows = []
     for task in tasks:
         metric = TASKS.get(task).metric
@@ -389,6 +391,41 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     out += ["Per-model details (data notes, fine-tuning dev scores, predictions): "
             + ", ".join(f"[{lb}](eval/{lb}/report.md)" for lb in labels) + ".", ""]
     return out
+
+
+def hybrid_section(models: dict[str, dict], folders: dict[str, Path], target: str) -> list[str]:
+    """Each model fused with the char-n-gram baseline (`retrieval.hybrid`, eval_xtreme/baselines.py) beside
+    the baseline alone: a fused column above the baseline means that model knows something about
+    translation that surface overlap does not. Empty when no evaluation reported the hybrid."""
+    fused = {f"{lb} + char-ngram": (lb, r) for lb, r in models.items() if HYBRID in (r.get("baselines") or {})}
+    chars = next((r for r in models.values() if CHAR_NGRAM in (r.get("baselines") or {})), None)
+    if not fused or chars is None:
+        return []
+    results: dict[str, dict] = {CHAR_NGRAM: as_model_results(chars)[CHAR_NGRAM]}
+    where = {CHAR_NGRAM: folders[CHAR_NGRAM]} if CHAR_NGRAM in folders else {}
+    for col, (lb, r) in fused.items():
+        results[col] = as_model_results(r, (HYBRID,))[HYBRID]
+        where[col] = baseline_folder(folders[lb], HYBRID)
+    cols = list(results)
+    main = f"{target} + char-ngram" if f"{target} + char-ngram" in fused else next(iter(fused))
+    others = [c for c in cols if c != main]
+    dl = _Deltas(results, where)
+    weights = sorted({str((r.get("config") or {}).get("retrieval", {}).get("hybrid")) for _, r in fused.values()})
+    rows = []
+    for task in sorted({t for c in fused for t in results[c]["tasks"]}):
+        metric = TASKS.get(task).metric
+        prim = {c: {lg: primary_score(metric, v) for lg, v in results[c]["tasks"].get(task, {}).items()} for c in cols}
+        for lg in sorted(prim[main]):
+            vals = {c: prim[c].get(lg) for c in cols}
+            rows.append([task, lg, *(vals[c] for c in cols),
+                         *(dl.cell(main, b, task, lg, [lg], vals[main], vals[b]) for b in others)])
+    return ["### Each model together with character n-grams (hybrid retrieval)", "",
+            f"Per query, the model's cosine similarities to every candidate and `{CHAR_NGRAM}`'s are standardised "
+            f"(z-scores over the candidates) and summed with weight {' / '.join(weights)} on the model's "
+            "(`retrieval.hybrid`, chosen on dev sets). A fused score above the characters alone means the model "
+            "knows something about translation that surface overlap does not; one below means it adds noise. "
+            "Δ: paired bootstrap over the same queries.", "",
+            markdown_table(["task", "language", *cols, *(f"Δ {main} vs {b} [95% CI]" for b in others)], rows), ""]
 
 
 def reproduce_section(plan: RunPlan, state: dict[str, Any]) -> list[str]:

@@ -10,12 +10,14 @@ import pytest
 
 from eval_xtreme.baselines import (
     CHAR_NGRAM,
+    HYBRID,
     MFT,
     MFT_TURKIC,
     CharNgramTfidf,
     MostFrequentTagTagger,
     char_ngram_search,
     evaluate_baselines,
+    hybrid_search,
 )
 from eval_xtreme.loaders import TaggedSentence, load_split
 from eval_xtreme.tasks import get_task
@@ -52,6 +54,67 @@ def test_char_ngram_search_on_real_xwmt_matches_scikit_learn(data_root):
     assert bwd == _sklearn_top1(trg, src)
     # Far above chance (1/300) on kk → en news: names and numbers are shared across scripts.
     assert np.mean(np.array(fwd) == np.arange(300)) > 0.15
+
+
+def _hybrid_reference(src, trg, es, et, weight):
+    """A second implementation of the fused search: scikit-learn's TF-IDF, cosines and z-scores in plain
+    Python loops (statistics.pstdev: the population standard deviation over all candidates)."""
+    import statistics
+
+    sk = pytest.importorskip("sklearn.feature_extraction.text")
+    v = sk.TfidfVectorizer(analyzer="char", ngram_range=(1, 3)).fit(src + trg)
+    chars = (v.transform(src) @ v.transform(trg).T).toarray()
+
+    def cos(a, b):
+        return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+    def z(row):
+        mu, sd = statistics.fmean(row), statistics.pstdev(row)
+        return [(x - mu) / sd if sd > 0 else 0.0 for x in row]
+
+    def search(q_emb, k_emb, char_rows):
+        out = []
+        for i, q in enumerate(q_emb):
+            model = z([cos(q, k) for k in k_emb])
+            char = z(list(char_rows[i]))
+            fused = [weight * m + (1 - weight) * c for m, c in zip(model, char, strict=True)]
+            out.append(max(range(len(fused)), key=lambda j: (fused[j], -j)))
+        return out
+
+    return search(es, et, chars), search(et, es, chars.T)
+
+
+def test_hybrid_search_against_a_second_implementation_and_its_two_ends(data_root):
+    from eval_xtreme.retrieval import nearest_neighbours
+
+    task = get_task("xwmt_en_kk")
+    rs, _ = load_split(task, "test", "kk", data_root)
+    src, trg = rs.source[:60], rs.target[:60]
+    rng = np.random.default_rng(0)
+    # A noisy oracle: each translation pair shares a direction, plus noise that hides it for some pairs.
+    common = rng.normal(size=(60, 16))
+    es, et = common + 1.3 * rng.normal(size=(60, 16)), common + 1.3 * rng.normal(size=(60, 16))
+    for w in (0.3, 0.7):
+        got = hybrid_search(src, trg, es, et, w)
+        fwd, bwd = _hybrid_reference(src, trg, es, et, w)
+        assert got.xx_en == fwd and got.en_xx == bwd
+    # weight 1: the model's own search; weight 0: the char-n-gram baseline's (z-scores keep each row's order)
+    ones = hybrid_search(src, trg, es, et, 1.0)
+    assert ones.xx_en == nearest_neighbours(es, et) and ones.en_xx == nearest_neighbours(et, es)
+    zeros = hybrid_search(src, trg, es, et, 0.0)
+    assert zeros.xx_en == _sklearn_top1(src, trg) and zeros.en_xx == _sklearn_top1(trg, src)
+    # The two systems err on different pairs here, so together they beat both alone.
+    acc = {w: np.mean(np.array(hybrid_search(src, trg, es, et, w).xx_en) == np.arange(60)) for w in (0.0, 0.5, 1.0)}
+    assert acc[0.5] > max(acc[0.0], acc[1.0])
+    with pytest.raises(ValueError, match="embeddings"):
+        hybrid_search(src, trg, es[:59], et, 0.5)
+
+
+def test_hybrid_weight_is_checked():
+    from eval_xtreme.retrieval import RetrievalConfig
+
+    with pytest.raises(ValueError, match=r"retrieval\.hybrid"):
+        RetrievalConfig(hybrid=1.5)
 
 
 def test_mft_tagger_by_hand():
@@ -138,6 +201,70 @@ def test_eval_run_writes_baseline_rows(tiny_encoder, tmp_path):
     assert [r["prediction"] for r in recs] == list(_sklearn_top1(rs.source, rs.target))
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "## No-model baselines" in report and CHAR_NGRAM in report
+
+
+def test_eval_run_with_hybrid_reports_the_model_fused_with_char_ngrams(tiny_encoder, tmp_path):
+    from eval_xtreme.retrieval import Encoder, RetrievalConfig
+    from eval_xtreme.runner import EvalConfig, _settings, run_eval
+
+    out = tmp_path / "out"
+    cfg = EvalConfig(model=str(tiny_encoder), tasks=["xwmt_en_kk"], out=str(out), threads=1,
+                     max_eval_examples=80, retrieval=RetrievalConfig(hybrid=0.7))
+    run_eval(cfg)
+    on_disk = read_json(out / "results.json")
+    got = on_disk["baselines"][HYBRID]["xwmt_en_kk"]["kk"]
+    assert CHAR_NGRAM in on_disk["baselines"]
+    rs, _ = load_split(get_task("xwmt_en_kk"), "test", "kk")
+    rs = rs.first(80)
+    enc = Encoder(str(tiny_encoder))
+    fwd, _ = _hybrid_reference(rs.source, rs.target, enc(rs.source), enc(rs.target), 0.7)
+    assert got["accuracy"] == pytest.approx(100 * np.mean(np.array(fwd) == np.array(rs.gold)))
+    recs = [json.loads(line) for line in (out / "baselines" / "model+char-ngram" / "predictions" / "xwmt_en_kk"
+                                          / "kk.jsonl").read_text().splitlines()]
+    assert [r["prediction"] for r in recs] == fwd
+    assert HYBRID in (out / "report.md").read_text(encoding="utf-8")
+    # Off (the default), the setting is not recorded: tasks finished before it existed stay finished.
+    assert "hybrid" not in _settings(EvalConfig(model="m"), get_task("xwmt_en_kk"))
+    assert _settings(cfg, get_task("xwmt_en_kk"))["hybrid"] == 0.7
+
+
+def test_run_report_shows_each_model_with_char_ngrams(tmp_path):
+    from types import SimpleNamespace
+
+    from xling.run_report import eval_section
+
+    def write(folder, hits):
+        (folder / "xwmt_en_kk").mkdir(parents=True, exist_ok=True)
+        rows = [{"id": f"s{i}", "query": "source", "prediction": i if h else i + 1, "gold": i}
+                for i, h in enumerate(hits)]
+        (folder / "xwmt_en_kk" / "kk.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+    # char n-grams right on 2 of 10; control + chars on 1, studied + chars on 5
+    fused = {"control": [1, 0, 0, 0, 0, 0, 0, 0, 0, 0], "studied": [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]}
+    for label in ("control", "studied"):
+        folder = tmp_path / label
+        data = {"model": label, "config": {"retrieval": {"hybrid": 0.7}},
+                "tasks": {"xwmt_en_kk": {"kk": {"accuracy": 10.0}}},
+                "details": {"xwmt_en_kk": {"data": {"kk": {"fixture": False}}}},
+                "baselines": {CHAR_NGRAM: {"xwmt_en_kk": {"kk": {"accuracy": 20.0}}},
+                              HYBRID: {"xwmt_en_kk": {"kk": {"accuracy": 10.0 * sum(fused[label])}}}}}
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps(data), encoding="utf-8")
+        write(folder / "baselines" / "char-ngram" / "predictions", [1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+        write(folder / "baselines" / "model+char-ngram" / "predictions", fused[label])
+    plan = SimpleNamespace(evals={lb: SimpleNamespace(out=str(tmp_path / lb)) for lb in ("control", "studied")},
+                           arms={"control": None, "studied": None})
+    (tmp_path / "fig").mkdir()
+    text = "\n".join(eval_section(plan, tmp_path / "fig"))
+    assert "hybrid retrieval" in text and "weight 0.7" in text
+    # the main table keeps its columns: the hybrid is not a no-model baseline
+    assert f"Δ vs {HYBRID}" not in text
+    part = text[text.index("hybrid retrieval"):]
+    row = next(line for line in part.splitlines() if line.startswith("| xwmt_en_kk | kk "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:5] == ["20.00", "10.00", "50.00"]
+    # studied + chars − chars = +30, − (control + chars) = +40, both paired over the same 10 queries
+    assert cells[5].startswith("+30.00 [") and cells[6].startswith("+40.00 [")
 
 
 def test_run_report_shows_baselines_as_columns(tmp_path):
