@@ -415,10 +415,16 @@ def hybrid_section(models: dict[str, dict], folders: dict[str, Path], target: st
     for task in sorted({t for c in fused for t in results[c]["tasks"]}):
         metric = TASKS.get(task).metric
         prim = {c: {lg: primary_score(metric, v) for lg, v in results[c]["tasks"].get(task, {}).items()} for c in cols}
-        for lg in sorted(prim[main]):
+        langs = sorted(prim[main])
+        for lg in langs:
             vals = {c: prim[c].get(lg) for c in cols}
             rows.append([task, lg, *(vals[c] for c in cols),
                          *(dl.cell(main, b, task, lg, [lg], vals[main], vals[b]) for b in others)])
+        if len(langs) > 1:
+            means = {c: sum(prim[c][lg] for lg in langs) / len(langs) if all(lg in prim[c] for lg in langs) else None
+                     for c in cols}
+            rows.append([task, "mean", *(means[c] for c in cols),
+                         *(dl.cell(main, b, task, None, langs, means[main], means[b]) for b in others)])
     return ["### Each model together with character n-grams (hybrid retrieval)", "",
             f"Per query, the model's cosine similarities to every candidate and `{CHAR_NGRAM}`'s are standardised "
             f"(z-scores over the candidates) and summed with weight {' / '.join(weights)} on the model's "

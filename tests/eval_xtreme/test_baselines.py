@@ -237,17 +237,19 @@ def test_run_report_shows_each_model_with_char_ngrams(tmp_path):
         (folder / "xwmt_en_kk").mkdir(parents=True, exist_ok=True)
         rows = [{"id": f"s{i}", "query": "source", "prediction": i if h else i + 1, "gold": i}
                 for i, h in enumerate(hits)]
-        (folder / "xwmt_en_kk" / "kk.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        for lang in ("kk", "tt"):  # a second language with the same records, for the mean row
+            (folder / "xwmt_en_kk" / f"{lang}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
     # char n-grams right on 2 of 10; control + chars on 1, studied + chars on 5
     fused = {"control": [1, 0, 0, 0, 0, 0, 0, 0, 0, 0], "studied": [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]}
     for label in ("control", "studied"):
         folder = tmp_path / label
         data = {"model": label, "config": {"retrieval": {"hybrid": 0.7}},
-                "tasks": {"xwmt_en_kk": {"kk": {"accuracy": 10.0}}},
-                "details": {"xwmt_en_kk": {"data": {"kk": {"fixture": False}}}},
-                "baselines": {CHAR_NGRAM: {"xwmt_en_kk": {"kk": {"accuracy": 20.0}}},
-                              HYBRID: {"xwmt_en_kk": {"kk": {"accuracy": 10.0 * sum(fused[label])}}}}}
+                "tasks": {"xwmt_en_kk": {lg: {"accuracy": 10.0} for lg in ("kk", "tt")}},
+                "details": {"xwmt_en_kk": {"data": {lg: {"fixture": False} for lg in ("kk", "tt")}}},
+                "baselines": {CHAR_NGRAM: {"xwmt_en_kk": {lg: {"accuracy": 20.0} for lg in ("kk", "tt")}},
+                              HYBRID: {"xwmt_en_kk": {lg: {"accuracy": 10.0 * sum(fused[label])}
+                                                      for lg in ("kk", "tt")}}}}
         folder.mkdir()
         (folder / "results.json").write_text(json.dumps(data), encoding="utf-8")
         write(folder / "baselines" / "char-ngram" / "predictions", [1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
@@ -265,6 +267,9 @@ def test_run_report_shows_each_model_with_char_ngrams(tmp_path):
     assert cells[2:5] == ["20.00", "10.00", "50.00"]
     # studied + chars − chars = +30, − (control + chars) = +40, both paired over the same 10 queries
     assert cells[5].startswith("+30.00 [") and cells[6].startswith("+40.00 [")
+    mean = next(line for line in part.splitlines() if line.startswith("| xwmt_en_kk | mean "))
+    cells = [c.strip() for c in mean.strip("|").split("|")]
+    assert cells[2:5] == ["20.00", "10.00", "50.00"] and cells[5].startswith("+30.00 [")
 
 
 def test_run_report_shows_baselines_as_columns(tmp_path):
