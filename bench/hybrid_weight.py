@@ -14,7 +14,6 @@ printed last. The search is `eval_xtreme.baselines.hybrid_search`, what `xling e
 from __future__ import annotations
 
 import argparse
-import lzma
 import sys
 from pathlib import Path
 
@@ -25,11 +24,6 @@ DEV_SETS = {
     "newstest2018 tr-en": ("parallel/en-tr/wmt_newstest/2018/en-tr_both-directions/newstest2018", "tr"),
 }
 GRID = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0)
-
-
-def read_lines(path: Path) -> list[str]:
-    with lzma.open(path, "rt", encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
 
 
 def main() -> int:
@@ -43,6 +37,7 @@ def main() -> int:
 
     from eval_xtreme.baselines import hybrid_search
     from eval_xtreme.retrieval import Encoder
+    from xling.core.io import read_lines
     from xling.core.paths import resolve_data_path
     from xling.core.report import markdown_table
 

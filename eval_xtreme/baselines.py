@@ -106,11 +106,16 @@ class CharNgramTfidf:
         return csr_matrix(m.multiply(inv[:, None]))
 
 
+def char_ngram_vectors(source: Sequence[str], target: Sequence[str], n_max: int = 3):
+    """Both sides' L2-normalised TF-IDF rows, the vectoriser fitted on the two sides together."""
+    vec = CharNgramTfidf(1, n_max).fit([*source, *target])
+    return vec.transform(source), vec.transform(target)
+
+
 def char_ngram_search(source: Sequence[str], target: Sequence[str], both_directions: bool = False,
                       n_max: int = 3, chunk_size: int = 1024) -> tuple[list[int], list[int] | None]:
     """(index of the most similar target per source, and per target the most similar source if asked)."""
-    vec = CharNgramTfidf(1, n_max).fit([*source, *target])
-    s, t = vec.transform(source), vec.transform(target)
+    s, t = char_ngram_vectors(source, target, n_max)
 
     def nearest(a, b) -> list[int]:
         out: list[int] = []
@@ -137,8 +142,7 @@ def hybrid_search(source: Sequence[str], target: Sequence[str], source_emb: np.n
     if len(source) != len(source_emb) or len(target) != len(target_emb):
         raise ValueError(f"hybrid_search: {len(source)}/{len(target)} sentences but "
                          f"{len(source_emb)}/{len(target_emb)} embeddings")
-    vec = CharNgramTfidf(1, n_max).fit([*source, *target])
-    cs, ct = vec.transform(source), vec.transform(target)
+    cs, ct = char_ngram_vectors(source, target, n_max)
     es, et = normalize(source_emb).astype(np.float64), normalize(target_emb).astype(np.float64)
 
     def nearest(qe: np.ndarray, ke: np.ndarray, qc, kc) -> list[int]:

@@ -45,9 +45,9 @@ from xling.core.train_loop import (
 from .loaders import PairExample, QAExample, TaggedSentence
 from .metrics import compute, primary_score
 from .suffix_features import (
-    SPELLINGS,
     SuffixTagger,
     SuffixVocab,
+    check_spelling,
     has_suffix_features,
     keyed_words,
     load_suffix_tagger,
@@ -119,9 +119,7 @@ class FinetuneConfig:
             raise ValueError(f"finetune.suffix_lr_scale must be > 0, got {self.suffix_lr_scale}")
         if not 0.0 <= self.suffix_dropout < 1.0:
             raise ValueError(f"finetune.suffix_dropout must be in [0, 1), got {self.suffix_dropout}")
-        if self.suffix_spelling not in SPELLINGS:
-            raise ValueError(f"finetune.suffix_spelling must be one of {', '.join(SPELLINGS)}, "
-                             f"got {self.suffix_spelling!r}")
+        check_spelling(self.suffix_spelling, "finetune.suffix_spelling")
         if self.label_subword not in ("first", "last"):
             raise ValueError(f"finetune.label_subword must be 'first' or 'last', got {self.label_subword!r}")
 

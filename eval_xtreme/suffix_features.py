@@ -104,9 +104,9 @@ def turkic_spelling(word: str) -> str:
 _SPELL: dict[str, Callable[[str], str]] = {"native": str.lower, "turkic": turkic_spelling}
 
 
-def check_spelling(spelling: str) -> str:
+def check_spelling(spelling: str, name: str = "suffix spelling") -> str:
     if spelling not in SPELLINGS:
-        raise ValueError(f"suffix spelling must be one of {', '.join(SPELLINGS)}, got {spelling!r}")
+        raise ValueError(f"{name} must be one of {', '.join(SPELLINGS)}, got {spelling!r}")
     return spelling
 
 
