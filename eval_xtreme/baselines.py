@@ -45,7 +45,14 @@ from xling.core.report import markdown_table
 
 from .loaders import load_split
 from .metrics import compute, primary_score
-from .retrieval import SearchResult, normalize, retrieval_records, retrieval_scores
+from .retrieval import (
+    SearchResult,
+    adjust_hubness,
+    matrix_search,
+    normalize,
+    retrieval_records,
+    retrieval_scores,
+)
 from .tasks import TASKS
 
 log = logging.getLogger(__name__)
@@ -134,35 +141,47 @@ def standardize_rows(sims: np.ndarray) -> np.ndarray:
     return (sims - mean) / np.where(std > 0, std, 1.0)
 
 
+def char_ngram_similarities(source: Sequence[str], target: Sequence[str], hubness: str = "none", k: int = 4,
+                            n_max: int = 3) -> np.ndarray:
+    """`baseline:char-ngram`'s full (source, target) cosine matrix, hubness-corrected as asked."""
+    s, t = char_ngram_vectors(source, target, n_max)
+    return adjust_hubness((s @ t.T).toarray(), hubness, k)
+
+
+def fused_search(model_sims: np.ndarray, char_sims: np.ndarray, weight: float) -> SearchResult:
+    """Both directions' best match under `weight` × the model's similarities + (1 − `weight`) × the
+    characters', each standardised per query over all candidates (rows for source → target, columns
+    for target → source)."""
+    if model_sims.shape != char_sims.shape:
+        raise ValueError(f"fused_search: model similarities {model_sims.shape} but char-n-gram {char_sims.shape}")
+    m, c = model_sims.astype(np.float64), char_sims.astype(np.float64)
+
+    def best(a: np.ndarray, b: np.ndarray) -> list[int]:
+        return [int(i) for i in (weight * standardize_rows(a) + (1.0 - weight) * standardize_rows(b)).argmax(axis=1)]
+
+    return SearchResult(best(m, c), best(m.T, c.T))
+
+
 def hybrid_search(source: Sequence[str], target: Sequence[str], source_emb: np.ndarray, target_emb: np.ndarray,
-                  weight: float, n_max: int = 3, chunk_size: int = 1024) -> SearchResult:
-    """Both directions' nearest neighbours under `weight` × the model's standardised cosine +
-    (1 − `weight`) × the standardised char-n-gram TF-IDF cosine (standardised per query over all
-    candidates). `weight` 1 is the model's own search, 0 the char-n-gram baseline's."""
+                  weight: float, n_max: int = 3, hubness: str = "none", k: int = 4) -> SearchResult:
+    """`fused_search` of the model's pooled cosines and the char-n-gram TF-IDF cosines (both
+    hubness-corrected as asked). `weight` 1 is the model's own search, 0 the char-n-gram baseline's."""
     if len(source) != len(source_emb) or len(target) != len(target_emb):
         raise ValueError(f"hybrid_search: {len(source)}/{len(target)} sentences but "
                          f"{len(source_emb)}/{len(target_emb)} embeddings")
-    cs, ct = char_ngram_vectors(source, target, n_max)
-    es, et = normalize(source_emb).astype(np.float64), normalize(target_emb).astype(np.float64)
-
-    def nearest(qe: np.ndarray, ke: np.ndarray, qc, kc) -> list[int]:
-        out: list[int] = []
-        for start in range(0, len(qe), chunk_size):
-            model = standardize_rows(qe[start:start + chunk_size] @ ke.T)
-            chars = standardize_rows((qc[start:start + chunk_size] @ kc.T).toarray())
-            out.extend(int(i) for i in (weight * model + (1.0 - weight) * chars).argmax(axis=1))
-        return out
-
-    return SearchResult(nearest(es, et, cs, ct), nearest(et, es, ct, cs))
+    model = adjust_hubness(normalize(source_emb).astype(np.float64) @ normalize(target_emb).astype(np.float64).T,
+                           hubness, k)
+    return fused_search(model, char_ngram_similarities(source, target, hubness, k, n_max), weight)
 
 
-def hybrid_scores(task, rs, source_emb: np.ndarray, target_emb: np.ndarray, weight: float,
-                  records: list[dict] | None = None, chunk_size: int = 1024) -> dict | None:
-    """`HYBRID`'s scores on one retrieval set (the model's embeddings of its two sides given), in the
-    layout of the model's and the baseline's (`records` likewise, for paired intervals)."""
+def hybrid_scores(task, rs, model_sims: np.ndarray, weight: float, records: list[dict] | None = None,
+                  hubness: str = "none", k: int = 4) -> dict | None:
+    """`HYBRID`'s scores on one retrieval set, given the model's (source, target) similarity matrix as
+    the model was scored with, in the layout of the model's and the baseline's (`records` likewise,
+    for paired intervals)."""
     if rs.gold is None:
         return None
-    res = hybrid_search(rs.source, rs.target, source_emb, target_emb, weight, chunk_size=chunk_size)
+    res = fused_search(model_sims, char_ngram_similarities(rs.source, rs.target, hubness, k), weight)
     query = getattr(task, "retrieval_query", "source")
     if records is not None:
         records.extend(retrieval_records(rs, res, query))
@@ -232,20 +251,26 @@ def _identity(text: str) -> str:
 
 
 def retrieval_baseline_scores(task, rs, both_directions: bool = False, view: TextView = _identity,
-                              records: list[dict] | None = None) -> dict | None:
+                              records: list[dict] | None = None, hubness: str = "none", k: int = 4) -> dict | None:
     """Scores of the char-n-gram baseline on one retrieval set (None without gold), computed like the
     model's: both directions searched, `accuracy` being the task's primary direction (en → xx for
     XTREME's Tatoeba, as its leaderboard). `both_directions` is kept for callers; both are always scored.
     `records`, if given, receives the per-query prediction records in the model's layout (same ids),
-    so a report can compare model and baseline example by example (paired bootstrap)."""
+    so a report can compare model and baseline example by example (paired bootstrap). `hubness`:
+    the correction the model's search used (`RetrievalConfig.hubness`, its `margin_k` as `k`)."""
     if rs.gold is None:
         return None
-    fwd, bwd = char_ngram_search([view(s) for s in rs.source], [view(t) for t in rs.target], True)
-    assert bwd is not None
+    source, target = [view(s) for s in rs.source], [view(t) for t in rs.target]
+    if hubness == "none":
+        fwd, bwd = char_ngram_search(source, target, True)
+        assert bwd is not None
+        res = SearchResult(fwd, bwd)
+    else:
+        res = matrix_search(char_ngram_similarities(source, target, hubness, k))
     query = getattr(task, "retrieval_query", "source")
     if records is not None:
-        records.extend(retrieval_records(rs, SearchResult(fwd, bwd), query))
-    return retrieval_scores(rs, SearchResult(fwd, bwd), query)
+        records.extend(retrieval_records(rs, res, query))
+    return retrieval_scores(rs, res, query)
 
 
 def train_mft(train: Sequence, view: TextView = _identity) -> MostFrequentTagTagger:
@@ -266,10 +291,12 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
                        max_eval_examples: int | dict[str, int] = 0, both_directions: bool = False,
                        view: TextView = _identity,
                        records: dict[str, dict[str, list[dict]]] | None = None,
-                       suffix_spelling: str = "native") -> dict[str, dict[str, dict]]:
+                       suffix_spelling: str = "native", hubness: str = "none",
+                       hubness_k: int = 4) -> dict[str, dict[str, dict]]:
     """`{baseline: {lang: scores}}` for one task; `load_test(lang)` returns the test examples or None.
     `records`, if given, is filled with `{baseline: {lang: per-example prediction records}}`.
     `suffix_spelling`: the tagger's (`FinetuneConfig.suffix_spelling`); "turkic" adds `MFT_TURKIC`.
+    `hubness`, `hubness_k`: the retrieval search's correction (`RetrievalConfig.hubness`, `margin_k`).
 
     `max_eval_examples`: keep the first N test examples (one N, or one per language: the counts the
     model was scored on, so model and baseline always see the same examples).
@@ -289,7 +316,7 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
             if limit(lang) > 0:
                 rs = rs.first(limit(lang))  # the model's --max-eval subset, exactly
             recs: list[dict] = []
-            s = retrieval_baseline_scores(task, rs, both_directions, view, recs)
+            s = retrieval_baseline_scores(task, rs, both_directions, view, recs, hubness, hubness_k)
             if s is not None:
                 out.setdefault(CHAR_NGRAM, {})[lang] = s
                 if records is not None:
@@ -342,8 +369,10 @@ def baselines_for_task(task, data: dict[str, dict], cfg,
 
     both = bool(getattr(cfg.retrieval, "both_directions", False))
     counts = {lg: int(d["examples"]) for lg, d in data.items()}
+    rc = cfg.retrieval
     return evaluate_baselines(task, list(data), load_test, load_train, counts, both, records=records,
-                              suffix_spelling=suffix_spelling)
+                              suffix_spelling=suffix_spelling, hubness=getattr(rc, "hubness", "none"),
+                              hubness_k=getattr(rc, "margin_k", 4))
 
 
 def baseline_folder(eval_out: str | Path, name: str) -> Path:

@@ -10,6 +10,17 @@
   the source embeddings to the index and searches it with the English ones), so its `test-<lang>.tsv`
   holds one source index per English line; xx → en is reported beside it. A task's
   `retrieval_query` says which direction is its primary `accuracy`.
+- `scoring: maxsim` (opt-in; default `cosine` is XTREME's): late interaction instead of one pooled
+  vector, as BERTScore (Zhang et al. 2020) and ColBERT do. Each real token (special tokens dropped) is
+  its L2-normalised hidden state at the chosen layer; a query's score for a candidate is the IDF-weighted
+  mean, over the query's tokens, of each token's best cosine among the candidate's tokens, and the
+  similarity of a pair is that score taken from both sides and summed (so one matrix serves both
+  directions). IDF is BERTScore's, counted over the set's two sides as the char-n-gram baseline's
+  TF-IDF is (unsupervised, no gold involved).
+- `hubness: csls` (opt-in, any scoring): CSLS (Conneau et al. 2018), 2·s(x, y) − r(x) − r(y) with r the
+  mean of a sentence's k best similarities on the other side, against "hub" sentences that are near
+  every query. The runner applies it to every system of the evaluation alike (model, char-n-gram
+  baseline, their hybrid), so a comparison stays like for like.
 - BUCC 2018: margin-based scoring (ratio margin over the k nearest neighbours in both directions,
   Artetxe & Schwenk 2019, as XTREME's `mine_bitext` with `retrieval=max`), one-to-one greedy
   selection, and the score threshold tuned for F1 on the dev ("sample") split.
@@ -34,6 +45,21 @@ from .metrics import bucc_best_threshold, retrieval_accuracy
 log = logging.getLogger(__name__)
 
 EncodeFn = Callable[[Sequence[str]], np.ndarray]
+SCORINGS = ("cosine", "maxsim")
+HUBNESS = ("none", "csls")
+
+
+@dataclass
+class TokenStates:
+    """Every real token's L2-normalised hidden state of a list of sentences, concatenated: sentence i
+    owns rows `offsets[i]:offsets[i + 1]` of `vectors` (and of `ids`, their vocabulary ids)."""
+
+    vectors: np.ndarray  # (tokens, hidden) float32
+    ids: np.ndarray  # (tokens,) int64
+    offsets: np.ndarray  # (sentences + 1,) int64
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
 
 
 @dataclass
@@ -41,15 +67,29 @@ class RetrievalConfig:
     layer: int = -1  # XTREME's specific_layer: K >= 0 → hidden_states[K + 1]; -1 = last layer
     batch_size: int = 32
     max_length: int = 128
-    margin_k: int = 4  # neighbours for the BUCC ratio margin (XTREME uses 4)
+    margin_k: int = 4  # neighbours for the BUCC ratio margin (XTREME uses 4) and for CSLS
     chunk_size: int = 1024  # rows per similarity block, bounds memory on large BUCC sets
     # > 0: also report the model fused with character n-grams (`baselines.HYBRID`): this weight on the
     # model's per-query standardised cosines, 1 − it on the char-n-gram TF-IDF ones. 0: not reported.
     hybrid: float = 0.0
+    # How a pair's similarity is computed (module docstring); BUCC mining always uses pooled cosines.
+    scoring: str = "cosine"  # "cosine" (XTREME: mean-pooled sentence vectors) | "maxsim" (token late interaction)
+    hubness: str = "none"  # "none" | "csls" (applied to every system's similarities alike)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.hybrid <= 1.0:
             raise ValueError(f"retrieval.hybrid must be in [0, 1] (the model's weight; 0 = off), got {self.hybrid}")
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"retrieval.scoring must be one of {', '.join(SCORINGS)}, got {self.scoring!r}")
+        if self.hubness not in HUBNESS:
+            raise ValueError(f"retrieval.hubness must be one of {', '.join(HUBNESS)}, got {self.hubness!r}")
+        if self.margin_k < 1:
+            raise ValueError(f"retrieval.margin_k must be >= 1, got {self.margin_k}")
+
+    @property
+    def plain(self) -> bool:
+        """XTREME's own search: pooled cosines, no hubness correction."""
+        return self.scoring == "cosine" and self.hubness == "none"
 
 
 class Encoder:
@@ -95,13 +135,14 @@ class Encoder:
         self.max_length = min(max_length, limit) if limit else max_length
         self.layer, self.batch_size = layer, batch_size
 
-    def __call__(self, sentences: Sequence[str]) -> np.ndarray:
+    def _batches(self, sentences: Sequence[str], drop_special: bool = False):
+        """(sentence indices, hidden states (batch, width, hidden), real-token mask, input ids) per batch
+        of similar length; `drop_special` leaves [CLS]/[SEP]-like tokens out of the mask."""
         import torch
 
-        out = np.zeros((len(sentences), self.model.config.hidden_size), dtype=np.float32)
-        if not sentences:
-            return out
-        ids = self.tokenizer(list(sentences), truncation=True, max_length=self.max_length)["input_ids"]
+        enc = self.tokenizer(list(sentences), truncation=True, max_length=self.max_length,
+                             return_special_tokens_mask=drop_special)
+        ids = enc["input_ids"]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         pad = self.tokenizer.pad_token_id
         with torch.inference_mode():
@@ -113,16 +154,47 @@ class Encoder:
                 for r, i in enumerate(idx):
                     input_ids[r, :len(ids[i])] = torch.tensor(ids[i])
                     mask[r, :len(ids[i])] = 1
+                real = mask.clone()
+                if drop_special:
+                    for r, i in enumerate(idx):
+                        real[r, :len(ids[i])] -= torch.tensor(enc["special_tokens_mask"][i])
                 input_ids, mask = input_ids.to(self.device), mask.to(self.device)
                 if self.truncated:
                     hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
                 else:
                     hidden = self.model(input_ids=input_ids, attention_mask=mask,
                                         output_hidden_states=True).hidden_states[self.hidden_index]
-                weights = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-                out[idx] = pooled.float().cpu().numpy()
+                yield idx, hidden.float().cpu(), (real if drop_special else mask.cpu()), input_ids.cpu()
+
+    def __call__(self, sentences: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(sentences), self.model.config.hidden_size), dtype=np.float32)
+        if not sentences:
+            return out
+        for idx, hidden, mask, _ in self._batches(sentences):
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            out[idx] = ((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)).numpy()
         return out
+
+    def token_states(self, sentences: Sequence[str]) -> TokenStates:
+        """Each sentence's real tokens (special tokens left out), L2-normalised, for `maxsim_scores`."""
+        per: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros((0, self.model.config.hidden_size), np.float32),
+                                                      np.zeros(0, np.int64))] * len(sentences)
+        for idx, hidden, mask, input_ids in self._batches(sentences, drop_special=True):
+            for r, i in enumerate(idx):
+                keep = mask[r].bool()
+                per[i] = (normalize(hidden[r][keep].numpy()), input_ids[r][keep].numpy().astype(np.int64))
+        return token_states_of(per)
+
+
+def token_states_of(per_sentence: Sequence[tuple[np.ndarray, np.ndarray]]) -> TokenStates:
+    """`TokenStates` from one (vectors, ids) pair per sentence (vectors used as given)."""
+    lengths = [len(v) for v, _ in per_sentence]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    dim = per_sentence[0][0].shape[1] if per_sentence else 0
+    vectors = np.concatenate([v for v, _ in per_sentence]).astype(np.float32) if per_sentence else \
+        np.zeros((0, dim), np.float32)
+    ids = np.concatenate([i for _, i in per_sentence]).astype(np.int64) if per_sentence else np.zeros(0, np.int64)
+    return TokenStates(vectors, ids, offsets)
 
 
 def hidden_state_index(layer: int, n_layers: int, model: str = "model") -> int:
@@ -186,6 +258,100 @@ def similarity_search(rs: RetrievalSet, encode: EncodeFn, chunk_size: int = 1024
 def embedding_search(src: np.ndarray, trg: np.ndarray, chunk_size: int = 1024) -> SearchResult:
     """Both directions' cosine nearest neighbours of already embedded sides."""
     return SearchResult(nearest_neighbours(src, trg, chunk_size), nearest_neighbours(trg, src, chunk_size))
+
+
+def token_idf(*sides: TokenStates) -> dict[int, float]:
+    """BERTScore's IDF of each vocabulary id over the sentences of all `sides` (one document per
+    sentence): ln((1 + N) / (1 + df)) + 1, the smoothing of the char-n-gram baseline's TF-IDF."""
+    df: dict[int, int] = {}
+    n = 0
+    for st in sides:
+        for i in range(len(st)):
+            for t in np.unique(st.ids[st.offsets[i]:st.offsets[i + 1]]).tolist():
+                df[t] = df.get(t, 0) + 1
+        n += len(st)
+    return {t: float(np.log((1 + n) / (1 + c)) + 1.0) for t, c in df.items()}
+
+
+def maxsim_scores(query: TokenStates, keys: TokenStates, idf: dict[int, float] | None = None,
+                  block_floats: int = 1 << 25) -> np.ndarray:
+    """(queries, keys) matrix: per query, the (IDF-)weighted mean over its tokens of each token's best
+    cosine among the key sentence's tokens (BERTScore's precision with the query as candidate).
+    A query without tokens scores 0 against everything; a key without tokens −1 (the cosine floor)."""
+    out = np.zeros((len(query), len(keys)), dtype=np.float32)
+    k_len = np.diff(keys.offsets)
+    k_has = np.flatnonzero(k_len > 0)
+    if len(k_has) < len(keys):
+        out[:, k_len == 0] = -1.0
+    if not len(k_has) or not len(query.vectors):
+        return out
+    k_starts = keys.offsets[:-1][k_has]
+    weights = np.ones(len(query.ids), np.float32) if idf is None else \
+        np.array([idf.get(int(t), 1.0) for t in query.ids], np.float32)
+    q_len = np.diff(query.offsets)
+    per_block = max(1, block_floats // max(1, len(keys.vectors)))  # query tokens per block
+    i = 0
+    while i < len(query):
+        j = i + 1  # at least one sentence per block, however long
+        while j < len(query) and query.offsets[j + 1] - query.offsets[i] <= per_block:
+            j += 1
+        lo, hi = int(query.offsets[i]), int(query.offsets[j])
+        if hi > lo:
+            best = np.maximum.reduceat(query.vectors[lo:hi] @ keys.vectors.T, k_starts, axis=1)  # (tokens, keys)
+            w = weights[lo:hi]
+            has = np.flatnonzero(q_len[i:j] > 0)
+            starts = query.offsets[i:j][has] - lo
+            sums = np.add.reduceat(best * w[:, None], starts, axis=0)
+            out[i + has[:, None], k_has[None, :]] = sums / np.add.reduceat(w, starts)[:, None]
+        i = j
+    return out
+
+
+def similarity_matrix(scoring: str, source: np.ndarray | TokenStates, target: np.ndarray | TokenStates) -> np.ndarray:
+    """(source, target) similarities of one retrieval set: pooled cosines (`cosine`, arrays given) or
+    the two sides' IDF-weighted MaxSim summed (`maxsim`, `TokenStates` given)."""
+    if scoring == "cosine":
+        assert isinstance(source, np.ndarray) and isinstance(target, np.ndarray)
+        return normalize(source) @ normalize(target).T
+    if scoring == "maxsim":
+        assert isinstance(source, TokenStates) and isinstance(target, TokenStates)
+        idf = token_idf(source, target)
+        return maxsim_scores(source, target, idf) + maxsim_scores(target, source, idf).T
+    raise ValueError(f"unknown retrieval scoring {scoring!r} (known: {', '.join(SCORINGS)})")
+
+
+def csls(sims: np.ndarray, k: int = 4) -> np.ndarray:
+    """CSLS of a (source, target) similarity matrix: 2·s − r_source − r_target, r being the mean of
+    a sentence's k highest similarities to the other side (Conneau et al. 2018)."""
+    def mean_top(m: np.ndarray) -> np.ndarray:
+        kk = min(k, m.shape[1])
+        return np.mean(np.partition(m, m.shape[1] - kk, axis=1)[:, m.shape[1] - kk:], axis=1)
+
+    if not sims.size:
+        return sims
+    return 2 * sims - mean_top(sims)[:, None] - mean_top(sims.T)[None, :]
+
+
+def adjust_hubness(sims: np.ndarray, hubness: str, k: int = 4) -> np.ndarray:
+    if hubness == "none":
+        return sims
+    if hubness == "csls":
+        return csls(sims, k)
+    raise ValueError(f"unknown retrieval hubness correction {hubness!r} (known: {', '.join(HUBNESS)})")
+
+
+def sentence_similarities(encoder: Encoder, source: Sequence[str], target: Sequence[str], rc: RetrievalConfig) -> np.ndarray:
+    """The model's (source, target) similarity matrix under `rc.scoring` and `rc.hubness`."""
+    if rc.scoring == "maxsim":
+        sims = similarity_matrix("maxsim", encoder.token_states(source), encoder.token_states(target))
+    else:
+        sims = similarity_matrix(rc.scoring, encoder(source), encoder(target))
+    return adjust_hubness(sims, rc.hubness, rc.margin_k)
+
+
+def matrix_search(sims: np.ndarray) -> SearchResult:
+    """Both directions' best match under a full (source, target) similarity matrix (ties → lowest index)."""
+    return SearchResult([int(i) for i in sims.argmax(axis=1)], [int(i) for i in sims.argmax(axis=0)])
 
 
 def reverse_gold(gold: Sequence[int], n_target: int) -> list[int]:

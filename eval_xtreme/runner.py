@@ -54,9 +54,11 @@ from .retrieval import (
     RetrievalConfig,
     bucc_candidates,
     embedding_search,
+    matrix_search,
     retrieval_records,
     retrieval_scores,
     select_pairs,
+    sentence_similarities,
     tune_threshold,
 )
 from .tasks import TASKS, Task, parse_task_spec, task_groups
@@ -245,8 +247,10 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
     """What a finished task's numbers depend on (besides model and languages)."""
     if task.kind == "retrieval":
         part = to_dict(cfg.retrieval)
-        if not part.get("hybrid"):  # off: recorded as before the setting existed, so finished tasks stay finished
-            part.pop("hybrid", None)
+        # Settings at their "off" value are recorded as before they existed, so finished tasks stay finished.
+        for key, off in (("hybrid", 0.0), ("scoring", "cosine"), ("hubness", "none")):
+            if part.get(key) == off:
+                part.pop(key, None)
     else:
         part = recorded_settings(finetune_config(cfg, task.name))
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
@@ -463,8 +467,12 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
             n = len(rs.source)
         else:
             rs = rs.first(cfg.max_eval_examples)
-            src, trg = encoder(rs.source), encoder(rs.target)
-            res = embedding_search(src, trg, rc.chunk_size)
+            sims = None
+            if rc.plain and not rc.hybrid:  # XTREME's search, blockwise: no full matrix held
+                res = embedding_search(encoder(rs.source), encoder(rs.target), rc.chunk_size)
+            else:
+                sims = sentence_similarities(encoder, rs.source, rs.target, rc)
+                res = matrix_search(sims)
             records = retrieval_records(rs, res, task.retrieval_query)
             _write_predictions(out, task, lang, records)
             s = retrieval_scores(rs, res, task.retrieval_query)
@@ -473,7 +481,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
                 stats = record_stats(task.metric, lang, records)
             if rc.hybrid > 0:
                 h_recs: list[dict] = []
-                h = hybrid_scores(task, rs, src, trg, rc.hybrid, h_recs, rc.chunk_size)
+                h = hybrid_scores(task, rs, sims, rc.hybrid, h_recs, rc.hubness, rc.margin_k)
                 if h is not None:
                     hybrid[lang] = h
                     write_jsonl_atomic(baseline_folder(out, HYBRID) / "predictions" / task.name / f"{lang}.jsonl",
@@ -486,6 +494,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
         data[lang] = _data_info(df, n)
         log.info("%s/%s: %s", task.name, lang, scores.get(lang))
     return {"task": task.name, "scores": scores, "data": data, "skipped": skipped, "layer": rc.layer,
+            **({} if rc.plain or task.name.startswith("bucc") else {"scoring": rc.scoring, "hubness": rc.hubness}),
             "intervals": intervals,
             "comparability": {"task": [], "languages": {lg: r for lg, r in reasons.items() if r}}, **extra,
             **({"baselines": {HYBRID: hybrid}} if hybrid else {})}
