@@ -275,7 +275,7 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
         tasks.extend(t for t in r["tasks"] if t not in tasks)
     out = ["## Evaluation", "",
            "Zero-shot: fine-tuned on English (tagging, NER, QA), or no fine-tuning at all (retrieval: "
-           "nearest neighbour of mean-pooled states); the leaderboard's primary score per language, in % "
+           f"{retrieval_method(results.values())}); the leaderboard's primary score per language, in % "
            "(UD-POS: F1 over tags, as XTREME's evaluate.py; NER: entity F1; QA: (EM + F1) / 2; retrieval: "
            "top-1 accuracy, en→xx for XTREME's tatoeba as its leaderboard, xx→en for the suite), with its 95% bootstrap interval over test examples. "
            f"Δ: `{target}` minus each baseline, with the 95% interval of the difference (paired bootstrap "
@@ -393,6 +393,21 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     return out
 
 
+def retrieval_method(results) -> str:
+    """How the evaluations' retrieval searched (`retrieval.scoring`, `layer`, `hubness` of their configs)."""
+    seen = []
+    for r in results:
+        rc = (r.get("config") or {}).get("retrieval") or {}
+        layer = rc.get("layer", -1)
+        text = (f"IDF-weighted token MaxSim from both sides at layer {layer}" if rc.get("scoring") == "maxsim"
+                else f"cosine of mean-pooled states at layer {layer}")
+        if rc.get("hubness", "none") != "none":
+            text += f", {rc['hubness'].upper()}-corrected for every system alike"
+        if text not in seen:
+            seen.append(text)
+    return "nearest neighbour under " + (" / ".join(seen) if seen else "cosine of mean-pooled states")
+
+
 def hybrid_section(models: dict[str, dict], folders: dict[str, Path], target: str) -> list[str]:
     """Each model fused with the char-n-gram baseline (`retrieval.hybrid`, eval_xtreme/baselines.py) beside
     the baseline alone: a fused column above the baseline means that model knows something about
@@ -426,7 +441,8 @@ def hybrid_section(models: dict[str, dict], folders: dict[str, Path], target: st
             rows.append([task, "mean", *(means[c] for c in cols),
                          *(dl.cell(main, b, task, None, langs, means[main], means[b]) for b in others)])
     return ["### Each model together with character n-grams (hybrid retrieval)", "",
-            f"Per query, the model's cosine similarities to every candidate and `{CHAR_NGRAM}`'s are standardised "
+            f"Per query, the model's similarities to every candidate ({retrieval_method(r for _, r in fused.values())}) "
+            f"and `{CHAR_NGRAM}`'s cosines are standardised "
             f"(z-scores over the candidates) and summed with weight {' / '.join(weights)} on the model's "
             "(`retrieval.hybrid`, chosen on dev sets). A fused score above the characters alone means the model "
             "knows something about translation that surface overlap does not; one below means it adds noise. "
