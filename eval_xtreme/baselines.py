@@ -13,6 +13,9 @@
   the same lookup over words in that spelling (`suffix_features.turkic_spelling`: Kazakh Cyrillic and
   Uyghur Arabic spelled as Turkish writes the same sounds). Such a tagger's ending features see the
   words that way, so this is the no-model score with the same information; the lookup alone gains from it.
+- `model:<scoring>` (retrieval, only with `retrieval.also_scoring`): the model itself searched a second
+  way (e.g. `model:cosine`, XTREME's pooled cosine, beside a `maxsim` main search), not a baseline; kept
+  here so reports can show and pair it like the hybrid.
 - `hybrid:model+char-ngram` (retrieval, only with `retrieval.hybrid` > 0): not a no-model baseline but
   the model and the char-n-gram baseline together, as sparse–dense hybrid retrieval does (Pyserini's
   hybrid search, with its weight α chosen on dev): per query, each system's similarities to every
@@ -61,6 +64,8 @@ CHAR_NGRAM = "baseline:char-ngram"
 MFT = "baseline:mft"
 MFT_TURKIC = "baseline:mft-turkic"
 HYBRID = "hybrid:model+char-ngram"
+# `retrieval.also_scoring`: the model searched a second way, e.g. "model:cosine" (kept in OUT/baselines/cosine/)
+SCORED_PREFIX = "model:"
 NAMES = (CHAR_NGRAM, MFT, MFT_TURKIC)
 
 _WHITESPACE = re.compile(r"\s\s+")
@@ -404,7 +409,8 @@ def report_lines(results: dict[str, Any]) -> list[str]:
     if not base:
         return []
     names = [n for n in NAMES if n in base]
-    extra = [HYBRID] if HYBRID in base else []
+    scored = sorted(n for n in base if n.startswith(SCORED_PREFIX))
+    extra = [*scored, *([HYBRID] if HYBRID in base else [])]
     rows = []
     for task, per in results["tasks"].items():
         metric = TASKS.get(task).metric
@@ -416,10 +422,12 @@ def report_lines(results: dict[str, Any]) -> list[str]:
             best = max((v for v in vals if v is not None), default=None)
             rows.append([task, lg, model, *vals, round(model - best, 2) if model is not None and best is not None
                          else None, *both])
-    hybrid_note = (f" `{HYBRID}`: the model and `{CHAR_NGRAM}` together (per-query standardised cosines, weight "
-                   f"{(results.get('config') or {}).get('retrieval', {}).get('hybrid')} on the model's): above "
-                   f"`{CHAR_NGRAM}` only if the model knows something about translation that characters do not."
-                   if extra else "")
+    rc = (results.get("config") or {}).get("retrieval", {})
+    hybrid_note = (f" `{HYBRID}`: the model and `{CHAR_NGRAM}` together (per-query standardised similarities, "
+                   f"weight {rc.get('hybrid')} on the model's): above `{CHAR_NGRAM}` only if the model knows "
+                   "something about translation that characters do not." if HYBRID in base else "")
+    hybrid_note += "".join(f" `{n}`: the model searched with `retrieval.scoring: {n[len(SCORED_PREFIX):]}` instead "
+                           f"of `{rc.get('scoring', 'cosine')}`." for n in scored)
     return ["## No-model baselines", "",
             f"`{CHAR_NGRAM}`: character 1–3-gram TF-IDF cosine nearest neighbour; `{MFT}`: most frequent "
             f"tag per word / suffix learned from the fine-tuning data (`{MFT_TURKIC}`: the same over words in "

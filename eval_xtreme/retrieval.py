@@ -75,12 +75,18 @@ class RetrievalConfig:
     # How a pair's similarity is computed (module docstring); BUCC mining always uses pooled cosines.
     scoring: str = "cosine"  # "cosine" (XTREME: mean-pooled sentence vectors) | "maxsim" (token late interaction)
     hubness: str = "none"  # "none" | "csls" (applied to every system's similarities alike)
+    # Also report each model under this second scoring (e.g. "cosine", XTREME's, beside a "maxsim" main
+    # search) as `model:<scoring>` in results.json's baselines; "" = not reported.
+    also_scoring: str = ""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.hybrid <= 1.0:
             raise ValueError(f"retrieval.hybrid must be in [0, 1] (the model's weight; 0 = off), got {self.hybrid}")
         if self.scoring not in SCORINGS:
             raise ValueError(f"retrieval.scoring must be one of {', '.join(SCORINGS)}, got {self.scoring!r}")
+        if self.also_scoring and (self.also_scoring not in SCORINGS or self.also_scoring == self.scoring):
+            raise ValueError(f"retrieval.also_scoring must be another of {', '.join(SCORINGS)} than retrieval.scoring "
+                             f"({self.scoring!r}), or empty; got {self.also_scoring!r}")
         if self.hubness not in HUBNESS:
             raise ValueError(f"retrieval.hubness must be one of {', '.join(HUBNESS)}, got {self.hubness!r}")
         if self.margin_k < 1:

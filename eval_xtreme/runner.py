@@ -45,7 +45,7 @@ from xling.core.stage import Stage, StageSpec
 from xling.core.versions import versions
 from xling.translit import check_view_languages
 
-from .baselines import HYBRID, baseline_folder, baselines_for_task, hybrid_scores, report_lines
+from .baselines import HYBRID, SCORED_PREFIX, baseline_folder, baselines_for_task, hybrid_scores, report_lines
 from .finetune import FinetuneConfig, finetune, load_model, predict, recorded_settings, score
 from .loaders import load_split
 from .metrics import bucc_prf, leaderboard_aggregate, primary_score
@@ -248,7 +248,7 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
     if task.kind == "retrieval":
         part = to_dict(cfg.retrieval)
         # Settings at their "off" value are recorded as before they existed, so finished tasks stay finished.
-        for key, off in (("hybrid", 0.0), ("scoring", "cosine"), ("hubness", "none")):
+        for key, off in (("hybrid", 0.0), ("scoring", "cosine"), ("hubness", "none"), ("also_scoring", "")):
             if part.get(key) == off:
                 part.pop(key, None)
     else:
@@ -443,6 +443,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
     intervals: dict[str, dict] = {}
     extra: dict[str, Any] = {}
     hybrid: dict[str, dict] = {}
+    variants: dict[str, dict[str, dict]] = {}
     for lang in langs:
         rs, df = _test_split(task, lang, explicit, cfg, skipped)
         if rs is None:
@@ -468,6 +469,15 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
         else:
             rs = rs.first(cfg.max_eval_examples)
             sims = None
+            for other in [rc.also_scoring] if rc.also_scoring else []:
+                alt = matrix_search(sentence_similarities(encoder, rs.source, rs.target,
+                                                          dataclasses.replace(rc, scoring=other, also_scoring="")))
+                alt_recs = retrieval_records(rs, alt, task.retrieval_query)
+                alt_scores = retrieval_scores(rs, alt, task.retrieval_query)
+                if alt_scores is not None:
+                    variants.setdefault(SCORED_PREFIX + other, {})[lang] = alt_scores
+                    write_jsonl_atomic(baseline_folder(out, SCORED_PREFIX + other) / "predictions" / task.name
+                                       / f"{lang}.jsonl", alt_recs)
             if rc.plain and not rc.hybrid:  # XTREME's search, blockwise: no full matrix held
                 res = embedding_search(encoder(rs.source), encoder(rs.target), rc.chunk_size)
             else:
@@ -497,7 +507,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
             **({} if rc.plain or task.name.startswith("bucc") else {"scoring": rc.scoring, "hubness": rc.hubness}),
             "intervals": intervals,
             "comparability": {"task": [], "languages": {lg: r for lg, r in reasons.items() if r}}, **extra,
-            **({"baselines": {HYBRID: hybrid}} if hybrid else {})}
+            **({"baselines": {**variants, **({HYBRID: hybrid} if hybrid else {})}} if hybrid or variants else {})}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpora.build import STAGE_DIRS
-from eval_xtreme.baselines import CHAR_NGRAM, HYBRID, as_model_results, baseline_folder
+from eval_xtreme.baselines import CHAR_NGRAM, HYBRID, SCORED_PREFIX, as_model_results, baseline_folder
 from eval_xtreme.metrics import primary_name, primary_score
 from eval_xtreme.tasks import TASKS
 from eval_xtreme.uncertainty import format_ci, format_delta, paired_delta, record_stats, unpaired_delta
@@ -340,6 +340,7 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
                 "seed variance come on top of it (a second pretraining seed of the long recipe moved differences "
                 "by about the intervals' half-width: docs/experiments.md), and with many rows a few "
                 "'significant' ones are expected by chance.", ""]
+    out += also_scoring_section(models, folders, target)
     out += hybrid_section(models, folders, target)
     dev_rows = []
     for task in tasks:
@@ -397,7 +398,9 @@ def retrieval_method(results) -> str:
     """How the evaluations' retrieval searched (`retrieval.scoring`, `layer`, `hubness` of their configs)."""
     seen = []
     for r in results:
-        rc = (r.get("config") or {}).get("retrieval") or {}
+        if not (r.get("config") or {}).get("retrieval"):
+            continue  # a baseline's column, or an evaluation without retrieval settings
+        rc = r["config"]["retrieval"]
         layer = rc.get("layer", -1)
         text = (f"IDF-weighted token MaxSim from both sides at layer {layer}" if rc.get("scoring") == "maxsim"
                 else f"cosine of mean-pooled states at layer {layer}")
@@ -412,22 +415,53 @@ def hybrid_section(models: dict[str, dict], folders: dict[str, Path], target: st
     """Each model fused with the char-n-gram baseline (`retrieval.hybrid`, eval_xtreme/baselines.py) beside
     the baseline alone: a fused column above the baseline means that model knows something about
     translation that surface overlap does not. Empty when no evaluation reported the hybrid."""
-    fused = {f"{lb} + char-ngram": (lb, r) for lb, r in models.items() if HYBRID in (r.get("baselines") or {})}
+    fused = [r for r in models.values() if HYBRID in (r.get("baselines") or {})]
+    weights = sorted({str((r.get("config") or {}).get("retrieval", {}).get("hybrid")) for r in fused})
+    text = (f"Per query, the model's similarities to every candidate ({retrieval_method(fused)}) "
+            f"and `{CHAR_NGRAM}`'s cosines are standardised "
+            f"(z-scores over the candidates) and summed with weight {' / '.join(weights)} on the model's "
+            "(`retrieval.hybrid`, chosen on dev sets). A fused score above the characters alone means the model "
+            "knows something about translation that surface overlap does not; one below means it adds noise. "
+            "Δ: paired bootstrap over the same queries.")
+    return system_section(models, folders, target, HYBRID, " + char-ngram",
+                          "Each model together with character n-grams (hybrid retrieval)", text)
+
+
+def also_scoring_section(models: dict[str, dict], folders: dict[str, Path], target: str) -> list[str]:
+    """Each model under the second retrieval scoring (`retrieval.also_scoring`) beside the characters."""
+    names = sorted({n for r in models.values() for n in (r.get("baselines") or {}) if n.startswith(SCORED_PREFIX)})
+    out: list[str] = []
+    for name in names:
+        scoring = name[len(SCORED_PREFIX):]
+        text = (f"The same models searched with `retrieval.scoring: {scoring}` "
+                + ("(XTREME's: cosine nearest neighbour of mean-pooled states" if scoring == "cosine" else "(")
+                + " at the same layer), reported beside the main search so both readings stay visible. "
+                "Δ: paired bootstrap over the same queries.")
+        out += system_section(models, folders, target, name, f" ({scoring})",
+                              f"Each model under `{scoring}` scoring", text)
+    return out
+
+
+def system_section(models: dict[str, dict], folders: dict[str, Path], target: str, system: str, suffix: str,
+                   title: str, text: str) -> list[str]:
+    """A retrieval system each model has in its `baselines` (`system`), one column per model, beside
+    `CHAR_NGRAM`, with the target model's paired Δ against the characters and the other models' columns.
+    Empty when no evaluation reported `system`."""
+    per_model = {f"{lb}{suffix}": (lb, r) for lb, r in models.items() if system in (r.get("baselines") or {})}
     chars = next((r for r in models.values() if CHAR_NGRAM in (r.get("baselines") or {})), None)
-    if not fused or chars is None:
+    if not per_model or chars is None:
         return []
     results: dict[str, dict] = {CHAR_NGRAM: as_model_results(chars)[CHAR_NGRAM]}
     where = {CHAR_NGRAM: folders[CHAR_NGRAM]} if CHAR_NGRAM in folders else {}
-    for col, (lb, r) in fused.items():
-        results[col] = as_model_results(r, (HYBRID,))[HYBRID]
-        where[col] = baseline_folder(folders[lb], HYBRID)
+    for col, (lb, r) in per_model.items():
+        results[col] = as_model_results(r, (system,))[system]
+        where[col] = baseline_folder(folders[lb], system)
     cols = list(results)
-    main = f"{target} + char-ngram" if f"{target} + char-ngram" in fused else next(iter(fused))
+    main = f"{target}{suffix}" if f"{target}{suffix}" in per_model else next(iter(per_model))
     others = [c for c in cols if c != main]
     dl = _Deltas(results, where)
-    weights = sorted({str((r.get("config") or {}).get("retrieval", {}).get("hybrid")) for _, r in fused.values()})
     rows = []
-    for task in sorted({t for c in fused for t in results[c]["tasks"]}):
+    for task in sorted({t for c in per_model for t in results[c]["tasks"]}):
         metric = TASKS.get(task).metric
         prim = {c: {lg: primary_score(metric, v) for lg, v in results[c]["tasks"].get(task, {}).items()} for c in cols}
         langs = sorted(prim[main])
@@ -440,13 +474,7 @@ def hybrid_section(models: dict[str, dict], folders: dict[str, Path], target: st
                      for c in cols}
             rows.append([task, "mean", *(means[c] for c in cols),
                          *(dl.cell(main, b, task, None, langs, means[main], means[b]) for b in others)])
-    return ["### Each model together with character n-grams (hybrid retrieval)", "",
-            f"Per query, the model's similarities to every candidate ({retrieval_method(r for _, r in fused.values())}) "
-            f"and `{CHAR_NGRAM}`'s cosines are standardised "
-            f"(z-scores over the candidates) and summed with weight {' / '.join(weights)} on the model's "
-            "(`retrieval.hybrid`, chosen on dev sets). A fused score above the characters alone means the model "
-            "knows something about translation that surface overlap does not; one below means it adds noise. "
-            "Δ: paired bootstrap over the same queries.", "",
+    return [f"### {title}", "", text, "",
             markdown_table(["task", "language", *cols, *(f"Δ {main} vs {b} [95% CI]" for b in others)], rows), ""]
 
 

@@ -177,3 +177,40 @@ def test_eval_run_with_maxsim_and_csls(tiny_encoder, tmp_path):
     assert "scoring" not in plain and "hubness" not in plain
     assert _settings(cfg, get_task("xwmt_en_kk"))["scoring"] == "maxsim"
     assert read_json(out / "tasks" / "xwmt_en_kk.json")["scoring"] == "maxsim"
+
+
+def test_also_scoring_reports_the_model_searched_a_second_way(tiny_encoder, tmp_path):
+    from types import SimpleNamespace
+
+    from eval_xtreme.baselines import SCORED_PREFIX
+    from eval_xtreme.retrieval import nearest_neighbours
+    from eval_xtreme.runner import EvalConfig, run_eval
+    from xling.core.io import read_json
+    from xling.run_report import eval_section
+
+    with pytest.raises(ValueError, match=r"retrieval\.also_scoring"):
+        RetrievalConfig(scoring="maxsim", also_scoring="maxsim")
+    out = tmp_path / "out"
+    cfg = EvalConfig(model=str(tiny_encoder), tasks=["xwmt_en_kk"], out=str(out), threads=1, max_eval_examples=50,
+                     retrieval=RetrievalConfig(scoring="maxsim", also_scoring="cosine"))
+    run_eval(cfg)
+    res = read_json(out / "results.json")
+    rs, _ = load_split(get_task("xwmt_en_kk"), "test", "kk")
+    rs = rs.first(50)
+    enc = Encoder(str(tiny_encoder))
+    pooled = nearest_neighbours(enc(rs.source), enc(rs.target))  # XTREME's search, tested against its script
+    got = res["baselines"][SCORED_PREFIX + "cosine"]["xwmt_en_kk"]["kk"]
+    assert got["accuracy"] == pytest.approx(100 * np.mean(np.array(pooled) == np.array(rs.gold)))
+    recs = [json.loads(line) for line in (out / "baselines" / "cosine" / "predictions" / "xwmt_en_kk"
+                                          / "kk.jsonl").read_text().splitlines()]
+    assert [r["prediction"] for r in recs] == pooled
+    assert "`model:cosine`" in (out / "report.md").read_text(encoding="utf-8")
+    # the run report shows it in its own table, one column per model, paired against the characters
+    plan = SimpleNamespace(evals={"studied": SimpleNamespace(out=str(out))}, arms={"studied": None})
+    (tmp_path / "fig").mkdir()
+    text = "\n".join(eval_section(plan, tmp_path / "fig"))
+    part = text[text.index("Each model under `cosine` scoring"):]
+    row = next(line for line in part.splitlines() if line.startswith("| xwmt_en_kk | kk "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert float(cells[3]) == pytest.approx(got["accuracy"], abs=0.01)
+    assert "IDF-weighted token MaxSim" in text
