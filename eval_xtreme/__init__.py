@@ -5,7 +5,8 @@ Modules (imports stay light here; torch/transformers load inside the functions t
 - `tasks`: the `TASKS` registry (nine XTREME tasks + our suite) and data-file resolution;
 - `loaders`: readers for every official/raw format (`load_split`);
 - `finetune`: English fine-tuning with the task head, prediction, resumable runs;
-- `retrieval`: mean-pooled sentence embeddings, nearest-neighbour search, BUCC margin mining;
+- `retrieval`: mean-pooled sentence embeddings or token MaxSim, nearest-neighbour search (CSLS optional),
+  BUCC margin mining;
 - `runner`: `EvalConfig` and `run_eval` (results.json, predictions, report);
 - `metrics`, `submission`, `fetch`: official metrics and aggregate, leaderboard files, data download;
 - `cli`: the `xling eval` command group (`run`, `ls`, `submit`, `validate`).
