@@ -111,3 +111,28 @@ def parse_lines(text: str) -> list[dict]:
             except json.JSONDecodeError as e:
                 print(f"warning: line {lineno}: unreadable BENCH row ({e})", file=sys.stderr)
     return rows
+
+
+# Dev sets for choosing retrieval settings: no evaluation task reads them and no recipe trains on them as
+# pairs (WMT newstest2020 ru-en; newstest2018 tr-en, whose two sides are in the recipes' monolingual corpus,
+# unaligned; the pairs are on the recipes' XLCo list only for 2017).
+RETRIEVAL_DEV_SETS = {
+    "newstest2020 ru-en": ("parallel/en-ru/wmt_newstest/2020/ru-en/newstest2020", "ru"),
+    "newstest2018 tr-en": ("parallel/en-tr/wmt_newstest/2018/en-tr_both-directions/newstest2018", "tr"),
+}
+
+
+def retrieval_dev_sets(max_pairs: int) -> dict[str, tuple[list[str], list[str]]]:
+    """`{name: (source sentences, English sentences)}`, the first `max_pairs` of each, from $XLING_DATA."""
+    from xling.core.io import read_lines
+    from xling.core.paths import resolve_data_path
+
+    root = resolve_data_path("$XLING_DATA")
+    sets = {}
+    for name, (stem, lang) in RETRIEVAL_DEV_SETS.items():
+        src = read_lines(root / f"{stem}.{lang}.xz")[:max_pairs]
+        trg = read_lines(root / f"{stem}.en.xz")[:max_pairs]
+        if len(src) != len(trg):
+            raise SystemExit(f"{name}: {len(src)} vs {len(trg)} lines")
+        sets[name] = (src, trg)
+    return sets

@@ -22,10 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DEV_SETS = {
-    "newstest2020 ru-en": ("parallel/en-ru/wmt_newstest/2020/ru-en/newstest2020", "ru"),
-    "newstest2018 tr-en": ("parallel/en-tr/wmt_newstest/2018/en-tr_both-directions/newstest2018", "tr"),
-}
+from benchlib import retrieval_dev_sets
+
 GRID = (0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0)
 
 
@@ -42,18 +40,9 @@ def main() -> int:
 
     from eval_xtreme.baselines import char_ngram_similarities, fused_search
     from eval_xtreme.retrieval import Encoder, RetrievalConfig, sentence_similarities
-    from xling.core.io import read_lines
-    from xling.core.paths import resolve_data_path
     from xling.core.report import markdown_table
 
-    root = resolve_data_path("$XLING_DATA")
-    sets = {}
-    for name, (stem, lang) in DEV_SETS.items():
-        src = read_lines(root / f"{stem}.{lang}.xz")[:args.max]
-        trg = read_lines(root / f"{stem}.en.xz")[:args.max]
-        if len(src) != len(trg):
-            raise SystemExit(f"{name}: {len(src)} vs {len(trg)} lines")
-        sets[name] = (src, trg)
+    sets = retrieval_dev_sets(args.max)
     rc = RetrievalConfig(layer=args.layer, scoring=args.scoring, hubness=args.hubness)
     chars = {name: char_ngram_similarities(src, trg, rc.hubness, rc.margin_k) for name, (src, trg) in sets.items()}
     rows, means = [], {a: [] for a in GRID}

@@ -22,10 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DEV_SETS = {
-    "newstest2020 ru-en": ("parallel/en-ru/wmt_newstest/2020/ru-en/newstest2020", "ru"),
-    "newstest2018 tr-en": ("parallel/en-tr/wmt_newstest/2018/en-tr_both-directions/newstest2018", "tr"),
-}
+from benchlib import retrieval_dev_sets
+
 SYSTEMS = (("cosine", "none"), ("cosine", "csls"), ("maxsim", "none"), ("maxsim", "csls"))
 
 
@@ -40,18 +38,9 @@ def main() -> int:
 
     from eval_xtreme.baselines import char_ngram_similarities
     from eval_xtreme.retrieval import Encoder, RetrievalConfig, matrix_search, sentence_similarities
-    from xling.core.io import read_lines
-    from xling.core.paths import resolve_data_path
     from xling.core.report import markdown_table
 
-    root = resolve_data_path("$XLING_DATA")
-    sets = {}
-    for name, (stem, lang) in DEV_SETS.items():
-        src = read_lines(root / f"{stem}.{lang}.xz")[:args.max]
-        trg = read_lines(root / f"{stem}.en.xz")[:args.max]
-        if len(src) != len(trg):
-            raise SystemExit(f"{name}: {len(src)} vs {len(trg)} lines")
-        sets[name] = (src, trg)
+    sets = retrieval_dev_sets(args.max)
 
     def top1(sims) -> tuple[float, float]:
         res, gold = matrix_search(sims), np.arange(sims.shape[0])
