@@ -52,9 +52,9 @@ from .retrieval import (
     SearchResult,
     adjust_hubness,
     matrix_search,
-    normalize,
     retrieval_records,
     retrieval_scores,
+    similarity_matrix,
 )
 from .tasks import TASKS
 
@@ -174,8 +174,7 @@ def hybrid_search(source: Sequence[str], target: Sequence[str], source_emb: np.n
     if len(source) != len(source_emb) or len(target) != len(target_emb):
         raise ValueError(f"hybrid_search: {len(source)}/{len(target)} sentences but "
                          f"{len(source_emb)}/{len(target_emb)} embeddings")
-    model = adjust_hubness(normalize(source_emb).astype(np.float64) @ normalize(target_emb).astype(np.float64).T,
-                           hubness, k)
+    model = adjust_hubness(similarity_matrix("cosine", source_emb, target_emb), hubness, k)
     return fused_search(model, char_ngram_similarities(source, target, hubness, k, n_max), weight)
 
 
