@@ -62,6 +62,85 @@ def test_record_is_running_then_finished_and_a_resume_keeps_its_config(tmp_path)
     assert other.begin(force=True) == "redo" and not (tmp_path / "result.txt").exists()
 
 
+def test_a_run_folder_moved_elsewhere_is_still_finished_until_an_input_changes(tmp_path):
+    import shutil
+
+    def spec(root: Path) -> StageSpec:
+        return StageSpec("demo", root / "down", {"corpus": str(root / "up"), "files": [f"kaz_Cyrl={root / 'a.txt'}"],
+                                                 "lr": 1}, {"corpus": root / "up", "text": root / "a.txt"})
+
+    first = tmp_path / "machine-a" / "run"
+    (first / "up").mkdir(parents=True)
+    (first / "a.txt").write_text("one\n")
+    Stage(StageSpec("up", first / "up", {"n": 1})).finish()
+    down = Stage(spec(first))
+    down.begin()
+    down.finish()
+    # where an input lies is not a setting: the record names it by the input it is
+    assert read_json(first / "down" / "stage.json")["fingerprint_body"]["config"] == {
+        "corpus": "<input corpus>", "files.0": "kaz_Cyrl=<input text>", "lr": 1}
+
+    moved = tmp_path / "machine-b" / "elsewhere"
+    shutil.copytree(first, moved)
+    assert Stage(spec(moved)).state() == "finished"
+    (moved / "a.txt").write_text("two\n")  # same place, new content: changed, and only that is named
+    stage = Stage(spec(moved))
+    assert stage.state() == "changed"
+    assert [c.split(":")[0] for c in stage.changes()] == [f"input text ({moved / 'a.txt'})"]
+
+
+def test_a_record_written_before_inputs_were_marked_is_still_finished(tmp_path):
+    import hashlib
+
+    from xling import __version__
+    from xling.core.stage import input_fingerprint
+
+    (tmp_path / "vocab").mkdir()
+    (tmp_path / "vocab" / "sp.model").write_bytes(b"x" * 10)
+    # the record format up to 2026-12-06: the input's path stood in the config as written
+    body = {"config": {"lr": 1, "tokenizer": "runs/old-place/vocab"},
+            "inputs": {"tokenizer": input_fingerprint(tmp_path / "vocab")},
+            "versions": {"stage": 1, "xling": __version__}}
+    record = {"format": 1, "kind": "demo", "status": "finished", "outputs": [], "fingerprint_body": body,
+              "fingerprint": hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stage.json").write_text(json.dumps(record))
+
+    def stage(lr: int) -> Stage:
+        return Stage(StageSpec("demo", tmp_path / "out", {"lr": lr, "tokenizer": str(tmp_path / "vocab")},
+                               {"tokenizer": tmp_path / "vocab"}))
+
+    assert stage(1).state() == "finished"
+    assert stage(2).state() == "changed" and stage(2).changes() == ["lr: 1 → 2"]
+
+
+def test_real_stages_of_a_copied_run_folder_are_skipped(corpus, tiny_text, tmp_path):
+    """A run folder copied whole (`cp -r`, another machine) resumes there: the vocabulary reads the
+    run's corpus stage, pretraining the run's vocabulary, and neither is redone or refused."""
+    import shutil
+
+    from vocab.train import VocabTrainConfig, train_vocab
+    from xling.pretrain import pretrain
+
+    def run(root: Path) -> None:
+        train_vocab(VocabTrainConfig(inputs=[str(root / "corpus")], out=str(root / "vocab"), vocab_size=300,
+                                     sample_sentences=2000, stats_lines=50, num_threads=1))
+        pretrain(_pretrain_config(root / "vocab", {k: root / v.name for k, v in tiny_text.items()}, root / "cache"),
+                 root / "pre")
+
+    first = tmp_path / "a"
+    shutil.copytree(corpus, first / "corpus")
+    Stage(StageSpec("corpus-mix", first / "corpus", {"alpha": 0.3})).finish()  # as the run's corpus stage
+    for p in tiny_text.values():
+        shutil.copy2(p, first / p.name)
+    run(first)
+    second = tmp_path / "b"
+    subprocess.run(["cp", "-r", str(first), str(second)], check=True)  # no -p: new mtimes on every stage output
+    records = {p: p.read_bytes() for p in (second / "vocab" / "stage.json", second / "pre" / "stage.json")}
+    run(second)
+    assert {p: p.read_bytes() for p in records} == records  # skipped: nothing redone, records untouched
+
+
 def test_outputs_without_a_record_are_refused(tmp_path):
     (tmp_path / "result.txt").write_text("from an older version")
     with pytest.raises(StageError, match=r"holds outputs \(result\.txt\) but no stage\.json"):

@@ -12,6 +12,11 @@ it gets a fingerprint
              digest of every file's path, size and mtime under a folder;
     versions the stage's own format version and the xling version.
 
+A setting that names one of the inputs (`tokenizer: runs/demo/vocab`, `model.init_from`, a corpus
+folder) is recorded as `<input NAME>`: the input's content is fingerprinted under `inputs`, so where it
+lies is not part of what the stage computes. A run folder copied or moved elsewhere (another machine,
+another data root) is still finished there. Records written before this rule are read the same way.
+
 and writes `OUT/stage.json` (atomically) twice: `"status": "running"` before any output, and
 `"status": "finished"` (with the stage's own summary under `result`) as its very last write.
 
@@ -145,14 +150,49 @@ def input_fingerprint(path: str | os.PathLike | None) -> str:
     return "missing"
 
 
+def _where(path: str | os.PathLike) -> str:
+    try:
+        return str(resolve_data_path(path).resolve())
+    except (OSError, RuntimeError, ValueError):  # a data root that is not set, a loop of links
+        return str(path)
+
+
+def _input_marker(value: Any, locations: Mapping[str, str]) -> Any:
+    """`<input NAME>` for a setting that names input NAME (`LANG=path` keeps its `LANG=`), else the value."""
+    if not isinstance(value, str) or not value:
+        return value
+    head, sep, tail = value.partition("=")
+    prefix, path = (head + sep, tail) if sep and "/" not in head else ("", value)
+    name = locations.get(_where(path))
+    return f"{prefix}<input {name}>" if name is not None else value
+
+
+def _digest(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def fingerprint(spec: StageSpec) -> dict[str, Any]:
-    config = {k: v for k, v in flatten(json.loads(json.dumps(spec.config, default=str))).items()
+    locations: dict[str, str] = {}
+    for name, p in sorted(spec.inputs.items()):
+        if p is not None and str(p):
+            locations.setdefault(_where(p), name)
+    config = {k: _input_marker(v, locations)
+              for k, v in flatten(json.loads(json.dumps(spec.config, default=str))).items()
               if not _ignored(k, spec.ignore)}
     inputs = {name: input_fingerprint(p) for name, p in sorted(spec.inputs.items())}
     versions = {"stage": spec.version, "xling": __version__}
     body = {"config": config, "inputs": inputs, "versions": versions}
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    return {**body, "sha256": digest}
+    return {**body, "sha256": _digest(body)}
+
+
+def _as_located(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded fingerprint body with the settings the current one marks as inputs marked the same
+    way: what a record written elsewhere (or before the marker rule) says, in today's terms."""
+    config = dict(recorded.get("config", {}) or {})
+    for key, value in (current.get("config", {}) or {}).items():
+        if isinstance(value, str) and "<input " in value and isinstance(config.get(key), str):
+            config[key] = value
+    return {**recorded, "config": config}
 
 
 def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -201,16 +241,29 @@ class Stage:
 
     def changes(self) -> list[str]:
         rec = self.record
-        return [] if rec is None else describe_changes(rec.get("fingerprint_body", {}), self.fp)
+        if rec is None:
+            return []
+        out = describe_changes(_as_located(rec.get("fingerprint_body", {}), self.fp), self.fp)
+        # a setting naming an input reads `<input NAME>` on both sides: say where that input is now
+        where = {f"input {name}:": f"input {name} ({p}):" for name, p in self.spec.inputs.items() if p}
+        return [next((c.replace(k, v, 1) for k, v in where.items() if c.startswith(k)), c) for c in out]
 
     def state(self) -> Literal["new", "running", "finished", "changed", "foreign"]:
         """What `begin` would find, without writing or refusing anything."""
         rec = self.record
         if rec is None:
             return "foreign" if self.spec.refuse_unrecorded and self._existing_outputs() else "new"
-        if rec.get("fingerprint") != self.fp["sha256"]:
+        if rec.get("fingerprint") != self.fp["sha256"] and not self._moved(rec):
             return "changed"
         return rec["status"]
+
+    def _moved(self, rec: Mapping[str, Any]) -> bool:
+        """The record differs from today's fingerprint only in where its inputs lie (same contents)."""
+        body = rec.get("fingerprint_body")
+        if not isinstance(body, Mapping):
+            return False
+        located = _as_located(body, self.fp)
+        return _digest({k: located.get(k) for k in ("config", "inputs", "versions")}) == self.fp["sha256"]
 
     def is_finished(self) -> bool:
         return self.state() == "finished"
