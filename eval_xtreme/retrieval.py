@@ -63,6 +63,20 @@ class TokenStates:
 
 
 @dataclass
+class Encoded:
+    """One forward pass over a list of sentences, kept as each scoring reads it (`Encoder.encode`)."""
+
+    pooled: np.ndarray | None = None  # (sentences, hidden): `cosine`
+    tokens: TokenStates | None = None  # `maxsim`
+
+    def for_scoring(self, scoring: str) -> np.ndarray | TokenStates:
+        got = self.pooled if scoring == "cosine" else self.tokens
+        if got is None:
+            raise ValueError(f"these sentences were not encoded for {scoring!r} scoring")
+        return got
+
+
+@dataclass
 class RetrievalConfig:
     layer: int = -1  # XTREME's specific_layer: K >= 0 → hidden_states[K + 1]; -1 = last layer
     batch_size: int = 32
@@ -141,13 +155,13 @@ class Encoder:
         self.max_length = min(max_length, limit) if limit else max_length
         self.layer, self.batch_size = layer, batch_size
 
-    def _batches(self, sentences: Sequence[str], drop_special: bool = False):
-        """(sentence indices, hidden states (batch, width, hidden), real-token mask, input ids) per batch
-        of similar length; `drop_special` leaves [CLS]/[SEP]-like tokens out of the mask."""
+    def _batches(self, sentences: Sequence[str]):
+        """(sentence indices, hidden states (batch, width, hidden), attention mask, the mask less
+        [CLS]/[SEP]-like tokens, input ids) per batch of similar length."""
         import torch
 
         enc = self.tokenizer(list(sentences), truncation=True, max_length=self.max_length,
-                             return_special_tokens_mask=drop_special)
+                             return_special_tokens_mask=True)
         ids = enc["input_ids"]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         pad = self.tokenizer.pad_token_id
@@ -160,36 +174,50 @@ class Encoder:
                 for r, i in enumerate(idx):
                     input_ids[r, :len(ids[i])] = torch.tensor(ids[i])
                     mask[r, :len(ids[i])] = 1
-                real = mask.clone()
-                if drop_special:
-                    for r, i in enumerate(idx):
-                        real[r, :len(ids[i])] -= torch.tensor(enc["special_tokens_mask"][i])
+                content = mask.clone()
+                for r, i in enumerate(idx):
+                    content[r, :len(ids[i])] -= torch.tensor(enc["special_tokens_mask"][i])
                 input_ids, mask = input_ids.to(self.device), mask.to(self.device)
                 if self.truncated:
                     hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
                 else:
                     hidden = self.model(input_ids=input_ids, attention_mask=mask,
                                         output_hidden_states=True).hidden_states[self.hidden_index]
-                yield idx, hidden.float().cpu(), (real if drop_special else mask.cpu()), input_ids.cpu()
+                yield idx, hidden.float().cpu(), mask.cpu(), content, input_ids.cpu()
+
+    def encode(self, sentences: Sequence[str], scorings: Sequence[str] = ("cosine",)) -> Encoded:
+        """What each of `scorings` needs of `sentences`, from one forward pass: mean-pooled vectors
+        (`cosine`, XTREME's: special tokens included) and/or token states (`maxsim`: each real token,
+        special tokens left out, L2-normalised)."""
+        unknown = set(scorings) - set(SCORINGS)
+        if unknown:
+            raise ValueError(f"unknown retrieval scoring {sorted(unknown)[0]!r} (known: {', '.join(SCORINGS)})")
+        hidden_size = self.model.config.hidden_size
+        pooled = np.zeros((len(sentences), hidden_size), dtype=np.float32) if "cosine" in scorings else None
+        per: list[tuple[np.ndarray, np.ndarray]] | None = \
+            [(np.zeros((0, hidden_size), np.float32), np.zeros(0, np.int64))] * len(sentences) \
+            if "maxsim" in scorings else None
+        if sentences:
+            for idx, hidden, mask, content, input_ids in self._batches(sentences):
+                if pooled is not None:
+                    weights = mask.unsqueeze(-1).to(hidden.dtype)
+                    pooled[idx] = ((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)).numpy()
+                if per is not None:
+                    for r, i in enumerate(idx):
+                        keep = content[r].bool()
+                        per[i] = (normalize(hidden[r][keep].numpy()), input_ids[r][keep].numpy().astype(np.int64))
+        return Encoded(pooled, token_states_of(per) if per is not None else None)
 
     def __call__(self, sentences: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(sentences), self.model.config.hidden_size), dtype=np.float32)
-        if not sentences:
-            return out
-        for idx, hidden, mask, _ in self._batches(sentences):
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            out[idx] = ((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)).numpy()
-        return out
+        pooled = self.encode(sentences, ("cosine",)).pooled
+        assert pooled is not None
+        return pooled
 
     def token_states(self, sentences: Sequence[str]) -> TokenStates:
         """Each sentence's real tokens (special tokens left out), L2-normalised, for `maxsim_scores`."""
-        per: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros((0, self.model.config.hidden_size), np.float32),
-                                                      np.zeros(0, np.int64))] * len(sentences)
-        for idx, hidden, mask, input_ids in self._batches(sentences, drop_special=True):
-            for r, i in enumerate(idx):
-                keep = mask[r].bool()
-                per[i] = (normalize(hidden[r][keep].numpy()), input_ids[r][keep].numpy().astype(np.int64))
-        return token_states_of(per)
+        tokens = self.encode(sentences, ("maxsim",)).tokens
+        assert tokens is not None
+        return tokens
 
 
 def token_states_of(per_sentence: Sequence[tuple[np.ndarray, np.ndarray]]) -> TokenStates:
@@ -346,13 +374,16 @@ def adjust_hubness(sims: np.ndarray, hubness: str, k: int = 4) -> np.ndarray:
     raise ValueError(f"unknown retrieval hubness correction {hubness!r} (known: {', '.join(HUBNESS)})")
 
 
+def encoded_similarities(source: Encoded, target: Encoded, scoring: str, rc: RetrievalConfig) -> np.ndarray:
+    """The (source, target) similarity matrix under `scoring` and `rc.hubness`, from encoded sides."""
+    return adjust_hubness(similarity_matrix(scoring, source.for_scoring(scoring), target.for_scoring(scoring)),
+                          rc.hubness, rc.margin_k)
+
+
 def sentence_similarities(encoder: Encoder, source: Sequence[str], target: Sequence[str], rc: RetrievalConfig) -> np.ndarray:
     """The model's (source, target) similarity matrix under `rc.scoring` and `rc.hubness`."""
-    if rc.scoring == "maxsim":
-        sims = similarity_matrix("maxsim", encoder.token_states(source), encoder.token_states(target))
-    else:
-        sims = similarity_matrix(rc.scoring, encoder(source), encoder(target))
-    return adjust_hubness(sims, rc.hubness, rc.margin_k)
+    scorings = (rc.scoring,)
+    return encoded_similarities(encoder.encode(source, scorings), encoder.encode(target, scorings), rc.scoring, rc)
 
 
 def matrix_search(sims: np.ndarray) -> SearchResult:

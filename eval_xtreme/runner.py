@@ -54,11 +54,11 @@ from .retrieval import (
     RetrievalConfig,
     bucc_candidates,
     embedding_search,
+    encoded_similarities,
     matrix_search,
     retrieval_records,
     retrieval_scores,
     select_pairs,
-    sentence_similarities,
     tune_threshold,
 )
 from .tasks import TASKS, Task, parse_task_spec, task_groups
@@ -469,9 +469,11 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
         else:
             rs = rs.first(cfg.max_eval_examples)
             sims = None
-            for other in [rc.also_scoring] if rc.also_scoring else []:
-                alt = matrix_search(sentence_similarities(encoder, rs.source, rs.target,
-                                                          dataclasses.replace(rc, scoring=other, also_scoring="")))
+            also = [rc.also_scoring] if rc.also_scoring else []
+            # one forward pass per side serves the main search and the second one alike
+            src, trg = (encoder.encode(side, (rc.scoring, *also)) for side in (rs.source, rs.target))
+            for other in also:
+                alt = matrix_search(encoded_similarities(src, trg, other, rc))
                 alt_recs = retrieval_records(rs, alt, task.retrieval_query)
                 alt_scores = retrieval_scores(rs, alt, task.retrieval_query)
                 if alt_scores is not None:
@@ -479,9 +481,10 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
                     write_jsonl_atomic(baseline_folder(out, SCORED_PREFIX + other) / "predictions" / task.name
                                        / f"{lang}.jsonl", alt_recs)
             if rc.plain and not rc.hybrid:  # XTREME's search, blockwise: no full matrix held
-                res = embedding_search(encoder(rs.source), encoder(rs.target), rc.chunk_size)
+                assert src.pooled is not None and trg.pooled is not None
+                res = embedding_search(src.pooled, trg.pooled, rc.chunk_size)
             else:
-                sims = sentence_similarities(encoder, rs.source, rs.target, rc)
+                sims = encoded_similarities(src, trg, rc.scoring, rc)
                 res = matrix_search(sims)
             records = retrieval_records(rs, res, task.retrieval_query)
             _write_predictions(out, task, lang, records)

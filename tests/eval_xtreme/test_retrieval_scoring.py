@@ -108,6 +108,10 @@ def test_encoder_token_states_are_the_models_hidden_states(tiny_encoder):
         lo, hi = st.offsets[i], st.offsets[i + 1]
         assert list(st.ids[lo:hi]) == [ids[p] for p in real]
         np.testing.assert_allclose(st.vectors[lo:hi], want, atol=1e-5)
+        # one pass gives both: XTREME's mean over every token (special ones included) and the token states
+        both = enc.encode(sents, ("cosine", "maxsim"))
+        np.testing.assert_allclose(both.pooled[i], h.mean(0), atol=1e-5)
+        np.testing.assert_allclose(both.tokens.vectors[lo:hi], want, atol=1e-5)
 
 
 def test_scoring_settings_are_checked():
@@ -179,7 +183,7 @@ def test_eval_run_with_maxsim_and_csls(tiny_encoder, tmp_path):
     assert read_json(out / "tasks" / "xwmt_en_kk.json")["scoring"] == "maxsim"
 
 
-def test_also_scoring_reports_the_model_searched_a_second_way(tiny_encoder, tmp_path):
+def test_also_scoring_reports_the_model_searched_a_second_way(tiny_encoder, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from eval_xtreme.baselines import SCORED_PREFIX
@@ -193,7 +197,12 @@ def test_also_scoring_reports_the_model_searched_a_second_way(tiny_encoder, tmp_
     out = tmp_path / "out"
     cfg = EvalConfig(model=str(tiny_encoder), tasks=["xwmt_en_kk"], out=str(out), threads=1, max_eval_examples=50,
                      retrieval=RetrievalConfig(scoring="maxsim", also_scoring="cosine"))
+    passes = []
+    forward = Encoder._batches
+    monkeypatch.setattr(Encoder, "_batches", lambda self, sents: (passes.append(len(sents)), forward(self, sents))[1])
     run_eval(cfg)
+    monkeypatch.undo()
+    assert passes == [50, 50]  # one forward pass per side serves both searches
     res = read_json(out / "results.json")
     rs, _ = load_split(get_task("xwmt_en_kk"), "test", "kk")
     rs = rs.first(50)
