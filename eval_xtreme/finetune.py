@@ -104,6 +104,15 @@ class FinetuneConfig:
     # (Arabic-script words read as Uyghur and Cyrillic ones spelled as Turkish writes the same sounds, so
     # that Kazakh -лар and Uyghur -لار meet Turkish -lar; the encoder still reads the text as given).
     suffix_spelling: str = "native"
+    # Checkpoint averaging (Schmidt, Vulić & Glavaš, ACL 2023): the uniform average of the weights after
+    # every `average_every`-th step (and the last) is the kept model, instead of the checkpoint best on
+    # the source dev set, which says little about the target languages of a zero-shot transfer.
+    # 0 = off. The dev curve of the run's own weights is still logged; the averaged model is scored on
+    # dev once at the end.
+    average_every: int = 0
+    # The share of the run before the first averaged snapshot (SWA's start): 0 averages from step
+    # `average_every` on, 0.5 only the second half's weights.
+    average_from: float = 0.0
     # RUN/metrics.jsonl always; trackers beside it (xling.core.tracking): tensorboard, wandb, mlflow
     report_to: list[Backend] = field(default_factory=list)
 
@@ -120,6 +129,10 @@ class FinetuneConfig:
         if not 0.0 <= self.suffix_dropout < 1.0:
             raise ValueError(f"finetune.suffix_dropout must be in [0, 1), got {self.suffix_dropout}")
         check_spelling(self.suffix_spelling, "finetune.suffix_spelling")
+        if self.average_every < 0:
+            raise ValueError(f"finetune.average_every must be ≥ 0 (0 = off), got {self.average_every}")
+        if not 0.0 <= self.average_from < 1.0:
+            raise ValueError(f"finetune.average_from must be in [0, 1) (a share of the run), got {self.average_from}")
         if self.label_subword not in ("first", "last"):
             raise ValueError(f"finetune.label_subword must be 'first' or 'last', got {self.label_subword!r}")
 
@@ -129,7 +142,8 @@ def recorded_settings(cfg: FinetuneConfig) -> dict[str, Any]:
     An optional field left unset is left out, so that the records written before it existed stay valid."""
     return without_new_defaults(asdict(cfg), {"dropout": None, "label_subword": "first", "freeze_layers": 0,
                                                 "suffix_features": 0, "suffix_dropout": 0.5,
-                                                "suffix_lr_scale": 1.0, "suffix_spelling": "native"})
+                                                "suffix_lr_scale": 1.0, "suffix_spelling": "native",
+                                                "average_every": 0, "average_from": 0.0})
 
 
 HEAD_CLASSES = {
@@ -592,11 +606,14 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
         s, lr=cfg.learning_rate, warmup_steps=warmup, total_steps=total, schedule="linear"), cfg.max_grad_norm)
 
     step, best, best_scores = 0, -math.inf, {}
+    average = WeightAverage()
     if ckpt is not None:
         optim.load_state_dict(state["optimizer"])
         restore_rng(state["rng"])
         data = state["data"]
         step, best, best_scores = int(data["step"]), float(data["best_dev_primary"]), data["best_dev_scores"]
+        if cfg.average_every:
+            average = WeightAverage.from_state(state.get("average"))
         log.info("%s: resuming fine-tuning from %s (step %d of %d)", task.name, ckpt.path, step, total)
     resumed_from = step
     eval_every = cfg.eval_every if cfg.eval_every > 0 else total
@@ -636,6 +653,9 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
 
         lr, _ = optimizer_step(step, micro)
         step += 1
+        if cfg.average_every and (step % cfg.average_every == 0 or step == total) \
+                and step > cfg.average_from * total:
+            average.add(net)
         metrics.write({"step": step, "loss": losses[0], "lr": lr})
         bar.update(1)
         bar.set_postfix(loss=f"{losses[0]:.4f}")
@@ -645,23 +665,80 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
             metrics.write({"step": step, f"dev_{dev_lang}": scores})
             if primary > best or not dev or not (run_dir / "best").is_dir():
                 best, best_scores = primary, scores
-                with atomic_path(run_dir / "best") as tmp:
-                    net.save_pretrained(tmp)
-                    tokenizer.save_pretrained(tmp)
-                    write_json_atomic(tmp / "meta.json", {"step": step, "dev_scores": scores, "dev_primary": primary})
+                if not cfg.average_every:
+                    _keep(run_dir, net, tokenizer, {"step": step, "dev_scores": scores, "dev_primary": primary})
         if step % save_every == 0 or step == total:
-            _save_checkpoint(run_dir, step, net, tokenizer, optim, best, best_scores)
+            _save_checkpoint(run_dir, step, net, tokenizer, optim, best, best_scores,
+                             average if cfg.average_every else None)
     bar.close()
+    result = {"steps": step, "dev_scores": best_scores, "dev_primary": best, "train_examples": len(train),
+              "dev_examples": len(dev)}
+    if cfg.average_every:
+        # after the last checkpoint, so a kill here redoes only this: the same average, the same model
+        average.apply(net)
+        scores, primary = evaluate()
+        log.info("%s: average of %d checkpoints (every %d steps): dev(%s) %s; best single checkpoint %s",
+                 task.name, average.n, cfg.average_every, dev_lang, scores, best_scores)
+        metrics.write({"step": step, f"dev_{dev_lang}_averaged": scores, "averaged_checkpoints": average.n})
+        _keep(run_dir, net, tokenizer, {"step": step, "dev_scores": scores, "dev_primary": primary,
+                                        "averaged_checkpoints": average.n, "average_every": cfg.average_every,
+                                        "average_from": cfg.average_from,
+                                        "best_single": {"dev_scores": best_scores, "dev_primary": best}})
+        result.update(dev_scores=scores, dev_primary=primary, averaged_checkpoints=average.n,
+                      best_single_dev_primary=best)
+        best_scores, best = scores, primary
     metrics.close()
-    stage.finish({"steps": step, "dev_scores": best_scores, "dev_primary": best, "train_examples": len(train),
-                  "dev_examples": len(dev)})
+    stage.finish(result)
     return FinetuneResult(run_dir / "best", best_scores, best, step, resumed_from)
 
 
-def _save_checkpoint(run_dir: Path, step: int, net, tokenizer, optim, best: float, best_scores: dict) -> None:
+class WeightAverage:
+    """The running uniform mean of a model's floating-point weights (integer buffers are left alone)."""
+
+    def __init__(self, n: int = 0, weights: dict | None = None) -> None:
+        self.n, self.weights = n, dict(weights or {})
+
+    @classmethod
+    def from_state(cls, state: dict | None) -> WeightAverage:
+        if not state:
+            return cls()
+        return cls(int(state["n"]), state["weights"])
+
+    def add(self, net) -> None:
+        self.n += 1
+        for name, value in net.state_dict().items():
+            if not value.is_floating_point():
+                continue
+            v = value.detach().float()
+            if name not in self.weights:
+                self.weights[name] = v.clone()
+            else:  # incremental mean: the same numbers whether or not a resume split the run
+                self.weights[name] += (v - self.weights[name]) / self.n
+
+    def apply(self, net) -> None:
+        if not self.n:
+            return
+        own = net.state_dict()
+        net.load_state_dict({k: self.weights[k].to(v.dtype) if k in self.weights else v for k, v in own.items()})
+
+    def state(self) -> dict:
+        return {"n": self.n, "weights": self.weights}
+
+
+def _keep(run_dir: Path, net, tokenizer, meta: dict) -> None:
+    """`RUN/best/`: the model fine-tuning keeps (loads with from_pretrained), written atomically."""
+    with atomic_path(run_dir / "best") as tmp:
+        net.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json_atomic(tmp / "meta.json", meta)
+
+
+def _save_checkpoint(run_dir: Path, step: int, net, tokenizer, optim, best: float, best_scores: dict,
+                     average: WeightAverage | None = None) -> None:
     def write_model(folder: Path) -> None:
         net.save_pretrained(folder)  # model.safetensors + config.json: a checkpoint loads with from_pretrained
         tokenizer.save_pretrained(folder)
 
     save_training(run_dir / "checkpoints", step, None, optim.state_dict(),
-                  {"best_dev_primary": best, "best_dev_scores": best_scores}, keep_last=1, write_extra=write_model)
+                  {"best_dev_primary": best, "best_dev_scores": best_scores}, keep_last=1, write_extra=write_model,
+                  extra={"average": average.state()} if average is not None else None)

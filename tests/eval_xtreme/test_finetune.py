@@ -90,6 +90,70 @@ def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch, feature
         np.testing.assert_allclose(straight[k], resumed[k], rtol=1e-5, atol=1e-6, err_msg=k)
 
 
+# every 2nd step and the last of 5; from 0.5 of the run on, only the snapshots after step 2.5
+@pytest.mark.parametrize("average_from,averaged", [(0.0, (2, 4, 5)), (0.5, (4, 5))])
+def test_checkpoint_averaging_keeps_the_mean_of_the_weights_and_resumes_exactly(tiny_encoder, data_root, tmp_path,
+                                                                               monkeypatch, average_from, averaged):
+    task = get_task("udpos_turkic")
+    train, _ = load_split(task, "train", "en", data_root)
+    dev, _ = load_split(task, "dev", "en", data_root)
+    cfg = FinetuneConfig(max_steps=5, save_every=1, eval_every=5, batch_size=4, max_train_examples=24,
+                         max_dev_examples=4, learning_rate=1e-3, suffix_features=2, average_every=2,
+                         average_from=average_from)
+    files = ("model.safetensors", "suffix_features.safetensors")
+    seen: dict[int, dict] = {}
+    real_save = ft._save_checkpoint
+
+    def save_and_read(run_dir, step, *args):
+        real_save(run_dir, step, *args)
+        folder = run_dir / "checkpoints" / f"step-{step:06d}"
+        seen[step] = {k: v for name in files for k, v in _weights(folder, name).items()}
+
+    monkeypatch.setattr(ft, "_save_checkpoint", save_and_read)
+    res = finetune(task, str(tiny_encoder), train, dev, tmp_path / "straight", cfg)
+    monkeypatch.setattr(ft, "_save_checkpoint", real_save)
+    kept = {k: v for name in files for k, v in _weights(res.model_dir, name).items()}
+    # the floating-point weights of the averaged steps: their plain mean, by numpy; the rest (the suffix
+    # table's `seen` flags) as trained
+    assert kept.keys() == seen[5].keys()
+    for k, v in kept.items():
+        want = np.mean([seen[i][k] for i in averaged], axis=0) if v.dtype.kind == "f" else seen[5][k]
+        np.testing.assert_allclose(v, want, rtol=1e-5, atol=1e-6, err_msg=k)
+    meta = read_json(res.model_dir / "meta.json")
+    assert meta["averaged_checkpoints"] == len(averaged) and meta["average_every"] == 2
+    result = read_json(tmp_path / "straight" / "stage.json")["result"]
+    assert result["dev_primary"] == meta["dev_primary"] == res.dev_primary and "best_single_dev_primary" in result
+    # the averaged model's dev score is its own: predict with it and score by hand
+    tok, net = load_model(task, str(res.model_dir))
+    sub = ft.subsample(dev, 4, cfg.seed + 1)
+    assert score(task, predict(task, net, tok, sub, cfg), sub, "en")["f1"] == pytest.approx(res.dev_primary)
+
+    def save_then_die(run_dir, step, *args):
+        real_save(run_dir, step, *args)
+        if step == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ft, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
+    monkeypatch.setattr(ft, "_save_checkpoint", real_save)
+    again = finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
+    assert again.resumed_from == 3
+    resumed = {k: v for name in files for k, v in _weights(again.model_dir, name).items()}
+    for k, v in kept.items():
+        np.testing.assert_allclose(resumed[k], v, rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_average_every_is_checked_and_recorded_only_when_set():
+    with pytest.raises(ValueError, match=r"finetune\.average_every"):
+        FinetuneConfig(average_every=-1)
+    with pytest.raises(ValueError, match=r"finetune\.average_from"):
+        FinetuneConfig(average_every=5, average_from=1.0)
+    assert not {"average_every", "average_from"} & set(ft.recorded_settings(FinetuneConfig()))
+    recorded = ft.recorded_settings(FinetuneConfig(average_every=50, average_from=0.5))
+    assert recorded["average_every"] == 50 and recorded["average_from"] == 0.5
+
+
 def test_without_dev_the_final_model_is_kept(tiny_encoder, data_root, tmp_path):
     # TyDiQA has no dev split apart from its test set: nothing is selected, the last step is kept.
     task = get_task("kazqad")
