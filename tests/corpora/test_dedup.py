@@ -152,7 +152,7 @@ def test_refuses_to_resume_over_changed_inputs(small_corpus, tmp_path):
     shard = corpus / "kept" / "kaz_Cyrl" / "00000.jsonl.gz"
     rows = list(read_jsonl(shard))[:-5]
     write_jsonl_atomic(shard, rows)  # the cleaned corpus was rewritten
-    with pytest.raises(ValueError, match=r"finished with other settings: input inputs\.0: \"folder \d+ files [0-9a-f]+\" → "):
+    with pytest.raises(ValueError, match=r"finished with other settings: input inputs\.0 \(.*corpus\): \"folder \d+ files [0-9a-f]+\" → "):
         dedup_corpus([corpus], out, progress=False)
     dedup_corpus([corpus], out, progress=False, overwrite=True)
     assert read_json(out / "stats.json")["languages"]["kaz_Cyrl"]["docs_in"] == len(rows)

@@ -54,6 +54,21 @@ def _weights(folder, name="model.safetensors"):
     return load_file(str(folder / name))
 
 
+def _finetune_killed_after(monkeypatch, kill_step: int, *args) -> None:
+    """`finetune(*args)` interrupted (as by a kill) right after its checkpoint of `kill_step` is written."""
+    real_save = ft._save_checkpoint
+
+    def save_then_die(run_dir, step, *rest):
+        real_save(run_dir, step, *rest)
+        if step == kill_step:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ft, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(*args)
+    monkeypatch.setattr(ft, "_save_checkpoint", real_save)
+
+
 # with suffix vectors (and their dropout) too, and with their own learning rate (an optimizer group of its own)
 @pytest.mark.parametrize("features", [{}, {"suffix_features": 4}, {"suffix_features": 2, "suffix_lr_scale": 10.0}])
 def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch, features):
@@ -65,17 +80,7 @@ def test_resume_is_exact(tiny_encoder, data_root, tmp_path, monkeypatch, feature
     finetune(task, str(tiny_encoder), train, dev, tmp_path / "straight", cfg)
     straight = _weights(tmp_path / "straight" / "checkpoints" / "step-000004")
 
-    real_save = ft._save_checkpoint
-
-    def save_then_die(run_dir, step, *args):
-        real_save(run_dir, step, *args)
-        if step == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ft, "_save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
-    monkeypatch.setattr(ft, "_save_checkpoint", real_save)
+    _finetune_killed_after(monkeypatch, 2, task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
     ckpt = tmp_path / "resumed" / "checkpoints" / "step-000002"
     assert read_json(ckpt / "meta.json")["step"] == 2
     assert read_json(tmp_path / "resumed" / "stage.json")["status"] == "running"
@@ -128,15 +133,7 @@ def test_checkpoint_averaging_keeps_the_mean_of_the_weights_and_resumes_exactly(
     sub = ft.subsample(dev, 4, cfg.seed + 1)
     assert score(task, predict(task, net, tok, sub, cfg), sub, "en")["f1"] == pytest.approx(res.dev_primary)
 
-    def save_then_die(run_dir, step, *args):
-        real_save(run_dir, step, *args)
-        if step == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ft, "_save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
-    monkeypatch.setattr(ft, "_save_checkpoint", real_save)
+    _finetune_killed_after(monkeypatch, 3, task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
     again = finetune(task, str(tiny_encoder), train, dev, tmp_path / "resumed", cfg)
     assert again.resumed_from == 3
     resumed = {k: v for name in files for k, v in _weights(again.model_dir, name).items()}
