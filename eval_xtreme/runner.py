@@ -425,8 +425,18 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
                          "train": _data_info(train_df, min(len(train), ft.max_train_examples or len(train))),
                          "dev": (_data_info(dev_df, min(len(dev), ft.max_dev_examples or len(dev)))
                                  if dev_df is not None else None),
-                         "selection": f"best on the source language's dev set ({task.train_lang})" if dev else
-                         "none: the task has no dev split, the final model is kept (as XTREME)"}}
+                         "selection": _selection(ft, task, bool(dev))}}
+
+
+def _selection(ft: FinetuneConfig, task: Task, has_dev: bool) -> str:
+    """Which fine-tuned model predicts the test languages, in words for results.json and the reports."""
+    if ft.average_every:
+        start = f" from {ft.average_from:.0%} of the run on" if ft.average_from else ""
+        return (f"checkpoint averaging: the mean of the weights every {ft.average_every} steps{start} and at the "
+                f"last step; its dev score ({task.train_lang}) is the one reported")
+    if has_dev:
+        return f"best on the source language's dev set ({task.train_lang})"
+    return "none: the task has no dev split, the final model is kept (as XTREME)"
 
 
 def _data_info(df, n: int) -> dict:

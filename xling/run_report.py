@@ -354,6 +354,10 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
                 "", "Transfer is read against this: a zero-shot score means little while the model is weak in its "
                 "own source language.", "",
                 markdown_table(["task", "source", *labels, *(f"Δ vs {b}" for b in baselines)], dev_rows), ""]
+        averaged = {row[0]: sel for row in dev_rows for r in results.values()
+                    if (sel := ((r["details"].get(row[0], {}).get("finetune") or {}).get("selection") or ""))
+                    .startswith("checkpoint averaging")}
+        out += [f"- {task}: {sel}." for task, sel in averaged.items()] + ([""] if averaged else [])
     seed_rows = []
     for task in tasks:
         sm = {lb: (r.get("seeds") or {}).get(task, {}).get("task_mean") for lb, r in results.items()}

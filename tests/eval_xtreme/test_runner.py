@@ -208,3 +208,24 @@ def test_force_keep_unchanged_redoes_only_the_changed_task(tiny_encoder, tmp_pat
     assert read_json(out / "finetune" / "udpos_turkic" / "stage.json")["fingerprint_body"]["config"]["dropout"] == 0.0
     run_eval(changed, force=True)  # `xling eval run --force`: every task again
     assert retrieval.stat().st_mtime_ns != before[retrieval]
+
+
+def test_an_averaged_fine_tuning_says_so_in_results_and_the_run_report(tiny_encoder, tmp_path):
+    from types import SimpleNamespace
+
+    from eval_xtreme.finetune import FinetuneConfig
+    from xling.run_report import eval_section
+
+    out = tmp_path / "out"
+    run_eval(EvalConfig(model=str(tiny_encoder), tasks=["udpos_turkic:kk"], out=str(out), threads=1,
+                        max_eval_examples=4, finetune=FinetuneConfig(max_steps=4, batch_size=4, max_train_examples=8,
+                                                                     max_dev_examples=4, average_every=2,
+                                                                     average_from=0.5)))
+    ft = read_json(out / "results.json")["details"]["udpos_turkic"]["finetune"]
+    said = ("checkpoint averaging: the mean of the weights every 2 steps from 50% of the run on and at the last "
+            "step; its dev score (en) is the one reported")
+    assert ft["selection"] == said
+    assert read_json(out / "finetune" / "udpos_turkic" / "best" / "meta.json")["averaged_checkpoints"] == 1
+    plan = SimpleNamespace(evals={"studied": SimpleNamespace(out=str(out))}, arms={"studied": None})
+    (tmp_path / "fig").mkdir()
+    assert f"- udpos_turkic: {said}." in "\n".join(eval_section(plan, tmp_path / "fig"))
