@@ -512,6 +512,9 @@ def subsample(examples: list, n: int, seed: int) -> list:
     return [examples[i] for i in keep]
 
 
+# How a run's `selection` (results.json, reports) begins when its kept model is a checkpoint average.
+AVERAGED = "checkpoint averaging"
+
 FINETUNE_OUTPUTS = ("checkpoints", "best", "metrics.jsonl", *TRACKING_OUTPUTS)
 
 

@@ -46,7 +46,7 @@ from xling.core.versions import versions
 from xling.translit import check_view_languages
 
 from .baselines import HYBRID, SCORED_PREFIX, baseline_folder, baselines_for_task, hybrid_scores, report_lines
-from .finetune import FinetuneConfig, finetune, load_model, predict, recorded_settings, score
+from .finetune import AVERAGED, FinetuneConfig, finetune, load_model, predict, recorded_settings, score
 from .loaders import load_split
 from .metrics import bucc_prf, leaderboard_aggregate, primary_score
 from .retrieval import (
@@ -432,7 +432,7 @@ def _selection(ft: FinetuneConfig, task: Task, has_dev: bool) -> str:
     """Which fine-tuned model predicts the test languages, in words for results.json and the reports."""
     if ft.average_every:
         start = f" from {ft.average_from:.0%} of the run on" if ft.average_from else ""
-        return (f"checkpoint averaging: the mean of the weights every {ft.average_every} steps{start} and at the "
+        return (f"{AVERAGED}: the mean of the weights every {ft.average_every} steps{start} and at the "
                 f"last step; its dev score ({task.train_lang}) is the one reported")
     if has_dev:
         return f"best on the source language's dev set ({task.train_lang})"

@@ -342,21 +342,22 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
                 "'significant' ones are expected by chance.", ""]
     out += also_scoring_section(models, folders, target)
     out += hybrid_section(models, folders, target)
-    dev_rows = []
+    dev_rows, averaged = [], {}
     for task in tasks:
         metric = TASKS.get(task).metric
-        dev = {lb: (r["details"].get(task, {}).get("finetune") or {}).get("dev_scores") for lb, r in results.items()}
+        fts = {lb: r["details"].get(task, {}).get("finetune") or {} for lb, r in results.items()}
+        dev = {lb: ft.get("dev_scores") for lb, ft in fts.items()}
         if any(dev.values()):
             vals = {lb: primary_score(metric, d) if d else None for lb, d in dev.items()}
             dev_rows.append([task, TASKS.get(task).train_lang, *vals.values(), *plain_deltas(vals)])
+            # eval_xtreme.finetune.AVERAGED (not imported: it would load torch for a report)
+            sels = [ft.get("selection", "") for ft in fts.values()]
+            averaged.update((task, sel) for sel in sels if sel.startswith("checkpoint averaging"))
     if dev_rows:
         out += ["### Source-language dev score of the fine-tuned models (the language each task fine-tunes on)",
                 "", "Transfer is read against this: a zero-shot score means little while the model is weak in its "
                 "own source language.", "",
                 markdown_table(["task", "source", *labels, *(f"Δ vs {b}" for b in baselines)], dev_rows), ""]
-        averaged = {row[0]: sel for row in dev_rows for r in results.values()
-                    if (sel := ((r["details"].get(row[0], {}).get("finetune") or {}).get("selection") or ""))
-                    .startswith("checkpoint averaging")}
         out += [f"- {task}: {sel}." for task, sel in averaged.items()] + ([""] if averaged else [])
     seed_rows = []
     for task in tasks:

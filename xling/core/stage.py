@@ -195,14 +195,17 @@ def _as_located(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> dict
     return {**recorded, "config": config}
 
 
-def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """`key: old → new` for every setting, input and version that differs."""
+def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any],
+                     where: Mapping[str, Any] | None = None) -> list[str]:
+    """`key: old → new` for every setting, input and version that differs; an input named in `where`
+    is shown with its location (`input tokenizer (runs/b/vocab): ...`)."""
     out = []
     for section, label in (("config", ""), ("inputs", "input "), ("versions", "version ")):
         a, b = old.get(section, {}) or {}, new.get(section, {}) or {}
         for key in sorted(set(a) | set(b)):
             if a.get(key, "<unset>") != b.get(key, "<unset>"):
-                out.append(f"{label}{key}: {_show(a.get(key, '<unset>'))} → {_show(b.get(key, '<unset>'))}")
+                at = f" ({where[key]})" if section == "inputs" and where and where.get(key) else ""
+                out.append(f"{label}{key}{at}: {_show(a.get(key, '<unset>'))} → {_show(b.get(key, '<unset>'))}")
     return out
 
 
@@ -243,10 +246,8 @@ class Stage:
         rec = self.record
         if rec is None:
             return []
-        out = describe_changes(_as_located(rec.get("fingerprint_body", {}), self.fp), self.fp)
         # a setting naming an input reads `<input NAME>` on both sides: say where that input is now
-        where = {f"input {name}:": f"input {name} ({p}):" for name, p in self.spec.inputs.items() if p}
-        return [next((c.replace(k, v, 1) for k, v in where.items() if c.startswith(k)), c) for c in out]
+        return describe_changes(_as_located(rec.get("fingerprint_body", {}), self.fp), self.fp, self.spec.inputs)
 
     def state(self) -> Literal["new", "running", "finished", "changed", "foreign"]:
         """What `begin` would find, without writing or refusing anything."""
