@@ -42,9 +42,88 @@ def _hand_loss(qs: list[list[float]], ks: list[list[float]], extra: list[list[fl
 
 def test_registered_and_options_checked():
     assert OBJECTIVES.get("xlco") is XLCo and XLCo.data == "parallel"
-    for bad in ({"temperature": 0}, {"margin": -0.1}, {"queue_size": -1}, {"pooling": "max"}, {"momentum": 1.0}):
+    for bad in ({"temperature": 0}, {"margin": -0.1}, {"queue_size": -1}, {"pooling": "max"}, {"momentum": 1.0},
+                {"similarity": "dot"}, {"similarity": "maxsim", "queue_size": 4}):
         with pytest.raises(ValueError):
             XLCoConfig(**bad)
+
+
+def _tokens(model, content: list[int], layer: int) -> list[list[float]]:
+    """One sentence alone (no padding): the unit states of its content tokens at hidden layer `layer`
+    (numbered as eval_xtreme's retrieval: −1 the last block, K ≥ 0 block K)."""
+    ids = torch.tensor([[SPECIAL.bos, *content, SPECIAL.eos]])
+    with torch.no_grad():
+        states = model.roberta(ids, output_hidden_states=True).hidden_states
+    h = states[layer + 1 if layer >= 0 else layer][0, 1:-1].double()
+    return [(v / v.norm()).tolist() for v in h]
+
+
+def _hand_maxsim(x: list[list[float]], y: list[list[float]]) -> float:
+    def dot(a, b):
+        return sum(p * q for p, q in zip(a, b, strict=True))
+
+    precision = sum(max(dot(a, b) for b in y) for a in x) / len(x)
+    recall = sum(max(dot(a, b) for a in x) for b in y) / len(y)
+    return (precision + recall) / 2
+
+
+def _hand_ranking(sims: list[list[float]], tau: float, margin: float) -> float:
+    total = 0.0
+    for i, row in enumerate(sims):
+        logits = [(v - (margin if j == i else 0.0)) / tau for j, v in enumerate(row)]
+        top = max(logits)
+        total += -(logits[i] - top - math.log(sum(math.exp(x - top) for x in logits)))
+    return total / len(sims)
+
+
+@pytest.mark.parametrize("layer,margin,symmetric", [(-1, 0.0, False), (-2, 0.2, True), (0, 0.0, True)])
+def test_maxsim_loss_equals_hand_computation(layer, margin, symmetric):
+    """Token late interaction: each pair's similarity is the mean of both directions' mean best token
+    cosine, computed here sentence by sentence without padding or batching."""
+    model = tiny_model(layers=3)
+    obj = XLCo(XLCoConfig(temperature=0.5, margin=margin, symmetric=symmetric, similarity="maxsim", layer=layer),
+               SPECIAL, 32, LANG_IDS)
+    loss, metrics = obj.loss(model, obj.collate(EXAMPLES, torch.Generator()))
+    s = [_tokens(model, e.src, layer) for e in EXAMPLES]
+    t = [_tokens(model, e.tgt, layer) for e in EXAMPLES]
+    sims = [[_hand_maxsim(a, b) for b in t] for a in s]
+    expected = _hand_ranking(sims, 0.5, margin)
+    if symmetric:
+        expected = (expected + _hand_ranking([list(c) for c in zip(*sims, strict=True)], 0.5, margin)) / 2
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+    correct = sum(max(range(3), key=lambda j, i=i: sims[i][j] - (margin if j == i else 0.0)) == i for i in range(3))
+    assert metrics["xlco_acc"] == pytest.approx(correct / 3) and metrics["n_pairs"] == 3
+
+
+def test_maxsim_on_an_empty_sentence_follows_the_evaluation_search():
+    """A sentence with no real token scores 0 as the query and −1 as the key, as eval_xtreme's MaxSim."""
+    from xling.objectives.xlco import maxsim_matrix
+
+    src = torch.nn.functional.normalize(torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0)), dim=-1)
+    tgt = torch.nn.functional.normalize(torch.randn(2, 2, 4, generator=torch.Generator().manual_seed(1)), dim=-1)
+    src_mask = torch.tensor([[1, 1, 0], [0, 0, 0]])
+    tgt_mask = torch.tensor([[1, 1], [1, 0]])
+    sims = maxsim_matrix(src, src_mask, tgt, tgt_mask)
+    x = src[0, :2].double().tolist()
+    assert float(sims[0, 0]) == pytest.approx(_hand_maxsim(x, tgt[0].double().tolist()), rel=1e-5)
+    assert float(sims[0, 1]) == pytest.approx(_hand_maxsim(x, tgt[1, :1].double().tolist()), rel=1e-5)
+    assert float(sims[1, 0]) == pytest.approx((0.0 + -1.0) / 2)
+
+
+def test_maxsim_gradients_reach_both_sides_and_the_layer_above_gets_none():
+    model = tiny_model(layers=3)
+    obj = XLCo(XLCoConfig(symmetric=False, similarity="maxsim", layer=-2), SPECIAL, 32, LANG_IDS)
+    loss, _ = obj.loss(model, obj.collate(EXAMPLES, torch.Generator()))
+    loss.backward()
+    grad = model.roberta.embeddings.word_embeddings.weight.grad
+    assert all(grad[t].abs().sum() > 0 for e in EXAMPLES for t in [*e.src, *e.tgt])
+    assert grad[30].abs().sum() == 0
+    # the contrast reads the second-to-last block's output: the last block is not trained by it
+    last = model.roberta.encoder.layer[-1]
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in last.parameters())
+    with pytest.raises(ValueError, match="out of range"):
+        XLCo(XLCoConfig(similarity="maxsim", layer=-4), SPECIAL, 32, LANG_IDS).loss(
+            model, obj.collate(EXAMPLES, torch.Generator()))
 
 
 @pytest.mark.parametrize("margin,symmetric", [(0.0, False), (0.3, True)])

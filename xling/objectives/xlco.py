@@ -10,6 +10,17 @@ over the in-batch targets j and the queued targets q of earlier batches (InfoNCE
 from a queue, as XLCo; m > 0 is LaBSE's additive margin, m = 0 plain InfoNCE). `symmetric` adds the
 target → source direction (LaBSE's bidirectional loss) and averages the two.
 
+`similarity: maxsim` contrasts the pair's token states instead of one pooled vector per side (late
+interaction, as ColBERT and BERTScore): with unit token states of each side's real tokens (`<s>`/`</s>`
+left out) at hidden layer `layer`,
+
+    S(x, y) = ½ ( mean_a max_b x_a·y_b + mean_b max_a x_a·y_b )
+
+replaces s_i·t_j above (in [−1, 1] like a cosine, so τ and m mean the same). It is the similarity that
+`eval_xtreme`'s `retrieval.scoring: maxsim` searches with (there IDF-weighted over the evaluation set and
+summed, which ranks alike up to the weights), so the objective trains the search the evaluation runs.
+It keeps no queue (the negatives are the batch's own sentences).
+
 Queued keys come, as in InfoXLM (and MoCo), from a momentum encoder: an EMA copy of the encoder,
 θ_k ← μ θ_k + (1 − μ) θ, updated at every XLCo micro-batch (`momentum` μ, default 0.999). With
 `momentum: 0` the queue holds detached vectors of the online encoder instead (a memory bank: no second
@@ -43,6 +54,8 @@ class XLCoConfig:
     symmetric: bool = True  # also rank sources given each target
     pooling: Literal["mean", "cls"] = "mean"  # mean: what eval_xtreme's retrieval encoder uses
     momentum: float = 0.999  # EMA rate of the key encoder that fills the queue; 0: online encoder (memory bank)
+    similarity: Literal["pooled", "maxsim"] = "pooled"  # one vector per side, or token late interaction
+    layer: int = -1  # hidden layer contrasted, numbered as eval_xtreme's retrieval `layer` (-1: the last)
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -55,6 +68,11 @@ class XLCoConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        if self.similarity not in ("pooled", "maxsim"):
+            raise ValueError(f"similarity must be 'pooled' or 'maxsim', got {self.similarity!r}")
+        if self.similarity == "maxsim" and self.queue_size:
+            raise ValueError("similarity 'maxsim' keeps no queue of negatives (token states of earlier batches "
+                             "would be kept whole): set queue_size: 0")
 
 
 def _frame(seqs: list[list[int]], bos: int, eos: int, pad: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,14 +97,40 @@ def info_nce(queries: torch.Tensor, keys: torch.Tensor, extra: torch.Tensor | No
              margin: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean InfoNCE of row i of `queries` against key i (positive) among all `keys` and `extra`
     negatives; all inputs L2-normalised. Returns (loss, number of rows whose positive ranks first)."""
-    sims = queries @ keys.T
+    extra_sims = queries @ extra.T if extra is not None and len(extra) else None
+    return ranking_loss(queries @ keys.T, extra_sims, temperature, margin)
+
+
+def ranking_loss(sims: torch.Tensor, extra_sims: torch.Tensor | None, temperature: float,
+                 margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """InfoNCE over a (queries, keys) similarity matrix whose diagonal holds the positives, with
+    more negatives' similarities in `extra_sims`. Returns (loss, rows whose positive ranks first)."""
     if margin:
-        sims = sims - margin * torch.eye(len(queries), dtype=sims.dtype, device=sims.device)
-    if extra is not None and len(extra):
-        sims = torch.cat([sims, queries @ extra.T], dim=1)
-    target = torch.arange(len(queries), device=queries.device)
+        sims = sims - margin * torch.eye(len(sims), dtype=sims.dtype, device=sims.device)
+    if extra_sims is not None:
+        sims = torch.cat([sims, extra_sims], dim=1)
+    target = torch.arange(len(sims), device=sims.device)
     loss = torch.nn.functional.cross_entropy(sims.float() / temperature, target)
     return loss, (sims.detach().argmax(1) == target).sum()
+
+
+def maxsim_matrix(src: torch.Tensor, src_mask: torch.Tensor, tgt: torch.Tensor,
+                  tgt_mask: torch.Tensor) -> torch.Tensor:
+    """(sources, targets) late-interaction similarities: the mean of both directions' mean best
+    cosine per token. `src`/`tgt`: unit token states (batch, width, hidden); masks: 1 on the tokens
+    that count. As in eval_xtreme's MaxSim, a sentence without such tokens scores 0 in the direction
+    where it is the query and −1 (the cosine floor) where it is the key."""
+    dots = torch.einsum("iah,jbh->ijab", src, tgt)  # (src sentence, tgt sentence, src token, tgt token)
+    sm = src_mask.bool()[:, None, :, None]
+    tm = tgt_mask.bool()[None, :, None, :]
+    floor = torch.finfo(dots.dtype).min
+    best_t = dots.masked_fill(~tm, floor).amax(3)  # each source token's best target token
+    best_s = dots.masked_fill(~sm, floor).amax(2)  # each target token's best source token
+    s_w = src_mask.to(dots.dtype)[:, None, :]
+    t_w = tgt_mask.to(dots.dtype)[None, :, :]
+    precision = (best_t.clamp(min=-1.0) * s_w).sum(2) / s_w.sum(2).clamp(min=1.0)
+    recall = (best_s.clamp(min=-1.0) * t_w).sum(2) / t_w.sum(2).clamp(min=1.0)
+    return (precision + recall) / 2
 
 
 @OBJECTIVES.register("xlco")
@@ -131,12 +175,33 @@ class XLCo(Objective):
     def n_tokens(self, batch: dict[str, torch.Tensor]) -> int:
         return int(batch["src_mask"].sum() + batch["tgt_mask"].sum())
 
-    def embed(self, model: XLMRobertaForMaskedLM, ids: torch.Tensor, mask: torch.Tensor,
-              encoder: torch.nn.Module | None = None) -> torch.Tensor:
+    def hidden(self, model: XLMRobertaForMaskedLM, ids: torch.Tensor, mask: torch.Tensor,
+               encoder: torch.nn.Module | None = None) -> torch.Tensor:
+        """The states of hidden layer `layer` (eval_xtreme's numbering: K ≥ 0 → block K, −1 the last)."""
         emb_dtype = model.roberta.embeddings.word_embeddings.weight.dtype
         enc = encoder if encoder is not None else model.roberta
-        hidden = enc(ids, attention_mask=attention_mask_for(model, mask, emb_dtype)).last_hidden_state
+        attention = attention_mask_for(model, mask, emb_dtype)
+        layer = self.cfg.layer
+        if layer == -1:
+            return enc(ids, attention_mask=attention).last_hidden_state
+        n = model.config.num_hidden_layers
+        if not -n <= layer < n:
+            raise ValueError(f"xlco layer {layer} is out of range: the model has {n} layers "
+                             f"(0..{n - 1}, or -1..-{n} from the last)")
+        states = enc(ids, attention_mask=attention, output_hidden_states=True).hidden_states
+        return states[layer + 1 if layer >= 0 else layer]
+
+    def embed(self, model: XLMRobertaForMaskedLM, ids: torch.Tensor, mask: torch.Tensor,
+              encoder: torch.nn.Module | None = None) -> torch.Tensor:
+        hidden = self.hidden(model, ids, mask, encoder)
         return torch.nn.functional.normalize(pool(hidden, mask, self.cfg.pooling).float(), dim=-1)
+
+    def token_states(self, model: XLMRobertaForMaskedLM, ids: torch.Tensor,
+                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit states of each sentence's real tokens, and the mask of those tokens (`<s>`, `</s>`
+        and padding left out, as eval_xtreme's MaxSim does)."""
+        hidden = torch.nn.functional.normalize(self.hidden(model, ids, mask).float(), dim=-1)
+        return hidden, mask.bool() & ~self.special.special_mask(ids)
 
     @torch.no_grad()
     def _momentum_update(self, model: XLMRobertaForMaskedLM) -> torch.nn.Module:
@@ -156,6 +221,8 @@ class XLCo(Objective):
 
     def loss(self, model: XLMRobertaForMaskedLM, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         cfg: XLCoConfig = self.cfg
+        if cfg.similarity == "maxsim":
+            return self._maxsim_loss(model, batch)
         s = self.embed(model, batch["src_ids"], batch["src_mask"])
         t = self.embed(model, batch["tgt_ids"], batch["tgt_mask"])
         loss, correct = info_nce(s, t, self.queues["tgt"], cfg.temperature, cfg.margin)
@@ -173,6 +240,18 @@ class XLCo(Objective):
             self._enqueue("tgt", t_key)
             self._enqueue("src", s_key)
         return loss, {"xlco_loss": float(loss.detach()), "xlco_acc": int(correct) / len(s), "n_pairs": len(s)}
+
+    def _maxsim_loss(self, model: XLMRobertaForMaskedLM,
+                     batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg: XLCoConfig = self.cfg
+        s, s_mask = self.token_states(model, batch["src_ids"], batch["src_mask"])
+        t, t_mask = self.token_states(model, batch["tgt_ids"], batch["tgt_mask"])
+        sims = maxsim_matrix(s, s_mask, t, t_mask)
+        loss, correct = ranking_loss(sims, None, cfg.temperature, cfg.margin)
+        if cfg.symmetric:
+            back, _ = ranking_loss(sims.T, None, cfg.temperature, cfg.margin)
+            loss = (loss + back) / 2
+        return loss, {"xlco_loss": float(loss.detach()), "xlco_acc": int(correct) / len(sims), "n_pairs": len(sims)}
 
     def _enqueue(self, side: str, vectors: torch.Tensor) -> None:
         old = self.queues[side]
