@@ -155,13 +155,13 @@ class Encoder:
         self.max_length = min(max_length, limit) if limit else max_length
         self.layer, self.batch_size = layer, batch_size
 
-    def _batches(self, sentences: Sequence[str]):
+    def _batches(self, sentences: Sequence[str], content: bool = True):
         """(sentence indices, hidden states (batch, width, hidden), attention mask, the mask less
-        [CLS]/[SEP]-like tokens, input ids) per batch of similar length."""
+        [CLS]/[SEP]-like tokens (None unless `content`), input ids) per batch of similar length."""
         import torch
 
         enc = self.tokenizer(list(sentences), truncation=True, max_length=self.max_length,
-                             return_special_tokens_mask=True)
+                             return_special_tokens_mask=content)
         ids = enc["input_ids"]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         pad = self.tokenizer.pad_token_id
@@ -174,16 +174,18 @@ class Encoder:
                 for r, i in enumerate(idx):
                     input_ids[r, :len(ids[i])] = torch.tensor(ids[i])
                     mask[r, :len(ids[i])] = 1
-                content = mask.clone()
-                for r, i in enumerate(idx):
-                    content[r, :len(ids[i])] -= torch.tensor(enc["special_tokens_mask"][i])
+                real = None
+                if content:
+                    real = mask.clone()
+                    for r, i in enumerate(idx):
+                        real[r, :len(ids[i])] -= torch.tensor(enc["special_tokens_mask"][i])
                 input_ids, mask = input_ids.to(self.device), mask.to(self.device)
                 if self.truncated:
                     hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
                 else:
                     hidden = self.model(input_ids=input_ids, attention_mask=mask,
                                         output_hidden_states=True).hidden_states[self.hidden_index]
-                yield idx, hidden.float().cpu(), mask.cpu(), content, input_ids.cpu()
+                yield idx, hidden.float().cpu(), mask.cpu(), real, input_ids.cpu()
 
     def encode(self, sentences: Sequence[str], scorings: Sequence[str] = ("cosine",)) -> Encoded:
         """What each of `scorings` needs of `sentences`, from one forward pass: mean-pooled vectors
@@ -198,7 +200,7 @@ class Encoder:
             [(np.zeros((0, hidden_size), np.float32), np.zeros(0, np.int64))] * len(sentences) \
             if "maxsim" in scorings else None
         if sentences:
-            for idx, hidden, mask, content, input_ids in self._batches(sentences):
+            for idx, hidden, mask, content, input_ids in self._batches(sentences, content=per is not None):
                 if pooled is not None:
                     weights = mask.unsqueeze(-1).to(hidden.dtype)
                     pooled[idx] = ((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)).numpy()

@@ -199,7 +199,7 @@ def test_also_scoring_reports_the_model_searched_a_second_way(tiny_encoder, tmp_
                      retrieval=RetrievalConfig(scoring="maxsim", also_scoring="cosine"))
     passes = []
     forward = Encoder._batches
-    monkeypatch.setattr(Encoder, "_batches", lambda self, sents: (passes.append(len(sents)), forward(self, sents))[1])
+    monkeypatch.setattr(Encoder, "_batches", lambda self, sents, **kw: (passes.append(len(sents)), forward(self, sents, **kw))[1])
     run_eval(cfg)
     monkeypatch.undo()
     assert passes == [50, 50]  # one forward pass per side serves both searches
