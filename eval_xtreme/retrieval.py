@@ -233,11 +233,12 @@ def token_states_of(per_sentence: Sequence[tuple[np.ndarray, np.ndarray]]) -> To
     return TokenStates(vectors, ids, offsets)
 
 
-def hidden_state_index(layer: int, n_layers: int, model: str = "model") -> int:
+def hidden_state_index(layer: int, n_layers: int, model: str = "model", setting: str = "retrieval layer") -> int:
     """`hidden_states` index of XTREME's layer number: K >= 0 → K + 1 (index 0, the embedding output,
-    is not a layer), negative K counts from the last layer (-1 → the last)."""
+    is not a layer), negative K counts from the last layer (-1 → the last). `setting` names the
+    option in the error (the retrieval's `layer`, the `xlco` objective's)."""
     if not -n_layers <= layer < n_layers:
-        raise InputError(f"model {model}: retrieval layer {layer} is out of range; it has {n_layers} layers, "
+        raise InputError(f"model {model}: {setting} {layer} is out of range; it has {n_layers} layers, "
                          f"numbered as XTREME's specific_layer: 0..{n_layers - 1} (K → hidden_states[K+1]) "
                          f"or -1..-{n_layers} from the last")
     return layer + 1 if layer >= 0 else layer

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from eval_xtreme.retrieval import hidden_state_index
 from xling.objectives.base import OBJECTIVES, Objective, PairExample, attention_mask_for
 
 if TYPE_CHECKING:
@@ -181,15 +182,10 @@ class XLCo(Objective):
         emb_dtype = model.roberta.embeddings.word_embeddings.weight.dtype
         enc = encoder if encoder is not None else model.roberta
         attention = attention_mask_for(model, mask, emb_dtype)
-        layer = self.cfg.layer
-        if layer == -1:
+        if self.cfg.layer == -1:  # the last block's output alone: no need to keep every layer's
             return enc(ids, attention_mask=attention).last_hidden_state
-        n = model.config.num_hidden_layers
-        if not -n <= layer < n:
-            raise ValueError(f"xlco layer {layer} is out of range: the model has {n} layers "
-                             f"(0..{n - 1}, or -1..-{n} from the last)")
-        states = enc(ids, attention_mask=attention, output_hidden_states=True).hidden_states
-        return states[layer + 1 if layer >= 0 else layer]
+        index = hidden_state_index(self.cfg.layer, model.config.num_hidden_layers, "being pretrained", "xlco layer")
+        return enc(ids, attention_mask=attention, output_hidden_states=True).hidden_states[index]
 
     def embed(self, model: XLMRobertaForMaskedLM, ids: torch.Tensor, mask: torch.Tensor,
               encoder: torch.nn.Module | None = None) -> torch.Tensor:
