@@ -62,6 +62,20 @@ def test_record_is_running_then_finished_and_a_resume_keeps_its_config(tmp_path)
     assert other.begin(force=True) == "redo" and not (tmp_path / "result.txt").exists()
 
 
+def test_the_record_names_the_code_that_wrote_it_and_how_long_it_took(tmp_path, monkeypatch):
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    now = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    stage = Stage(StageSpec("demo", tmp_path, {"lr": 1}, outputs=("result.txt",)))
+    stage.begin()
+    running = read_json(tmp_path / "stage.json")
+    assert running["commit"] == head and "seconds" not in running
+    now[0] = 1042.5
+    stage.finish()
+    done = read_json(tmp_path / "stage.json")
+    assert done["commit"] == head and done["seconds"] == 42.5
+
+
 def test_a_run_folder_moved_elsewhere_is_still_finished_until_an_input_changes(tmp_path):
     import shutil
 

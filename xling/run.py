@@ -31,7 +31,7 @@ from typing import Any
 from corpora.build import STAGE_DIRS, CorpusRecipe, build_corpus, resolve_input_specs
 from corpora.clean import expand_inputs
 from corpora.executors import StagesPending
-from eval_xtreme.runner import EvalConfig, announce, eval_data_root, eval_finished, run_eval
+from eval_xtreme.runner import EvalConfig, announce, eval_data_root, eval_finished, eval_task_stage, run_eval
 from eval_xtreme.runner import plan as eval_plan
 from vocab.train import VocabTrainConfig, is_complete, train_vocab
 from xling.core.config import (
@@ -48,7 +48,7 @@ from xling.core.config import (
 from xling.core.errors import InputError
 from xling.core.io import read_json, write_json_atomic
 from xling.core.paths import resolve_data_path
-from xling.core.stage import upstream_state
+from xling.core.stage import RECORD_FILE, read_record, upstream_state
 from xling.core.versions import git_commit
 from xling.pretrain import PretrainConfig, pretrain, pretrain_stage
 from xling.publish import write_run_cards
@@ -370,12 +370,24 @@ class RunState:
         self.data: dict[str, Any] = {"argv": argv, "stages": prev.get("stages", {}), "history": prev.get("history", [])}
         self.commit = git_commit()
 
-    def record(self, key: str, status: str, seconds: float) -> None:
+    def record(self, key: str, status: str, seconds: float,
+               records: list[dict[str, Any] | None] | None = None) -> None:
+        """`records`: the stage records behind `key` (several for the corpus and for an evaluation).
+        A skipped stage takes its commit and time from them when they carry both, not from this
+        file's previous entry: the folder may have been finished elsewhere and copied in."""
         entry: dict[str, Any] = {"status": status, "seconds": round(seconds, 1)}
         prev = self.data["stages"].get(key, {})
-        if status.startswith("skipped") and prev:
+        told = provenance(records or [])
+        if status.startswith("skipped") and told is not None:
+            entry["seconds_when_run"], commits = told
+            entry["commit_when_run"] = commits[-1] if commits else ""
+            if len(commits) > 1:
+                entry["commits_when_run"] = commits
+        elif status.startswith("skipped") and prev:
             entry["seconds_when_run"] = prev.get("seconds_when_run", prev.get("seconds"))
             entry["commit_when_run"] = prev.get("commit_when_run", "")
+            if prev.get("commits_when_run"):
+                entry["commits_when_run"] = prev["commits_when_run"]
         else:
             entry["seconds_when_run"] = entry["seconds"]
             entry["commit_when_run"] = self.commit
@@ -383,6 +395,33 @@ class RunState:
         self.data["history"].append({"stage": key, "status": status, "seconds": entry["seconds"],
                                      "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "commit": self.commit})
         write_json_atomic(self.path, self.data)
+
+
+def provenance(records: list[dict[str, Any] | None]) -> tuple[float, list[str]] | None:
+    """(seconds, distinct commits oldest first) from finished stage records, or None when a record is
+    missing or older than the fields (those stages are described by run.json's own history)."""
+    done = [r for r in records if r and r.get("status") == "finished"]
+    if not done or len(done) != len(records) or any("commit" not in r or "seconds" not in r for r in done):
+        return None
+    commits: list[str] = []
+    for r in sorted(done, key=lambda r: str(r.get("time", ""))):
+        if r["commit"] and r["commit"] not in commits:
+            commits.append(r["commit"])
+    return round(sum(float(r["seconds"]) for r in done), 1), commits
+
+
+def stage_records(plan: RunPlan, key: str) -> list[dict[str, Any] | None]:
+    """The completion records that make up one of `stage_keys`' stages, as they are on disk now."""
+    kind, _, name = key.partition("/")
+    out = plan.out
+    if kind == "corpus":
+        return [read_record(out / "corpus" / STAGE_DIRS[s] / RECORD_FILE) for s in plan.corpus.stages]
+    if kind == "vocab":
+        return [read_record(Path(plan.vocab.out) / RECORD_FILE)]
+    if kind == "pretrain":
+        return [pretrain_stage(plan.arms[name], out / "pretrain" / name).record]
+    cfg = plan.evals[name]
+    return [eval_task_stage(cfg, task, langs, Path(cfg.out)).record for task, langs, _ in eval_plan(cfg)]
 
 
 def stage_keys(plan: RunPlan) -> list[str]:
@@ -486,7 +525,8 @@ def run(recipe: RunRecipe, out: str | Path, argv: list[str] | None = None, progr
         t0 = time.time()
         overall.start(key, "already finished, checking" if done_before else "running")
         fn()
-        state.record(key, "skipped (finished)" if done_before else "ran", time.time() - t0)
+        state.record(key, "skipped (finished)" if done_before else "ran", time.time() - t0,
+                     stage_records(plan, key) if done_before else None)
 
     if "corpus" in stages:
         finished = (out / "corpus" / "report.md").is_file() and all(

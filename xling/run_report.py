@@ -503,7 +503,7 @@ def write_run_report(plan: RunPlan, state: dict[str, Any]) -> Path:
     order = ["corpus", "vocab", *(f"pretrain/{a}" for a in plan.arms), *(f"eval/{e}" for e in plan.evals)]
     stages = state.get("stages", {})
     stage_rows = [[k, v.get("status", ""), v.get("seconds", 0.0), v.get("seconds_when_run", v.get("seconds", 0.0)),
-                   f"`{v['commit_when_run'][:10]}`" if v.get("commit_when_run") else ""]
+                   ", ".join(f"`{c[:10]}`" for c in v.get("commits_when_run") or [v.get("commit_when_run", "")] if c)]
                   for k, v in sorted(stages.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)]
     total = sum(r[3] or 0.0 for r in stage_rows)
     lines = [f"# xling run `{plan.recipe.name}`", "",

@@ -195,10 +195,22 @@ def test_reduced_demo_end_to_end_resumes_and_reports(data_root, tmp_path, monkey
         assert card.data.eval_results and {r.task_name for r in card.data.eval_results} == {"tatoeba_turkic",
                                                                                             "udpos_turkic"}
 
+    # An arm finished elsewhere (another run folder, another commit) and copied in: the report names the
+    # commit and time of its own record, not those of the arm it replaced.
+    record_path = out / "pretrain/xling/stage.json"
+    record = read_json(record_path)
+    assert record["commit"] and record["commit"] == state["stages"]["pretrain/xling"]["commit_when_run"]
+    record.update(commit="feedbeef" * 5, seconds=1234.5)
+    record_path.write_text(json.dumps(record), encoding="utf-8")
+
     # Everything finished: a third run only redraws the report.
     run(recipe, out, argv=["xling", "run", "reduced.yaml"], progress=False)
     state = read_json(out / "run.json")
     assert all(v["status"] == "skipped (finished)" for v in state["stages"].values())
+    copied = state["stages"]["pretrain/xling"]
+    assert (copied["commit_when_run"], copied["seconds_when_run"]) == ("feedbeef" * 5, 1234.5)
+    assert "| pretrain/xling | skipped (finished) |" in (out / "report.md").read_text(encoding="utf-8")
+    assert "`feedbeeffe`" in (out / "report.md").read_text(encoding="utf-8")
     assert main(["run", str(tmp_path / "recipe.yaml"), "--out", str(out), "--report-only"]) == 0
     assert check_report(out) == []
 

@@ -18,7 +18,10 @@ lies is not part of what the stage computes. A run folder copied or moved elsewh
 another data root) is still finished there. Records written before this rule are read the same way.
 
 and writes `OUT/stage.json` (atomically) twice: `"status": "running"` before any output, and
-`"status": "finished"` (with the stage's own summary under `result`) as its very last write.
+`"status": "finished"` (with the stage's own summary under `result`) as its very last write. Each write
+also says which code wrote it (`commit`, the checkout's HEAD, "" outside git), and the finished record
+how long the invocation that finished the stage took (`seconds`), so a stage folder copied into another
+run folder keeps its own provenance (what `xling run`'s report shows for a stage it skipped).
 
 `Stage.begin(force)` decides, before anything is written:
 - no record and none of the stage's outputs → run;
@@ -53,6 +56,7 @@ from xling import __version__
 from xling.core.errors import XlingError
 from xling.core.io import read_json, sha256_file, write_json_atomic
 from xling.core.paths import resolve_data_path
+from xling.core.versions import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +241,7 @@ class Stage:
         self.out = Path(spec.out)
         self.path = self.out / spec.record
         self.fp = fingerprint(spec)
+        self._t0: float | None = None  # when this process began the stage (for the record's `seconds`)
 
     @property
     def record(self) -> dict[str, Any] | None:
@@ -276,6 +281,7 @@ class Stage:
         """Check the record against the current fingerprint: 'finished' (skip), 'resume', 'new' or
         'redo' (outputs deleted); refuse a changed fingerprint unless `force`. `write=False` only
         checks (no deletion, no record written)."""
+        self._t0 = time.time()
         state = self.state()
         if state == "finished" and not force:
             return "finished"
@@ -319,12 +325,16 @@ class Stage:
         rec: dict[str, Any] = {"format": RECORD_FORMAT, "kind": self.spec.kind, "status": status,
                                "fingerprint": self.fp["sha256"], "fingerprint_body": body,
                                "outputs": list(self.spec.outputs), "command": _command(),
-                               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                               "commit": _commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        if status == "finished" and self._t0 is not None:
+            rec["seconds"] = round(time.time() - self._t0, 1)
         if result is not None:
             rec["result"] = dict(result)
         write_json_atomic(path, rec)
 
     def start(self) -> None:
+        if self._t0 is None:
+            self._t0 = time.time()
         self._write("running")
 
     def finish(self, result: Mapping[str, Any] | None = None, folder: Path | None = None) -> None:
@@ -338,6 +348,16 @@ class Stage:
 
 
 # ------------------------------------------------------------------------------------------- upstream
+
+
+_COMMIT: list[str] = []
+
+
+def _commit() -> str:
+    """HEAD when this process first asked: the code it runs was loaded then, whatever is committed later."""
+    if not _COMMIT:
+        _COMMIT.append(git_commit())
+    return _COMMIT[0]
 
 
 def _command() -> str | None:
