@@ -388,6 +388,8 @@ class RunState:
             entry["commit_when_run"] = prev.get("commit_when_run", "")
             if prev.get("commits_when_run"):
                 entry["commits_when_run"] = prev["commits_when_run"]
+        elif status.startswith("skipped"):  # finished before this file knew it, by code it cannot tell
+            entry["seconds_when_run"], entry["commit_when_run"] = None, ""
         else:
             entry["seconds_when_run"] = entry["seconds"]
             entry["commit_when_run"] = self.commit

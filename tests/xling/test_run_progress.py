@@ -50,3 +50,22 @@ def test_finished_stages_count_as_nothing_and_nothing_timed_says_so():
     progress = Progress(_plan(), _state([{"stage": "vocab", "status": "ran", "seconds": 30.0}], stages))
     assert progress.eta(1) == (0.0, ["pretrain", "eval"])
     assert progress.eta(1, running=True) == (30.0, ["pretrain", "eval"])
+
+
+def test_a_skipped_stage_is_described_by_its_own_records(tmp_path):
+    from xling.core.io import read_json
+    from xling.run import RunState
+
+    def rec(commit, seconds, day):
+        return {"status": "finished", "commit": commit, "seconds": seconds, "time": f"2026-12-0{day}T10:00:00Z"}
+
+    state = RunState(tmp_path, ["xling", "run", "r.yaml"])
+    state.record("eval/x", "ran", 9.0)  # this invocation's own entry, replaced below by the records' account
+    # an evaluation whose three tasks were finished by two commits (one redone later), 1.5 + 2.0 + 0.5 s
+    state.record("eval/x", "skipped (finished)", 0.1, [rec("bbb", 2.0, 2), rec("aaa", 1.5, 1), rec("bbb", 0.5, 3)])
+    # records written before they carried commit and time: nothing known, not this invocation's commit
+    state.record("vocab", "skipped (finished)", 0.1, [{"status": "finished", "time": "2026-12-01T10:00:00Z"}])
+    stages = read_json(tmp_path / "run.json")["stages"]
+    assert stages["eval/x"] == {"status": "skipped (finished)", "seconds": 0.1, "seconds_when_run": 4.0,
+                                "commit_when_run": "bbb", "commits_when_run": ["aaa", "bbb"]}
+    assert (stages["vocab"]["seconds_when_run"], stages["vocab"]["commit_when_run"]) == (None, "")
