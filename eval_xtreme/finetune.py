@@ -44,6 +44,7 @@ from xling.core.train_loop import (
 
 from .loaders import PairExample, QAExample, TaggedSentence
 from .metrics import compute, primary_score
+from .script_augment import augment, check_shares
 from .suffix_features import (
     SuffixTagger,
     SuffixVocab,
@@ -113,6 +114,10 @@ class FinetuneConfig:
     # The share of the run before the first averaged snapshot (SWA's start): 0 averages from step
     # `average_every` on, 0.5 only the second half's weights.
     average_from: float = 0.0
+    # Tagging only: the share of training words rewritten in a target language's script, per language
+    # (`{kk: 0.2}`: one Latin-letter word in five written in Cyrillic by the inverse of Kazakh's Latin
+    # view, with its own tag), so pieces of that script are not new to the tagger (eval_xtreme.script_augment).
+    script_augment: dict[str, float] = field(default_factory=dict)
     # RUN/metrics.jsonl always; trackers beside it (xling.core.tracking): tensorboard, wandb, mlflow
     report_to: list[Backend] = field(default_factory=list)
 
@@ -133,6 +138,7 @@ class FinetuneConfig:
             raise ValueError(f"finetune.average_every must be ≥ 0 (0 = off), got {self.average_every}")
         if not 0.0 <= self.average_from < 1.0:
             raise ValueError(f"finetune.average_from must be in [0, 1) (a share of the run), got {self.average_from}")
+        check_shares(self.script_augment, "finetune.script_augment")
         if self.label_subword not in ("first", "last"):
             raise ValueError(f"finetune.label_subword must be 'first' or 'last', got {self.label_subword!r}")
 
@@ -143,7 +149,7 @@ def recorded_settings(cfg: FinetuneConfig) -> dict[str, Any]:
     return without_new_defaults(asdict(cfg), {"dropout": None, "label_subword": "first", "freeze_layers": 0,
                                                 "suffix_features": 0, "suffix_dropout": 0.5,
                                                 "suffix_lr_scale": 1.0, "suffix_spelling": "native",
-                                                "average_every": 0, "average_from": 0.0})
+                                                "average_every": 0, "average_from": 0.0, "script_augment": {}})
 
 
 HEAD_CLASSES = {
@@ -564,6 +570,8 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
         return FinetuneResult(run_dir / "best", info["dev_scores"], info["dev_primary"], info["steps"], info["steps"])
     train = subsample(train, cfg.max_train_examples, cfg.seed)
     dev = subsample(dev, cfg.max_dev_examples, cfg.seed + 1)
+    if cfg.script_augment and task.kind == "token_classification":
+        train = augment(train, cfg.script_augment, cfg.seed + 2)
 
     # verified (sha256 of every file) before anything of it is used, weights included
     ckpt, state = resume_training(run_dir / "checkpoints", None)
