@@ -420,8 +420,8 @@ def stage_records(plan: RunPlan, key: str) -> list[dict[str, Any] | None]:
         return [read_record(out / "corpus" / STAGE_DIRS[s] / RECORD_FILE) for s in plan.corpus.stages]
     if kind == "vocab":
         return [read_record(Path(plan.vocab.out) / RECORD_FILE)]
-    if kind == "pretrain":
-        return [pretrain_stage(plan.arms[name], out / "pretrain" / name).record]
+    if kind == "pretrain":  # the record alone: the arm's fingerprint would hash its inputs again
+        return [read_record(out / "pretrain" / name / RECORD_FILE)]
     cfg = plan.evals[name]
     return [eval_task_stage(cfg, task, langs, Path(cfg.out)).record for task, langs, _ in eval_plan(cfg)]
 

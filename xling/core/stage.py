@@ -39,6 +39,7 @@ output of a version before this contract) is read as it is.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -350,14 +351,8 @@ class Stage:
 # ------------------------------------------------------------------------------------------- upstream
 
 
-_COMMIT: list[str] = []
-
-
-def _commit() -> str:
-    """HEAD when this process first asked: the code it runs was loaded then, whatever is committed later."""
-    if not _COMMIT:
-        _COMMIT.append(git_commit())
-    return _COMMIT[0]
+# HEAD when this process first asked: the code it runs was loaded then, whatever is committed later.
+_commit = functools.cache(git_commit)
 
 
 def _command() -> str | None:
