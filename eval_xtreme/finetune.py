@@ -45,6 +45,7 @@ from xling.core.train_loop import (
 from .loaders import PairExample, QAExample, TaggedSentence
 from .metrics import compute, primary_score
 from .script_augment import augment, check_shares
+from .self_training import check_self_train
 from .suffix_features import (
     SuffixTagger,
     SuffixVocab,
@@ -118,6 +119,13 @@ class FinetuneConfig:
     # (`{kk: 0.2}`: one Latin-letter word in five written in Cyrillic by the inverse of Kazakh's Latin
     # view, with its own tag), so pieces of that script are not new to the tagger (eval_xtreme.script_augment).
     script_augment: dict[str, float] = field(default_factory=dict)
+    # Tagging only: self-training (eval_xtreme.self_training). Per target language, text files of
+    # unlabelled sentences; the fine-tuned tagger tags them, the `self_train_sentences` it is surest of per
+    # language keep its tags, and `self_train_steps` more steps on the source set plus them, starting from
+    # that tagger, give the evaluated model. {} = off.
+    self_train: dict[str, list[str]] = field(default_factory=dict)
+    self_train_sentences: int = 1000
+    self_train_steps: int = 300
     # RUN/metrics.jsonl always; trackers beside it (xling.core.tracking): tensorboard, wandb, mlflow
     report_to: list[Backend] = field(default_factory=list)
 
@@ -139,6 +147,7 @@ class FinetuneConfig:
         if not 0.0 <= self.average_from < 1.0:
             raise ValueError(f"finetune.average_from must be in [0, 1) (a share of the run), got {self.average_from}")
         check_shares(self.script_augment, "finetune.script_augment")
+        check_self_train(self.self_train, self.self_train_sentences, self.self_train_steps)
         if self.label_subword not in ("first", "last"):
             raise ValueError(f"finetune.label_subword must be 'first' or 'last', got {self.label_subword!r}")
 
@@ -149,7 +158,9 @@ def recorded_settings(cfg: FinetuneConfig) -> dict[str, Any]:
     return without_new_defaults(asdict(cfg), {"dropout": None, "label_subword": "first", "freeze_layers": 0,
                                                 "suffix_features": 0, "suffix_dropout": 0.5,
                                                 "suffix_lr_scale": 1.0, "suffix_spelling": "native",
-                                                "average_every": 0, "average_from": 0.0, "script_augment": {}})
+                                                "average_every": 0, "average_from": 0.0, "script_augment": {},
+                                                "self_train": {}, "self_train_sentences": 1000,
+                                                "self_train_steps": 300})
 
 
 HEAD_CLASSES = {
@@ -411,10 +422,11 @@ def collate(feats: Sequence[dict], pad_id: int):
 # ---------------------------------------------------------------------------------------------------
 
 def predict(task: Task, net, tokenizer, examples: Sequence, cfg: FinetuneConfig,
-            feats: list[dict] | None = None) -> list:
+            feats: list[dict] | None = None, confidence: bool = False) -> list:
     """Per example, in input order: a label (classification), a tag list (tagging) or an answer string (QA).
     `feats`: `make_features(task, examples, tokenizer, cfg, train=False)` made once by a caller that
-    predicts the same examples again (the dev set at every evaluation)."""
+    predicts the same examples again (the dev set at every evaluation). `confidence` (tagging): each
+    example as (tags, the model's probability of each tag)."""
     import torch
 
     if feats is None:  # the suffix features are the model's own (its vocabulary), not the settings'
@@ -440,19 +452,28 @@ def predict(task: Task, net, tokenizer, examples: Sequence, cfg: FinetuneConfig,
                 for r, j in enumerate(idx):
                     results[j] = logits[r]
             else:
-                tags = out.logits.argmax(-1).cpu().numpy()  # first maximum, as numpy's argmax
+                logits = out.logits.float()
+                tags = logits.argmax(-1).cpu().numpy()  # first maximum, as numpy's argmax
+                probs = logits.softmax(-1).amax(-1).cpu().numpy() if confidence else None
                 for r, j in enumerate(idx):
-                    results[j] = tags[r, :len(feats[j]["input_ids"])]
+                    n = len(feats[j]["input_ids"])
+                    results[j] = (tags[r, :n], probs[r, :n] if probs is not None else None)
     if task.kind == "classification":
         outputs = [task.labels[int(np.argmax(results[j]))] for j in range(len(feats))]
     elif task.kind == "token_classification":
         tags: list[list[str | None]] = [[None] * len(ex.tokens) for ex in examples]
+        confs: list[list[float]] = [[0.0] * len(ex.tokens) for ex in examples]
         for j, f in enumerate(feats):
+            ids, probs = results[j]
             for pos, w in enumerate(f["word_index"]):
                 if w >= 0:
-                    tags[f["example"]][w] = task.labels[int(results[j][pos])]
-        # Words with no subword at all (rare) fall back to the first label ("O" for NER).
+                    tags[f["example"]][w] = task.labels[int(ids[pos])]
+                    if probs is not None:
+                        confs[f["example"]][w] = float(probs[pos])
+        # Words with no subword at all (rare) fall back to the first label ("O" for NER), confidence 0.
         outputs = [[t if t is not None else task.labels[0] for t in sent] for sent in tags]
+        if confidence:
+            outputs = list(zip(outputs, confs, strict=True))
     else:
         outputs = qa_postprocess(examples, feats, results, cfg)
     return outputs
@@ -579,7 +600,9 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
     torch.manual_seed(cfg.seed)
     tokenizer, net = load_model(task, str(ckpt.path) if ckpt else model)
     check_length(net, cfg, model)
-    if cfg.suffix_features and task.kind == "token_classification" and ckpt is None:
+    # (a tagger that already has them, the teacher of a self-training run, keeps its own)
+    if cfg.suffix_features and task.kind == "token_classification" and ckpt is None \
+            and not isinstance(net, SuffixTagger):
         vocab = SuffixVocab.build((w for ex in train for w in ex.tokens), cfg.suffix_features, cfg.suffix_spelling)
         log.info("%s: %d suffix features (endings of 1..%d characters, %s spelling) from the training set",
                  task.name, len(vocab), cfg.suffix_features, cfg.suffix_spelling)

@@ -46,7 +46,17 @@ from xling.core.versions import versions
 from xling.translit import check_view_languages
 
 from .baselines import HYBRID, SCORED_PREFIX, baseline_folder, baselines_for_task, hybrid_scores, report_lines
-from .finetune import AVERAGED, FinetuneConfig, finetune, load_model, predict, recorded_settings, score
+from .finetune import (
+    AVERAGED,
+    FinetuneConfig,
+    FinetuneResult,
+    finetune,
+    load_model,
+    predict,
+    recorded_settings,
+    score,
+    subsample,
+)
 from .loaders import load_split
 from .metrics import bucc_prf, leaderboard_aggregate, primary_score
 from .retrieval import (
@@ -61,6 +71,7 @@ from .retrieval import (
     select_pairs,
     tune_threshold,
 )
+from .self_training import OverlapIndex, most_confident, read_pool
 from .tasks import TASKS, Task, parse_task_spec, task_groups
 from .uncertainty import bucc_stats, format_ci, interval, mean_replicates, record_stats, summarize
 from .user_tasks import TaskFileError, load_task_file
@@ -387,11 +398,19 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
     import torch
 
     per_seed: dict[str, dict[str, float]] = {}
+    self_trained: dict[str, dict] = {}
     first = None
     for k, seed in enumerate(seeds):
         fcfg = dataclasses.replace(ft, seed=seed)
         run_dir = out / "finetune" / task.name / (f"seed-{seed}" if cfg.seeds else "")
-        result = finetune(task, cfg.model, train, dev, run_dir, fcfg, task.train_lang)
+        self_training = bool(fcfg.self_train) and task.kind == "token_classification"
+        # the teacher is the fine-tuning the task runs without self-training (the same record, reused)
+        teacher_cfg = dataclasses.replace(fcfg, self_train={}, self_train_sentences=1000, self_train_steps=300) \
+            if self_training else fcfg
+        result = finetune(task, cfg.model, train, dev, run_dir, teacher_cfg, task.train_lang)
+        if self_training:
+            result, info = _self_train(task, result, train, dev, tests, cfg, fcfg, run_dir / "self-train")
+            self_trained[str(seed)] = info
         if k == 0:
             first = result
         tokenizer, net = load_model(task, str(result.model_dir))
@@ -425,11 +444,57 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
                          "train": _data_info(train_df, min(len(train), ft.max_train_examples or len(train))),
                          "dev": (_data_info(dev_df, min(len(dev), ft.max_dev_examples or len(dev)))
                                  if dev_df is not None else None),
-                         "selection": _selection(ft, task, bool(dev))}}
+                         "selection": _selection(ft, task, bool(dev)),
+                         **({"self_train": self_trained[str(seeds[0])]} if self_trained else {})}}
+
+
+def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, tests: dict[str, list],
+                cfg: EvalConfig, fcfg: FinetuneConfig, run_dir: Path) -> tuple[FinetuneResult, dict]:
+    """`finetune.self_train`: the teacher tags each language's unlabelled sentences (none of which is, or
+    shares an n-gram with, a test sentence of the task), its surest keep their tags, and the teacher is
+    fine-tuned on the source set plus them (eval_xtreme.self_training)."""
+    import torch
+
+    held_out = OverlapIndex.of(ex.tokens if ex.written is None else ex.written
+                               for examples in tests.values() for ex in examples)
+    tokenizer, net = load_model(task, str(teacher.model_dir))
+    net.to("cuda" if torch.cuda.is_available() else "cpu")
+    # a sentence longer than this would be cut into chunks in training; whole sentences are simpler
+    max_words = max(8, fcfg.max_seq_length // 3)
+    pseudo: list = []
+    info: dict[str, Any] = {"steps": fcfg.self_train_steps, "teacher_dev_scores": teacher.dev_scores,
+                            "languages": {}}
+    for lang, paths in sorted(fcfg.self_train.items()):
+        pool, read = read_pool(lang, paths, held_out, max_words)
+        if not pool:
+            raise InputError(f"finetune.self_train.{lang}: no usable sentence in {', '.join(paths)} ({read})")
+        viewed = apply_view(task, lang, pool, cfg.view) if cfg.view else pool
+        tagged = predict(task, net, tokenizer, viewed, fcfg, confidence=True)
+        kept, chosen = most_confident(viewed, [t for t, _ in tagged], [c for _, c in tagged],
+                                      fcfg.self_train_sentences)
+        pseudo.extend(kept)
+        info["languages"][lang] = {"files": list(paths), "read": read, **chosen}
+        log.info("%s: self-training on %s: %d of %d sentences kept (mean confidence %.3f; pool %.3f)",
+                 task.name, lang, chosen["kept"], chosen["pool"], chosen["mean_confidence_kept"],
+                 chosen["mean_confidence_pool"])
+    del net
+    # the teacher's source sentences (its subsample, drawn again with its seed) and every pseudo-labelled one
+    source = subsample(list(train), fcfg.max_train_examples, fcfg.seed)
+    student_cfg = dataclasses.replace(fcfg, max_steps=fcfg.self_train_steps, eval_every=fcfg.self_train_steps,
+                                      save_every=fcfg.self_train_steps, max_train_examples=0)
+    result = finetune(task, str(teacher.model_dir), source + pseudo, dev, run_dir, student_cfg, task.train_lang)
+    info["dev_scores"] = result.dev_scores
+    return result, info
 
 
 def _selection(ft: FinetuneConfig, task: Task, has_dev: bool) -> str:
     """Which fine-tuned model predicts the test languages, in words for results.json and the reports."""
+    if ft.self_train and task.kind == "token_classification":
+        teacher = _selection(dataclasses.replace(ft, self_train={}), task, has_dev)
+        then = "averaged likewise" if ft.average_every else "the last model kept"
+        return (f"self-training: the tagger selected so ({teacher}) tagged unlabelled "
+                f"{', '.join(sorted(ft.self_train))} text, then {ft.self_train_steps} more steps on the source set "
+                f"plus the {ft.self_train_sentences} sentences per language it was surest of; {then}")
     if ft.average_every:
         start = f" from {ft.average_from:.0%} of the run on" if ft.average_from else ""
         return (f"{AVERAGED}: the mean of the weights every {ft.average_every} steps{start} and at the "
