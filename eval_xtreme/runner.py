@@ -39,7 +39,7 @@ from xling.core.config import ConfigError, save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import read_json, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from xling.core.locking import output_lock
-from xling.core.paths import resolve_data_path
+from xling.core.paths import data_root, resolve_data_path
 from xling.core.report import bar_chart, markdown_table
 from xling.core.stage import Stage, StageSpec
 from xling.core.versions import versions
@@ -57,7 +57,7 @@ from .finetune import (
     score,
     subsample,
 )
-from .loaders import load_split
+from .loaders import LOADERS, load_split
 from .metrics import bucc_prf, leaderboard_aggregate, primary_score
 from .retrieval import (
     Encoder,
@@ -72,7 +72,7 @@ from .retrieval import (
     tune_threshold,
 )
 from .self_training import OverlapIndex, most_confident, read_pool
-from .tasks import TASKS, Task, parse_task_spec, task_groups
+from .tasks import HELDOUT, TASKS, Task, parse_task_spec, task_groups
 from .uncertainty import bucc_stats, format_ci, interval, mean_replicates, record_stats, summarize
 from .user_tasks import TaskFileError, load_task_file
 from .views import apply_view
@@ -455,8 +455,9 @@ def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, tes
     fine-tuned on the source set plus them (eval_xtreme.self_training)."""
     import torch
 
-    held_out = OverlapIndex.of(ex.tokens if ex.written is None else ex.written
-                               for examples in tests.values() for ex in examples)
+    held_out = OverlapIndex.of([*(ex.tokens if ex.written is None else ex.written
+                                  for examples in tests.values() for ex in examples),
+                                *held_out_tagging_sentences(eval_data_root(cfg))])
     tokenizer, net = load_model(task, str(teacher.model_dir))
     net.to("cuda" if torch.cuda.is_available() else "cpu")
     # a sentence longer than this would be cut into chunks in training; whole sentences are simpler
@@ -485,6 +486,18 @@ def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, tes
     result = finetune(task, str(teacher.model_dir), source + pseudo, dev, run_dir, student_cfg, task.train_lang)
     info["dev_scores"] = result.dev_scores
     return result, info
+
+
+# the held-out sets of tagged sentences (every UD treebank's dev and test, UNER's, KazNERD's): Common
+# Voice's Uyghur sentence list, for one, holds a third of the Uyghur-UDT test sentences
+TAGGING_HELD_OUT = ("ud", "uner", "kaznerd")
+
+
+def held_out_tagging_sentences(root: Path | None) -> list[list[str]]:
+    """The words of every sentence in the held-out tagging sets under `root` (default data root)."""
+    base = root if root is not None else data_root()
+    return [ex.tokens for name in TAGGING_HELD_OUT for df in HELDOUT.get(name).data_files(base)
+            for ex in LOADERS.get(df.format)(df)]
 
 
 def _selection(ft: FinetuneConfig, task: Task, has_dev: bool) -> str:

@@ -100,3 +100,18 @@ def test_a_self_trained_tagging_task_end_to_end(tiny_encoder, data_root, tmp_pat
                                "per language it was surest of; the last model kept")
     # the predictions are the student's: they differ from the plain run's only through its 3 more steps
     assert (st / "predictions" / "udpos_turkic" / "kk.jsonl").is_file()
+
+
+def test_no_held_out_uyghur_sentence_enters_the_pool(data_root):
+    """Common Voice's Uyghur sentence list (the demo's Uyghur pretraining text) holds hundreds of the
+    Uyghur-UDT dev/test sentences; the held-out tagging sets keep every one of them out of the pool."""
+    from eval_xtreme.loaders import load_split
+    from eval_xtreme.runner import held_out_tagging_sentences
+    from eval_xtreme.tasks import TASKS
+
+    held = OverlapIndex.of(held_out_tagging_sentences(data_root))
+    pool, stats = read_pool("ug", ["$XLING_DATA/mono/ug/common_voice/sentence-collector.txt.xz"], held, 42)
+    assert stats["lines"] == 11279 and stats["overlap"] > 300
+    test, _ = load_split(TASKS.get("udpos_turkic"), "test", "ug")
+    gold = {tuple(w.casefold() for w in ex.tokens if any(c.isalnum() for c in w)) for ex in test}
+    assert not any(tuple(w.casefold() for w in ex.tokens if any(c.isalnum() for c in w)) in gold for ex in pool)
