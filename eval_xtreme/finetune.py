@@ -17,6 +17,7 @@ unpickled, `meta.json` with the sha256 of every file) appear atomically, the bes
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -126,6 +127,8 @@ class FinetuneConfig:
     self_train: dict[str, list[str]] = field(default_factory=dict)
     self_train_sentences: int = 1000
     self_train_steps: int = 300
+    # a kept sentence's words whose pseudo-tag has a lower probability than this stay untagged (not learnt)
+    self_train_min_confidence: float = 0.0
     # RUN/metrics.jsonl always; trackers beside it (xling.core.tracking): tensorboard, wandb, mlflow
     report_to: list[Backend] = field(default_factory=list)
 
@@ -147,7 +150,8 @@ class FinetuneConfig:
         if not 0.0 <= self.average_from < 1.0:
             raise ValueError(f"finetune.average_from must be in [0, 1) (a share of the run), got {self.average_from}")
         check_shares(self.script_augment, "finetune.script_augment")
-        check_self_train(self.self_train, self.self_train_sentences, self.self_train_steps)
+        check_self_train(self.self_train, self.self_train_sentences, self.self_train_steps,
+                         self.self_train_min_confidence)
         if self.label_subword not in ("first", "last"):
             raise ValueError(f"finetune.label_subword must be 'first' or 'last', got {self.label_subword!r}")
 
@@ -160,7 +164,15 @@ def recorded_settings(cfg: FinetuneConfig) -> dict[str, Any]:
                                                 "suffix_lr_scale": 1.0, "suffix_spelling": "native",
                                                 "average_every": 0, "average_from": 0.0, "script_augment": {},
                                                 "self_train": {}, "self_train_sentences": 1000,
-                                                "self_train_steps": 300})
+                                                "self_train_steps": 300, "self_train_min_confidence": 0.0})
+
+
+def without_self_training(cfg: FinetuneConfig) -> FinetuneConfig:
+    """`cfg` with every `self_train*` setting at its default: the teacher's fine-tuning, which is the
+    fine-tuning the task runs without self-training (so one already finished is reused)."""
+    return dataclasses.replace(cfg, **{f.name: f.default if f.default_factory is dataclasses.MISSING
+                                       else f.default_factory() for f in dataclasses.fields(cfg)
+                                       if f.name.startswith("self_train")})
 
 
 HEAD_CLASSES = {
@@ -325,7 +337,8 @@ def token_features(examples: Sequence[TaggedSentence], tokenizer, task: Task, cf
                     if tag is not None and tag not in label2id:
                         raise InputError(f"task {task.name}: sentence {ex.id} has tag {tag!r}, not one of "
                                          f"{task.labels}")
-                    labels.append(label2id[tag] if tag is not None else 0)
+                    # an untagged word of a tagged sentence (a pseudo-tag too unsure to keep) is not learnt from
+                    labels.append(label2id[tag] if tag is not None else -100)
                     words_here.append(w0 + w)
                 else:
                     labels.append(-100)

@@ -56,6 +56,7 @@ from .finetune import (
     recorded_settings,
     score,
     subsample,
+    without_self_training,
 )
 from .loaders import LOADERS, load_split
 from .metrics import bucc_prf, leaderboard_aggregate, primary_score
@@ -405,8 +406,7 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
         run_dir = out / "finetune" / task.name / (f"seed-{seed}" if cfg.seeds else "")
         self_training = bool(fcfg.self_train) and task.kind == "token_classification"
         # the teacher is the fine-tuning the task runs without self-training (the same record, reused)
-        teacher_cfg = dataclasses.replace(fcfg, self_train={}, self_train_sentences=1000, self_train_steps=300) \
-            if self_training else fcfg
+        teacher_cfg = without_self_training(fcfg) if self_training else fcfg
         result = finetune(task, cfg.model, train, dev, run_dir, teacher_cfg, task.train_lang)
         if self_training:
             result, info = _self_train(task, result, train, dev, tests, cfg, fcfg, run_dir / "self-train")
@@ -472,7 +472,7 @@ def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, tes
         viewed = apply_view(task, lang, pool, cfg.view) if cfg.view else pool
         tagged = predict(task, net, tokenizer, viewed, fcfg, confidence=True)
         kept, chosen = most_confident(viewed, [t for t, _ in tagged], [c for _, c in tagged],
-                                      fcfg.self_train_sentences)
+                                      fcfg.self_train_sentences, fcfg.self_train_min_confidence)
         pseudo.extend(kept)
         info["languages"][lang] = {"files": list(paths), "read": read, **chosen}
         log.info("%s: self-training on %s: %d of %d sentences kept (mean confidence %.3f; pool %.3f)",
@@ -503,7 +503,7 @@ def held_out_tagging_sentences(root: Path | None) -> list[list[str]]:
 def _selection(ft: FinetuneConfig, task: Task, has_dev: bool) -> str:
     """Which fine-tuned model predicts the test languages, in words for results.json and the reports."""
     if ft.self_train and task.kind == "token_classification":
-        teacher = _selection(dataclasses.replace(ft, self_train={}), task, has_dev)
+        teacher = _selection(without_self_training(ft), task, has_dev)
         then = "averaged likewise" if ft.average_every else "the last model kept"
         return (f"self-training: the tagger selected so ({teacher}) tagged unlabelled "
                 f"{', '.join(sorted(ft.self_train))} text, then {ft.self_train_steps} more steps on the source set "

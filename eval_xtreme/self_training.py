@@ -70,7 +70,8 @@ class OverlapIndex:
         return len(key) >= self.n and any(key[i:i + self.n] in self.grams for i in range(len(key) - self.n + 1))
 
 
-def check_self_train(sources: Mapping[str, Sequence[str]], sentences: int, steps: int) -> None:
+def check_self_train(sources: Mapping[str, Sequence[str]], sentences: int, steps: int,
+                     min_confidence: float = 0.0) -> None:
     for lang, paths in sources.items():
         if isinstance(paths, str) or not all(isinstance(p, str) and p for p in paths) or not paths:
             raise ValueError(f"finetune.self_train.{lang}: a list of text files (one sentence per line), "
@@ -79,6 +80,8 @@ def check_self_train(sources: Mapping[str, Sequence[str]], sentences: int, steps
         raise ValueError(f"finetune.self_train_sentences must be ≥ 1, got {sentences}")
     if sources and steps < 1:
         raise ValueError(f"finetune.self_train_steps must be ≥ 1, got {steps}")
+    if not 0.0 <= min_confidence < 1.0:
+        raise ValueError(f"finetune.self_train_min_confidence must be in [0, 1), got {min_confidence}")
 
 
 def read_pool(lang: str, paths: Sequence[str], held_out: OverlapIndex, max_words: int,
@@ -119,17 +122,21 @@ def read_pool(lang: str, paths: Sequence[str], held_out: OverlapIndex, max_words
 
 
 def most_confident(examples: Sequence[TaggedSentence], tags: Sequence[Sequence[str]],
-                   confidences: Sequence[Sequence[float]], k: int) -> tuple[list[TaggedSentence], dict]:
+                   confidences: Sequence[Sequence[float]], k: int,
+                   min_confidence: float = 0.0) -> tuple[list[TaggedSentence], dict]:
     """The `k` sentences with the highest mean word confidence (the teacher's probability of its own
-    tag), tagged with the teacher's tags; ties keep file order. Also what was kept, for the record."""
+    tag), tagged with the teacher's tags, a word below `min_confidence` left untagged (None: not learnt);
+    ties keep file order. Also what was kept, for the record."""
     means = [float(sum(c) / len(c)) if len(c) else -math.inf for c in confidences]
     order = sorted(range(len(examples)), key=lambda i: (-means[i], i))[:k]
     order.sort()
-    kept = [TaggedSentence(examples[i].id, list(examples[i].tokens), list(tags[i]), examples[i].written)
-            for i in order]
-    counts = Counter(t for i in order for t in tags[i])
+    kept = [TaggedSentence(examples[i].id, list(examples[i].tokens),
+                           [t if c >= min_confidence else None for t, c in zip(tags[i], confidences[i], strict=True)],
+                           examples[i].written) for i in order]
+    counts = Counter(t for ex in kept for t in ex.tags if t is not None)
     total = sum(counts.values())
-    info = {"pool": len(examples), "kept": len(kept), "words": total,
+    info = {"pool": len(examples), "kept": len(kept), "words": sum(len(ex.tokens) for ex in kept),
+            "tagged_words": total,
             "mean_confidence_kept": round(sum(means[i] for i in order) / len(order), 4) if order else None,
             "mean_confidence_pool": round(sum(m for m in means if m > -math.inf) / len(means), 4) if means else None,
             "tag_shares": {t: round(c / total, 4) for t, c in counts.most_common()} if total else {}}

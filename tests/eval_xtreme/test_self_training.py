@@ -61,11 +61,30 @@ def test_most_confident_keeps_the_k_surest_sentences_in_file_order():
     assert info["mean_confidence_kept"] == pytest.approx((0.98 + 0.85) / 2)
     assert info["mean_confidence_pool"] == pytest.approx((0.70 + 0.98 + 0.60 + 0.85) / 4)
     assert info["tag_shares"] == {"NUM": 0.5, "ADJ": 0.25, "NOUN": 0.25}
+    # a word under the threshold keeps no tag: it is not learnt from
+    kept, info = most_confident(pool, tags, conf, k=2, min_confidence=0.85)
+    assert [ex.tags for ex in kept] == [["NUM", "NUM"], [None, "NOUN"]]
+    assert info["words"] == 4 and info["tagged_words"] == 3
+    assert info["tag_shares"] == {"NUM": round(2 / 3, 4), "NOUN": round(1 / 3, 4)}
+
+
+def test_an_untagged_word_of_a_tagged_sentence_is_not_learnt(tiny_encoder):
+    from eval_xtreme.finetune import load_model, make_features
+    from eval_xtreme.tasks import TASKS
+
+    task = TASKS.get("udpos_turkic")
+    tokenizer, _ = load_model(task, str(tiny_encoder))
+    ex = TaggedSentence("s", ["a", "b", "c"], ["NOUN", None, "VERB"])
+    (f,) = make_features(task, [ex], tokenizer, FinetuneConfig(), train=True)
+    learnt = [(w, lab) for w, lab in zip(f["word_index"], f["labels"], strict=True) if w >= 0]
+    ids = {lab: i for i, lab in enumerate(task.labels)}
+    assert learnt == [(0, ids["NOUN"]), (1, -100), (2, ids["VERB"])]
 
 
 @pytest.mark.parametrize("change, message", [({"self_train": {"kk": "one.txt"}}, "a list of text files"),
                                              ({"self_train": {"kk": ["a"]}, "self_train_sentences": 0}, "≥ 1"),
-                                             ({"self_train": {"kk": ["a"]}, "self_train_steps": 0}, "≥ 1")])
+                                             ({"self_train": {"kk": ["a"]}, "self_train_steps": 0}, "≥ 1"),
+                                             ({"self_train_min_confidence": 1.0}, r"in \[0, 1\)")])
 def test_bad_settings_are_refused(change, message):
     with pytest.raises(ValueError, match=message):
         FinetuneConfig(**change)
