@@ -451,8 +451,8 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
 def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, tests: dict[str, list],
                 cfg: EvalConfig, fcfg: FinetuneConfig, run_dir: Path) -> tuple[FinetuneResult, dict]:
     """`finetune.self_train`: the teacher tags each language's unlabelled sentences (none of which is, or
-    shares an n-gram with, a test sentence of the task), its surest keep their tags, and the teacher is
-    fine-tuned on the source set plus them (eval_xtreme.self_training)."""
+    shares a word 8-gram with, a test sentence of the task or a held-out tagging set's), its surest keep
+    their tags, and the teacher is fine-tuned on the source set plus them (eval_xtreme.self_training)."""
     import torch
 
     held_out = OverlapIndex.of([*(ex.tokens if ex.written is None else ex.written
@@ -489,7 +489,7 @@ def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, tes
 
 
 # the held-out sets of tagged sentences (every UD treebank's dev and test, UNER's, KazNERD's): Common
-# Voice's Uyghur sentence list, for one, holds a third of the Uyghur-UDT test sentences
+# Voice's Uyghur sentence list, for one, holds about half of the Uyghur-UDT dev and test sentences
 TAGGING_HELD_OUT = ("ud", "uner", "kaznerd")
 
 
