@@ -72,6 +72,7 @@ from .retrieval import (
     select_pairs,
     tune_threshold,
 )
+from .script_augment import augment
 from .self_training import OverlapIndex, most_confident, read_pool
 from .tasks import HELDOUT, TASKS, Task, parse_task_spec, task_groups
 from .uncertainty import bucc_stats, format_ci, interval, mean_replicates, record_stats, summarize
@@ -479,10 +480,12 @@ def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, tes
                  task.name, lang, chosen["kept"], chosen["pool"], chosen["mean_confidence_kept"],
                  chosen["mean_confidence_pool"])
     del net
-    # the teacher's source sentences (its subsample, drawn again with its seed) and every pseudo-labelled one
-    source = subsample(list(train), fcfg.max_train_examples, fcfg.seed)
+    # the teacher's source sentences (its subsample, drawn again with its seed, and its script_augment
+    # rewrites) and every pseudo-labelled one as it is: those are target-language text already, in the
+    # view the tagger reads (a rewrite of their Latin words would undo a Latin view)
+    source = augment(subsample(list(train), fcfg.max_train_examples, fcfg.seed), fcfg.script_augment, fcfg.seed + 2)
     student_cfg = dataclasses.replace(fcfg, max_steps=fcfg.self_train_steps, eval_every=fcfg.self_train_steps,
-                                      save_every=fcfg.self_train_steps, max_train_examples=0)
+                                      save_every=fcfg.self_train_steps, max_train_examples=0, script_augment={})
     result = finetune(task, str(teacher.model_dir), source + pseudo, dev, run_dir, student_cfg, task.train_lang)
     info["dev_scores"] = result.dev_scores
     return result, info
