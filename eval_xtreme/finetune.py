@@ -475,17 +475,17 @@ def predict(task: Task, net, tokenizer, examples: Sequence, cfg: FinetuneConfig,
         outputs = [task.labels[int(np.argmax(results[j]))] for j in range(len(feats))]
     elif task.kind == "token_classification":
         tags: list[list[str | None]] = [[None] * len(ex.tokens) for ex in examples]
-        confs: list[list[float]] = [[0.0] * len(ex.tokens) for ex in examples]
+        confs = [[0.0] * len(ex.tokens) for ex in examples] if confidence else None
         for j, f in enumerate(feats):
             ids, probs = results[j]
             for pos, w in enumerate(f["word_index"]):
                 if w >= 0:
                     tags[f["example"]][w] = task.labels[int(ids[pos])]
-                    if probs is not None:
+                    if confs is not None:
                         confs[f["example"]][w] = float(probs[pos])
         # Words with no subword at all (rare) fall back to the first label ("O" for NER), confidence 0.
         outputs = [[t if t is not None else task.labels[0] for t in sent] for sent in tags]
-        if confidence:
+        if confs is not None:
             outputs = list(zip(outputs, confs, strict=True))
     else:
         outputs = qa_postprocess(examples, feats, results, cfg)

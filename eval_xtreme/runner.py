@@ -401,16 +401,20 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
 
     per_seed: dict[str, dict[str, float]] = {}
     self_trained: dict[str, dict] = {}
+    held_out = None  # the sentences self-training may not learn from: read once for every seed
+    if ft.self_train and task.kind == "token_classification":
+        held_out = OverlapIndex.of([*(ex.tokens if ex.written is None else ex.written
+                                      for examples in tests.values() for ex in examples),
+                                    *held_out_tagging_sentences(eval_data_root(cfg))])
     first = None
     for k, seed in enumerate(seeds):
         fcfg = dataclasses.replace(ft, seed=seed)
         run_dir = out / "finetune" / task.name / (f"seed-{seed}" if cfg.seeds else "")
-        self_training = bool(fcfg.self_train) and task.kind == "token_classification"
         # the teacher is the fine-tuning the task runs without self-training (the same record, reused)
-        teacher_cfg = without_self_training(fcfg) if self_training else fcfg
+        teacher_cfg = without_self_training(fcfg) if held_out is not None else fcfg
         result = finetune(task, cfg.model, train, dev, run_dir, teacher_cfg, task.train_lang)
-        if self_training:
-            result, info = _self_train(task, result, train, dev, tests, cfg, fcfg, run_dir / "self-train")
+        if held_out is not None:
+            result, info = _self_train(task, result, train, dev, held_out, cfg, fcfg, run_dir / "self-train")
             self_trained[str(seed)] = info
         if k == 0:
             first = result
@@ -449,16 +453,13 @@ def _run_finetuned(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
                          **({"self_train": self_trained[str(seeds[0])]} if self_trained else {})}}
 
 
-def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, tests: dict[str, list],
+def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, held_out: OverlapIndex,
                 cfg: EvalConfig, fcfg: FinetuneConfig, run_dir: Path) -> tuple[FinetuneResult, dict]:
-    """`finetune.self_train`: the teacher tags each language's unlabelled sentences (none of which is, or
-    shares a word 8-gram with, a test sentence of the task or a held-out tagging set's), its surest keep
-    their tags, and the teacher is fine-tuned on the source set plus them (eval_xtreme.self_training)."""
+    """`finetune.self_train`: the teacher tags each language's unlabelled sentences (none that `held_out`
+    holds: the task's test sentences and the held-out tagging sets'), its surest keep their tags, and the
+    teacher is fine-tuned on the source set plus them (eval_xtreme.self_training)."""
     import torch
 
-    held_out = OverlapIndex.of([*(ex.tokens if ex.written is None else ex.written
-                                  for examples in tests.values() for ex in examples),
-                                *held_out_tagging_sentences(eval_data_root(cfg))])
     tokenizer, net = load_model(task, str(teacher.model_dir))
     net.to("cuda" if torch.cuda.is_available() else "cpu")
     # a sentence longer than this would be cut into chunks in training; whole sentences are simpler

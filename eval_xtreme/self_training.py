@@ -9,8 +9,11 @@ No target-language label is read.
 
 Unlabelled text comes from files a recipe names (one sentence per line, `.xz`/`.gz` read as such; of a
 TSV line, the first column with a letter in it).
-Sentences that share a word n-gram with any test sentence of the task, or are one, are dropped before
-anything else, so a test sentence is never a training sentence, even without its gold tags.
+Sentences that share a word 8-gram with a held-out sentence, or are one (the task's test sentences and
+every held-out tagging set's: UD dev/test, UNER, KazNERD), are dropped before anything else, so an
+evaluation sentence is never a training sentence, even without its gold tags. (The corpus stage's
+`corpora.decontam.EvalIndex` does the same for pretraining text with hashed 13-grams; it sits in a layer
+above this package, so the few thousand sentences here are matched with plain sets.)
 """
 
 from __future__ import annotations
