@@ -74,7 +74,7 @@ def make_corpus(root: Path, n_docs: int, seed: int = 0) -> tuple[int, dict[str, 
 
 def run_exact(corpus: Path, out: Path) -> set[str]:
     from corpora.corpus import find_language_shards, iter_documents
-    from corpora.stage_io import normalized_words
+    from corpora.textkey import normalized_words
     from xling.core.io import write_jsonl_atomic
 
     removed: set[str] = set()
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         # In memory, without reading/writing shards: the algorithms alone.
         from corpora.corpus import find_language_shards, iter_documents
         from corpora.minhash import near_duplicate_clusters
-        from corpora.stage_io import normalized_words
+        from corpora.textkey import normalized_words
 
         texts = {lang: [d["text"] for d in iter_documents(f)] for lang, f in find_language_shards(tmp / "corpus").items()}
         t0 = time.perf_counter()

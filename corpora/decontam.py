@@ -10,7 +10,9 @@ contaminated when
 1. it shares a word `ngram`-gram (13 by default, as GPT-3/FineWeb) with an evaluation unit, or
 2. a run of up to `max_segment_span` of its sentences/lines equals a whole evaluation unit
    (a Tatoeba line, a UD sentence, a question) of at least `min_sentence_words` words or
-   `min_sentence_chars` characters — short sentences have no 13-grams, or
+   `min_sentence_chars` characters — short sentences have no 13-grams — word for word or with its
+   spaces dropped (treebanks re-space words: Uyghur-UDT writes "خۇش خەتچىلەپ" where the Common Voice
+   sentence it holds writes "خۇشخەتچىلەپ"), or
 3. one of its sentences/lines *ends with* a whole evaluation unit of ≥ `min_suffix_words` (3) words
    and ≥ `min_suffix_chars` (15) letters (an evaluation sentence glued after text that lacks final
    punctuation, as when web lines are joined).
@@ -34,11 +36,13 @@ from pathlib import Path
 
 import numpy as np
 import regex
+import xxhash
 from tqdm import tqdm
 
 from corpora import stage_io
 from corpora.corpus import corpus_inputs
-from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
+from corpora.stage_io import batch_hasher, batch_ngrams
+from corpora.textkey import normalized_words
 from eval_xtreme.loaders import data_file, read_texts
 from eval_xtreme.tasks import HELDOUT, TASKS, DataFile, evaluation_files
 from xling.core.config import add_set_option, load_config, save_config, to_dict
@@ -90,16 +94,23 @@ def against_sources(against: Iterable[str | os.PathLike]) -> dict[str, list[Data
 _SEGMENT_RE = regex.compile(r"\n+|(?<=[.!?…。！？؟।])\s+")
 
 
-def _segment_words(text: str) -> tuple[list[str], np.ndarray]:
-    """All normalised words of `text` and the word offsets where its sentences/lines start (+ end)."""
+def _segment_words(text: str) -> tuple[list[str], np.ndarray, list[str]]:
+    """All normalised words of `text`, the word offsets where its sentences/lines start (+ end), and
+    each sentence/line with its spaces dropped."""
     words: list[str] = []
     bounds = [0]
+    joined: list[str] = []
     for seg in _SEGMENT_RE.split(text):
         w = normalized_words(seg)
         if w:
             words.extend(w)
             bounds.append(len(words))
-    return words, np.array(bounds, dtype=np.int64)
+            joined.append("".join(w))
+    return words, np.array(bounds, dtype=np.int64), joined
+
+
+def _string_hashes(texts: Iterable[str]) -> np.ndarray:
+    return np.fromiter((xxhash.xxh64_intdigest(t.encode()) for t in texts), dtype=np.uint64)
 
 
 def _lookup_into(out: np.ndarray, doc: np.ndarray, keys: np.ndarray, masks: np.ndarray, query: np.ndarray) -> None:
@@ -134,6 +145,10 @@ class EvalIndex:
     ngram_masks: np.ndarray
     unit_keys: np.ndarray  # whole units (≥ min_sentence_words / chars)
     unit_masks: np.ndarray
+    # the same units with their spaces dropped: treebanks re-space words ("خۇش خەتچىلەپ" in Uyghur-UDT,
+    # "خۇشخەتچىلەپ" in the Common Voice sentence it was taken from), which no word hash sees through
+    joined_keys: np.ndarray
+    joined_masks: np.ndarray
     suffix_lengths: np.ndarray  # word lengths of the units eligible for suffix matching
     suffix_keys: np.ndarray
     suffix_masks: np.ndarray
@@ -148,7 +163,7 @@ class EvalIndex:
             raise ValueError(f"at most 64 evaluation sets per index, got {len(sources)}")
 
         names = sorted(sources)
-        ng_h, ng_m, un_h, un_m, sf_h, sf_m, sf_len = [], [], [], [], [], [], []
+        ng_h, ng_m, un_h, un_m, jn_h, jn_m, sf_h, sf_m, sf_len = [], [], [], [], [], [], [], [], []
         set_stats: dict[str, dict] = {}
         for bit, name in enumerate(names):
             mask = np.uint64(1 << bit)
@@ -169,6 +184,8 @@ class EvalIndex:
                 wh = hasher.spans(offsets[:-1][whole], offsets[1:][whole])
                 un_h.append(wh)
                 un_m.append(np.full(len(wh), mask))
+                jn_h.append(_string_hashes("".join(w) for w, ok in zip(word_lists, whole.tolist(), strict=True) if ok))
+                jn_m.append(np.full(len(wh), mask))
                 n_whole += int(whole.sum())
                 suffix = (lengths >= min_suffix_words) & (chars >= min_suffix_chars)
                 sf_h.append(hasher.spans(offsets[:-1][suffix], offsets[1:][suffix]))
@@ -177,13 +194,14 @@ class EvalIndex:
             set_stats[name] = {"files": len(sources[name]), "units": units, "ngrams": n_ngrams, "whole_units": n_whole}
         ng_keys, ng_masks = _compact(ng_h, ng_m)
         un_keys, un_masks = _compact(un_h, un_m)
+        jn_keys, jn_masks = _compact(jn_h, jn_m)
         sf_keys, sf_masks = _compact(sf_h, sf_m)
         lengths = np.unique(np.array(sf_len, dtype=np.int64))
-        return cls(names, ngram, ng_keys, ng_masks, un_keys, un_masks, lengths, sf_keys, sf_masks,
-                   max_segment_span, set_stats)
+        return cls(names, ngram, ng_keys, ng_masks, un_keys, un_masks, jn_keys, jn_masks, lengths, sf_keys,
+                   sf_masks, max_segment_span, set_stats)
 
-    _ARRAYS = ("ngram_keys", "ngram_masks", "unit_keys", "unit_masks", "suffix_lengths", "suffix_keys",
-               "suffix_masks")
+    _ARRAYS = ("ngram_keys", "ngram_masks", "unit_keys", "unit_masks", "joined_keys", "joined_masks",
+               "suffix_lengths", "suffix_keys", "suffix_masks")
 
     def save(self, path: Path) -> None:
         meta = {"names": self.names, "ngram": self.ngram, "max_segment_span": self.max_segment_span,
@@ -203,14 +221,19 @@ class EvalIndex:
         """Bit mask of the evaluation sets each text hits (bit i = `names[i]`), one vectorised pass."""
         masks = np.zeros(len(texts), dtype=np.uint64)
         seg = [_segment_words(t) for t in texts]
-        hasher, offsets = batch_hasher([w for w, _ in seg])
+        hasher, offsets = batch_hasher([w for w, _, _ in seg])
         if hasher.n == 0:
             return masks
         g, doc = batch_ngrams(hasher, offsets, self.ngram, short_whole=False)
         _lookup_into(masks, doc, self.ngram_keys, self.ngram_masks, g)
         # Sentence/line boundaries as global word offsets, and the text each boundary belongs to.
-        bounds = np.concatenate([b + offsets[i] for i, (_, b) in enumerate(seg)])
-        bdoc = np.repeat(np.arange(len(texts)), [len(b) for _, b in seg])
+        bounds = np.concatenate([b + offsets[i] for i, (_, b, _) in enumerate(seg)])
+        bdoc = np.repeat(np.arange(len(texts)), [len(b) for _, b, _ in seg])
+        if len(self.joined_keys):
+            windows = [("".join(js[j:j + k]), i) for i, (_, _, js) in enumerate(seg)
+                       for k in range(1, self.max_segment_span + 1) for j in range(len(js) - k + 1)]
+            _lookup_into(masks, np.fromiter((i for _, i in windows), dtype=np.int64, count=len(windows)),
+                         self.joined_keys, self.joined_masks, _string_hashes(w for w, _ in windows))
         for k in range(1, self.max_segment_span + 1):
             same = bdoc[k:] == bdoc[:-k]  # windows of k segments inside one text
             if not same.any():
@@ -290,7 +313,7 @@ class DecontamConfig:
                   self.min_suffix_chars, self.max_segment_span]
         if not cache:
             return EvalIndex.build(sources, *params, progress=progress)
-        key_data = {"v": 3, "params": params,
+        key_data = {"v": 4, "params": params,
                     "files": {n: [(df.format, [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in df.paths])
                                   for df in dfs] for n, dfs in sorted(sources.items())}}
         key = hashlib.sha1(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:20]

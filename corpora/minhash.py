@@ -16,7 +16,8 @@ from typing import Literal
 import numpy as np
 import xxhash
 
-from corpora.stage_io import batch_hasher, batch_ngrams, normalized_words
+from corpora.stage_io import batch_hasher, batch_ngrams
+from corpora.textkey import normalized_words
 from xling.core.errors import InputError
 
 _MIX = np.uint64(0xBF58476D1CE4E5B9)

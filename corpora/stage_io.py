@@ -11,8 +11,8 @@ Every stage reads `IN/kept/<lang>/*.jsonl.gz` (or `IN/<lang>/...`, or `LANG=file
   same fingerprint is skipped; another config or changed inputs are refused naming them (or redone
   with --overwrite); an input folder whose own stage has not finished is refused (--allow-partial).
 
-Also holds the text key used for matching (near-duplicates and contamination): NFKC, lowercase,
-punctuation dropped, Kazakh/Cyrillic homoglyphs fixed, CJK/Thai split per character.
+Also hashes the words of the text key used for matching (`corpora.textkey.normalized_words`): one
+xxh64 per word, and polynomial hashes of any span of them.
 """
 
 from __future__ import annotations
@@ -20,23 +20,18 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import regex
 import xxhash
 
 from corpora.corpus import MAX_LINE_BYTES
 from corpora.corpus import iter_docs as corpus_iter_docs
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, write_json_atomic, write_jsonl_atomic
-from xling.core.langs import LanguageRegistry
-from xling.core.langs import registry as lang_registry
 from xling.core.stage import Stage, StageSpec, input_paths, require_finished_inputs
 
 SHARD_DOCS = 50_000  # documents per output shard
@@ -150,55 +145,7 @@ def finish_stage(out: Path, stats: dict, stage: Stage) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Text key for matching
-
-_CYRILLIC_RE = regex.compile(r"\p{Cyrillic}")
-_SPLIT_CHAR_SCRIPTS = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF),
-                       (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))
-
-
-def _word_table() -> dict[int, str | None]:
-    """str.translate table: punctuation/symbols/separators → space, format chars (ZWNJ…) dropped,
-    CJK/Thai/Lao/Khmer/Myanmar characters padded with spaces so each is one word."""
-    table: dict[int, str | None] = {}
-    for cp in range(0x30000):
-        cat = unicodedata.category(chr(cp))
-        if cat[0] in "PSZ" or cat in ("Cc", "Cs", "Co", "Cn"):
-            table[cp] = " "
-        elif cat == "Cf":
-            table[cp] = None
-    for lo, hi in _SPLIT_CHAR_SCRIPTS:
-        for cp in range(lo, hi + 1):
-            if cp not in table:
-                table[cp] = f" {chr(cp)} "
-    return table
-
-
-_WORD_TABLE: dict[int, str | None] = {}
-
-
-@lru_cache(maxsize=8)
-def _lookalikes(reg: LanguageRegistry) -> tuple[regex.Pattern, dict[int, str]]:
-    """The language profiles' Latin look-alikes of Cyrillic letters ("Бiлгiм" typed with a Latin i), as
-    the same repair `corpora.normalize` applies, for lower-cased text: (a regex for any of them, a
-    str.translate table)."""
-    table = {k: v for k, v in reg.homoglyphs("Cyrl").items() if k == k.lower()}
-    return regex.compile("[" + regex.escape("".join(sorted(table))) + "]"), str.maketrans(table)
-
-
-def normalized_words(text: str) -> list[str]:
-    """Words of `text` for matching: NFKC, lowercase, no punctuation, homoglyphs fixed."""
-    if not _WORD_TABLE:  # built on first use (0.3 s), not at import: the CLI imports this module
-        _WORD_TABLE.update(_word_table())
-    text = unicodedata.normalize("NFKC", text).lower()
-    words = text.translate(_WORD_TABLE).split()
-    if not _CYRILLIC_RE.search(text):  # most text: no registry lookup on this hot path
-        return words
-    lookalike_re, to_cyrillic = _lookalikes(lang_registry())
-    if lookalike_re.search(text):
-        return [w.translate(to_cyrillic) if _CYRILLIC_RE.search(w) else w for w in words]
-    return words
-
+# Hashing the matching key's words (`corpora.textkey.normalized_words`)
 
 _HASH_CACHE: dict[str, int] = {}
 

@@ -11,9 +11,11 @@ Unlabelled text comes from files a recipe names (one sentence per line, `.xz`/`.
 TSV line, the first column with a letter in it).
 Sentences that share a word 8-gram with a held-out sentence, or are one (the task's test sentences and
 every held-out tagging set's: UD dev/test, UNER, KazNERD), are dropped before anything else, so an
-evaluation sentence is never a training sentence, even without its gold tags. (The corpus stage's
-`corpora.decontam.EvalIndex` does the same for pretraining text with hashed 13-grams; it sits in a layer
-above this package, so the few thousand sentences here are matched with plain sets.)
+evaluation sentence is never a training sentence, even without its gold tags. Words are compared by the
+key the corpus stages match with (`corpora.textkey.normalized_words`: NFKC, lower case, no punctuation,
+Latin look-alikes inside Cyrillic words repaired). (`corpora.decontam.EvalIndex` does the same for
+pretraining text with hashed 13-grams over millions of documents; it sits in a layer above this package,
+and the few thousand sentences here fit plain sets.)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 
 import regex
 
+from corpora.textkey import normalized_words
 from xling.core.errors import InputError
 from xling.core.io import open_text
 from xling.core.paths import resolve_data_path
@@ -43,16 +46,18 @@ def words(line: str) -> list[str]:
 
 
 def _key(tokens: Sequence[str]) -> tuple[str, ...]:
-    return tuple(t.casefold() for t in tokens if any(c.isalnum() for c in t))
+    return tuple(normalized_words(" ".join(tokens)))
 
 
 @dataclass
 class OverlapIndex:
-    """Held-out sentences, whole and as word n-grams (case-folded, punctuation ignored): a sentence that
-    is one of them, or shares an n-gram with one, may not be trained on."""
+    """Held-out sentences, whole and as word n-grams (of the matching key's words): a sentence that is
+    one of them, or shares an n-gram with one, may not be trained on. Whole sentences are compared with
+    their spaces dropped too, because treebanks re-space words ("خۇش خەتچىلەپ" in Uyghur-UDT,
+    "خۇشخەتچىلەپ" in the sentence list it was taken from)."""
 
     n: int = OVERLAP_NGRAM
-    whole: set[tuple[str, ...]] = field(default_factory=set)
+    whole: set[str] = field(default_factory=set)
     grams: set[tuple[str, ...]] = field(default_factory=set)
 
     @classmethod
@@ -61,14 +66,14 @@ class OverlapIndex:
         for tokens in sentences:
             key = _key(tokens)
             if key:
-                idx.whole.add(key)
+                idx.whole.add("".join(key))
                 if len(key) >= n:
                     idx.grams.update(key[i:i + n] for i in range(len(key) - n + 1))
         return idx
 
     def hits(self, tokens: Sequence[str]) -> bool:
         key = _key(tokens)
-        if key in self.whole:
+        if "".join(key) in self.whole:
             return True
         return len(key) >= self.n and any(key[i:i + self.n] in self.grams for i in range(len(key) - self.n + 1))
 

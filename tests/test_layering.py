@@ -3,9 +3,10 @@
 Layers, lowest first (a module may import its own layer and those below, never above):
 
     0  xling.core (and the `xling` package root, which holds only `__version__`)
-    1  corpora.normalize, xling.translit  ←  eval_xtreme  ←  corpora  ←  vocab
-                                              (one DAG inside this layer: text normalisation and the
-                                               transliteration views at its foot, which evaluation applies;
+    1  corpora.normalize, corpora.textkey, xling.translit  ←  eval_xtreme  ←  corpora  ←  vocab
+                                              (one DAG inside this layer: text normalisation, the text
+                                               key matching uses and the transliteration views at its
+                                               foot, which evaluation applies;
                                                corpora reads evaluation files through eval_xtreme to
                                                decontaminate; vocab reads corpora's documents)
     2  pretraining, objectives, back-translation (xling.model, xling.objectives, xling.data, …, xling.bt)
@@ -42,7 +43,8 @@ HEAVY = frozenset({
 LAYERS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("xling.core", (0, 0)),
     ("xling", (0, 0)),  # the package root only: __init__ holds __version__ and imports nothing
-    ("corpora.normalize", (1, 0)), ("xling.translit", (1, 0)),  # text normalisation and transliteration views
+    ("corpora.normalize", (1, 0)), ("corpora.textkey", (1, 0)),  # text normalisation, the matching key
+    ("xling.translit", (1, 0)),  # transliteration views
     ("eval_xtreme", (1, 1)),
     ("corpora", (1, 2)),
     ("vocab", (1, 3)),
