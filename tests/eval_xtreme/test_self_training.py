@@ -151,3 +151,45 @@ def test_no_held_out_uyghur_sentence_enters_the_pool(data_root):
 
     gold = {letters(ex.tokens) for ex in test}
     assert not any(letters(ex.tokens) in gold for ex in pool)
+
+
+def test_the_student_rewrites_source_words_only(tmp_path, monkeypatch):
+    """With `script_augment` and a Latin view together, the student's source sentences get the teacher's
+    rewrites into Kazakh letters, and the pseudo-tagged Uyghur sentences stay as the tagger read them (in
+    the Latin view): rewriting their Latin words would undo the view."""
+    import eval_xtreme.runner as runner
+    from eval_xtreme.finetune import FinetuneResult
+    from eval_xtreme.tasks import TASKS
+
+    pool = tmp_path / "ug.txt"
+    pool.write_text("مەن كىتاب ئوقۇدۇم .\nبۈگۈن ھاۋا ياخشى .\n", encoding="utf-8")
+
+    class Net:
+        def to(self, device):
+            return self
+
+    seen: dict = {}
+
+    def fake_predict(task, net, tokenizer, examples, fcfg, confidence=False):
+        seen["tagged"] = [list(ex.tokens) for ex in examples]
+        return [(["NOUN"] * len(ex.tokens), [0.9] * len(ex.tokens)) for ex in examples]
+
+    def fake_finetune(task, model, train, dev, run_dir, fcfg, lang):
+        seen["train"], seen["cfg"] = [list(ex.tokens) for ex in train], fcfg
+        return FinetuneResult(run_dir, {}, 0.0, fcfg.max_steps, 0)
+
+    monkeypatch.setattr(runner, "load_model", lambda task, path: (None, Net()))
+    monkeypatch.setattr(runner, "predict", fake_predict)
+    monkeypatch.setattr(runner, "finetune", fake_finetune)
+    task = TASKS.get("udpos_turkic_tr")
+    fcfg = FinetuneConfig(self_train={"ug": [str(pool)]}, self_train_sentences=2, self_train_steps=3,
+                          script_augment={"kk": 1.0})
+    teacher = FinetuneResult(tmp_path / "teacher", {}, 0.0, 10, 0)
+    source = [TaggedSentence("s1", ["Kitap", "okudum", "."], ["NOUN", "VERB", "PUNCT"])]
+    cfg = EvalConfig(model="unused", view=["ug"])
+    runner._self_train(task, teacher, source, [], OverlapIndex(), cfg, fcfg, tmp_path / "student")
+    # ULY, the Latin view the tagger read the pool in
+    assert seen["tagged"] == [["men", "kitab", "oqudum", "."], ["bügün", "hawa", "yaxshi", "."]]
+    assert seen["train"][0] == ["Китап", "окудум", "."]  # every Latin source word in Kazakh letters (share 1)
+    assert seen["train"][1:] == seen["tagged"]  # the pseudo-tagged sentences as read
+    assert seen["cfg"].script_augment == {} and seen["cfg"].max_steps == 3
