@@ -552,6 +552,15 @@ def subsample(examples: list, n: int, seed: int) -> list:
     return [examples[i] for i in keep]
 
 
+def training_examples(task: Task, train: list, cfg: FinetuneConfig) -> list:
+    """What `finetune` trains on: its subsample of `train` (drawn with its seed) with its `script_augment`
+    rewrites; self-training's student starts from the same sentences."""
+    train = subsample(train, cfg.max_train_examples, cfg.seed)
+    if cfg.script_augment and task.kind == "token_classification":
+        train = augment(train, cfg.script_augment, cfg.seed + 2)
+    return train
+
+
 # How a run's `selection` (results.json, reports) begins when its kept model is a checkpoint average.
 AVERAGED = "checkpoint averaging"
 
@@ -602,10 +611,8 @@ def finetune(task: Task, model: str, train: list, dev: list, run_dir: str | Path
         info = stage.result()
         log.info("%s: fine-tuning already finished (%s), reusing %s", task.name, stage.path, run_dir / "best")
         return FinetuneResult(run_dir / "best", info["dev_scores"], info["dev_primary"], info["steps"], info["steps"])
-    train = subsample(train, cfg.max_train_examples, cfg.seed)
+    train = training_examples(task, train, cfg)
     dev = subsample(dev, cfg.max_dev_examples, cfg.seed + 1)
-    if cfg.script_augment and task.kind == "token_classification":
-        train = augment(train, cfg.script_augment, cfg.seed + 2)
 
     # verified (sha256 of every file) before anything of it is used, weights included
     ckpt, state = resume_training(run_dir / "checkpoints", None)

@@ -55,7 +55,7 @@ from .finetune import (
     predict,
     recorded_settings,
     score,
-    subsample,
+    training_examples,
     without_self_training,
 )
 from .loaders import LOADERS, load_split
@@ -72,7 +72,6 @@ from .retrieval import (
     select_pairs,
     tune_threshold,
 )
-from .script_augment import augment
 from .self_training import OverlapIndex, most_confident, read_pool
 from .tasks import HELDOUT, TASKS, Task, parse_task_spec, task_groups
 from .uncertainty import bucc_stats, format_ci, interval, mean_replicates, record_stats, summarize
@@ -484,7 +483,7 @@ def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, hel
     # the teacher's source sentences (its subsample, drawn again with its seed, and its script_augment
     # rewrites) and every pseudo-labelled one as it is: those are target-language text already, in the
     # view the tagger reads (a rewrite of their Latin words would undo a Latin view)
-    source = augment(subsample(list(train), fcfg.max_train_examples, fcfg.seed), fcfg.script_augment, fcfg.seed + 2)
+    source = training_examples(task, list(train), fcfg)
     student_cfg = dataclasses.replace(fcfg, max_steps=fcfg.self_train_steps, eval_every=fcfg.self_train_steps,
                                       save_every=fcfg.self_train_steps, max_train_examples=0, script_augment={})
     result = finetune(task, str(teacher.model_dir), source + pseudo, dev, run_dir, student_cfg, task.train_lang)

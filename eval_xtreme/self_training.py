@@ -72,7 +72,10 @@ class OverlapIndex:
         return idx
 
     def hits(self, tokens: Sequence[str]) -> bool:
-        key = _key(tokens)
+        return self.holds(_key(tokens))
+
+    def holds(self, key: tuple[str, ...]) -> bool:
+        """`hits` for a sentence's key (`_key`) already computed."""
         if "".join(key) in self.whole:
             return True
         return len(key) >= self.n and any(key[i:i + self.n] in self.grams for i in range(len(key) - self.n + 1))
@@ -119,7 +122,7 @@ def read_pool(lang: str, paths: Sequence[str], held_out: OverlapIndex, max_words
                         stats["duplicate"] += 1
                         continue
                     seen.add(key)
-                    if held_out.hits(tokens):
+                    if held_out.holds(key):
                         stats["overlap"] += 1
                         continue
                     out.append(TaggedSentence(f"self-train:{lang}:{f}:{n}", tokens, None))
