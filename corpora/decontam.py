@@ -91,6 +91,11 @@ def against_sources(against: Iterable[str | os.PathLike]) -> dict[str, list[Data
 # ---------------------------------------------------------------------------------------------
 # The index
 
+# The stage's output version (part of its fingerprint): 2 since whole units also match with their spaces
+# dropped (c5204c1), so a run folder decontaminated before that is refused on re-run, naming the version,
+# instead of silently keeping the evaluation sentences the old matching let through.
+DECONTAM_VERSION = 2
+
 _SEGMENT_RE = regex.compile(r"\n+|(?<=[.!?…。！？؟।])\s+")
 
 
@@ -440,7 +445,8 @@ def decontaminate_corpus(inputs: list[str | Path], out: str | Path, config: Deco
     out = Path(out)
     files = corpus_inputs(inputs)
     cfg = to_dict(config)
-    stage = stage_io.begin_stage("corpus-decontaminate", out, cfg, inputs, overwrite, allow_partial)
+    stage = stage_io.begin_stage("corpus-decontaminate", out, cfg, inputs, overwrite, allow_partial,
+                                 version=DECONTAM_VERSION)
     if stage is None:
         return out
     save_config(config, out / "config.yaml")

@@ -113,14 +113,15 @@ CORPUS_OUTPUTS = ("kept", "removed", ".done", "stats.json", "report.md", "config
 
 
 def begin_stage(kind: str, out: Path, config: dict[str, Any], specs: Iterable[str | os.PathLike], overwrite: bool,
-                allow_partial: bool = False, outputs: tuple[str, ...] = CORPUS_OUTPUTS) -> Stage | None:
+                allow_partial: bool = False, outputs: tuple[str, ...] = CORPUS_OUTPUTS, version: int = 1) -> Stage | None:
     """Start, resume or skip a corpus stage in `out` under the stage contract; None = finished with
     this config and these inputs (nothing to do). Another config or changed inputs are refused,
-    naming them, unless `overwrite` (the stage's --overwrite/--force), which redoes the stage."""
+    naming them, unless `overwrite` (the stage's --overwrite/--force), which redoes the stage. `version`
+    is the stage's output version (`StageSpec.version`): bumped when the same config gives other output."""
     specs = list(specs)
     require_finished_inputs(specs, allow_partial)
     inputs = {f"inputs.{i}": p for i, p in enumerate(input_paths(specs))}
-    stage = Stage(StageSpec(kind, out, config, inputs, outputs))
+    stage = Stage(StageSpec(kind, out, config, inputs, outputs, version=version))
     status = stage.begin(force=overwrite)
     if status == "finished":
         log.info("%s: finished with this config and these inputs (stage.json); nothing to do", out)

@@ -15,6 +15,7 @@ from corpora.textkey import normalized_words
 from eval_xtreme.loaders import data_file, read_texts
 from eval_xtreme.tasks import TASKS, evaluation_files
 from xling.core.io import open_text, read_json, read_jsonl, read_lines, write_jsonl_atomic
+from xling.core.stage import StageError
 
 pytestmark = pytest.mark.usefixtures("index_cache")  # decontamination indexes stay in tmp
 
@@ -216,6 +217,22 @@ def test_decontaminate_deterministic_and_resumes(planted, tmp_path):
         return {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob("*.jsonl.gz"))}
 
     assert tree(a) == tree(b) and sum(k.startswith("kept/") for k in tree(a)) == 3
+
+
+def test_output_decontaminated_by_the_former_matching_is_refused(planted, tmp_path, monkeypatch):
+    # A folder decontaminated before re-spaced units were matched (stage version 1) holds evaluation
+    # sentences the current matching removes: a re-run must say so, not skip it as finished.
+    import corpora.decontam as dc
+
+    root, _ = planted
+    config = DecontamConfig(sets=["flores200"])
+    monkeypatch.setattr(dc, "DECONTAM_VERSION", 1)
+    out = decontaminate_corpus([root], tmp_path / "dc", config, progress=False)
+    monkeypatch.setattr(dc, "DECONTAM_VERSION", 2)
+    with pytest.raises(StageError, match=r"version stage: 1 → 2"):
+        decontaminate_corpus([root], out, config, progress=False)
+    decontaminate_corpus([root], out, config, overwrite=True, progress=False)
+    assert read_json(out / "stage.json")["fingerprint_body"]["versions"]["stage"] == 2
 
 
 def test_datatrove_step(tmp_path):
