@@ -379,6 +379,29 @@ def baselines_for_task(task, data: dict[str, dict], cfg,
                               hubness_k=getattr(rc, "margin_k", 4))
 
 
+# predictions/<task>/source-dev/<lang>.jsonl: a fine-tuned model (or a lookup) on its source's whole dev split
+SOURCE_DEV = "source-dev"
+
+
+def source_dev_baselines(task, cfg, records: dict[str, list[dict]] | None = None,
+                         suffix_spelling: str = "native") -> dict[str, dict]:
+    """The lookups on the source language's whole dev split (`{baseline: scores}`), the no-model
+    reading beside the fine-tuned model's source level; `records` receives `{baseline: records}`.
+    The dev text is read as the tagger read it in fine-tuning: no transliteration view."""
+    if task.kind != "token_classification" or "dev" not in task.files:
+        return {}
+    root = resolve_data_path(cfg.data_root) if cfg.data_root else None
+    lang = task.train_lang
+    recs: dict[str, dict[str, list[dict]]] = {}
+    got = evaluate_baselines(
+        task, [lang], lambda _: load_split(task, "dev", lang, root, cfg.allow_fixtures)[0],
+        lambda: load_split(task, "train", lang, root, cfg.allow_fixtures)[0], records=recs,
+        suffix_spelling=suffix_spelling)
+    if records is not None:
+        records.update({name: per[lang] for name, per in recs.items()})
+    return {name: per[lang] for name, per in got.items()}
+
+
 def baseline_folder(eval_out: str | Path, name: str) -> Path:
     """Where an evaluation run keeps a baseline's prediction records: `OUT/baselines/<name>/predictions/`,
     laid out like a model's, so reports pair them with the model's example by example."""

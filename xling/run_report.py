@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpora.build import STAGE_DIRS
-from eval_xtreme.baselines import CHAR_NGRAM, HYBRID, SCORED_PREFIX, as_model_results, baseline_folder
+from eval_xtreme.baselines import (
+    CHAR_NGRAM,
+    HYBRID,
+    SCORED_PREFIX,
+    SOURCE_DEV,
+    as_model_results,
+    baseline_folder,
+)
 from eval_xtreme.metrics import primary_name, primary_score
 from eval_xtreme.tasks import TASKS
 from eval_xtreme.uncertainty import format_ci, format_delta, paired_delta, record_stats, unpaired_delta
@@ -342,22 +349,44 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
                 "'significant' ones are expected by chance.", ""]
     out += also_scoring_section(models, folders, target)
     out += hybrid_section(models, folders, target)
-    dev_rows, averaged = [], {}
+    dev_rows, averaged, selection_only = [], {}, []
+    ddl = _Deltas(results, folders)  # its own count: the significance sentence above is about test sets
     for task in tasks:
         metric = TASKS.get(task).metric
         fts = {lb: r["details"].get(task, {}).get("finetune") or {} for lb, r in results.items()}
         dev = {lb: ft.get("dev_scores") for lb, ft in fts.items()}
-        if any(dev.values()):
+        whole = {lb: ft.get("source_dev") for lb, ft in fts.items()}
+        if any(whole.values()):
+            lang = next(w["lang"] for w in whole.values() if w)
+            n = next(w["examples"] for w in whole.values() if w)
+            for lb in labels:  # the lookups' dev scores come with each model's (the same for every model)
+                if whole.get(lb) is None:
+                    whole[lb] = next((w["baselines"][lb] for w in whole.values()
+                                      if w and lb in (w.get("baselines") or {})), None)
+            vals = {lb: primary_score(metric, w["scores"]) if w else None for lb, w in whole.items()}
+            # records in predictions/<task>/source-dev/<lang>.jsonl: read as one more "language"
+            key = f"{SOURCE_DEV}/{lang}"
+            dev_rows.append([task, lang, n, *(format_ci(vals[lb], (whole[lb] or {}).get("ci95"), 2) or None
+                                              for lb in labels),
+                             *(ddl.cell(target, b, task, key, [key], vals[target], vals[b]) for b in baselines)])
+        elif any(dev.values()):  # evaluated before the whole dev split was scored
             vals = {lb: primary_score(metric, d) if d else None for lb, d in dev.items()}
-            dev_rows.append([task, TASKS.get(task).train_lang, *vals.values(), *plain_deltas(vals)])
-            # eval_xtreme.finetune.AVERAGED (not imported: it would load torch for a report)
-            sels = [ft.get("selection", "") for ft in fts.values()]
-            averaged.update((task, sel) for sel in sels if sel.startswith("checkpoint averaging"))
+            n = next((ft.get("dev") or {}).get("examples") for ft in fts.values() if ft.get("dev_scores"))
+            dev_rows.append([task, TASKS.get(task).train_lang, f"{n} (selection)", *vals.values(),
+                             *plain_deltas(vals)])
+            selection_only.append(task)
+        # eval_xtreme.finetune.AVERAGED (not imported: it would load torch for a report)
+        sels = [ft.get("selection", "") for ft in fts.values()]
+        averaged.update((task, sel) for sel in sels if sel.startswith("checkpoint averaging"))
     if dev_rows:
         out += ["### Source-language dev score of the fine-tuned models (the language each task fine-tunes on)",
                 "", "Transfer is read against this: a zero-shot score means little while the model is weak in its "
-                "own source language.", "",
-                markdown_table(["task", "source", *labels, *(f"Δ vs {b}" for b in baselines)], dev_rows), ""]
+                "own source language. Each kept model on its source's whole dev split, with the no-model "
+                "lookups on the same sentences; Δ by paired bootstrap over them.", "",
+                markdown_table(["task", "source", "dev examples", *labels, *delta_heads], dev_rows), ""]
+        if selection_only:
+            out += [f"- {', '.join(selection_only)}: evaluated before the whole dev split was scored: the kept "
+                    "checkpoint's score on the examples checkpoint selection read (optimistic), no interval.", ""]
         out += [f"- {task}: {sel}." for task, sel in averaged.items()] + ([""] if averaged else [])
     seed_rows = []
     for task in tasks:

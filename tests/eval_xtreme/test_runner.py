@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lzma
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,54 @@ def test_an_averaged_fine_tuning_says_so_in_results_and_the_run_report(tiny_enco
     plan = SimpleNamespace(evals={"studied": SimpleNamespace(out=str(out))}, arms={"studied": None})
     (tmp_path / "fig").mkdir()
     assert f"- udpos_turkic: {said}." in "\n".join(eval_section(plan, tmp_path / "fig"))
+
+
+def test_source_level_is_read_on_the_whole_dev_split_with_the_lookups_beside_it(tiny_encoder, tmp_path, data_root):
+    """Checkpoint selection reads a subset of the dev split; the source level is then scored on all of it,
+    with an interval, and the lookups on the same sentences. Scores against seqeval (XTREME's own scorer
+    for UD-POS) on the written records; the record count against the CoNLL-U file itself."""
+    from types import SimpleNamespace
+
+    from seqeval.metrics import f1_score
+
+    from eval_xtreme.finetune import FinetuneConfig
+    from xling.run_report import eval_section
+
+    out = tmp_path / "out"
+    run_eval(EvalConfig(model=str(tiny_encoder), tasks=["udpos_turkic_tr:kk"], out=str(out), threads=1,
+                        max_eval_examples=4, bootstrap_resamples=200,
+                        finetune=FinetuneConfig(max_steps=2, batch_size=4, max_train_examples=8, max_dev_examples=4,
+                                                suffix_features=4, suffix_spelling="turkic")))
+    results = read_json(out / "results.json")
+    ft = results["details"]["udpos_turkic_tr"]["finetune"]
+    assert ft["dev"]["examples"] == 4  # what selection read
+    sd = ft["source_dev"]
+    conllu = data_root / "udpos" / "UD_Turkish-IMST" / "tr_imst-ud-dev.conllu.xz"
+    n_sentences = lzma.open(conllu, "rt", encoding="utf-8").read().count("# sent_id")
+    assert sd["lang"] == "tr" and sd["examples"] == n_sentences > 1000
+    recs = list(read_jsonl(out / "predictions" / "udpos_turkic_tr" / "source-dev" / "tr.jsonl"))
+    assert len(recs) == n_sentences
+    assert sd["scores"]["f1"] == pytest.approx(100 * f1_score([r["gold"] for r in recs],
+                                                              [r["prediction"] for r in recs]))
+    assert sd["ci95"][0] <= sd["scores"]["f1"] <= sd["ci95"][1]
+    assert set(sd["baselines"]) == {"baseline:mft", "baseline:mft-turkic"}
+    for name, b in sd["baselines"].items():
+        brecs = list(read_jsonl(out / "baselines" / name.split(":")[1] / "predictions" / "udpos_turkic_tr"
+                                / "source-dev" / "tr.jsonl"))
+        assert [r["id"] for r in brecs] == [r["id"] for r in recs]
+        assert b["scores"]["f1"] == pytest.approx(100 * f1_score([r["gold"] for r in brecs],
+                                                                 [r["prediction"] for r in brecs]))
+        assert b["ci95"][0] <= b["scores"]["f1"] <= b["ci95"][1]
+    # a lookup learnt from IMST train tags IMST dev far better than a 2-step tagger
+    assert sd["baselines"]["baseline:mft"]["scores"]["f1"] > 60 > sd["scores"]["f1"]
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Source language: the fine-tuned model on its whole dev split" in report
+    assert f"| udpos_turkic_tr | tr | {n_sentences:,} |" in report
+
+    plan = SimpleNamespace(evals={"studied": SimpleNamespace(out=str(out))}, arms={"studied": None})
+    (tmp_path / "fig").mkdir()
+    text = "\n".join(eval_section(plan, tmp_path / "fig"))
+    row = next(line for line in text.splitlines() if line.startswith(f"| udpos_turkic_tr | tr | {n_sentences:,} |"))
+    mft = sd["baselines"]["baseline:mft"]["scores"]["f1"]
+    assert f"{mft:.2f} [" in row and "significant" in row  # the lookup's column, and a paired Δ against it
+    assert f"{sd['scores']['f1'] - mft:+.2f}".replace("-", "−") in row
