@@ -253,7 +253,8 @@ def test_source_level_is_read_on_the_whole_dev_split_with_the_lookups_beside_it(
     assert ft["dev"]["examples"] == 4  # what selection read
     sd = ft["source_dev"]
     conllu = data_root / "udpos" / "UD_Turkish-IMST" / "tr_imst-ud-dev.conllu.xz"
-    n_sentences = lzma.open(conllu, "rt", encoding="utf-8").read().count("# sent_id")
+    with lzma.open(conllu, "rt", encoding="utf-8") as f:
+        n_sentences = f.read().count("# sent_id")
     assert sd["lang"] == "tr" and sd["examples"] == n_sentences > 1000
     recs = list(read_jsonl(out / "predictions" / "udpos_turkic_tr" / "source-dev" / "tr.jsonl"))
     assert len(recs) == n_sentences
