@@ -382,7 +382,8 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
         out += ["### Source-language dev score of the fine-tuned models (the language each task fine-tunes on)",
                 "", "Transfer is read against this: a zero-shot score means little while the model is weak in its "
                 "own source language. Each kept model on its source's whole dev split, with the no-model "
-                "lookups on the same sentences; Δ by paired bootstrap over them.", "",
+                "lookups on the same sentences; Δ by paired bootstrap over them (rows marked `(selection)`: "
+                "see below).", "",
                 markdown_table(["task", "source", "dev examples", *labels, *delta_heads], dev_rows), ""]
         if selection_only:
             out += [f"- {', '.join(selection_only)}: evaluated before the whole dev split was scored: the kept "
