@@ -263,8 +263,7 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False, keep_unchanged: boo
                 for name, s in got.items():
                     write_jsonl_atomic(baseline_folder(out, name) / "predictions" / task.name / SOURCE_DEV
                                        / f"{lang}.jsonl", dev_recs[name])
-                    iv = _interval(cfg, task, lang, record_stats(task.metric, lang, dev_recs[name]), s)
-                    source_dev["baselines"][name] = {"scores": s, "ci95": iv["ci95"] if iv else None}
+                    source_dev["baselines"][name] = _scored(cfg, task, lang, dev_recs[name], s)
         summary.update({"model": cfg.model, "languages": list(langs), "settings": settings,
                         "seconds": round(time.time() - t0, 2)})
         write_json_atomic(marker, summary)
@@ -497,8 +496,13 @@ def _score_source_dev(task: Task, net, tokenizer, dev: list, fcfg: FinetuneConfi
     s = score(task, preds, dev, lang)
     if s is None:
         return None
-    iv = _interval(cfg, task, lang, record_stats(task.metric, lang, records), s)
-    return {"lang": lang, "examples": len(dev), "scores": s, "ci95": iv["ci95"] if iv else None}
+    return {"lang": lang, "examples": len(dev), **_scored(cfg, task, lang, records, s)}
+
+
+def _scored(cfg: EvalConfig, task: Task, lang: str, records: list[dict], scores: dict) -> dict[str, Any]:
+    """`{"scores", "ci95"}` of one set of prediction records (no interval: `ci95` None)."""
+    iv = _interval(cfg, task, lang, record_stats(task.metric, lang, records), scores)
+    return {"scores": scores, "ci95": iv["ci95"] if iv else None}
 
 
 def _self_train(task: Task, teacher: FinetuneResult, train: list, dev: list, held_out: OverlapIndex,
