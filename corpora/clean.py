@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,9 @@ _SKIP_NAMES = ("license", "copying", "readme", "notice")
 class CleanConfig:
     """Settings of one clean run (saved as `OUT/config.yaml`)."""
 
-    inputs: list[str] = field(default_factory=list)  # files, folders (recursive) or LANG=path
+    inputs: list[str] = field(default_factory=list)  # files, folders (recursive), LANG=path; file.tsv#N: column N
     out: str = ""
-    format: str = "auto"  # auto|warc|wet|cc100|ccnet|jsonl|parquet|hf_dataset|lines
+    format: str = "auto"  # auto|warc|wet|cc100|ccnet|jsonl|parquet|hf_dataset|lines|tsv
     text_column: str = "text"  # the text field of jsonl, Parquet and `datasets` inputs
     lid: str = "fasttext"  # a name in corpora.lid.LID_BACKENDS
     lid_languages: list[str] = field(default_factory=list)  # restrict the LID model to these languages
@@ -118,13 +119,28 @@ class CleanConfig:
 _RUNTIME_ONLY = ("workers", "executor")
 
 
-def expand_inputs(specs: list[str]) -> tuple[list[str], dict[str, str]]:
-    """Input specs → (sorted unique file list, {file: lang hint}). Folders are searched recursively;
-    hidden files and LICENSE/README/COPYING/NOTICE/*.md files are skipped."""
+_COLUMN = re.compile(r"(.+)#([1-9][0-9]*)")
+
+
+def split_column(path: Path) -> tuple[Path, int]:
+    """`file.tsv#2` → (file.tsv, 2): a tab-separated input read from its second column; 0 = no column
+    named (a file whose own name ends in `#N` stays that file)."""
+    m = _COLUMN.fullmatch(str(path))
+    if m and not path.exists():
+        return Path(m.group(1)), int(m.group(2))
+    return path, 0
+
+
+def expand_inputs(specs: list[str]) -> tuple[list[str], dict[str, str], dict[str, int]]:
+    """Input specs → (sorted unique file list, {file: lang hint}, {file: text column}). A spec is
+    `[LANG=]path[#N]`: `#N` reads a tab-separated file's N-th column (1-based) as the text. Folders are
+    searched recursively; hidden files and LICENSE/README/COPYING/NOTICE/*.md files are skipped."""
     files: list[str] = []
     hints: dict[str, str] = {}
+    columns: dict[str, int] = {}
     for spec in specs:
         lang, path = parse_input_spec(spec)
+        path, column = split_column(path)
         url = spec.partition("=")[2] if lang else spec
         if "://" in url:  # Parquet or a `datasets` folder behind fsspec: read as given
             found = [url]
@@ -140,12 +156,16 @@ def expand_inputs(specs: list[str]) -> tuple[list[str], dict[str, str]]:
             found = [str(path)]
         else:
             raise FileNotFoundError(f"input {spec!r}: {path} does not exist")
+        if column and found != [str(path)]:
+            raise InputError(f"input {spec!r}: a column (#{column}) names one tab-separated file, not a folder")
         for f in found:
             if f not in hints and f not in files:
                 files.append(f)
             if lang:
                 hints[f] = lang
-    return sorted(files), hints
+            if column:
+                columns[f] = column
+    return sorted(files), hints, columns
 
 
 class ShardReader(PipelineStep):
@@ -183,8 +203,8 @@ def _decontaminate_step(config: CleanConfig, removed_writer):
     return step
 
 
-def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str], tasks: int
-                    ) -> tuple[list, list | None, list]:
+def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str], tasks: int,
+                    columns: dict[str, int] | None = None) -> tuple[list, list | None, list]:
     """The three stage pipelines (lists of datatrove steps) for `config`."""
     out = Path(config.out)
     work = out / "work"
@@ -194,7 +214,7 @@ def build_pipelines(config: CleanConfig, files: list[str], hints: dict[str, str]
 
     stage1: list = [
         MultiFormatReader(files, config.format, hints, config.max_line_bytes, config.max_doc_chars, config.limit,
-                          text_column=config.text_column,
+                          text_column=config.text_column, columns=columns,
                           progress=config.workers == 1 and config.executor.kind == "local"),
         Normalize(transliterate_uly=config.transliterate_uly),
         IdentifyLanguage(config.lid, config.lid_languages, config.lid_max_chars, config.lid_supplementary or None,
@@ -226,7 +246,7 @@ def clean_stage(config: CleanConfig) -> StageContract:
     """The clean stage's contract (`xling.core.stage`): config (with `tasks` resolved as `run_clean`
     does), every input file, the outputs under OUT."""
 
-    files, _ = expand_inputs(config.inputs)
+    files, _, _ = expand_inputs(config.inputs)
     resolved = dataclasses.replace(config, tasks=config.tasks or min(len(files), 64))
     inputs = {f"inputs.{i}": f for i, f in enumerate(files)}
     return StageContract(StageSpec("corpus-clean", Path(config.out), to_dict(resolved), inputs, CLEAN_OUTPUTS,
@@ -256,10 +276,11 @@ def _run_clean_unlocked(config: CleanConfig, force: bool = False) -> Path:
     # langid/numpy workers must not each start a BLAS thread pool (ENVIRONMENT.md)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     out = Path(config.out)
-    files, hints = expand_inputs(config.inputs)
+    files, hints, columns = expand_inputs(config.inputs)
     if config.executor.kind != "local":
         # cluster tasks may start in another directory: give them absolute paths
         files, hints = [str(Path(f).resolve()) for f in files], {str(Path(f).resolve()): h for f, h in hints.items()}
+        columns = {str(Path(f).resolve()): c for f, c in columns.items()}
     tasks = config.tasks or min(len(files), 64)
     config = dataclasses.replace(config, tasks=tasks)
     stage = clean_stage(config)
@@ -274,7 +295,7 @@ def _run_clean_unlocked(config: CleanConfig, force: bool = False) -> Path:
                 tmp.unlink(missing_ok=True)
 
     pipeline_config = config if config.executor.kind == "local" else dataclasses.replace(config, out=str(out.resolve()))
-    stage1, stage2, stage3 = build_pipelines(pipeline_config, files, hints, tasks)
+    stage1, stage2, stage3 = build_pipelines(pipeline_config, files, hints, tasks, columns)
     logs = (out if config.executor.kind == "local" else out.resolve()) / "logs"
     stages = [Stage("stage1", "stage 1 (read, normalise, identify, filter)", stage1, tasks, logs / "stage1")]
     if stage2 is not None:
@@ -306,8 +327,9 @@ def register(subparsers) -> None:
         "clean", help="read web text, normalise, identify language+script, filter, deduplicate",
         description="Clean raw web text into OUT/kept/<lang>/*.jsonl.gz with stats.json and report.md.")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="files or folders (WARC/WET, CC-100 .txt(.xz/.gz), CCNet/JSONL, Parquet, plain lines); "
-                        "LANG=path declares a file's language, e.g. uig_Latn=transcripts.txt")
+                   help="files or folders (WARC/WET, CC-100 .txt(.xz/.gz), CCNet/JSONL, Parquet, plain lines, "
+                        "TSV: its last column); LANG=path declares a file's language, e.g. uig_Latn=transcripts.txt; "
+                        "file.tsv#N reads column N (1-based) of a tab-separated file")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--lid", default=None, help="LID backend: fasttext (default), langid or glotlid")
     p.add_argument("--lid-model", default=None, metavar="PATH", help="model file for --lid glotlid")

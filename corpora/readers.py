@@ -3,7 +3,9 @@
 Formats (`FORMATS`): `warc` (HTML responses, text extracted), `wet` (Common Crawl WET conversion
 records), `cc100` (plain text, documents separated by blank lines), `ccnet` (JSON lines with
 `raw_content`), `jsonl` (JSON lines with `text`), `parquet` (`text` column), `hf_dataset` (a
-`datasets` `save_to_disk` folder), `lines` (one document per line). The text field of `jsonl`,
+`datasets` `save_to_disk` folder), `lines` (one document per line), `tsv` (one document per line, the
+text in one tab-separated column: the last, or the one an input names as `file.tsv#N`, 1-based;
+`*.tsv` files are detected as such). The text field of `jsonl`,
 `parquet` and `hf_dataset` is `text_column`. Parquet files and dataset folders may also be fsspec
 URLs (`corpora.hf_datasets`). `detect_format` sniffs the first bytes of the decompressed file, so a WET
 file named `.txt` is still read as WET; `--format` overrides.
@@ -36,10 +38,10 @@ from corpora.rawio import COMPRESSION_ERRORS as _COMPRESSION_ERRORS
 from corpora.rawio import iter_raw_lines, iter_warc_records, open_binary
 from xling.core.errors import InputError
 
-FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "hf_dataset", "lines")
+FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "hf_dataset", "lines", "tsv")
 BROKEN_REASONS = ("broken_compression", "invalid_utf8", "malformed_json", "missing_text_field", "empty_file",
                   "line_too_long", "doc_too_long", "unreadable_file", "bad_warc_record", "bad_warc_type",
-                  "record_too_long", "unparsed_bytes", "warc_length_repaired", "not_text")
+                  "record_too_long", "unparsed_bytes", "warc_length_repaired", "not_text", "missing_tsv_column")
 WARC_TYPES = ("warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation")
 _SNIFF_BYTES = 1 << 16
 _LOG_FIRST = 5
@@ -79,6 +81,8 @@ def detect_format(path: str | os.PathLike) -> str:
         return "jsonl"
     if name.endswith(".parquet"):
         return "parquet"
+    if name.endswith(".tsv"):
+        return "tsv"
     # CC-100 style: paragraphs of several lines separated by blank lines.
     text = head.decode("utf-8", errors="replace")
     blocks = [b for b in text.split("\n\n") if b.strip()]
@@ -128,7 +132,8 @@ class MultiFormatReader(BaseReader):
 
     def __init__(self, files: Sequence[str], fmt: str = "auto", hints: dict[str, str] | None = None,
                  max_line_bytes: int = 1 << 20, max_doc_chars: int = 1_000_000, limit: int = -1,
-                 progress: bool = False, max_record_bytes: int = 64 << 20, text_column: str = "text") -> None:
+                 progress: bool = False, max_record_bytes: int = 64 << 20, text_column: str = "text",
+                 columns: dict[str, int] | None = None) -> None:
         super().__init__(limit=limit)
         if fmt not in FORMATS:
             raise InputError(f"unknown input format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -140,6 +145,9 @@ class MultiFormatReader(BaseReader):
         self.max_record_bytes = max_record_bytes
         self.progress = progress
         self.text_column = text_column
+        # {file: 1-based column}: a tab-separated input whose text is that column (`file.tsv#N`),
+        # whatever `fmt` says for the other files
+        self.columns = dict(columns or {})
         self._logged: dict[tuple[str, str], int] = {}
 
     # -- bookkeeping -----------------------------------------------------------------------------
@@ -175,6 +183,23 @@ class MultiFormatReader(BaseReader):
                 n += 1
                 if doc:
                     yield doc
+
+    def _read_tsv(self, f: IO[bytes], path: str) -> Iterator[Document]:
+        """One document per line from one column: THUYG-20's `wav\\ttext` or the apertium-kaz segmentation
+        corpus's `sentence\\tsegmented sentence` must not become documents with both columns in them."""
+        column = self.columns.get(path, 0)  # 0: the last
+        n = 0
+        for lineno, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
+            if not line.strip():
+                continue
+            cells = line.split("\t")
+            if column > len(cells):
+                self._bad("missing_tsv_column", f"{path}:{lineno}", f"(column {column} of a line with {len(cells)})")
+                continue
+            doc = self._doc(cells[column - 1].strip() if column else cells[-1].strip(), path, n, "tsv")
+            n += 1
+            if doc:
+                yield doc
 
     def _read_cc100(self, f: IO[bytes], path: str) -> Iterator[Document]:
         n = 0
@@ -401,7 +426,7 @@ class MultiFormatReader(BaseReader):
             self._bad("empty_file", path)
             return
         try:
-            fmt = self.fmt if self.fmt != "auto" else detect_format(path)
+            fmt = "tsv" if path in self.columns else self.fmt if self.fmt != "auto" else detect_format(path)
         except OSError as e:
             self._bad("unreadable_file", path, f"({e})")
             return
@@ -414,7 +439,7 @@ class MultiFormatReader(BaseReader):
             except Exception as e:  # pyarrow raises ArrowInvalid/OSError on corrupt files
                 self._bad("unreadable_file", path, f"({type(e).__name__}: {e})")
             return
-        if fmt in ("lines", "cc100", "jsonl", "ccnet"):
+        if fmt in ("lines", "tsv", "cc100", "jsonl", "ccnet"):
             try:  # `/bin/ls` named .txt must not become documents
                 sniff_text_input(Path(path))
             except NotTextError as e:
@@ -432,6 +457,8 @@ class MultiFormatReader(BaseReader):
                 gen = self._read_wet(f, path)
             elif fmt == "lines":
                 gen = self._read_lines(f, path)
+            elif fmt == "tsv":
+                gen = self._read_tsv(f, path)
             elif fmt == "cc100":
                 gen = self._read_cc100(f, path)
             else:

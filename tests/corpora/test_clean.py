@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from corpora.clean import CleanConfig, run_clean
+from xling.core.errors import InputError
 from xling.core.io import read_json, read_jsonl, read_lines
 
 pytestmark = pytest.mark.usefixtures("index_cache")  # decontamination indexes stay in tmp
@@ -253,3 +254,29 @@ def test_real_common_crawl_samples_end_to_end(data_root, tmp_path):
     assert by_url["https://an.wikipedia.org/wiki/Escopete"].endswith("_Latn")
     # the same page as WARC, WET and WET.gz: one copy survives exact deduplication
     assert sum(1 for r in rows if r["metadata"]["url"] == "https://an.wikipedia.org/wiki/Escopete") <= 2
+
+
+def test_tsv_inputs_in_a_clean_run(data_root, tmp_path):
+    """`file.tsv#N` reads column N whatever `format` the run sets (a recipe's `format: lines`)."""
+    import lzma
+
+    from corpora.clean import expand_inputs
+
+    rows = read_lines(data_root / "mono/ug/thuyg20_transcripts_latin/thuyg20_train.tsv.xz")[:60]
+    seg = read_lines(data_root / "mono/kk/apertium_kaz_segmentation_corpus/segmentation-corpus.lines1-8000.tsv.xz")[:60]
+    (tmp_path / "ug.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with lzma.open(tmp_path / "kk.tsv.xz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(seg) + "\n")
+    inputs = [f"uig_Latn={tmp_path / 'ug.tsv'}#2", f"{tmp_path / 'kk.tsv.xz'}#1"]
+    files, hints, columns = expand_inputs(inputs)
+    assert sorted(files) == [str(tmp_path / "kk.tsv.xz"), str(tmp_path / "ug.tsv")]
+    assert columns == {str(tmp_path / "ug.tsv"): 2, str(tmp_path / "kk.tsv.xz"): 1} and hints == {str(tmp_path / "ug.tsv"): "uig_Latn"}
+    out = run_clean(CleanConfig(inputs=inputs, out=str(tmp_path / "o"), transliterate_uly=True, format="lines",
+                                lid="langid"))
+    kept = {lang: [r["text"] for p in out.glob(f"kept/{lang}/*.jsonl.gz") for r in read_jsonl(p)]
+            for lang in ("uig_Arab", "kaz_Cyrl")}
+    # the wav path (ULY letters, transliterated with the rest) and the morph-split column are gone
+    assert len(kept["uig_Arab"]) >= 50 and not any("ۋاۋ" in t or "\\" in t for t in kept["uig_Arab"])
+    assert len(kept["kaz_Cyrl"]) >= 45 and not any("·" in t or "\t" in t for t in kept["kaz_Cyrl"])
+    with pytest.raises(InputError, match="names one tab-separated file"):
+        expand_inputs([f"{tmp_path}#1"])

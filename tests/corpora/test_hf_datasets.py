@@ -40,7 +40,7 @@ def test_saved_dataset_and_dataset_dict_with_another_text_column(tmp_path: Path)
     assert all(d.metadata["format"] == "hf_dataset" for d in docs)
     assert [d.text for d in read_all(reader, str(both))] == KK  # splits in name order: train, validation
     # A folder of Arrow files is one input, not many files.
-    files, _ = expand_inputs([str(one), f"kaz_Cyrl={both}"])
+    files, _, _ = expand_inputs([str(one), f"kaz_Cyrl={both}"])
     assert files == sorted([str(one), str(both)])
 
 

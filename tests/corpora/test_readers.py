@@ -148,3 +148,33 @@ def test_real_oscar_and_gov_text(data_root):
     assert docs and all(d.text for d in docs)
     docs, _ = read(data_root / "parallel/kk-ru/apertium_kaz_rus_CORPUS/akorda-kaz-12.xz")
     assert len(docs) >= 10
+
+
+def test_tsv_reads_one_column(tmp_path):
+    tsv = tmp_path / "t.tsv.gz"
+    with gzip.open(tsv, "wt", encoding="utf-8") as f:
+        f.write("a\\001.wav\tбіз келдік\n\nb\\002.wav\tсіз кеттіңіз\tартық\nжалғыз\n")
+    assert detect_format(tsv) == "tsv"
+    docs, stats = read(tsv)  # the last column
+    assert [d.text for d in docs] == ["біз келдік", "артық", "жалғыз"]
+    assert {d.metadata["format"] for d in docs} == {"tsv"}
+    # a named column wins over the global format; a line without it is skipped and counted
+    docs, stats = read(tsv, fmt="lines", columns={str(tsv): 2})
+    assert [d.text for d in docs] == ["біз келдік", "сіз кеттіңіз"]
+    assert stats["missing_tsv_column"] == 1
+    docs, _ = read(tsv, fmt="lines")  # asked for whole lines: whole lines
+    assert docs[0].text == "a\\001.wav\tбіз келдік"
+
+
+def test_real_tsv_inputs_keep_only_their_text_column(data_root):
+    """THUYG-20 is `wav path<TAB>text`; the apertium-kaz segmentation corpus `sentence<TAB>morphs·split`."""
+    thuyg = data_root / "mono/ug/thuyg20_transcripts_latin/thuyg20_train.tsv.xz"
+    docs, _ = read(thuyg)
+    assert len(docs) == 9923
+    assert not any(".wav" in d.text or "thuyg20_data" in d.text for d in docs)
+    assert docs[0].text == "biz nechche yil tirishish arqiliq bu qaqas yerni axiri munbet étizgha aylandurduq"
+    seg = data_root / "mono/kk/apertium_kaz_segmentation_corpus/segmentation-corpus.lines1-8000.tsv.xz"
+    docs, stats = read(seg, fmt="lines", columns={str(seg): 1})
+    assert len(docs) == 8000 and not stats.get("missing_tsv_column")
+    assert not any("·" in d.text or "\t" in d.text for d in docs)
+    assert docs[0].text.startswith("Өсімдік географияның өсімдік флорасына")
