@@ -26,6 +26,9 @@ LINGUA = "8aa23cd523c9e13464159e7f35571c1169c9ec94"
 APERTIUM = "7bd16ebbd005838988fd9c0d47a31e2564921b07"
 OPUS = "ac0f19c0be3cb4e0d9450fcb2d7a9847c4bdd180"
 UDHR = "91daa23a768864dfd2f5a9ddeeefe37e95fac31b"
+# MANIFEST.md names gheyret/uyghur-asr-ctc @ 1211aaae2648 (abbreviated); the file is unchanged since the commit
+# that added it, whose full id is this one (same 1,177,561 characters)
+THUYG = "8d6465b11cf061096b63c473f581f1f7a80bfac0"
 CV_NOTE = ("The data root's copy was re-assembled from 16,000-character pages of the upstream file (MANIFEST.md "
            "§10): its length equals upstream, but look-alike characters cannot be guaranteed byte-identical, so "
            "the canonical URL may fail this checksum; a mirror of the data root passes it.")
@@ -50,6 +53,11 @@ def upstream(rel: str) -> tuple[str, str, str, str]:
         return (f"{RAW}apertium/apertium-kaz-rus/{APERTIUM}/CORPUS/{urllib.parse.quote(up)}",
                 "GPL-3.0 (apertium-kaz-rus COPYING); text from Kazakh government web sites", note,
                 f"apertium-kaz-rus-{m.group(1).replace('+', '-').replace('.', '-')}")
+    if rel == "mono/ug/thuyg20_transcripts_latin/thuyg20_train.tsv.xz":
+        return (f"{RAW}gheyret/uyghur-asr-ctc/{THUYG}/thuyg20_train.csv",
+                "THUYG-20 (OpenSLR 22, CSLT@Tsinghua University & Xinjiang University; gheyret/uyghur-asr-ctc has "
+                "no LICENSE file)", "upstream name thuyg20_train.csv (tab-separated wav path and ULY text)",
+                "thuyg20-train-transcripts")
     m = re.fullmatch(r"parallel/udhr/focus/(udhr_\w+\.xml)", rel)
     if m:
         return (f"{RAW}unicode-org/udhr/{UDHR}/data/udhr/{m.group(1)}",
@@ -78,7 +86,7 @@ def refs(obj, out):
         for v in obj:
             refs(v, out)
     elif isinstance(obj, str) and "$XLING_DATA/" in obj:
-        out.append(obj.split("$XLING_DATA/", 1)[1])
+        out.append(re.sub(r"#[0-9]+$", "", obj.split("$XLING_DATA/", 1)[1]))  # file.tsv#N: a column of the file
 
 DERIVED = {"mono/kk/apertium_kaz_segmentation_corpus/segmentation-corpus.lines1-8000.tsv.xz"}
 LISTS = {"demo": "recipes/kk-ug-demo.yaml", "cpu-long": "recipes/kk-ug-cpu-long.yaml",

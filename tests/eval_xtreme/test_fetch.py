@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import re
 import shutil
 import tarfile
 import threading
@@ -399,7 +400,7 @@ def _recipe_data_paths(recipe: Path, repo: Path) -> set[str]:
             for v in obj:
                 walk(v)
         elif isinstance(obj, str) and "$XLING_DATA/" in obj:
-            found.add(obj.split("$XLING_DATA/", 1)[1])
+            found.add(re.sub(r"#[0-9]+$", "", obj.split("$XLING_DATA/", 1)[1]))  # `file.tsv#N`: column N
 
     walk(yaml.safe_load(recipe.read_text(encoding="utf-8")))
     return found
