@@ -175,28 +175,23 @@ class MultiFormatReader(BaseReader):
         return Document(text=text, id=f"{_id_prefix(path)}/{n}", metadata=meta)
 
     # -- formats ---------------------------------------------------------------------------------
-    def _read_lines(self, f: IO[bytes], path: str) -> Iterator[Document]:
-        n = 0
-        for _, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
-            if line.strip():
-                doc = self._doc(line, path, n, "lines")
-                n += 1
-                if doc:
-                    yield doc
-
-    def _read_tsv(self, f: IO[bytes], path: str) -> Iterator[Document]:
-        """One document per line from one column: THUYG-20's `wav\\ttext` or the apertium-kaz segmentation
-        corpus's `sentence\\tsegmented sentence` must not become documents with both columns in them."""
-        column = self.columns.get(path, 0)  # 0: the last
+    def _read_lines(self, f: IO[bytes], path: str, fmt: str = "lines") -> Iterator[Document]:
+        """One document per line; `tsv`: from one tab-separated column, so that THUYG-20's `wav\\ttext` or
+        the apertium-kaz segmentation corpus's `sentence\\tsegmented sentence` do not become documents
+        holding both columns."""
+        column = self.columns.get(path, 0)  # tsv: 0 = the last
         n = 0
         for lineno, line in iter_raw_lines(f, path, self.max_line_bytes, self._bad):
             if not line.strip():
                 continue
-            cells = line.split("\t")
-            if column > len(cells):
-                self._bad("missing_tsv_column", f"{path}:{lineno}", f"(column {column} of a line with {len(cells)})")
-                continue
-            doc = self._doc(cells[column - 1].strip() if column else cells[-1].strip(), path, n, "tsv")
+            if fmt == "tsv":
+                cells = line.split("\t")
+                if column > len(cells):
+                    self._bad("missing_tsv_column", f"{path}:{lineno}",
+                              f"(column {column} of a line with {len(cells)})")
+                    continue
+                line = cells[column - 1 if column else -1].strip()
+            doc = self._doc(line, path, n, fmt)
             n += 1
             if doc:
                 yield doc
@@ -455,10 +450,8 @@ class MultiFormatReader(BaseReader):
         with f:
             if fmt == "wet":
                 gen = self._read_wet(f, path)
-            elif fmt == "lines":
-                gen = self._read_lines(f, path)
-            elif fmt == "tsv":
-                gen = self._read_tsv(f, path)
+            elif fmt in ("lines", "tsv"):
+                gen = self._read_lines(f, path, fmt)
             elif fmt == "cc100":
                 gen = self._read_cc100(f, path)
             else:
