@@ -13,6 +13,11 @@
   the same lookup over words in that spelling (`suffix_features.turkic_spelling`: Kazakh Cyrillic and
   Uyghur Arabic spelled as Turkish writes the same sounds). Such a tagger's ending features see the
   words that way, so this is the no-model score with the same information; the lookup alone gains from it.
+- `baseline:char-bilstm` (tagging, only with `scratch_tagger: true` in the evaluation config): not a lookup
+  but a tagger trained from scratch on the same fine-tuning data, with no pretrained model
+  (`eval_xtreme.scratch_tagger`: word vectors and a character BiLSTM under a sentence BiLSTM, Plank et
+  al. 2016), reading words as the lookup beside it does (the Turkic spelling when the model's tagger
+  uses it). It says whether the pretrained encoder adds anything over characters learned on the source.
 - `model:<scoring>` (retrieval, only with `retrieval.also_scoring`): the model itself searched a second
   way (e.g. `model:cosine`, XTREME's pooled cosine, beside a `maxsim` main search), not a baseline; kept
   here so reports can show and pair it like the hybrid.
@@ -31,6 +36,9 @@ the eval report and the run report show the baselines as extra rows/columns.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import math
 import re
@@ -38,7 +46,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -58,15 +66,19 @@ from .retrieval import (
 )
 from .tasks import TASKS
 
+if TYPE_CHECKING:  # the scratch tagger needs torch; the lookups and the reports do not
+    from .scratch_tagger import ScratchTaggerConfig
+
 log = logging.getLogger(__name__)
 
 CHAR_NGRAM = "baseline:char-ngram"
 MFT = "baseline:mft"
 MFT_TURKIC = "baseline:mft-turkic"
+SCRATCH = "baseline:char-bilstm"
 HYBRID = "hybrid:model+char-ngram"
 # `retrieval.also_scoring`: the model searched a second way, e.g. "model:cosine" (kept in OUT/baselines/cosine/)
 SCORED_PREFIX = "model:"
-NAMES = (CHAR_NGRAM, MFT, MFT_TURKIC)
+NAMES = (CHAR_NGRAM, MFT, MFT_TURKIC, SCRATCH)
 
 _WHITESPACE = re.compile(r"\s\s+")
 
@@ -281,11 +293,40 @@ def train_mft(train: Sequence, view: TextView = _identity) -> MostFrequentTagTag
     return MostFrequentTagTagger().fit([([view(t) for t in ex.tokens], ex.tags) for ex in train if ex.tags])
 
 
+# Trained scratch taggers of this process by (data, settings): an evaluation scores the same tagger on the
+# test languages and on the source's dev split, and `xling run` evaluates every arm on the same data, so
+# training it again would cost minutes each time. A tagger is a few MB; the oldest goes beyond four.
+_SCRATCH_CACHE: dict[str, Any] = {}
+_SCRATCH_KEEP = 4
+
+
+def scratch_baseline(train: Sequence, dev: Sequence | None, view: TextView = _identity,
+                     cfg: ScratchTaggerConfig | None = None):
+    """`SCRATCH`: `eval_xtreme.scratch_tagger` trained on `train`'s tagged sentences (words through `view`),
+    its kept state chosen on `dev`'s; one training per distinct data and settings in a process."""
+    from .scratch_tagger import ScratchTaggerConfig, train_scratch_tagger
+
+    cfg = cfg or ScratchTaggerConfig()
+
+    def pairs(examples: Sequence | None) -> list[tuple[list[str], list[str]]]:
+        return [([view(t) for t in ex.tokens], list(ex.tags)) for ex in examples or () if ex.tags]
+
+    tr, dv = pairs(train), pairs(dev)
+    key = hashlib.sha256(json.dumps([tr, dv, dataclasses.asdict(cfg)], ensure_ascii=False).encode()).hexdigest()
+    if key not in _SCRATCH_CACHE:
+        log.info("%s: training on %d sentences (dev: %d), %d updates", SCRATCH, len(tr), len(dv), cfg.max_steps)
+        while len(_SCRATCH_CACHE) >= _SCRATCH_KEEP:
+            del _SCRATCH_CACHE[next(iter(_SCRATCH_CACHE))]
+        _SCRATCH_CACHE[key] = train_scratch_tagger(tr, dv or None, cfg, log.info)
+    return _SCRATCH_CACHE[key]
+
+
 def mft_scores(task, tagger: MostFrequentTagTagger, examples: Sequence, lang: str,
                view: TextView = _identity, records: list[dict] | None = None) -> dict | None:
     if any(ex.tags is None for ex in examples):
         return None
-    preds = [tagger.tag([view(t) for t in ex.tokens]) for ex in examples]
+    sentences = [[view(t) for t in ex.tokens] for ex in examples]
+    preds = tagger.tag_all(sentences) if hasattr(tagger, "tag_all") else [tagger.tag(s) for s in sentences]
     if records is not None:
         records.extend({"id": ex.id, "prediction": p, "gold": ex.tags} for ex, p in zip(examples, preds, strict=True))
     return compute(task.metric, preds, [ex.tags for ex in examples], lang=lang)
@@ -296,11 +337,14 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
                        view: TextView = _identity,
                        records: dict[str, dict[str, list[dict]]] | None = None,
                        suffix_spelling: str = "native", hubness: str = "none",
-                       hubness_k: int = 4) -> dict[str, dict[str, dict]]:
+                       hubness_k: int = 4, scratch: ScratchTaggerConfig | None = None,
+                       load_dev: Callable[[], Any] | None = None) -> dict[str, dict[str, dict]]:
     """`{baseline: {lang: scores}}` for one task; `load_test(lang)` returns the test examples or None.
     `records`, if given, is filled with `{baseline: {lang: per-example prediction records}}`.
     `suffix_spelling`: the tagger's (`FinetuneConfig.suffix_spelling`); "turkic" adds `MFT_TURKIC`.
     `hubness`, `hubness_k`: the retrieval search's correction (`RetrievalConfig.hubness`, `margin_k`).
+    `scratch` (tagging): also train `SCRATCH` with these settings, its kept state chosen on `load_dev()`
+    (the source's dev examples; None: the last state).
 
     `max_eval_examples`: keep the first N test examples (one N, or one per language: the counts the
     model was scored on, so model and baseline always see the same examples).
@@ -334,6 +378,13 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
             def spelled(text: str) -> str:
                 return turkic_spelling(view(text))
             taggers[MFT_TURKIC] = (train_mft(train, spelled), spelled)
+        if scratch is not None:
+            # the words the lookup beside it reads: the Turkic spelling where the model's tagger uses it
+            words = taggers[MFT_TURKIC if suffix_spelling == "turkic" else MFT][1]
+            dev = load_dev() if load_dev else None
+            if dev is not None and suffix_spelling == "turkic":
+                dev = [replace(ex, tokens=keyed_words(ex.tokens, ex.written, "turkic")) for ex in dev]
+            taggers[SCRATCH] = (scratch_baseline(train, dev, words, scratch), words)
         for lang in langs:
             examples = load_test(lang)
             if examples is None:
@@ -343,7 +394,8 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
             for name, (tagger, words) in taggers.items():
                 recs = []
                 read = examples
-                if name == MFT_TURKIC:  # the words the tagger's features read
+                if name == MFT_TURKIC or (name == SCRATCH and suffix_spelling == "turkic"):
+                    # the words the tagger's features read
                     read = [replace(ex, tokens=keyed_words(ex.tokens, ex.written, "turkic")) for ex in examples]
                 s = mft_scores(task, tagger, read, lang, words, recs)
                 if s is not None:
@@ -376,7 +428,24 @@ def baselines_for_task(task, data: dict[str, dict], cfg,
     rc = cfg.retrieval
     return evaluate_baselines(task, list(data), load_test, load_train, counts, both, records=records,
                               suffix_spelling=suffix_spelling, hubness=getattr(rc, "hubness", "none"),
-                              hubness_k=getattr(rc, "margin_k", 4))
+                              hubness_k=getattr(rc, "margin_k", 4), **_scratch_args(task, cfg, root))
+
+
+def _scratch_args(task, cfg, root) -> dict[str, Any]:
+    """`evaluate_baselines`' scratch-tagger arguments for an `EvalConfig` (none unless `scratch_tagger`)."""
+    if not getattr(cfg, "scratch_tagger", False) or task.kind != "token_classification":
+        return {}
+
+    def load_dev():
+        return load_split(task, "dev", task.train_lang, root, cfg.allow_fixtures)[0] if "dev" in task.files else None
+    return {"scratch": _scratch_config(), "load_dev": load_dev}
+
+
+def _scratch_config() -> ScratchTaggerConfig:
+    """The settings an evaluation trains `SCRATCH` with (its defaults; tests shrink them)."""
+    from .scratch_tagger import ScratchTaggerConfig
+
+    return ScratchTaggerConfig()
 
 
 # predictions/<task>/source-dev/<lang>.jsonl: a fine-tuned model (or a lookup) on its source's whole dev split
@@ -396,7 +465,7 @@ def source_dev_baselines(task, cfg, records: dict[str, list[dict]] | None = None
     got = evaluate_baselines(
         task, [lang], lambda _: load_split(task, "dev", lang, root, cfg.allow_fixtures)[0],
         lambda: load_split(task, "train", lang, root, cfg.allow_fixtures)[0], records=recs,
-        suffix_spelling=suffix_spelling)
+        suffix_spelling=suffix_spelling, **_scratch_args(task, cfg, root))
     if records is not None:
         records.update({name: per[lang] for name, per in recs.items()})
     return {name: per[lang] for name, per in got.items()}
@@ -453,6 +522,8 @@ def report_lines(results: dict[str, Any]) -> list[str]:
     return ["## No-model baselines", "",
             f"`{CHAR_NGRAM}`: character 1–3-gram TF-IDF cosine nearest neighbour; `{MFT}`: most frequent "
             f"tag per word / suffix learned from the fine-tuning data (`{MFT_TURKIC}`: the same over words in "
-            "the Turkic spelling the tagger's ending features use). A model score below its baseline "
+            "the Turkic spelling the tagger's ending features use)"
+            + (f"; `{SCRATCH}`: a tagger trained from scratch on the same data, no pretrained model"
+               if SCRATCH in base else "") + ". A model score below its baseline "
             "means the model adds nothing over surface overlap." + hybrid_note, "",
             markdown_table(["task", "language", "model", *names, "model − best baseline", *extra], rows), ""]

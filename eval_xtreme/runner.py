@@ -106,6 +106,9 @@ class EvalConfig:
     seeds: list[int] = field(default_factory=list)
     bootstrap_resamples: int = 1000  # resamples per 95% interval (0: no intervals)
     no_model_baselines: bool = True  # also score the no-model baselines (eval_xtreme/baselines.py) on the same data
+    # Tagging: also train `baseline:char-bilstm`, a tagger with no pretrained model (eval_xtreme/scratch_tagger.py),
+    # on the same fine-tuning data (≈ 3 min per source on 2 cores); read with the other baselines.
+    scratch_tagger: bool = False
     view: list[str] = field(default_factory=list)  # languages read through their Latin view (xling.translit)
     task_file: str = ""  # YAML of the user's own tasks (eval_xtreme/user_tasks.py), run after `tasks`
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
@@ -287,7 +290,9 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
     return {"data_root": cfg.data_root, "allow_fixtures": cfg.allow_fixtures, "max_eval_examples": cfg.max_eval_examples,
             "bootstrap_resamples": cfg.bootstrap_resamples,
             "no_model_baselines": cfg.no_model_baselines, "view": list(cfg.view),
-            **({"seeds": cfg.seeds} if cfg.seeds and task.needs_finetuning else {}), **part}
+            **({"seeds": cfg.seeds} if cfg.seeds and task.needs_finetuning else {}),
+            **({"scratch_tagger": True} if cfg.scratch_tagger and cfg.no_model_baselines
+               and task.kind == "token_classification" else {}), **part}
 
 
 # ---------------------------------------------------------------------------------------------------
