@@ -257,10 +257,12 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     # The no-model baselines (same test data for every model) become extra columns, so every model
     # score is read against "no model at all".
     extra: dict[str, Any] = {}
+    kept_by: dict[str, str] = {}  # baseline → the evaluation whose folder holds its records
     for label, r in results.items():
         for k, v in as_model_results(r).items():
             if k not in extra:
                 extra[k] = v
+                kept_by[k] = label
                 # their per-example records (same examples as the models'): paired intervals for Δ
                 folders[k] = baseline_folder(folders[label], k)
     models = dict(results)
@@ -424,8 +426,12 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
                                       if g in suite[lb] else None for lb in labels),
                                  *(group_delta(g, b) for b in baselines)] for g in groups]), ""]
     out += [f"![{t}](figures/eval_{t}.png)" for t in tasks] + [""]
+    # a baseline has no report of its own: its per-example predictions lie in an evaluation's folder
     out += ["Per-model details (data notes, fine-tuning dev scores, predictions): "
-            + ", ".join(f"[{lb}](eval/{lb}/report.md)" for lb in labels) + ".", ""]
+            + ", ".join(f"[{lb}](eval/{lb}/report.md)" for lb in labels if lb in models) + "."
+            + ("" if not kept_by else " The baselines' per-example predictions: " + ", ".join(
+                f"[{k}](eval/{lb}/baselines/{k.split(':', 1)[-1]}/predictions/)" for k, lb in kept_by.items()) + "."),
+            ""]
     return out
 
 

@@ -295,6 +295,9 @@ def test_run_report_shows_baselines_as_columns(tmp_path):
     assert f"Δ vs {CHAR_NGRAM}" in text and cells[3:6] == ["10.00", "30.00", "24.00"]
     # Neither side has intervals here, so the Δ cells are bare differences and say so.
     assert [c.split()[0] for c in cells[6:8]] == ["+20.00", "+6.00"] and all("no interval" in c for c in cells[6:8])
+    # every link goes to a folder an evaluation writes: the models' reports, the baseline's records
+    assert "[studied](eval/studied/report.md)" in text and f"(eval/{CHAR_NGRAM}/report.md)" not in text
+    assert f"[{CHAR_NGRAM}](eval/control/baselines/char-ngram/predictions/)" in text
 
     # With per-example records (the studied model's and the baseline's, same ids) the Δ against the
     # baseline is a paired bootstrap: studied right on 3 of 10, baseline on 1 of 10 → +20 points.
