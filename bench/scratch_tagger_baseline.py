@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _records(path: Path) -> list[dict] | None:
-    if not path.is_file():
-        return None
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from xling.core.io import read_jsonl
+
+    return list(read_jsonl(path)) if path.is_file() else None
 
 
 def main() -> int:
@@ -48,7 +48,7 @@ def main() -> int:
         baselines_for_task,
         source_dev_baselines,
     )
-    from eval_xtreme.runner import EvalConfig, finetune_config
+    from eval_xtreme.runner import EvalConfig, baseline_spelling
     from eval_xtreme.tasks import get_task
     from eval_xtreme.uncertainty import format_ci, format_delta, paired_delta, record_stats, summarize
     from xling.core.config import load_config
@@ -63,8 +63,7 @@ def main() -> int:
     for name in args.tasks.split(","):
         task = get_task(name)
         summary = json.loads((folders[0] / "tasks" / f"{name}.json").read_text(encoding="utf-8"))
-        ft = finetune_config(cfg, name)
-        spelling = ft.suffix_spelling if ft.suffix_features else "native"
+        spelling = baseline_spelling(cfg, task)
         t0 = time.time()
         recs: dict[str, dict[str, list[dict]]] = {}
         baselines_for_task(task, summary["data"], cfg, recs, spelling)
@@ -99,8 +98,8 @@ def main() -> int:
         heads = ["system", *langs, f"mean of {len(langs) - 1} targets"]
         rows = []
         for s, per in stats.items():
-            cells = [format_ci(summarize(per[lg], lg)["score"], summarize(per[lg], lg)["ci95"], 2)
-                     if per.get(lg) else "—" for lg in langs]
+            shown = {lg: summarize(per[lg], lg) for lg in langs if per.get(lg)}
+            cells = [format_ci(shown[lg]["score"], shown[lg]["ci95"], 2) if lg in shown else "—" for lg in langs]
             targets = [lg for lg in langs if "(dev)" not in lg and per.get(lg)]
             mean = sum(per[lg].score() for lg in targets) / len(targets) if targets else None
             rows.append([s, *cells, f"{mean:.2f}" if mean is not None else "—"])

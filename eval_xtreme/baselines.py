@@ -372,6 +372,9 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
     elif task.kind == "token_classification":
         from .suffix_features import keyed_words, turkic_spelling
 
+        def as_keyed(examples: Sequence) -> list:  # the words the tagger's Turkic-spelled features read
+            return [replace(ex, tokens=keyed_words(ex.tokens, ex.written, "turkic")) for ex in examples]
+
         train = load_train()
         taggers = {MFT: (train_mft(train, view), view)}
         if suffix_spelling == "turkic":
@@ -383,7 +386,7 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
             words = taggers[MFT_TURKIC if suffix_spelling == "turkic" else MFT][1]
             dev = load_dev() if load_dev else None
             if dev is not None and suffix_spelling == "turkic":
-                dev = [replace(ex, tokens=keyed_words(ex.tokens, ex.written, "turkic")) for ex in dev]
+                dev = as_keyed(dev)
             taggers[SCRATCH] = (scratch_baseline(train, dev, words, scratch), words)
         for lang in langs:
             examples = load_test(lang)
@@ -395,8 +398,7 @@ def evaluate_baselines(task, langs: Sequence[str], load_test: Callable[[str], An
                 recs = []
                 read = examples
                 if name == MFT_TURKIC or (name == SCRATCH and suffix_spelling == "turkic"):
-                    # the words the tagger's features read
-                    read = [replace(ex, tokens=keyed_words(ex.tokens, ex.written, "turkic")) for ex in examples]
+                    read = as_keyed(examples)
                 s = mft_scores(task, tagger, read, lang, words, recs)
                 if s is not None:
                     out.setdefault(name, {})[lang] = s

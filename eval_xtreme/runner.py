@@ -155,6 +155,13 @@ def finetune_config(cfg: EvalConfig, task: str) -> FinetuneConfig:
         k: v if v is None else (float(v) if types[k] is type(None) else types[k](v)) for k, v in changes.items()})
 
 
+def baseline_spelling(cfg: EvalConfig, task: Task) -> str:
+    """The spelling the tagging baselines read words in: the task's tagger's ending features' (Turkic
+    adds `baseline:mft-turkic`), "native" for every other task or a tagger without them."""
+    ft = finetune_config(cfg, task.name)
+    return ft.suffix_spelling if ft.suffix_features and task.kind == "token_classification" else "native"
+
+
 def eval_data_root(cfg: EvalConfig) -> Path | None:
     """The data root the tasks resolve their files under (None: the default data root)."""
     return resolve_data_path(cfg.data_root) if cfg.data_root else None
@@ -250,8 +257,7 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False, keep_unchanged: boo
             raise FileNotFoundError(f"task {task.name}: no test data for any of {', '.join(langs)}. {first}")
         if cfg.no_model_baselines:
             recs: dict[str, dict[str, list[dict]]] = {}
-            ft = finetune_config(cfg, task.name)
-            spelling = ft.suffix_spelling if ft.suffix_features and task.kind == "token_classification" else "native"
+            spelling = baseline_spelling(cfg, task)
             summary["baselines"] = {**baselines_for_task(task, summary["data"], cfg, recs, spelling),
                                     **summary.get("baselines", {})}
             for name, per_lang in recs.items():
