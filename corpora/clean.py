@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from xling.core.config import add_set_option, load_config, save_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import read_json, read_jsonl, write_json_atomic
 from xling.core.locking import output_lock
+from xling.core.paths import split_column
 from xling.core.procs import no_orphans
 from xling.core.stage import Stage as StageContract
 from xling.core.stage import StageSpec
@@ -117,18 +117,6 @@ class CleanConfig:
 
 # Settings that may change between a killed run and its resumption without changing the output.
 _RUNTIME_ONLY = ("workers", "executor")
-
-
-_COLUMN = re.compile(r"(.+)#([1-9][0-9]*)")
-
-
-def split_column(path: Path) -> tuple[Path, int]:
-    """`file.tsv#2` → (file.tsv, 2): a tab-separated input read from its second column; 0 = no column
-    named (a file whose own name ends in `#N` stays that file)."""
-    m = _COLUMN.fullmatch(str(path))
-    if m and not path.exists():
-        return Path(m.group(1)), int(m.group(2))
-    return path, 0
 
 
 def expand_inputs(specs: list[str]) -> tuple[list[str], dict[str, str], dict[str, int]]:

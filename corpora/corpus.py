@@ -23,7 +23,7 @@ from pathlib import Path
 
 from corpora.rawio import COMPRESSION_ERRORS, iter_raw_lines, open_binary
 from xling.core.errors import InputError
-from xling.core.paths import resolve_data_path
+from xling.core.paths import resolve_data_path, split_column
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +111,25 @@ def sniff_text_input(path: Path, spec: str = "", web_archives: bool = True) -> N
                          "convert it, e.g. `iconv -f cp1251 -t utf-8`")
 
 
+def is_tsv_name(path: str | os.PathLike) -> bool:
+    """A tab-separated text file by its name (`x.tsv`, `x.tsv.gz`, `x.tsv.xz`, `x.tsv.bz2`)."""
+    name = Path(path).name.lower()
+    for ext in (".gz", ".xz", ".lzma", ".bz2"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+            break
+    return name.endswith(".tsv")
+
+
 def iter_docs(files: list[Path], lang: str | None, counts: Counter, max_line_bytes: int = MAX_LINE_BYTES
               ) -> Iterator[dict]:
     """Documents of `files`: JSON-lines shards (`text` field) or text files (one document per line).
+    A tab-separated file (`*.tsv*`, or one named `file#N`) gives one column of each line as the
+    document: column N (1-based) when named, else the last, as `corpora clean` reads it.
 
     Skipped and counted in `counts`: `malformed_json`, `missing_text`, `invalid_utf8`,
     `line_too_long`, `broken_compression` (a truncated file keeps what came before the damage; a
-    corrupt gzip member is skipped and the members after it are read).
+    corrupt gzip member is skipped and the members after it are read), `missing_tsv_column`.
     """
 
     def bad(reason: str, where: str, detail: str) -> None:
@@ -126,12 +138,23 @@ def iter_docs(files: list[Path], lang: str | None, counts: Counter, max_line_byt
             log.warning("%s: skipped (%s) %s", where, reason, detail)
 
     for f in files:
-        is_jsonl = f.name.endswith(_SHARD_SUFFIXES)
-        with open_binary(f, on_bad=bad) as fh:
+        src, column = split_column(f)
+        is_jsonl = not column and f.name.endswith(_SHARD_SUFFIXES)
+        tsv = bool(column) or is_tsv_name(src)
+        with open_binary(src, on_bad=bad) as fh:
             for lineno, line in iter_raw_lines(fh, str(f), max_line_bytes, bad):
                 if not line.strip():
                     continue
                 if not is_jsonl:
+                    if tsv:
+                        cells = line.split("\t")
+                        if column > len(cells):
+                            bad("missing_tsv_column", f"{f}:{lineno}", f"(column {column} of a line with {len(cells)})")
+                            continue
+                        line = cells[column - 1 if column else -1]
+                        if not line.strip():
+                            counts["empty_text"] += 1
+                            continue
                     doc = {"id": f"{f.name}:{lineno}", "text": line.strip(), "source": f.name}
                     if lang:
                         doc["lang"] = lang
@@ -164,6 +187,17 @@ def iter_documents(files: list[Path], counts: Counter | None = None) -> Iterator
         log.warning("skipped in %s: %s", ", ".join(map(str, files)), ", ".join(f"{k}={v}" for k, v in own.items()))
 
 
+def text_input(path: str | os.PathLike, spec: str = "") -> Path:
+    """A `LANG=file` input's file, checked (it exists and is text): `file.tsv#N` stays written so, the
+    column going along with the path to every reader (`iter_docs`) and fingerprint."""
+    path = resolve_data_path(path)
+    src = split_column(path)[0]
+    if not src.is_file():
+        raise FileNotFoundError(f"{spec or path}: {src} is not a file")
+    sniff_text_input(src, spec, web_archives=False)
+    return path
+
+
 def corpus_inputs(specs: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
     """The one way from inputs to files: corpus folders and/or `LANG=file` specs (paths may start with
     `$XLING_DATA/`) → {lang: files}, sorted by language; no inputs, or no language data, is an error."""
@@ -181,10 +215,7 @@ def corpus_inputs(specs: Iterable[str | os.PathLike]) -> dict[str, list[Path]]:
             if path.is_dir():
                 raise InputError(f"{spec}: {path} is a folder; give a corpus folder without LANG= "
                                  "(its kept/<lang>/ folders name the languages) or a text file")
-            if not path.is_file():
-                raise FileNotFoundError(f"{spec}: {path} is not a file")
-            sniff_text_input(path, spec, web_archives=False)
-            out.setdefault(lang, []).append(path)
+            out.setdefault(lang, []).append(text_input(path, spec))
     if not out:
         raise ValueError(f"no language data found in {', '.join(specs)}")
     return dict(sorted(out.items()))

@@ -14,8 +14,8 @@ evaluation registry (`eval_xtreme.tasks.evaluation_files`) lists are refused: LI
 pretraining-safe text only.
 
 Readers by file name: `*.conllu*` (the `# text =` lines), UDHR `*.xml` (titles and paragraphs, cut
-into sentences), `*.tsv*` (the last column, e.g. THUYG's `wav\\ttext`), anything else one line per
-text (`.gz`/`.xz`/`.bz2` fine).
+into sentences), `*.tsv*` (the last column, e.g. THUYG's `wav\\ttext`; `FILE#N` reads column N, 1-based, as
+`corpora clean` does), anything else one line per text (`.gz`/`.xz`/`.bz2` fine).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from xling.core.config import add_set_option, load_config, to_dict
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, open_text, sha256_file, write_json_atomic, write_text_atomic
 from xling.core.langs import registry
-from xling.core.paths import data_root
+from xling.core.paths import data_root, split_column
 from xling.core.report import heatmap, markdown_table
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:።])\s+")
@@ -128,8 +128,9 @@ class LidTrainConfig:
 # Reading labelled text
 
 def read_training_text(path: str | Path) -> list[str]:
-    """The texts of one file (reader chosen by the file name, see the module docstring)."""
-    path = Path(path)
+    """The texts of one file (reader chosen by the file name, see the module docstring); `file#N`
+    reads column N (1-based) of a tab-separated file."""
+    path, column = split_column(path)
     name = path.name.lower()
     try:
         with open_text(path) as f:
@@ -145,6 +146,15 @@ def read_training_text(path: str | Path) -> list[str]:
             raise InputError(f"{path}: an .xml file that is not a UDHR translation (no <udhr> element)")
         paragraphs = [html.unescape(re.sub(r"<[^>]+>", " ", p)) for p in _UDHR_TEXT.findall(raw)]
         return [s.strip() for p in paragraphs for s in _SENTENCE_END.split(" ".join(p.split())) if s.strip()]
+    if column:
+        out = []
+        for lineno, line in enumerate(raw.splitlines(), 1):
+            cells = line.split("\t")
+            if line.strip() and column > len(cells):
+                raise InputError(f"{path}:{lineno}: no column {column} (the line has {len(cells)}); "
+                                 f"is #{column} the text column?")
+            out.append(cells[column - 1] if line.strip() else "")
+        return out
     if ".tsv" in name:
         return [line.rsplit("\t", 1)[-1] for line in raw.splitlines()]
     return raw.splitlines()
@@ -360,10 +370,10 @@ def train_lid(config: LidTrainConfig) -> Path:
         label, path = parse_input_spec(spec)
         if label is None:
             raise InputError(f"{spec!r}: give the label, LABEL=FILE (e.g. tuk_Latn={spec})")
-        if not path.is_file():
-            raise InputError(f"{spec!r}: {path} is not a file")
+        if not split_column(path)[0].is_file():
+            raise InputError(f"{spec!r}: {split_column(path)[0]} is not a file")
         sources.setdefault(label, []).append(path)
-    refuse_evaluation_files([p for ps in sources.values() for p in ps])
+    refuse_evaluation_files([split_column(p)[0] for ps in sources.values() for p in ps])
 
     train: dict[str, list[str]] = {}
     held: dict[str, list[str]] = {}
@@ -376,7 +386,8 @@ def train_lid(config: LidTrainConfig) -> Path:
             if not got:
                 raise InputError(f"{p}: no text read (label {label})")
             lines += got
-            provenance.append({"label": label, "path": str(p), "sha256": sha256_file(p), "lines": len(got)})
+            provenance.append({"label": label, "path": str(p), "sha256": sha256_file(split_column(p)[0]),
+                               "lines": len(got)})
         tr, _, he = split_lines(lines, config.heldout, config.dev)
         off_script = sum(1 for t in tr if detect_script(t)[0] != script)
         if off_script > 0.5 * len(tr):
@@ -500,7 +511,7 @@ def register(subparsers) -> None:
                     "(e.g. uig_Latn, uzb_Latn, tuk_Latn). Writes OUT/model.bin, lid_model.json, report.md "
                     "and confusion.png; use it with `--lid-supplementary OUT` in identify/clean.")
     t.add_argument("inputs", nargs="+", metavar="LABEL=FILE",
-                   help="labelled text: plain lines, .tsv (last column), .conllu (# text), UDHR .xml")
+                   help="labelled text: plain lines, .tsv (last column; FILE#N: column N), .conllu (# text), UDHR .xml")
     t.add_argument("--out", required=True, help="output folder")
     t.add_argument("--config", default=None, help="YAML file with LidTrainConfig fields")
     add_set_option(t, "heldout=0.3")

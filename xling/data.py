@@ -36,11 +36,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from corpora.corpus import corpus_inputs, is_lang_code, iter_documents
+from corpora.corpus import corpus_inputs, is_lang_code, is_tsv_name, iter_documents, text_input
 from corpora.sampling import AlphaSchedule, check_alpha, exceeds_max_repeats, sampling_plan
 from xling.core.errors import InputError
 from xling.core.io import atomic_path, read_json, sha256_file, write_json_atomic
-from xling.core.paths import resolve_data_path
+from xling.core.paths import split_column
 from xling.objectives.base import MonoExample, Objective
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,7 @@ class DataConfig:
             if not is_lang_code(lang):
                 raise InputError(f"data.files: {lang!r} is not a language code like kaz_Cyrl")
             for p in [paths] if isinstance(paths, str) else paths:
-                path = resolve_data_path(p)
-                if not path.is_file():
-                    raise FileNotFoundError(f"data.files.{lang}: {p} ({path}) is not a file")
-                out.setdefault(lang, []).append(path)
+                out.setdefault(lang, []).append(text_input(p, f"data.files.{lang}: {p}"))
         if self.languages is not None:
             unknown = sorted(set(self.languages) - set(out))
             if unknown:
@@ -151,8 +148,12 @@ def tokenizer_file(tokenizer_dir: Path) -> Path:
 def shard_key(lang: str, files: list[Path], tokenizer_sha: str, cfg: DataConfig) -> str:
     stats = []
     for f in files:
-        st = f.stat()
-        stats.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
+        src, column = split_column(f)
+        st = src.stat()
+        entry = [str(src.resolve()), st.st_size, st.st_mtime_ns]
+        if column or is_tsv_name(src):  # which column is read (0 = the last) changes the text
+            entry.append(f"tsv#{column}")
+        stats.append(entry)
     payload = {"format": SHARD_FORMAT, "lang": lang, "files": stats, "tokenizer": tokenizer_sha,
                "max_docs": cfg.max_docs_per_lang, "eval_fraction": cfg.eval_fraction, "eval_max_docs": cfg.eval_max_docs}
     if cfg.view:  # only when set, so existing shard caches stay valid

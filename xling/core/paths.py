@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from xling.core.errors import XlingError
@@ -42,6 +43,20 @@ def data_path(rel: str | os.PathLike) -> Path:
     if not p.exists():
         raise DataRootError(f"expected {p} under the data root {root} ({ENV_VAR}); it does not exist")
     return p
+
+
+_COLUMN = re.compile(r"(.+)#([1-9][0-9]*)")
+
+
+def split_column(path: str | os.PathLike) -> tuple[Path, int]:
+    """`file.tsv#2` → (file.tsv, 2): a tab-separated input read from its second column; 0 = no column
+    named (a file whose own name ends in `#N` stays that file). The one reading of the `#N` suffix that
+    every input spec (`corpora clean`, corpus folders' `LANG=file`, `lid train`) accepts."""
+    path = Path(path)
+    m = _COLUMN.fullmatch(str(path))
+    if m and not path.exists():
+        return Path(m.group(1)), int(m.group(2))
+    return path, 0
 
 
 def resolve_data_path(path: str | os.PathLike) -> Path:

@@ -56,7 +56,7 @@ from typing import Any, Literal
 from xling import __version__
 from xling.core.errors import XlingError
 from xling.core.io import read_json, sha256_file, write_json_atomic
-from xling.core.paths import resolve_data_path
+from xling.core.paths import resolve_data_path, split_column
 from xling.core.versions import git_commit
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,9 @@ def input_fingerprint(path: str | os.PathLike | None) -> str:
     """A short description of an input that changes whenever its content (probably) does."""
     if path is None or str(path) == "":
         return "none"
-    p = Path(path)
+    p, column = split_column(path)
+    if column:  # `file.tsv#N`: the file's content and which of its columns is read
+        return f"{input_fingerprint(p)} column {column}"
     rec = find_record(p) if p.exists() else None
     if rec is not None:
         data = read_record(rec)
