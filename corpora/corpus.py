@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from corpora.rawio import COMPRESSION_ERRORS, iter_raw_lines, open_binary
+from corpora.rawio import COMPRESSION_ERRORS, iter_raw_lines, open_binary, strip_compression
 from xling.core.errors import InputError
 from xling.core.paths import resolve_data_path, split_column
 
@@ -113,12 +113,16 @@ def sniff_text_input(path: Path, spec: str = "", web_archives: bool = True) -> N
 
 def is_tsv_name(path: str | os.PathLike) -> bool:
     """A tab-separated text file by its name (`x.tsv`, `x.tsv.gz`, `x.tsv.xz`, `x.tsv.bz2`)."""
-    name = Path(path).name.lower()
-    for ext in (".gz", ".xz", ".lzma", ".bz2"):
-        if name.endswith(ext):
-            name = name[: -len(ext)]
-            break
-    return name.endswith(".tsv")
+    return strip_compression(Path(path).name.lower()).endswith(".tsv")
+
+
+TAB = "\t"
+
+
+def tsv_cell(line: str, column: int) -> str | None:
+    """Column `column` (1-based; 0 = the last) of a tab-separated line; None when the line has fewer."""
+    cells = line.split(TAB)
+    return None if column > len(cells) else cells[column - 1 if column else -1]
 
 
 def iter_docs(files: list[Path], lang: str | None, counts: Counter, max_line_bytes: int = MAX_LINE_BYTES
@@ -139,7 +143,7 @@ def iter_docs(files: list[Path], lang: str | None, counts: Counter, max_line_byt
 
     for f in files:
         src, column = split_column(f)
-        is_jsonl = not column and f.name.endswith(_SHARD_SUFFIXES)
+        is_jsonl = f.name.endswith(_SHARD_SUFFIXES)
         tsv = bool(column) or is_tsv_name(src)
         with open_binary(src, on_bad=bad) as fh:
             for lineno, line in iter_raw_lines(fh, str(f), max_line_bytes, bad):
@@ -147,11 +151,12 @@ def iter_docs(files: list[Path], lang: str | None, counts: Counter, max_line_byt
                     continue
                 if not is_jsonl:
                     if tsv:
-                        cells = line.split("\t")
-                        if column > len(cells):
-                            bad("missing_tsv_column", f"{f}:{lineno}", f"(column {column} of a line with {len(cells)})")
+                        cell = tsv_cell(line, column)
+                        if cell is None:
+                            bad("missing_tsv_column", f"{f}:{lineno}",
+                                f"(column {column} of a line with {line.count(TAB) + 1})")
                             continue
-                        line = cells[column - 1 if column else -1]
+                        line = cell
                         if not line.strip():
                             counts["empty_text"] += 1
                             continue

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from corpora.corpus import parse_input_spec
+from corpora.corpus import TAB, parse_input_spec, tsv_cell
 from corpora.fasttext_format import feature_matrix, write_model
 from corpora.lid import LanguageIdentifier, detect_script, script_counts
 from corpora.lid_supplement import META_FILE, MODEL_FILE, WORD_RE, SupplementaryLid, prepare
@@ -146,18 +146,16 @@ def read_training_text(path: str | Path) -> list[str]:
             raise InputError(f"{path}: an .xml file that is not a UDHR translation (no <udhr> element)")
         paragraphs = [html.unescape(re.sub(r"<[^>]+>", " ", p)) for p in _UDHR_TEXT.findall(raw)]
         return [s.strip() for p in paragraphs for s in _SENTENCE_END.split(" ".join(p.split())) if s.strip()]
-    if column:
-        out = []
-        for lineno, line in enumerate(raw.splitlines(), 1):
-            cells = line.split("\t")
-            if line.strip() and column > len(cells):
-                raise InputError(f"{path}:{lineno}: no column {column} (the line has {len(cells)}); "
-                                 f"is #{column} the text column?")
-            out.append(cells[column - 1] if line.strip() else "")
-        return out
-    if ".tsv" in name:
-        return [line.rsplit("\t", 1)[-1] for line in raw.splitlines()]
-    return raw.splitlines()
+    if not column and ".tsv" not in name:
+        return raw.splitlines()
+    out = []  # tab-separated: column N, or the last
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        cell = tsv_cell(line, column) if line.strip() else ""
+        if cell is None:
+            raise InputError(f"{path}:{lineno}: no column {column} (the line has {line.count(TAB) + 1}); "
+                             f"is #{column} the text column?")
+        out.append(cell)
+    return out
 
 
 def split_heldout(lines: list[str], share: float) -> tuple[list[str], list[str]]:
@@ -365,15 +363,18 @@ def train_lid(config: LidTrainConfig) -> Path:
     if not config.inputs:
         raise InputError("inputs: give LABEL=FILE pairs, e.g. uig_Latn=thuyg20_train.tsv.xz")
     t0 = time.time()
-    sources: dict[str, list[Path]] = {}
+    sources: dict[str, list[Path]] = {}  # label → inputs as given (`file#N` keeps its column)
+    files: list[Path] = []  # the files they read
     for spec in config.inputs:
         label, path = parse_input_spec(spec)
         if label is None:
             raise InputError(f"{spec!r}: give the label, LABEL=FILE (e.g. tuk_Latn={spec})")
-        if not split_column(path)[0].is_file():
-            raise InputError(f"{spec!r}: {split_column(path)[0]} is not a file")
+        src = split_column(path)[0]
+        if not src.is_file():
+            raise InputError(f"{spec!r}: {src} is not a file")
         sources.setdefault(label, []).append(path)
-    refuse_evaluation_files([split_column(p)[0] for ps in sources.values() for p in ps])
+        files.append(src)
+    refuse_evaluation_files(files)
 
     train: dict[str, list[str]] = {}
     held: dict[str, list[str]] = {}

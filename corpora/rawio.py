@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import IO
 
 OnBad = Callable[[str, str, str], None]  # (reason, where, detail)
+COMPRESSION_SUFFIXES = (".gz", ".xz", ".lzma", ".bz2")
 COMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, gzip.BadGzipFile)
 GZIP_MAGIC = b"\x1f\x8b\x08"
 _CHUNK = 1 << 16
@@ -127,6 +128,14 @@ class ResyncGzip(io.RawIOBase):
         self.out = self.out[n:]
         self.produced += n
         return n
+
+
+def strip_compression(name: str) -> str:
+    """A file name without its compression suffix (`a.tsv.xz` → `a.tsv`)."""
+    for ext in COMPRESSION_SUFFIXES:
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name
 
 
 def open_binary(path: str | os.PathLike, on_bad=None) -> IO[bytes]:

@@ -31,11 +31,11 @@ from datatrove.pipeline.readers.base import BaseReader
 from loguru import logger
 from tqdm import tqdm
 
-from corpora.corpus import NotTextError, sniff_text_input
+from corpora.corpus import TAB, NotTextError, sniff_text_input, tsv_cell
 from corpora.document import StatBuffer, add_count
 from corpora.hf_datasets import iter_rows
 from corpora.rawio import COMPRESSION_ERRORS as _COMPRESSION_ERRORS
-from corpora.rawio import iter_raw_lines, iter_warc_records, open_binary
+from corpora.rawio import iter_raw_lines, iter_warc_records, open_binary, strip_compression
 from xling.core.errors import InputError
 
 FORMATS = ("auto", "warc", "wet", "cc100", "ccnet", "jsonl", "parquet", "hf_dataset", "lines", "tsv")
@@ -45,13 +45,6 @@ BROKEN_REASONS = ("broken_compression", "invalid_utf8", "malformed_json", "missi
 WARC_TYPES = ("warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation")
 _SNIFF_BYTES = 1 << 16
 _LOG_FIRST = 5
-
-
-def _strip_compression(name: str) -> str:
-    for ext in (".gz", ".xz", ".lzma", ".bz2"):
-        if name.endswith(ext):
-            return name[: -len(ext)]
-    return name
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -65,7 +58,7 @@ def detect_format(path: str | os.PathLike) -> str:
             head = f.read(_SNIFF_BYTES)
     except _COMPRESSION_ERRORS:
         head = b""
-    name = _strip_compression(p.name.lower())
+    name = strip_compression(p.name.lower())
     if head.startswith(b"WARC/"):
         if b"WARC-Type: conversion" in head or ".wet" in name:
             return "wet"
@@ -185,12 +178,12 @@ class MultiFormatReader(BaseReader):
             if not line.strip():
                 continue
             if fmt == "tsv":
-                cells = line.split("\t")
-                if column > len(cells):
+                cell = tsv_cell(line, column)
+                if cell is None:
                     self._bad("missing_tsv_column", f"{path}:{lineno}",
-                              f"(column {column} of a line with {len(cells)})")
+                              f"(column {column} of a line with {line.count(TAB) + 1})")
                     continue
-                line = cells[column - 1 if column else -1].strip()
+                line = cell.strip()
             doc = self._doc(line, path, n, fmt)
             n += 1
             if doc:
