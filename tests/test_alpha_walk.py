@@ -55,5 +55,5 @@ def test_arm_override_by_list_index(tmp_path):
     plan = plan_run(recipe, tmp_path / "run", check_inputs=False)
     cont = plan.arms["mlm-continued"]
     # the recipe's dotted `set: {train.lr: 5.0e-4, ...}` and the nested override name the same key
-    assert cont.train.lr == 3e-4 and cont.train.max_steps == 650 and cont.train.warmup_steps == 65
+    assert cont.train.lr == 3e-4 and cont.train.max_steps == 600 and cont.train.warmup_steps == 60
     assert plan.arms["xling"].train.lr == 5.0e-4 and plan.arms["mlm"].train.lr == 1.0e-3

@@ -35,7 +35,7 @@ def test_demo_recipe_checks_out(data_root, tmp_path):
     assert plan.arm_parent == {"mlm-continued": "mlm", "xling": "mlm"}
     tlm = plan.arms["xling"]
     assert tlm.model.init_from == str(tmp_path / "run" / "pretrain" / "mlm" / "final")
-    assert tlm.train.max_steps == 650 and plan.arms["mlm"].train.max_steps == 300
+    assert tlm.train.max_steps == 600 and plan.arms["mlm"].train.max_steps == 300
     # pretraining samples languages with the corpus recipe's temperature
     assert plan.arms["mlm"].data.alpha == 0.3 and plan.arms["mlm"].data.max_repeats == 10
     assert plan.arms["mlm"].data.corpus == [str(tmp_path / "run" / "corpus" / "decontam")]
