@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from corpora.corpus import TAB, parse_input_spec, tsv_cell
+from corpora.corpus import TAB, is_tsv_name, parse_input_spec, tsv_cell
 from corpora.fasttext_format import feature_matrix, write_model
 from corpora.lid import LanguageIdentifier, detect_script, script_counts
 from corpora.lid_supplement import META_FILE, MODEL_FILE, WORD_RE, SupplementaryLid, prepare
@@ -146,7 +146,7 @@ def read_training_text(path: str | Path) -> list[str]:
             raise InputError(f"{path}: an .xml file that is not a UDHR translation (no <udhr> element)")
         paragraphs = [html.unescape(re.sub(r"<[^>]+>", " ", p)) for p in _UDHR_TEXT.findall(raw)]
         return [s.strip() for p in paragraphs for s in _SENTENCE_END.split(" ".join(p.split())) if s.strip()]
-    if not column and ".tsv" not in name:
+    if not column and not is_tsv_name(path):
         return raw.splitlines()
     out = []  # tab-separated: column N, or the last
     for lineno, line in enumerate(raw.splitlines(), 1):
