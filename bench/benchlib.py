@@ -113,26 +113,19 @@ def parse_lines(text: str) -> list[dict]:
     return rows
 
 
-# Dev sets for choosing retrieval settings: no evaluation task reads them and no recipe trains on them as
-# pairs (WMT newstest2020 ru-en; newstest2018 tr-en, whose two sides are in the recipes' monolingual corpus,
-# unaligned; the pairs are on the recipes' XLCo list only for 2017).
-RETRIEVAL_DEV_SETS = {
-    "newstest2020 ru-en": ("parallel/en-ru/wmt_newstest/2020/ru-en/newstest2020", "ru"),
-    "newstest2018 tr-en": ("parallel/en-tr/wmt_newstest/2018/en-tr_both-directions/newstest2018", "tr"),
-}
+def retrieval_dev_sets(max_pairs: int, names: tuple[str, ...] = ("newstest2020_ru_en", "newstest2018_tr_en")
+                       ) -> dict[str, tuple[list[str], list[str]]]:
+    """`{name: (source sentences, English sentences)}`, the first `max_pairs` of each, from $XLING_DATA.
 
-
-def retrieval_dev_sets(max_pairs: int) -> dict[str, tuple[list[str], list[str]]]:
-    """`{name: (source sentences, English sentences)}`, the first `max_pairs` of each, from $XLING_DATA."""
-    from xling.core.io import read_lines
+    The sets are `eval_xtreme.tasks.RETRIEVAL_DEV`'s (no task reads them); the benches' default is its
+    two WMT sets, on which the documented choices of scoring and hybrid weight were made."""
+    from eval_xtreme.tasks import RETRIEVAL_DEV
     from xling.core.paths import resolve_data_path
 
     root = resolve_data_path("$XLING_DATA")
     sets = {}
-    for name, (stem, lang) in RETRIEVAL_DEV_SETS.items():
-        src = read_lines(root / f"{stem}.{lang}.xz")[:max_pairs]
-        trg = read_lines(root / f"{stem}.en.xz")[:max_pairs]
-        if len(src) != len(trg):
-            raise SystemExit(f"{name}: {len(src)} vs {len(trg)} lines")
-        sets[name] = (src, trg)
+    for name in names:
+        spec = RETRIEVAL_DEV.get(name)
+        _, src, trg = spec.load(root, max_pairs)
+        sets[spec.description or name] = (src, trg)
     return sets

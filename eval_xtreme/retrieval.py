@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 EncodeFn = Callable[[Sequence[str]], np.ndarray]
 SCORINGS = ("cosine", "maxsim")
+DEFAULT_LAYER_DEV_SETS = ("newstest2020_ru_en", "newstest2018_tr_en", "flores200_dev_ug_en")
 HUBNESS = ("none", "csls")
 
 
@@ -92,6 +93,13 @@ class RetrievalConfig:
     # Also report each model under this second scoring (e.g. "cosine", XTREME's, beside a "maxsim" main
     # search) as `model:<scoring>` in results.json's baselines; "" = not reported.
     also_scoring: str = ""
+    # Choose the layer per model on retrieval dev sets (`tasks.RETRIEVAL_DEV`), never on a test set:
+    # the candidate (XTREME numbering) with the best mean top-1 over the sets, both directions, under
+    # `scoring` and `hubness`, is what every retrieval task of the evaluation reads (ties: the earlier
+    # candidate). Empty: `layer` as given. `xling eval` writes the choice to OUT/retrieval_layer.json.
+    layer_candidates: list[int] = field(default_factory=list)
+    layer_dev_sets: list[str] = field(default_factory=lambda: list(DEFAULT_LAYER_DEV_SETS))
+    layer_dev_pairs: int = 500  # the first N pairs of each dev set (≤ 0: all)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.hybrid <= 1.0:
@@ -103,6 +111,10 @@ class RetrievalConfig:
                              f"({self.scoring!r}), or empty; got {self.also_scoring!r}")
         if self.hubness not in HUBNESS:
             raise ValueError(f"retrieval.hubness must be one of {', '.join(HUBNESS)}, got {self.hubness!r}")
+        if len(set(self.layer_candidates)) != len(self.layer_candidates):
+            raise ValueError(f"retrieval.layer_candidates has a layer twice: {self.layer_candidates}")
+        if self.layer_candidates and not self.layer_dev_sets:
+            raise ValueError("retrieval.layer_candidates needs at least one retrieval.layer_dev_sets entry")
         if self.margin_k < 1:
             raise ValueError(f"retrieval.margin_k must be >= 1, got {self.margin_k}")
 
@@ -136,6 +148,7 @@ class Encoder:
             raise InputError(f"model {model}: cannot load an encoder and tokenizer with from_pretrained ({e})") \
                 from None
         n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
+        self.layer = layer
         self.hidden_index = hidden_state_index(layer, n_layers, model)
         _check_vocab(model, self.tokenizer, self.model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -387,6 +400,37 @@ def sentence_similarities(encoder: Encoder, source: Sequence[str], target: Seque
     """The model's (source, target) similarity matrix under `rc.scoring` and `rc.hubness`."""
     scorings = (rc.scoring,)
     return encoded_similarities(encoder.encode(source, scorings), encoder.encode(target, scorings), rc.scoring, rc)
+
+
+def choose_layer(model: str, candidates: Sequence[int], dev: dict[str, tuple[Sequence[str], Sequence[str]]],
+                 rc: RetrievalConfig, encoder_factory: Callable[[str, int], Encoder] | None = None) -> dict:
+    """The candidate layer of `model` with the best mean top-1 on the `dev` sets ({name: (sources,
+    English)}, both directions), searched as `rc` says; ties go to the earlier candidate.
+
+    Returns {"chosen", "candidates", "scoring", "hubness", "dev_pairs": {set: n}, "top1": {layer: {set:
+    [xx→en, en→xx]}}, "mean": {layer: mean}} (layers as strings, for JSON)."""
+    if not candidates:
+        raise ValueError("choose_layer: no candidate layers")
+    make = encoder_factory or (lambda m, layer: Encoder(m, layer, rc.max_length, rc.batch_size))
+    top1: dict[str, dict[str, list[float]]] = {}
+    means: dict[str, float] = {}
+    for layer in candidates:
+        enc = make(model, layer)
+        per: dict[str, list[float]] = {}
+        for name, (src, trg) in dev.items():
+            if len(src) != len(trg) or not src:
+                raise ValueError(f"dev set {name}: {len(src)} source and {len(trg)} English sentences")
+            res = matrix_search(sentence_similarities(enc, src, trg, rc))
+            gold = np.arange(len(src))
+            per[name] = [round(100 * float(np.mean(np.asarray(res.xx_en) == gold)), 4),
+                         round(100 * float(np.mean(np.asarray(res.en_xx) == gold)), 4)]
+        top1[str(layer)] = per
+        means[str(layer)] = round(float(np.mean([v for pair in per.values() for v in pair])), 4)
+        log.info("retrieval layer %d on dev: mean top-1 %.2f (%s)", layer, means[str(layer)],
+                 ", ".join(f"{n} {a:.1f}/{b:.1f}" for n, (a, b) in per.items()))
+    chosen = max(candidates, key=lambda layer: (means[str(layer)], -list(candidates).index(layer)))
+    return {"chosen": int(chosen), "candidates": [int(c) for c in candidates], "scoring": rc.scoring,
+            "hubness": rc.hubness, "dev_pairs": {n: len(s) for n, (s, _) in dev.items()}, "top1": top1, "mean": means}
 
 
 def matrix_search(sims: np.ndarray) -> SearchResult:

@@ -43,7 +43,7 @@ from xling.core.paths import data_root, resolve_data_path
 from xling.core.report import bar_chart, markdown_table
 from xling.core.stage import Stage, StageSpec
 from xling.core.versions import versions
-from xling.translit import check_view_languages
+from xling.translit import active_view, check_view_languages, view_function
 
 from .baselines import (
     HYBRID,
@@ -73,6 +73,7 @@ from .retrieval import (
     Encoder,
     RetrievalConfig,
     bucc_candidates,
+    choose_layer,
     embedding_search,
     encoded_similarities,
     matrix_search,
@@ -82,7 +83,7 @@ from .retrieval import (
     tune_threshold,
 )
 from .self_training import OverlapIndex, most_confident, read_pool
-from .tasks import HELDOUT, TASKS, Task, parse_task_spec, task_groups
+from .tasks import HELDOUT, RETRIEVAL_DEV, TASKS, Task, parse_task_spec, task_groups
 from .uncertainty import bucc_stats, format_ci, interval, mean_replicates, record_stats, summarize
 from .user_tasks import TaskFileError, load_task_file
 from .views import apply_view
@@ -248,7 +249,7 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False, keep_unchanged: boo
         t0 = time.time()
         if task.kind == "retrieval":
             if encoder is None:
-                encoder = Encoder(cfg.model, cfg.retrieval.layer, cfg.retrieval.max_length, cfg.retrieval.batch_size)
+                encoder = retrieval_encoder(cfg, jobs, out)
             summary = _run_retrieval(task, langs, explicit, cfg, encoder, out)
         else:
             summary = _run_finetuned(task, langs, explicit, cfg, out)
@@ -283,6 +284,64 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False, keep_unchanged: boo
     return results
 
 
+LAYER_CHOICE = "retrieval_layer.json"
+
+
+def check_dev_disjoint(cfg: EvalConfig, jobs: list[tuple[Task, tuple[str, ...], bool]]) -> None:
+    """Refuse a run whose retrieval tasks would read, as test data, lines of a layer-choice dev set."""
+    root = eval_data_root(cfg)
+    base = root if root is not None else data_root()
+    for name in cfg.retrieval.layer_dev_sets:
+        dev = RETRIEVAL_DEV.get(name)
+        dev_path = (base / dev.source).resolve()
+        for task, langs, _ in jobs:
+            if task.kind != "retrieval" or "test" not in task.files:
+                continue
+            for lang in langs:
+                try:
+                    df = task.resolve("test", lang, root, cfg.allow_fixtures)
+                except FileNotFoundError:
+                    continue
+                if dev_path not in {p.resolve() for p in df.paths}:
+                    continue
+                if not 0 < cfg.max_eval_examples <= dev.start:
+                    raise ConfigError(
+                        f"retrieval.layer_dev_sets: {name} is lines {dev.start + 1} on of {dev_path}, and task "
+                        f"{task.name}/{lang} reads that file as its test split "
+                        f"({'all of it' if cfg.max_eval_examples <= 0 else f'{cfg.max_eval_examples} lines'}); "
+                        f"set max_eval_examples to at most {dev.start} or leave {name} out of layer_dev_sets")
+
+
+def retrieval_encoder(cfg: EvalConfig, jobs: list[tuple[Task, tuple[str, ...], bool]], out: Path) -> Encoder:
+    """The encoder every retrieval task of this evaluation reads: at `retrieval.layer`, or at the layer
+    `retrieval.layer_candidates` wins on the dev sets for this model (the choice, with every candidate's
+    dev scores, written to OUT/retrieval_layer.json)."""
+    rc = cfg.retrieval
+    if not rc.layer_candidates:
+        return Encoder(cfg.model, rc.layer, rc.max_length, rc.batch_size)
+    check_dev_disjoint(cfg, jobs)
+    root = eval_data_root(cfg)
+    base = root if root is not None else data_root()
+    dev: dict[str, tuple[list[str], list[str]]] = {}
+    for name in rc.layer_dev_sets:
+        spec = RETRIEVAL_DEV.get(name)
+        _, src, english = spec.load(base, rc.layer_dev_pairs)
+        if active_view(spec.lang, cfg.view):  # the model reads the language as its pretraining did
+            src = [view_function(spec.lang)(t) for t in src]
+        dev[name] = (src, english)
+    log.info("choosing the retrieval layer of %s among %s on %s", cfg.model, rc.layer_candidates, ", ".join(dev))
+    encoders: dict[int, Encoder] = {}
+
+    def make(model: str, layer: int) -> Encoder:
+        encoders[layer] = Encoder(model, layer, rc.max_length, rc.batch_size)
+        return encoders[layer]
+
+    choice = choose_layer(cfg.model, rc.layer_candidates, dev, rc, make)
+    write_json_atomic(out / LAYER_CHOICE, {"model": cfg.model, "view": list(cfg.view), **choice})
+    log.info("retrieval layer %d chosen on dev for %s", choice["chosen"], cfg.model)
+    return encoders[choice["chosen"]]
+
+
 def _settings(cfg: EvalConfig, task: Task) -> dict:
     """What a finished task's numbers depend on (besides model and languages)."""
     if task.kind == "retrieval":
@@ -290,6 +349,9 @@ def _settings(cfg: EvalConfig, task: Task) -> dict:
         # Settings at their "off" value are recorded as before they existed, so finished tasks stay finished.
         for key, off in (("hybrid", 0.0), ("scoring", "cosine"), ("hubness", "none"), ("also_scoring", "")):
             if part.get(key) == off:
+                part.pop(key, None)
+        if not part.get("layer_candidates"):
+            for key in ("layer_candidates", "layer_dev_sets", "layer_dev_pairs"):
                 part.pop(key, None)
     else:
         part = recorded_settings(finetune_config(cfg, task.name))
@@ -661,7 +723,7 @@ def _run_retrieval(task: Task, langs: tuple[str, ...], explicit: bool, cfg: Eval
                 intervals[lang] = iv
         data[lang] = _data_info(df, n)
         log.info("%s/%s: %s", task.name, lang, scores.get(lang))
-    return {"task": task.name, "scores": scores, "data": data, "skipped": skipped, "layer": rc.layer,
+    return {"task": task.name, "scores": scores, "data": data, "skipped": skipped, "layer": getattr(encoder, "layer", rc.layer),
             **({} if rc.plain or task.name.startswith("bucc") else {"scoring": rc.scoring, "hubness": rc.hubness}),
             "intervals": intervals,
             "comparability": {"task": [], "languages": {lg: r for lg, r in reasons.items() if r}}, **extra,
@@ -763,7 +825,10 @@ def collect_results(cfg: EvalConfig, out: Path, task_names: list[str],
         suite_groups.setdefault(TASKS.get(n).group, []).append(n)
     suite_aggregate = leaderboard_aggregate(suite, suite_groups, {}) if suite else None
     _aggregate_intervals(suite_aggregate, reps, suite_groups)
+    layer_choice = read_json(out / LAYER_CHOICE) if cfg.retrieval.layer_candidates and (out / LAYER_CHOICE).is_file() \
+        else None
     return {"config": to_dict(cfg), "model": cfg.model, "tasks": tasks, "aggregate": aggregate,
+            **({"retrieval_layer": layer_choice} if layer_choice else {}),
             "suite_aggregate": suite_aggregate, "baselines": baselines, "not_comparable": not_comparable, "announced": announced or {},
             "intervals": {"method": INTERVAL_METHOD.format(n=cfg.bootstrap_resamples), "tasks": intervals},
             "seeds": seeds, "details": details, "versions": versions()}
@@ -803,6 +868,20 @@ def source_dev_lines(results: dict[str, Any]) -> list[str]:
             "chose the checkpoint, so it is the optimistic one.", "",
             markdown_table(["task", "source", "dev examples", "whole dev [95% CI]", "selection (examples)",
                             "no-model lookups [95% CI]"], rows), ""]
+
+
+def layer_choice_lines(choice: dict | None) -> list[str]:
+    """The retrieval layer chosen on dev (`retrieval.layer_candidates`): every candidate's dev top-1."""
+    if not choice:
+        return []
+    sets = list(choice["dev_pairs"])
+    rows = [[("**" + layer + "**") if int(layer) == choice["chosen"] else layer, f"{choice['mean'][layer]:.2f}",
+             *(f"{a:.1f} / {b:.1f}" for a, b in (choice["top1"][layer][n] for n in sets))] for layer in choice["top1"]]
+    return [f"## Retrieval layer chosen on dev: {choice['chosen']}", "",
+            f"Every retrieval task reads layer {choice['chosen']}, the candidate with the best mean top-1 "
+            f"({choice['scoring']} scoring, hubness {choice['hubness']}) on dev sets no task reads; "
+            "xx→en / en→xx per set.", "",
+            markdown_table(["layer", "mean top-1", *(f"{n} ({choice['dev_pairs'][n]})" for n in sets)], rows), ""]
 
 
 def write_report(results: dict[str, Any], out: Path) -> Path:
@@ -870,6 +949,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
                   ""]
 
     lines += source_dev_lines(results)
+    lines += layer_choice_lines(results.get("retrieval_layer"))
     lines += report_lines(results)
     if notes:
         lines += ["## Data notes", "", *notes, ""]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xling.core.errors import InputError
+from xling.core.io import read_lines
 from xling.core.langs import flores_code, tatoeba_code
 from xling.core.paths import data_root
 from xling.core.registry import Registry
@@ -580,6 +581,58 @@ def evaluation_files(root: str | os.PathLike | None = None,
         if fresh:
             out[name] = fresh
     return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Retrieval dev sets: for choosing retrieval settings (the layer), never scored as a task
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetrievalDevSet:
+    """Line-aligned `lang`–English text that no task's test split reads, for choices made on dev.
+
+    `start` skips the lines a task may read as its test split from the same file (FLORES-200 dev,
+    which `flores_en_ug` reads from its first line when devtest is absent): a run that would read
+    past `start` there is refused (`check_dev_disjoint`)."""
+
+    name: str
+    lang: str  # ISO 639-1 of the non-English side (the transliteration view applies to it)
+    source: str  # under the data root
+    english: str
+    start: int = 0
+    description: str = ""
+
+    def load(self, root: Path, max_pairs: int) -> tuple[Path, list[str], list[str]]:
+        """(source path, source lines, English lines): up to `max_pairs` pairs from line `start` on."""
+        src_path, en_path = root / self.source, root / self.english
+        for p in (src_path, en_path):
+            if not p.is_file():
+                raise FileNotFoundError(f"retrieval dev set {self.name}: {p} is missing (data root {root})")
+        src, en = read_lines(src_path), read_lines(en_path)
+        if len(src) != len(en):
+            raise InputError(f"retrieval dev set {self.name}: {src_path} has {len(src)} lines, {en_path} {len(en)}; "
+                             "they must be line-aligned")
+        end = len(src) if max_pairs <= 0 else self.start + max_pairs
+        return src_path, src[self.start:end], en[self.start:end]
+
+
+RETRIEVAL_DEV: Registry[RetrievalDevSet] = Registry("retrieval dev set")
+for _d in (
+    # WMT news test sets that no task reads and no recipe trains on as pairs (newstest2018's two sides
+    # are in the recipes' monolingual corpus, unaligned)
+    RetrievalDevSet("newstest2020_ru_en", "ru", "parallel/en-ru/wmt_newstest/2020/ru-en/newstest2020.ru.xz",
+                    "parallel/en-ru/wmt_newstest/2020/ru-en/newstest2020.en.xz", description="newstest2020 ru-en"),
+    RetrievalDevSet("newstest2018_tr_en", "tr",
+                    "parallel/en-tr/wmt_newstest/2018/en-tr_both-directions/newstest2018.tr.xz",
+                    "parallel/en-tr/wmt_newstest/2018/en-tr_both-directions/newstest2018.en.xz",
+                    description="newstest2018 tr-en"),
+    # the only Uyghur–English dev text: FLORES-200 dev after the 300 lines `flores_en_ug` reads as its
+    # test where devtest is absent (a held-out set, so never in training text either)
+    RetrievalDevSet("flores200_dev_ug_en", "ug", "parallel/en-ug/flores200/dev/uig_Arab.dev",
+                    "parallel/en-ug/flores200/dev/eng_Latn.dev", start=300,
+                    description="FLORES-200 dev ug-en, lines 301 on"),
+):
+    RETRIEVAL_DEV.register(_d.name, _d)
 
 
 XTREME_TASKS = tuple(name for name, t in TASKS.items() if t.xtreme)

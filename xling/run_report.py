@@ -284,7 +284,7 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
         tasks.extend(t for t in r["tasks"] if t not in tasks)
     out = ["## Evaluation", "",
            "Zero-shot: fine-tuned on English (tagging, NER, QA), or no fine-tuning at all (retrieval: "
-           f"{retrieval_method(results.values())}); the leaderboard's primary score per language, in % "
+           f"{retrieval_method(results)}); the leaderboard's primary score per language, in % "
            "(UD-POS: F1 over tags, as XTREME's evaluate.py; NER: entity F1; QA: (EM + F1) / 2; retrieval: "
            "top-1 accuracy, en→xx for XTREME's tatoeba as its leaderboard, xx→en for the suite), with its 95% bootstrap interval over test examples. "
            f"Δ: `{target}` minus each baseline, with the 95% interval of the difference (paired bootstrap "
@@ -435,29 +435,35 @@ def eval_section(plan: RunPlan, fig: Path) -> list[str]:
     return out
 
 
-def retrieval_method(results) -> str:
-    """How the evaluations' retrieval searched (`retrieval.scoring`, `layer`, `hubness` of their configs)."""
-    seen = []
-    for r in results:
+def retrieval_method(results: dict[str, dict]) -> str:
+    """How the evaluations ({label: results}) searched (`retrieval.scoring`, `layer`, `hubness` of their
+    configs; a layer chosen per model on dev is named with its model)."""
+    seen: list[str] = []
+    chosen: list[str] = []
+    for label, r in results.items():
         if not (r.get("config") or {}).get("retrieval"):
             continue  # a baseline's column, or an evaluation without retrieval settings
         rc = r["config"]["retrieval"]
-        layer = rc.get("layer", -1)
-        text = (f"IDF-weighted token MaxSim from both sides at layer {layer}" if rc.get("scoring") == "maxsim"
-                else f"cosine of mean-pooled states at layer {layer}")
+        choice = r.get("retrieval_layer")
+        if choice:
+            chosen.append(f"{label} {choice['chosen']}")
+        layer = "the layer chosen per model on dev sets" if choice else f"layer {rc.get('layer', -1)}"
+        text = (f"IDF-weighted token MaxSim from both sides at {layer}" if rc.get("scoring") == "maxsim"
+                else f"cosine of mean-pooled states at {layer}")
         if rc.get("hubness", "none") != "none":
             text += f", {rc['hubness'].upper()}-corrected for every system alike"
         if text not in seen:
             seen.append(text)
-    return "nearest neighbour under " + (" / ".join(seen) if seen else "cosine of mean-pooled states")
+    return ("nearest neighbour under " + (" / ".join(seen) if seen else "cosine of mean-pooled states")
+            + (f" ({', '.join(chosen)})" if chosen else ""))
 
 
 def hybrid_section(models: dict[str, dict], folders: dict[str, Path], target: str) -> list[str]:
     """Each model fused with the char-n-gram baseline (`retrieval.hybrid`, eval_xtreme/baselines.py) beside
     the baseline alone: a fused column above the baseline means that model knows something about
     translation that surface overlap does not. Empty when no evaluation reported the hybrid."""
-    fused = [r for r in models.values() if HYBRID in (r.get("baselines") or {})]
-    weights = sorted({str((r.get("config") or {}).get("retrieval", {}).get("hybrid")) for r in fused})
+    fused = {lb: r for lb, r in models.items() if HYBRID in (r.get("baselines") or {})}
+    weights = sorted({str((r.get("config") or {}).get("retrieval", {}).get("hybrid")) for r in fused.values()})
     text = (f"Per query, the model's similarities to every candidate ({retrieval_method(fused)}) "
             f"and `{CHAR_NGRAM}`'s cosines are standardised "
             f"(z-scores over the candidates) and summed with weight {' / '.join(weights)} on the model's "
