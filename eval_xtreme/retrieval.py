@@ -407,10 +407,26 @@ def choose_layer(model: str, candidates: Sequence[int], dev: dict[str, tuple[Seq
     """The candidate layer of `model` with the best mean top-1 on the `dev` sets ({name: (sources,
     English)}, both directions), searched as `rc` says; ties go to the earlier candidate.
 
-    Returns {"chosen", "candidates", "scoring", "hubness", "dev_pairs": {set: n}, "top1": {layer: {set:
-    [xx→en, en→xx]}}, "mean": {layer: mean}} (layers as strings, for JSON)."""
+    Candidates the model does not have (a 2-layer model asked for -3) are left out and listed under
+    "skipped"; none left is an error. Returns {"chosen", "candidates" (those searched), "scoring",
+    "hubness", "dev_pairs": {set: n}, "top1": {layer: {set: [xx→en, en→xx]}}, "mean": {layer: mean}}
+    (layers as strings, for JSON)."""
     if not candidates:
         raise ValueError("choose_layer: no candidate layers")
+    skipped: list[int] = []
+    if encoder_factory is None:
+        # a recipe lists the layers of its own model; a shallower one (a reduced run, another size) is
+        # searched on the candidates it has, and the rest are named in the record
+        from transformers import AutoConfig
+
+        n_layers = int(getattr(AutoConfig.from_pretrained(resolve_model(model)), "num_hidden_layers", 0))
+        skipped = [c for c in candidates if not -n_layers <= c < n_layers]
+        candidates = [c for c in candidates if c not in skipped]
+        if not candidates:
+            raise InputError(f"model {model}: none of the retrieval layer candidates {skipped} exists; it has "
+                             f"{n_layers} layers (XTREME numbering: 0..{n_layers - 1} or -1..-{n_layers})")
+        if skipped:
+            log.warning("model %s has %d layers: retrieval layer candidates %s skipped", model, n_layers, skipped)
     make = encoder_factory or (lambda m, layer: Encoder(m, layer, rc.max_length, rc.batch_size))
     top1: dict[str, dict[str, list[float]]] = {}
     means: dict[str, float] = {}
@@ -429,7 +445,8 @@ def choose_layer(model: str, candidates: Sequence[int], dev: dict[str, tuple[Seq
         log.info("retrieval layer %d on dev: mean top-1 %.2f (%s)", layer, means[str(layer)],
                  ", ".join(f"{n} {a:.1f}/{b:.1f}" for n, (a, b) in per.items()))
     chosen = max(candidates, key=lambda layer: (means[str(layer)], -list(candidates).index(layer)))
-    return {"chosen": int(chosen), "candidates": [int(c) for c in candidates], "scoring": rc.scoring,
+    return {"chosen": int(chosen), "candidates": [int(c) for c in candidates],
+            **({"skipped": [int(c) for c in skipped]} if skipped else {}), "scoring": rc.scoring,
             "hubness": rc.hubness, "dev_pairs": {n: len(s) for n, (s, _) in dev.items()}, "top1": top1, "mean": means}
 
 

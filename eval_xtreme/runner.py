@@ -235,6 +235,8 @@ def _run_eval_unlocked(cfg: EvalConfig, force: bool = False, keep_unchanged: boo
             raise ConfigError(f"max_eval_examples={cfg.max_eval_examples}: {task.name} mines the whole corpus and "
                               "cannot be cut to its first examples; drop --max-eval or the task")
     announced = announce(cfg, jobs)
+    if cfg.retrieval.layer_candidates:
+        check_dev_disjoint(cfg, jobs)  # before any task runs, not when the first retrieval task does
     encoder = None
     done_dir = out / "tasks"
     for task, langs, explicit in jobs:
@@ -319,7 +321,6 @@ def retrieval_encoder(cfg: EvalConfig, jobs: list[tuple[Task, tuple[str, ...], b
     rc = cfg.retrieval
     if not rc.layer_candidates:
         return Encoder(cfg.model, rc.layer, rc.max_length, rc.batch_size)
-    check_dev_disjoint(cfg, jobs)
     root = eval_data_root(cfg)
     base = root if root is not None else data_root()
     dev: dict[str, tuple[list[str], list[str]]] = {}
@@ -330,16 +331,11 @@ def retrieval_encoder(cfg: EvalConfig, jobs: list[tuple[Task, tuple[str, ...], b
             src = [view_function(spec.lang)(t) for t in src]
         dev[name] = (src, english)
     log.info("choosing the retrieval layer of %s among %s on %s", cfg.model, rc.layer_candidates, ", ".join(dev))
-    encoders: dict[int, Encoder] = {}
-
-    def make(model: str, layer: int) -> Encoder:
-        encoders[layer] = Encoder(model, layer, rc.max_length, rc.batch_size)
-        return encoders[layer]
-
-    choice = choose_layer(cfg.model, rc.layer_candidates, dev, rc, make)
+    choice = choose_layer(cfg.model, rc.layer_candidates, dev, rc)
     write_json_atomic(out / LAYER_CHOICE, {"model": cfg.model, "view": list(cfg.view), **choice})
     log.info("retrieval layer %d chosen on dev for %s", choice["chosen"], cfg.model)
-    return encoders[choice["chosen"]]
+    # loaded again rather than kept from the search: one model in memory at a time, whatever its size
+    return Encoder(cfg.model, choice["chosen"], rc.max_length, rc.batch_size)
 
 
 def _settings(cfg: EvalConfig, task: Task) -> dict:

@@ -9,7 +9,7 @@ from eval_xtreme.retrieval import Encoded, RetrievalConfig, choose_layer
 from eval_xtreme.runner import EvalConfig, check_dev_disjoint, plan, run_eval
 from eval_xtreme.tasks import RETRIEVAL_DEV, TASKS
 from xling.core.config import ConfigError
-from xling.core.errors import XlingError
+from xling.core.errors import InputError, XlingError
 from xling.core.io import read_json, read_lines
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -75,6 +75,14 @@ def test_dev_scores_of_a_real_model_match_a_plain_forward_pass(tiny_encoder, dat
     assert got["chosen"] == max((-1, 0), key=lambda k: (means[str(k)], -[-1, 0].index(k)))
 
 
+def test_candidates_the_model_lacks_are_skipped_and_named(tiny_encoder, data_root):
+    dev = {"newstest2020_ru_en": RETRIEVAL_DEV.get("newstest2020_ru_en").load(data_root, 8)[1:]}
+    got = choose_layer(str(tiny_encoder), [-2, -1, -3, -4], dev, RetrievalConfig(batch_size=8))  # 2 layers
+    assert got["candidates"] == [-2, -1] and got["skipped"] == [-3, -4] and set(got["top1"]) == {"-2", "-1"}
+    with pytest.raises(InputError, match=r"none of the retrieval layer candidates \[-3, 5\] exists; it has 2 layers"):
+        choose_layer(str(tiny_encoder), [-3, 5], dev, RetrievalConfig())
+
+
 def test_dev_sets_exist_and_do_not_share_lines_with_the_test_split_read_from_the_same_file(data_root):
     for name, spec in RETRIEVAL_DEV.items():
         _, src, en = spec.load(data_root, 0)
@@ -101,6 +109,15 @@ def test_a_run_whose_test_split_reaches_the_dev_lines_is_refused(data_root):
     check_dev_disjoint(cfg, plan(cfg))
 
 
+def test_the_refusal_comes_before_any_task_runs(tiny_encoder, tmp_path):
+    out = tmp_path / "o"
+    cfg = EvalConfig(model=str(tiny_encoder), tasks=["udpos_turkic:kk", "flores_en_ug"], out=str(out), threads=1,
+                     max_eval_examples=0, retrieval=RetrievalConfig(layer_candidates=[-1, 0]))
+    with pytest.raises(ConfigError, match="flores200_dev_ug_en"):
+        run_eval(cfg)
+    assert not (out / "tasks").exists() and not (out / "finetune").exists()
+
+
 def test_config_errors():
     with pytest.raises(ValueError, match="has a layer twice"):
         RetrievalConfig(layer_candidates=[-1, -1])
@@ -114,9 +131,9 @@ def test_an_evaluation_reads_every_retrieval_task_at_the_chosen_layer(tiny_encod
     seen = {}
     real = runner.choose_layer
 
-    def spy(model, candidates, dev, rc, factory):
+    def spy(model, candidates, dev, rc):
         seen.update(dev)
-        return real(model, candidates, dev, rc, factory)
+        return real(model, candidates, dev, rc)
 
     monkeypatch.setattr(runner, "choose_layer", spy)
     out = tmp_path / "o"
