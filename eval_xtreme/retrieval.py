@@ -168,9 +168,10 @@ class Encoder:
         self.max_length = min(max_length, limit) if limit else max_length
         self.layer, self.batch_size = layer, batch_size
 
-    def _batches(self, sentences: Sequence[str], content: bool = True):
-        """(sentence indices, hidden states (batch, width, hidden), attention mask, the mask less
-        [CLS]/[SEP]-like tokens (None unless `content`), input ids) per batch of similar length."""
+    def _batches(self, sentences: Sequence[str], content: bool = True, indices: Sequence[int] | None = None):
+        """(sentence indices, hidden states (batch, width, hidden) — one per `hidden_states` index of
+        `indices`, or just this encoder's layer —, attention mask, the mask less [CLS]/[SEP]-like tokens
+        (None unless `content`), input ids) per batch of similar length."""
         import torch
 
         enc = self.tokenizer(list(sentences), truncation=True, max_length=self.max_length,
@@ -193,35 +194,56 @@ class Encoder:
                     for r, i in enumerate(idx):
                         real[r, :len(ids[i])] -= torch.tensor(enc["special_tokens_mask"][i])
                 input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-                if self.truncated:
-                    hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                if indices is not None:
+                    states = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states
+                    hidden = [states[i].float().cpu() for i in indices]
+                elif self.truncated:
+                    hidden = [self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float().cpu()]
                 else:
-                    hidden = self.model(input_ids=input_ids, attention_mask=mask,
-                                        output_hidden_states=True).hidden_states[self.hidden_index]
-                yield idx, hidden.float().cpu(), mask.cpu(), real, input_ids.cpu()
+                    hidden = [self.model(input_ids=input_ids, attention_mask=mask,
+                                         output_hidden_states=True).hidden_states[self.hidden_index].float().cpu()]
+                yield idx, hidden, mask.cpu(), real, input_ids.cpu()
 
     def encode(self, sentences: Sequence[str], scorings: Sequence[str] = ("cosine",)) -> Encoded:
         """What each of `scorings` needs of `sentences`, from one forward pass: mean-pooled vectors
         (`cosine`, XTREME's: special tokens included) and/or token states (`maxsim`: each real token,
         special tokens left out, L2-normalised)."""
+        return self._encode(sentences, scorings, None)[0]
+
+    def encode_layers(self, sentences: Sequence[str], layers: Sequence[int],
+                      scorings: Sequence[str] = ("cosine",)) -> dict[int, Encoded]:
+        """`encode` at each of `layers` (XTREME numbering) from one forward pass per batch, for an encoder
+        built at its last layer (-1: every block kept); what choosing a layer on dev reads."""
+        n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
+        index = [hidden_state_index(layer, n_layers) for layer in layers]
+        if self.truncated and len(self.model.encoder.layer) != n_layers:
+            raise ValueError(f"encode_layers needs every block: build the Encoder at layer -1 (it reads {self.layer})")
+        return dict(zip(layers, self._encode(sentences, scorings, index), strict=True))
+
+    def _encode(self, sentences: Sequence[str], scorings: Sequence[str], indices: Sequence[int] | None) -> list[Encoded]:
         unknown = set(scorings) - set(SCORINGS)
         if unknown:
             raise ValueError(f"unknown retrieval scoring {sorted(unknown)[0]!r} (known: {', '.join(SCORINGS)})")
         hidden_size = self.model.config.hidden_size
-        pooled = np.zeros((len(sentences), hidden_size), dtype=np.float32) if "cosine" in scorings else None
-        per: list[tuple[np.ndarray, np.ndarray]] | None = \
-            [(np.zeros((0, hidden_size), np.float32), np.zeros(0, np.int64))] * len(sentences) \
-            if "maxsim" in scorings else None
+        n = 1 if indices is None else len(indices)
+        pooled = [np.zeros((len(sentences), hidden_size), dtype=np.float32) if "cosine" in scorings else None
+                  for _ in range(n)]
+        empty = (np.zeros((0, hidden_size), np.float32), np.zeros(0, np.int64))
+        per: list[list[tuple[np.ndarray, np.ndarray]] | None] = \
+            [[empty] * len(sentences) if "maxsim" in scorings else None for _ in range(n)]
         if sentences:
-            for idx, hidden, mask, content, input_ids in self._batches(sentences, content=per is not None):
-                if pooled is not None:
-                    weights = mask.unsqueeze(-1).to(hidden.dtype)
-                    pooled[idx] = ((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)).numpy()
-                if per is not None:
-                    for r, i in enumerate(idx):
-                        keep = content[r].bool()
-                        per[i] = (normalize(hidden[r][keep].numpy()), input_ids[r][keep].numpy().astype(np.int64))
-        return Encoded(pooled, token_states_of(per) if per is not None else None)
+            for idx, hiddens, mask, content, input_ids in self._batches(sentences, content="maxsim" in scorings, indices=indices):
+                for k, hidden in enumerate(hiddens):
+                    if pooled[k] is not None:
+                        weights = mask.unsqueeze(-1).to(hidden.dtype)
+                        pooled[k][idx] = ((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)).numpy()
+                    rows = per[k]
+                    if rows is not None:
+                        for r, i in enumerate(idx):
+                            keep = content[r].bool()
+                            rows[i] = (normalize(hidden[r][keep].numpy()),
+                                       input_ids[r][keep].numpy().astype(np.int64))
+        return [Encoded(pooled[k], token_states_of(rows) if (rows := per[k]) is not None else None) for k in range(n)]
 
     def __call__(self, sentences: Sequence[str]) -> np.ndarray:
         pooled = self.encode(sentences, ("cosine",)).pooled
@@ -427,27 +449,39 @@ def choose_layer(model: str, candidates: Sequence[int], dev: dict[str, tuple[Seq
                              f"{n_layers} layers (XTREME numbering: 0..{n_layers - 1} or -1..-{n_layers})")
         if skipped:
             log.warning("model %s has %d layers: retrieval layer candidates %s skipped", model, n_layers, skipped)
-    make = encoder_factory or (lambda m, layer: Encoder(m, layer, rc.max_length, rc.batch_size))
-    top1: dict[str, dict[str, list[float]]] = {}
+
+    def top1(sims: np.ndarray) -> list[float]:
+        res, gold = matrix_search(sims), np.arange(sims.shape[0])
+        return [round(100 * float(np.mean(np.asarray(res.xx_en) == gold)), 4),
+                round(100 * float(np.mean(np.asarray(res.en_xx) == gold)), 4)]
+
+    for name, (src, trg) in dev.items():
+        if len(src) != len(trg) or not src:
+            raise ValueError(f"dev set {name}: {len(src)} source and {len(trg)} English sentences")
+    top1s: dict[str, dict[str, list[float]]] = {str(layer): {} for layer in candidates}
+    if encoder_factory is None:
+        # one forward pass per side gives every candidate layer; one set's states held at a time
+        enc = Encoder(model, -1, rc.max_length, rc.batch_size)
+        for name, (src, trg) in dev.items():
+            s_states = enc.encode_layers(src, candidates, (rc.scoring,))
+            t_states = enc.encode_layers(trg, candidates, (rc.scoring,))
+            for layer in candidates:
+                top1s[str(layer)][name] = top1(encoded_similarities(s_states[layer], t_states[layer], rc.scoring, rc))
+    else:
+        for layer in candidates:
+            enc = encoder_factory(model, layer)
+            for name, (src, trg) in dev.items():
+                top1s[str(layer)][name] = top1(sentence_similarities(enc, src, trg, rc))
     means: dict[str, float] = {}
     for layer in candidates:
-        enc = make(model, layer)
-        per: dict[str, list[float]] = {}
-        for name, (src, trg) in dev.items():
-            if len(src) != len(trg) or not src:
-                raise ValueError(f"dev set {name}: {len(src)} source and {len(trg)} English sentences")
-            res = matrix_search(sentence_similarities(enc, src, trg, rc))
-            gold = np.arange(len(src))
-            per[name] = [round(100 * float(np.mean(np.asarray(res.xx_en) == gold)), 4),
-                         round(100 * float(np.mean(np.asarray(res.en_xx) == gold)), 4)]
-        top1[str(layer)] = per
+        per = top1s[str(layer)]
         means[str(layer)] = round(float(np.mean([v for pair in per.values() for v in pair])), 4)
         log.info("retrieval layer %d on dev: mean top-1 %.2f (%s)", layer, means[str(layer)],
                  ", ".join(f"{n} {a:.1f}/{b:.1f}" for n, (a, b) in per.items()))
     chosen = max(candidates, key=lambda layer: (means[str(layer)], -list(candidates).index(layer)))
     return {"chosen": int(chosen), "candidates": [int(c) for c in candidates],
             **({"skipped": [int(c) for c in skipped]} if skipped else {}), "scoring": rc.scoring,
-            "hubness": rc.hubness, "dev_pairs": {n: len(s) for n, (s, _) in dev.items()}, "top1": top1, "mean": means}
+            "hubness": rc.hubness, "dev_pairs": {n: len(s) for n, (s, _) in dev.items()}, "top1": top1s, "mean": means}
 
 
 def matrix_search(sims: np.ndarray) -> SearchResult:

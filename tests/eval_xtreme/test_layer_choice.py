@@ -75,6 +75,20 @@ def test_dev_scores_of_a_real_model_match_a_plain_forward_pass(tiny_encoder, dat
     assert got["chosen"] == max((-1, 0), key=lambda k: (means[str(k)], -[-1, 0].index(k)))
 
 
+def test_one_pass_over_every_layer_equals_one_encoder_per_layer(tiny_encoder, data_root):
+    from eval_xtreme.retrieval import Encoder
+
+    src = RETRIEVAL_DEV.get("newstest2020_ru_en").load(data_root, 20)[1]
+    full = Encoder(str(tiny_encoder), -1, batch_size=8).encode_layers(src, [-1, 0, -2], ("cosine", "maxsim"))
+    for layer in (-1, 0, -2):
+        one = Encoder(str(tiny_encoder), layer, batch_size=8).encode(src, ("cosine", "maxsim"))
+        assert np.allclose(full[layer].pooled, one.pooled, atol=1e-5)
+        assert np.allclose(full[layer].tokens.vectors, one.tokens.vectors, atol=1e-5)
+        assert (full[layer].tokens.offsets == one.tokens.offsets).all() and (full[layer].tokens.ids == one.tokens.ids).all()
+    with pytest.raises(ValueError, match="needs every block"):
+        Encoder(str(tiny_encoder), 0).encode_layers(src, [0])
+
+
 def test_candidates_the_model_lacks_are_skipped_and_named(tiny_encoder, data_root):
     dev = {"newstest2020_ru_en": RETRIEVAL_DEV.get("newstest2020_ru_en").load(data_root, 8)[1:]}
     got = choose_layer(str(tiny_encoder), [-2, -1, -3, -4], dev, RetrievalConfig(batch_size=8))  # 2 layers
