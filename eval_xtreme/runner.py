@@ -290,11 +290,16 @@ LAYER_CHOICE = "retrieval_layer.json"
 
 
 def check_dev_disjoint(cfg: EvalConfig, jobs: list[tuple[Task, tuple[str, ...], bool]]) -> None:
-    """Refuse a run whose retrieval tasks would read, as test data, lines of a layer-choice dev set."""
+    """Refuse a run whose layer-choice dev sets are missing, or whose retrieval tasks would read, as test
+    data, lines of one."""
     root = eval_data_root(cfg)
     base = root if root is not None else data_root()
     for name in cfg.retrieval.layer_dev_sets:
         dev = RETRIEVAL_DEV.get(name)
+        for rel in (dev.source, dev.english):
+            if not (base / rel).is_file():
+                raise FileNotFoundError(f"retrieval.layer_dev_sets: {name} needs {base / rel}, which is missing; "
+                                        "leave the set out of layer_dev_sets or point data_root at a root that has it")
         dev_path = (base / dev.source).resolve()
         for task, langs, _ in jobs:
             if task.kind != "retrieval" or "test" not in task.files:

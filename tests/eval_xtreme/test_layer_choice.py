@@ -132,6 +132,13 @@ def test_the_refusal_comes_before_any_task_runs(tiny_encoder, tmp_path):
     assert not (out / "tasks").exists() and not (out / "finetune").exists()
 
 
+def test_a_missing_dev_set_is_named_before_anything_runs(tmp_path):
+    cfg = EvalConfig(model="m", tasks=["flores_en_ug"], data_root=str(tmp_path), max_eval_examples=300,
+                     retrieval=RetrievalConfig(layer_candidates=[-1, -2], layer_dev_sets=["newstest2018_tr_en"]))
+    with pytest.raises(FileNotFoundError, match=r"newstest2018_tr_en needs .*newstest2018\.tr\.xz, which is missing"):
+        check_dev_disjoint(cfg, plan(cfg))
+
+
 def test_config_errors():
     with pytest.raises(ValueError, match="has a layer twice"):
         RetrievalConfig(layer_candidates=[-1, -1])
