@@ -147,8 +147,7 @@ class Encoder:
         except (OSError, ValueError) as e:
             raise InputError(f"model {model}: cannot load an encoder and tokenizer with from_pretrained ({e})") \
                 from None
-        n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
-        self.layer = layer
+        n_layers = self.n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
         self.hidden_index = hidden_state_index(layer, n_layers, model)
         _check_vocab(model, self.tokenizer, self.model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -214,9 +213,8 @@ class Encoder:
                       scorings: Sequence[str] = ("cosine",)) -> dict[int, Encoded]:
         """`encode` at each of `layers` (XTREME numbering) from one forward pass per batch, for an encoder
         built at its last layer (-1: every block kept); what choosing a layer on dev reads."""
-        n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
-        index = [hidden_state_index(layer, n_layers) for layer in layers]
-        if self.truncated and len(self.model.encoder.layer) != n_layers:
+        index = [hidden_state_index(layer, self.n_layers) for layer in layers]
+        if self.truncated and len(self.model.encoder.layer) != self.n_layers:
             raise ValueError(f"encode_layers needs every block: build the Encoder at layer -1 (it reads {self.layer})")
         return dict(zip(layers, self._encode(sentences, scorings, index), strict=True))
 
@@ -424,10 +422,11 @@ def sentence_similarities(encoder: Encoder, source: Sequence[str], target: Seque
     return encoded_similarities(encoder.encode(source, scorings), encoder.encode(target, scorings), rc.scoring, rc)
 
 
-def choose_layer(model: str, candidates: Sequence[int], dev: dict[str, tuple[Sequence[str], Sequence[str]]],
-                 rc: RetrievalConfig, encoder_factory: Callable[[str, int], Encoder] | None = None) -> dict:
-    """The candidate layer of `model` with the best mean top-1 on the `dev` sets ({name: (sources,
-    English)}, both directions), searched as `rc` says; ties go to the earlier candidate.
+def choose_layer(encoder: Encoder, candidates: Sequence[int], dev: dict[str, tuple[Sequence[str], Sequence[str]]],
+                 rc: RetrievalConfig) -> dict:
+    """The candidate layer with the best mean top-1 on the `dev` sets ({name: (sources, English)}, both
+    directions), searched as `rc` says; ties go to the earlier candidate. `encoder` is built at layer -1
+    (every block kept): one forward pass per side gives every candidate (`Encoder.encode_layers`).
 
     Candidates the model does not have (a 2-layer model asked for -3) are left out and listed under
     "skipped"; none left is an error. Returns {"chosen", "candidates" (those searched), "scoring",
@@ -435,53 +434,38 @@ def choose_layer(model: str, candidates: Sequence[int], dev: dict[str, tuple[Seq
     (layers as strings, for JSON)."""
     if not candidates:
         raise ValueError("choose_layer: no candidate layers")
-    skipped: list[int] = []
-    if encoder_factory is None:
-        # a recipe lists the layers of its own model; a shallower one (a reduced run, another size) is
-        # searched on the candidates it has, and the rest are named in the record
-        from transformers import AutoConfig
-
-        n_layers = int(getattr(AutoConfig.from_pretrained(resolve_model(model)), "num_hidden_layers", 0))
-        skipped = [c for c in candidates if not -n_layers <= c < n_layers]
-        candidates = [c for c in candidates if c not in skipped]
-        if not candidates:
-            raise InputError(f"model {model}: none of the retrieval layer candidates {skipped} exists; it has "
-                             f"{n_layers} layers (XTREME numbering: 0..{n_layers - 1} or -1..-{n_layers})")
-        if skipped:
-            log.warning("model %s has %d layers: retrieval layer candidates %s skipped", model, n_layers, skipped)
-
-    def top1(sims: np.ndarray) -> list[float]:
-        res, gold = matrix_search(sims), np.arange(sims.shape[0])
-        return [round(100 * float(np.mean(np.asarray(res.xx_en) == gold)), 4),
-                round(100 * float(np.mean(np.asarray(res.en_xx) == gold)), 4)]
-
+    # a recipe lists the layers of its own model; a shallower one (a reduced run, another size) is
+    # searched on the candidates it has, and the rest are named in the record
+    n_layers = encoder.n_layers
+    skipped = [c for c in candidates if not -n_layers <= c < n_layers]
+    candidates = [c for c in candidates if c not in skipped]
+    if not candidates:
+        raise InputError(f"none of the retrieval layer candidates {skipped} exists; the model has {n_layers} "
+                         f"layers (XTREME numbering: 0..{n_layers - 1} or -1..-{n_layers})")
+    if skipped:
+        log.warning("the model has %d layers: retrieval layer candidates %s skipped", n_layers, skipped)
     for name, (src, trg) in dev.items():
         if len(src) != len(trg) or not src:
             raise ValueError(f"dev set {name}: {len(src)} source and {len(trg)} English sentences")
-    top1s: dict[str, dict[str, list[float]]] = {str(layer): {} for layer in candidates}
-    if encoder_factory is None:
-        # one forward pass per side gives every candidate layer; one set's states held at a time
-        enc = Encoder(model, -1, rc.max_length, rc.batch_size)
-        for name, (src, trg) in dev.items():
-            s_states = enc.encode_layers(src, candidates, (rc.scoring,))
-            t_states = enc.encode_layers(trg, candidates, (rc.scoring,))
-            for layer in candidates:
-                top1s[str(layer)][name] = top1(encoded_similarities(s_states[layer], t_states[layer], rc.scoring, rc))
-    else:
+    top1: dict[str, dict[str, list[float]]] = {str(layer): {} for layer in candidates}
+    for name, (src, trg) in dev.items():  # one set's states held at a time
+        src_states = encoder.encode_layers(src, candidates, (rc.scoring,))
+        trg_states = encoder.encode_layers(trg, candidates, (rc.scoring,))
+        gold = list(range(len(src)))
         for layer in candidates:
-            enc = encoder_factory(model, layer)
-            for name, (src, trg) in dev.items():
-                top1s[str(layer)][name] = top1(sentence_similarities(enc, src, trg, rc))
+            res = matrix_search(encoded_similarities(src_states[layer], trg_states[layer], rc.scoring, rc))
+            top1[str(layer)][name] = [round(retrieval_accuracy(res.xx_en, gold)["accuracy"], 4),
+                                      round(retrieval_accuracy(res.en_xx, gold)["accuracy"], 4)]
     means: dict[str, float] = {}
     for layer in candidates:
-        per = top1s[str(layer)]
+        per = top1[str(layer)]
         means[str(layer)] = round(float(np.mean([v for pair in per.values() for v in pair])), 4)
         log.info("retrieval layer %d on dev: mean top-1 %.2f (%s)", layer, means[str(layer)],
                  ", ".join(f"{n} {a:.1f}/{b:.1f}" for n, (a, b) in per.items()))
-    chosen = max(candidates, key=lambda layer: (means[str(layer)], -list(candidates).index(layer)))
+    chosen = max(candidates, key=lambda layer: (means[str(layer)], -candidates.index(layer)))
     return {"chosen": int(chosen), "candidates": [int(c) for c in candidates],
             **({"skipped": [int(c) for c in skipped]} if skipped else {}), "scoring": rc.scoring,
-            "hubness": rc.hubness, "dev_pairs": {n: len(s) for n, (s, _) in dev.items()}, "top1": top1s, "mean": means}
+            "hubness": rc.hubness, "dev_pairs": {n: len(s) for n, (s, _) in dev.items()}, "top1": top1, "mean": means}
 
 
 def matrix_search(sims: np.ndarray) -> SearchResult:

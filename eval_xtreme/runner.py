@@ -336,7 +336,7 @@ def retrieval_encoder(cfg: EvalConfig, jobs: list[tuple[Task, tuple[str, ...], b
             src = [view_function(spec.lang)(t) for t in src]
         dev[name] = (src, english)
     log.info("choosing the retrieval layer of %s among %s on %s", cfg.model, rc.layer_candidates, ", ".join(dev))
-    choice = choose_layer(cfg.model, rc.layer_candidates, dev, rc)
+    choice = choose_layer(Encoder(cfg.model, -1, rc.max_length, rc.batch_size), rc.layer_candidates, dev, rc)
     write_json_atomic(out / LAYER_CHOICE, {"model": cfg.model, "view": list(cfg.view), **choice})
     log.info("retrieval layer %d chosen on dev for %s", choice["chosen"], cfg.model)
     # loaded again rather than kept from the search: one model in memory at a time, whatever its size

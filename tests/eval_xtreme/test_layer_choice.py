@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval_xtreme.retrieval import Encoded, RetrievalConfig, choose_layer
+from eval_xtreme.retrieval import Encoded, Encoder, RetrievalConfig, choose_layer
 from eval_xtreme.runner import EvalConfig, check_dev_disjoint, plan, run_eval
 from eval_xtreme.tasks import RETRIEVAL_DEV, TASKS
 from xling.core.config import ConfigError
@@ -15,14 +15,15 @@ from xling.core.io import read_json, read_lines
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-class _Table:
-    """A stand-in encoder: each sentence's pooled vector looked up in a table."""
+class _Tables:
+    """A stand-in encoder of `n_layers` layers: each sentence's pooled vector per layer looked up in a table."""
 
-    def __init__(self, table: dict[str, np.ndarray]) -> None:
-        self.table = table
+    def __init__(self, n_layers: int, tables: dict[int, dict[str, np.ndarray]]) -> None:
+        self.n_layers, self.tables = n_layers, tables
 
-    def encode(self, sentences, scorings=("cosine",)) -> Encoded:
-        return Encoded(pooled=np.stack([self.table[s] for s in sentences]).astype(np.float32))
+    def encode_layers(self, sentences, layers, scorings=("cosine",)) -> dict[int, Encoded]:
+        return {layer: Encoded(pooled=np.stack([self.tables[layer][s] for s in sentences]).astype(np.float32))
+                for layer in layers}
 
 
 def _dev(n: int) -> dict[str, tuple[list[str], list[str]]]:
@@ -35,16 +36,17 @@ def test_the_layer_that_finds_the_translations_is_chosen_with_hand_computed_scor
     sents = [s for src, en in _dev(n).values() for s in (*src, *en)]
     # layer -1: every sentence the same vector, so each search returns index 0 (ties → lowest):
     # one of 5 right per direction = 20 %. Layer -2: a pair shares a one-hot vector = 100 %.
-    same = _Table({s: np.ones(4) for s in sents})
-    oracle = _Table({s: np.eye(n)[int(s[1:])] for s in sents})
-    got = choose_layer("m", [-1, -2], _dev(n), RetrievalConfig(), lambda m, layer: same if layer == -1 else oracle)
+    same = {s: np.ones(4) for s in sents}
+    oracle = {s: np.eye(n)[int(s[1:])] for s in sents}
+    got = choose_layer(_Tables(3, {-1: same, -2: oracle}), [-1, -2], _dev(n), RetrievalConfig())
     assert got["chosen"] == -2
     assert got["top1"]["-1"] == {"a": [20.0, 20.0], "b": [20.0, 20.0]} and got["mean"]["-1"] == 20.0
     assert got["top1"]["-2"] == {"a": [100.0, 100.0], "b": [100.0, 100.0]} and got["mean"]["-2"] == 100.0
     assert got["dev_pairs"] == {"a": 5, "b": 5} and got["candidates"] == [-1, -2]
     # a tie goes to the earlier candidate, in the order given
-    assert choose_layer("m", [-3, -2], _dev(n), RetrievalConfig(), lambda m, layer: oracle)["chosen"] == -3
-    assert choose_layer("m", [-2, -3], _dev(n), RetrievalConfig(), lambda m, layer: oracle)["chosen"] == -2
+    both = _Tables(3, {-3: oracle, -2: oracle})
+    assert choose_layer(both, [-3, -2], _dev(n), RetrievalConfig())["chosen"] == -3
+    assert choose_layer(both, [-2, -3], _dev(n), RetrievalConfig())["chosen"] == -2
 
 
 def test_dev_scores_of_a_real_model_match_a_plain_forward_pass(tiny_encoder, data_root):
@@ -54,7 +56,7 @@ def test_dev_scores_of_a_real_model_match_a_plain_forward_pass(tiny_encoder, dat
 
     dev = {name: RETRIEVAL_DEV.get(name).load(data_root, 12)[1:] for name in ("newstest2020_ru_en",
                                                                                "flores200_dev_ug_en")}
-    got = choose_layer(str(tiny_encoder), [-1, 0], dev, RetrievalConfig(batch_size=8))
+    got = choose_layer(Encoder(str(tiny_encoder), -1, batch_size=8), [-1, 0], dev, RetrievalConfig())
     tok, net = AutoTokenizer.from_pretrained(str(tiny_encoder)), AutoModel.from_pretrained(str(tiny_encoder)).eval()
 
     def pooled(sentences, index):
@@ -76,8 +78,6 @@ def test_dev_scores_of_a_real_model_match_a_plain_forward_pass(tiny_encoder, dat
 
 
 def test_one_pass_over_every_layer_equals_one_encoder_per_layer(tiny_encoder, data_root):
-    from eval_xtreme.retrieval import Encoder
-
     src = RETRIEVAL_DEV.get("newstest2020_ru_en").load(data_root, 20)[1]
     full = Encoder(str(tiny_encoder), -1, batch_size=8).encode_layers(src, [-1, 0, -2], ("cosine", "maxsim"))
     for layer in (-1, 0, -2):
@@ -91,10 +91,11 @@ def test_one_pass_over_every_layer_equals_one_encoder_per_layer(tiny_encoder, da
 
 def test_candidates_the_model_lacks_are_skipped_and_named(tiny_encoder, data_root):
     dev = {"newstest2020_ru_en": RETRIEVAL_DEV.get("newstest2020_ru_en").load(data_root, 8)[1:]}
-    got = choose_layer(str(tiny_encoder), [-2, -1, -3, -4], dev, RetrievalConfig(batch_size=8))  # 2 layers
+    enc = Encoder(str(tiny_encoder), -1, batch_size=8)
+    got = choose_layer(enc, [-2, -1, -3, -4], dev, RetrievalConfig())  # 2 layers
     assert got["candidates"] == [-2, -1] and got["skipped"] == [-3, -4] and set(got["top1"]) == {"-2", "-1"}
-    with pytest.raises(InputError, match=r"none of the retrieval layer candidates \[-3, 5\] exists; it has 2 layers"):
-        choose_layer(str(tiny_encoder), [-3, 5], dev, RetrievalConfig())
+    with pytest.raises(InputError, match=r"none of the retrieval layer candidates \[-3, 5\] exists; the model has 2 layers"):
+        choose_layer(enc, [-3, 5], dev, RetrievalConfig())
 
 
 def test_dev_sets_exist_and_do_not_share_lines_with_the_test_split_read_from_the_same_file(data_root):
@@ -152,9 +153,9 @@ def test_an_evaluation_reads_every_retrieval_task_at_the_chosen_layer(tiny_encod
     seen = {}
     real = runner.choose_layer
 
-    def spy(model, candidates, dev, rc):
+    def spy(encoder, candidates, dev, rc):
         seen.update(dev)
-        return real(model, candidates, dev, rc)
+        return real(encoder, candidates, dev, rc)
 
     monkeypatch.setattr(runner, "choose_layer", spy)
     out = tmp_path / "o"
