@@ -126,6 +126,6 @@ def retrieval_dev_sets(max_pairs: int, names: tuple[str, ...] = ("newstest2020_r
     sets = {}
     for name in names:
         spec = RETRIEVAL_DEV.get(name)
-        _, src, trg = spec.load(root, max_pairs)
+        src, trg = spec.load(root, max_pairs)
         sets[spec.description or name] = (src, trg)
     return sets

@@ -331,7 +331,7 @@ def retrieval_encoder(cfg: EvalConfig, jobs: list[tuple[Task, tuple[str, ...], b
     dev: dict[str, tuple[list[str], list[str]]] = {}
     for name in rc.layer_dev_sets:
         spec = RETRIEVAL_DEV.get(name)
-        _, src, english = spec.load(base, rc.layer_dev_pairs)
+        src, english = spec.load(base, rc.layer_dev_pairs)
         if active_view(spec.lang, cfg.view):  # the model reads the language as its pretraining did
             src = [view_function(spec.lang)(t) for t in src]
         dev[name] = (src, english)

@@ -602,8 +602,8 @@ class RetrievalDevSet:
     start: int = 0
     description: str = ""
 
-    def load(self, root: Path, max_pairs: int) -> tuple[Path, list[str], list[str]]:
-        """(source path, source lines, English lines): up to `max_pairs` pairs from line `start` on."""
+    def load(self, root: Path, max_pairs: int) -> tuple[list[str], list[str]]:
+        """(source lines, English lines): up to `max_pairs` pairs (≤ 0: all) from line `start` on."""
         src_path, en_path = root / self.source, root / self.english
         for p in (src_path, en_path):
             if not p.is_file():
@@ -613,7 +613,7 @@ class RetrievalDevSet:
             raise InputError(f"retrieval dev set {self.name}: {src_path} has {len(src)} lines, {en_path} {len(en)}; "
                              "they must be line-aligned")
         end = len(src) if max_pairs <= 0 else self.start + max_pairs
-        return src_path, src[self.start:end], en[self.start:end]
+        return src[self.start:end], en[self.start:end]
 
 
 RETRIEVAL_DEV: Registry[RetrievalDevSet] = Registry("retrieval dev set")

@@ -54,7 +54,7 @@ def test_dev_scores_of_a_real_model_match_a_plain_forward_pass(tiny_encoder, dat
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    dev = {name: RETRIEVAL_DEV.get(name).load(data_root, 12)[1:] for name in ("newstest2020_ru_en",
+    dev = {name: RETRIEVAL_DEV.get(name).load(data_root, 12) for name in ("newstest2020_ru_en",
                                                                                "flores200_dev_ug_en")}
     got = choose_layer(Encoder(str(tiny_encoder), -1, batch_size=8), [-1, 0], dev, RetrievalConfig())
     tok, net = AutoTokenizer.from_pretrained(str(tiny_encoder)), AutoModel.from_pretrained(str(tiny_encoder)).eval()
@@ -78,7 +78,7 @@ def test_dev_scores_of_a_real_model_match_a_plain_forward_pass(tiny_encoder, dat
 
 
 def test_one_pass_over_every_layer_equals_one_encoder_per_layer(tiny_encoder, data_root):
-    src = RETRIEVAL_DEV.get("newstest2020_ru_en").load(data_root, 20)[1]
+    src = RETRIEVAL_DEV.get("newstest2020_ru_en").load(data_root, 20)[0]
     full = Encoder(str(tiny_encoder), -1, batch_size=8).encode_layers(src, [-1, 0, -2], ("cosine", "maxsim"))
     for layer in (-1, 0, -2):
         one = Encoder(str(tiny_encoder), layer, batch_size=8).encode(src, ("cosine", "maxsim"))
@@ -90,7 +90,7 @@ def test_one_pass_over_every_layer_equals_one_encoder_per_layer(tiny_encoder, da
 
 
 def test_candidates_the_model_lacks_are_skipped_and_named(tiny_encoder, data_root):
-    dev = {"newstest2020_ru_en": RETRIEVAL_DEV.get("newstest2020_ru_en").load(data_root, 8)[1:]}
+    dev = {"newstest2020_ru_en": RETRIEVAL_DEV.get("newstest2020_ru_en").load(data_root, 8)}
     enc = Encoder(str(tiny_encoder), -1, batch_size=8)
     got = choose_layer(enc, [-2, -1, -3, -4], dev, RetrievalConfig())  # 2 layers
     assert got["candidates"] == [-2, -1] and got["skipped"] == [-3, -4] and set(got["top1"]) == {"-2", "-1"}
@@ -100,13 +100,13 @@ def test_candidates_the_model_lacks_are_skipped_and_named(tiny_encoder, data_roo
 
 def test_dev_sets_exist_and_do_not_share_lines_with_the_test_split_read_from_the_same_file(data_root):
     for name, spec in RETRIEVAL_DEV.items():
-        _, src, en = spec.load(data_root, 0)
+        src, en = spec.load(data_root, 0)
         assert len(src) == len(en) > 100, name
     flores = RETRIEVAL_DEV.get("flores200_dev_ug_en")
     test = TASKS.get("flores_en_ug").resolve("test", "ug", data_root, allow_fixtures=False)
     assert flores.start == 300 and (data_root / flores.source) in test.paths  # devtest is absent here
     first = set(read_lines(data_root / flores.source)[:flores.start])
-    assert not first & set(flores.load(data_root, 0)[1])
+    assert not first & set(flores.load(data_root, 0)[0])
 
 
 def test_a_run_whose_test_split_reaches_the_dev_lines_is_refused(data_root):
