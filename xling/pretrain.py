@@ -126,6 +126,8 @@ def pretrain_stage(cfg: PretrainConfig, out: str | Path) -> Stage:
             for attr in ("src", "tgt"):
                 if getattr(src, attr, None):
                     inputs[f"parallel.{i}.{attr}"] = str(resolve_data_path(getattr(src, attr)))
+        if cfg.parallel.filter.scorer_model:
+            inputs["parallel.filter.score"] = str(resolve_data_path(cfg.parallel.filter.scorer_model))
     config = to_dict(cfg)
     if cfg.parallel is not None:
         config["parallel"] = fingerprint_config(cfg.parallel)

@@ -310,10 +310,11 @@ def train(cfg: PretrainConfig, out: Path, stage: Stage, force: bool = False) -> 
         log.info("model: %s, %.1fM parameters, vocab %d, %s, %d process(es) × micro-batch %d × accumulation %d = "
                  "global batch %d × %d tokens", cfg.model.size, count_parameters(model) / 1e6, special.vocab_size,
                  precision, dist.world, tc.micro_batch_size, accum, tc.global_batch_size, max_len)
-        write_json_atomic(out / "data_plan.json", {"languages": langs, "block_tokens": block,
-                                                    "sequences_planned": plan.n_examples,
-                                                    "plan_at_start": plan.plans[0].to_json(),
-                                                    "plan_at_end": plan.plans[-1].to_json()})
+        data_plan = {"languages": langs, "block_tokens": block, "sequences_planned": plan.n_examples,
+                     "plan_at_start": plan.plans[0].to_json(), "plan_at_end": plan.plans[-1].to_json()}
+        if pairs is not None:  # what cleaning and `parallel.filter` kept and dropped, per source and reason
+            data_plan["parallel"] = pairs.stats.to_json()
+        write_json_atomic(out / "data_plan.json", data_plan)
     logger = MetricsLog(out, start, enabled=dist.main, report_to=tc.report_to, config=to_dict(cfg), kind="pretrain")
     stop = tc.max_steps if tc.max_steps_this_run is None else min(tc.max_steps, start + tc.max_steps_this_run)
     my_micro = [MicroSchedule.index(s, a, dist.rank, accum, dist.world) for s in range(start, stop) for a in range(accum)]

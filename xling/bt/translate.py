@@ -37,7 +37,7 @@ from xling.core.errors import InputError
 from xling.core.io import open_text, read_json, read_jsonl, write_json_atomic, write_text_atomic
 from xling.core.paths import resolve_data_path
 from xling.core.stage import Stage, StageSpec, require_finished, without_new_defaults
-from xling.parallel import script_fraction
+from xling.parallel import LanguageCheck, script_fraction
 
 log = logging.getLogger(__name__)
 
@@ -165,16 +165,13 @@ class OutputLanguageCheck:
 
     def __init__(self, tgt_lang: str, lid: str, min_script_fraction: float) -> None:
         self.tgt_lang, self.min_script_fraction = tgt_lang, min_script_fraction
-        self.identifier = None
-        if lid != "script":
-            from corpora.lid import LanguageIdentifier
-
-            self.identifier = LanguageIdentifier(backend=lid)
+        # the parallel filter's check, judging every output however short
+        self.language = LanguageCheck(lid, min_chars=0) if lid != "script" else None
 
     def __call__(self, text: str) -> bool:
         if script_fraction(text, self.tgt_lang.split("_", 1)[1]) < self.min_script_fraction:
             return False
-        return self.identifier is None or self.identifier.identify(text).lang == self.tgt_lang
+        return self.language is None or self.language.ok(text, self.tgt_lang)
 
 
 def filter_pairs(originals: list[str], translations: list[str], cfg: TranslateConfig, lang_ok: OutputLanguageCheck,
