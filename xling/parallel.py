@@ -36,7 +36,8 @@ import numpy as np
 from corpora.corpus import is_lang_code
 from corpora.sampling import check_alpha, sampling_plan
 from eval_xtreme.baselines import char_ngram_vectors
-from eval_xtreme.retrieval import Encoder, aligned_margins, normalize
+from eval_xtreme.retrieval import Encoder as RetrievalEncoder
+from eval_xtreme.retrieval import aligned_margins, normalize
 from xling.core.config import ConfigError, from_dict, load_yaml_dict, to_dict
 from xling.core.errors import InputError
 from xling.core.io import open_text, write_text_atomic
@@ -506,7 +507,7 @@ def pair_margins(pairs: Sequence[tuple[str, str]], fc: PairFilterConfig) -> np.n
     if fc.score == "chars":
         a, b = char_ngram_vectors(src, tgt)
     else:
-        encoder = Encoder(str(resolve_data_path(fc.score)), layer=fc.layer)
+        encoder = RetrievalEncoder(str(resolve_data_path(fc.score)), layer=fc.layer)
         a, b = normalize(encoder(src)), normalize(encoder(tgt))
     return aligned_margins(a, b, fc.k)
 
