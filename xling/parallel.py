@@ -524,14 +524,13 @@ def margin_filter(key: str, pairs: list[tuple[str, str]], synthetic: list[str], 
     drop = set(order[:int(fc.drop_fraction * len(human))].tolist())
     drop |= {j for j in range(len(human)) if margins[j] < fc.min_margin}
     dropped = {human[j] for j in drop}
-    for i in dropped:
-        label = origin[i]
-        stats.kept[label] -= 1
-        stats.reasons.setdefault(label, {})
-        stats.reasons[label]["low_margin"] = stats.reasons[label].get("low_margin", 0) + 1
-    kept_margins = [float(margins[j]) for j in range(len(human)) if j not in drop]
+    for i in dropped:  # every source label already has its reasons dict (load_parallel's loop)
+        reasons = stats.reasons[origin[i]]
+        stats.kept[origin[i]] -= 1
+        reasons["low_margin"] = reasons.get("low_margin", 0) + 1
+    kept = np.delete(margins, sorted(drop))
     stats.filtered[key] = {"scored": len(human), "dropped": len(dropped), "score": fc.score,
-                           "lowest_kept_margin": round(min(kept_margins), 4) if kept_margins else None}
+                           "lowest_kept_margin": round(float(kept.min()), 4) if len(kept) else None}
     log.info("parallel filter %s: %d pairs scored by %s, %d dropped (lowest margin kept %s)", key, len(human),
              fc.score, len(dropped), stats.filtered[key]["lowest_kept_margin"])
     keep = [i for i in range(len(pairs)) if i not in dropped]
