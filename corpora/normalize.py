@@ -1,6 +1,6 @@
 """Text normalisation for web text in Turkic languages, with every fix counted.
 
-`normalize_text` decodes leftover HTML entities, applies Unicode NFC and a few targeted repairs that web pipelines miss for
+`normalize_text` decodes leftover HTML entities, drops leftover segment and line tags, applies Unicode NFC and a few targeted repairs that web pipelines miss for
 Kazakh and Uyghur: Latin look-alike letters typed inside Cyrillic words (Kazakh `і` typed as
 Latin `i`), Arabic presentation forms and tatweel, zero-width/bidi/control characters, and
 whitespace. `uly_to_uey` transliterates Uyghur Latin script (ULY) into the Arabic script (UEY),
@@ -74,13 +74,22 @@ _MESSY_SPACE_RE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|  
 _EDGE_SPACE_RE = re.compile(" *\n *")
 # Web text scraped without decoding its markup keeps entities: "&quot;Нұр Астана&quot;", "&lt;&lt; 2015".
 _ENTITY_RE = re.compile(r"&(?:[A-Za-z]{2,8}|#\d{2,6}|#x[0-9A-Fa-f]{2,5});")
+# Text extracted from TMX or HTML by line keeps some tags: 432 of 724 lines of apertium-kaz-rus's
+# muftyat-kaz-725 end in "</seg>". Only the names of TMX's segment markup and of HTML's line and
+# inline tags are dropped, so "a<b", "<< 2015" or "<Нұр>" in prose stay. Line-breaking tags become a
+# line end, the others nothing.
+_TAG_NAMES = "seg|tuv|tu|bpt|ept|ph|it|hi|ut|br|p|div|span|b|i|u|em|strong|font|sup|sub"
+# attributes only as name=value ("a<b and c>d" is prose, not a <b> tag)
+_ATTR = r"""\s+[A-Za-z_:][-\w:.]*\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'<>=`]+)"""
+_MARKUP_TAG_RE = re.compile(rf"</?(?:{_TAG_NAMES})(?:{_ATTR})*\s*/?>", re.IGNORECASE)
+_LINE_TAG_RE = re.compile(r"</?(?:br|p|div|tu|tuv)\b", re.IGNORECASE)
 
 # Any character or pattern one of the fixes below acts on (besides NFC and the look-alikes, checked on
 # their own): a text without one skips the dozen separate searches (most documents need no fix).
-_ANY_FIX_RE = re.compile(f"[\r&\ufb50-\ufdff\ufe70-\ufefe{_TATWEEL}{_ZERO_WIDTH}{_BIDI}\x00-\x08\x0b\x0c\x0e-\x1f"
+_ANY_FIX_RE = re.compile(f"[\r&<\ufb50-\ufdff\ufe70-\ufefe{_TATWEEL}{_ZERO_WIDTH}{_BIDI}\x00-\x08\x0b\x0c\x0e-\x1f"
                          "\x7f-\x9f\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|  |^ | $| \n|\n ", re.MULTILINE)
 
-NORM_FIXES = ("html_entity", "nfc", "latin_in_cyrillic", "arabic_presentation", "tatweel", "zero_width", "bidi_control",
+NORM_FIXES = ("html_entity", "markup_tag", "nfc", "latin_in_cyrillic", "arabic_presentation", "tatweel", "zero_width", "bidi_control",
               "control_char", "whitespace")
 
 
@@ -135,6 +144,8 @@ def normalize_text(text: str, counts: Counter | None = None, reg: LanguageRegist
         if unescaped != text:
             counts["html_entity"] += n
             text = unescaped
+    if "<" in text:
+        text = strip_markup_tags(text, counts)
     if not unicodedata.is_normalized("NFC", text):
         nfc = unicodedata.normalize("NFC", text)
         # characters merged by composition (a decomposed "й" is two code points, one after NFC)
@@ -161,6 +172,25 @@ def normalize_text(text: str, counts: Counter | None = None, reg: LanguageRegist
     if _MESSY_SPACE_RE.search(text):
         text = _EDGE_SPACE_RE.sub("\n", _SPACE_RE.sub(" ", text))
     return _MANY_BLANKS_RE.sub("\n\n", text).strip(" \n")
+
+
+def strip_markup_tags(text: str, counts: Counter | None = None) -> str:
+    """`text` without leftover TMX segment and HTML line / inline tags (`_TAG_NAMES`). A tag that
+    separates units (`<br>`, `<p>`, `<div>`, TMX `<tu>` / `<tuv>`) becomes a line end, any other
+    (`</seg>`, `<b>` …) nothing. Adds the number of tags dropped to `counts["markup_tag"]`."""
+    if "<" not in text:
+        return text
+    n = 0
+
+    def drop(m: re.Match) -> str:
+        nonlocal n
+        n += 1
+        return "\n" if _LINE_TAG_RE.match(m.group(0)) else ""
+
+    text = _MARKUP_TAG_RE.sub(drop, text)
+    if n and counts is not None:
+        counts["markup_tag"] += n
+    return text
 
 
 # --- Uyghur Latin (ULY) → Uyghur Arabic (UEY) ---------------------------------------------------

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from corpora.corpus import is_lang_code
+from corpora.normalize import strip_markup_tags
 from corpora.sampling import check_alpha, sampling_plan
 from eval_xtreme.baselines import char_ngram_vectors
 from eval_xtreme.retrieval import Encoder as RetrievalEncoder
@@ -43,6 +44,7 @@ from xling.core.errors import InputError
 from xling.core.io import open_text, write_text_atomic
 from xling.core.paths import resolve_data_path
 from xling.core.stage import without_new_defaults
+from xling.translit import text_view
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,8 @@ class ParallelSource:
     tgt_lang: str
     tgt: str = ""  # the target-side file of an aligned pair; empty for TSV/TMX
     format: Literal["auto", "aligned", "tsv", "tmx", "udhr"] = "auto"
-    # Some corpora ship text extracted from TMX with XML entities left in (`&quot;`); decode them.
+    # Some corpora ship text extracted from TMX with XML entities (`&quot;`) and stray segment tags
+    # (`</seg>`) left in; decode the entities and drop the tags (`corpora.normalize.strip_markup_tags`).
     unescape_entities: bool = False
     tmx_langs: list[str] = field(default_factory=list)  # e.g. ["kk", "ru"]; default: first two seen
     name: str = ""  # shown in stats; defaults to the file name
@@ -327,7 +330,7 @@ _WS = re.compile(r"\s+")
 
 def _clean_text(text: str, unescape: bool = False) -> str:
     if unescape:
-        text = html.unescape(text)
+        text = strip_markup_tags(html.unescape(text))
     return _WS.sub(" ", text).strip()
 
 
@@ -452,8 +455,6 @@ def load_parallel(cfg: ParallelConfig) -> ParallelData:
         if lid is not None and not source.synthetic and cfg.filter.applies_to(key):  # before the view: LID reads the original script
             kept = lid.filter(kept, source.src_lang, source.tgt_lang, reasons)
         if cfg.view:  # after cleaning: its script check reads the original script
-            from xling.translit import text_view
-
             vs, vt = text_view(source.src_lang, cfg.view), text_view(source.tgt_lang, cfg.view)
             kept = [(vs(s), vt(t)) for s, t in kept]
         groups.setdefault(key, []).extend(kept)

@@ -128,6 +128,20 @@ def test_thuyg20_latin_transcripts_become_arabic_uyghur(data_root):
     assert labels["uig_Arab"] >= 0.95 * len(texts), labels
 
 
+def test_tags_left_by_tmx_or_html_extraction_are_dropped_and_counted():
+    counts = Counter()
+    # the apertium muftyat lines' form: a trailing TMX segment end
+    assert normalize_text("Бірінші кезең: 2015 — 2019 жылдар</seg>", counts) == "Бірінші кезең: 2015 — 2019 жылдар"
+    assert normalize_text("<seg>Сәлем</seg> <B>әлем</B>", counts) == "Сәлем әлем"
+    assert normalize_text('бір<br/>екі <p class="x">үш</p>', counts) == "бір\nекі\nүш"  # a line tag is a line end
+    assert counts["markup_tag"] == 1 + 4 + 3
+    # prose with angle brackets is not markup: none of these is a tag name of TMX or HTML's line/inline set
+    counts = Counter()
+    for text in ("a<b and c>d", "<< 2015 >>", "«<Нұр Отан>»", "x < 3 and y > 2", "<pre>", "<bdi>"):
+        assert normalize_text(text, counts) == text
+    assert counts["markup_tag"] == 0
+
+
 def test_html_entities_left_in_scraped_text_are_decoded():
     counts = Counter()
     assert normalize_text("&quot;Нұр Астана&quot; мешіті &lt;&lt; 2015", counts) == "\"Нұр Астана\" мешіті << 2015"

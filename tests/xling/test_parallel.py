@@ -58,6 +58,25 @@ def test_misaligned_real_apertium_pair(data_root):
         read_aligned(d / "primeminister-kaz-860.xz", d / "primeminister-ru.xz")
 
 
+def test_real_apertium_pair_loses_its_trailing_segment_tags(data_root):
+    """apertium-kaz-rus's muftyat pair was extracted from TMX with `</seg>` left at 432 Kazakh and 218
+    Russian line ends (counted here from the raw files, of 725 lines); read as the recipe reads it, no tag is left and
+    every line is the raw line without it."""
+    d = data_root / "parallel/kk-ru/apertium_kaz_rus_CORPUS"
+    raw = {}
+    for name in ("muftyat-kaz-725.xz", "muftyat-ru.xz"):
+        with lzma.open(d / name, "rt", encoding="utf-8") as f:
+            raw[name] = [line.rstrip("\n") for line in f]
+    assert [sum("</seg>" in x for x in raw[n]) for n in raw] == [432, 218]
+    pairs = read_aligned(d / "muftyat-kaz-725.xz", d / "muftyat-ru.xz", unescape=True)
+    assert len(pairs) == len(raw["muftyat-kaz-725.xz"]) == 725  # 724 newlines + an unterminated last line
+    for side, name in enumerate(raw):
+        for (got, line) in zip((p[side] for p in pairs), raw[name], strict=True):
+            assert "</seg>" not in got
+            if "&" not in line:  # entity decoding aside, the line is the raw one without its tag
+                assert got == " ".join(line.replace("</seg>", "").split())
+
+
 def test_tsv_reader_and_malformed_line(tmp_path):
     p = tmp_path / "p.tsv"
     p.write_text("a b\tc d\n\nx\ty\n", encoding="utf-8")
