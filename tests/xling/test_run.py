@@ -35,7 +35,8 @@ def test_demo_recipe_checks_out(data_root, tmp_path):
     assert plan.arm_parent == {"mlm-continued": "mlm", "xling": "mlm"}
     tlm = plan.arms["xling"]
     assert tlm.model.init_from == str(tmp_path / "run" / "pretrain" / "mlm" / "final")
-    assert tlm.train.max_steps == 600 and plan.arms["mlm"].train.max_steps == 300
+    base = plan.arms["mlm"].train  # the arm's own `set:` reaches it: 600 steps so that it leaves the unigram plateau
+    assert tlm.train.max_steps == 600 and (base.max_steps, base.warmup_steps, base.lr) == (600, 60, 1.0e-3)
     # pretraining samples languages with the corpus recipe's temperature
     assert plan.arms["mlm"].data.alpha == 0.3 and plan.arms["mlm"].data.max_repeats == 10
     assert plan.arms["mlm"].data.corpus == [str(tmp_path / "run" / "corpus" / "decontam")]
